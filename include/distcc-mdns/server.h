@@ -1,0 +1,99 @@
+// Server record and load model: what a resolver knows about one distccd host.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dmdns {
+
+// distccd's default TCP port; hosts lines omit it.
+inline constexpr std::uint16_t kDistccPort = 3632;
+
+// Bounds every decoder enforces on advertised capacity.
+inline constexpr std::uint32_t kMaxCpus = 4096;
+inline constexpr std::uint32_t kMaxSlots = 4096;
+inline constexpr double kMinSpeed = 0.001;
+inline constexpr double kMaxSpeed = 1000.0;
+
+enum class ServerState : std::uint8_t { Up, Drain, Down };
+
+std::string_view stateName(ServerState state) noexcept;
+std::optional<ServerState> parseServerState(std::string_view text) noexcept;
+
+// One compiler a server runs: `cc -dumpmachine` and `cc -dumpversion`.
+struct Compiler {
+	std::string machine;
+	std::string version;
+
+	bool operator==(const Compiler &) const = default;
+};
+
+// A numeric IP address as the resolver saw it.
+struct Address {
+	enum class Family : std::uint8_t { IPv4, IPv6 };
+
+	Family family = Family::IPv4;
+	std::string text;	  // canonical numeric form, no brackets, no scope
+	std::uint32_t scope = 0; // interface index of a link-local IPv6, 0 if none
+
+	// Accepts a numeric IPv4 or IPv6 address; returns it in canonical form.
+	static std::optional<Address> parse(std::string_view text,
+					    std::uint32_t scope = 0);
+
+	bool isLinkLocal() const noexcept;
+	bool isLoopback() const noexcept;
+	bool operator==(const Address &) const = default;
+};
+
+// A load measurement originated by the server itself.
+struct LoadSample {
+	std::uint32_t running = 0;   // running + queued jobs on distccd
+	double runnable = 0.0;	     // runnable tasks of the whole host
+	std::uint64_t incarnation = 0; // new at every daemon start
+	std::uint64_t sequence = 0;    // increases with every sample
+	std::chrono::milliseconds age{0}; // how old the measurement is
+
+	// Whether this sample supersedes @other from the same server.
+	bool newerThan(const LoadSample &other) const noexcept;
+};
+
+struct Server {
+	std::string id; // stable host id, unique per host
+	std::vector<Address> addresses;
+	std::uint16_t port = kDistccPort;
+	std::uint32_t cpus = 0;
+	std::uint32_t slots = 0; // distccd's --jobs
+	double speed = 1.0;	 // relative to the documented reference machine
+	ServerState state = ServerState::Up;
+	bool lzo = false;
+	bool cpp = false;
+	std::vector<Compiler> compilers; // the first is the default `cc`
+	std::string distccVersion = "3.4"; // of the distccd behind the port
+	std::optional<LoadSample> sample; // empty: load unknown (stock distccd)
+
+	// Work the server completes per unit time, in reference-job units.
+	double capacity() const noexcept;
+
+	// Running jobs the picker assumes: the sample's count, or half the
+	// slots when the load is unknown, so that a stock distccd competes as
+	// a half-busy server instead of looking idle or full.
+	double assumedRunning() const noexcept;
+
+	// Expected wait of one more job, in units of one reference job:
+	// (running + queued + reserved + 1) / (slots x speed).
+	double expectedWait(std::uint32_t reserved) const noexcept;
+
+	// Whether the server runs @compiler (same target machine and version).
+	bool offers(const Compiler &compiler) const noexcept;
+
+	// The address a distcc client should connect to: IPv4 first, then
+	// global IPv6, then scoped link-local IPv6; never an unscoped
+	// link-local address.
+	std::optional<Address> preferredAddress() const;
+};
+
+} // namespace dmdns

@@ -1,0 +1,120 @@
+// Capacity-weighted power-of-two-choices over the servers a resolver knows.
+#include "distcc-mdns/picker.h"
+
+#include <stdexcept>
+
+namespace dmdns {
+
+std::string_view describe(Ineligible reason) noexcept
+{
+	switch (reason) {
+	case Ineligible::None:
+		return "eligible";
+	case Ineligible::NotUp:
+		return "not up";
+	case Ineligible::NoCapacity:
+		return "no capacity";
+	case Ineligible::Stale:
+		return "load sample too old";
+	case Ineligible::Compiler:
+		return "compiler not offered";
+	case Ineligible::Slow:
+		return "too slow";
+	}
+	return "unknown";
+}
+
+Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcept
+{
+	if (server.state != ServerState::Up)
+		return Ineligible::NotUp;
+	if (!(server.capacity() > 0.0))
+		return Ineligible::NoCapacity;
+	if (server.sample && server.sample->age > policy.maxSampleAge)
+		return Ineligible::Stale;
+	if (policy.compiler && !server.offers(*policy.compiler))
+		return Ineligible::Compiler;
+	if (server.speed < policy.minSpeed)
+		return Ineligible::Slow;
+	return Ineligible::None;
+}
+
+Picker::Picker(std::uint64_t seed) : rng_(seed) {}
+
+std::vector<Picker::Candidate> Picker::candidates(std::span<const Server> servers,
+						  std::span<const std::uint32_t> reserved,
+						  const PickPolicy &policy) const
+{
+	if (!reserved.empty() && reserved.size() != servers.size())
+		throw std::invalid_argument("reserved must be empty or match servers");
+	std::vector<Candidate> pool;
+	pool.reserve(servers.size());
+	for (std::size_t i = 0; i < servers.size(); ++i) {
+		const Server &s = servers[i];
+		if (checkEligible(s, policy) != Ineligible::None)
+			continue;
+		const std::uint32_t r = reserved.empty() ? 0 : reserved[i];
+		pool.push_back({ i, s.capacity(), s.expectedWait(r) });
+	}
+	return pool;
+}
+
+std::size_t Picker::draw(std::span<const Candidate> pool, std::optional<std::size_t> skip)
+{
+	double total = 0.0;
+	for (std::size_t i = 0; i < pool.size(); ++i)
+		if (i != skip)
+			total += pool[i].weight;
+
+	// 53 random bits give a uniform double in [0, 1).
+	const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+	double target = u * total;
+	std::size_t last = pool.size();
+	for (std::size_t i = 0; i < pool.size(); ++i) {
+		if (i == skip)
+			continue;
+		last = i;
+		if (target < pool[i].weight)
+			return i;
+		target -= pool[i].weight;
+	}
+	// Rounding can leave a sliver past the end; it belongs to the last one.
+	return last;
+}
+
+std::size_t Picker::choose(std::span<const Candidate> pool)
+{
+	if (pool.size() == 1)
+		return 0;
+	const std::size_t a = draw(pool, std::nullopt);
+	const std::size_t b = draw(pool, a);
+	// On a tie the first draw wins, which keeps ties capacity-weighted.
+	return pool[b].wait < pool[a].wait ? b : a;
+}
+
+std::vector<std::size_t> Picker::order(std::span<const Server> servers,
+				       std::span<const std::uint32_t> reserved,
+				       const PickPolicy &policy)
+{
+	std::vector<Candidate> pool = candidates(servers, reserved, policy);
+	std::vector<std::size_t> result;
+	result.reserve(pool.size());
+	while (!pool.empty()) {
+		const std::size_t chosen = choose(pool);
+		result.push_back(pool[chosen].index);
+		pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(chosen));
+	}
+	return result;
+}
+
+std::optional<std::size_t> Picker::pick(std::span<const Server> servers,
+					std::span<const std::uint32_t> reserved,
+					const PickPolicy &policy)
+{
+	std::vector<Candidate> pool = candidates(servers, reserved, policy);
+	if (pool.empty())
+		return std::nullopt;
+	return pool[choose(pool)].index;
+}
+
+} // namespace dmdns

@@ -1,0 +1,81 @@
+// The invariants each fuzz target checks on one input.
+#include "targets.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/txt.h"
+
+namespace dmdns::fuzz {
+
+namespace {
+
+[[noreturn]] void violated(const char *what)
+{
+	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+	std::abort();
+}
+
+} // namespace
+
+void checkTxt(const std::uint8_t *data, std::size_t size)
+{
+	std::vector<std::string> strings;
+	for (std::size_t pos = 0; pos < size;) {
+		const std::size_t len = data[pos++];
+		const std::size_t take = std::min(len, size - pos);
+		strings.emplace_back(reinterpret_cast<const char *>(data + pos), take);
+		pos += take;
+	}
+
+	const TxtDecoded decoded = decodeTxt(strings);
+	const Server &s = decoded.server;
+	if (s.cpus > kMaxCpus || s.slots < 1 || s.slots > kMaxSlots)
+		violated("capacity out of bounds");
+	if (!(s.speed >= kMinSpeed && s.speed <= kMaxSpeed))
+		violated("speed out of bounds");
+	if (s.cpp && !s.lzo)
+		violated("cpp without lzo");
+	if (s.compilers.size() > kMaxTxtCompilers + 1)
+		violated("too many compilers");
+
+	// Whatever decodes and can be advertised again must decode the same.
+	if (!decoded.usable || s.compilers.empty() || s.id.empty() || s.cpus == 0)
+		return;
+	std::vector<std::string> again;
+	try {
+		again = encodeTxt(s);
+	} catch (const std::length_error &) {
+		return; // a record we would not send, but may receive
+	}
+	const TxtDecoded round = decodeTxt(again);
+	if (!round.problems.empty() || round.server.compilers != s.compilers ||
+	    round.server.slots != s.slots || round.server.cpus != s.cpus ||
+	    round.server.state != s.state || round.server.id != s.id)
+		violated("TXT round trip changed the record");
+}
+
+void checkHostsLine(const std::uint8_t *data, std::size_t size)
+{
+	const std::string_view input(reinterpret_cast<const char *>(data), size);
+	const HostsLineParse parsed = parseHostsLine(input);
+	if (!parsed.line) {
+		if (parsed.error.empty())
+			violated("failed parse without an error");
+		if (parsed.errorOffset > input.size())
+			violated("error offset past the input");
+		return;
+	}
+	const std::string written = writeHostsLine(*parsed.line);
+	const HostsLineParse again = parseHostsLine(written);
+	if (!again.line || !(*again.line == *parsed.line))
+		violated("hosts line round trip changed the hosts");
+}
+
+} // namespace dmdns::fuzz

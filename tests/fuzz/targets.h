@@ -1,0 +1,15 @@
+// The invariants each fuzz target checks on one input; abort() on violation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dmdns::fuzz {
+
+// Input: TXT RDATA as on the wire, length-prefixed strings.
+void checkTxt(const std::uint8_t *data, std::size_t size);
+
+// Input: a host list as distcc would read it from $DISTCC_HOSTS.
+void checkHostsLine(const std::uint8_t *data, std::size_t size);
+
+} // namespace dmdns::fuzz
