@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "text.h"
+#include "distcc-mdns/text.h"
 
 namespace dmdns {
 

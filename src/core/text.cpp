@@ -1,5 +1,5 @@
 // Strict, locale-free parsing of the small tokens our formats carry.
-#include "text.h"
+#include "distcc-mdns/text.h"
 
 #include <charconv>
 #include <cmath>

@@ -1,81 +1,220 @@
-// distcc-mdns-hosts: prints a distcc hosts line (entry point).
+// distcc-mdns-hosts: prints a distcc hosts line, asking the local daemon or browsing itself (entry point).
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "client.h"
 #include "distcc-mdns/hosts_line.h"
 #include "dmdns-config.h"
+#include "handle.h"
+#include "hosts_query.h"
 #include "log.h"
+#include "options.h"
+#include "uv_poll.h"
+#include "probe.h"
+#include "query_server.h"
+#include "resolver.h"
+#include "view.h"
 
 namespace {
 
-constexpr int kUsageError = 2;
+using namespace dmdns;
 
 void usage(std::FILE *out)
 {
 	std::fputs("Usage: distcc-mdns-hosts [OPTION]...\n"
 		   "Print a distcc hosts line for the servers on this network.\n"
 		   "\n"
-		   "  -j, --jobs      print the suggested make -j value instead\n"
-		   "  -v, --verbose   log more\n"
-		   "  -h, --help      show this help and exit\n"
-		   "      --version   show the version and exit\n"
+		   "  -j, --jobs             print the suggested make -j value for the line\n"
+		   "      --json             print the machine-readable view\n"
+		   "      --status           print a table of the servers and the line\n"
+		   "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
+		   "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
+		   "      --no-daemon        browse even if a daemon answers\n"
+		   "      --socket=PATH      the daemon's query socket [/run/distcc-mdns/socket\n"
+		   "                         for root, else $XDG_RUNTIME_DIR/distcc-mdns/socket;\n"
+		   "                         $DISTCC_MDNS_SOCKET overrides]\n"
+		   "  -v, --verbose          log more\n"
+		   "  -h, --help             show this help and exit\n"
+		   "      --version          show the version and exit\n"
 		   "\n"
-		   "This version knows no remote servers yet: the line holds only\n"
-		   "localhost with one slot per online CPU.\n",
+		   "Example: DISTCC_HOSTS=\"$(distcc-mdns-hosts)\" make -j$(distcc-mdns-hosts -j) CC=\"distcc gcc\"\n",
 		   out);
+}
+
+enum class Output { Line, Jobs, Json, Status };
+
+struct Options {
+	Output output = Output::Line;
+	std::uint32_t localSlots = host::onlineCpus();
+	std::chrono::milliseconds wait{ 1500 };
+	bool useDaemon = true;
+	std::string socket = defaultSocketPath();
+};
+
+Options parse(int argc, char **argv)
+{
+	enum { OptJson = 0x100, OptStatus, OptLocalSlots, OptWait, OptNoDaemon, OptSocket, OptVersion };
+	static const option longOptions[] = {
+		{ "jobs", no_argument, nullptr, 'j' },
+		{ "json", no_argument, nullptr, OptJson },
+		{ "status", no_argument, nullptr, OptStatus },
+		{ "local-slots", required_argument, nullptr, OptLocalSlots },
+		{ "wait", required_argument, nullptr, OptWait },
+		{ "no-daemon", no_argument, nullptr, OptNoDaemon },
+		{ "socket", required_argument, nullptr, OptSocket },
+		{ "verbose", no_argument, nullptr, 'v' },
+		{ "help", no_argument, nullptr, 'h' },
+		{ "version", no_argument, nullptr, OptVersion },
+		{ nullptr, 0, nullptr, 0 },
+	};
+	Options o;
+	cli::Parser cli("distcc-mdns-hosts");
+	for (int c; (c = getopt_long(argc, argv, "jvh", longOptions, nullptr)) != -1;) {
+		switch (c) {
+		case 'j':
+			o.output = Output::Jobs;
+			break;
+		case OptJson:
+			o.output = Output::Json;
+			break;
+		case OptStatus:
+			o.output = Output::Status;
+			break;
+		case OptLocalSlots:
+			o.localSlots = static_cast<std::uint32_t>(cli.integer("--local-slots", optarg, 1, kMaxHostLimit));
+			break;
+		case OptWait:
+			o.wait = std::chrono::milliseconds(
+				static_cast<std::int64_t>(cli.decimal("--wait", optarg, 0.0, 600.0) * 1000));
+			break;
+		case OptNoDaemon:
+			o.useDaemon = false;
+			break;
+		case OptSocket:
+			o.socket = optarg;
+			break;
+		case 'v':
+			setLogLevel(LogLevel::Info);
+			break;
+		case 'h':
+			usage(stdout);
+			std::exit(EXIT_SUCCESS);
+		case OptVersion:
+			std::printf("distcc-mdns-hosts %s\n", DMDNS_VERSION);
+			std::exit(EXIT_SUCCESS);
+		default:
+			cli.tryHelp();
+		}
+	}
+	if (optind < argc)
+		cli.fail("unexpected argument '{}'", argv[optind]);
+	return o;
+}
+
+// Asks the daemon; nothing if none answers well within a second.
+std::optional<nlohmann::json> askDaemon(const std::string &path, const nlohmann::json &request)
+{
+	sockaddr_un address{};
+	address.sun_family = AF_UNIX;
+	if (path.size() >= sizeof address.sun_path)
+		return std::nullopt;
+	path.copy(address.sun_path, path.size());
+	const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return std::nullopt;
+	struct Close {
+		int fd;
+		~Close() { ::close(fd); }
+	} closer{ fd };
+	const timeval timeout{ 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	if (connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) < 0) {
+		log(LogLevel::Info, "no daemon at {}: browsing", path);
+		return std::nullopt;
+	}
+	const std::string line = request.dump() + "\n";
+	if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
+		return std::nullopt;
+
+	std::string reply;
+	char buffer[16384];
+	// A reply describes at most a few hundred servers; 4 MiB is ample.
+	while (reply.find('\n') == std::string::npos && reply.size() < (4u << 20)) {
+		const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+		if (n <= 0)
+			break;
+		reply.append(buffer, static_cast<std::size_t>(n));
+	}
+	nlohmann::json view = nlohmann::json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
+	if (view.is_discarded() || !view.is_object() || !view.value("ok", false) || !view.contains("line") ||
+	    !view["line"].is_string() || !view.contains("jobs") || !view["jobs"].is_number_unsigned()) {
+		log(LogLevel::Warning, "the daemon at {} gave no usable answer: browsing", path);
+		return std::nullopt;
+	}
+	return view;
+}
+
+// Browses until everything found is resolved or @wait has passed.
+nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds wait)
+{
+	uv::Loop loop;
+	avahi::UvPoll poll(loop.get());
+	avahi::Client client(loop.get(), *poll.get());
+	Resolver resolver(client);
+	uv::Timer deadline(loop.get(), [&loop] { loop.stop(); });
+	resolver.onChange = [&] {
+		if (resolver.settled())
+			loop.stop();
+	};
+	deadline.start(wait);
+	loop.run();
+	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), "browse");
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
-	enum { OptVersion = 0x100 };
-	static const option options[] = {
-		{ "jobs", no_argument, nullptr, 'j' },
-		{ "verbose", no_argument, nullptr, 'v' },
-		{ "help", no_argument, nullptr, 'h' },
-		{ "version", no_argument, nullptr, OptVersion },
-		{ nullptr, 0, nullptr, 0 },
-	};
-	bool jobs = false;
-	for (int c; (c = getopt_long(argc, argv, "jvh", options, nullptr)) != -1;) {
-		switch (c) {
-		case 'j':
-			jobs = true;
-			break;
-		case 'v':
-			dmdns::setLogLevel(dmdns::LogLevel::Info);
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case OptVersion:
-			std::printf("distcc-mdns-hosts %s\n", DMDNS_VERSION);
-			return EXIT_SUCCESS;
-		default:
-			std::fputs("Try 'distcc-mdns-hosts --help' for more information.\n", stderr);
-			return kUsageError;
-		}
-	}
-	if (optind < argc) {
-		dmdns::log(dmdns::LogLevel::Error, "unexpected argument '{}'", argv[optind]);
-		return kUsageError;
-	}
+	const Options options = parse(argc, argv);
+	const nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
 
-	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	dmdns::HostSpec local;
-	local.kind = dmdns::HostSpec::Kind::Local;
-	local.limit = static_cast<std::uint32_t>(cpus > 0 ? std::min(cpus, 9999L) : 1L);
-	dmdns::HostsLine line;
-	line.hosts.push_back(local);
+	nlohmann::json view;
+	try {
+		std::optional<nlohmann::json> answer;
+		if (options.useDaemon)
+			answer = askDaemon(options.socket, request);
+		view = answer ? std::move(*answer) : browse(request, options.wait);
+	} catch (const std::exception &e) {
+		// Never leave the build without a line: localhost always works.
+		log(LogLevel::Warning, "{}; using this machine only", e.what());
+		view = answerHosts(request, {}, "none");
+	}
+	view.erase("ok");
 
-	if (jobs)
-		std::printf("%u\n", local.effectiveLimit());
-	else
-		std::printf("%s\n", dmdns::writeHostsLine(line).c_str());
+	switch (options.output) {
+	case Output::Line:
+		std::printf("%s\n", view["line"].get<std::string>().c_str());
+		break;
+	case Output::Jobs:
+		std::printf("%u\n", view["jobs"].get<std::uint32_t>());
+		break;
+	case Output::Json:
+		std::printf("%s\n", view.dump(2).c_str());
+		break;
+	case Output::Status:
+		std::fputs(statusTable(view).c_str(), stdout);
+		break;
+	}
 	return EXIT_SUCCESS;
 }

@@ -13,3 +13,10 @@ void checkTxt(const std::uint8_t *data, std::size_t size);
 void checkHostsLine(const std::uint8_t *data, std::size_t size);
 
 } // namespace dmdns::fuzz
+
+namespace dmdns::fuzz {
+
+// Input: one request line as a client writes it to the query socket.
+void checkQueryLine(const std::uint8_t *data, std::size_t size);
+
+} // namespace dmdns::fuzz

@@ -33,6 +33,11 @@ TEST_SUITE("corpus")
 		CHECK(replay("txt", dmdns::fuzz::checkTxt) >= 10);
 	}
 
+	TEST_CASE("the query-line corpus replays cleanly")
+	{
+		CHECK(replay("query", dmdns::fuzz::checkQueryLine) >= 10);
+	}
+
 	TEST_CASE("the hosts-line corpus replays cleanly")
 	{
 		CHECK(replay("hosts_line", dmdns::fuzz::checkHostsLine) >= 10);

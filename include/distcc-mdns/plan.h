@@ -1,0 +1,40 @@
+// Turns the known servers into the hosts line one client should use.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/picker.h"
+#include "distcc-mdns/server.h"
+
+namespace dmdns {
+
+struct PlanOptions {
+	PickPolicy policy;
+	std::uint32_t localSlots = 2; // localhost/N closes every line
+	bool lzo = false;	      // add ,lzo for servers that offer it
+	bool cpp = false;	      // add ,cpp (pump) for servers that offer it
+};
+
+struct PlannedHost {
+	std::size_t server; // index into the servers given to planHostsLine()
+	Address address;
+	std::uint32_t limit;
+};
+
+struct Plan {
+	std::vector<PlannedHost> remote; // in the picker's order
+	HostsLine line;			 // the remote hosts, then localhost
+	std::uint32_t jobs = 0;		 // suggested make -j: every limit added up
+};
+
+// Orders the eligible servers with @picker and lists each at its preferred
+// address, limited to its slots; servers without a usable address are
+// skipped. The line always ends with localhost, so it is never empty and
+// never makes distcc wait for remote slots only.
+Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
+		   const PlanOptions &options, Picker &picker);
+
+} // namespace dmdns

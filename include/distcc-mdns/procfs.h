@@ -1,0 +1,105 @@
+// Pure parsers of what Linux and distccd tell about the local host: no I/O.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "distcc-mdns/server.h"
+
+namespace dmdns::procfs {
+
+// TCP states as /proc/net/tcp prints them (include/net/tcp_states.h).
+inline constexpr std::uint8_t kTcpEstablished = 0x01;
+inline constexpr std::uint8_t kTcpListen = 0x0A;
+
+// Ceilings on untrusted input; callers may pass lower ones.
+inline constexpr std::size_t kMaxTcpEntries = 65536;
+inline constexpr std::size_t kMaxArgs = 4096;
+
+// The largest --jobs we accept; distccd 3.4 itself refuses more than 200.
+inline constexpr std::uint32_t kMaxJobs = kMaxSlots;
+
+struct TcpEndpoint {
+	bool ipv6 = false;
+	// Network byte order; an IPv4 address fills the first 4 bytes.
+	std::array<std::uint8_t, 16> address{};
+	std::uint16_t port = 0;
+
+	// Numeric form: "127.0.0.1", "::1", "::ffff:10.0.0.2".
+	std::string addressText() const;
+};
+
+// One socket line of /proc/net/tcp or /proc/net/tcp6.
+struct TcpEntry {
+	TcpEndpoint local;
+	TcpEndpoint remote;
+	std::uint8_t state = 0;
+};
+
+// Reads the socket lines of /proc/net/tcp or tcp6 (both formats, even mixed);
+// the header and malformed lines are skipped, at most @maxEntries are kept.
+std::vector<TcpEntry> parseTcp(std::string_view text, std::size_t maxEntries = kMaxTcpEntries);
+
+// Whether a socket listens on local @port.
+bool listening(std::span<const TcpEntry> entries, std::uint16_t port) noexcept;
+
+// ESTABLISHED sockets whose local port is @port: on a distccd host its
+// running plus queued jobs, because distccd never rejects a connection and the
+// accept backlog holds the excess. Outgoing connections to @port do not count.
+// distccd sets TCP_DEFER_ACCEPT, so a connection stays SYN_RECV on the server
+// side until the client sends; distcc sends its request at once, and a bare
+// connect (a port scan, a health check) is thus no job.
+std::uint32_t established(std::span<const TcpEntry> entries, std::uint16_t port) noexcept;
+
+struct LoadAvg {
+	double load1 = 0.0;	    // the 1-minute load average
+	std::uint32_t runnable = 0; // tasks runnable right now, the reader included
+	std::uint32_t tasks = 0;    // all tasks
+};
+
+// Reads /proc/loadavg: "0.43 1.03 0.58 1/85 7060".
+std::optional<LoadAvg> parseLoadavg(std::string_view text) noexcept;
+
+// Splits /proc/PID/cmdline (NUL-terminated arguments) into at most @maxArgs.
+std::vector<std::string> splitCmdline(std::string_view raw, std::size_t maxArgs = kMaxArgs);
+
+struct DistccdArgs {
+	std::uint16_t port = kDistccPort;
+	std::optional<std::uint32_t> jobs; // empty: distccd's default, cpus + 2
+	bool inetd = false;		   // serves one connection on stdin, listens on nothing
+};
+
+// The options of a distccd command line; empty when argv[0] is not distccd or
+// an option distccd would refuse to start with (a bad --jobs or --port).
+std::optional<DistccdArgs> parseDistccd(std::span<const std::string> argv);
+
+// A compiler name distccd could run from its masquerade directory: letters,
+// digits and "._+-", not starting with '.' or '-'.
+bool validCompilerName(std::string_view name) noexcept;
+
+// `cc -dumpmachine` and `cc -dumpversion` output as one Compiler, or empty
+// when it is not one line each that the TXT schema can carry.
+std::optional<Compiler> parseCompilerOutput(std::string_view dumpMachine,
+					    std::string_view dumpVersion);
+
+// A network interface as getifaddrs(AF_PACKET) shows it.
+struct NetInterface {
+	std::string name;
+	std::vector<std::uint8_t> mac;
+	bool loopback = false;
+};
+
+// The host id: 16 hex digits of a hash of the machine id, the host name and
+// the MAC addresses that identify this host (see procfs.cpp for which).
+// Stable while those stay, and distinct for network namespaces of one
+// machine, which share the machine id and may share the host name.
+std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
+		       std::span<const NetInterface> interfaces);
+
+} // namespace dmdns::procfs

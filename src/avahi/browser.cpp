@@ -1,0 +1,179 @@
+// Browses one DNS-SD service type and keeps following every instance found.
+#include "browser.h"
+
+#include <algorithm>
+
+#include <avahi-common/address.h>
+#include <avahi-common/error.h>
+
+#include "log.h"
+
+namespace dmdns::avahi {
+
+namespace {
+
+std::vector<std::string> toStrings(AvahiStringList *list)
+{
+	std::vector<std::string> out;
+	for (AvahiStringList *l = list; l; l = avahi_string_list_get_next(l))
+		out.emplace_back(reinterpret_cast<const char *>(avahi_string_list_get_text(l)),
+				 avahi_string_list_get_size(l));
+	return out;
+}
+
+std::optional<Address> toAddress(const AvahiAddress *address, AvahiIfIndex interface)
+{
+	if (!address)
+		return std::nullopt;
+	char text[AVAHI_ADDRESS_STR_MAX];
+	if (!avahi_address_snprint(text, sizeof text, address))
+		return std::nullopt;
+	return Address::parse(text, interface > 0 ? static_cast<std::uint32_t>(interface) : 0);
+}
+
+} // namespace
+
+Browser::Browser(Client &client, std::string type, BrowserHandler &handler)
+	: client_(client), type_(std::move(type)), handler_(handler)
+{
+	client_.addListener(*this);
+}
+
+Browser::~Browser()
+{
+	client_.removeListener(*this);
+	entries_.clear();
+	browser_.reset();
+}
+
+std::size_t Browser::unresolved() const noexcept
+{
+	return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(),
+						      [](const auto &e) {
+							      return !e.second.resolved && !e.second.failed;
+						      }));
+}
+
+void Browser::clientRunning(AvahiClient &client)
+{
+	allForNow_ = false;
+	AvahiServiceBrowser *b = avahi_service_browser_new(&client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+							   type_.c_str(), nullptr, AvahiLookupFlags(0),
+							   &Browser::browseCallback, this);
+	if (!b) {
+		log(LogLevel::Error, "cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(&client)));
+		return;
+	}
+	browser_.reset(b);
+}
+
+void Browser::clientGone()
+{
+	entries_.clear();
+	browser_.reset();
+	allForNow_ = false;
+	handler_.browserReset();
+}
+
+void Browser::browseCallback(AvahiServiceBrowser *, AvahiIfIndex interface, AvahiProtocol protocol,
+			     AvahiBrowserEvent event, const char *name, const char *, const char *domain,
+			     AvahiLookupResultFlags, void *self) noexcept
+{
+	try {
+		static_cast<Browser *>(self)->browseEvent(interface, protocol, event, name, domain);
+	} catch (const std::exception &e) {
+		log(LogLevel::Error, "Avahi browser callback: {}", e.what());
+	}
+}
+
+void Browser::browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
+			  const char *name, const char *domain)
+{
+	switch (event) {
+	case AVAHI_BROWSER_NEW: {
+		InstanceKey key{ interface, protocol, name, domain };
+		if (entries_.count(key))
+			return;
+		if (entries_.size() >= kMaxInstances) {
+			log(LogLevel::Warning, "ignoring '{}': already following {} instances", name,
+			    kMaxInstances);
+			return;
+		}
+		AvahiServiceResolver *r = avahi_service_resolver_new(
+			client_.running(), interface, protocol, name, type_.c_str(), domain,
+			AVAHI_PROTO_UNSPEC, AvahiLookupFlags(0), &Browser::resolveCallback, this);
+		if (!r) {
+			log(LogLevel::Warning, "cannot resolve '{}': {}", name,
+			    avahi_strerror(avahi_client_errno(client_.running())));
+			return;
+		}
+		entries_[key].resolver.reset(r);
+		break;
+	}
+	case AVAHI_BROWSER_REMOVE: {
+		InstanceKey key{ interface, protocol, name, domain };
+		if (entries_.erase(key))
+			handler_.instanceRemoved(key);
+		break;
+	}
+	case AVAHI_BROWSER_ALL_FOR_NOW:
+		allForNow_ = true;
+		handler_.allForNow();
+		break;
+	case AVAHI_BROWSER_CACHE_EXHAUSTED:
+		break;
+	case AVAHI_BROWSER_FAILURE:
+		log(LogLevel::Error, "browsing {} failed: {}", type_,
+		    avahi_strerror(avahi_client_errno(client_.running())));
+		break;
+	}
+}
+
+void Browser::resolveCallback(AvahiServiceResolver *, AvahiIfIndex interface, AvahiProtocol protocol,
+			      AvahiResolverEvent event, const char *name, const char *,
+			      const char *domain, const char *hostName, const AvahiAddress *address,
+			      std::uint16_t port, AvahiStringList *txt, AvahiLookupResultFlags flags,
+			      void *self) noexcept
+{
+	try {
+		static_cast<Browser *>(self)->resolveEvent(interface, protocol, event, name, domain, hostName,
+							   address, port, txt, flags);
+	} catch (const std::exception &e) {
+		log(LogLevel::Error, "Avahi resolver callback: {}", e.what());
+	}
+}
+
+void Browser::resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiResolverEvent event,
+			   const char *name, const char *domain, const char *hostName,
+			   const AvahiAddress *address, std::uint16_t port, AvahiStringList *txt,
+			   AvahiLookupResultFlags flags)
+{
+	InstanceKey key{ interface, protocol, name, domain };
+	auto it = entries_.find(key);
+	if (it == entries_.end())
+		return;
+	if (event == AVAHI_RESOLVER_FAILURE) {
+		// A kept-open resolver fails when the host stopped answering:
+		// the instance is gone even if the browser has not said so.
+		log(LogLevel::Info, "'{}' stopped resolving: {}", name,
+		    avahi_strerror(avahi_client_errno(client_.running())));
+		if (it->second.resolved)
+			handler_.instanceRemoved(key);
+		// Not freed here: this is the resolver's own callback.
+		it->second.resolved = false;
+		it->second.failed = true;
+		return;
+	}
+	it->second.resolved = true;
+	it->second.failed = false;
+	ResolvedInstance instance;
+	instance.key = key;
+	instance.hostName = hostName ? hostName : "";
+	instance.address = toAddress(address, interface);
+	instance.port = port;
+	instance.txt = toStrings(txt);
+	instance.local = (flags & AVAHI_LOOKUP_RESULT_LOCAL) != 0;
+	handler_.instanceResolved(instance);
+}
+
+} // namespace dmdns::avahi

@@ -1,0 +1,93 @@
+// Browses one DNS-SD service type and keeps following every instance found.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <avahi-client/lookup.h>
+
+#include "client.h"
+#include "distcc-mdns/directory.h"
+
+namespace dmdns::avahi {
+
+class BrowserHandler
+{
+public:
+	// First resolution, and every later change the resolver reports.
+	virtual void instanceResolved(const ResolvedInstance &instance) = 0;
+	// The instance left (goodbye, or the resolver timed out).
+	virtual void instanceRemoved(const InstanceKey &key) = 0;
+	// Every instance that existed when browsing started has been reported
+	// or has failed to resolve.
+	virtual void allForNow() = 0;
+	// The client went away: every instance is forgotten.
+	virtual void browserReset() = 0;
+
+protected:
+	~BrowserHandler() = default;
+};
+
+// Keeps one AvahiServiceResolver open per instance so that TXT and address
+// changes keep arriving. Bounded: beyond kMaxInstances new instances are
+// ignored (Avahi allows 1024 objects per client anyway).
+class Browser final : public ClientListener
+{
+public:
+	static constexpr std::size_t kMaxInstances = 512;
+
+	// Borrows @client and @handler for its lifetime.
+	Browser(Client &client, std::string type, BrowserHandler &handler);
+	~Browser();
+
+	Browser(const Browser &) = delete;
+	Browser &operator=(const Browser &) = delete;
+
+	// Instances found by the browser that have not resolved yet.
+	std::size_t unresolved() const noexcept;
+	bool allForNowSeen() const noexcept { return allForNow_; }
+
+	void clientRunning(AvahiClient &client) override;
+	void clientGone() override;
+
+private:
+	struct FreeBrowser {
+		void operator()(AvahiServiceBrowser *b) const noexcept { avahi_service_browser_free(b); }
+	};
+	struct FreeResolver {
+		void operator()(AvahiServiceResolver *r) const noexcept { avahi_service_resolver_free(r); }
+	};
+	struct Entry {
+		std::unique_ptr<AvahiServiceResolver, FreeResolver> resolver;
+		bool resolved = false;
+		// The resolver gave up; the entry waits for the browser's REMOVE.
+		bool failed = false;
+	};
+
+	static void browseCallback(AvahiServiceBrowser *b, AvahiIfIndex interface, AvahiProtocol protocol,
+				   AvahiBrowserEvent event, const char *name, const char *type,
+				   const char *domain, AvahiLookupResultFlags flags, void *self) noexcept;
+	static void resolveCallback(AvahiServiceResolver *r, AvahiIfIndex interface, AvahiProtocol protocol,
+				    AvahiResolverEvent event, const char *name, const char *type,
+				    const char *domain, const char *hostName, const AvahiAddress *address,
+				    std::uint16_t port, AvahiStringList *txt, AvahiLookupResultFlags flags,
+				    void *self) noexcept;
+	void browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
+			 const char *name, const char *domain);
+	void resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiResolverEvent event,
+			  const char *name, const char *domain, const char *hostName,
+			  const AvahiAddress *address, std::uint16_t port, AvahiStringList *txt,
+			  AvahiLookupResultFlags flags);
+
+	Client &client_;
+	const std::string type_;
+	BrowserHandler &handler_;
+	std::unique_ptr<AvahiServiceBrowser, FreeBrowser> browser_;
+	std::map<InstanceKey, Entry> entries_;
+	bool allForNow_ = false;
+};
+
+} // namespace dmdns::avahi

@@ -1,0 +1,347 @@
+// Pure parsers of what Linux and distccd tell about the local host: no I/O.
+#include "distcc-mdns/procfs.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "text.h"
+
+namespace dmdns::procfs {
+
+namespace {
+
+// The TXT codec's rules (txt.cpp): a compiler we report must be advertisable.
+constexpr std::string_view kTripletChars = "._-";
+constexpr std::string_view kVersionChars = "._+~-";
+constexpr std::size_t kMaxToken = 63;
+
+// PID_MAX_LIMIT: no count of tasks can exceed it.
+constexpr std::uint64_t kMaxTasks = 4194304;
+
+bool isSpace(char c) noexcept
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+// Exactly @digits hex digits, either case.
+std::optional<std::uint32_t> parseHex(std::string_view s, std::size_t digits) noexcept
+{
+	if (s.size() != digits || digits > 8)
+		return std::nullopt;
+	std::uint32_t value = 0;
+	for (char c : s) {
+		std::uint32_t d;
+		if (c >= '0' && c <= '9')
+			d = static_cast<std::uint32_t>(c - '0');
+		else if (c >= 'A' && c <= 'F')
+			d = static_cast<std::uint32_t>(c - 'A' + 10);
+		else if (c >= 'a' && c <= 'f')
+			d = static_cast<std::uint32_t>(c - 'a' + 10);
+		else
+			return std::nullopt;
+		value = value << 4 | d;
+	}
+	return value;
+}
+
+// "0100007F:0E30" or 32 hex digits ":" 4 hex digits.
+std::optional<TcpEndpoint> parseEndpoint(std::string_view token) noexcept
+{
+	const auto colon = token.find(':');
+	if (colon == std::string_view::npos)
+		return std::nullopt;
+	const std::string_view hex = token.substr(0, colon);
+	if (hex.size() != 8 && hex.size() != 32)
+		return std::nullopt;
+	TcpEndpoint end;
+	end.ipv6 = hex.size() == 32;
+	// The kernel prints each 32-bit word of the address as a host-order
+	// integer, so copying the word back in host order restores the bytes.
+	for (std::size_t word = 0; word < hex.size() / 8; ++word) {
+		auto value = parseHex(hex.substr(word * 8, 8), 8);
+		if (!value)
+			return std::nullopt;
+		std::memcpy(end.address.data() + word * 4, &*value, 4);
+	}
+	auto port = parseHex(token.substr(colon + 1), 4);
+	if (!port)
+		return std::nullopt;
+	end.port = static_cast<std::uint16_t>(*port);
+	return end;
+}
+
+// Splits off the next whitespace-separated token of @line.
+std::string_view nextToken(std::string_view &line) noexcept
+{
+	std::size_t begin = 0;
+	while (begin < line.size() && isSpace(line[begin]))
+		++begin;
+	std::size_t end = begin;
+	while (end < line.size() && !isSpace(line[end]))
+		++end;
+	const std::string_view token = line.substr(begin, end - begin);
+	line.remove_prefix(end);
+	return token;
+}
+
+std::optional<TcpEntry> parseTcpLine(std::string_view line) noexcept
+{
+	// "  12: LOCAL REMOTE ST ...": the header's first token is "sl".
+	const std::string_view slot = nextToken(line);
+	if (slot.size() < 2 || slot.back() != ':' ||
+	    !text::parseUint(slot.substr(0, slot.size() - 1), 0, UINT32_MAX))
+		return std::nullopt;
+	auto local = parseEndpoint(nextToken(line));
+	auto remote = parseEndpoint(nextToken(line));
+	auto state = parseHex(nextToken(line), 2);
+	if (!local || !remote || !state || local->ipv6 != remote->ipv6)
+		return std::nullopt;
+	return TcpEntry{ *local, *remote, static_cast<std::uint8_t>(*state) };
+}
+
+std::string_view trimRight(std::string_view s) noexcept
+{
+	while (!s.empty() && isSpace(s.back()))
+		s.remove_suffix(1);
+	return s;
+}
+
+bool validToken(std::string_view s, std::string_view extra) noexcept
+{
+	return !s.empty() && s.size() <= kMaxToken && text::onlyChars(s, extra);
+}
+
+std::string_view basename(std::string_view path) noexcept
+{
+	const auto slash = path.rfind('/');
+	return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// distccd's options that take a value, long and short (distccd --help, 3.4).
+constexpr std::string_view kLongWithValue[] = {
+	"--allow",  "--blacklist", "--job-lifetime", "--jobs",	     "--listen",     "--log-file",
+	"--log-level", "--nice",   "--pid-file",     "--port",	     "--stats-port", "--user",
+	"--whitelist",
+};
+constexpr std::string_view kShortWithValue = "aNjpP";
+
+// Interfaces whose MAC address says nothing lasting about the host: container
+// and VM plumbing comes and goes with random addresses, and ifb and dummy
+// devices get new random ones at every boot.
+constexpr std::string_view kTransientPrefixes[] = {
+	"br-",	"cali", "cni",	"docker", "dummy", "flannel", "ifb",   "kube",
+	"lxc",	"tap",	"tun",	"veth",	  "virbr", "vnet",    "vxlan", "weave",
+};
+
+bool transientInterface(std::string_view name) noexcept
+{
+	return std::any_of(std::begin(kTransientPrefixes), std::end(kTransientPrefixes),
+			   [&](std::string_view prefix) { return name.starts_with(prefix); });
+}
+
+bool universallyAdministered(const std::vector<std::uint8_t> &mac) noexcept
+{
+	return (mac.front() & 0x02) == 0;
+}
+
+std::uint64_t fnv1a(std::uint64_t hash, std::string_view data) noexcept
+{
+	for (char c : data) {
+		hash ^= static_cast<std::uint8_t>(c);
+		hash *= 0x100000001b3ULL;
+	}
+	// A separator, so that ("ab", "c") and ("a", "bc") differ.
+	hash ^= 0xff;
+	hash *= 0x100000001b3ULL;
+	return hash;
+}
+
+} // namespace
+
+std::string TcpEndpoint::addressText() const
+{
+	char buffer[INET6_ADDRSTRLEN] = {};
+	if (!inet_ntop(ipv6 ? AF_INET6 : AF_INET, address.data(), buffer, sizeof buffer))
+		return {};
+	return buffer;
+}
+
+std::vector<TcpEntry> parseTcp(std::string_view text, std::size_t maxEntries)
+{
+	std::vector<TcpEntry> entries;
+	while (!text.empty() && entries.size() < maxEntries) {
+		const auto newline = text.find('\n');
+		const std::string_view line = text.substr(0, newline);
+		text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
+		if (auto entry = parseTcpLine(line))
+			entries.push_back(*entry);
+	}
+	return entries;
+}
+
+bool listening(std::span<const TcpEntry> entries, std::uint16_t port) noexcept
+{
+	return std::any_of(entries.begin(), entries.end(), [&](const TcpEntry &e) {
+		return e.state == kTcpListen && e.local.port == port;
+	});
+}
+
+std::uint32_t established(std::span<const TcpEntry> entries, std::uint16_t port) noexcept
+{
+	std::uint32_t count = 0;
+	for (const TcpEntry &e : entries)
+		if (e.state == kTcpEstablished && e.local.port == port)
+			++count;
+	return count;
+}
+
+std::optional<LoadAvg> parseLoadavg(std::string_view text) noexcept
+{
+	const std::string_view load1 = nextToken(text);
+	const std::string_view load5 = nextToken(text);
+	const std::string_view load15 = nextToken(text);
+	const std::string_view tasks = nextToken(text);
+	const std::string_view lastPid = nextToken(text);
+	if (lastPid.empty() || !trimRight(text).empty())
+		return std::nullopt;
+
+	const auto slash = tasks.find('/');
+	if (slash == std::string_view::npos)
+		return std::nullopt;
+	auto load = text::parseDecimal(load1, 0.0, 1e9);
+	auto runnable = text::parseUint(tasks.substr(0, slash), 0, kMaxTasks);
+	auto all = text::parseUint(tasks.substr(slash + 1), 0, kMaxTasks);
+	if (!load || !text::parseDecimal(load5, 0.0, 1e9) || !text::parseDecimal(load15, 0.0, 1e9) ||
+	    !runnable || !all)
+		return std::nullopt;
+	return LoadAvg{ *load, static_cast<std::uint32_t>(*runnable), static_cast<std::uint32_t>(*all) };
+}
+
+std::vector<std::string> splitCmdline(std::string_view raw, std::size_t maxArgs)
+{
+	std::vector<std::string> argv;
+	// Every argument ends in a NUL; the last NUL starts no empty argument.
+	while (!raw.empty() && argv.size() < maxArgs) {
+		const auto nul = raw.find('\0');
+		argv.emplace_back(raw.substr(0, nul));
+		raw = nul == std::string_view::npos ? std::string_view{} : raw.substr(nul + 1);
+	}
+	return argv;
+}
+
+std::optional<DistccdArgs> parseDistccd(std::span<const std::string> argv)
+{
+	if (argv.empty() || basename(argv[0]) != "distccd")
+		return std::nullopt;
+
+	DistccdArgs args;
+	// popt semantics: a later option overrides an earlier one, a value is
+	// either attached (--jobs=4, -j4) or the next argument (--jobs 4, -j 4).
+	for (std::size_t i = 1; i < argv.size(); ++i) {
+		const std::string_view arg = argv[i];
+		if (arg == "--")
+			break;
+		std::string_view name;
+		std::optional<std::string_view> value;
+		if (arg.starts_with("--")) {
+			const auto eq = arg.find('=');
+			name = arg.substr(0, eq);
+			if (eq != std::string_view::npos)
+				value = arg.substr(eq + 1);
+			else if (std::find(std::begin(kLongWithValue), std::end(kLongWithValue), name) !=
+				 std::end(kLongWithValue)) {
+				if (i + 1 == argv.size())
+					return std::nullopt; // popt: missing argument
+				value = argv[++i];
+			}
+		} else if (arg.size() >= 2 && arg[0] == '-' && kShortWithValue.find(arg[1]) != std::string_view::npos) {
+			name = arg.substr(0, 2);
+			if (arg.size() > 2) {
+				value = arg.substr(2);
+				if (value->starts_with('='))
+					value->remove_prefix(1);
+			} else {
+				if (i + 1 == argv.size())
+					return std::nullopt;
+				value = argv[++i];
+			}
+		} else {
+			continue;
+		}
+
+		if (name == "--jobs" || name == "-j") {
+			auto jobs = text::parseUint(value.value_or(""), 1, kMaxJobs);
+			if (!jobs)
+				return std::nullopt;
+			args.jobs = static_cast<std::uint32_t>(*jobs);
+		} else if (name == "--port" || name == "-p") {
+			auto port = text::parseUint(value.value_or(""), 1, 65535);
+			if (!port)
+				return std::nullopt;
+			args.port = static_cast<std::uint16_t>(*port);
+		} else if (name == "--inetd") {
+			args.inetd = true;
+		}
+	}
+	return args;
+}
+
+bool validCompilerName(std::string_view name) noexcept
+{
+	return !name.empty() && name.size() <= 255 && name[0] != '.' && name[0] != '-' &&
+	       text::onlyChars(name, "._+-");
+}
+
+std::optional<Compiler> parseCompilerOutput(std::string_view dumpMachine, std::string_view dumpVersion)
+{
+	// One line each; any inner whitespace fails the character check.
+	const std::string_view machine = trimRight(dumpMachine);
+	const std::string_view version = trimRight(dumpVersion);
+	if (!validToken(machine, kTripletChars) || !validToken(version, kVersionChars))
+		return std::nullopt;
+	return Compiler{ std::string(machine), std::string(version) };
+}
+
+std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
+		       std::span<const NetInterface> interfaces)
+{
+	// Loopback and address-less interfaces carry nothing; transient ones
+	// would change the id whenever a container starts. Of the rest, burnt-in
+	// (universally administered) addresses win when there are any, since
+	// locally administered ones are often random; hosts in network
+	// namespaces have only the latter (veth) and are told apart by them.
+	std::vector<const NetInterface *> candidates;
+	for (const NetInterface &i : interfaces) {
+		if (i.loopback || i.mac.empty() || transientInterface(i.name) ||
+		    std::all_of(i.mac.begin(), i.mac.end(), [](std::uint8_t b) { return b == 0; }))
+			continue;
+		candidates.push_back(&i);
+	}
+	const bool anyUniversal = std::any_of(candidates.begin(), candidates.end(),
+					      [](const NetInterface *i) { return universallyAdministered(i->mac); });
+
+	std::vector<std::string> macs;
+	for (const NetInterface *i : candidates) {
+		if (anyUniversal && !universallyAdministered(i->mac))
+			continue;
+		std::string mac;
+		for (std::uint8_t b : i->mac)
+			mac += fmt::format("{}{:02x}", mac.empty() ? "" : ":", b);
+		macs.push_back(std::move(mac));
+	}
+	// Interface order and names vary between boots; the set does not.
+	std::sort(macs.begin(), macs.end());
+	macs.erase(std::unique(macs.begin(), macs.end()), macs.end());
+
+	std::uint64_t hash = 0xcbf29ce484222325ULL;
+	hash = fnv1a(hash, trimRight(machineId));
+	hash = fnv1a(hash, hostName);
+	for (const std::string &mac : macs)
+		hash = fnv1a(hash, mac);
+	return fmt::format("{:016x}", hash);
+}
+
+} // namespace dmdns::procfs

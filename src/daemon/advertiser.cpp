@@ -1,0 +1,142 @@
+// Advertises this host's distccd over mDNS while it accepts connections, with its capacity and load.
+#include "advertiser.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "distcc-mdns/txt.h"
+#include "log.h"
+
+namespace dmdns {
+
+namespace {
+
+std::uint64_t newIncarnation()
+{
+	// Wall-clock milliseconds: a restarted daemon's samples supersede the
+	// ones relayed from its previous life.
+	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+						  std::chrono::system_clock::now().time_since_epoch())
+						  .count());
+}
+
+} // namespace
+
+Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig config)
+	: config_(std::move(config)), publisher_(client), probe_(config_.distccPort),
+	  timer_(loop, [this] { check(); })
+{
+	self_.id = host::hostId();
+	self_.port = config_.distccPort;
+	self_.cpus = std::clamp<std::uint32_t>(config_.cpus.value_or(host::onlineCpus()), 1, kMaxCpus);
+	self_.speed = config_.speed;
+	// distccd 3.4 speaks LZO and pump mode; clients ask for them.
+	self_.lzo = true;
+	self_.cpp = true;
+	self_.compilers = host::masqueradeCompilers(config_.masqueradeDir);
+	if (self_.compilers.empty())
+		if (auto cc = host::probeCompiler("cc"))
+			self_.compilers.push_back(*cc);
+	self_.sample = LoadSample{ .incarnation = newIncarnation() };
+	name_ = "distcc@" + host::hostName();
+
+	if (self_.compilers.empty())
+		log(LogLevel::Error, "no compiler found in {} nor as cc: not advertising", config_.masqueradeDir);
+	for (const Compiler &c : self_.compilers)
+		log(LogLevel::Info, "distccd runs {} {}", c.machine, c.version);
+
+	if (config_.mode != AdvertiserConfig::Mode::No && !self_.compilers.empty()) {
+		check();
+		timer_.start(config_.checkInterval, config_.checkInterval);
+	}
+}
+
+void Advertiser::stop()
+{
+	timer_.stop();
+	publisher_.withdraw();
+}
+
+std::optional<Server> Advertiser::advertised() const
+{
+	if (!publisher_.wanted())
+		return std::nullopt;
+	return self_;
+}
+
+Advertiser::Coarse Advertiser::coarsen(const host::LoadReading &reading) const
+{
+	// Quarters of the slots: enough for a client to tell idle from busy.
+	const std::uint32_t step = std::max<std::uint32_t>(1, self_.slots / 4);
+	return Coarse{ reading.running / step * step, static_cast<std::uint32_t>(reading.runnable) };
+}
+
+void Advertiser::check()
+{
+	const host::LoadReading reading = probe_.read();
+	const bool listening = reading.listening || config_.mode == AdvertiserConfig::Mode::Yes;
+	if (listening != listening_) {
+		listening_ = listening;
+		if (!listening) {
+			log(LogLevel::Info, "distccd stopped accepting on port {}", config_.distccPort);
+			publisher_.withdraw();
+			return;
+		}
+		log(LogLevel::Info, "distccd accepts on port {}", config_.distccPort);
+		// distccd may have come back with another --jobs.
+		self_.slots = std::clamp<std::uint32_t>(
+			config_.slots.value_or(host::distccdSlots(config_.distccPort).value_or(self_.cpus + 2)), 1,
+			kMaxSlots);
+		coarse_ = coarsen(reading);
+		publish();
+		return;
+	}
+	if (!listening)
+		return;
+
+	const Coarse coarse = coarsen(reading);
+	const auto now = std::chrono::steady_clock::now();
+	if (coarse == coarse_ || now - txtAt_ < config_.txtInterval)
+		return;
+	coarse_ = coarse;
+	self_.sample->running = coarse.running;
+	self_.sample->runnable = coarse.runnable;
+	++self_.sample->sequence;
+	txtAt_ = now;
+	publisher_.updateTxt(txt());
+}
+
+std::vector<std::string> Advertiser::txt()
+{
+	for (;;) {
+		try {
+			return encodeTxt(self_);
+		} catch (const std::length_error &e) {
+			// Many cross compilers: advertise the ones that fit.
+			if (self_.compilers.size() <= 1)
+				throw;
+			log(LogLevel::Warning, "{}; not advertising {} {}", e.what(),
+			    self_.compilers.back().machine, self_.compilers.back().version);
+			self_.compilers.pop_back();
+		}
+	}
+}
+
+void Advertiser::publish()
+{
+	self_.sample->running = coarse_.running;
+	self_.sample->runnable = coarse_.runnable;
+	++self_.sample->sequence;
+	txtAt_ = std::chrono::steady_clock::now();
+
+	avahi::ServiceSpec spec;
+	spec.name = name_;
+	spec.type = std::string(kServiceType);
+	spec.port = config_.distccPort;
+	spec.txt = txt();
+	spec.subtypes = { stockSubtype(self_.compilers.front()) };
+	log(LogLevel::Info, "advertising '{}': {} cpus, {} slots", name_, self_.cpus, self_.slots);
+	publisher_.publish(std::move(spec));
+}
+
+} // namespace dmdns

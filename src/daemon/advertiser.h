@@ -1,0 +1,77 @@
+// Advertises this host's distccd over mDNS while it accepts connections, with its capacity and load.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distcc-mdns/server.h"
+#include "handle.h"
+#include "probe.h"
+#include "publisher.h"
+
+namespace dmdns {
+
+struct AdvertiserConfig {
+	enum class Mode { Auto, Yes, No };
+
+	Mode mode = Mode::Auto;
+	std::uint16_t distccPort = kDistccPort;
+	std::optional<std::uint32_t> cpus;  // --cpus: offer fewer than online
+	std::optional<std::uint32_t> slots; // --slots: instead of distccd's --jobs
+	std::string masqueradeDir = "/usr/lib/distcc";
+	double speed = 1.0;
+	// How often distccd and the load are looked at.
+	std::chrono::milliseconds checkInterval{ 500 };
+	// RFC 6762 §8.4 allows a record update at most 10 times a minute; load
+	// in TXT is coarse and changes at most this often.
+	std::chrono::milliseconds txtInterval{ 10000 };
+};
+
+// Publishes `distcc@<hostname>` with the TXT from the core and the stock
+// subtype of the default compiler, withdraws when distccd stops accepting
+// (in auto mode) and comes back when it returns.
+class Advertiser final
+{
+public:
+	// Borrows @loop and @client for its lifetime.
+	Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig config);
+
+	Advertiser(const Advertiser &) = delete;
+	Advertiser &operator=(const Advertiser &) = delete;
+
+	// Withdraws the service and stops looking; for a clean exit.
+	void stop();
+
+	// The record as advertised now, if it is.
+	std::optional<Server> advertised() const;
+
+private:
+	// Coarse load as TXT carries it: changes of these, not of the exact
+	// numbers, justify a TXT update.
+	struct Coarse {
+		std::uint32_t running = 0;
+		std::uint32_t runnable = 0;
+		bool operator==(const Coarse &) const = default;
+	};
+
+	void check();
+	Coarse coarsen(const host::LoadReading &reading) const;
+	void publish();
+	// The TXT of self_, dropping compilers that do not fit.
+	std::vector<std::string> txt();
+
+	const AdvertiserConfig config_;
+	avahi::Publisher publisher_;
+	host::LoadProbe probe_;
+	uv::Timer timer_;
+	Server self_;
+	std::string name_;
+	Coarse coarse_;
+	std::chrono::steady_clock::time_point txtAt_{};
+	bool listening_ = false;
+};
+
+} // namespace dmdns

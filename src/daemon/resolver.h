@@ -1,0 +1,37 @@
+// Follows every _distcc._tcp service on the network and keeps the directory of servers.
+#pragma once
+
+#include <functional>
+
+#include "browser.h"
+#include "distcc-mdns/directory.h"
+
+namespace dmdns {
+
+class Resolver final : public avahi::BrowserHandler
+{
+public:
+	// Borrows @client for its lifetime.
+	explicit Resolver(avahi::Client &client);
+
+	const Directory &directory() const noexcept { return directory_; }
+	// Avahi reported every instance present at start, and each resolved
+	// or failed.
+	bool settled() const noexcept;
+
+	// Called after every change to the directory.
+	std::function<void()> onChange;
+
+	void instanceResolved(const ResolvedInstance &instance) override;
+	void instanceRemoved(const InstanceKey &key) override;
+	void allForNow() override;
+	void browserReset() override;
+
+private:
+	void changed();
+
+	Directory directory_;
+	avahi::Browser browser_; // after directory_: its callbacks fill it
+};
+
+} // namespace dmdns

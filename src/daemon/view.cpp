@@ -1,0 +1,119 @@
+// The JSON view of the servers and the chosen hosts line.
+#include "view.h"
+
+#include <fmt/format.h>
+
+namespace dmdns {
+
+namespace {
+
+nlohmann::json describe(const DirectoryEntry &entry)
+{
+	const Server &s = entry.server;
+	nlohmann::json j;
+	j["name"] = entry.name;
+	j["id"] = s.id;
+	j["host"] = entry.hostName;
+	const auto preferred = s.preferredAddress();
+	j["address"] = preferred ? nlohmann::json(preferred->text) : nlohmann::json(nullptr);
+	j["addresses"] = nlohmann::json::array();
+	for (const Address &a : s.addresses)
+		j["addresses"].push_back(a.text);
+	j["port"] = s.port;
+	j["cpus"] = s.cpus;
+	j["slots"] = s.slots;
+	j["speed"] = s.speed;
+	j["state"] = stateName(s.state);
+	if (s.sample) {
+		j["running"] = s.sample->running;
+		j["load"] = s.sample->runnable;
+		j["age_ms"] = s.sample->age.count();
+	} else {
+		j["running"] = nullptr;
+		j["load"] = nullptr;
+		j["age_ms"] = nullptr;
+	}
+	j["stock"] = entry.stock;
+	j["local"] = entry.local;
+	j["compilers"] = nlohmann::json::array();
+	for (const Compiler &c : s.compilers)
+		j["compilers"].push_back(c.machine + ":" + c.version);
+	j["problems"] = nlohmann::json::array();
+	for (const TxtProblem &p : entry.problems)
+		j["problems"].push_back(p.key + ": " + p.reason);
+	return j;
+}
+
+} // namespace
+
+nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOptions &options,
+			std::uint64_t seed, std::string_view source)
+{
+	std::vector<Server> servers;
+	servers.reserve(entries.size());
+	for (const DirectoryEntry &e : entries)
+		servers.push_back(e.server);
+	Picker picker(seed);
+	const Plan plan = planHostsLine(servers, {}, options, picker);
+
+	nlohmann::json view;
+	view["source"] = source;
+	view["line"] = writeHostsLine(plan.line);
+	view["jobs"] = plan.jobs;
+	view["local_slots"] = options.localSlots;
+	nlohmann::json list = nlohmann::json::array();
+	std::vector<bool> listed(entries.size(), false);
+	for (const PlannedHost &host : plan.remote) {
+		nlohmann::json j = describe(entries[host.server]);
+		j["address"] = host.address.text;
+		j["limit"] = host.limit;
+		j["excluded"] = nullptr;
+		list.push_back(std::move(j));
+		listed[host.server] = true;
+	}
+	for (std::size_t i = 0; i < entries.size(); ++i) {
+		if (listed[i])
+			continue;
+		nlohmann::json j = describe(entries[i]);
+		j["limit"] = 0;
+		const Ineligible why = checkEligible(entries[i].server, options.policy);
+		j["excluded"] = why == Ineligible::None ? "no usable address" : describe(why);
+		list.push_back(std::move(j));
+	}
+	view["servers"] = std::move(list);
+	return view;
+}
+
+std::string statusTable(const nlohmann::json &view)
+{
+	auto text = [](const nlohmann::json &v, const char *key) -> std::string {
+		if (!v.contains(key) || v[key].is_null())
+			return "-";
+		const auto &x = v[key];
+		if (x.is_string())
+			return x.get<std::string>();
+		if (x.is_number_float())
+			return fmt::format("{:.2f}", x.get<double>());
+		return x.dump();
+	};
+	std::string out = fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:>8} {:>5}  {}\n",
+				      "HOST", "ADDRESS", "CPUS", "SLOTS", "RUNNING", "LOAD", "SPEED",
+				      "STATE", "AGE", "LIMIT", "NOTE");
+	for (const auto &s : view.value("servers", nlohmann::json::array())) {
+		std::string age = "-";
+		if (s.contains("age_ms") && s["age_ms"].is_number())
+			age = fmt::format("{:.1f}s", s["age_ms"].get<double>() / 1000.0);
+		std::string note = s.value("stock", false) ? "stock distccd" : "";
+		if (s.contains("excluded") && s["excluded"].is_string())
+			note += (note.empty() ? "" : "; ") + ("left out: " + s["excluded"].get<std::string>());
+		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:>8} {:>5}  {}\n",
+				   text(s, "name"), text(s, "address"), text(s, "cpus"), text(s, "slots"),
+				   text(s, "running"), text(s, "load"), text(s, "speed"), text(s, "state"),
+				   age, text(s, "limit"), note);
+	}
+	out += fmt::format("line ({}): {}\njobs: {}\n", text(view, "source"), text(view, "line"),
+			   text(view, "jobs"));
+	return out;
+}
+
+} // namespace dmdns

@@ -1,0 +1,24 @@
+// The JSON view of the servers and the chosen hosts line, shared by the daemon and distcc-mdns-hosts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "distcc-mdns/directory.h"
+#include "distcc-mdns/plan.h"
+
+namespace dmdns {
+
+// Plans the hosts line for @entries and describes every server: listed
+// ones in line order with their limit, then the others with the reason
+// they were left out. @source says where the data came from.
+nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOptions &options,
+			std::uint64_t seed, std::string_view source);
+
+// A readable table of a view made by makeView().
+std::string statusTable(const nlohmann::json &view);
+
+} // namespace dmdns

@@ -1,0 +1,67 @@
+// Measurements of the local host: its identity, distccd, its load, its compilers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distcc-mdns/server.h"
+
+namespace dmdns::host {
+
+// Where Debian's distccd finds the compilers it may run.
+inline constexpr const char *kMasqueradeDir = "/usr/lib/distcc";
+
+// Online CPUs, as distccd counts them for its default --jobs; in [1, kMaxCpus].
+std::uint32_t onlineCpus() noexcept;
+
+// The host name up to the first dot; empty if the system has none.
+std::string hostName();
+
+// 16 hex digits, stable for the host, distinct between network namespaces of
+// one machine even with one machine id and host name: a hash of
+// /etc/machine-id, the host name and this namespace's lasting MAC addresses.
+std::string hostId();
+
+struct LoadReading {
+	bool listening = false;	   // something listens on the distcc port
+	std::uint32_t running = 0; // running + queued jobs: ESTABLISHED to the port
+	double runnable = 0.0;	   // runnable tasks of the host, this reader excluded
+	double load1 = 0.0;	   // the 1-minute load average
+};
+
+// Reads distccd's live load from /proc (of this network namespace: /proc/net
+// follows the reader's namespace). Bounded: a host with more sockets than
+// procfs::kMaxTcpEntries per family reads as having that many.
+class LoadProbe final
+{
+public:
+	explicit LoadProbe(std::uint16_t port, std::string procRoot = "/proc");
+
+	// A file that cannot be read counts as empty: no listener, no jobs.
+	LoadReading read() const;
+
+private:
+	std::uint16_t port_;
+	std::string procRoot_;
+};
+
+// distccd's job slots on @port: its --jobs, or its default onlineCpus() + 2;
+// empty if no distccd serving @port runs. Processes in other network
+// namespaces are ignored: by their /proc/PID/ns/net where readable (as root or
+// as their user), else a distccd counts only while the port listens here.
+std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot = "/proc");
+
+// `NAME -dumpmachine` and `NAME -dumpversion` of one compiler. A bare NAME is
+// looked up on $PATH with @excludeDir skipped (so that the masquerade
+// symlinks do not find distcc itself); a NAME with a '/' is run as is.
+// Runs the compiler twice, each with a timeout of 3 s; blocks meanwhile.
+std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir = kMasqueradeDir);
+
+// The distinct compilers distccd will run: one per entry of its masquerade
+// directory that a real compiler on $PATH answers for, `cc` first if present,
+// the rest in name order. Blocks while the compilers run.
+std::vector<Compiler> masqueradeCompilers(const std::string &dir = kMasqueradeDir);
+
+} // namespace dmdns::host

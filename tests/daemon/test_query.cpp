@@ -1,0 +1,92 @@
+// Unit tests of the query protocol and the JSON view, without sockets or Avahi.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "hosts_query.h"
+#include "query_server.h"
+#include "view.h"
+
+using namespace dmdns;
+
+namespace {
+
+DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
+{
+	DirectoryEntry e;
+	e.name = name;
+	e.hostName = std::string(name) + ".local";
+	e.server.id = name;
+	e.server.addresses = { *Address::parse(address) };
+	e.server.cpus = slots;
+	e.server.slots = slots;
+	e.server.compilers = { { "x86_64-linux-gnu", "12" } };
+	e.stock = true; // no sample: load unknown
+	return e;
+}
+
+nlohmann::json reply(std::string_view line, const std::vector<DirectoryEntry> &entries = {})
+{
+	const std::string text = answerLine(line, [&](const nlohmann::json &request) {
+		return answerHosts(request, entries, "test");
+	});
+	REQUIRE(text.back() == '\n');
+	REQUIRE(text.find('\n') == text.size() - 1);
+	return nlohmann::json::parse(text);
+}
+
+} // namespace
+
+TEST_SUITE("query")
+{
+	TEST_CASE("a hosts request gets the line, the jobs and every server")
+	{
+		std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 4),
+							entry("distcc@b", "10.0.0.3", 6),
+							entry("distcc@c", "10.0.0.4", 8) };
+		entries[2].server.state = ServerState::Drain;
+		const nlohmann::json r = reply(R"({"op":"hosts","local_slots":3})", entries);
+		CHECK(r["ok"] == true);
+		CHECK(r["source"] == "test");
+		CHECK(r["jobs"] == 4 + 6 + 3);
+		const std::string line = r["line"];
+		CHECK(line.find("10.0.0.2/4") != std::string::npos);
+		CHECK(line.find("10.0.0.3/6") != std::string::npos);
+		CHECK(line.ends_with("localhost/3"));
+		REQUIRE(r["servers"].size() == 3);
+		// Listed servers first, in line order, then the left-out one.
+		CHECK(r["servers"][2]["name"] == "distcc@c");
+		CHECK(r["servers"][2]["limit"] == 0);
+		CHECK(r["servers"][2]["excluded"] == "not up");
+		CHECK(r["servers"][0]["running"].is_null()); // stock: unknown load
+		CHECK(parseHostsLine(line).line);
+	}
+
+	TEST_CASE("malformed requests get an error reply naming the problem")
+	{
+		for (const char *bad : { "", "not json", "[1,2]", "42", R"({"op":7})", R"({"op":"nuke"})",
+					 R"({})", R"({"op":"hosts","local_slots":0})",
+					 R"({"op":"hosts","local_slots":"4"})", R"({"op":"hosts","lzo":1})",
+					 "{\"op\":\"hosts\"", "\xff\xfe" }) {
+			const nlohmann::json r = reply(bad);
+			INFO(bad);
+			CHECK(r["ok"] == false);
+			CHECK_FALSE(r["error"].get<std::string>().empty());
+		}
+	}
+
+	TEST_CASE("a carriage return before the newline is tolerated")
+	{
+		CHECK(reply("{\"op\":\"hosts\"}\r")["ok"] == true);
+	}
+
+	TEST_CASE("the status table shows every server and the line")
+	{
+		const nlohmann::json r = reply(R"({"op":"hosts","local_slots":2})", { entry("distcc@a", "10.0.0.2", 4) });
+		const std::string table = statusTable(r);
+		CHECK(table.find("distcc@a") != std::string::npos);
+		CHECK(table.find("10.0.0.2") != std::string::npos);
+		CHECK(table.find("stock distccd") != std::string::npos);
+		CHECK(table.find("line (test): 10.0.0.2/4 localhost/2") != std::string::npos);
+	}
+}

@@ -1,0 +1,61 @@
+// The invariants the query-socket fuzz target checks on one request line.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "distcc-mdns/hosts_line.h"
+#include "hosts_query.h"
+#include "query_server.h"
+#include "targets.h"
+
+namespace dmdns::fuzz {
+
+namespace {
+
+[[noreturn]] void violated(const char *what)
+{
+	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+	std::abort();
+}
+
+std::vector<DirectoryEntry> farm()
+{
+	std::vector<DirectoryEntry> entries(3);
+	const char *addresses[] = { "10.0.0.2", "10.0.0.3", "fe80::4" };
+	for (std::size_t i = 0; i < entries.size(); ++i) {
+		DirectoryEntry &e = entries[i];
+		e.name = "distcc@h" + std::to_string(i);
+		e.server.id = e.name;
+		e.server.addresses = { *Address::parse(addresses[i], 2) };
+		e.server.cpus = e.server.slots = 4 * static_cast<std::uint32_t>(i + 1);
+		e.server.compilers = { { "x86_64-linux-gnu", "12" } };
+	}
+	return entries;
+}
+
+} // namespace
+
+void checkQueryLine(const std::uint8_t *data, std::size_t size)
+{
+	static const std::vector<DirectoryEntry> entries = farm();
+	const std::string_view line(reinterpret_cast<const char *>(data), size);
+	const std::string reply = answerLine(line, [](const nlohmann::json &request) {
+		return answerHosts(request, entries, "fuzz");
+	});
+	if (reply.empty() || reply.back() != '\n' || reply.find('\n') != reply.size() - 1)
+		violated("reply is not exactly one line");
+	const nlohmann::json j = nlohmann::json::parse(reply, nullptr, false);
+	if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean())
+		violated("reply is not a JSON object with ok");
+	if (!j["ok"].get<bool>()) {
+		if (!j.contains("error") || !j["error"].is_string() || j["error"].get<std::string>().empty())
+			violated("error reply without a reason");
+		return;
+	}
+	if (!parseHostsLine(j["line"].get<std::string>()).line)
+		violated("reply line does not parse");
+}
+
+} // namespace dmdns::fuzz

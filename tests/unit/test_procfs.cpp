@@ -1,0 +1,415 @@
+// Unit tests of the /proc, argv and compiler-output parsers, on real samples.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <bit>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "distcc-mdns/procfs.h"
+
+using namespace dmdns;
+using namespace dmdns::procfs;
+using namespace std::string_literals;
+using namespace std::string_view_literals;
+
+namespace {
+
+// Captured in a network namespace: a dual-stack listener on 3632 with one
+// accepted v4-mapped connection and one still in the backlog (inode 0) from
+// ::1; an IPv4 listener on 3633 with one connection; the client sides too.
+constexpr std::string_view kTcp =
+	"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     \n"
+	"   0: 0100007F:0E31 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 38519 2 0000000003c3fc14 100 0 0 10 0                     \n"
+	"   1: 0100007F:0E31 0100007F:89BE 01 00000000:00000000 00:00000000 00000000     0        0 0 1 000000008521c8da 20 0 0 10 -1                         \n"
+	"   2: 0100007F:89BE 0100007F:0E31 01 00000000:00000000 00:00000000 00000000     0        0 38522 2 0000000023c2df65 20 0 0 10 -1                     \n"
+	"   3: 0100007F:D8BE 0100007F:0E30 01 00000000:00000000 00:00000000 00000000     0        0 38520 2 0000000076444f8c 20 0 0 10 -1                     \n";
+
+constexpr std::string_view kTcp6 =
+	"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	"   0: 00000000000000000000000000000000:0E30 00000000000000000000000000000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 38518 2 000000005ea885de 100 0 0 10 0\n"
+	"   1: 00000000000000000000000001000000:0E30 00000000000000000000000001000000:D8F4 01 00000000:00000000 00:00000000 00000000     0        0 0 1 00000000bf7d5ed5 20 0 0 10 -1\n"
+	"   2: 0000000000000000FFFF00000100007F:0E30 0000000000000000FFFF00000100007F:D8BE 01 00000000:00000000 00:00000000 00000000     0        0 38523 1 00000000eb747963 20 0 0 10 -1\n"
+	"   3: 00000000000000000000000001000000:D8F4 00000000000000000000000001000000:0E30 01 00000000:00000000 00:00000000 00000000     0        0 38521 2 00000000adcdbc26 20 0 0 10 -1\n";
+
+// A line of the IPv4 format with the given fields.
+std::string tcpLine(int slot, std::string_view local, std::string_view remote, std::string_view state)
+{
+	return std::string("  ") + std::to_string(slot) + ": " + std::string(local) + " " + std::string(remote) +
+	       " " + std::string(state) +
+	       " 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 20 0 0 10 -1\n";
+}
+
+std::vector<TcpEntry> both()
+{
+	std::vector<TcpEntry> all = parseTcp(kTcp);
+	const std::vector<TcpEntry> v6 = parseTcp(kTcp6);
+	all.insert(all.end(), v6.begin(), v6.end());
+	return all;
+}
+
+std::vector<std::string> args(std::initializer_list<const char *> list)
+{
+	return { list.begin(), list.end() };
+}
+
+NetInterface iface(std::string name, std::vector<std::uint8_t> mac, bool loopback = false)
+{
+	return NetInterface{ std::move(name), std::move(mac), loopback };
+}
+
+} // namespace
+
+TEST_SUITE("procfs")
+{
+	TEST_CASE("IPv4 sample: every socket line, header skipped")
+	{
+		const auto entries = parseTcp(kTcp);
+		REQUIRE(entries.size() == 4);
+		CHECK_FALSE(entries[0].local.ipv6);
+		CHECK(entries[0].local.port == 3633);
+		CHECK(entries[0].remote.port == 0);
+		CHECK(entries[0].state == kTcpListen);
+		CHECK(entries[1].remote.port == 0x89BE);
+		CHECK(entries[1].state == kTcpEstablished);
+		CHECK(entries[3].local.port == 0xD8BE);
+		CHECK(entries[3].remote.port == 3632);
+		if constexpr (std::endian::native == std::endian::little) {
+			CHECK(entries[0].local.addressText() == "127.0.0.1");
+			CHECK(entries[0].remote.addressText() == "0.0.0.0");
+		}
+	}
+
+	TEST_CASE("IPv6 sample: any, loopback and v4-mapped addresses")
+	{
+		const auto entries = parseTcp(kTcp6);
+		REQUIRE(entries.size() == 4);
+		for (const TcpEntry &e : entries) {
+			CHECK(e.local.ipv6);
+			CHECK(e.remote.ipv6);
+		}
+		CHECK(entries[0].state == kTcpListen);
+		CHECK(entries[0].local.port == 3632);
+		if constexpr (std::endian::native == std::endian::little) {
+			CHECK(entries[0].local.addressText() == "::");
+			CHECK(entries[1].local.addressText() == "::1");
+			CHECK(entries[2].local.addressText() == "::ffff:127.0.0.1");
+			CHECK(entries[2].remote.addressText() == "::ffff:127.0.0.1");
+		}
+	}
+
+	TEST_CASE("listening and established count only the server side of the port")
+	{
+		const auto all = both();
+		CHECK(listening(all, 3632));
+		CHECK(listening(all, 3633));
+		CHECK_FALSE(listening(all, 3634));
+		// 3632: the accepted v4-mapped one and the one still queued; the
+		// client side (local D8BE, remote 0E30) is not a job.
+		CHECK(established(all, 3632) == 2);
+		CHECK(established(all, 3633) == 1);
+		// Ephemeral client ports have connections but no listener.
+		CHECK(established(all, 0xD8BE) == 1);
+		CHECK_FALSE(listening(all, 0xD8BE));
+		CHECK(established(all, 3634) == 0);
+		CHECK(established({}, 3632) == 0);
+	}
+
+	TEST_CASE("other states are neither listening nor established")
+	{
+		std::string text;
+		const char *states[] = { "02", "03", "04", "05", "06", "07", "08", "09", "0B", "0C", "FF" };
+		int slot = 0;
+		for (const char *st : states)
+			text += tcpLine(slot++, "0100007F:0E30", "0100007F:A000", st);
+		const auto entries = parseTcp(text);
+		CHECK(entries.size() == std::size(states));
+		CHECK_FALSE(listening(entries, 3632));
+		CHECK(established(entries, 3632) == 0);
+		// Lower-case hex and a final line without newline are fine.
+		const auto lower = parseTcp("   0: 0100007f:0e30 00000000:0000 0a 00000000:00000000 00:00000000 00000000 0 0 1 1");
+		REQUIRE(lower.size() == 1);
+		CHECK(listening(lower, 3632));
+	}
+
+	TEST_CASE("malformed lines are skipped, the good ones around them kept")
+	{
+		const std::string good = tcpLine(7, "0100007F:0E30", "0100007F:A000", "01");
+		const std::string bad[] = {
+			"",
+			"\n",
+			"garbage\n",
+			"   0:\n",
+			"   0: 0100007F:0E30\n",
+			"   0: 0100007F:0E30 0100007F:A000\n",				 // no state
+			"   0: 0100007F:0E30 0100007F:A000 1\n",			 // one-digit state
+			"   0: 0100007F:0E30 0100007F:A000 001\n",			 // three-digit state
+			"   0: 0100007F:0E30 0100007F:A000 0G\n",			 // not hex
+			"   0: 0100007F:E30 0100007F:A000 01\n",			 // three-digit port
+			"   0: 0100007F:10E30 0100007F:A000 01\n",			 // port > 65535
+			"   0: 100007F:0E30 0100007F:A000 01\n",			 // 7-digit address
+			"   0: 0100007F0E30 0100007F:A000 01\n",			 // no colon
+			"   0: 0100007F:0E30 00000000000000000000000001000000:A000 01\n", // mixed families
+			"   0: 0100007Z:0E30 0100007F:A000 01\n",
+			"  -1: 0100007F:0E30 0100007F:A000 01\n",			 // signed slot
+			"   x: 0100007F:0E30 0100007F:A000 01\n",
+			"0100007F:0E30 0100007F:A000 01\n",				 // no slot
+			"   99999999999999999999999: 0100007F:0E30 0100007F:A000 01\n", // absurd slot
+			"   0: 0100007F:0E30 0100007F:A000 01"s + std::string("\0\0\xff", 3) + "x\n", // junk after the state token
+			std::string("\0\0\0\xff\xfe\n", 6),
+			"   0: :0E30 0100007F:A000 01\n",
+			"   0: 0100007F: 0100007F:A000 01\n",
+		};
+		std::string text = good;
+		for (const std::string &b : bad)
+			text += b + good;
+		const auto entries = parseTcp(text);
+		CHECK(entries.size() == std::size(bad) + 1);
+		CHECK(established(entries, 3632) == std::size(bad) + 1);
+	}
+
+	TEST_CASE("the entry bound holds, and huge input is read without trouble")
+	{
+		std::string text;
+		for (int i = 0; i < 5000; ++i)
+			text += tcpLine(i, "0100007F:0E30", "0100007F:A000", "01");
+		CHECK(parseTcp(text, 10).size() == 10);
+		CHECK(parseTcp(text, 0).empty());
+		CHECK(parseTcp(text).size() == 5000);
+
+		// 16 MiB in one line, and 16 MiB of newlines: no entries, no crash.
+		const std::string oneLine(16u << 20, 'A');
+		CHECK(parseTcp(oneLine).empty());
+		const std::string newlines(16u << 20, '\n');
+		CHECK(parseTcp(newlines).empty());
+		// Many more lines than the default bound.
+		std::string many;
+		const std::string line = tcpLine(0, "00000000:0E30", "00000000:0000", "0A");
+		many.reserve(line.size() * (kMaxTcpEntries + 100));
+		for (std::size_t i = 0; i < kMaxTcpEntries + 100; ++i)
+			many += line;
+		CHECK(parseTcp(many).size() == kMaxTcpEntries);
+	}
+
+	TEST_CASE("loadavg: runnable tasks and the 1-minute load")
+	{
+		auto l = parseLoadavg("0.43 1.03 0.58 1/85 7060\n");
+		REQUIRE(l);
+		CHECK(l->load1 == doctest::Approx(0.43));
+		CHECK(l->runnable == 1);
+		CHECK(l->tasks == 85);
+		l = parseLoadavg("123.99 64.00 12.50 37/1523 4194303");
+		REQUIRE(l);
+		CHECK(l->load1 == doctest::Approx(123.99));
+		CHECK(l->runnable == 37);
+		CHECK(l->tasks == 1523);
+		l = parseLoadavg("0.00 0.00 0.00 0/0 1");
+		REQUIRE(l);
+		CHECK(l->runnable == 0);
+
+		for (std::string_view bad : {
+			     ""sv, "\n"sv, "0.43 1.03 0.58 1/85"sv, "0.43 1.03 0.58 1/85 7060 extra"sv,
+			     "0.43 1.03 0.58 185 7060"sv, "0.43 1.03 0.58 /85 7060"sv, "0.43 1.03 0.58 1/ 7060"sv,
+			     "0.43 1.03 0.58 -1/85 7060"sv, "-0.43 1.03 0.58 1/85 7060"sv, "x 1.03 0.58 1/85 7060"sv,
+			     "0.43 y 0.58 1/85 7060"sv, "0.43 1.03 0.58 1/85/3 7060"sv,
+			     "0.43 1.03 0.58 99999999/99999999 7060"sv, // above PID_MAX_LIMIT
+			     "0.43 1.03 0.58 18446744073709551617/85 7060"sv, "1e308 1.03 0.58 1/85 7060"sv,
+			     "0.43\0 1.03 0.58 1/85 7060"sv })
+			CHECK_MESSAGE(!parseLoadavg(bad), std::string(bad));
+	}
+
+	TEST_CASE("cmdline splits on NULs")
+	{
+		CHECK(splitCmdline("distccd\0--jobs\0" "3\0"sv) == args({ "distccd", "--jobs", "3" }));
+		// No final NUL (a process that rewrote its title), inner empty args.
+		CHECK(splitCmdline("distccd\0\0-j4"sv) == args({ "distccd", "", "-j4" }));
+		CHECK(splitCmdline("").empty());
+		CHECK(splitCmdline("\0"sv) == args({ "" }));
+		CHECK(splitCmdline("a\0b\0c\0d\0"sv, 2) == args({ "a", "b" }));
+		const std::string many(100000, '\0');
+		CHECK(splitCmdline(many).size() == kMaxArgs);
+	}
+
+	TEST_CASE("distccd is recognised by the basename of argv[0]")
+	{
+		CHECK(parseDistccd(args({ "distccd" })));
+		CHECK(parseDistccd(args({ "/usr/bin/distccd", "--daemon" })));
+		CHECK(parseDistccd(args({ "/usr/local/sbin/distccd" })));
+		CHECK_FALSE(parseDistccd(args({ "distcc" })));
+		CHECK_FALSE(parseDistccd(args({ "distccd-wrapper" })));
+		CHECK_FALSE(parseDistccd(args({ "/usr/bin/distccd/" })));
+		CHECK_FALSE(parseDistccd(args({ "/usr/bin/python3", "distccd" })));
+		CHECK_FALSE(parseDistccd(args({ "" })));
+		CHECK_FALSE(parseDistccd(std::vector<std::string>{}));
+	}
+
+	TEST_CASE("distccd options: --jobs, -j, --port, -p in every spelling")
+	{
+		auto d = parseDistccd(args({ "distccd", "--daemon", "--allow", "10.0.0.0/8" }));
+		REQUIRE(d);
+		CHECK(d->port == kDistccPort);
+		CHECK_FALSE(d->jobs);
+		CHECK_FALSE(d->inetd);
+
+		for (auto argv : { args({ "distccd", "--jobs", "12" }), args({ "distccd", "--jobs=12" }),
+				   args({ "distccd", "-j", "12" }), args({ "distccd", "-j12" }),
+				   args({ "distccd", "-j=12" }), args({ "distccd", "--jobs", "3", "-j12" }) }) {
+			d = parseDistccd(argv);
+			REQUIRE(d);
+			CHECK(d->jobs == 12u);
+		}
+		for (auto argv : { args({ "distccd", "--port", "3700" }), args({ "distccd", "--port=3700" }),
+				   args({ "distccd", "-p", "3700" }), args({ "distccd", "-p3700" }) }) {
+			d = parseDistccd(argv);
+			REQUIRE(d);
+			CHECK(d->port == 3700);
+		}
+
+		// Debian's init script, as ps shows it.
+		d = parseDistccd(args({ "/usr/bin/distccd", "--pid-file=/var/run/distccd.pid", "--log-file=/var/log/distccd.log",
+					"--daemon", "--allow", "192.168.0.0/16", "--listen", "0.0.0.0", "--nice", "10",
+					"--jobs", "18", "--zeroconf" }));
+		REQUIRE(d);
+		CHECK(d->jobs == 18u);
+		CHECK(d->port == kDistccPort);
+
+		d = parseDistccd(args({ "distccd", "--inetd" }));
+		REQUIRE(d);
+		CHECK(d->inetd);
+	}
+
+	TEST_CASE("distccd option values are not mistaken for options")
+	{
+		auto d = parseDistccd(args({ "distccd", "--log-file", "-j", "--allow", "-p", "-P", "--jobs", "-N", "5" }));
+		REQUIRE(d);
+		CHECK_FALSE(d->jobs);
+		CHECK(d->port == kDistccPort);
+		// After "--" nothing is an option.
+		d = parseDistccd(args({ "distccd", "-j", "4", "--", "-j", "9" }));
+		REQUIRE(d);
+		CHECK(d->jobs == 4u);
+		// Unknown options and flags are passed over.
+		d = parseDistccd(args({ "distccd", "--verbose", "--weird=1", "-x", "-", "-j", "6" }));
+		REQUIRE(d);
+		CHECK(d->jobs == 6u);
+	}
+
+	TEST_CASE("a distccd with an option it would refuse is no distccd")
+	{
+		for (auto argv : { args({ "distccd", "--jobs", "0" }), args({ "distccd", "--jobs", "4097" }),
+				   args({ "distccd", "--jobs", "99999999999999999999999" }),
+				   args({ "distccd", "--jobs", "-3" }), args({ "distccd", "--jobs", "abc" }),
+				   args({ "distccd", "--jobs", " 4" }), args({ "distccd", "--jobs=" }),
+				   args({ "distccd", "--jobs" }), args({ "distccd", "-j" }), args({ "distccd", "-jx" }),
+				   args({ "distccd", "--port", "0" }), args({ "distccd", "--port", "65536" }),
+				   args({ "distccd", "-p", "0x10" }), args({ "distccd", "--port" }) })
+			CHECK_FALSE(parseDistccd(argv));
+		auto d = parseDistccd(args({ "distccd", "--jobs", "4096", "--port", "65535" }));
+		REQUIRE(d);
+		CHECK(d->jobs == 4096u);
+		CHECK(d->port == 65535);
+		d = parseDistccd(args({ "distccd", "-j", "1", "-p", "1" }));
+		REQUIRE(d);
+		CHECK(d->jobs == 1u);
+		CHECK(d->port == 1);
+	}
+
+	TEST_CASE("compiler names of a masquerade directory")
+	{
+		for (std::string_view ok : { "cc", "gcc", "c++", "g++-12", "x86_64-linux-gnu-g++-12", "clang++-14",
+					     "c89-gcc", "aarch64-linux-gnu-gcc-12.2" })
+			CHECK_MESSAGE(validCompilerName(ok), std::string(ok));
+		for (std::string_view bad : { "", ".", "..", ".hidden", "-v", "a/b", "a b", "gcc\n", "g$cc",
+					      "gcc;rm", "\xc3\xa9" })
+			CHECK_MESSAGE(!validCompilerName(bad), std::string(bad));
+		CHECK_FALSE(validCompilerName(std::string(256, 'a')));
+		CHECK(validCompilerName(std::string(255, 'a')));
+	}
+
+	TEST_CASE("compiler output: one advertisable line each")
+	{
+		auto c = parseCompilerOutput("x86_64-linux-gnu\n", "12\n");
+		REQUIRE(c);
+		CHECK(*c == Compiler{ "x86_64-linux-gnu", "12" });
+		c = parseCompilerOutput("x86_64-pc-linux-gnu\n", "14.0.6\n");
+		REQUIRE(c);
+		CHECK(c->version == "14.0.6");
+		CHECK(parseCompilerOutput("aarch64-linux-gnu", "12.2.0+deb~1"));
+		CHECK(parseCompilerOutput("x86_64-linux-gnu\r\n", "12 \n"));
+
+		const std::pair<std::string_view, std::string_view> bad[] = {
+			{ "", "12" },
+			{ "x86_64-linux-gnu", "" },
+			{ "\n", "12\n" },
+			{ "x86_64-linux-gnu\n", "12\n13\n" },
+			{ "x86_64-linux-gnu\nfoo\n", "12\n" },
+			{ "x86_64 linux", "12" },
+			{ "x86+64-linux-gnu", "12" }, // '+' is for versions only
+			{ "x86_64-linux-gnu", "12:1" }, // ':' splits the TXT cc list
+			{ "x86_64-linux-gnu", "12,1" },
+			{ "x86_64-linux-gnu", "gcc: error: unrecognized option" },
+			{ " x86_64-linux-gnu", "12" },
+			{ "x86_64-linux-gnu", "1\0"sv "2" },
+		};
+		for (auto [machine, version] : bad)
+			{
+			const std::string shown = std::string(machine) + "|" + std::string(version);
+			CHECK_MESSAGE(!parseCompilerOutput(machine, version), shown);
+		}
+		CHECK_FALSE(parseCompilerOutput(std::string(64, 'a'), "12"));
+		CHECK(parseCompilerOutput(std::string(63, 'a'), "12"));
+		CHECK_FALSE(parseCompilerOutput("x86_64-linux-gnu", std::string(64, '1')));
+	}
+
+	TEST_CASE("host id: 16 hex digits, stable, and distinct per network namespace")
+	{
+		const std::string machineId = "3d1219c7c4c5404aaa1f6d2a48adfda4\n";
+		const std::vector<NetInterface> hostA = { iface("lo", { 0, 0, 0, 0, 0, 0 }, true),
+							  iface("eth0", { 0xc2, 0xd1, 0xcf, 0xa5, 0x10, 0x05 }) };
+		const std::vector<NetInterface> hostB = { iface("lo", { 0, 0, 0, 0, 0, 0 }, true),
+							  iface("eth0", { 0x6a, 0x11, 0x2f, 0x00, 0x01, 0x02 }) };
+		const std::string a = hostIdFrom(machineId, "node", hostA);
+		CHECK(a.size() == 16);
+		CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+		CHECK(hostIdFrom(machineId, "node", hostA) == a);
+		// Two namespaces of one machine with the same host name.
+		CHECK(hostIdFrom(machineId, "node", hostB) != a);
+		CHECK(hostIdFrom(machineId, "other", hostA) != a);
+		CHECK(hostIdFrom("0123456789abcdef0123456789abcdef", "node", hostA) != a);
+		// The machine id's newline does not count.
+		CHECK(hostIdFrom("3d1219c7c4c5404aaa1f6d2a48adfda4", "node", hostA) == a);
+		// No machine id, no interfaces: still an id.
+		CHECK(hostIdFrom("", "", {}).size() == 16);
+	}
+
+	TEST_CASE("host id ignores interface order, loopback and transient interfaces")
+	{
+		const NetInterface nic = iface("enp3s0", { 0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x10 });
+		const NetInterface wifi = iface("wlp2s0", { 0x3c, 0xa9, 0xf4, 0x01, 0x02, 0x03 });
+		const std::string base = hostIdFrom("id", "node", std::vector{ nic, wifi });
+		CHECK(hostIdFrom("id", "node", std::vector{ wifi, nic }) == base);
+		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, nic }) == base);
+		// Containers and boot-random devices come and go.
+		CHECK(hostIdFrom("id", "node",
+				 std::vector{ iface("lo", { 0, 0, 0, 0, 0, 0 }, true), nic,
+					      iface("docker0", { 0x02, 0x42, 0xac, 0x11, 0, 1 }),
+					      iface("veth1a2b3c", { 0x86, 0x3e, 0x11, 0x22, 0x33, 0x44 }),
+					      iface("br-0123abcd", { 0x02, 0x42, 1, 2, 3, 4 }),
+					      iface("ifb0", { 0x76, 0x5a, 0x3d, 0x34, 0x91, 0x62 }),
+					      iface("tun0", {}), wifi }) == base);
+		// With a burnt-in address present, a locally administered one
+		// (random by nature) does not count ...
+		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("bond0", { 0x02, 9, 9, 9, 9, 9 }) }) ==
+		      base);
+		// ... but a burnt-in one does.
+		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("enp4s0", { 0x00, 0x1b, 0x21, 9, 9, 9 }) }) !=
+		      base);
+		// A VM: only locally administered addresses, which then count.
+		const std::string vm1 = hostIdFrom("id", "node", std::vector{ iface("ens3", { 0x52, 0x54, 0, 1, 2, 3 }) });
+		const std::string vm2 = hostIdFrom("id", "node", std::vector{ iface("ens3", { 0x52, 0x54, 0, 1, 2, 4 }) });
+		CHECK(vm1 != vm2);
+		// An all-zero address is no address.
+		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("eth9", { 0, 0, 0, 0, 0, 0 }) }) == base);
+	}
+}
