@@ -29,6 +29,11 @@ struct Compiler {
 	std::string machine;
 	std::string version;
 
+	// Both parts are 1-63 letters, digits or "._-" (machine) and "._+~-"
+	// (version): what `cc -dumpmachine`/`-dumpversion` print and what the
+	// TXT record can carry.
+	bool valid() const noexcept;
+
 	bool operator==(const Compiler &) const = default;
 };
 

@@ -20,6 +20,14 @@ std::optional<double> parseDecimal(std::string_view s, double min, double max,
 // Formats @value with up to three decimals and no trailing zeros.
 std::string formatDecimal(double value);
 
+// Characters of a GNU target triplet and of a compiler version.
+inline constexpr std::string_view kTripletChars = "._-";
+inline constexpr std::string_view kVersionChars = "._+~-";
+inline constexpr std::size_t kMaxToken = 63;
+
+// 1 to kMaxToken letters, digits and characters in @extra.
+bool isToken(std::string_view s, std::string_view extra) noexcept;
+
 // Letters, digits and the characters in @extra only.
 bool onlyChars(std::string_view s, std::string_view extra) noexcept;
 

@@ -7,16 +7,13 @@
 
 #include <fmt/format.h>
 
-#include "text.h"
+#include "distcc-mdns/text.h"
 
 namespace dmdns::procfs {
 
 namespace {
 
 // The TXT codec's rules (txt.cpp): a compiler we report must be advertisable.
-constexpr std::string_view kTripletChars = "._-";
-constexpr std::string_view kVersionChars = "._+~-";
-constexpr std::size_t kMaxToken = 63;
 
 // PID_MAX_LIMIT: no count of tasks can exceed it.
 constexpr std::uint64_t kMaxTasks = 4194304;
@@ -107,11 +104,6 @@ std::string_view trimRight(std::string_view s) noexcept
 	while (!s.empty() && isSpace(s.back()))
 		s.remove_suffix(1);
 	return s;
-}
-
-bool validToken(std::string_view s, std::string_view extra) noexcept
-{
-	return !s.empty() && s.size() <= kMaxToken && text::onlyChars(s, extra);
 }
 
 std::string_view basename(std::string_view path) noexcept
@@ -300,9 +292,10 @@ std::optional<Compiler> parseCompilerOutput(std::string_view dumpMachine, std::s
 	// One line each; any inner whitespace fails the character check.
 	const std::string_view machine = trimRight(dumpMachine);
 	const std::string_view version = trimRight(dumpVersion);
-	if (!validToken(machine, kTripletChars) || !validToken(version, kVersionChars))
+	Compiler compiler{ std::string(machine), std::string(version) };
+	if (!compiler.valid())
 		return std::nullopt;
-	return Compiler{ std::string(machine), std::string(version) };
+	return compiler;
 }
 
 std::string hostIdFrom(std::string_view machineId, std::string_view hostName,

@@ -8,6 +8,8 @@
 
 #include <arpa/inet.h>
 
+#include "distcc-mdns/text.h"
+
 namespace dmdns {
 
 std::string_view stateName(ServerState state) noexcept
@@ -29,6 +31,11 @@ std::optional<ServerState> parseServerState(std::string_view text) noexcept
 		if (text == stateName(state))
 			return state;
 	return std::nullopt;
+}
+
+bool Compiler::valid() const noexcept
+{
+	return text::isToken(machine, text::kTripletChars) && text::isToken(version, text::kVersionChars);
 }
 
 std::optional<Address> Address::parse(std::string_view text, std::uint32_t scope)

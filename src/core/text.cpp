@@ -78,6 +78,11 @@ std::string formatDecimal(double value)
 	return s;
 }
 
+bool isToken(std::string_view s, std::string_view extra) noexcept
+{
+	return !s.empty() && s.size() <= kMaxToken && onlyChars(s, extra);
+}
+
 bool onlyChars(std::string_view s, std::string_view extra) noexcept
 {
 	for (char c : s)

@@ -12,22 +12,8 @@ namespace dmdns {
 
 namespace {
 
-// Characters of a GNU target triplet, a version, a host id.
-constexpr std::string_view kTripletChars = "._-";
-constexpr std::string_view kVersionChars = "._+~-";
-constexpr std::size_t kMaxToken = 63;
 // A TXT string is one length byte plus at most 255 bytes.
 constexpr std::size_t kMaxTxtString = 255;
-
-bool validToken(std::string_view s, std::string_view extra)
-{
-	return !s.empty() && s.size() <= kMaxToken && text::onlyChars(s, extra);
-}
-
-bool validCompiler(const Compiler &c)
-{
-	return validToken(c.machine, kTripletChars) && validToken(c.version, kVersionChars);
-}
 
 // Reads one `machine:version,...` list; all or nothing.
 std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, std::string &why)
@@ -47,7 +33,7 @@ std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, s
 			return std::nullopt;
 		}
 		Compiler c{ std::string(item.substr(0, colon)), std::string(item.substr(colon + 1)) };
-		if (!validCompiler(c)) {
+		if (!c.valid()) {
 			why = fmt::format("entry {} has a bad machine or version", text::quote(item));
 			return std::nullopt;
 		}
@@ -130,19 +116,19 @@ private:
 		if (key == "jobs")
 			return number(value, 1, kMaxSlots, [&](auto v) { jobs_ = static_cast<std::uint32_t>(v); });
 		if (key == "distcc")
-			return token(value, kVersionChars, [&](auto v) { s.distccVersion = v; });
+			return token(value, text::kVersionChars, [&](auto v) { s.distccVersion = v; });
 		if (key == "gnuhost")
-			return validToken(value, kTripletChars) ? std::string{} : "not a GNU triplet";
+			return text::isToken(value, text::kTripletChars) ? std::string{} : "not a GNU triplet";
 		if (key == "cc_machine")
-			return token(value, kTripletChars, [&](auto v) { ccMachine_ = v; });
+			return token(value, text::kTripletChars, [&](auto v) { ccMachine_ = v; });
 		if (key == "cc_version")
-			return token(value, kVersionChars, [&](auto v) { ccVersion_ = v; });
+			return token(value, text::kVersionChars, [&](auto v) { ccVersion_ = v; });
 		if (key == "dmver") {
 			out_.ours = true;
 			return number(value, 1, UINT32_MAX, [](auto) {});
 		}
 		if (key == "id")
-			return token(value, kTripletChars, [&](auto v) { s.id = v; });
+			return token(value, text::kTripletChars, [&](auto v) { s.id = v; });
 		if (key == "speed") {
 			auto v = text::parseDecimal(value, kMinSpeed, kMaxSpeed);
 			if (!v)
@@ -191,8 +177,8 @@ private:
 	template<typename Set>
 	static std::string token(std::string_view value, std::string_view extra, Set set)
 	{
-		if (!validToken(value, extra))
-			return fmt::format("not 1-{} letters, digits or \"{}\"", kMaxToken, extra);
+		if (!text::isToken(value, extra))
+			return fmt::format("not 1-{} letters, digits or \"{}\"", text::kMaxToken, extra);
 		set(std::string(value));
 		return {};
 	}
@@ -207,7 +193,7 @@ private:
 				lzo_ = true;
 			else if (opt == "cpp")
 				cpp_ = true;
-			else if (!validToken(opt, "_-"))
+			else if (!text::isToken(opt, "_-"))
 				return fmt::format("bad option {}", text::quote(opt));
 			if (comma == std::string_view::npos)
 				break;
@@ -286,13 +272,13 @@ std::vector<std::string> encodeTxt(const Server &server)
 	if (server.compilers.empty())
 		throw std::invalid_argument("a server advertises at least its default compiler");
 	for (const Compiler &c : server.compilers)
-		if (!validCompiler(c))
+		if (!c.valid())
 			throw std::invalid_argument(fmt::format("compiler {}:{} cannot be advertised",
 								text::quote(c.machine), text::quote(c.version)));
-	if (!validToken(server.distccVersion, kVersionChars))
+	if (!text::isToken(server.distccVersion, text::kVersionChars))
 		throw std::invalid_argument(fmt::format("distcc version {} cannot be advertised",
 							text::quote(server.distccVersion)));
-	if (!validToken(server.id, kTripletChars))
+	if (!text::isToken(server.id, text::kTripletChars))
 		throw std::invalid_argument(fmt::format("host id {} cannot be advertised",
 							text::quote(server.id)));
 	if (server.cpus < 1 || server.cpus > kMaxCpus || server.slots < 1 || server.slots > kMaxSlots)

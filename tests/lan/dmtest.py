@@ -143,9 +143,10 @@ def check_server(s, where=''):
     assert isinstance(s['limit'], int) and 1 <= s['limit'] <= 4096, f'{where}bad limit: {s}'
     assert isinstance(s['stock'], bool), f'{where}bad stock: {s}'
     assert s['state'] in STATES, f'{where}bad state: {s}'
-    for k in ('cpus', 'slots'):
-        v = s[k]
-        assert v is None or (isinstance(v, int) and 1 <= v <= 4096), f'{where}bad {k}: {s}'
+    v = s['cpus']        # 0 or null: unknown (a stock TXT may lack it or carry junk)
+    assert v is None or (isinstance(v, int) and 0 <= v <= 4096), f'{where}bad cpus: {s}'
+    v = s['slots']
+    assert v is None or (isinstance(v, int) and 1 <= v <= 4096), f'{where}bad slots: {s}'
     v = s['running']
     assert v is None or (isinstance(v, int) and 0 <= v <= 1_000_000), f'{where}bad running: {s}'
     for k in ('load', 'speed'):
@@ -167,7 +168,11 @@ def check_reply(obj, where=''):
     assert isinstance(obj.get('servers'), list), f'{where}no servers: {obj}'
     for s in obj['servers']:
         check_server(s, where)
-    parse_line(obj['line'])
+    entries = parse_line(obj['line'])
+    keys = [(e['host'], e['port']) for e in entries]
+    dup = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+    assert not dup, (f'{where}hosts listed twice in the line (double slots): {dup}: '
+                     f'{obj["line"]}')
 
 
 def hosts_json(host, bins, *args, timeout=15, env=None):

@@ -101,6 +101,14 @@ def record(name, address, port, txt):
 def compose(servers, own_addresses=()):
     ups = sorted((s for s in servers if s['state'] == 'up' and
                   s['address'] not in own_addresses), key=lambda s: s['address'])
+    # One distccd per address:port: several records for it (stock and ours,
+    # or a rogue) are merged, ours first.
+    picked, seen = [], set()
+    for s in sorted(ups, key=lambda s: (s['address'], s['port'], s['stock'], -s['limit'])):
+        if (s['address'], s['port']) not in seen:
+            seen.add((s['address'], s['port']))
+            picked.append(s)
+    ups = picked
     toks = [s['address'] + (f':{s["port"]}' if s['port'] != 3632 else '') + f'/{s["limit"]}'
             for s in ups]
     toks.append('localhost/2')
@@ -158,16 +166,23 @@ class Daemon:
 
     def advertiser(self):
         txt = self.txt()
-        name = f'distcc@{socket.gethostname()}'
+        base = f'distcc@{socket.gethostname()}'
+        name, n = base, 1
+        out = None
         while not self.stop.is_set():
             want = self.a.advertise == 'yes' or (self.a.advertise == 'auto' and
                                                  listening(self.a.distcc_port))
             alive = self.pub is not None and self.pub.poll() is None
             if want and not alive:
+                if out is not None and out.seek(0) == 0 and b'ollision' in out.read():
+                    n += 1                  # taken on this very host (stock distccd)
+                    name = f'{base} #{n}'
+                out = open(f'/tmp/fake-mdns-{os.getpid()}.log', 'w+b')
+                os.unlink(out.name)
                 self.pub = subprocess.Popen(['avahi-publish', '-s', '--sub', self.subtype, name,
                                              '_distcc._tcp', str(self.a.distcc_port)] + txt,
-                                            stdout=sys.stderr, stderr=sys.stderr)
-                log('advertising')
+                                            stdout=out, stderr=out)
+                log(f'advertising {name!r}')
             elif not want and alive:
                 self.pub.terminate()
                 self.pub.wait()

@@ -38,7 +38,6 @@ hosts, prints how to enter them, and tears it down on Ctrl-C.
 `python3 tests/lan/lan.py --cleanup-stale` removes what a killed run left.
 """
 
-import errno
 import ipaddress
 import json
 import os
@@ -313,8 +312,9 @@ class Browse:
     """A long-running stock `avahi-browse -prk TYPE` on a host.
 
     A reader thread stamps every event with time.monotonic(). `services`
-    maps instance name -> latest resolved record (dict with name, host,
-    address, port, txt (dict, first occurrence wins), txt_raw (list), t).
+    maps instance name -> latest resolved IPv4 record (dict with name, host,
+    address, port, txt (dict of lower-case keys, first occurrence wins),
+    txt_raw (list), t); `events` lists (t, '+'|'='|'-', name, record).
     """
 
     _TXT = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -324,7 +324,8 @@ class Browse:
         self.stype = stype
         self.lock = threading.Lock()
         self.events = []          # (t, kind, name, record-or-None)
-        self.services = {}
+        self.services = {}        # IPv4 records; events are IPv4 only too
+        self.services6 = {}       # IPv6 records (Lan(ipv6=True)): name -> address...
         self.proc = host.spawn(['avahi-browse', '-p', '-r', '-k', stype],
                                name=f'avahi-browse-{len(host.procs)}', stdout_pipe=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -347,6 +348,15 @@ class Browse:
                 if len(f) < 6 or f[2] != 'IPv4' and f[2] != 'IPv6':
                     continue
                 kind, name = f[0], self.unescape(f[3])
+                if f[2] == 'IPv6':            # kept apart: see services6
+                    if kind == '=' and len(f) >= 10:
+                        with self.lock:
+                            self.services6[name] = dict(name=name, host=f[6], address=f[7],
+                                                        port=int(f[8]), t=t)
+                    elif kind == '-':
+                        with self.lock:
+                            self.services6.pop(name, None)
+                    continue
                 with self.lock:
                     if kind == '=' and len(f) >= 10:
                         raw_txt = [self.unescape(x) for x in self._TXT.findall(';'.join(f[9:]))]

@@ -63,16 +63,29 @@ def main(argv):
         obj = dm.hosts_json(cli, bins, '--socket', '/nonexistent/distcc-mdns.sock')
         assert dm.find_server(obj, srv.ip), f'browse mode misses {srv.ip} after restart: {obj}'
 
-        # Round 2: straight restart.
+        # Round 2: straight restart. h2 may keep its cached copy throughout
+        # (the goodbye and the new announcement can overlap), so the proof of
+        # re-registration is a browser on h1 itself, whose new avahi-daemon
+        # knows only what is registered with it, and a host that joins after
+        # the restart with an empty cache.
         t0 = time.monotonic()
         srv.restart_avahi()
         t_up = time.monotonic()
-        t_gone, _ = browse.wait_event('-', 'distcc@h1', t0, 10)
-        t_back, rec = browse.wait_event('=', 'distcc@h1', t_gone, 15)
-        figure('avahi_restart.quick_restart_startup_complete_to_visible',
-               max(0.0, t_back - t_up), 's', 3.0)
-        assert t_back - t_up <= 10, 'not advertised again within 10 s of avahi startup'
-        assert rec['address'] == srv.ip
+        note(f'round 2: avahi-daemon on h1 restarted in {t_up - t0:.2f}s')
+        local = srv.browse()
+        rec = local.wait_for('distcc@h1', 15)
+        figure('avahi_restart.quick_restart_startup_complete_to_registered',
+               rec['t'] - t_up, 's', 3.0)
+        assert rec['t'] - t_up <= 10, 'not registered again within 10 s of avahi startup'
+        assert rec['address'] == srv.ip and rec['txt'].get('id') == first['txt'].get('id'), rec
+        seen = [(round(t - t0, 3), k) for t, k, n, _ in browse.events
+                if n == 'distcc@h1' and t > t0]
+        note(f'round 2 as h2 saw it (s after the restart began): {seen}')
+        late = net.add_host('h3')
+        t_join = time.monotonic()
+        rec = late.browse().wait_for('distcc@h1', 10)
+        figure('avahi_restart.late_joiner_resolves', rec['t'] - t_join, 's', 2.0)
+        assert rec['address'] == srv.ip, rec
 
         assert d.alive() and d.pid == pid, 'distcc-mdnsd restarted or died'
         assert daemons(srv, bins.mdnsd) == [pid], \

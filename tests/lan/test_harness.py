@@ -151,6 +151,7 @@ def polling_bounds():
 
 CHILD = r'''
 import os, signal, sys, time
+sys.dont_write_bytecode = True
 sys.path.insert(0, sys.argv[1])
 import lan
 def main(argv):

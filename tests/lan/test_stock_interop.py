@@ -65,6 +65,24 @@ def main(argv):
         assert dm.find_server(obj, stock.ip) and dm.find_server(obj, ours.ip), \
             f'browse mode: {obj}'
 
+        # C: migration: the stock server also starts distcc-mdnsd. Its distccd
+        # is now advertised twice (stock and ours); the line lists it once
+        # (check_reply refuses duplicates), and ours must win.
+        t0 = time.monotonic()
+        md3 = dm.start_mdnsd(stock, bins, '--cpus', 2, '--slots', 5)
+
+        def ours_too():
+            obj = dm.hosts_json(cli, bins)
+            mine = [s for s in obj['servers'] if s['address'] == stock.ip]
+            return obj if any(not s['stock'] for s in mine) else None
+        obj = wait_until(ours_too, 10, 0.05, what=f'our record of {stock.ip} on h2',
+                         watch=(cli_d, md, md3))
+        figure('stock_interop.mdnsd_beside_stock_zeroconf_to_listed',
+               time.monotonic() - t0, 's', 2.0)
+        both = [s for s in obj['servers'] if s['address'] == stock.ip]
+        note(f'{stock.ip} advertised by both: {both}\nline: {obj["line"]!r}')
+        assert dm.line_hosts(obj['line']).count(stock.ip) == 1, obj['line']
+
 
 if __name__ == '__main__':
     lan.run_test(main)
