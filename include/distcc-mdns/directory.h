@@ -54,8 +54,18 @@ class Directory final
 public:
 	static constexpr std::size_t kMaxServers = 512;
 
-	// Returns false when the instance was refused (table full or unusable TXT).
-	bool resolved(const ResolvedInstance &instance, SteadyTime now);
+	enum class Outcome {
+		Accepted,
+		// Table full, unusable TXT, or no port: not listed.
+		Refused,
+		// The name now belongs to another host or advertiser (its TXT id
+		// or its host changed): the record is dropped, since a kept-open
+		// resolver can briefly report the new TXT with the old address.
+		// The caller should resolve the name afresh.
+		IdentityChanged,
+	};
+
+	Outcome resolved(const ResolvedInstance &instance, SteadyTime now);
 	// Returns true when this removed the last sighting of a server.
 	bool removed(const InstanceKey &key);
 	void clear() noexcept { records_.clear(); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -28,11 +29,14 @@ struct Plan {
 	std::vector<PlannedHost> remote; // in the picker's order
 	HostsLine line;			 // the remote hosts, then localhost
 	std::uint32_t jobs = 0;		 // suggested make -j: every limit added up
+	// Per server: the server listed instead of it because both point at
+	// the same address and port (one distccd advertised twice).
+	std::vector<std::optional<std::size_t>> duplicateOf;
 };
 
 // Orders the eligible servers with @picker and lists each at its preferred
-// address, limited to its slots; servers without a usable address are
-// skipped. The line always ends with localhost, so it is never empty and
+// address, limited to its slots; servers without a usable address or port
+// are skipped, and an address and port appears at most once. The line always ends with localhost, so it is never empty and
 // never makes distcc wait for remote slots only.
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker);

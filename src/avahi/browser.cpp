@@ -34,7 +34,8 @@ std::optional<Address> toAddress(const AvahiAddress *address, AvahiIfIndex inter
 } // namespace
 
 Browser::Browser(Client &client, std::string type, BrowserHandler &handler)
-	: client_(client), type_(std::move(type)), handler_(handler)
+	: client_(client), type_(std::move(type)), handler_(handler),
+	  restart_(client.loop(), [this] { restartDue(); })
 {
 	client_.addListener(*this);
 }
@@ -69,10 +70,59 @@ void Browser::clientRunning(AvahiClient &client)
 
 void Browser::clientGone()
 {
+	restart_.stop();
 	entries_.clear();
 	browser_.reset();
 	allForNow_ = false;
 	handler_.browserReset();
+}
+
+bool Browser::startResolver(const InstanceKey &key, Entry &entry)
+{
+	entry.resolver.reset();
+	entry.resolved = false;
+	entry.failed = false;
+	entry.restartAt.reset();
+	AvahiServiceResolver *r = avahi_service_resolver_new(
+		client_.running(), key.interface, key.protocol, key.name.c_str(), type_.c_str(),
+		key.domain.c_str(), AVAHI_PROTO_UNSPEC, AvahiLookupFlags(0), &Browser::resolveCallback, this);
+	if (!r) {
+		log(LogLevel::Warning, "cannot resolve '{}': {}", key.name,
+		    avahi_strerror(avahi_client_errno(client_.running())));
+		entry.failed = true;
+		return false;
+	}
+	entry.resolver.reset(r);
+	return true;
+}
+
+void Browser::reresolve(const InstanceKey &key, std::chrono::milliseconds delay)
+{
+	auto it = entries_.find(key);
+	if (it == entries_.end())
+		return;
+	it->second.resolved = false;
+	it->second.restartAt = std::chrono::steady_clock::now() + delay;
+	if (!restart_.active())
+		restart_.start(delay);
+}
+
+void Browser::restartDue()
+{
+	if (!client_.running())
+		return;
+	const auto now = std::chrono::steady_clock::now();
+	std::optional<std::chrono::steady_clock::time_point> next;
+	for (auto &[key, entry] : entries_) {
+		if (!entry.restartAt)
+			continue;
+		if (*entry.restartAt <= now)
+			startResolver(key, entry);
+		else if (!next || *entry.restartAt < *next)
+			next = entry.restartAt;
+	}
+	if (next)
+		restart_.start(std::chrono::ceil<std::chrono::milliseconds>(*next - now));
 }
 
 void Browser::browseCallback(AvahiServiceBrowser *, AvahiIfIndex interface, AvahiProtocol protocol,
@@ -99,15 +149,7 @@ void Browser::browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiB
 			    kMaxInstances);
 			return;
 		}
-		AvahiServiceResolver *r = avahi_service_resolver_new(
-			client_.running(), interface, protocol, name, type_.c_str(), domain,
-			AVAHI_PROTO_UNSPEC, AvahiLookupFlags(0), &Browser::resolveCallback, this);
-		if (!r) {
-			log(LogLevel::Warning, "cannot resolve '{}': {}", name,
-			    avahi_strerror(avahi_client_errno(client_.running())));
-			return;
-		}
-		entries_[key].resolver.reset(r);
+		startResolver(key, entries_[key]);
 		break;
 	}
 	case AVAHI_BROWSER_REMOVE: {
@@ -150,7 +192,8 @@ void Browser::resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, Avahi
 {
 	InstanceKey key{ interface, protocol, name, domain };
 	auto it = entries_.find(key);
-	if (it == entries_.end())
+	// A resolver due for a restart reports nothing in between.
+	if (it == entries_.end() || it->second.restartAt)
 		return;
 	if (event == AVAHI_RESOLVER_FAILURE) {
 		// A kept-open resolver fails when the host stopped answering:

@@ -9,6 +9,9 @@
 
 #include <avahi-client/lookup.h>
 
+#include <chrono>
+#include <optional>
+
 #include "client.h"
 #include "distcc-mdns/directory.h"
 
@@ -46,6 +49,11 @@ public:
 	Browser(const Browser &) = delete;
 	Browser &operator=(const Browser &) = delete;
 
+	// Drops what the resolver of @key reported and resolves it afresh after
+	// @delay, once caches had time to flush a departed owner's records.
+	// Safe from inside the handler's callbacks.
+	void reresolve(const InstanceKey &key, std::chrono::milliseconds delay);
+
 	// Instances found by the browser that have not resolved yet.
 	std::size_t unresolved() const noexcept;
 	bool allForNowSeen() const noexcept { return allForNow_; }
@@ -62,6 +70,8 @@ private:
 	};
 	struct Entry {
 		std::unique_ptr<AvahiServiceResolver, FreeResolver> resolver;
+		// Due time of a fresh resolver; the old one is freed then.
+		std::optional<std::chrono::steady_clock::time_point> restartAt;
 		bool resolved = false;
 		// The resolver gave up; the entry waits for the browser's REMOVE.
 		bool failed = false;
@@ -75,6 +85,9 @@ private:
 				    const char *domain, const char *hostName, const AvahiAddress *address,
 				    std::uint16_t port, AvahiStringList *txt, AvahiLookupResultFlags flags,
 				    void *self) noexcept;
+	// Creates the resolver of @key; false if Avahi refuses.
+	bool startResolver(const InstanceKey &key, Entry &entry);
+	void restartDue();
 	void browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
 			 const char *name, const char *domain);
 	void resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiResolverEvent event,
@@ -88,6 +101,7 @@ private:
 	std::unique_ptr<AvahiServiceBrowser, FreeBrowser> browser_;
 	std::map<InstanceKey, Entry> entries_;
 	bool allForNow_ = false;
+	uv::Timer restart_;
 };
 
 } // namespace dmdns::avahi

@@ -10,7 +10,7 @@
 namespace dmdns::avahi {
 
 Client::Client(uv_loop_t &loop, const AvahiPoll &poll)
-	: poll_(poll), reconnect_(loop, [this] { connect(); })
+	: loop_(loop), poll_(poll), reconnect_(loop, [this] { connect(); })
 {
 	connect();
 }

@@ -47,6 +47,8 @@ public:
 	// Host name avahi-daemon publishes under, or empty when not running.
 	std::string hostName() const;
 
+	uv_loop_t &loop() const noexcept { return loop_; }
+
 private:
 	struct Free {
 		void operator()(AvahiClient *c) const noexcept { avahi_client_free(c); }
@@ -57,6 +59,7 @@ private:
 	void connect();
 	void disconnected();
 
+	uv_loop_t &loop_;
 	const AvahiPoll &poll_;
 	std::unique_ptr<AvahiClient, Free> client_;
 	bool running_ = false;

@@ -5,36 +5,44 @@
 
 namespace dmdns {
 
-bool Directory::resolved(const ResolvedInstance &instance, SteadyTime now)
+Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyTime now)
 {
+	if (instance.port == 0)
+		return Outcome::Refused;
 	const RecordKey key{ instance.key.name, instance.key.domain };
 	auto it = records_.find(key);
-	if (it == records_.end()) {
-		if (records_.size() >= kMaxServers)
-			return false;
-		TxtDecoded decoded = decodeTxt(instance.txt);
-		if (!decoded.usable)
-			return false;
-		it = records_.emplace(key, Record{}).first;
-		it->second.decoded = std::move(decoded);
-		it->second.txt = instance.txt;
-		it->second.txtAt = now;
-	} else if (instance.txt != it->second.txt) {
-		TxtDecoded decoded = decodeTxt(instance.txt);
-		if (!decoded.usable) {
-			// The server now says something we cannot use: forget it.
+	if (it == records_.end() && records_.size() >= kMaxServers)
+		return Outcome::Refused;
+
+	const bool sameTxt = it != records_.end() && instance.txt == it->second.txt;
+	TxtDecoded decoded = sameTxt ? TxtDecoded{} : decodeTxt(instance.txt);
+	if (!sameTxt && !decoded.usable) {
+		// The server now says something we cannot use: forget it.
+		if (it != records_.end())
 			records_.erase(it);
-			return false;
-		}
-		it->second.decoded = std::move(decoded);
-		it->second.txt = instance.txt;
-		it->second.txtAt = now;
+		return Outcome::Refused;
 	}
+	if (it != records_.end()) {
+		const Record &old = it->second;
+		const bool otherAdvertiser = !sameTxt && (decoded.ours != old.decoded.ours ||
+							  decoded.server.id != old.decoded.server.id);
+		if (otherAdvertiser || instance.hostName != old.hostName) {
+			records_.erase(it);
+			return Outcome::IdentityChanged;
+		}
+	}
+	if (it == records_.end())
+		it = records_.emplace(key, Record{}).first;
 	Record &record = it->second;
+	if (!sameTxt) {
+		record.decoded = std::move(decoded);
+		record.txt = instance.txt;
+		record.txtAt = now;
+	}
 	record.hostName = instance.hostName;
 	record.local = instance.local;
 	record.sightings[instance.key] = Sighting{ instance.address, instance.port };
-	return true;
+	return Outcome::Accepted;
 }
 
 bool Directory::removed(const InstanceKey &key)

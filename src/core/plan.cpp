@@ -2,17 +2,58 @@
 #include "distcc-mdns/plan.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
 
 namespace dmdns {
+
+namespace {
+
+// Several records can point at one distccd (a stock --zeroconf
+// advertisement beside ours, or a forgery): listing it twice would double
+// its slots. Keeps, per address and port, the record that carries a load
+// sample, then the one with the lowest id; returns for every other record
+// the one kept.
+std::vector<std::optional<std::size_t>> duplicates(std::span<const Server> servers)
+{
+	std::map<std::pair<std::string, std::uint16_t>, std::size_t> best;
+	std::vector<std::optional<std::pair<std::string, std::uint16_t>>> keys(servers.size());
+	for (std::size_t i = 0; i < servers.size(); ++i) {
+		const std::optional<Address> address = servers[i].preferredAddress();
+		if (!address)
+			continue;
+		keys[i] = { address->text, servers[i].port };
+		auto [it, inserted] = best.try_emplace(*keys[i], i);
+		if (inserted)
+			continue;
+		const Server &kept = servers[it->second];
+		const Server &other = servers[i];
+		const bool better = other.sample.has_value() != kept.sample.has_value()
+					    ? other.sample.has_value()
+					    : other.id < kept.id;
+		if (better)
+			it->second = i;
+	}
+	std::vector<std::optional<std::size_t>> keptBy(servers.size());
+	for (std::size_t i = 0; i < servers.size(); ++i)
+		if (keys[i] && best[*keys[i]] != i)
+			keptBy[i] = best[*keys[i]];
+	return keptBy;
+}
+
+} // namespace
 
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker)
 {
 	Plan plan;
+	plan.duplicateOf = duplicates(servers);
 	for (std::size_t index : picker.order(servers, reserved, options.policy)) {
+		if (plan.duplicateOf[index])
+			continue;
 		const Server &server = servers[index];
 		const std::optional<Address> address = server.preferredAddress();
-		if (!address)
+		if (!address || server.port == 0)
 			continue;
 		const std::uint32_t limit = std::clamp<std::uint32_t>(server.slots, 1, kMaxHostLimit);
 		plan.remote.push_back({ index, *address, limit });

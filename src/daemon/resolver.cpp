@@ -17,15 +17,21 @@ bool Resolver::settled() const noexcept
 
 void Resolver::instanceResolved(const ResolvedInstance &instance)
 {
-	const std::size_t known = directory_.size();
-	if (!directory_.resolved(instance, std::chrono::steady_clock::now())) {
-		log(LogLevel::Warning, "ignoring '{}' at {}: unusable advertisement or table full",
-		    instance.key.name, instance.address ? instance.address->text : "?");
-		changed();
-		return;
+	const char *address = instance.address ? instance.address->text.c_str() : "?";
+	switch (directory_.resolved(instance, std::chrono::steady_clock::now())) {
+	case Directory::Outcome::Accepted:
+		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
+		break;
+	case Directory::Outcome::Refused:
+		log(LogLevel::Warning, "ignoring '{}' at {}: unusable advertisement, no port, or table full",
+		    instance.key.name, address);
+		break;
+	case Directory::Outcome::IdentityChanged:
+		// mDNS caches flush a departed owner's records within a second.
+		log(LogLevel::Info, "'{}' changed hands; resolving it afresh", instance.key.name);
+		browser_.reresolve(instance.key, kReresolveDelay);
+		break;
 	}
-	log(LogLevel::Debug, "resolved '{}' at {} ({} known before)", instance.key.name,
-	    instance.address ? instance.address->text : "?", known);
 	changed();
 }
 

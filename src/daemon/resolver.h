@@ -1,6 +1,7 @@
 // Follows every _distcc._tcp service on the network and keeps the directory of servers.
 #pragma once
 
+#include <chrono>
 #include <functional>
 
 #include "browser.h"
@@ -11,6 +12,8 @@ namespace dmdns {
 class Resolver final : public avahi::BrowserHandler
 {
 public:
+	static constexpr std::chrono::milliseconds kReresolveDelay{ 1500 };
+
 	// Borrows @client for its lifetime.
 	explicit Resolver(avahi::Client &client);
 

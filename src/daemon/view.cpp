@@ -20,7 +20,8 @@ nlohmann::json describe(const DirectoryEntry &entry)
 	for (const Address &a : s.addresses)
 		j["addresses"].push_back(a.text);
 	j["port"] = s.port;
-	j["cpus"] = s.cpus;
+	// A TXT without a usable cpus value leaves it unknown, shown as null.
+	j["cpus"] = s.cpus ? nlohmann::json(s.cpus) : nlohmann::json(nullptr);
 	j["slots"] = s.slots;
 	j["speed"] = s.speed;
 	j["state"] = stateName(s.state);
@@ -77,11 +78,25 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOp
 		nlohmann::json j = describe(entries[i]);
 		j["limit"] = 0;
 		const Ineligible why = checkEligible(entries[i].server, options.policy);
-		j["excluded"] = why == Ineligible::None ? "no usable address" : describe(why);
+		if (why != Ineligible::None)
+			j["excluded"] = describe(why);
+		else if (plan.duplicateOf[i])
+			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
+		else
+			j["excluded"] = "no usable address";
 		list.push_back(std::move(j));
 	}
 	view["servers"] = std::move(list);
 	return view;
+}
+
+// Names come from the network: no control character may reach a terminal.
+static std::string printable(std::string s)
+{
+	for (char &c : s)
+		if (c < 0x20 || c > 0x7e)
+			c = '?';
+	return s;
 }
 
 std::string statusTable(const nlohmann::json &view)
@@ -91,7 +106,7 @@ std::string statusTable(const nlohmann::json &view)
 			return "-";
 		const auto &x = v[key];
 		if (x.is_string())
-			return x.get<std::string>();
+			return printable(x.get<std::string>());
 		if (x.is_number_float())
 			return fmt::format("{:.2f}", x.get<double>());
 		return x.dump();
@@ -105,7 +120,7 @@ std::string statusTable(const nlohmann::json &view)
 			age = fmt::format("{:.1f}s", s["age_ms"].get<double>() / 1000.0);
 		std::string note = s.value("stock", false) ? "stock distccd" : "";
 		if (s.contains("excluded") && s["excluded"].is_string())
-			note += (note.empty() ? "" : "; ") + ("left out: " + s["excluded"].get<std::string>());
+			note += (note.empty() ? "" : "; ") + ("left out: " + printable(s["excluded"].get<std::string>()));
 		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:>8} {:>5}  {}\n",
 				   text(s, "name"), text(s, "address"), text(s, "cpus"), text(s, "slots"),
 				   text(s, "running"), text(s, "load"), text(s, "speed"), text(s, "state"),

@@ -89,4 +89,27 @@ TEST_SUITE("query")
 		CHECK(table.find("stock distccd") != std::string::npos);
 		CHECK(table.find("line (test): 10.0.0.2/4 localhost/2") != std::string::npos);
 	}
+
+	TEST_CASE("the status table never passes control characters from the network")
+	{
+		DirectoryEntry e = entry("distcc@x\x1b[31m\x01" "evil", "10.0.0.2", 4);
+		const nlohmann::json r = reply(R"({"op":"hosts"})", { e });
+		const std::string table = statusTable(r);
+		for (char c : table)
+			CHECK((c == '\n' || (c >= 0x20 && c <= 0x7e)));
+		CHECK(table.find("distcc@x?[31m?evil") != std::string::npos);
+	}
+
+	TEST_CASE("a distccd advertised twice is listed once; the other record says why")
+	{
+		std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 4),
+							entry("distcc@a-stock", "10.0.0.2", 4) };
+		entries[0].server.sample = LoadSample{};
+		entries[0].stock = false;
+		const nlohmann::json r = reply(R"({"op":"hosts","local_slots":1})", entries);
+		CHECK(r["line"] == "10.0.0.2/4 localhost/1");
+		REQUIRE(r["servers"].size() == 2);
+		CHECK(r["servers"][0]["name"] == "distcc@a");
+		CHECK(r["servers"][1]["excluded"] == "same address and port as distcc@a");
+	}
 }

@@ -20,8 +20,8 @@ DEFAULT_SOCKET = '/run/distcc-mdns/socket'
 STOCK_TXT_KEYS = ('txtvers', 'cpus', 'jobs', 'distcc', 'gnuhost', 'cc_version', 'cc_machine')
 OUR_TXT_KEYS = ('id', 'speed', 'state')
 SERVER_KEYS = ('name', 'id', 'address', 'port', 'cpus', 'slots', 'running', 'load', 'speed',
-               'state', 'age_ms', 'stock', 'limit')
-NULLABLE = {'id', 'cpus', 'slots', 'running', 'load', 'speed', 'age_ms'}
+               'state', 'age_ms', 'stock', 'limit', 'excluded')
+NULLABLE = {'address', 'excluded', 'id', 'cpus', 'slots', 'running', 'load', 'speed', 'age_ms'}
 STATES = ('up', 'drain', 'down')
 
 _figures = []
@@ -138,9 +138,15 @@ def check_server(s, where=''):
         if s[k] is None:
             assert k in NULLABLE, f'{where}{k} is null: {s}'
     assert isinstance(s['name'], str) and s['name'], f'{where}bad name: {s}'
-    assert isinstance(s['address'], str) and s['address'], f'{where}bad address: {s}'
     assert isinstance(s['port'], int) and 1 <= s['port'] <= 65535, f'{where}bad port: {s}'
-    assert isinstance(s['limit'], int) and 1 <= s['limit'] <= 4096, f'{where}bad limit: {s}'
+    if s.get('excluded') is None:
+        # Listed in the line: an address and a limit it can use.
+        assert isinstance(s['address'], str) and s['address'], f'{where}bad address: {s}'
+        assert isinstance(s['limit'], int) and 1 <= s['limit'] <= 4096, f'{where}bad limit: {s}'
+    else:
+        # Left out: no limit, and a reason.
+        assert isinstance(s['excluded'], str) and s['excluded'], f'{where}bad excluded: {s}'
+        assert s['limit'] == 0, f'{where}left out yet limited: {s}'
     assert isinstance(s['stock'], bool), f'{where}bad stock: {s}'
     assert s['state'] in STATES, f'{where}bad state: {s}'
     v = s['cpus']        # 0 or null: unknown (a stock TXT may lack it or carry junk)

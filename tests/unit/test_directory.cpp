@@ -32,9 +32,9 @@ TEST_SUITE("directory")
 	{
 		Directory d;
 		const SteadyTime t0{};
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), t0));
-		CHECK(d.resolved(instance(2, 1, "fe80::2"), t0));
-		CHECK(d.resolved(instance(3, 0, "192.168.5.2"), t0));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), t0) == Directory::Outcome::Accepted);
+		CHECK(d.resolved(instance(2, 1, "fe80::2"), t0) == Directory::Outcome::Accepted);
+		CHECK(d.resolved(instance(3, 0, "192.168.5.2"), t0) == Directory::Outcome::Accepted);
 		REQUIRE(d.size() == 1);
 		const auto snap = d.snapshot(t0);
 		REQUIRE(snap.size() == 1);
@@ -56,8 +56,8 @@ TEST_SUITE("directory")
 	TEST_CASE("two servers with the same host name but different instance names are both kept")
 	{
 		Directory d;
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2", kStock, "distcc@twin"), {}));
-		CHECK(d.resolved(instance(2, 0, "10.0.0.3", kStock, "distcc@twin #2"), {}));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", kStock, "distcc@twin"), {}) == Directory::Outcome::Accepted);
+		CHECK(d.resolved(instance(2, 0, "10.0.0.3", kStock, "distcc@twin #2"), {}) == Directory::Outcome::Accepted);
 		CHECK(d.size() == 2);
 	}
 
@@ -66,10 +66,10 @@ TEST_SUITE("directory")
 		Directory d;
 		std::vector<std::string> bad = kStock;
 		bad[0] = "txtvers=9";
-		CHECK_FALSE(d.resolved(instance(2, 0, "10.0.0.2", bad), {}));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", bad), {}) == Directory::Outcome::Refused);
 		CHECK(d.size() == 0);
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), {}));
-		CHECK_FALSE(d.resolved(instance(2, 0, "10.0.0.2", bad), {}));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), {}) == Directory::Outcome::Accepted);
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", bad), {}) == Directory::Outcome::Refused);
 		CHECK(d.size() == 0);
 	}
 
@@ -79,7 +79,7 @@ TEST_SUITE("directory")
 		std::vector<std::string> ours = kStock;
 		ours.insert(ours.end(), { "dmver=1", "id=abc", "run=1", "seq=1" });
 		const SteadyTime t0{};
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0) == Directory::Outcome::Accepted);
 		auto snap = d.snapshot(t0 + 4s);
 		CHECK_FALSE(snap.at(0).stock);
 		CHECK(snap.at(0).server.id == "abc");
@@ -87,10 +87,10 @@ TEST_SUITE("directory")
 		CHECK(snap.at(0).server.sample->running == 1);
 
 		// The same TXT again keeps the age; a new one resets it.
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0 + 5s));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0 + 5s) == Directory::Outcome::Accepted);
 		CHECK(d.snapshot(t0 + 6s).at(0).server.sample->age == 6000ms);
 		ours[ours.size() - 2] = "run=3";
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0 + 7s));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), t0 + 7s) == Directory::Outcome::Accepted);
 		snap = d.snapshot(t0 + 8s);
 		CHECK(snap.at(0).server.sample->age == 1000ms);
 		CHECK(snap.at(0).server.sample->running == 3);
@@ -99,7 +99,7 @@ TEST_SUITE("directory")
 	TEST_CASE("a stock server without an id is known by its instance name")
 	{
 		Directory d;
-		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), {}));
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), {}) == Directory::Outcome::Accepted);
 		CHECK(d.snapshot({}).at(0).server.id == "distcc@a");
 		CHECK_FALSE(d.snapshot({}).at(0).server.sample);
 	}
@@ -108,8 +108,46 @@ TEST_SUITE("directory")
 	{
 		Directory d;
 		for (std::size_t i = 0; i < Directory::kMaxServers; ++i)
-			REQUIRE(d.resolved(instance(2, 0, "10.0.0.2", kStock, ("s" + std::to_string(i)).c_str()), {}));
-		CHECK_FALSE(d.resolved(instance(2, 0, "10.0.0.2", kStock, "one-too-many"), {}));
+			REQUIRE(d.resolved(instance(2, 0, "10.0.0.2", kStock, ("s" + std::to_string(i)).c_str()), {}) == Directory::Outcome::Accepted);
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", kStock, "one-too-many"), {}) == Directory::Outcome::Refused);
 		CHECK(d.size() == Directory::kMaxServers);
+	}
+
+	TEST_CASE("a service on port 0 is refused")
+	{
+		Directory d;
+		ResolvedInstance r = instance(2, 0, "10.0.0.2");
+		r.port = 0;
+		CHECK(d.resolved(r, {}) == Directory::Outcome::Refused);
+		CHECK(d.size() == 0);
+	}
+
+	TEST_CASE("a name taken over by another advertiser or host is dropped, not mixed")
+	{
+		std::vector<std::string> ours = kStock;
+		ours.insert(ours.end(), { "dmver=1", "id=abc", "run=1" });
+		Directory d;
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
+		// Same name, a stock TXT now, still the old address: a forger won
+		// the name and the resolver mixes its TXT with the old address.
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), {}) == Directory::Outcome::IdentityChanged);
+		CHECK(d.size() == 0);
+
+		// Another id is another server too.
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
+		std::vector<std::string> other = ours;
+		other[other.size() - 2] = "id=def";
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", other), {}) == Directory::Outcome::IdentityChanged);
+
+		// So is the same TXT served by another host.
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
+		ResolvedInstance moved = instance(2, 0, "10.0.0.3", ours);
+		moved.hostName = "b.local";
+		CHECK(d.resolved(moved, {}) == Directory::Outcome::IdentityChanged);
+
+		// A load change of the same server is no change of identity.
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
+		ours.back() = "run=3";
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
 	}
 }

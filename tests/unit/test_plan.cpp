@@ -76,4 +76,18 @@ TEST_SUITE("plan")
 		CHECK(writeHostsLine(planHostsLine(servers, {}, {}, picker).line) ==
 		      "10.0.0.2:3700/4 localhost/2");
 	}
+
+	TEST_CASE("one distccd advertised twice is listed once, from the record with a load sample")
+	{
+		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.2", 64, 0),
+						server("10.0.0.3", 2, 0) };
+		servers[1].id = "aaa-stock";
+		servers[1].sample.reset(); // a stock --zeroconf advertisement of the same host
+		servers[2].port = 0;	   // no usable port at all
+		for (std::uint64_t seed = 0; seed < 20; ++seed) {
+			Picker picker(seed);
+			const Plan plan = planHostsLine(servers, {}, {}, picker);
+			CHECK(writeHostsLine(plan.line) == "10.0.0.2/4 localhost/2");
+		}
+	}
 }
