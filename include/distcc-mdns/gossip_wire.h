@@ -1,0 +1,182 @@
+// Gossip wire format v1: the binary datagrams daemons exchange (see docs/protocol.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "distcc-mdns/server.h"
+
+namespace dmdns::wire {
+
+// "dG": lets a receiver drop stray datagrams before reading further.
+inline constexpr std::uint8_t kMagic0 = 0x64;
+inline constexpr std::uint8_t kMagic1 = 0x47;
+inline constexpr std::uint8_t kVersion = 1;
+
+// Fits one Ethernet frame with IPv6 and UDP headers to spare, tag included.
+inline constexpr std::size_t kMaxDatagram = 1400;
+inline constexpr std::size_t kHeaderSize = 21;
+inline constexpr std::size_t kTagSize = 32;
+inline constexpr std::size_t kMaxRecords = 255; // the count is one byte
+
+// Header flags; any other bit set makes the datagram invalid in v1, since a
+// receiver cannot know what an unknown flag changes.
+inline constexpr std::uint8_t kFlagTagged = 0x01;	    // a 32-byte tag follows the body
+inline constexpr std::uint8_t kFlagPushPullRequest = 0x02; // answer with your full state
+inline constexpr std::uint8_t kFlagFullState = 0x04;	    // part of a full-state exchange
+inline constexpr std::uint8_t kKnownFlags = kFlagTagged | kFlagPushPullRequest | kFlagFullState;
+
+// Bounds the decoder enforces besides those of server.h.
+inline constexpr std::uint32_t kMaxAgeMs = 3'600'000;	   // older news is no news
+inline constexpr std::uint32_t kMaxRunnableMilli = 1'000'000'000; // 1e6 tasks, as the TXT `load`
+inline constexpr std::uint32_t kMaxReservationTtlMs = 60'000;
+inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;
+inline constexpr std::uint32_t kMaxWantedJobs = 1'000'000;
+inline constexpr std::uint32_t kMaxLocalSlots = kMaxSlots;
+
+enum class RecordType : std::uint8_t { Sample = 1, Leave = 2, Reservation = 3, Demand = 4 };
+
+// A server's load as it measured it. Ids are the 16-hex-digit host id of the
+// TXT record read as a number; 0 is never a valid id.
+struct Sample {
+	std::uint64_t server = 0;
+	std::uint64_t incarnation = 0; // new at every start of the server's daemon
+	std::uint64_t sequence = 0;    // increases with every sample
+	std::uint32_t ageMs = 0;       // how old the measurement was when sent
+	std::uint32_t running = 0;     // running + queued jobs, <= 65535
+	std::uint32_t slots = 1;
+	std::uint32_t cpus = 1;
+	double runnable = 0.0; // sent in thousandths
+	double speed = 1.0;    // the unit of Server::speed, sent in thousandths
+	ServerState state = ServerState::Up;
+	bool lzo = false;
+	bool cpp = false;
+	std::uint16_t port = kDistccPort;
+
+	bool operator==(const Sample &) const = default;
+};
+
+// A node stopped cleanly; its samples of this incarnation or older are void.
+struct Leave {
+	std::uint64_t node = 0;
+	std::uint64_t incarnation = 0;
+
+	bool operator==(const Leave &) const = default;
+};
+
+// "Client @client handed out @count jobs on @server": other clients count
+// them in that server's expected wait until the server's own later sample
+// includes them or @ttlMs after they were made. A count of 0 cancels.
+struct Reservation {
+	std::uint64_t client = 0;
+	std::uint64_t server = 0;
+	std::uint32_t count = 0;
+	std::uint32_t ttlMs = 0;
+	std::uint32_t ageMs = 0;
+	std::uint64_t incarnation = 0; // the client's
+	std::uint64_t sequence = 0;    // the client's, over all its reservations
+
+	bool operator==(const Reservation &) const = default;
+};
+
+// How many remote jobs a client currently asks for, and its own slots.
+struct Demand {
+	std::uint64_t client = 0;
+	std::uint64_t incarnation = 0;
+	std::uint64_t sequence = 0;
+	std::uint32_t ageMs = 0;
+	std::uint32_t wanted = 0;
+	std::uint32_t localSlots = 0;
+
+	bool operator==(const Demand &) const = default;
+};
+
+using Record = std::variant<Sample, Leave, Reservation, Demand>;
+
+// Encoded body sizes, without the two bytes of type and length.
+inline constexpr std::size_t kSampleSize = 46;
+inline constexpr std::size_t kLeaveSize = 16;
+inline constexpr std::size_t kReservationSize = 42;
+inline constexpr std::size_t kDemandSize = 34;
+
+struct Header {
+	std::uint8_t flags = 0;
+	std::uint64_t sender = 0;      // node id of the sending daemon
+	std::uint64_t incarnation = 0; // of the sending daemon
+
+	bool operator==(const Header &) const = default;
+};
+
+struct Packet {
+	Header header;
+	std::vector<Record> records;
+};
+
+struct Decoded {
+	std::optional<Packet> packet; // empty when the datagram is invalid
+	std::string error;	      // why, when it is
+	// The bytes an authentication tag covers: everything before the tag.
+	std::size_t bodyEnd = 0;
+	bool tagged = false;
+	// Records of unknown types, skipped by their length.
+	std::size_t unknownRecords = 0;
+};
+
+// The reason @record cannot be sent or accepted, empty when it is valid.
+std::string validate(const Record &record);
+
+// Size of @record on the wire, type and length bytes included.
+std::size_t encodedSize(const Record &record) noexcept;
+
+// Decodes one datagram. Never throws for bad input and never reads outside
+// @datagram; any malformed or absurd field invalidates the whole datagram.
+Decoded decode(std::span<const std::uint8_t> datagram);
+
+// The tag of a tagged datagram that decode() accepted.
+std::span<const std::uint8_t, kTagSize> tagOf(std::span<const std::uint8_t> datagram,
+					      const Decoded &decoded);
+
+// Builds one datagram of at most @maxSize bytes, tag included. With the
+// tagged flag the datagram ends in kTagSize zero bytes for the adapter that
+// holds the key to overwrite.
+class PacketWriter final
+{
+public:
+	explicit PacketWriter(const Header &header, std::size_t maxSize = kMaxDatagram);
+
+	// Appends @record if it fits; false when it does not (the datagram is
+	// full). Throws std::invalid_argument when validate() refuses it.
+	bool add(const Record &record);
+
+	std::size_t records() const noexcept { return count_; }
+	bool empty() const noexcept { return count_ == 0; }
+	std::size_t size() const noexcept { return bytes_.size() + tagRoom(); }
+
+	// The finished datagram; the writer is left empty for reuse.
+	std::vector<std::uint8_t> finish();
+
+private:
+	std::size_t tagRoom() const noexcept;
+
+	Header header_;
+	std::size_t maxSize_;
+	std::size_t count_ = 0;
+	std::vector<std::uint8_t> bytes_;
+};
+
+// Encodes @packet as one datagram; throws std::length_error when it does not
+// fit in kMaxDatagram and std::invalid_argument for an invalid record.
+std::vector<std::uint8_t> encode(const Packet &packet);
+
+// The TXT `id` (16 hex digits, either case) as a node id, and back (lower
+// case). Zero is refused: it is no valid id.
+std::optional<std::uint64_t> parseNodeId(std::string_view hex) noexcept;
+std::string formatNodeId(std::uint64_t id);
+
+} // namespace dmdns::wire

@@ -1,0 +1,639 @@
+// Unit tests of the gossip state machine, driven by a small simulated LAN with a virtual clock.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "distcc-mdns/gossip.h"
+
+using namespace dmdns;
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+namespace {
+
+// Far enough from the epoch that origins (now - age) stay positive.
+const SteadyTime kStart = SteadyTime{} + std::chrono::hours(1);
+
+std::uint64_t idOf(std::size_t i)
+{
+	return 0x1000 + i;
+}
+
+Endpoint endpointOf(std::size_t i)
+{
+	return { "10.0.0." + std::to_string(i + 1), 3632 };
+}
+
+wire::Sample load(std::uint32_t running)
+{
+	wire::Sample s;
+	s.running = running;
+	s.slots = 8;
+	s.cpus = 8;
+	s.runnable = running / 2.0;
+	s.speed = 1.0;
+	return s;
+}
+
+// N daemons exchanging datagrams over a lossless LAN with 1 ms latency. Each
+// node ticks on its own phase; servers sample every 250 ms.
+class Lan final
+{
+public:
+	explicit Lan(std::size_t n, std::size_t servers, GossipConfig base = {})
+	{
+		nodes_.resize(n);
+		for (std::size_t i = 0; i < n; ++i) {
+			nodes_[i].server = i < servers;
+			nodes_[i].phase = milliseconds(17 * i % 200);
+			start(i, base, 1);
+		}
+	}
+
+	void start(std::size_t i, GossipConfig base, std::uint64_t incarnation)
+	{
+		Node &node = nodes_[i];
+		base.node = idOf(i);
+		base.incarnation = incarnation;
+		base.seed = 1000 + i + 97 * incarnation;
+		node.gossip = std::make_unique<Gossip>(base);
+		for (std::size_t j = 0; j < nodes_.size(); ++j)
+			if (j != i)
+				node.gossip->addPeer(endpointOf(j));
+		node.up = true;
+		node.nextTick = now + node.phase;
+		node.nextSample = now + node.phase / 2;
+	}
+
+	Gossip &operator[](std::size_t i) { return *nodes_[i].gossip; }
+	std::size_t size() const { return nodes_.size(); }
+
+	// Stops a node without a word, as kill -9 or a pulled cable would.
+	void crash(std::size_t i) { nodes_[i].up = false; }
+	void cleanStop(std::size_t i)
+	{
+		send(i, nodes_[i].gossip->leave(now));
+		nodes_[i].up = false;
+	}
+	void setRunning(std::size_t i, std::uint32_t running) { nodes_[i].running = running; }
+	void mute(std::size_t i, bool muted) { nodes_[i].muted = muted; }
+
+	void inject(const Endpoint &from, std::size_t to, std::vector<std::uint8_t> bytes)
+	{
+		queue_.push_back({ from, endpointOf(to), std::move(bytes), now });
+	}
+
+	// Advances the virtual clock by @span in 1 ms steps; @check runs after
+	// every step.
+	template<typename Check>
+	void run(milliseconds span, Check check)
+	{
+		const SteadyTime end = now + span;
+		while (now < end) {
+			now += 1ms;
+			for (std::size_t i = 0; i < nodes_.size(); ++i) {
+				Node &node = nodes_[i];
+				if (!node.up)
+					continue;
+				if (node.server && now >= node.nextSample) {
+					node.gossip->setOwnSample(load(node.running), now);
+					node.nextSample += 250ms;
+				}
+				if (now >= node.nextTick) {
+					send(i, node.gossip->tick(now));
+					node.nextTick += 200ms;
+				}
+			}
+			deliver();
+			check();
+		}
+	}
+	void run(milliseconds span)
+	{
+		run(span, [] {});
+	}
+
+	SteadyTime now = kStart;
+	std::size_t maxDatagram = 0;
+	std::uint64_t bytes = 0;
+
+private:
+	struct Node {
+		std::unique_ptr<Gossip> gossip;
+		bool up = false;
+		bool server = false;
+		bool muted = false; // its datagrams are lost
+		std::uint32_t running = 0;
+		milliseconds phase{ 0 };
+		SteadyTime nextTick{};
+		SteadyTime nextSample{};
+	};
+	struct InFlight {
+		Endpoint from;
+		Endpoint to;
+		std::vector<std::uint8_t> bytes;
+		SteadyTime at;
+	};
+
+	void send(std::size_t from, std::vector<Datagram> out)
+	{
+		for (Datagram &d : out) {
+			maxDatagram = std::max(maxDatagram, d.bytes.size());
+			bytes += d.bytes.size();
+			if (!nodes_[from].muted)
+				queue_.push_back({ endpointOf(from), d.to, std::move(d.bytes), now + 1ms });
+		}
+	}
+
+	void deliver()
+	{
+		while (!queue_.empty() && queue_.front().at <= now) {
+			InFlight f = std::move(queue_.front());
+			queue_.pop_front();
+			for (std::size_t i = 0; i < nodes_.size(); ++i)
+				if (endpointOf(i) == f.to && nodes_[i].up)
+					send(i, nodes_[i].gossip->receive(f.from, f.bytes, now));
+		}
+	}
+
+	std::vector<Node> nodes_;
+	std::deque<InFlight> queue_;
+};
+
+std::vector<std::uint8_t> datagram(const wire::Record &record, std::uint64_t sender = 0x7777)
+{
+	wire::PacketWriter w({ 0, sender, 1 });
+	REQUIRE(w.add(record));
+	return w.finish();
+}
+
+GossipConfig configFor(std::uint64_t node)
+{
+	GossipConfig c;
+	c.node = node;
+	return c;
+}
+
+// Hands every datagram of @out to @to, as from @from.
+void pass(const std::vector<Datagram> &out, Gossip &to, const Endpoint &from, SteadyTime now)
+{
+	for (const Datagram &d : out)
+		to.receive(from, d.bytes, now);
+}
+
+} // namespace
+
+TEST_SUITE("gossip")
+{
+	TEST_CASE("a new sample reaches all of 12 nodes within 1.5 s, in packets of at most 1400 bytes")
+	{
+		Lan lan(12, 4);
+		lan.run(3000ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			for (std::size_t s = 0; s < 4; ++s)
+				CHECK(lan[i].liveness(idOf(s), lan.now) == Liveness::Alive);
+
+		lan.setRunning(0, 9);
+		const SteadyTime changed = lan.now;
+		SteadyTime reached{};
+		lan.run(3000ms, [&] {
+			if (reached != SteadyTime{})
+				return;
+			for (std::size_t i = 1; i < lan.size(); ++i) {
+				auto s = lan[i].server(idOf(0), lan.now);
+				if (!s || s->sample.running != 9)
+					return;
+			}
+			reached = lan.now;
+		});
+		REQUIRE(reached != SteadyTime{});
+		const auto took = std::chrono::duration_cast<milliseconds>(reached - changed);
+		MESSAGE("12 nodes: new load everywhere after " << took.count() << " ms (sample period 250 ms)");
+		CHECK(took <= 1500ms);
+		CHECK(lan.maxDatagram <= wire::kMaxDatagram);
+
+		// Ages stay those of a live sample: under a second at every node.
+		for (std::size_t i = 1; i < lan.size(); ++i)
+			CHECK(lan[i].server(idOf(0), lan.now)->age < 1000ms);
+	}
+
+	TEST_CASE("a crashed server becomes suspect, then dead, within the bounds, and nobody is falsely suspected")
+	{
+		Lan lan(12, 6);
+		bool falseAlarm = false;
+		lan.run(10000ms, [&] {
+			for (std::size_t i = 0; i < lan.size(); ++i)
+				for (std::size_t s = 0; s < 6; ++s)
+					if (lan.now > kStart + 2s && lan[i].liveness(idOf(s), lan.now) != Liveness::Alive)
+						falseAlarm = true;
+		});
+		CHECK_FALSE(falseAlarm);
+		MESSAGE("traffic: " << lan.bytes / 10 / lan.size() << " B/s per node, 12 nodes, 6 servers");
+
+		lan.crash(3);
+		const SteadyTime crashed = lan.now;
+		std::vector<SteadyTime> suspect(lan.size()), dead(lan.size());
+		lan.run(6000ms, [&] {
+			for (std::size_t i = 0; i < lan.size(); ++i) {
+				if (i == 3)
+					continue;
+				const Liveness l = lan[i].liveness(idOf(3), lan.now);
+				if (l == Liveness::Suspect && suspect[i] == SteadyTime{})
+					suspect[i] = lan.now;
+				if (l == Liveness::Dead && dead[i] == SteadyTime{})
+					dead[i] = lan.now;
+			}
+		});
+		milliseconds worst{ 0 };
+		for (std::size_t i = 0; i < lan.size(); ++i) {
+			if (i == 3)
+				continue;
+			REQUIRE(suspect[i] != SteadyTime{});
+			REQUIRE(dead[i] != SteadyTime{});
+			const auto s = std::chrono::duration_cast<milliseconds>(suspect[i] - crashed);
+			const auto d = std::chrono::duration_cast<milliseconds>(dead[i] - crashed);
+			CHECK(s >= 1000ms); // not before the server could have been silent that long
+			CHECK(s <= 1500ms);
+			CHECK(d >= 3000ms);
+			CHECK(d <= 3500ms);
+			worst = std::max(worst, d);
+		}
+		MESSAGE("crash: dead everywhere after " << worst.count() << " ms");
+		CHECK(worst < 5000ms);
+	}
+
+	TEST_CASE("a clean stop removes the server at once, and a restart brings it back")
+	{
+		Lan lan(8, 3);
+		lan.run(2000ms);
+		lan.cleanStop(1);
+		lan.run(20ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			if (i != 1)
+				CHECK(lan[i].liveness(idOf(1), lan.now) == Liveness::Left);
+		// Relayed old samples do not resurrect it.
+		lan.run(3000ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			if (i != 1)
+				CHECK(lan[i].liveness(idOf(1), lan.now) == Liveness::Left);
+
+		lan.start(1, {}, 2); // a new daemon: a higher incarnation
+		lan.run(1500ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			CHECK(lan[i].liveness(idOf(1), lan.now) == Liveness::Alive);
+	}
+
+	TEST_CASE("a suspected server that is alive refutes: fresher samples, or a higher incarnation")
+	{
+		Lan lan(8, 3);
+		lan.run(2000ms);
+		lan.mute(2, true); // its link is down for two seconds
+		lan.run(2000ms);
+		CHECK(lan[5].liveness(idOf(2), lan.now) == Liveness::Suspect);
+		lan.mute(2, false);
+		lan.run(600ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			CHECK(lan[i].liveness(idOf(2), lan.now) == Liveness::Alive);
+
+		// A forged LEAVE of a live server spreads, and the server outbids it.
+		const std::uint64_t before = lan[2].incarnation();
+		lan.inject(endpointOf(6), 6, datagram(wire::Leave{ idOf(2), before }, idOf(6) + 100));
+		lan.run(2ms);
+		CHECK(lan[6].liveness(idOf(2), lan.now) == Liveness::Left);
+		lan.run(2000ms);
+		CHECK(lan[2].incarnation() > before);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			CHECK(lan[i].liveness(idOf(2), lan.now) == Liveness::Alive);
+	}
+
+	TEST_CASE("a node's own sample wins over relayed copies of it")
+	{
+		Gossip g(configFor(0x10));
+		g.setOwnSample(load(3), kStart);
+		const auto own = g.server(0x10, kStart);
+		REQUIRE(own);
+		CHECK(own->sample.server == 0x10);
+		CHECK(own->sample.sequence == 1);
+
+		wire::Sample forged = load(99);
+		forged.server = 0x10;
+		forged.incarnation = 1;
+		forged.sequence = 1000;
+		g.receive({ "10.0.0.9", 3632 }, datagram(forged), kStart + 1ms);
+		CHECK(g.server(0x10, kStart + 1ms)->sample.running == 3);
+		CHECK(g.incarnation() == 1);
+
+		// A copy from a "later" life makes it take a higher incarnation.
+		forged.incarnation = 5;
+		g.receive({ "10.0.0.9", 3632 }, datagram(forged), kStart + 2ms);
+		CHECK(g.incarnation() == 6);
+		const auto after = g.server(0x10, kStart + 2ms);
+		CHECK(after->sample.running == 3);
+		CHECK(after->sample.incarnation == 6);
+		CHECK(g.liveness(0x10, kStart + 2ms) == Liveness::Alive);
+	}
+
+	TEST_CASE("merging keeps the newest sample by incarnation and sequence; ages grow while held")
+	{
+		Gossip g(configFor(0x10));
+		const Endpoint from{ "10.0.0.9", 3632 };
+		wire::Sample s = load(4);
+		s.server = 0x20;
+		s.incarnation = 3;
+		s.sequence = 10;
+		s.ageMs = 100;
+		g.receive(from, datagram(s), kStart);
+		s.sequence = 9;
+		s.running = 1;
+		g.receive(from, datagram(s), kStart);
+		CHECK(g.server(0x20, kStart)->sample.running == 4);
+		s.incarnation = 2;
+		s.sequence = 50;
+		g.receive(from, datagram(s), kStart);
+		CHECK(g.server(0x20, kStart)->sample.running == 4);
+		CHECK(g.server(0x20, kStart + 400ms)->age == 500ms);
+		CHECK(g.server(0x20, kStart + 400ms)->sample.ageMs == 500);
+		CHECK(g.server(0x20, kStart)->load().running == 4);
+		CHECK(g.server(0x20, kStart)->load().age == 100ms);
+
+		// What it relays carries the grown age.
+		g.addPeer(from);
+		const auto out = g.tick(kStart + 400ms);
+		bool seen = false;
+		for (const Datagram &d : out) {
+			const auto decoded = wire::decode(d.bytes);
+			REQUIRE(decoded.packet);
+			for (const auto &r : decoded.packet->records)
+				if (const auto *rs = std::get_if<wire::Sample>(&r); rs && rs->server == 0x20) {
+					CHECK(rs->ageMs == 500);
+					seen = true;
+				}
+		}
+		CHECK(seen);
+
+		// Liveness follows the origin time.
+		CHECK(g.liveness(0x20, kStart + 1300ms) == Liveness::Alive);
+		CHECK(g.liveness(0x20, kStart + 1500ms) == Liveness::Suspect);
+		CHECK(g.liveness(0x20, kStart + 3500ms) == Liveness::Dead);
+		CHECK(g.liveness(0x30, kStart) == Liveness::Unknown);
+		CHECK_FALSE(g.server(0x30, kStart));
+	}
+
+	TEST_CASE("other clients' reservations are visible until covered by a newer sample or expired")
+	{
+		Gossip client(configFor(0x10)), other(configFor(0x11)), server(configFor(0x20));
+		const Endpoint clientAt{ "10.0.0.1", 3632 }, otherAt{ "10.0.0.2", 3632 };
+		client.addPeer(otherAt);
+		server.addPeer(otherAt);
+		client.tick(kStart); // the start-up push-pull, out of the way
+		server.setOwnSample(load(2), kStart);
+		pass(server.tick(kStart), other, { "10.0.0.3", 3632 }, kStart);
+		REQUIRE(other.server(0x20, kStart));
+
+		client.reserve(0x20, 4, kStart + 10ms);
+		client.reserve(0x21, 2, kStart + 10ms);
+		CHECK(client.reservedByOthers(0x20, kStart + 10ms) == 0); // its own are not "others"
+		pass(client.tick(kStart + 200ms), other, clientAt, kStart + 201ms);
+		CHECK(other.reservedByOthers(0x20, kStart + 201ms) == 4);
+		CHECK(other.reservedByOthers(0x21, kStart + 201ms) == 2);
+		CHECK(other.reservedByOthers(0x22, kStart + 201ms) == 0);
+
+		// Replacing the count, then a sample measured after the reservation.
+		client.reserve(0x20, 6, kStart + 300ms);
+		pass(client.tick(kStart + 400ms), other, clientAt, kStart + 401ms);
+		CHECK(other.reservedByOthers(0x20, kStart + 401ms) == 6);
+		server.setOwnSample(load(8), kStart + 500ms);
+		pass(server.tick(kStart + 500ms), other, { "10.0.0.3", 3632 }, kStart + 501ms);
+		CHECK(other.reservedByOthers(0x20, kStart + 501ms) == 0);
+
+		// Without a newer sample they lapse after their time to live.
+		CHECK(other.reservedByOthers(0x21, kStart + 3000ms) == 2);
+		CHECK(other.reservedByOthers(0x21, kStart + 3011ms) == 0);
+	}
+
+	TEST_CASE("reservations spread through the simulated LAN and expire")
+	{
+		Lan lan(10, 0); // no samples: nothing covers them
+		lan.run(1000ms);
+		lan[4].reserve(0x9999, 5, lan.now);
+		lan[7].reserve(0x9999, 3, lan.now);
+		lan.run(1000ms);
+		for (std::size_t i = 0; i < lan.size(); ++i) {
+			const std::uint32_t own = i == 4 ? 5 : i == 7 ? 3 : 0;
+			CHECK(lan[i].reservedByOthers(0x9999, lan.now) == 8 - own);
+		}
+		lan.run(2100ms);
+		for (std::size_t i = 0; i < lan.size(); ++i)
+			CHECK(lan[i].reservedByOthers(0x9999, lan.now) == 0);
+	}
+
+	TEST_CASE("demand adds up over clients, is renewed while live, and goes with a leave or a crash")
+	{
+		Lan lan(6, 0);
+		lan[1].setDemand(40, 8, lan.now);
+		lan[2].setDemand(24, 4, lan.now);
+		lan[3].setDemand(0, 4, lan.now);
+		lan.run(1500ms);
+		for (std::size_t i = 0; i < lan.size(); ++i) {
+			const DemandSummary d = lan[i].demand(lan.now);
+			CHECK(d.wanted == 64);
+			CHECK(d.localSlots == 12);
+			CHECK(d.clients == 2);
+		}
+		lan.run(8000ms); // longer than the demand ttl: renewals keep it
+		CHECK(lan[5].demand(lan.now).wanted == 64);
+
+		lan.cleanStop(1);
+		lan.run(20ms);
+		CHECK(lan[5].demand(lan.now).wanted == 24);
+		lan.crash(2);
+		lan.run(5100ms);
+		CHECK(lan[5].demand(lan.now).clients == 0);
+	}
+
+	TEST_CASE("a full state larger than one datagram is split and arrives whole")
+	{
+		GossipConfig big = configFor(0x10);
+		big.maxServers = 1000;
+		Gossip a(big), b(big);
+		const Endpoint aAt{ "10.0.0.1", 3632 }, bAt{ "10.0.0.2", 3632 };
+		a.addPeer(bAt);
+		b.addPeer(aAt);
+		GossipConfig other = big;
+		other.node = 0x11;
+		Gossip b2(other);
+		b2.addPeer(aAt);
+
+		// Feed a with 300 servers' samples.
+		for (std::uint64_t id = 1; id <= 300; ++id) {
+			wire::Sample s = load(static_cast<std::uint32_t>(id % 7));
+			s.server = 0x5000 + id;
+			s.incarnation = 1;
+			s.sequence = id;
+			a.receive({ "10.0.1." + std::to_string(id), 3632 }, datagram(s, 0x6000 + id), kStart);
+		}
+		CHECK(a.serverCount() == 300);
+		// b2 asks a for its state; a answers in several datagrams.
+		const auto request = b2.tick(kStart + 1ms);
+		REQUIRE_FALSE(request.empty());
+		std::vector<Datagram> reply;
+		for (const Datagram &d : request) {
+			auto r = a.receive(bAt, d.bytes, kStart + 2ms);
+			reply.insert(reply.end(), r.begin(), r.end());
+		}
+		// Only a known peer is answered: bAt is one of a's peers.
+		CHECK(reply.size() >= 300 * (2 + wire::kSampleSize) / wire::kMaxDatagram);
+		for (const Datagram &d : reply) {
+			CHECK(d.bytes.size() <= wire::kMaxDatagram);
+			const auto decoded = wire::decode(d.bytes);
+			REQUIRE(decoded.packet);
+			CHECK((decoded.packet->header.flags & wire::kFlagPushPullRequest) == 0);
+			CHECK((decoded.packet->header.flags & wire::kFlagFullState) != 0);
+		}
+		pass(reply, b2, aAt, kStart + 3ms);
+		CHECK(b2.serverCount() == 300);
+
+		// An unknown source gets no answer at all.
+		CHECK(a.receive({ "192.0.2.1", 9 }, request.front().bytes, kStart + 4ms).empty());
+		// And a known peer only once per half interval.
+		CHECK(a.receive(bAt, request.front().bytes, kStart + 5ms).empty());
+	}
+
+	TEST_CASE("tables stay bounded under a flood of random ids")
+	{
+		GossipConfig c = configFor(0x10);
+		c.maxServers = 64;
+		c.maxReservations = 64;
+		c.maxDemands = 64;
+		c.maxLeaves = 64;
+		c.maxSources = 32;
+		c.maxPeers = 16;
+		c.rateLimit = 1e9;
+		c.rateBurst = 1e9;
+		Gossip g(c);
+		std::mt19937_64 rng(7);
+		SteadyTime now = kStart;
+		for (int i = 0; i < 20000; ++i) {
+			now += 1ms;
+			const std::uint64_t id = rng() | 1;
+			wire::PacketWriter w({ 0, id, 1 });
+			wire::Sample s = load(1);
+			s.server = id;
+			s.ageMs = static_cast<std::uint32_t>(rng() % 5000);
+			w.add(s);
+			w.add(wire::Leave{ rng() | 1, 1 });
+			w.add(wire::Reservation{ id, rng() | 1, 3, 3000, 0, 1, 1 });
+			w.add(wire::Demand{ id, 1, 1, 0, 10, 1 });
+			const auto bytes = w.finish();
+			g.receive({ "10." + std::to_string(rng() % 256) + ".0.1", 3632 }, bytes, now);
+			g.addPeer({ std::to_string(i), 1 });
+			if (i % 100 == 0)
+				for (const Datagram &d : g.tick(now))
+					CHECK(d.bytes.size() <= wire::kMaxDatagram);
+		}
+		CHECK(g.serverCount() <= 64);
+		CHECK(g.reservationCount() <= 64);
+		CHECK(g.demandCount() <= 64);
+		CHECK(g.leaveCount() <= 64);
+		CHECK(g.sourceCount() <= 32);
+		CHECK(g.peers().size() <= 16);
+		CHECK(g.stats().evicted > 0);
+		CHECK(g.stats().accepted == 20000);
+	}
+
+	TEST_CASE("a flood from one address is rate-limited, other sources are not")
+	{
+		Gossip g(configFor(0x10));
+		wire::Sample s = load(1);
+		s.server = 0x20;
+		const Endpoint flooder{ "10.0.0.66", 4000 }, friendly{ "10.0.0.2", 3632 };
+		for (int i = 0; i < 1000; ++i) {
+			s.sequence = i + 1;
+			// Changing ports does not escape the bucket: it is per address.
+			g.receive({ flooder.address, static_cast<std::uint16_t>(4000 + i) }, datagram(s), kStart);
+		}
+		CHECK(g.stats().accepted == 100);
+		CHECK(g.stats().rateLimited == 900);
+		s.server = 0x21;
+		g.receive(friendly, datagram(s), kStart);
+		CHECK(g.stats().accepted == 101);
+		CHECK(g.server(0x21, kStart));
+		// The bucket refills with time.
+		g.receive(flooder, datagram(s), kStart + 100ms);
+		CHECK(g.stats().accepted == 102);
+	}
+
+	TEST_CASE("invalid, looped and unauthenticated datagrams are dropped and counted")
+	{
+		GossipConfig c = configFor(0x10);
+		// A toy tag for the test: the adapter uses libsodium.
+		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
+			std::uint8_t sum = 0x5a;
+			for (std::uint8_t b : body)
+				sum = static_cast<std::uint8_t>(sum * 31 + b);
+			std::fill(tag.begin(), tag.end(), sum);
+		};
+		c.sign = toyTag;
+		c.verify = [toyTag](std::span<const std::uint8_t> datagram) {
+			if (datagram.size() < wire::kTagSize)
+				return false;
+			const auto body = datagram.first(datagram.size() - wire::kTagSize);
+			std::array<std::uint8_t, wire::kTagSize> want{};
+			toyTag(body, want);
+			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
+		};
+		Gossip a(c);
+		c.node = 0x11;
+		Gossip b(c);
+		const Endpoint aAt{ "10.0.0.1", 3632 }, bAt{ "10.0.0.2", 3632 };
+		a.addPeer(bAt);
+		a.setOwnSample(load(5), kStart);
+		const auto out = a.tick(kStart);
+		REQUIRE_FALSE(out.empty());
+		for (const Datagram &d : out)
+			CHECK(wire::decode(d.bytes).tagged);
+		pass(out, b, aAt, kStart);
+		CHECK(b.server(0x10, kStart));
+		CHECK(b.stats().unauthenticated == 0);
+
+		// Untagged, and tagged with a wrong tag.
+		wire::Sample s = load(1);
+		s.server = 0x30;
+		b.receive(aAt, datagram(s), kStart);
+		auto forged = out.front().bytes;
+		forged.back() ^= 1;
+		b.receive(aAt, forged, kStart);
+		CHECK(b.stats().unauthenticated == 2);
+		CHECK_FALSE(b.server(0x30, kStart));
+
+		const std::vector<std::uint8_t> junk{ 'd', 'G', 1, 0, 0 };
+		b.receive(aAt, junk, kStart);
+		CHECK(b.stats().invalid == 1);
+		CHECK_FALSE(b.stats().lastError.empty());
+
+		pass(out, a, aAt, kStart); // its own datagrams reflected
+		CHECK(a.stats().looped == out.size());
+	}
+
+	TEST_CASE("configuration is checked")
+	{
+		CHECK_THROWS_AS(Gossip(GossipConfig{}), std::invalid_argument);
+		GossipConfig c = configFor(1);
+		c.fanout = 0;
+		CHECK_THROWS_AS(Gossip{ c }, std::invalid_argument);
+		c = configFor(1);
+		c.maxDatagram = 100;
+		CHECK_THROWS_AS(Gossip{ c }, std::invalid_argument);
+		c = configFor(1);
+		c.suspectAfter = 5s;
+		CHECK_THROWS_AS(Gossip{ c }, std::invalid_argument);
+		CHECK(livenessName(Liveness::Suspect) == "suspect");
+	}
+}
