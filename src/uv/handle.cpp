@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "handle_detail.h"
 #include "log.h"
 
 namespace dmdns::uv {
@@ -53,34 +54,6 @@ bool isOwned(const uv_handle_t *handle) noexcept
 	Registry &r = registry();
 	const std::lock_guard lock(r.mutex);
 	return r.owned.contains(handle);
-}
-
-// Heap memory for a handle of type T, initialised by @init; freed here if
-// init fails (libuv has not registered it then) and by release<T> otherwise.
-template<typename T, typename Init>
-uv_handle_t *make(Init &&init, std::string_view what)
-{
-	auto handle = std::make_unique<T>();
-	check(init(handle.get()), what);
-	return reinterpret_cast<uv_handle_t *>(handle.release());
-}
-
-template<typename T>
-void release(uv_handle_t *handle) noexcept
-{
-	delete reinterpret_cast<T *>(handle);
-}
-
-template<typename F, typename... Args>
-void guarded(std::string_view where, const F &callback, Args &&...args) noexcept
-{
-	try {
-		callback(std::forward<Args>(args)...);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "{}: {}", where, e.what());
-	} catch (...) {
-		log(LogLevel::Error, "{}: unknown exception", where);
-	}
 }
 
 std::uint64_t millis(std::chrono::milliseconds d) noexcept
@@ -219,8 +192,8 @@ uv_handle_t *Handle::open() const
 // ---- Timer
 
 Timer::Timer(uv_loop_t &loop, std::function<void()> onExpire)
-	: Handle(make<uv_timer_t>([&](uv_timer_t *t) { return uv_timer_init(&loop, t); }, "uv_timer_init"),
-		 &release<uv_timer_t>),
+	: Handle(detail::make<uv_timer_t>([&](uv_timer_t *t) { return uv_timer_init(&loop, t); }, "uv_timer_init"),
+		 &detail::release<uv_timer_t>),
 	  onExpire_(std::move(onExpire))
 {
 }
@@ -247,14 +220,14 @@ void Timer::expired(uv_timer_t *timer) noexcept
 {
 	// The callback may destroy the owner: nothing touches it afterwards.
 	if (Timer *self = owner<Timer>(timer))
-		guarded("timer callback", self->onExpire_);
+		detail::guarded("timer callback", self->onExpire_);
 }
 
 // ---- Signal
 
 Signal::Signal(uv_loop_t &loop, int signum, std::function<void()> onSignal)
-	: Handle(make<uv_signal_t>([&](uv_signal_t *s) { return uv_signal_init(&loop, s); }, "uv_signal_init"),
-		 &release<uv_signal_t>),
+	: Handle(detail::make<uv_signal_t>([&](uv_signal_t *s) { return uv_signal_init(&loop, s); }, "uv_signal_init"),
+		 &detail::release<uv_signal_t>),
 	  onSignal_(std::move(onSignal))
 {
 	check(uv_signal_start(live<uv_signal_t>(), &Signal::received, signum), "uv_signal_start");
@@ -263,14 +236,14 @@ Signal::Signal(uv_loop_t &loop, int signum, std::function<void()> onSignal)
 void Signal::received(uv_signal_t *signal, int) noexcept
 {
 	if (Signal *self = owner<Signal>(signal))
-		guarded("signal callback", self->onSignal_);
+		detail::guarded("signal callback", self->onSignal_);
 }
 
 // ---- Poll
 
 Poll::Poll(uv_loop_t &loop, int fd, std::function<void(int status, int events)> onEvent)
-	: Handle(make<uv_poll_t>([&](uv_poll_t *p) { return uv_poll_init(&loop, p, fd); }, "uv_poll_init"),
-		 &release<uv_poll_t>),
+	: Handle(detail::make<uv_poll_t>([&](uv_poll_t *p) { return uv_poll_init(&loop, p, fd); }, "uv_poll_init"),
+		 &detail::release<uv_poll_t>),
 	  fd_(fd),
 	  onEvent_(std::move(onEvent))
 {
@@ -296,7 +269,7 @@ bool Poll::active() const noexcept
 void Poll::ready(uv_poll_t *poll, int status, int events) noexcept
 {
 	if (Poll *self = owner<Poll>(poll))
-		guarded("poll callback", self->onEvent_, status, events);
+		detail::guarded("poll callback", self->onEvent_, status, events);
 }
 
 // ---- Stream
@@ -312,8 +285,8 @@ struct WriteRequest {
 } // namespace
 
 Stream::Stream(uv_loop_t &loop)
-	: Handle(make<uv_pipe_t>([&](uv_pipe_t *p) { return uv_pipe_init(&loop, p, 0); }, "uv_pipe_init"),
-		 &release<uv_pipe_t>)
+	: Handle(detail::make<uv_pipe_t>([&](uv_pipe_t *p) { return uv_pipe_init(&loop, p, 0); }, "uv_pipe_init"),
+		 &detail::release<uv_pipe_t>)
 {
 }
 
@@ -412,7 +385,7 @@ void Stream::read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) noexc
 	if (nread > 0) {
 		// May destroy the Stream: nothing touches it afterwards.
 		if (self->onData_)
-			guarded("stream data callback", self->onData_,
+			detail::guarded("stream data callback", self->onData_,
 				std::string_view(buf->base, static_cast<std::size_t>(nread)));
 		return;
 	}
@@ -450,20 +423,20 @@ void Stream::finished(uv_handle_t *handle) noexcept
 	Stream *self = owner<Stream>(handle);
 	if (self)
 		self->released();
-	release<uv_pipe_t>(handle);
+	detail::release<uv_pipe_t>(handle);
 	if (!self || !self->onClose_)
 		return;
 	// It fires once; held here, it survives the Stream being destroyed by it.
 	const std::function<void()> onClose = std::move(self->onClose_);
-	guarded("stream close callback", onClose);
+	detail::guarded("stream close callback", onClose);
 }
 
 // ---- UnixServer
 
 UnixServer::UnixServer(uv_loop_t &loop, std::string path,
 		       std::function<void(std::unique_ptr<Stream>)> onConnection)
-	: Handle(make<uv_pipe_t>([&](uv_pipe_t *p) { return uv_pipe_init(&loop, p, 0); }, "uv_pipe_init"),
-		 &release<uv_pipe_t>),
+	: Handle(detail::make<uv_pipe_t>([&](uv_pipe_t *p) { return uv_pipe_init(&loop, p, 0); }, "uv_pipe_init"),
+		 &detail::release<uv_pipe_t>),
 	  path_(std::move(path)),
 	  onConnection_(std::move(onConnection))
 {
@@ -488,7 +461,7 @@ void UnixServer::connected(uv_stream_t *server, int status) noexcept
 		log(LogLevel::Warning, "accept on {}: {}", self->path_, uv_strerror(status));
 		return;
 	}
-	guarded("accept", [&] {
+	detail::guarded("accept", [&] {
 		std::unique_ptr<Stream> stream(new Stream(*server->loop));
 		check(uv_accept(server, stream->live<uv_stream_t>()), "accept");
 		// May destroy the server: nothing touches it afterwards.

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "handle_detail.h"
 #include "log.h"
 
 namespace dmdns::uv {
@@ -28,29 +29,6 @@ struct SendRequest {
 	std::vector<std::uint8_t> data;
 };
 
-uv_handle_t *makeUdp(uv_loop_t &loop)
-{
-	auto udp = std::make_unique<uv_udp_t>();
-	check(uv_udp_init(&loop, udp.get()), "uv_udp_init");
-	return reinterpret_cast<uv_handle_t *>(udp.release());
-}
-
-void releaseUdp(uv_handle_t *handle) noexcept
-{
-	delete reinterpret_cast<uv_udp_t *>(handle);
-}
-
-template<typename F, typename... Args>
-void guarded(std::string_view where, const F &callback, Args &&...args) noexcept
-{
-	try {
-		callback(std::forward<Args>(args)...);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "{}: {}", where, e.what());
-	} catch (...) {
-		log(LogLevel::Error, "{}: unknown exception", where);
-	}
-}
 
 sockaddr_storage ipv4(const in_addr &address, in_port_t port) noexcept
 {
@@ -122,7 +100,8 @@ std::optional<std::uint32_t> scopeId(const std::string &zone)
 } // namespace
 
 Udp::Udp(uv_loop_t &loop, OnDatagram onDatagram)
-	: Handle(makeUdp(loop), &releaseUdp), onDatagram_(std::move(onDatagram)), buffer_(kReceiveBuffer)
+	: Handle(detail::make<uv_udp_t>([&](uv_udp_t *u) { return uv_udp_init(&loop, u); }, "uv_udp_init"),
+		 detail::release<uv_udp_t>), onDatagram_(std::move(onDatagram)), buffer_(kReceiveBuffer)
 {
 }
 
@@ -265,7 +244,7 @@ void Udp::received(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf, const sock
 	++self->counters_.received;
 	// May destroy the Udp: nothing touches it afterwards.
 	if (self->onDatagram_)
-		guarded("UDP datagram callback", self->onDatagram_,
+		detail::guarded("UDP datagram callback", self->onDatagram_,
 			std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t *>(buf->base), size),
 			from);
 }
