@@ -35,14 +35,6 @@ void Client::removeListener(ClientListener &listener)
 	std::erase(listeners_, &listener);
 }
 
-std::string Client::hostName() const
-{
-	if (!running_)
-		return {};
-	const char *name = avahi_client_get_host_name(client_.get());
-	return name ? name : "";
-}
-
 void Client::connect()
 {
 	client_.reset();

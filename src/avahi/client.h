@@ -44,9 +44,6 @@ public:
 	// The running client, or nullptr.
 	AvahiClient *running() const noexcept { return running_ ? client_.get() : nullptr; }
 
-	// Host name avahi-daemon publishes under, or empty when not running.
-	std::string hostName() const;
-
 	uv_loop_t &loop() const noexcept { return loop_; }
 
 private:
