@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,16 +35,6 @@ struct Datagram {
 	std::vector<std::uint8_t> bytes;
 };
 
-enum class Liveness : std::uint8_t {
-	Unknown, // no sample heard
-	Alive,
-	Suspect, // no newer sample for suspectAfter: still listed, about to go
-	Dead,	 // no newer sample for deadAfter: leave it out
-	Left,	 // stopped cleanly, until a higher incarnation shows up
-};
-
-std::string_view livenessName(Liveness liveness) noexcept;
-
 struct GossipConfig {
 	std::uint64_t node = 0;	       // this daemon's id: its host id, as in the TXT `id`
 	std::uint64_t incarnation = 1; // new at every start, larger than any before
@@ -57,14 +48,23 @@ struct GossipConfig {
 	// A sample whose load equals the previous one (a heartbeat) is only sent
 	// this many times per node: enough for liveness, and cheap.
 	unsigned heartbeatTransmits = 3;
+	// An unchanged load is originated again (a heartbeat) only this often,
+	// however often the server samples; a change goes out at once.
+	std::chrono::milliseconds heartbeatInterval{ 1000 };
 	std::chrono::milliseconds pushPullInterval{ 2000 };
 
-	std::chrono::milliseconds suspectAfter{ 1500 };
+	std::chrono::milliseconds suspectAfter{ 2500 };
 	std::chrono::milliseconds deadAfter{ 3500 };
-	// Entries (samples, leaves, demands) older than this are dropped.
+	// Entries (samples, leaves, demands) older than this are dropped, except
+	// the samples of pinned servers: a dead server the caller still lists
+	// must stay dead, not fall back to what mDNS says of it.
 	std::chrono::milliseconds forgetAfter{ 60000 };
 
 	std::chrono::milliseconds reservationTtl{ 3000 };
+	// A server's sample covers (replaces) a reservation on it only when it
+	// was measured this long after the reservation was made: jobs handed
+	// out take a moment to reach distccd.
+	std::chrono::milliseconds reservationCoverAfter{ 1000 };
 	// Own demand is re-sent this often while non-zero, and others' demand
 	// that has not been renewed for demandTtl is dropped.
 	std::chrono::milliseconds demandRefresh{ 1000 };
@@ -142,6 +142,14 @@ public:
 	bool addPeer(const Endpoint &peer);
 	bool removePeer(const Endpoint &peer);
 	std::vector<Endpoint> peers() const;
+	// The node id the peer at @peer sends as, once a datagram from it was
+	// accepted.
+	std::optional<std::uint64_t> peerNode(const Endpoint &peer) const;
+
+	// The servers the caller lists (from mDNS or a --peer): their samples
+	// are kept while they are pinned, and a flood of unknown ids cannot
+	// evict them. Replaces the previous set; at most maxServers are taken.
+	void pin(std::span<const std::uint64_t> servers);
 
 	// A server daemon's own load, every sampling period: gossip fills in the
 	// server id (this node), the incarnation and the next sequence number.
@@ -202,6 +210,7 @@ private:
 	};
 	struct PeerEntry {
 		Endpoint endpoint;
+		std::uint64_t node = 0; // sender id of its last accepted datagram
 		SteadyTime heard{};
 		std::optional<SteadyTime> replied; // last push-pull reply
 	};
@@ -252,6 +261,7 @@ private:
 	std::uint64_t sequence_ = 0;	 // of own samples, reservations and demand
 
 	std::map<std::uint64_t, ServerEntry> servers_; // others
+	std::set<std::uint64_t> pinned_;
 	std::map<std::uint64_t, LeaveEntry> leaves_;
 	std::map<ReservationKey, ReservationEntry> reservations_; // others'
 	std::map<std::uint64_t, ReservationEntry> ownReservations_;

@@ -23,10 +23,15 @@ struct PickPolicy {
 	double minSpeed = 0.0;
 	// When set, only servers that run this compiler.
 	std::optional<Compiler> compiler;
+	// Servers with room (assumed running plus reserved below their slots)
+	// come before full ones, each group ordered by power-of-two-choices: a
+	// job never queues behind others while a server that knows of no queue
+	// is left. Off, all eligible servers compete in one group.
+	bool roomFirst = true;
 };
 
 // Why a server cannot be picked.
-enum class Ineligible : std::uint8_t { None, NotUp, NoCapacity, Stale, Compiler, Slow };
+enum class Ineligible : std::uint8_t { None, NotUp, NoCapacity, Stale, Compiler, Slow, Dead, Left };
 
 std::string_view describe(Ineligible reason) noexcept;
 Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcept;
@@ -58,12 +63,15 @@ private:
 		std::size_t index;
 		double weight;
 		double wait;
+		bool room; // assumed running plus reserved below the slots
 	};
 
 	// Draws one of @pool in proportion to weight, skipping @skip.
 	std::size_t draw(std::span<const Candidate> pool, std::optional<std::size_t> skip);
-	// One power-of-two-choices draw; returns a position in @pool.
-	std::size_t choose(std::span<const Candidate> pool);
+	// One power-of-two-choices draw among the candidates with room (all of
+	// them when none has, or when @roomFirst is off); returns a position
+	// in @pool.
+	std::size_t choose(std::span<const Candidate> pool, bool roomFirst);
 	std::vector<Candidate> candidates(std::span<const Server> servers,
 					  std::span<const std::uint32_t> reserved,
 					  const PickPolicy &policy) const;

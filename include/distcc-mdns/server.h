@@ -66,6 +66,18 @@ struct LoadSample {
 	bool newerThan(const LoadSample &other) const noexcept;
 };
 
+// What gossip says of a server: its samples keep arriving (alive), are late
+// (suspect: still listed), stopped (dead) or it said goodbye (left).
+enum class Liveness : std::uint8_t {
+	Unknown, // never heard by gossip: mDNS alone vouches for it
+	Alive,
+	Suspect,
+	Dead,
+	Left,
+};
+
+std::string_view livenessName(Liveness liveness) noexcept;
+
 struct Server {
 	std::string id; // stable host id, unique per host
 	std::vector<Address> addresses;
@@ -79,6 +91,7 @@ struct Server {
 	std::vector<Compiler> compilers; // the first is the default `cc`
 	std::string distccVersion = "3.4"; // of the distccd behind the port
 	std::optional<LoadSample> sample; // empty: load unknown (stock distccd)
+	Liveness liveness = Liveness::Unknown;
 
 	// Work the server completes per unit time, in reference-job units.
 	double capacity() const noexcept;

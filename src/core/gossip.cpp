@@ -66,23 +66,6 @@ bool evictOne(Map &table, Less stalest)
 
 } // namespace
 
-std::string_view livenessName(Liveness liveness) noexcept
-{
-	switch (liveness) {
-	case Liveness::Unknown:
-		return "unknown";
-	case Liveness::Alive:
-		return "alive";
-	case Liveness::Suspect:
-		return "suspect";
-	case Liveness::Dead:
-		return "dead";
-	case Liveness::Left:
-		return "left";
-	}
-	return "unknown";
-}
-
 LoadSample GossipServer::load() const
 {
 	LoadSample l;
@@ -144,7 +127,7 @@ bool Gossip::addPeer(const Endpoint &peer)
 		peers_.erase(victim);
 		++stats_.evicted;
 	}
-	peers_.push_back({ peer, {}, std::nullopt });
+	peers_.push_back({ peer, 0, {}, std::nullopt });
 	return true;
 }
 
@@ -156,6 +139,24 @@ bool Gossip::removePeer(const Endpoint &peer)
 		return false;
 	peers_.erase(it);
 	return true;
+}
+
+std::optional<std::uint64_t> Gossip::peerNode(const Endpoint &peer) const
+{
+	for (const PeerEntry &p : peers_)
+		if (p.endpoint == peer && p.node != 0)
+			return p.node;
+	return std::nullopt;
+}
+
+void Gossip::pin(std::span<const std::uint64_t> servers)
+{
+	pinned_.clear();
+	for (std::uint64_t id : servers) {
+		if (pinned_.size() >= config_.maxServers)
+			break;
+		pinned_.insert(id);
+	}
 }
 
 std::vector<Endpoint> Gossip::peers() const
@@ -174,11 +175,14 @@ void Gossip::setOwnSample(wire::Sample sample, SteadyTime now)
 	clampSample(sample);
 	sample.server = config_.node;
 	sample.incarnation = incarnation_;
-	sample.sequence = ++sequence_;
+	sample.sequence = sequence_ + 1;
 	sample.ageMs = 0;
 	if (std::string why = wire::validate(sample); !why.empty())
 		throw std::invalid_argument("own gossip sample: " + why);
 	const bool heartbeat = own_ && sameLoad(own_->sample, sample);
+	if (heartbeat && now - own_->origin < config_.heartbeatInterval)
+		return;
+	++sequence_;
 	const unsigned transmits = heartbeat ? std::min(budget(), config_.heartbeatTransmits) : budget();
 	own_ = ServerEntry{ sample, now, transmits };
 }
@@ -292,6 +296,7 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 	if (!peer)
 		return {};
 	peer->heard = now;
+	peer->node = packet.header.sender;
 	// Only known peers get the full state: a spoofed source would turn a
 	// small request into a flood at its victim. Once per half interval,
 	// since a request may arrive over several paths.
@@ -352,12 +357,18 @@ void Gossip::mergeSample(const wire::Sample &s, SteadyTime now)
 		return;
 	}
 	if (servers_.size() >= config_.maxServers) {
-		// Make room by the stalest sample, unless the newcomer is staler.
-		auto victim = std::min_element(servers_.begin(), servers_.end(), [](const auto &a, const auto &b) {
-			return a.second.origin < b.second.origin;
-		});
+		// Make room by the stalest unpinned sample; a flood of made-up ids
+		// can churn among themselves but never push out a listed server.
+		const bool pinned = pinned_.contains(s.server);
+		auto victim = servers_.end();
+		for (auto it = servers_.begin(); it != servers_.end(); ++it) {
+			if (pinned_.contains(it->first))
+				continue;
+			if (victim == servers_.end() || it->second.origin < victim->second.origin)
+				victim = it;
+		}
 		++stats_.evicted;
-		if (victim->second.origin >= origin)
+		if (victim == servers_.end() || (!pinned && victim->second.origin >= origin))
 			return;
 		servers_.erase(victim);
 	}
@@ -467,7 +478,9 @@ wire::Record Gossip::demandRecord(const DemandEntry &e, SteadyTime now) const
 
 void Gossip::expire(SteadyTime now)
 {
-	std::erase_if(servers_, [&](const auto &kv) { return now - kv.second.origin > config_.forgetAfter; });
+	std::erase_if(servers_, [&](const auto &kv) {
+		return now - kv.second.origin > config_.forgetAfter && !pinned_.contains(kv.first);
+	});
 	std::erase_if(leaves_, [&](const auto &kv) { return now - kv.second.heard > config_.forgetAfter; });
 	auto over = [&](const auto &kv) {
 		return kv.second.origin + milliseconds(kv.second.reservation.ttlMs) <= now;
@@ -717,7 +730,7 @@ std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) con
 		if (e.origin + milliseconds(r.ttlMs) <= now || hasLeft(r.client, r.incarnation))
 			continue;
 		// The server's own later sample already counts these jobs.
-		if (sampled && *sampled > e.origin)
+		if (sampled && *sampled > e.origin + config_.reservationCoverAfter)
 			continue;
 		total += r.count;
 	}

@@ -20,12 +20,20 @@ std::string_view describe(Ineligible reason) noexcept
 		return "compiler not offered";
 	case Ineligible::Slow:
 		return "too slow";
+	case Ineligible::Dead:
+		return "dead: its gossip stopped";
+	case Ineligible::Left:
+		return "left: its daemon stopped";
 	}
 	return "unknown";
 }
 
 Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcept
 {
+	if (server.liveness == Liveness::Dead)
+		return Ineligible::Dead;
+	if (server.liveness == Liveness::Left)
+		return Ineligible::Left;
 	if (server.state != ServerState::Up)
 		return Ineligible::NotUp;
 	if (!(server.capacity() > 0.0))
@@ -54,7 +62,8 @@ std::vector<Picker::Candidate> Picker::candidates(std::span<const Server> server
 		if (checkEligible(s, policy) != Ineligible::None)
 			continue;
 		const std::uint32_t r = reserved.empty() ? 0 : reserved[i];
-		pool.push_back({ i, s.capacity(), s.expectedWait(r) });
+		const bool room = s.assumedRunning() + r < static_cast<double>(s.slots);
+		pool.push_back({ i, s.capacity(), s.expectedWait(r), room });
 	}
 	return pool;
 }
@@ -82,8 +91,22 @@ std::size_t Picker::draw(std::span<const Candidate> pool, std::optional<std::siz
 	return last;
 }
 
-std::size_t Picker::choose(std::span<const Candidate> pool)
+std::size_t Picker::choose(std::span<const Candidate> pool, bool roomFirst)
 {
+	if (roomFirst) {
+		// Draw within the group with room, if it is a proper subset.
+		std::vector<std::size_t> group;
+		for (std::size_t i = 0; i < pool.size(); ++i)
+			if (pool[i].room)
+				group.push_back(i);
+		if (!group.empty() && group.size() < pool.size()) {
+			std::vector<Candidate> sub;
+			sub.reserve(group.size());
+			for (std::size_t i : group)
+				sub.push_back(pool[i]);
+			return group[choose(sub, false)];
+		}
+	}
 	if (pool.size() == 1)
 		return 0;
 	const std::size_t a = draw(pool, std::nullopt);
@@ -100,7 +123,7 @@ std::vector<std::size_t> Picker::order(std::span<const Server> servers,
 	std::vector<std::size_t> result;
 	result.reserve(pool.size());
 	while (!pool.empty()) {
-		const std::size_t chosen = choose(pool);
+		const std::size_t chosen = choose(pool, policy.roomFirst);
 		result.push_back(pool[chosen].index);
 		pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(chosen));
 	}
@@ -114,7 +137,7 @@ std::optional<std::size_t> Picker::pick(std::span<const Server> servers,
 	std::vector<Candidate> pool = candidates(servers, reserved, policy);
 	if (pool.empty())
 		return std::nullopt;
-	return pool[choose(pool)].index;
+	return pool[choose(pool, policy.roomFirst)].index;
 }
 
 } // namespace dmdns

@@ -43,6 +43,23 @@ std::vector<std::optional<std::size_t>> duplicates(std::span<const Server> serve
 
 } // namespace
 
+std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limits, std::uint32_t jobs)
+{
+	std::vector<std::uint32_t> fill(limits.size(), 0);
+	// One pass per slot index; each pass places at least one job or ends.
+	for (bool placed = true; jobs > 0 && placed;) {
+		placed = false;
+		for (std::size_t i = 0; i < limits.size() && jobs > 0; ++i) {
+			if (fill[i] < limits[i]) {
+				++fill[i];
+				--jobs;
+				placed = true;
+			}
+		}
+	}
+	return fill;
+}
+
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker)
 {
@@ -68,6 +85,14 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	local.limit = std::clamp<std::uint32_t>(options.localSlots, 1, kMaxHostLimit);
 	plan.line.hosts.push_back(local);
 	plan.jobs += *local.limit;
+
+	std::vector<std::uint32_t> limits;
+	for (const PlannedHost &host : plan.remote)
+		limits.push_back(host.limit);
+	const std::uint32_t want = options.want.value_or(plan.jobs - *local.limit);
+	const std::vector<std::uint32_t> fill = fillBreadthFirst(limits, want);
+	for (std::size_t i = 0; i < plan.remote.size(); ++i)
+		plan.remote[i].expected = fill[i];
 	return plan;
 }
 

@@ -129,4 +129,21 @@ std::optional<Address> Server::preferredAddress() const
 	return *best;
 }
 
+std::string_view livenessName(Liveness liveness) noexcept
+{
+	switch (liveness) {
+	case Liveness::Unknown:
+		return "unknown";
+	case Liveness::Alive:
+		return "alive";
+	case Liveness::Suspect:
+		return "suspect";
+	case Liveness::Dead:
+		return "dead";
+	case Liveness::Left:
+		return "left";
+	}
+	return "unknown";
+}
+
 } // namespace dmdns

@@ -101,6 +101,13 @@ TEST_SUITE("picker")
 		s = makeServer(4, 0.4, 0);
 		CHECK(checkEligible(s, policy) == Ineligible::Slow);
 		CHECK(describe(Ineligible::Slow) == "too slow");
+		s = makeServer(4, 1.0, 0);
+		s.liveness = Liveness::Suspect; // late, still listed
+		CHECK(checkEligible(s, policy) == Ineligible::None);
+		s.liveness = Liveness::Dead;
+		CHECK(checkEligible(s, policy) == Ineligible::Dead);
+		s.liveness = Liveness::Left;
+		CHECK(checkEligible(s, policy) == Ineligible::Left);
 	}
 
 	TEST_CASE("candidates are drawn in proportion to capacity")
@@ -117,11 +124,13 @@ TEST_SUITE("picker")
 			REQUIRE(s.expectedWait(0) == doctest::Approx(1.0));
 		const double total = 21.0;
 
+		PickPolicy pure; // the two-choice law alone, some servers are full
+		pure.roomFirst = false;
 		Picker picker(2024);
 		const std::size_t trials = 40000;
 		std::vector<std::size_t> counts(servers.size());
 		for (std::size_t t = 0; t < trials; ++t)
-			++counts.at(*picker.pick(servers, {}, {}));
+			++counts.at(*picker.pick(servers, {}, pure));
 		for (std::size_t i = 0; i < servers.size(); ++i)
 			checkBinomial(counts[i], trials, servers[i].capacity() / total);
 	}
@@ -151,11 +160,13 @@ TEST_SUITE("picker")
 					p[i] += wj / total * wi / (total - wj);
 			}
 
+		PickPolicy pure;
+		pure.roomFirst = false;
 		Picker picker(99);
 		const std::size_t trials = 40000;
 		std::vector<std::size_t> counts(n);
 		for (std::size_t t = 0; t < trials; ++t)
-			++counts.at(*picker.pick(servers, {}, {}));
+			++counts.at(*picker.pick(servers, {}, pure));
 		for (std::size_t i = 0; i < n; ++i)
 			checkBinomial(counts[i], trials, p[i]);
 	}
@@ -226,5 +237,47 @@ TEST_SUITE("picker")
 		}
 		CHECK(meanRank[1] < meanRank[2]);
 		CHECK(meanRank[2] < meanRank[0]);
+	}
+
+	TEST_CASE("servers with room come before full ones, and full ones still follow")
+	{
+		// Servers 0 and 2 are full (4 running on 4 slots, or 2 running plus
+		// 2 reserved); 1 and 3 have room though their expected wait is
+		// higher than a full fast server's would be without the rule.
+		std::vector<Server> servers = { makeServer(4, 4.0, 4), makeServer(4, 1.0, 3),
+						makeServer(4, 1.0, 2), makeServer(8, 1.0, 7) };
+		const std::vector<std::uint32_t> reserved = { 0, 0, 2, 0 };
+		std::size_t fullFirstWithout = 0;
+		for (std::uint64_t seed = 0; seed < 200; ++seed) {
+			Picker picker(seed);
+			const auto order = picker.order(servers, reserved, {});
+			REQUIRE(order.size() == 4);
+			CHECK((order[0] == 1 || order[0] == 3));
+			CHECK((order[1] == 1 || order[1] == 3));
+			PickPolicy off;
+			off.roomFirst = false;
+			Picker plain(seed);
+			const std::size_t first = plain.order(servers, reserved, off).front();
+			fullFirstWithout += first == 0 || first == 2;
+		}
+		// The rule matters: without it the fast full server often leads.
+		CHECK(fullFirstWithout > 40);
+
+		// Clients that each take two jobs, one after the other, seeing the
+		// earlier ones' reservations, never push a server past its slots.
+		std::vector<Server> farm;
+		for (int i = 0; i < 4; ++i)
+			farm.push_back(makeServer(2, 1.0, 0));
+		for (std::uint64_t seed = 0; seed < 100; ++seed) {
+			std::vector<std::uint32_t> taken(farm.size(), 0);
+			for (int client = 0; client < 4; ++client) {
+				Picker picker(seed * 10 + static_cast<std::uint64_t>(client));
+				const auto order = picker.order(farm, taken, {});
+				++taken[order[0]];
+				++taken[order[1]];
+			}
+			for (std::uint32_t t : taken)
+				CHECK(t == 2);
+		}
 	}
 }

@@ -90,4 +90,38 @@ TEST_SUITE("plan")
 			CHECK(writeHostsLine(plan.line) == "10.0.0.2/4 localhost/2");
 		}
 	}
+
+	TEST_CASE("jobs fill hosts breadth-first, as distcc takes slots")
+	{
+		const std::vector<std::uint32_t> limits = { 2, 4, 1 };
+		CHECK(fillBreadthFirst(limits, 0) == std::vector<std::uint32_t>{ 0, 0, 0 });
+		CHECK(fillBreadthFirst(limits, 2) == std::vector<std::uint32_t>{ 1, 1, 0 });
+		CHECK(fillBreadthFirst(limits, 3) == std::vector<std::uint32_t>{ 1, 1, 1 });
+		CHECK(fillBreadthFirst(limits, 5) == std::vector<std::uint32_t>{ 2, 2, 1 });
+		CHECK(fillBreadthFirst(limits, 6) == std::vector<std::uint32_t>{ 2, 3, 1 });
+		CHECK(fillBreadthFirst(limits, 100) == std::vector<std::uint32_t>{ 2, 4, 1 });
+		CHECK(fillBreadthFirst({}, 5).empty());
+	}
+
+	TEST_CASE("each listed host expects the jobs the client's demand puts there")
+	{
+		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.3", 2, 0) };
+		Picker picker(3);
+		PlanOptions options;
+		options.localSlots = 2;
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		REQUIRE(plan.remote.size() == 2);
+		// No demand given: the client may use the whole line.
+		for (const PlannedHost &h : plan.remote)
+			CHECK(h.expected == h.limit);
+		options.want = 3;
+		plan = planHostsLine(servers, {}, options, picker);
+		std::uint32_t sum = 0;
+		for (const PlannedHost &h : plan.remote) {
+			CHECK(h.expected >= 1);
+			sum += h.expected;
+		}
+		CHECK(sum == 3);
+		CHECK(plan.remote.front().expected == 2); // the first host takes the extra job
+	}
 }
