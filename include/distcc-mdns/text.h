@@ -41,4 +41,13 @@ bool isPrintableAscii(std::string_view s) noexcept;
 // kept, everything else escaped, cut at @max characters.
 std::string quote(std::string_view s, std::size_t max = 40);
 
+// "HOST", "HOST:PORT", "[IPV6]" or "[IPV6]:PORT" (a bare IPv6 address
+// too, without a port): the host and the port, @defaultPort when none is
+// given. nullopt for an empty host, a bad port or stray brackets.
+struct HostPort {
+	std::string host;
+	std::uint16_t port = 0;
+};
+std::optional<HostPort> parseHostPort(std::string_view s, std::uint16_t defaultPort);
+
 } // namespace dmdns::text

@@ -26,11 +26,14 @@ bool newer(std::uint64_t incA, std::uint64_t seqA, std::uint64_t incB, std::uint
 }
 
 // Whether two samples of one server describe the same load: a sample that
-// only advances the sequence is a heartbeat.
+// only advances the sequence is a heartbeat. The host's runnable count
+// jitters by a task or two from one reading to the next; only a move by a
+// quarter of its cpus (at least one task) is news.
 bool sameLoad(const wire::Sample &a, const wire::Sample &b) noexcept
 {
+	const double jitter = std::max(1.0, a.cpus / 4.0);
 	return a.incarnation == b.incarnation && a.running == b.running && a.slots == b.slots &&
-	       a.cpus == b.cpus && a.runnable == b.runnable && a.speed == b.speed &&
+	       a.cpus == b.cpus && std::abs(a.runnable - b.runnable) < jitter && a.speed == b.speed &&
 	       a.state == b.state && a.lzo == b.lzo && a.cpp == b.cpp && a.port == b.port;
 }
 

@@ -75,6 +75,13 @@ void Advertiser::check()
 {
 	const host::LoadReading reading = probe_.read();
 	const bool listening = reading.listening || config_.mode == AdvertiserConfig::Mode::Yes;
+	update(reading, listening);
+	if (everListened_ && onSample)
+		onSample(self_, reading, listening_);
+}
+
+void Advertiser::update(const host::LoadReading &reading, bool listening)
+{
 	if (listening != listening_) {
 		listening_ = listening;
 		if (!listening) {
@@ -83,6 +90,7 @@ void Advertiser::check()
 			return;
 		}
 		log(LogLevel::Info, "distccd accepts on port {}", config_.distccPort);
+		everListened_ = true;
 		// distccd may have come back with another --jobs.
 		self_.slots = std::clamp<std::uint32_t>(
 			config_.slots.value_or(host::distccdSlots(config_.distccPort).value_or(self_.cpus + 2)), 1,

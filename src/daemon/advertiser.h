@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,8 +24,8 @@ struct AdvertiserConfig {
 	std::optional<std::uint32_t> slots; // --slots: instead of distccd's --jobs
 	std::string masqueradeDir = "/usr/lib/distcc";
 	double speed = 1.0;
-	// How often distccd and the load are looked at.
-	std::chrono::milliseconds checkInterval{ 500 };
+	// How often distccd and the load are looked at: the gossip sample period.
+	std::chrono::milliseconds checkInterval{ 250 };
 	// RFC 6762 §8.4 allows a record update at most 10 times a minute; load
 	// in TXT is coarse and changes at most this often.
 	std::chrono::milliseconds txtInterval{ 10000 };
@@ -48,6 +49,11 @@ public:
 	// The record as advertised now, if it is.
 	std::optional<Server> advertised() const;
 
+	// Called at every check (checkInterval) once distccd was seen accepting:
+	// this host's record and the fresh reading, and whether distccd accepts
+	// now. The gossip sample is made from it.
+	std::function<void(const Server &self, const host::LoadReading &reading, bool accepting)> onSample;
+
 private:
 	// Coarse load as TXT carries it: changes of these, not of the exact
 	// numbers, justify a TXT update.
@@ -58,6 +64,7 @@ private:
 	};
 
 	void check();
+	void update(const host::LoadReading &reading, bool listening);
 	Coarse coarsen(const host::LoadReading &reading) const;
 	void publish();
 	// The TXT of self_, dropping compilers that do not fit.
@@ -72,6 +79,7 @@ private:
 	Coarse coarse_;
 	std::chrono::steady_clock::time_point txtAt_{};
 	bool listening_ = false;
+	bool everListened_ = false;
 };
 
 } // namespace dmdns

@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/hosts_line.h"
 #include "probe.h"
 #include "request.h"
@@ -10,8 +11,8 @@
 
 namespace dmdns {
 
-nlohmann::json answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			   std::string_view source)
+HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
+			std::span<const std::uint32_t> reserved, std::string_view source)
 {
 	const std::string op = request::string(request, "op", "");
 	if (op != "hosts")
@@ -20,6 +21,9 @@ nlohmann::json answerHosts(const nlohmann::json &request, const std::vector<Dire
 	PlanOptions options;
 	options.localSlots = static_cast<std::uint32_t>(
 		request::integer(request, "local_slots", 1, kMaxHostLimit, host::onlineCpus()));
+	if (request.contains("want"))
+		options.want = static_cast<std::uint32_t>(
+			request::integer(request, "want", 0, wire::kMaxWantedJobs, 0));
 	options.lzo = request::boolean(request, "lzo", false);
 	options.cpp = request::boolean(request, "cpp", false);
 	// Load in TXT changes at most every 10 s and only when it changes by a
@@ -30,7 +34,19 @@ nlohmann::json answerHosts(const nlohmann::json &request, const std::vector<Dire
 	// Every answer draws anew, so that clients asking at once spread.
 	std::random_device entropy;
 	const std::uint64_t seed = (std::uint64_t(entropy()) << 32) | entropy();
-	return makeView(entries, options, seed, source);
+	HostsAnswer answer;
+	answer.view = makeView(entries, reserved, options, seed, source);
+	answer.localSlots = options.localSlots;
+	std::uint32_t planned = 0;
+	for (const nlohmann::json &s : answer.view["servers"]) {
+		const std::uint32_t expected = s["expected"].get<std::uint32_t>();
+		planned += expected;
+		if (auto id = wire::parseNodeId(s["id"].get<std::string>()); id && expected > 0 && !s["stock"].get<bool>())
+			answer.reservations.emplace_back(*id, expected);
+	}
+	// The demand is what was asked for, even beyond what the line offers.
+	answer.want = options.want.value_or(planned);
+	return answer;
 }
 
 } // namespace dmdns

@@ -1,15 +1,31 @@
 // The one request both programs answer: which hosts should this client use.
 #pragma once
 
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "distcc-mdns/directory.h"
 
 namespace dmdns {
 
-// Answers {"op":"hosts", "local_slots":N, "lzo":bool, "cpp":bool} from
-// the servers in @entries; throws std::invalid_argument for a bad request.
-nlohmann::json answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			   std::string_view source);
+struct HostsAnswer {
+	nlohmann::json view; // see makeView()
+	// What the client will run where: server id and expected jobs, for the
+	// listed servers gossip can name.
+	std::vector<std::pair<std::uint64_t, std::uint32_t>> reservations;
+	std::uint32_t want = 0; // remote jobs asked for
+	std::uint32_t localSlots = 0;
+};
+
+// Answers {"op":"hosts", "local_slots":N, "want":N, "lzo":bool, "cpp":bool}
+// from the servers in @entries, with @reserved empty or holding per entry
+// the jobs other clients reserved there; throws std::invalid_argument for a
+// bad request.
+HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
+			std::span<const std::uint32_t> reserved, std::string_view source);
 
 } // namespace dmdns

@@ -7,7 +7,7 @@ namespace dmdns {
 
 namespace {
 
-nlohmann::json describe(const DirectoryEntry &entry)
+nlohmann::json describe(const DirectoryEntry &entry, std::uint32_t reserved)
 {
 	const Server &s = entry.server;
 	nlohmann::json j;
@@ -34,6 +34,9 @@ nlohmann::json describe(const DirectoryEntry &entry)
 		j["load"] = nullptr;
 		j["age_ms"] = nullptr;
 	}
+	j["liveness"] = s.liveness == Liveness::Unknown ? nlohmann::json(nullptr)
+							 : nlohmann::json(livenessName(s.liveness));
+	j["reserved"] = reserved;
 	j["stock"] = entry.stock;
 	j["local"] = entry.local;
 	j["compilers"] = nlohmann::json::array();
@@ -47,15 +50,16 @@ nlohmann::json describe(const DirectoryEntry &entry)
 
 } // namespace
 
-nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOptions &options,
-			std::uint64_t seed, std::string_view source)
+nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
+			const PlanOptions &options, std::uint64_t seed, std::string_view source)
 {
+	auto reservedAt = [&](std::size_t i) { return reserved.empty() ? 0u : reserved[i]; };
 	std::vector<Server> servers;
 	servers.reserve(entries.size());
 	for (const DirectoryEntry &e : entries)
 		servers.push_back(e.server);
 	Picker picker(seed);
-	const Plan plan = planHostsLine(servers, {}, options, picker);
+	const Plan plan = planHostsLine(servers, reserved, options, picker);
 
 	nlohmann::json view;
 	view["source"] = source;
@@ -65,9 +69,10 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOp
 	nlohmann::json list = nlohmann::json::array();
 	std::vector<bool> listed(entries.size(), false);
 	for (const PlannedHost &host : plan.remote) {
-		nlohmann::json j = describe(entries[host.server]);
+		nlohmann::json j = describe(entries[host.server], reservedAt(host.server));
 		j["address"] = host.address.text;
 		j["limit"] = host.limit;
+		j["expected"] = host.expected;
 		j["excluded"] = nullptr;
 		list.push_back(std::move(j));
 		listed[host.server] = true;
@@ -75,8 +80,9 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOp
 	for (std::size_t i = 0; i < entries.size(); ++i) {
 		if (listed[i])
 			continue;
-		nlohmann::json j = describe(entries[i]);
+		nlohmann::json j = describe(entries[i], reservedAt(i));
 		j["limit"] = 0;
+		j["expected"] = 0;
 		const Ineligible why = checkEligible(entries[i].server, options.policy);
 		if (why != Ineligible::None)
 			j["excluded"] = describe(why);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,12 @@
 namespace dmdns {
 
 // Plans the hosts line for @entries and describes every server: listed
-// ones in line order with their limit, then the others with the reason
-// they were left out. @source says where the data came from.
-nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, const PlanOptions &options,
-			std::uint64_t seed, std::string_view source);
+// ones in line order with their limit and the jobs the client's demand puts
+// there, then the others with the reason they were left out. @reserved is
+// empty or holds, per entry, the jobs other clients reserved there.
+// @source says where the data came from.
+nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
+			const PlanOptions &options, std::uint64_t seed, std::string_view source);
 
 // A readable table of a view made by makeView().
 std::string statusTable(const nlohmann::json &view);

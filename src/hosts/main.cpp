@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/gossip_wire.h"
 #include "dmdns-config.h"
 #include "handle.h"
 #include "hosts_query.h"
@@ -38,6 +39,9 @@ void usage(std::FILE *out)
 		   "      --json             print the machine-readable view\n"
 		   "      --status           print a table of the servers and the line\n"
 		   "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
+		   "      --want=N           remote jobs this build will run at once: the\n"
+		   "                         daemon reserves them on the servers listed\n"
+		   "                         [as many as the line offers]\n"
 		   "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
 		   "      --no-daemon        browse even if a daemon answers\n"
 		   "      --socket=PATH      the daemon's query socket [/run/distcc-mdns/socket\n"
@@ -56,6 +60,7 @@ enum class Output { Line, Jobs, Json, Status };
 struct Options {
 	Output output = Output::Line;
 	std::uint32_t localSlots = host::onlineCpus();
+	std::optional<std::uint32_t> want;
 	std::chrono::milliseconds wait{ 1500 };
 	bool useDaemon = true;
 	std::string socket = defaultSocketPath();
@@ -63,12 +68,13 @@ struct Options {
 
 Options parse(int argc, char **argv)
 {
-	enum { OptJson = 0x100, OptStatus, OptLocalSlots, OptWait, OptNoDaemon, OptSocket, OptVersion };
+	enum { OptJson = 0x100, OptStatus, OptLocalSlots, OptWant, OptWait, OptNoDaemon, OptSocket, OptVersion };
 	static const option longOptions[] = {
 		{ "jobs", no_argument, nullptr, 'j' },
 		{ "json", no_argument, nullptr, OptJson },
 		{ "status", no_argument, nullptr, OptStatus },
 		{ "local-slots", required_argument, nullptr, OptLocalSlots },
+		{ "want", required_argument, nullptr, OptWant },
 		{ "wait", required_argument, nullptr, OptWait },
 		{ "no-daemon", no_argument, nullptr, OptNoDaemon },
 		{ "socket", required_argument, nullptr, OptSocket },
@@ -89,6 +95,9 @@ Options parse(int argc, char **argv)
 			break;
 		case OptStatus:
 			o.output = Output::Status;
+			break;
+		case OptWant:
+			o.want = static_cast<std::uint32_t>(cli.integer("--want", optarg, 0, wire::kMaxWantedJobs));
 			break;
 		case OptLocalSlots:
 			o.localSlots = static_cast<std::uint32_t>(cli.integer("--local-slots", optarg, 1, kMaxHostLimit));
@@ -179,7 +188,8 @@ nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds w
 	};
 	deadline.start(wait);
 	loop.run();
-	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), "browse");
+	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), {}, "browse")
+		.view;
 }
 
 } // namespace
@@ -187,7 +197,9 @@ nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds w
 int main(int argc, char **argv)
 {
 	const Options options = parse(argc, argv);
-	const nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
+	nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
+	if (options.want)
+		request["want"] = *options.want;
 
 	nlohmann::json view;
 	try {
@@ -198,7 +210,7 @@ int main(int argc, char **argv)
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.
 		log(LogLevel::Warning, "{}; using this machine only", e.what());
-		view = answerHosts(request, {}, "none");
+		view = answerHosts(request, {}, {}, "none").view;
 	}
 	view.erase("ok");
 

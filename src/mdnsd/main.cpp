@@ -5,9 +5,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <random>
+#include <stdexcept>
+#include <vector>
 #include <string>
 
 #include "advertiser.h"
+#include "auth.h"
+#include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/live.h"
+#include "distcc-mdns/text.h"
+#include "gossip_node.h"
+#include "probe.h"
 #include "client.h"
 #include "dmdns-config.h"
 #include "handle.h"
@@ -34,6 +43,14 @@ void usage(std::FILE *out)
 		   "      --speed=X           relative speed to advertise [1]\n"
 		   "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
 		   "      --no-resolve        do not browse for servers nor serve queries\n"
+		   "      --gossip-port=N     UDP port of the gossip protocol [3632]\n"
+		   "      --no-gossip         no gossip: load from TXT only, crashed servers\n"
+		   "                          stay listed until mDNS drops them\n"
+		   "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
+		   "                          (repeatable); a server there is listed too\n"
+		   "      --key-file=PATH     authenticate gossip with the key in PATH\n"
+		   "      --generate-key      print a new random key for --key-file and exit\n"
+		   "      --sample-interval=MS  how often a server samples its load [250]\n"
 		   "      --socket=PATH       query socket [/run/distcc-mdns/socket for root,\n"
 		   "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket;\n"
 		   "                          $DISTCC_MDNS_SOCKET overrides]\n"
@@ -46,6 +63,10 @@ void usage(std::FILE *out)
 struct Options {
 	AdvertiserConfig advertiser;
 	bool resolve = true;
+	bool gossip = true;
+	std::uint16_t gossipPort = kDistccPort;
+	std::vector<text::HostPort> peers;
+	std::string keyFile;
 	std::string socket = defaultSocketPath();
 	int verbosity = 0;
 };
@@ -62,6 +83,12 @@ Options parse(int argc, char **argv)
 		OptMasquerade,
 		OptNoResolve,
 		OptSocket,
+		OptGossipPort,
+		OptNoGossip,
+		OptPeer,
+		OptKeyFile,
+		OptGenerateKey,
+		OptSampleInterval,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -73,6 +100,12 @@ Options parse(int argc, char **argv)
 		{ "masquerade-dir", required_argument, nullptr, OptMasquerade },
 		{ "no-resolve", no_argument, nullptr, OptNoResolve },
 		{ "socket", required_argument, nullptr, OptSocket },
+		{ "gossip-port", required_argument, nullptr, OptGossipPort },
+		{ "no-gossip", no_argument, nullptr, OptNoGossip },
+		{ "peer", required_argument, nullptr, OptPeer },
+		{ "key-file", required_argument, nullptr, OptKeyFile },
+		{ "generate-key", no_argument, nullptr, OptGenerateKey },
+		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -115,6 +148,31 @@ Options parse(int argc, char **argv)
 		case OptSocket:
 			o.socket = optarg;
 			break;
+		case OptGossipPort:
+			o.gossipPort = static_cast<std::uint16_t>(cli.integer("--gossip-port", optarg, 1, 65535));
+			break;
+		case OptNoGossip:
+			o.gossip = false;
+			break;
+		case OptPeer: {
+			auto peer = text::parseHostPort(optarg, 0);
+			if (!peer)
+				cli.fail("--peer must be HOST, HOST:PORT or [IPV6]:PORT, not '{}'", optarg);
+			o.peers.push_back(std::move(*peer));
+			break;
+		}
+		case OptKeyFile:
+			o.keyFile = optarg;
+			if (o.keyFile.empty())
+				cli.fail("--key-file needs a path");
+			break;
+		case OptGenerateKey:
+			std::printf("%s\n", net::Authenticator::generateKeyHex().c_str());
+			std::exit(EXIT_SUCCESS);
+		case OptSampleInterval:
+			o.advertiser.checkInterval =
+				std::chrono::milliseconds(cli.integer("--sample-interval", optarg, 50, 10000));
+			break;
 		case 'v':
 			++o.verbosity;
 			break;
@@ -132,7 +190,78 @@ Options parse(int argc, char **argv)
 		cli.fail("unexpected argument '{}'", argv[optind]);
 	if (o.socket.empty())
 		cli.fail("--socket needs a path");
+	// A peer without a port gossips on the port we use.
+	for (text::HostPort &p : o.peers)
+		if (p.port == 0)
+			p.port = o.gossipPort;
+	if (!o.gossip && (!o.peers.empty() || !o.keyFile.empty()))
+		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
 	return o;
+}
+
+// Wall-clock milliseconds: larger than any incarnation of an earlier run,
+// so peers take this run's news over what they relay of the last one.
+std::uint64_t newIncarnation()
+{
+	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+						  std::chrono::system_clock::now().time_since_epoch())
+						  .count());
+}
+
+std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, const Options &options)
+{
+	GossipNodeConfig config;
+	const std::string id = host::hostId();
+	const auto node = wire::parseNodeId(id);
+	if (!node)
+		throw std::runtime_error("host id '" + id + "' is not a gossip node id");
+	config.gossip.node = *node;
+	config.gossip.incarnation = newIncarnation();
+	config.gossip.seed = std::random_device{}() ^ config.gossip.incarnation;
+	config.port = options.gossipPort;
+	config.peers = options.peers;
+	if (!options.keyFile.empty())
+		config.key = net::Authenticator::fromFile(options.keyFile);
+	return std::make_unique<GossipNode>(loop, client, std::move(config));
+}
+
+// A server's gossip sample from the advertiser's reading.
+wire::Sample sampleOf(const Server &self, const host::LoadReading &reading, bool accepting)
+{
+	wire::Sample s;
+	s.running = reading.running;
+	s.runnable = reading.runnable;
+	s.slots = self.slots;
+	s.cpus = self.cpus;
+	s.speed = self.speed;
+	// distccd stopped accepting: others leave it out at once.
+	s.state = accepting ? self.state : ServerState::Down;
+	s.lzo = self.lzo;
+	s.cpp = self.cpp;
+	s.port = self.port;
+	return s;
+}
+
+// The servers a query chooses from: mDNS's, the --peer ones, with gossip
+// laid over them.
+LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
+{
+	const auto now = std::chrono::steady_clock::now();
+	std::vector<DirectoryEntry> entries = resolver.directory().snapshot(now);
+	if (!node)
+		return LiveServers{ std::move(entries), {} };
+	for (DirectoryEntry &e : node->peerServers(now))
+		entries.push_back(std::move(e));
+	return overlayGossip(std::move(entries), node->gossip(), now);
+}
+
+std::vector<std::uint64_t> listedIds(const Resolver &resolver)
+{
+	std::vector<std::uint64_t> ids;
+	for (const DirectoryEntry &e : resolver.directory().snapshot(std::chrono::steady_clock::now()))
+		if (auto id = gossipId(e))
+			ids.push_back(*id);
+	return ids;
 }
 
 } // namespace
@@ -148,24 +277,42 @@ int main(int argc, char **argv)
 		avahi::Client client(loop.get(), *poll.get());
 
 		// Declared in the order they must be torn down in reverse.
+		std::unique_ptr<GossipNode> gossip;
+		if (options.gossip)
+			gossip = startGossip(loop.get(), client, options);
 		std::unique_ptr<Advertiser> advertiser;
 		if (options.advertiser.mode != AdvertiserConfig::Mode::No)
 			advertiser = std::make_unique<Advertiser>(loop.get(), client, options.advertiser);
+		if (advertiser && gossip)
+			advertiser->onSample = [&gossip](const Server &self, const host::LoadReading &reading,
+							 bool accepting) {
+				gossip->gossip().setOwnSample(sampleOf(self, reading, accepting),
+							      std::chrono::steady_clock::now());
+			};
 		std::unique_ptr<Resolver> resolver;
 		std::unique_ptr<QueryServer> queries;
 		if (options.resolve) {
 			resolver = std::make_unique<Resolver>(client);
-			queries = std::make_unique<QueryServer>(loop.get(), options.socket,
-				[&resolver](const nlohmann::json &request) {
-					return answerHosts(request,
-							   resolver->directory().snapshot(std::chrono::steady_clock::now()),
-							   "daemon");
+			if (gossip)
+				resolver->onChange = [&] { gossip->setListed(listedIds(*resolver)); };
+			queries = std::make_unique<QueryServer>(
+				loop.get(), options.socket, [&](const nlohmann::json &request) -> nlohmann::json {
+					if (request.is_object() && request.value("op", "") == "stats")
+						return gossip ? gossip->stats()
+							      : nlohmann::json{ { "gossip", nullptr } };
+					const LiveServers live = liveServers(*resolver, gossip.get());
+					HostsAnswer answer = answerHosts(request, live.entries, live.reserved, "daemon");
+					if (gossip)
+						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
+					return std::move(answer.view);
 				});
 			log(LogLevel::Info, "answering queries on {}", options.socket);
 		}
 
 		auto quit = [&] {
 			log(LogLevel::Info, "stopping");
+			if (gossip)
+				gossip->leave();
 			if (advertiser)
 				advertiser->stop();
 			queries.reset();

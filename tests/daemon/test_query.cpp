@@ -28,7 +28,7 @@ DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
 nlohmann::json reply(std::string_view line, const std::vector<DirectoryEntry> &entries = {})
 {
 	const std::string text = answerLine(line, [&](const nlohmann::json &request) {
-		return answerHosts(request, entries, "test");
+		return answerHosts(request, entries, {}, "test").view;
 	});
 	REQUIRE(text.back() == '\n');
 	REQUIRE(text.find('\n') == text.size() - 1);

@@ -42,7 +42,7 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 	static const std::vector<DirectoryEntry> entries = farm();
 	const std::string_view line(reinterpret_cast<const char *>(data), size);
 	const std::string reply = answerLine(line, [](const nlohmann::json &request) {
-		return answerHosts(request, entries, "fuzz");
+		return answerHosts(request, entries, {}, "fuzz").view;
 	});
 	if (reply.empty() || reply.back() != '\n' || reply.find('\n') != reply.size() - 1)
 		violated("reply is not exactly one line");

@@ -296,3 +296,96 @@ def expected_subtype(host):
 
 def txt_size(raw_items):
     return sum(1 + len(x.encode('utf-8', 'surrogateescape')) for x in raw_items)
+
+
+# ---------------------------------------------------------------- gossip
+# Helpers of the gossip tests (test_gossip_*.py, bench/lan-gossip.py).
+
+LIVENESS = ('alive', 'suspect', 'dead', 'left', None)
+
+
+def hosts_query(host, local_slots=1, want=0, sock=None, timeout=5):
+    """{"op":"hosts"} on a host's daemon socket; returns the reply, checked
+    like --json output plus the gossip keys. A query reserves the jobs it
+    expects ("want", by default as many as the line offers), so the default
+    want=0 observes without reserving; want=None leaves "want" out."""
+    req = {'op': 'hosts', 'local_slots': local_slots}
+    if want is not None:
+        req['want'] = want
+    r = query(host, req, sock=sock, timeout=timeout)
+    check_reply(r, f'{host.name} hosts query: ')
+    for s in r['servers']:
+        assert s.get('liveness', 'missing') in LIVENESS, f'{host.name}: bad liveness: {s}'
+        v = s.get('reserved')
+        assert isinstance(v, int) and v >= 0, f'{host.name}: bad reserved: {s}'
+        v = s.get('expected', 0)
+        assert isinstance(v, int) and v >= 0, f'{host.name}: bad expected: {s}'
+    return r
+
+
+def gossip_stats(host, sock=None, timeout=5):
+    """{"op":"stats"} -> its "gossip" object (None when gossip is off)."""
+    r = query(host, {'op': 'stats'}, sock=sock, timeout=timeout)
+    assert isinstance(r, dict) and 'gossip' in r, f'{host.name}: stats reply lacks "gossip": {r}'
+    g = r['gossip']
+    if g is not None:
+        for k in ('received', 'accepted', 'invalid', 'unauthenticated', 'rate_limited', 'looped',
+                  'sent', 'bytes_sent', 'bytes_received', 'servers', 'reservations', 'demands',
+                  'evicted', 'incarnation', 'port'):
+            assert isinstance(g.get(k), int) and g[k] >= 0, f'{host.name}: stats {k}: {g}'
+    return g
+
+
+def live_server(reply, address):
+    """The entry of address in a hosts reply when it is in the line with
+    liveness alive, else None."""
+    s = find_server(reply, address)
+    if s is None or s.get('excluded') is not None or s.get('liveness') != 'alive':
+        return None
+    return s if address in line_hosts(reply['line']) else None
+
+
+def all_alive(host, addresses, max_age_ms=2000):
+    """True when host's daemon lists every address, alive, sampled at most
+    max_age_ms ago."""
+    r = hosts_query(host)
+    for a in addresses:
+        s = live_server(r, a)
+        if s is None or s['age_ms'] is None or s['age_ms'] > max_age_ms:
+            return False
+    return True
+
+
+def vm_rss_kib(pid):
+    """VmRSS of a process in KiB, from /proc/PID/status."""
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    raise AssertionError(f'no VmRSS in /proc/{pid}/status')
+
+
+def percentile(values, q):
+    """The q-th percentile (0-100, nearest rank) of a non-empty list."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
+
+
+def sanitized(binary):
+    """True when binary was built with AddressSanitizer (its RSS is larger)."""
+    with open(binary, 'rb') as f:
+        return b'AddressSanitizer' in f.read()
+
+
+def observe(seconds, check, interval=0.05):
+    """Calls check() repeatedly for `seconds` (an observation window, not a
+    wait): bounded in count and time. Returns the number of calls."""
+    end = time.monotonic() + seconds
+    n = 0
+    for n in range(1, int(seconds / interval) + 2):
+        check()
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(interval, left))
+    return n

@@ -3,7 +3,8 @@
 
 h1 and h2 are servers (distccd + distcc-mdnsd), h3 and h4 clients. Measures,
 on every client, the time until a server leaves the hosts line after:
-  A. kill -9 of h1's daemon and distccd (mDNS keeps its records ~2 min);
+  A. h1 crashes: kill -9 of its avahi-daemon (so no goodbye goes out: mDNS
+     elsewhere keeps its records ~2 min), then of distcc-mdnsd and distccd;
   B. h2's link pulled (no goodbye at all);
 then, after both are back, a clean SIGTERM of h1's daemon (target <= 1 s).
 Targets: crash and link loss <= 5 s on every other host.
@@ -50,6 +51,7 @@ def main(argv):
         browse = c1.browse()
         browse.wait_for('distcc@h1', 5)
         t0 = time.monotonic()
+        s1.kill(s1.avahi, signal.SIGKILL)  # a Proc: reaped, so its pid file is stale
         s1.kill(d1, signal.SIGKILL)
         s1.kill('distccd', signal.SIGKILL)
         crash = gone_everywhere(clients, bins, s1.ip, t0, 10, 'gossip.crash_to_gone_from_lines', cds)
@@ -66,6 +68,7 @@ def main(argv):
 
         # Both come back.
         s2.link_up()
+        s1.start_avahi()
         s1.start_distccd(jobs=4)
         d1 = dm.start_mdnsd(s1, bins)
         for c in clients:

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/text.h"
 
 using namespace dmdns;
 using namespace dmdns::wire;
@@ -407,5 +408,28 @@ TEST_SUITE("gossip_wire")
 		CHECK_FALSE(parseNodeId("0123456789abcdeg"));
 		CHECK_FALSE(parseNodeId("0123456789abcdef0"));
 		CHECK_FALSE(parseNodeId(""));
+	}
+
+	TEST_CASE("--peer specs: host, host:port, bracketed IPv6; bad ones refused")
+	{
+		auto hp = text::parseHostPort("build-7.example", 3632);
+		REQUIRE(hp);
+		CHECK(hp->host == "build-7.example");
+		CHECK(hp->port == 3632);
+		hp = text::parseHostPort("10.1.2.3:4000", 3632);
+		REQUIRE(hp);
+		CHECK(hp->host == "10.1.2.3");
+		CHECK(hp->port == 4000);
+		hp = text::parseHostPort("[fe80::1%eth0]:4000", 3632);
+		REQUIRE(hp);
+		CHECK(hp->host == "fe80::1%eth0");
+		CHECK(hp->port == 4000);
+		hp = text::parseHostPort("2001:db8::7", 3632);
+		REQUIRE(hp);
+		CHECK(hp->host == "2001:db8::7");
+		CHECK(hp->port == 3632);
+		for (const char *bad : { "", ":4000", "host:", "host:0", "host:65536", "host:x", "[::1", "[::1]x",
+					 "[::1]:", "[]:1", "a b", "a/b" })
+			CHECK_MESSAGE(!text::parseHostPort(bad, 3632), bad);
 	}
 }

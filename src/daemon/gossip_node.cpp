@@ -1,0 +1,333 @@
+// Runs the gossip protocol on a UDP socket: peers from mDNS and --peer, ticks, a clean leave.
+#include "gossip_node.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+
+#include "distcc-mdns/live.h"
+#include "log.h"
+#include "probe.h"
+
+namespace dmdns {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Names in --peer are looked up again this often: DHCP moves hosts.
+constexpr milliseconds kLookupInterval{ 60000 };
+
+Endpoint endpointOf(const sockaddr_storage &address)
+{
+	char text[INET6_ADDRSTRLEN] = {};
+	if (address.ss_family == AF_INET) {
+		const auto &in = reinterpret_cast<const sockaddr_in &>(address);
+		::inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+		return { text, ntohs(in.sin_port) };
+	}
+	const auto &in6 = reinterpret_cast<const sockaddr_in6 &>(address);
+	::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+	std::string host = text;
+	if (in6.sin6_scope_id != 0)
+		host += "%" + std::to_string(in6.sin6_scope_id);
+	return { host, ntohs(in6.sin6_port) };
+}
+
+// The address gossip sends to for an mDNS sighting: link-local IPv6 needs
+// its interface.
+std::optional<Endpoint> endpointOf(const ResolvedInstance &instance)
+{
+	if (!instance.address || instance.port == 0)
+		return std::nullopt;
+	const Address &a = *instance.address;
+	if (a.isLinkLocal() && a.family == Address::Family::IPv6) {
+		if (a.scope == 0)
+			return std::nullopt;
+		return Endpoint{ a.text + "%" + std::to_string(a.scope), instance.port };
+	}
+	return Endpoint{ a.text, instance.port };
+}
+
+std::string publishedName()
+{
+	return "distcc-mdns@" + host::hostName();
+}
+
+} // namespace
+
+GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig config)
+	: loop_(loop), config_(std::move(config)),
+	  gossip_([this] {
+		  GossipConfig c = config_.gossip;
+		  if (config_.key) {
+			  const net::Authenticator &key = *config_.key;
+			  c.sign = [&key](std::span<const std::uint8_t> body,
+					  std::span<std::uint8_t, wire::kTagSize> tag) {
+				  const std::vector<std::uint8_t> signed_ = key.sign(body);
+				  std::copy(signed_.end() - wire::kTagSize, signed_.end(), tag.begin());
+			  };
+			  c.verify = [&key](std::span<const std::uint8_t> datagram) {
+				  return key.verify(datagram).has_value();
+			  };
+		  }
+		  return c;
+	  }()),
+	  socket_(loop, [this](std::span<const std::uint8_t> data, const sockaddr_storage &from) { received(data, from); }),
+	  timer_(loop, [this] { tick(); }), lookupTimer_(loop, [this] {
+		  for (StaticPeer &p : static_)
+			  lookUp(p);
+	  }),
+	  publisher_(client), browser_(client, std::string(kGossipServiceType), *this)
+{
+	socket_.bind("::", config_.port);
+	for (const text::HostPort &spec : config_.peers) {
+		static_.push_back({ spec, {}, nullptr });
+		StaticPeer &p = static_.back();
+		if (uv::resolveNumeric(spec.host, spec.port))
+			p.addresses = { spec.host };
+	}
+	static_.shrink_to_fit(); // lookups keep pointers into it from here on
+	bool names = false;
+	for (StaticPeer &p : static_) {
+		if (p.addresses.empty()) {
+			lookUp(p);
+			names = true;
+		}
+	}
+	if (names)
+		lookupTimer_.start(kLookupInterval, kLookupInterval);
+	syncPeers();
+
+	avahi::ServiceSpec spec;
+	spec.name = publishedName();
+	spec.type = std::string(kGossipServiceType);
+	spec.port = socket_.localPort();
+	spec.txt = { "id=" + wire::formatNodeId(config_.gossip.node) };
+	publisher_.publish(std::move(spec));
+	log(LogLevel::Info, "gossip on udp port {} as node {}{}", socket_.localPort(),
+	    wire::formatNodeId(config_.gossip.node), config_.key ? ", authenticated" : "");
+	timer_.start(milliseconds(0));
+}
+
+GossipNode::~GossipNode() = default;
+
+void GossipNode::lookUp(StaticPeer &peer)
+{
+	if (uv::resolveNumeric(peer.spec.host, peer.spec.port) || (peer.lookup && peer.lookup->pending()))
+		return;
+	StaticPeer *p = &peer;
+	peer.lookup = std::make_unique<uv::Lookup>(
+		loop_, peer.spec.host, [this, p](std::vector<std::string> addresses, std::string error) {
+			if (addresses.empty()) {
+				log(LogLevel::Warning, "peer {}: {}", p->spec.host, error.empty() ? "no address" : error);
+				return;
+			}
+			// One address per peer: a host is one node.
+			addresses.resize(1);
+			if (addresses != p->addresses) {
+				log(LogLevel::Info, "peer {} is {}", p->spec.host, addresses.front());
+				for (const std::string &old : p->addresses)
+					gossip_.removePeer({ old, p->spec.port });
+				p->addresses = std::move(addresses);
+				syncPeers();
+			}
+		});
+}
+
+void GossipNode::syncPeers()
+{
+	std::set<Endpoint> wanted;
+	for (const auto &[key, endpoint] : seen_)
+		wanted.insert(endpoint);
+	for (const Endpoint &e : mdnsPeers_)
+		if (!wanted.contains(e))
+			gossip_.removePeer(e);
+	for (const Endpoint &e : wanted)
+		gossip_.addPeer(e);
+	mdnsPeers_ = std::move(wanted);
+	for (const StaticPeer &p : static_)
+		for (const std::string &a : p.addresses)
+			gossip_.addPeer({ a, p.spec.port });
+	repin();
+}
+
+void GossipNode::instanceResolved(const ResolvedInstance &instance)
+{
+	if (instance.local)
+		return;
+	// The id in the TXT tells our own record apart when Avahi does not flag
+	// it (another interface of this host).
+	for (const std::string &item : instance.txt)
+		if (item == "id=" + wire::formatNodeId(config_.gossip.node))
+			return;
+	const std::optional<Endpoint> endpoint = endpointOf(instance);
+	if (!endpoint) {
+		instanceRemoved(instance.key);
+		return;
+	}
+	// One endpoint per instance name: IPv4 sightings win over IPv6 ones.
+	for (auto &[key, e] : seen_) {
+		if (key.name != instance.key.name || key.domain != instance.key.domain || key == instance.key)
+			continue;
+		const bool haveV4 = e.address.find(':') == std::string::npos;
+		const bool isV4 = endpoint->address.find(':') == std::string::npos;
+		if (haveV4 && !isV4)
+			return;
+	}
+	std::erase_if(seen_, [&](const auto &kv) {
+		return kv.first.name == instance.key.name && kv.first.domain == instance.key.domain &&
+		       kv.first != instance.key;
+	});
+	seen_[instance.key] = *endpoint;
+	syncPeers();
+}
+
+void GossipNode::instanceRemoved(const InstanceKey &key)
+{
+	if (seen_.erase(key))
+		syncPeers();
+}
+
+void GossipNode::browserReset()
+{
+	// avahi-daemon went away: keep gossiping with the peers we know, since
+	// gossip does not need it; they are dropped when they leave or fall
+	// silent, and the browser reports them again when it is back.
+}
+
+void GossipNode::setListed(std::vector<std::uint64_t> ids)
+{
+	listed_ = std::move(ids);
+	repin();
+}
+
+void GossipNode::repin()
+{
+	std::vector<std::uint64_t> pins = listed_;
+	for (const StaticPeer &p : static_)
+		for (const std::string &a : p.addresses)
+			if (auto node = gossip_.peerNode({ a, p.spec.port }))
+				pins.push_back(*node);
+	gossip_.pin(pins);
+}
+
+void GossipNode::handedOut(const std::vector<std::pair<std::uint64_t, std::uint32_t>> &reservations,
+			   std::uint32_t want, std::uint32_t localSlots)
+{
+	const SteadyTime now = Clock::now();
+	for (const auto &[server, count] : reservations)
+		gossip_.reserve(server, count, now);
+	gossip_.setDemand(want, localSlots, now);
+	demandAt_ = now;
+}
+
+std::vector<DirectoryEntry> GossipNode::peerServers(SteadyTime now) const
+{
+	std::vector<DirectoryEntry> out;
+	for (const StaticPeer &p : static_) {
+		for (const std::string &a : p.addresses) {
+			const auto node = gossip_.peerNode({ a, p.spec.port });
+			if (!node || std::find(listed_.begin(), listed_.end(), *node) != listed_.end())
+				continue;
+			const auto server = gossip_.server(*node, now);
+			const auto address = Address::parse(a.substr(0, a.find('%')));
+			if (!server || !address || server->liveness == Liveness::Dead || server->liveness == Liveness::Left)
+				continue;
+			out.push_back(peerEntry(*server, *address, p.spec.host));
+		}
+	}
+	return out;
+}
+
+void GossipNode::received(std::span<const std::uint8_t> data, const sockaddr_storage &from)
+{
+	if (left_)
+		return;
+	send(gossip_.receive(endpointOf(from), data, Clock::now()));
+}
+
+void GossipNode::send(const std::vector<Datagram> &datagrams)
+{
+	for (const Datagram &d : datagrams) {
+		const auto to = uv::resolveNumeric(d.to.address, d.to.port);
+		if (!to) {
+			++unsendable_;
+			continue;
+		}
+		socket_.send(*to, d.bytes);
+	}
+}
+
+void GossipNode::tick()
+{
+	const SteadyTime now = Clock::now();
+	if (demandAt_ && now - *demandAt_ >= config_.demandHold) {
+		gossip_.setDemand(0, 0, now);
+		demandAt_.reset();
+	}
+	send(gossip_.tick(now));
+	// Peers introduced by --peer become pinned once they said who they are.
+	repin();
+	schedule();
+}
+
+void GossipNode::schedule()
+{
+	const auto wait = std::chrono::duration_cast<milliseconds>(gossip_.nextTick() - Clock::now());
+	timer_.start(std::clamp(wait + milliseconds(1), milliseconds(1), config_.gossip.period));
+}
+
+void GossipNode::leave()
+{
+	if (left_)
+		return;
+	send(gossip_.leave(Clock::now()));
+	left_ = true;
+	timer_.stop();
+	lookupTimer_.stop();
+	publisher_.withdraw();
+}
+
+nlohmann::json GossipNode::stats() const
+{
+	const SteadyTime now = Clock::now();
+	const GossipStats &s = gossip_.stats();
+	nlohmann::json j;
+	j["node"] = wire::formatNodeId(config_.gossip.node);
+	j["incarnation"] = gossip_.incarnation();
+	j["port"] = socket_.localPort();
+	j["authenticated"] = config_.key.has_value();
+	j["peers"] = nlohmann::json::array();
+	for (const Endpoint &e : gossip_.peers())
+		j["peers"].push_back(e.address.find(':') == std::string::npos
+					     ? e.address + ":" + std::to_string(e.port)
+					     : "[" + e.address + "]:" + std::to_string(e.port));
+	j["received"] = s.received;
+	j["accepted"] = s.accepted;
+	j["invalid"] = s.invalid;
+	j["unauthenticated"] = s.unauthenticated;
+	j["rate_limited"] = s.rateLimited;
+	j["looped"] = s.looped;
+	j["unknown_records"] = s.unknownRecords;
+	j["sent"] = s.sent;
+	j["bytes_sent"] = s.bytesSent;
+	j["bytes_received"] = s.bytesReceived;
+	j["evicted"] = s.evicted;
+	j["unsendable"] = unsendable_;
+	j["servers"] = gossip_.serverCount();
+	j["reservations"] = gossip_.reservationCount();
+	j["demands"] = gossip_.demandCount();
+	j["leaves"] = gossip_.leaveCount();
+	j["last_error"] = s.lastError;
+	const DemandSummary d = gossip_.demand(now);
+	nlohmann::json out;
+	out["gossip"] = std::move(j);
+	out["demand"] = { { "wanted", d.wanted }, { "clients", d.clients }, { "local_slots", d.localSlots } };
+	return out;
+}
+
+} // namespace dmdns

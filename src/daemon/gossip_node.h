@@ -1,0 +1,104 @@
+// Runs the gossip protocol on a UDP socket: peers from mDNS and --peer, ticks, a clean leave.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "auth.h"
+#include "browser.h"
+#include "dns.h"
+#include "distcc-mdns/gossip.h"
+#include "distcc-mdns/text.h"
+#include "handle.h"
+#include "publisher.h"
+#include "udp.h"
+
+namespace dmdns {
+
+inline constexpr std::string_view kGossipServiceType = "_distcc-mdns._udp";
+
+struct GossipNodeConfig {
+	GossipConfig gossip;		   // node id and incarnation set by the caller
+	std::uint16_t port = kDistccPort;  // UDP, ours and the peers' default
+	std::vector<text::HostPort> peers; // --peer
+	std::optional<net::Authenticator> key;
+	// A client's demand lasts this long after its last hosts query.
+	std::chrono::milliseconds demandHold{ 30000 };
+};
+
+// Owns the gossip state, its socket and timer, the `_distcc-mdns._udp`
+// advertisement of its port and the browser that finds the peers'.
+class GossipNode final : public avahi::BrowserHandler
+{
+public:
+	// Borrows @loop and @client for its lifetime; binds the UDP port (throws
+	// std::system_error if taken).
+	GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig config);
+	~GossipNode();
+
+	const Gossip &gossip() const noexcept { return gossip_; }
+	Gossip &gossip() noexcept { return gossip_; }
+
+	// The servers the caller lists by their gossip id; with the servers the
+	// --peer hosts introduced, their samples are kept (see Gossip::pin).
+	void setListed(std::vector<std::uint64_t> ids);
+	// Records a hosts query: the jobs it reserved and the demand it stands
+	// for, which lasts demandHold.
+	void handedOut(const std::vector<std::pair<std::uint64_t, std::uint32_t>> &reservations,
+		       std::uint32_t want, std::uint32_t localSlots);
+	// Servers only a --peer introduced (mDNS does not list them), heard
+	// alive or suspect by gossip.
+	std::vector<DirectoryEntry> peerServers(SteadyTime now) const;
+
+	// A clean stop: tells every peer, withdraws the advertisement.
+	void leave();
+
+	nlohmann::json stats() const;
+
+	void instanceResolved(const ResolvedInstance &instance) override;
+	void instanceRemoved(const InstanceKey &key) override;
+	void allForNow() override {}
+	void browserReset() override;
+
+private:
+	struct StaticPeer {
+		text::HostPort spec;
+		std::vector<std::string> addresses; // numeric, once looked up
+		std::unique_ptr<uv::Lookup> lookup;
+	};
+
+	void received(std::span<const std::uint8_t> data, const sockaddr_storage &from);
+	void tick();
+	void send(const std::vector<Datagram> &datagrams);
+	void schedule();
+	void lookUp(StaticPeer &peer);
+	void repin();
+	// Makes the gossip peers those mDNS shows now, plus the static ones.
+	void syncPeers();
+
+	uv_loop_t &loop_;
+	GossipNodeConfig config_;
+	Gossip gossip_;
+	uv::Udp socket_;
+	uv::Timer timer_;
+	uv::Timer lookupTimer_;
+	avahi::Publisher publisher_;
+	std::map<InstanceKey, Endpoint> seen_; // by mDNS, our own left out
+	std::set<Endpoint> mdnsPeers_;	       // given to gossip_
+	std::vector<StaticPeer> static_;
+	std::vector<std::uint64_t> listed_;
+	std::optional<SteadyTime> demandAt_;
+	std::uint64_t unsendable_ = 0;
+	bool left_ = false;
+	avahi::Browser browser_; // last: its callbacks use the members above
+};
+
+} // namespace dmdns
