@@ -45,9 +45,14 @@ struct GossipConfig {
 	// A new entry is sent ceil(retransmitMult * log2(n + 1)) times by every
 	// node, n being the known peers plus this node.
 	double retransmitMult = 3.0;
-	// A sample whose load equals the previous one (a heartbeat) is only sent
-	// this many times per node: enough for liveness, and cheap.
+	// A renewal of an unchanged demand is only sent this many times per node.
 	unsigned heartbeatTransmits = 3;
+	// A new load or a heartbeat of a known server travels as a compact Load
+	// record, sent this many times per node; the next one follows within
+	// heartbeatInterval anyway, and push-pull repairs the gaps. A new
+	// server, incarnation or capacity travels as a full Sample, sent
+	// ceil(retransmitMult * log2(n + 1)) times.
+	unsigned loadTransmits = 3;
 	// An unchanged load is originated again (a heartbeat) only this often,
 	// however often the server samples; a change goes out at once.
 	std::chrono::milliseconds heartbeatInterval{ 1000 };
@@ -101,6 +106,7 @@ struct GossipStats {
 	std::uint64_t unauthenticated = 0; // missing or bad tag while verifying
 	std::uint64_t looped = 0;	   // our own datagrams coming back
 	std::uint64_t unknownRecords = 0;  // skipped record types
+	std::uint64_t orphanLoads = 0;	   // Loads of servers without a full Sample here
 	std::uint64_t sent = 0;
 	std::uint64_t bytesSent = 0;
 	std::uint64_t bytesReceived = 0;
@@ -192,6 +198,7 @@ private:
 		wire::Sample sample;
 		SteadyTime origin{}; // when the server measured it, on our clock
 		unsigned transmits = 0;
+		bool compact = false; // only the load changed: send it as a Load
 	};
 	struct LeaveEntry {
 		std::uint64_t incarnation = 0;
@@ -213,6 +220,7 @@ private:
 		std::uint64_t node = 0; // sender id of its last accepted datagram
 		SteadyTime heard{};
 		std::optional<SteadyTime> replied; // last push-pull reply
+		std::optional<SteadyTime> probed;  // last direct request while suspect
 	};
 	struct Bucket {
 		double tokens = 0.0;
@@ -232,16 +240,20 @@ private:
 	void mergeLeave(const wire::Leave &leave, SteadyTime now);
 	void mergeReservation(const wire::Reservation &reservation, SteadyTime now);
 	void mergeDemand(const wire::Demand &demand, SteadyTime now);
+	void mergeLoad(const wire::Load &load, SteadyTime now);
 	// Own state seen from outside with a higher incarnation: take a higher one.
 	void refute(std::uint64_t seen, SteadyTime now);
 	bool hasLeft(std::uint64_t node, std::uint64_t incarnation) const;
 	void expire(SteadyTime now);
 
 	wire::Record sampleRecord(const ServerEntry &e, SteadyTime now) const;
+	// What a gossip round sends of @e: a Load when only its load changed.
+	wire::Record newsRecord(const ServerEntry &e, SteadyTime now) const;
 	wire::Record reservationRecord(const ReservationEntry &e, SteadyTime now) const;
 	wire::Record demandRecord(const DemandEntry &e, SteadyTime now) const;
 	std::vector<Pending> pending(SteadyTime now);
 	std::vector<wire::Record> fullState(SteadyTime now) const;
+	std::vector<wire::Record> ownState(SteadyTime now) const;
 	std::vector<std::vector<std::uint8_t>> pack(const std::vector<wire::Record> &records,
 						    std::uint8_t flags) const;
 	std::vector<std::uint8_t> seal(std::vector<std::uint8_t> bytes) const;

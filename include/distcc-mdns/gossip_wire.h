@@ -40,7 +40,7 @@ inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;
 inline constexpr std::uint32_t kMaxWantedJobs = 1'000'000;
 inline constexpr std::uint32_t kMaxLocalSlots = kMaxSlots;
 
-enum class RecordType : std::uint8_t { Sample = 1, Leave = 2, Reservation = 3, Demand = 4 };
+enum class RecordType : std::uint8_t { Sample = 1, Leave = 2, Reservation = 3, Demand = 4, Load = 5 };
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
 // TXT record read as a number; 0 is never a valid id.
@@ -97,13 +97,32 @@ struct Demand {
 	bool operator==(const Demand &) const = default;
 };
 
-using Record = std::variant<Sample, Leave, Reservation, Demand>;
+// A server's new load, or a heartbeat confirming the old one, in a third of
+// a Sample's bytes: it applies on top of the full Sample a node already
+// holds from the same incarnation (whose low 16 bits it carries), and
+// supersedes it by sequence. Without that Sample it is ignored; push-pull
+// brings the Sample.
+struct Load {
+	std::uint64_t server = 0;
+	std::uint16_t incarnation = 0; // low 16 bits of the server's incarnation
+	std::uint32_t sequence = 0;    // low 32 bits of the sample's sequence
+	std::uint32_t ageMs = 0;       // sent in 10 ms units, <= kMaxLoadAgeMs
+	std::uint32_t running = 0;     // <= 65535
+	double runnable = 0.0;	       // sent in tenths, <= 6553.5
+
+	bool operator==(const Load &) const = default;
+};
+
+inline constexpr std::uint32_t kMaxLoadAgeMs = 655'350;
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
 inline constexpr std::size_t kLeaveSize = 16;
 inline constexpr std::size_t kReservationSize = 42;
 inline constexpr std::size_t kDemandSize = 34;
+inline constexpr std::size_t kLoadSize = 20;
 
 struct Header {
 	std::uint8_t flags = 0;

@@ -29,12 +29,24 @@ bool newer(std::uint64_t incA, std::uint64_t seqA, std::uint64_t incB, std::uint
 // only advances the sequence is a heartbeat. The host's runnable count
 // jitters by a task or two from one reading to the next; only a move by a
 // quarter of its cpus (at least one task) is news.
+// Whether two samples of one server differ in their load at most: then a
+// Load record carries the news.
+bool sameCapacity(const wire::Sample &a, const wire::Sample &b) noexcept
+{
+	return a.server == b.server && a.incarnation == b.incarnation && a.slots == b.slots && a.cpus == b.cpus &&
+	       a.speed == b.speed && a.state == b.state && a.lzo == b.lzo && a.cpp == b.cpp && a.port == b.port;
+}
+
 bool sameLoad(const wire::Sample &a, const wire::Sample &b) noexcept
 {
 	const double jitter = std::max(1.0, a.cpus / 4.0);
-	return a.incarnation == b.incarnation && a.running == b.running && a.slots == b.slots &&
-	       a.cpus == b.cpus && std::abs(a.runnable - b.runnable) < jitter && a.speed == b.speed &&
-	       a.state == b.state && a.lzo == b.lzo && a.cpp == b.cpp && a.port == b.port;
+	return sameCapacity(a, b) && a.running == b.running && std::abs(a.runnable - b.runnable) < jitter;
+}
+
+// What a Load record can carry of a runnable count.
+double loadRunnable(double runnable) noexcept
+{
+	return std::min(std::round(runnable * 10.0) / 10.0, 6553.5);
 }
 
 // Brings what a caller measured into the bounds the wire accepts, so that
@@ -130,7 +142,7 @@ bool Gossip::addPeer(const Endpoint &peer)
 		peers_.erase(victim);
 		++stats_.evicted;
 	}
-	peers_.push_back({ peer, 0, {}, std::nullopt });
+	peers_.push_back({ peer, 0, {}, std::nullopt, std::nullopt });
 	return true;
 }
 
@@ -186,8 +198,18 @@ void Gossip::setOwnSample(wire::Sample sample, SteadyTime now)
 	if (heartbeat && now - own_->origin < config_.heartbeatInterval)
 		return;
 	++sequence_;
-	const unsigned transmits = heartbeat ? std::min(budget(), config_.heartbeatTransmits) : budget();
-	own_ = ServerEntry{ sample, now, transmits };
+	if (own_ && sameCapacity(own_->sample, sample)) {
+		// New load or a heartbeat: what a Load record can carry, once the
+		// full Sample went out its number of times.
+		if (heartbeat)
+			sample.runnable = own_->sample.runnable;
+		sample.runnable = loadRunnable(sample.runnable);
+		const bool spread = own_->compact || own_->transmits == 0;
+		own_ = ServerEntry{ sample, now, spread ? config_.loadTransmits : std::max(own_->transmits, config_.loadTransmits),
+				    spread };
+		return;
+	}
+	own_ = ServerEntry{ sample, now, budget(), false };
 }
 
 void Gossip::setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now)
@@ -233,6 +255,7 @@ void Gossip::refute(std::uint64_t seen, SteadyTime now)
 		own_->sample.sequence = ++sequence_;
 		own_->origin = now;
 		own_->transmits = budget();
+		own_->compact = false; // a new incarnation needs the full record
 	}
 	if (ownDemand_) {
 		ownDemand_->demand.incarnation = incarnation_;
@@ -324,8 +347,10 @@ void Gossip::merge(const wire::Record &record, SteadyTime now)
 				mergeLeave(r, now);
 			else if constexpr (std::is_same_v<T, wire::Reservation>)
 				mergeReservation(r, now);
-			else
+			else if constexpr (std::is_same_v<T, wire::Demand>)
 				mergeDemand(r, now);
+			else
+				mergeLoad(r, now);
 		},
 		record);
 }
@@ -353,10 +378,17 @@ void Gossip::mergeSample(const wire::Sample &s, SteadyTime now)
 		ServerEntry &e = it->second;
 		if (!newer(s.incarnation, s.sequence, e.sample.incarnation, e.sample.sequence))
 			return;
-		const bool heartbeat = sameLoad(e.sample, s);
+		// Only the load changed: the cheap record spreads it.
+		// Only the load changed: the cheap record spreads it, once the full
+		// Sample went out its number of times.
+		const bool compact = sameCapacity(e.sample, s) && s.ageMs <= wire::kMaxLoadAgeMs &&
+				     (e.compact || e.transmits == 0);
 		e.sample = s;
+		e.sample.runnable = compact ? loadRunnable(s.runnable) : s.runnable;
 		e.origin = origin;
-		e.transmits = heartbeat ? std::min(budget(), config_.heartbeatTransmits) : budget();
+		e.transmits = compact ? config_.loadTransmits
+				      : sameCapacity(e.sample, s) ? std::max(e.transmits, config_.loadTransmits) : budget();
+		e.compact = compact;
 		return;
 	}
 	if (servers_.size() >= config_.maxServers) {
@@ -375,7 +407,7 @@ void Gossip::mergeSample(const wire::Sample &s, SteadyTime now)
 			return;
 		servers_.erase(victim);
 	}
-	servers_.emplace(s.server, ServerEntry{ s, origin, budget() });
+	servers_.emplace(s.server, ServerEntry{ s, origin, budget(), false });
 }
 
 void Gossip::mergeLeave(const wire::Leave &l, SteadyTime now)
@@ -456,6 +488,32 @@ void Gossip::mergeDemand(const wire::Demand &d, SteadyTime now)
 		DemandEntry{ d, origin, renewal ? std::min(budget(), config_.heartbeatTransmits) : budget() };
 }
 
+void Gossip::mergeLoad(const wire::Load &l, SteadyTime now)
+{
+	if (l.server == config_.node)
+		return; // ours: we know better
+	auto it = servers_.find(l.server);
+	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation) {
+		// Nothing to apply it to: the full Sample comes by push-pull.
+		++stats_.orphanLoads;
+		return;
+	}
+	ServerEntry &e = it->second;
+	if (hasLeft(l.server, e.sample.incarnation) || l.sequence <= e.sample.sequence)
+		return;
+	e.sample.sequence = l.sequence;
+	e.sample.running = l.running;
+	e.sample.runnable = l.runnable;
+	e.origin = now - milliseconds(l.ageMs);
+	// A full Sample still being spread goes on as one, with the new load.
+	if (e.compact || e.transmits == 0) {
+		e.compact = true;
+		e.transmits = config_.loadTransmits;
+	} else {
+		e.transmits = std::max(e.transmits, config_.loadTransmits);
+	}
+}
+
 // ---- sending
 
 wire::Record Gossip::sampleRecord(const ServerEntry &e, SteadyTime now) const
@@ -463,6 +521,19 @@ wire::Record Gossip::sampleRecord(const ServerEntry &e, SteadyTime now) const
 	wire::Sample s = e.sample;
 	s.ageMs = ageMs(e.origin, now); // relayed ages grow by the time held
 	return s;
+}
+
+wire::Record Gossip::newsRecord(const ServerEntry &e, SteadyTime now) const
+{
+	const std::uint32_t age = ageMs(e.origin, now);
+	if (!e.compact || age > wire::kMaxLoadAgeMs || e.sample.sequence > UINT32_MAX)
+		return sampleRecord(e, now);
+	return wire::Load{ e.sample.server,
+			   static_cast<std::uint16_t>(e.sample.incarnation & 0xffff),
+			   static_cast<std::uint32_t>(e.sample.sequence),
+			   age,
+			   e.sample.running,
+			   e.sample.runnable };
 }
 
 wire::Record Gossip::reservationRecord(const ReservationEntry &e, SteadyTime now) const
@@ -503,7 +574,7 @@ std::vector<Gossip::Pending> Gossip::pending(SteadyTime now)
 	std::vector<Pending> out;
 	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	if (own_ && own_->transmits)
-		out.push_back({ sampleRecord(*own_, now), &own_->transmits });
+		out.push_back({ newsRecord(*own_, now), &own_->transmits });
 	if (ownDemand_ && ownDemand_->transmits)
 		out.push_back({ demandRecord(*ownDemand_, now), &ownDemand_->transmits });
 	for (auto &[server, e] : ownReservations_)
@@ -514,7 +585,7 @@ std::vector<Gossip::Pending> Gossip::pending(SteadyTime now)
 			out.push_back({ wire::Leave{ node, e.incarnation }, &e.transmits });
 	for (auto &[id, e] : servers_)
 		if (e.transmits && fresh(e.origin) && !hasLeft(id, e.sample.incarnation))
-			out.push_back({ sampleRecord(e, now), &e.transmits });
+			out.push_back({ newsRecord(e, now), &e.transmits });
 	for (auto &[key, e] : reservations_)
 		if (e.transmits)
 			out.push_back({ reservationRecord(e, now), &e.transmits });
@@ -527,10 +598,9 @@ std::vector<Gossip::Pending> Gossip::pending(SteadyTime now)
 	return out;
 }
 
-std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
+std::vector<wire::Record> Gossip::ownState(SteadyTime now) const
 {
 	std::vector<wire::Record> out;
-	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	if (own_)
 		out.push_back(sampleRecord(*own_, now));
 	if (ownDemand_)
@@ -538,6 +608,13 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
 	for (const auto &[server, e] : ownReservations_)
 		if (e.reservation.count)
 			out.push_back(reservationRecord(e, now));
+	return out;
+}
+
+std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
+{
+	std::vector<wire::Record> out = ownState(now);
+	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	for (const auto &[node, e] : leaves_)
 		out.push_back(wire::Leave{ node, e.incarnation });
 	for (const auto &[id, e] : servers_)
@@ -652,12 +729,26 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 		nextRound_ = now + config_.period;
 	}
 
+	// A suspect that is also a peer is asked directly (as SWIM probes):
+	// alive, it answers with its own fresh sample; crashed, it stays silent.
+	for (PeerEntry &p : peers_) {
+		if (p.node == 0 || (p.probed && now - *p.probed < config_.suspectAfter))
+			continue;
+		if (liveness(p.node, now) != Liveness::Suspect)
+			continue;
+		p.probed = now;
+		for (auto &bytes : pack(ownState(now), wire::kFlagPushPullRequest))
+			out.push_back({ p.endpoint, std::move(bytes) });
+	}
+
 	if (now >= nextPushPull_ && !peers_.empty()) {
 		nextPushPull_ = now + config_.pushPullInterval;
 		std::uniform_int_distribution<std::size_t> pick(0, peers_.size() - 1);
 		const Endpoint to = peers_[pick(rng_)].endpoint;
-		for (Datagram &d : pushPull(to, wire::kFlagPushPullRequest | wire::kFlagFullState, now))
-			out.push_back(std::move(d));
+		// The request carries only this node's own records: the reply
+		// repairs this node, and the peer's own pulls repair the peer.
+		for (auto &bytes : pack(ownState(now), wire::kFlagPushPullRequest))
+			out.push_back({ to, std::move(bytes) });
 	}
 	count(out);
 	return out;

@@ -141,6 +141,19 @@ std::string checkDemand(const Demand &d)
 	return {};
 }
 
+std::string checkLoad(const Load &l)
+{
+	if (l.server == 0)
+		return "server id 0";
+	if (l.ageMs > kMaxLoadAgeMs)
+		return fmt::format("age {} ms over {}", l.ageMs, kMaxLoadAgeMs);
+	if (l.running > 65535)
+		return fmt::format("running {} over 65535", l.running);
+	if (!(l.runnable >= 0.0 && l.runnable <= 6553.5))
+		return "runnable not in [0, 6553.5]";
+	return {};
+}
+
 RecordType typeOf(const Record &record) noexcept
 {
 	switch (record.index()) {
@@ -150,8 +163,10 @@ RecordType typeOf(const Record &record) noexcept
 		return RecordType::Leave;
 	case 2:
 		return RecordType::Reservation;
-	default:
+	case 3:
 		return RecordType::Demand;
+	default:
+		return RecordType::Load;
 	}
 }
 
@@ -166,6 +181,8 @@ std::size_t bodySize(RecordType type) noexcept
 		return kReservationSize;
 	case RecordType::Demand:
 		return kDemandSize;
+	case RecordType::Load:
+		return kLoadSize;
 	}
 	return 0;
 }
@@ -199,13 +216,20 @@ void writeBody(Writer &w, const Record &record)
 				w.u32(r.ageMs);
 				w.u64(r.incarnation);
 				w.u64(r.sequence);
-			} else {
+			} else if constexpr (std::is_same_v<T, Demand>) {
 				w.u64(r.client);
 				w.u64(r.incarnation);
 				w.u64(r.sequence);
 				w.u32(r.ageMs);
 				w.u32(r.wanted);
 				w.u16(static_cast<std::uint16_t>(r.localSlots));
+			} else {
+				w.u64(r.server);
+				w.u16(r.incarnation);
+				w.u32(r.sequence);
+				w.u16(static_cast<std::uint16_t>(r.ageMs / 10));
+				w.u16(static_cast<std::uint16_t>(r.running));
+				w.u16(static_cast<std::uint16_t>(std::lround(r.runnable * 10.0)));
 			}
 		},
 		record);
@@ -277,6 +301,16 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 		d.localSlots = r.u16();
 		return d;
 	}
+	case RecordType::Load: {
+		Load l;
+		l.server = r.u64();
+		l.incarnation = r.u16();
+		l.sequence = r.u32();
+		l.ageMs = r.u16() * 10u;
+		l.running = r.u16();
+		l.runnable = r.u16() / 10.0;
+		return l;
+	}
 	}
 	why = "unknown type";
 	return std::nullopt;
@@ -285,7 +319,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Demand);
+	       type <= static_cast<std::uint8_t>(RecordType::Load);
 }
 
 Decoded fail(Decoded d, std::string why)
@@ -308,8 +342,10 @@ std::string validate(const Record &record)
 				return checkLeave(r);
 			else if constexpr (std::is_same_v<T, Reservation>)
 				return checkReservation(r);
-			else
+			else if constexpr (std::is_same_v<T, Demand>)
 				return checkDemand(r);
+			else
+				return checkLoad(r);
 		},
 		record);
 }

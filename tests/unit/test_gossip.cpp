@@ -723,4 +723,65 @@ TEST_SUITE("gossip")
 		CHECK(*g.peerNode(peer) == 0x42);
 		CHECK_FALSE(g.peerNode({ "10.0.0.3", 3632 }));
 	}
+
+	TEST_CASE("load changes and heartbeats travel as Load records on top of a known Sample")
+	{
+		Gossip server(configFor(0x20)), client(configFor(0x10));
+		const Endpoint serverAt{ "10.0.0.2", 3632 }, clientAt{ "10.0.0.1", 3632 };
+		server.addPeer(clientAt);
+		auto kinds = [](const std::vector<Datagram> &out) {
+			std::size_t samples = 0, loads = 0;
+			for (const Datagram &d : out) {
+				const wire::Decoded decoded = wire::decode(d.bytes);
+				if (!decoded.packet)
+					continue;
+				for (const wire::Record &r : decoded.packet->records) {
+					samples += std::holds_alternative<wire::Sample>(r);
+					loads += std::holds_alternative<wire::Load>(r);
+				}
+			}
+			return std::pair{ samples, loads };
+		};
+
+		// A Load before any Sample is an orphan: nothing to apply it to.
+		server.setOwnSample(load(1), kStart);
+		server.setOwnSample(load(2), kStart + 250ms);
+		SteadyTime t = kStart + 250ms;
+		auto out = server.tick(t);
+		// The first round carries the full Sample (it is new, with the
+		// newer load) ...
+		CHECK(kinds(out).first >= 1); // the round, and the start-up pull
+		CHECK(kinds(out).second == 0);
+		wire::Load orphan{ 0x20, static_cast<std::uint16_t>(server.incarnation() & 0xffff), 2, 0, 2, 1.0 };
+		client.receive(serverAt, datagram(orphan, 0x20), t);
+		CHECK(client.stats().orphanLoads == 1);
+		CHECK_FALSE(client.server(0x20, t));
+
+		// ... and once a Sample is known, the Load applies over it.
+		wire::Sample full = load(1);
+		full.server = 0x20;
+		full.incarnation = server.incarnation();
+		full.sequence = 1;
+		client.receive(serverAt, datagram(full, 0x20), t);
+		client.receive(serverAt, datagram(orphan, 0x20), t + 10ms);
+		REQUIRE(client.server(0x20, t + 10ms));
+		CHECK(client.server(0x20, t + 10ms)->sample.running == 2);
+		CHECK(client.server(0x20, t + 10ms)->sample.slots == 8); // from the Sample
+		// An old sequence or another incarnation's low bits change nothing.
+		wire::Load stale = orphan;
+		stale.running = 7;
+		client.receive(serverAt, datagram(stale, 0x20), t + 20ms);
+		stale.sequence = 9;
+		stale.incarnation ^= 1;
+		client.receive(serverAt, datagram(stale, 0x20), t + 30ms);
+		CHECK(client.server(0x20, t + 30ms)->sample.running == 2);
+
+		// A capacity change needs the full record again.
+		for (int i = 0; i < 20; ++i)
+			server.tick(t += 200ms);
+		wire::Sample bigger = load(2);
+		bigger.slots = 16;
+		server.setOwnSample(bigger, t);
+		CHECK(kinds(server.tick(t += 200ms)).first == 1);
+	}
 }

@@ -432,4 +432,25 @@ TEST_SUITE("gossip_wire")
 					 "[::1]:", "[]:1", "a b", "a/b" })
 			CHECK_MESSAGE(!text::parseHostPort(bad, 3632), bad);
 	}
+
+	TEST_CASE("a Load record is a third of a Sample and round-trips in its units")
+	{
+		Load l{ 0x20, 0xbeef, 77, 1230, 9, 2.5 };
+		Packet p;
+		p.header = { 0, 0x1234, 1 };
+		p.records = { l };
+		const auto bytes = encode(p);
+		CHECK(encodedSize(Record(l)) == 2 + kLoadSize);
+		CHECK(kLoadSize * 2 < kSampleSize);
+		const Decoded d = decode(bytes);
+		REQUIRE(d.packet);
+		REQUIRE(d.packet->records.size() == 1);
+		CHECK(std::get<Load>(d.packet->records.front()) == l);
+
+		CHECK_FALSE(validate(Load{ 0, 1, 1, 0, 0, 0.0 }).empty());
+		CHECK_FALSE(validate(Load{ 1, 1, 1, kMaxLoadAgeMs + 10, 0, 0.0 }).empty());
+		CHECK_FALSE(validate(Load{ 1, 1, 1, 0, 70000, 0.0 }).empty());
+		CHECK_FALSE(validate(Load{ 1, 1, 1, 0, 0, 7000.0 }).empty());
+		CHECK(validate(Load{ 1, 1, 1, kMaxLoadAgeMs, 65535, 6553.5 }).empty());
+	}
 }
