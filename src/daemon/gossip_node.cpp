@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 
+#include <fmt/format.h>
+
 #include "distcc-mdns/live.h"
 #include "log.h"
 #include "probe.h"
@@ -31,10 +33,10 @@ Endpoint endpointOf(const sockaddr_storage &address)
 	}
 	const auto &in6 = reinterpret_cast<const sockaddr_in6 &>(address);
 	::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
-	std::string host = text;
+	// fmt, not operator+ on strings: GCC 12 at -O3 warns falsely there.
 	if (in6.sin6_scope_id != 0)
-		host += "%" + std::to_string(in6.sin6_scope_id);
-	return { host, ntohs(in6.sin6_port) };
+		return { fmt::format("{}%{}", text, in6.sin6_scope_id), ntohs(in6.sin6_port) };
+	return { text, ntohs(in6.sin6_port) };
 }
 
 // The address gossip sends to for an mDNS sighting: link-local IPv6 needs
@@ -47,7 +49,7 @@ std::optional<Endpoint> endpointOf(const ResolvedInstance &instance)
 	if (a.isLinkLocal() && a.family == Address::Family::IPv6) {
 		if (a.scope == 0)
 			return std::nullopt;
-		return Endpoint{ a.text + "%" + std::to_string(a.scope), instance.port };
+		return Endpoint{ fmt::format("{}%{}", a.text, a.scope), instance.port };
 	}
 	return Endpoint{ a.text, instance.port };
 }
@@ -303,9 +305,8 @@ nlohmann::json GossipNode::stats() const
 	j["authenticated"] = config_.key.has_value();
 	j["peers"] = nlohmann::json::array();
 	for (const Endpoint &e : gossip_.peers())
-		j["peers"].push_back(e.address.find(':') == std::string::npos
-					     ? e.address + ":" + std::to_string(e.port)
-					     : "[" + e.address + "]:" + std::to_string(e.port));
+		j["peers"].push_back(e.address.find(':') == std::string::npos ? fmt::format("{}:{}", e.address, e.port)
+									      : fmt::format("[{}]:{}", e.address, e.port));
 	j["received"] = s.received;
 	j["accepted"] = s.accepted;
 	j["invalid"] = s.invalid;
