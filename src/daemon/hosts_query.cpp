@@ -35,6 +35,7 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	std::random_device entropy;
 	const std::uint64_t seed = (std::uint64_t(entropy()) << 32) | entropy();
 	HostsAnswer answer;
+	answer.reserve = request::boolean(request, "reserve", options.want.has_value());
 	answer.view = makeView(entries, reserved, options, seed, source);
 	answer.localSlots = options.localSlots;
 	std::uint32_t planned = 0;

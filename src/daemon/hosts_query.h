@@ -19,9 +19,13 @@ struct HostsAnswer {
 	std::vector<std::pair<std::uint64_t, std::uint32_t>> reservations;
 	std::uint32_t want = 0; // remote jobs asked for
 	std::uint32_t localSlots = 0;
+	// The client will use the line: reserve and gossip the demand. A look
+	// (--status, --json, a test's poll) must not make others avoid servers.
+	bool reserve = false;
 };
 
-// Answers {"op":"hosts", "local_slots":N, "want":N, "lzo":bool, "cpp":bool}
+// Answers {"op":"hosts", "local_slots":N, "want":N, "reserve":bool,
+// "lzo":bool, "cpp":bool} ("reserve" defaults to whether "want" is given)
 // from the servers in @entries, with @reserved empty or holding per entry
 // the jobs other clients reserved there; throws std::invalid_argument for a
 // bad request.

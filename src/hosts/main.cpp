@@ -200,6 +200,8 @@ int main(int argc, char **argv)
 	nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
 	if (options.want)
 		request["want"] = *options.want;
+	// Only a printed line is handed out to distcc; the other outputs look.
+	request["reserve"] = options.output == Output::Line;
 
 	nlohmann::json view;
 	try {

@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 							      : nlohmann::json{ { "gossip", nullptr } };
 					const LiveServers live = liveServers(*resolver, gossip.get());
 					HostsAnswer answer = answerHosts(request, live.entries, live.reserved, "daemon");
-					if (gossip)
+					if (gossip && answer.reserve)
 						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
 					return std::move(answer.view);
 				});

@@ -112,4 +112,54 @@ TEST_SUITE("query")
 		CHECK(r["servers"][0]["name"] == "distcc@a");
 		CHECK(r["servers"][1]["excluded"] == "same address and port as distcc@a");
 	}
+
+	TEST_CASE("a request that hands the line out reserves the jobs its demand puts on each server")
+	{
+		std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("b", "10.0.0.3", 4) };
+		entries[0].server.id = "00000000000000aa";
+		entries[1].server.id = "00000000000000bb";
+		for (DirectoryEntry &e : entries) {
+			e.stock = false;
+			e.server.sample = LoadSample{};
+		}
+		const std::vector<std::uint32_t> none;
+
+		// A look reserves nothing.
+		HostsAnswer look = answerHosts({ { "op", "hosts" } }, entries, none, "test");
+		CHECK_FALSE(look.reserve);
+
+		HostsAnswer use = answerHosts({ { "op", "hosts" }, { "want", 3 } }, entries, none, "test");
+		CHECK(use.reserve);
+		CHECK(use.want == 3);
+		std::uint32_t sum = 0;
+		for (const auto &[id, count] : use.reservations) {
+			CHECK((id == 0xaa || id == 0xbb));
+			sum += count;
+		}
+		CHECK(sum == 3);
+		CHECK(use.reservations.size() == 2); // breadth-first: both hosts get a job
+
+		// Asking for more than the line offers: the demand says so, the
+		// reservations stop at the slots.
+		HostsAnswer more = answerHosts({ { "op", "hosts" }, { "want", 50 }, { "reserve", true } }, entries,
+					       none, "test");
+		CHECK(more.want == 50);
+		sum = 0;
+		for (const auto &[id, count] : more.reservations)
+			sum += count;
+		CHECK(sum == 8);
+
+		// Others' reservations fill server a: it goes after b.
+		const std::vector<std::uint32_t> reserved = { 4, 0 };
+		for (int i = 0; i < 20; ++i) {
+			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries, reserved, "test");
+			REQUIRE(a.reservations.size() == 1);
+			CHECK(a.reservations.front().first == 0xbb);
+			CHECK(a.view["servers"][1]["reserved"] == 4);
+		}
+		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "want", -1 } }, entries, none, "test"),
+				std::invalid_argument);
+		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "reserve", "yes" } }, entries, none, "test"),
+				std::invalid_argument);
+	}
 }
