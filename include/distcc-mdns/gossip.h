@@ -144,7 +144,10 @@ public:
 	std::uint64_t incarnation() const noexcept { return incarnation_; }
 
 	// Peers. addPeer() returns false for a peer already known; when the
-	// table is full the peer heard from least recently is replaced.
+	// table is full the peer heard from least recently is replaced. A node
+	// that writes to us (say it has us as its --peer) becomes a learnt peer
+	// too; learnt peers are forgotten after forgetAfter of silence, and go
+	// first when the table is full.
 	bool addPeer(const Endpoint &peer);
 	bool removePeer(const Endpoint &peer);
 	std::vector<Endpoint> peers() const;
@@ -221,6 +224,7 @@ private:
 		SteadyTime heard{};
 		std::optional<SteadyTime> replied; // last push-pull reply
 		std::optional<SteadyTime> probed;  // last direct request while suspect
+		bool learnt = false; // it wrote to us first; forgotten when silent
 	};
 	struct Bucket {
 		double tokens = 0.0;
@@ -260,6 +264,9 @@ private:
 	std::vector<Datagram> pushPull(const Endpoint &to, std::uint8_t flags, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
 	PeerEntry *findPeer(const Endpoint &endpoint);
+	// Makes room for one more peer; false if only configured peers are
+	// there and @learnt says the newcomer is not configured.
+	bool makeRoom(bool learnt);
 
 	GossipConfig config_;
 	std::uint64_t incarnation_;

@@ -131,18 +131,30 @@ Gossip::PeerEntry *Gossip::findPeer(const Endpoint &endpoint)
 	return nullptr;
 }
 
+bool Gossip::makeRoom(bool learnt)
+{
+	if (peers_.size() < config_.maxPeers)
+		return true;
+	// Learnt peers go first, then the one heard from least recently
+	// (never-heard peers carry the epoch).
+	auto victim = std::min_element(peers_.begin(), peers_.end(), [](const PeerEntry &a, const PeerEntry &b) {
+		return a.learnt != b.learnt ? a.learnt : a.heard < b.heard;
+	});
+	if (learnt && !victim->learnt)
+		return false;
+	peers_.erase(victim);
+	++stats_.evicted;
+	return true;
+}
+
 bool Gossip::addPeer(const Endpoint &peer)
 {
-	if (findPeer(peer))
+	if (PeerEntry *known = findPeer(peer)) {
+		known->learnt = false;
 		return false;
-	if (peers_.size() >= config_.maxPeers) {
-		// Never-heard peers carry the epoch and go first.
-		auto victim = std::min_element(peers_.begin(), peers_.end(),
-					       [](const PeerEntry &a, const PeerEntry &b) { return a.heard < b.heard; });
-		peers_.erase(victim);
-		++stats_.evicted;
 	}
-	peers_.push_back({ peer, 0, {}, std::nullopt, std::nullopt });
+	makeRoom(false);
+	peers_.push_back({ peer, 0, {}, std::nullopt, std::nullopt, false });
 	return true;
 }
 
@@ -319,8 +331,16 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 		merge(record, now);
 
 	PeerEntry *peer = findPeer(from);
-	if (!peer)
-		return {};
+	const bool newcomer = !peer;
+	if (newcomer) {
+		// One learnt peer per address: a new port replaces the old one, so
+		// many ports of one host cannot crowd out the real peers.
+		std::erase_if(peers_, [&](const PeerEntry &p) { return p.learnt && p.endpoint.address == from.address; });
+		if (!makeRoom(true))
+			return {};
+		peers_.push_back({ from, 0, {}, std::nullopt, std::nullopt, true });
+		peer = &peers_.back();
+	}
 	peer->heard = now;
 	peer->node = packet.header.sender;
 	// Only known peers get the full state: a spoofed source would turn a
@@ -331,7 +351,15 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 	if (peer->replied && now - *peer->replied < config_.pushPullInterval / 2)
 		return {};
 	peer->replied = now;
-	auto out = pushPull(from, wire::kFlagFullState, now);
+	// A first contact gets our own records only, no more than it sent: a
+	// forged source address must not turn into a flood at its owner.
+	std::vector<Datagram> out;
+	if (newcomer) {
+		for (auto &bytes : pack(ownState(now), 0))
+			out.push_back({ from, std::move(bytes) });
+	} else {
+		out = pushPull(from, wire::kFlagFullState, now);
+	}
 	count(out);
 	return out;
 }
@@ -562,6 +590,7 @@ void Gossip::expire(SteadyTime now)
 	std::erase_if(reservations_, over);
 	std::erase_if(ownReservations_, over);
 	std::erase_if(demands_, [&](const auto &kv) { return now - kv.second.origin >= config_.demandTtl; });
+	std::erase_if(peers_, [&](const PeerEntry &p) { return p.learnt && now - p.heard > config_.forgetAfter; });
 	// A bucket idle long enough to be full again carries no information.
 	const double refill = config_.rateLimit > 0 ? config_.rateBurst / config_.rateLimit : 3600.0;
 	std::erase_if(sources_, [&](const auto &kv) {

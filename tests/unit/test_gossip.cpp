@@ -517,8 +517,22 @@ TEST_SUITE("gossip")
 		pass(reply, b2, aAt, kStart + 3ms);
 		CHECK(b2.serverCount() == 300);
 
-		// An unknown source gets no answer at all.
-		CHECK(a.receive({ "192.0.2.1", 9 }, request.front().bytes, kStart + 4ms).empty());
+		// An unknown source gets a's own records only, never the full state:
+		// a forged source address cannot turn into a flood at its owner.
+		a.setOwnSample(load(1), kStart + 4ms);
+		const auto first = a.receive({ "192.0.2.1", 9 }, request.front().bytes, kStart + 4ms);
+		REQUIRE(first.size() == 1);
+		const auto decodedFirst = wire::decode(first.front().bytes);
+		REQUIRE(decodedFirst.packet);
+		CHECK(decodedFirst.packet->records.size() == 1);
+		CHECK((decodedFirst.packet->header.flags & wire::kFlagFullState) == 0);
+		// It is a learnt peer now, forgotten after a silence.
+		const auto known = a.peers();
+		CHECK(std::find(known.begin(), known.end(), Endpoint{ "192.0.2.1", 9 }) != known.end());
+		a.tick(kStart + 4ms + a.config().forgetAfter + 1s);
+		const auto later = a.peers();
+		CHECK(std::find(later.begin(), later.end(), Endpoint{ "192.0.2.1", 9 }) == later.end());
+		CHECK(std::find(later.begin(), later.end(), bAt) != later.end()); // configured: kept
 		// And a known peer only once per half interval.
 		CHECK(a.receive(bAt, request.front().bytes, kStart + 5ms).empty());
 	}
