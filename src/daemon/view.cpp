@@ -117,9 +117,9 @@ std::string statusTable(const nlohmann::json &view)
 			return fmt::format("{:.2f}", x.get<double>());
 		return x.dump();
 	};
-	std::string out = fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:>8} {:>5}  {}\n",
+	std::string out = fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
 				      "HOST", "ADDRESS", "CPUS", "SLOTS", "RUNNING", "LOAD", "SPEED",
-				      "STATE", "AGE", "LIMIT", "NOTE");
+				      "STATE", "GOSSIP", "AGE", "LIMIT", "NOTE");
 	for (const auto &s : view.value("servers", nlohmann::json::array())) {
 		std::string age = "-";
 		if (s.contains("age_ms") && s["age_ms"].is_number())
@@ -127,10 +127,12 @@ std::string statusTable(const nlohmann::json &view)
 		std::string note = s.value("stock", false) ? "stock distccd" : "";
 		if (s.contains("excluded") && s["excluded"].is_string())
 			note += (note.empty() ? "" : "; ") + ("left out: " + printable(s["excluded"].get<std::string>()));
-		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:>8} {:>5}  {}\n",
+		if (s.contains("reserved") && s["reserved"].is_number() && s["reserved"].get<double>() > 0)
+			note += (note.empty() ? "" : "; ") + fmt::format("{} reserved by others", s["reserved"].dump());
+		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
 				   text(s, "name"), text(s, "address"), text(s, "cpus"), text(s, "slots"),
 				   text(s, "running"), text(s, "load"), text(s, "speed"), text(s, "state"),
-				   age, text(s, "limit"), note);
+				   text(s, "liveness"), age, text(s, "limit"), note);
 	}
 	out += fmt::format("line ({}): {}\njobs: {}\n", text(view, "source"), text(view, "line"),
 			   text(view, "jobs"));
