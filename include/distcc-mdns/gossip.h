@@ -148,7 +148,9 @@ public:
 	// that writes to us (say it has us as its --peer) becomes a learnt peer
 	// too; learnt peers are forgotten after forgetAfter of silence, and go
 	// first when the table is full.
-	bool addPeer(const Endpoint &peer);
+	// With @pull (a --peer, which may not know us) it is also asked for
+	// its news every heartbeatInterval.
+	bool addPeer(const Endpoint &peer, bool pull = false);
 	bool removePeer(const Endpoint &peer);
 	std::vector<Endpoint> peers() const;
 	// The node id the peer at @peer sends as, once a datagram from it was
@@ -225,6 +227,8 @@ private:
 		std::optional<SteadyTime> replied; // last push-pull reply
 		std::optional<SteadyTime> probed;  // last direct request while suspect
 		bool learnt = false; // it wrote to us first; forgotten when silent
+		bool pull = false;   // ask it for news every heartbeat interval
+		std::optional<SteadyTime> pulled;
 	};
 	struct Bucket {
 		double tokens = 0.0;
@@ -234,6 +238,9 @@ private:
 	struct Pending {
 		wire::Record record;
 		unsigned *transmits;
+		// 0 this node's own news, 1 news about what the caller lists (and
+		// leaves, reservations, demand), 2 samples of unlisted servers.
+		int rank;
 	};
 	using ReservationKey = std::pair<std::uint64_t, std::uint64_t>; // client, server
 

@@ -147,14 +147,18 @@ bool Gossip::makeRoom(bool learnt)
 	return true;
 }
 
-bool Gossip::addPeer(const Endpoint &peer)
+bool Gossip::addPeer(const Endpoint &peer, bool pull)
 {
 	if (PeerEntry *known = findPeer(peer)) {
 		known->learnt = false;
+		known->pull = known->pull || pull;
 		return false;
 	}
 	makeRoom(false);
-	peers_.push_back({ peer, 0, {}, std::nullopt, std::nullopt, false });
+	PeerEntry entry;
+	entry.endpoint = peer;
+	entry.pull = pull;
+	peers_.push_back(std::move(entry));
 	return true;
 }
 
@@ -338,7 +342,10 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 		std::erase_if(peers_, [&](const PeerEntry &p) { return p.learnt && p.endpoint.address == from.address; });
 		if (!makeRoom(true))
 			return {};
-		peers_.push_back({ from, 0, {}, std::nullopt, std::nullopt, true });
+		PeerEntry entry;
+		entry.endpoint = from;
+		entry.learnt = true;
+		peers_.push_back(std::move(entry));
 		peer = &peers_.back();
 	}
 	peer->heard = now;
@@ -351,11 +358,15 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 	if (peer->replied && now - *peer->replied < config_.pushPullInterval / 2)
 		return {};
 	peer->replied = now;
-	// A first contact gets our own records only, no more than it sent: a
-	// forged source address must not turn into a flood at its owner.
+	// A learnt peer (one that wrote first) gets our own sample only, about
+	// what it sent: a forged source address must not turn into a flood at
+	// its owner. Peers the caller found (mDNS, --peer) get the full state.
 	std::vector<Datagram> out;
-	if (newcomer) {
-		for (auto &bytes : pack(ownState(now), 0))
+	if (newcomer || peer->learnt) {
+		std::vector<wire::Record> mine;
+		if (own_)
+			mine.push_back(sampleRecord(*own_, now));
+		for (auto &bytes : pack(mine, 0))
 			out.push_back({ from, std::move(bytes) });
 	} else {
 		out = pushPull(from, wire::kFlagFullState, now);
@@ -603,27 +614,30 @@ std::vector<Gossip::Pending> Gossip::pending(SteadyTime now)
 	std::vector<Pending> out;
 	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	if (own_ && own_->transmits)
-		out.push_back({ newsRecord(*own_, now), &own_->transmits });
+		out.push_back({ newsRecord(*own_, now), &own_->transmits, 0 });
 	if (ownDemand_ && ownDemand_->transmits)
-		out.push_back({ demandRecord(*ownDemand_, now), &ownDemand_->transmits });
+		out.push_back({ demandRecord(*ownDemand_, now), &ownDemand_->transmits, 0 });
 	for (auto &[server, e] : ownReservations_)
 		if (e.transmits)
-			out.push_back({ reservationRecord(e, now), &e.transmits });
+			out.push_back({ reservationRecord(e, now), &e.transmits, 0 });
 	for (auto &[node, e] : leaves_)
 		if (e.transmits)
-			out.push_back({ wire::Leave{ node, e.incarnation }, &e.transmits });
+			out.push_back({ wire::Leave{ node, e.incarnation }, &e.transmits, 1 });
 	for (auto &[id, e] : servers_)
 		if (e.transmits && fresh(e.origin) && !hasLeft(id, e.sample.incarnation))
-			out.push_back({ newsRecord(e, now), &e.transmits });
+			out.push_back({ newsRecord(e, now), &e.transmits, pinned_.contains(id) ? 1 : 2 });
 	for (auto &[key, e] : reservations_)
 		if (e.transmits)
-			out.push_back({ reservationRecord(e, now), &e.transmits });
+			out.push_back({ reservationRecord(e, now), &e.transmits, 1 });
 	for (auto &[client, e] : demands_)
 		if (e.transmits && fresh(e.origin))
-			out.push_back({ demandRecord(e, now), &e.transmits });
-	// Entries sent least often first; own news first among equals.
-	std::stable_sort(out.begin(), out.end(),
-			 [](const Pending &a, const Pending &b) { return *a.transmits > *b.transmits; });
+			out.push_back({ demandRecord(e, now), &e.transmits, 1 });
+	// Own news first, so that no flood of others' entries can crowd out
+	// this node's heartbeats; then news of listed servers; within a rank
+	// the entries sent least often.
+	std::stable_sort(out.begin(), out.end(), [](const Pending &a, const Pending &b) {
+		return a.rank != b.rank ? a.rank < b.rank : *a.transmits > *b.transmits;
+	});
 	return out;
 }
 
@@ -728,16 +742,21 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 		ownDemand_->transmits = std::min(budget(), config_.heartbeatTransmits);
 	}
 
+	// Rounds and pulls go to the peers the caller gave; learnt ones only
+	// get answers to what they ask (no unsolicited traffic to an address
+	// that may have been forged).
+	std::vector<std::size_t> order;
+	for (std::size_t i = 0; i < peers_.size(); ++i)
+		if (!peers_[i].learnt)
+			order.push_back(i);
+
 	std::vector<Datagram> out;
-	if (now >= nextRound_ && !peers_.empty()) {
+	if (now >= nextRound_ && !order.empty()) {
 		nextRound_ += config_.period;
 		if (nextRound_ <= now)
 			nextRound_ = now + config_.period;
 
 		// A few distinct random peers: partial Fisher-Yates over indexes.
-		std::vector<std::size_t> order(peers_.size());
-		for (std::size_t i = 0; i < order.size(); ++i)
-			order[i] = i;
 		const std::size_t fanout = std::min<std::size_t>(config_.fanout, order.size());
 		for (std::size_t i = 0; i < fanout; ++i) {
 			std::uniform_int_distribution<std::size_t> pick(i, order.size() - 1);
@@ -770,14 +789,24 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 			out.push_back({ p.endpoint, std::move(bytes) });
 	}
 
-	if (now >= nextPushPull_ && !peers_.empty()) {
+	if (now >= nextPushPull_ && !order.empty()) {
 		nextPushPull_ = now + config_.pushPullInterval;
-		std::uniform_int_distribution<std::size_t> pick(0, peers_.size() - 1);
-		const Endpoint to = peers_[pick(rng_)].endpoint;
+		std::uniform_int_distribution<std::size_t> pick(0, order.size() - 1);
+		const Endpoint to = peers_[order[pick(rng_)]].endpoint;
 		// The request carries only this node's own records: the reply
 		// repairs this node, and the peer's own pulls repair the peer.
 		for (auto &bytes : pack(ownState(now), wire::kFlagPushPullRequest))
 			out.push_back({ to, std::move(bytes) });
+	}
+
+	// Peers that may not know us (--peer) are asked for their news once a
+	// heartbeat interval: they answer even if they never write first.
+	for (PeerEntry &p : peers_) {
+		if (!p.pull || (p.pulled && now - *p.pulled < config_.heartbeatInterval))
+			continue;
+		p.pulled = now;
+		for (auto &bytes : pack(ownState(now), wire::kFlagPushPullRequest))
+			out.push_back({ p.endpoint, std::move(bytes) });
 	}
 	count(out);
 	return out;

@@ -153,7 +153,7 @@ void GossipNode::syncPeers()
 	mdnsPeers_ = std::move(wanted);
 	for (const StaticPeer &p : static_)
 		for (const std::string &a : p.addresses)
-			gossip_.addPeer({ a, p.spec.port });
+			gossip_.addPeer({ a, p.spec.port }, true);
 	repin();
 }
 

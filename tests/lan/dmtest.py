@@ -304,14 +304,18 @@ def txt_size(raw_items):
 LIVENESS = ('alive', 'suspect', 'dead', 'left', None)
 
 
-def hosts_query(host, local_slots=1, want=0, sock=None, timeout=5):
+def hosts_query(host, local_slots=1, want=None, reserve=None, sock=None, timeout=5):
     """{"op":"hosts"} on a host's daemon socket; returns the reply, checked
-    like --json output plus the gossip keys. A query reserves the jobs it
-    expects ("want", by default as many as the line offers), so the default
-    want=0 observes without reserving; want=None leaves "want" out."""
+    like --json output plus the gossip keys. With want=N the daemon reserves
+    the N jobs (unless reserve=False); without, the query only looks
+    ("reserve": false is sent, so that polls never steer other clients)."""
     req = {'op': 'hosts', 'local_slots': local_slots}
     if want is not None:
         req['want'] = want
+    if reserve is None and want is None:
+        reserve = False
+    if reserve is not None:
+        req['reserve'] = reserve
     r = query(host, req, sock=sock, timeout=timeout)
     check_reply(r, f'{host.name} hosts query: ')
     for s in r['servers']:

@@ -1,7 +1,8 @@
 """Gossip wire format v1 in Python, for tests that forge datagrams.
 
 Written from docs/protocol.md (not from the C++ codec), so that a test that
-uses it also checks that the daemon follows the document. Standard library
+uses it also checks that the daemon follows the document; the LOAD record
+(type 5), not in the document yet, from include/distcc-mdns/gossip_wire.h. Standard library
 only; importable from a script that runs on a LAN host (the file system is
 shared, only /run differs per host).
 
@@ -35,8 +36,8 @@ F_PUSH_PULL = 0x02
 F_FULL_STATE = 0x04
 KNOWN_FLAGS = F_TAGGED | F_PUSH_PULL | F_FULL_STATE
 
-T_SAMPLE, T_LEAVE, T_RESERVATION, T_DEMAND = 1, 2, 3, 4
-BODY_SIZE = {T_SAMPLE: 46, T_LEAVE: 16, T_RESERVATION: 42, T_DEMAND: 34}
+T_SAMPLE, T_LEAVE, T_RESERVATION, T_DEMAND, T_LOAD = 1, 2, 3, 4, 5
+BODY_SIZE = {T_SAMPLE: 46, T_LEAVE: 16, T_RESERVATION: 42, T_DEMAND: 34, T_LOAD: 20}
 
 MAX_AGE_MS = 3_600_000
 MAX_TTL_MS = 60_000
@@ -46,8 +47,10 @@ _SAMPLE = struct.Struct('>QQQIHHHIIBBH')      # 46 bytes
 _LEAVE = struct.Struct('>QQ')                 # 16
 _RESERVATION = struct.Struct('>QQHIIQQ')      # 42
 _DEMAND = struct.Struct('>QQQIIH')            # 34
+_LOAD = struct.Struct('>QHIHHH')              # 20: a new load on top of a known sample
 _HEADER = struct.Struct('>2sBBQQB')           # 21
-_BODY = {T_SAMPLE: _SAMPLE, T_LEAVE: _LEAVE, T_RESERVATION: _RESERVATION, T_DEMAND: _DEMAND}
+_BODY = {T_SAMPLE: _SAMPLE, T_LEAVE: _LEAVE, T_RESERVATION: _RESERVATION, T_DEMAND: _DEMAND,
+         T_LOAD: _LOAD}
 assert all(_BODY[t].size == n for t, n in BODY_SIZE.items()) and _HEADER.size == HEADER_SIZE
 
 
@@ -74,6 +77,13 @@ def reservation(client, server, count, ttl_ms=3000, age_ms=0, incarnation=1, seq
 def demand(client, incarnation=1, sequence=1, age_ms=0, wanted=1, local_slots=1):
     return record(T_DEMAND, _DEMAND.pack(client, incarnation, sequence, age_ms, wanted,
                                          local_slots))
+
+
+def load(server, incarnation16=1, sequence32=1, age_10ms=0, running=0, runnable_tenths=0):
+    """LOAD: server id, low 16 bits of its incarnation, low 32 bits of the
+    sample's sequence, age in 10 ms units, running jobs, runnable in tenths."""
+    return record(T_LOAD, _LOAD.pack(server, incarnation16, sequence32, age_10ms, running,
+                                     runnable_tenths))
 
 
 def tag(key, body):
@@ -148,8 +158,10 @@ def _fields(rtype, body):
         k = ('node', 'incarnation')
     elif rtype == T_RESERVATION:
         k = ('client', 'server', 'count', 'ttl_ms', 'age_ms', 'incarnation', 'sequence')
-    else:
+    elif rtype == T_DEMAND:
         k = ('client', 'incarnation', 'sequence', 'age_ms', 'wanted', 'local_slots')
+    else:
+        k = ('server', 'incarnation16', 'sequence32', 'age_10ms', 'running', 'runnable_tenths')
     return dict(zip(k, _BODY[rtype].unpack(body)))
 
 
@@ -181,6 +193,9 @@ def check_record(rtype, f):
             return 'client id 0'
         if f['age_ms'] > MAX_AGE_MS or f['wanted'] > 1_000_000 or f['local_slots'] > MAX_SLOTS:
             return 'age/wanted/slots'
+    elif rtype == T_LOAD:
+        if f['server'] == 0:
+            return 'server id 0'
     return ''
 
 

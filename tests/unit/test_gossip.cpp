@@ -526,10 +526,14 @@ TEST_SUITE("gossip")
 		REQUIRE(decodedFirst.packet);
 		CHECK(decodedFirst.packet->records.size() == 1);
 		CHECK((decodedFirst.packet->header.flags & wire::kFlagFullState) == 0);
+		// Nor later: a learnt peer never gets more than a's own sample.
+		const auto second = a.receive({ "192.0.2.1", 9 }, request.front().bytes, kStart + 2s);
+		REQUIRE(second.size() == 1);
+		CHECK(wire::decode(second.front().bytes).packet->records.size() == 1);
 		// It is a learnt peer now, forgotten after a silence.
 		const auto known = a.peers();
 		CHECK(std::find(known.begin(), known.end(), Endpoint{ "192.0.2.1", 9 }) != known.end());
-		a.tick(kStart + 4ms + a.config().forgetAfter + 1s);
+		a.tick(kStart + 2s + a.config().forgetAfter + 1s);
 		const auto later = a.peers();
 		CHECK(std::find(later.begin(), later.end(), Endpoint{ "192.0.2.1", 9 }) == later.end());
 		CHECK(std::find(later.begin(), later.end(), bAt) != later.end()); // configured: kept
@@ -797,5 +801,34 @@ TEST_SUITE("gossip")
 		bigger.slots = 16;
 		server.setOwnSample(bigger, t);
 		CHECK(kinds(server.tick(t += 200ms)).first == 1);
+	}
+
+	TEST_CASE("a node's own news goes out first, however many others' entries wait")
+	{
+		GossipConfig c = configFor(0x10);
+		c.rateLimit = 1e9;
+		c.rateBurst = 1e9;
+		Gossip g(c);
+		for (int i = 0; i < 4; ++i)
+			g.addPeer({ "10.0.0." + std::to_string(i + 2), 3632 });
+		g.setOwnSample(load(1), kStart);
+		g.tick(kStart); // the full Sample goes out
+		for (int i = 0; i < 30; ++i)
+			g.tick(kStart + 200ms * (i + 1));
+		// A flood of new ids, each with more sends left than a Load.
+		for (std::uint64_t id = 1; id <= 200; ++id) {
+			wire::Sample s = load(1);
+			s.server = 0x5000 + id;
+			g.receive({ "10.9.9.9", 3632 }, datagram(s, 0x6000 + id), kStart + 7s);
+		}
+		g.setOwnSample(load(5), kStart + 7s);
+		const auto out = g.tick(kStart + 7s);
+		REQUIRE_FALSE(out.empty());
+		const auto decoded = wire::decode(out.front().bytes);
+		REQUIRE(decoded.packet);
+		const auto *own = std::get_if<wire::Load>(&decoded.packet->records.front());
+		REQUIRE(own);
+		CHECK(own->server == 0x10);
+		CHECK(own->running == 5);
 	}
 }
