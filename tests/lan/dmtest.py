@@ -376,9 +376,12 @@ def percentile(values, q):
 
 
 def sanitized(binary):
-    """True when binary was built with AddressSanitizer (its RSS is larger)."""
+    """True when binary was built with AddressSanitizer (its RSS is larger):
+    linked statically it holds the runtime's name, dynamically it needs
+    libasan and calls __asan_init."""
     with open(binary, 'rb') as f:
-        return b'AddressSanitizer' in f.read()
+        data = f.read()
+    return any(m in data for m in (b'AddressSanitizer', b'__asan_init', b'libasan.so'))
 
 
 def observe(seconds, check, interval=0.05):
