@@ -189,7 +189,8 @@ public:
 	Liveness liveness(std::uint64_t id, SteadyTime now) const;
 	// Jobs other clients reserved on @server that its samples do not show yet.
 	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now) const;
-	DemandSummary demand(SteadyTime now) const;
+	// Every client's demand; @includeOwn false: the other clients' only.
+	DemandSummary demand(SteadyTime now, bool includeOwn = true) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.size(); }

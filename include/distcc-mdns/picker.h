@@ -21,7 +21,8 @@ struct PickPolicy {
 	std::chrono::milliseconds maxSampleAge{ 3000 };
 	// Servers slower than this (in the Server::speed unit) are left out.
 	double minSpeed = 0.0;
-	// When set, only servers that run this compiler.
+	// When set, only servers that run this compiler (same target machine and
+	// version), and those whose compilers are unknown.
 	std::optional<Compiler> compiler;
 	// Servers with room (assumed running plus reserved below their slots)
 	// come before full ones, each group ordered by power-of-two-choices: a

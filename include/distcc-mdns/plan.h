@@ -18,9 +18,31 @@ struct PlanOptions {
 	bool lzo = false;	      // add ,lzo for servers that offer it
 	bool cpp = false;	      // add ,cpp (pump) for servers that offer it
 	// Remote jobs the client means to run at once (its demand); unset: as
-	// many as the line offers.
+	// many as the farm has slots.
 	std::optional<std::uint32_t> want;
+	// The other clients' demand (gossip's sum). With this client's want
+	// above the slots of the servers, the farm is overloaded and each client
+	// gets its fair share; 0: none known, each server offers what is free.
+	std::uint64_t othersWanted = 0;
+	// This client's own jobs running on each server now (a hosts file
+	// rewritten during a build): not others' load. Empty, or one per server.
+	std::vector<std::uint32_t> own;
+	// This machine's speed, in the unit of Server::speed. A server slower
+	// than minSpeed x localSpeed is left out (PickPolicy::minSpeed is set
+	// from them), and so is one where the next job would finish later than
+	// on this machine's own slots.
+	double localSpeed = 1.0;
+	double minSpeed = 0.5;
 };
+
+// Where localhost goes in the line, from the capacity this machine adds
+// (local slots x its speed) against what the remote hosts listed add.
+enum class LocalPlace : std::uint8_t {
+	First, // at least half the total: the client is the bigger part
+	Last,  // a fifth to a half
+	Absent, // under a fifth (distcc's advice); never when no remote host is listed
+};
+LocalPlace placeLocal(double localCapacity, double remoteCapacity) noexcept;
 
 struct PlannedHost {
 	std::size_t server; // index into the servers given to planHostsLine()
@@ -33,11 +55,20 @@ struct PlannedHost {
 
 struct Plan {
 	std::vector<PlannedHost> remote; // in the picker's order
-	HostsLine line;			 // the remote hosts, then localhost
-	std::uint32_t jobs = 0;		 // suggested make -j: every limit added up
+	HostsLine line;			 // the hosts, localhost where placeLocal() says
+	std::uint32_t jobs = 0;		 // suggested make -j: every limit in the line added up
 	// Per server: the server listed instead of it because both point at
 	// the same address and port (one distccd advertised twice).
 	std::vector<std::optional<std::size_t>> duplicateOf;
+	// Per server: eligible, but every slot is taken by other clients'
+	// running or reserved jobs (or, overloaded, its part of the share is 0).
+	std::vector<bool> full;
+	// Overloaded farm: this client's fair share of the slots, which its
+	// limits add up to; 0 when the farm has room for every demand.
+	std::uint32_t share = 0;
+	// Per server: eligible, but a job there would finish later than here.
+	std::vector<bool> slower;
+	LocalPlace local = LocalPlace::Last;
 };
 
 // How distcc spreads @jobs over hosts with these limits, listed in line
@@ -45,11 +76,19 @@ struct Plan {
 std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limits, std::uint32_t jobs);
 
 // Orders the eligible servers with @picker and lists each at its preferred
-// address, limited to its slots; servers without a usable address or port
-// are skipped, and an address and port appears at most once. The line
-// always ends with localhost, so it is never empty and never makes distcc
-// wait for remote slots only. @reserved, when not empty, holds per server
-// the jobs other clients reserved there (see Picker::order).
+// address; servers without a usable address or port are skipped, and an
+// address and port appears at most once. Each /LIMIT is what the server has
+// free: its slots minus the jobs others run or reserved there (a load that
+// is unknown counts as free). When every client's demand together exceeds
+// the slots (want + PlanOptions::othersWanted), the limits instead add up to
+// this client's fair share, slots x want / all demand, spread over the servers
+// in proportion to their slots, so that one client's make -j200 cannot
+// starve the others. Servers left with no slot are skipped as full, and so
+// are servers where a job would finish later than on the local slots.
+// localhost goes first, last or nowhere (placeLocal()); it is always there
+// when no remote host is, so the line is never empty and never makes
+// distcc wait for remote slots only. @reserved, when not empty, holds per
+// server the jobs other clients reserved there (see Picker::order).
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker);
 

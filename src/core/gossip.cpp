@@ -889,7 +889,7 @@ std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) con
 	return static_cast<std::uint32_t>(std::min<std::uint64_t>(total, UINT32_MAX));
 }
 
-DemandSummary Gossip::demand(SteadyTime now) const
+DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 {
 	DemandSummary sum;
 	auto add = [&](const wire::Demand &d) {
@@ -899,7 +899,7 @@ DemandSummary Gossip::demand(SteadyTime now) const
 		sum.localSlots += d.localSlots;
 		++sum.clients;
 	};
-	if (ownDemand_ && !left_)
+	if (includeOwn && ownDemand_ && !left_)
 		add(ownDemand_->demand);
 	for (const auto &[client, e] : demands_)
 		if (now - e.origin < config_.demandTtl && !hasLeft(client, e.demand.incarnation))

@@ -40,7 +40,9 @@ Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcep
 		return Ineligible::NoCapacity;
 	if (server.sample && server.sample->age > policy.maxSampleAge)
 		return Ineligible::Stale;
-	if (policy.compiler && !server.offers(*policy.compiler))
+	// A server introduced by gossip alone (--peer) does not say which
+	// compilers it runs: unknown is not refused.
+	if (policy.compiler && !server.compilers.empty() && !server.offers(*policy.compiler))
 		return Ineligible::Compiler;
 	if (server.speed < policy.minSpeed)
 		return Ineligible::Slow;

@@ -57,6 +57,18 @@ void Advertiser::stop()
 	publisher_.withdraw();
 }
 
+void Advertiser::setState(ServerState state)
+{
+	if (state == self_.state)
+		return;
+	log(LogLevel::Info, "state {} -> {}", stateName(self_.state), stateName(state));
+	self_.state = state;
+	if (listening_)
+		publisher_.updateTxt(txt());
+	if (everListened_ && onSample)
+		onSample(self_, probe_.read(), listening_);
+}
+
 std::optional<Server> Advertiser::advertised() const
 {
 	if (!publisher_.wanted())

@@ -49,6 +49,11 @@ public:
 	// The record as advertised now, if it is.
 	std::optional<Server> advertised() const;
 
+	// Drain (no new jobs, please) or up again: advertised at once in TXT
+	// and by the next gossip sample, which goes out now.
+	void setState(ServerState state);
+	ServerState state() const noexcept { return self_.state; }
+
 	// Called at every check (checkInterval) once distccd was seen accepting:
 	// this host's record and the fresh reading, and whether distccd accepts
 	// now. The gossip sample is made from it.

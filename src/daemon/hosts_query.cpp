@@ -5,6 +5,7 @@
 
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/text.h"
 #include "probe.h"
 #include "request.h"
 #include "view.h"
@@ -12,7 +13,7 @@
 namespace dmdns {
 
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			std::span<const std::uint32_t> reserved, std::string_view source)
+			const OtherClients &others, double localSpeed, std::string_view source)
 {
 	const std::string op = request::string(request, "op", "");
 	if (op != "hosts")
@@ -24,8 +25,23 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	if (request.contains("want"))
 		options.want = static_cast<std::uint32_t>(
 			request::integer(request, "want", 0, wire::kMaxWantedJobs, 0));
+	options.localSpeed = request::number(request, "speed", kMinSpeed, kMaxSpeed, localSpeed);
+	options.minSpeed = request::number(request, "min_speed", 0.0, 1.0, options.minSpeed);
 	options.lzo = request::boolean(request, "lzo", false);
 	options.cpp = request::boolean(request, "cpp", false);
+	if (request.contains("compiler")) {
+		// "MACHINE VERSION", as `cc -dumpmachine` and `cc -dumpversion` say.
+		const std::string text = request::string(request, "compiler", "");
+		const std::size_t space = text.find(' ');
+		Compiler c;
+		if (space != std::string::npos) {
+			c.machine = text.substr(0, space);
+			c.version = text.substr(space + 1);
+		}
+		if (!c.valid())
+			throw std::invalid_argument("'compiler' must be \"MACHINE VERSION\", not " + text::quote(text));
+		options.policy.compiler = std::move(c);
+	}
 	// Load in TXT changes at most every 10 s and only when it changes by a
 	// quarter of the slots, so its age says nothing about its truth; live
 	// samples with real ages arrive by gossip.
@@ -36,7 +52,8 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	const std::uint64_t seed = (std::uint64_t(entropy()) << 32) | entropy();
 	HostsAnswer answer;
 	answer.reserve = request::boolean(request, "reserve", options.want.has_value());
-	answer.view = makeView(entries, reserved, options, seed, source);
+	options.othersWanted = others.wanted;
+	answer.view = makeView(entries, others.reserved, options, seed, source);
 	answer.localSlots = options.localSlots;
 	std::uint32_t planned = 0;
 	for (const nlohmann::json &s : answer.view["servers"]) {

@@ -25,11 +25,19 @@ struct HostsAnswer {
 };
 
 // Answers {"op":"hosts", "local_slots":N, "want":N, "reserve":bool,
-// "lzo":bool, "cpp":bool} ("reserve" defaults to whether "want" is given)
-// from the servers in @entries, with @reserved empty or holding per entry
-// the jobs other clients reserved there; throws std::invalid_argument for a
-// bad request.
+// "lzo":bool, "cpp":bool, "compiler":"MACHINE VERSION", "speed":X,
+// "min_speed":F} ("reserve" defaults to whether "want" is given)
+// from the servers in @entries and what @others do; throws
+// std::invalid_argument for a bad request.
+// What the other clients do, from gossip: per entry the jobs they reserved
+// (empty: none known) and the remote jobs they ask for together.
+struct OtherClients {
+	std::span<const std::uint32_t> reserved;
+	std::uint64_t wanted = 0;
+};
+
+// @localSpeed: this machine's speed, unless the request says "speed".
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			std::span<const std::uint32_t> reserved, std::string_view source);
+			const OtherClients &others, double localSpeed, std::string_view source);
 
 } // namespace dmdns

@@ -77,7 +77,8 @@ void QueryServer::received(Connection &c, std::string_view data)
 	std::size_t start = 0;
 	for (auto newline = c.buffer.find('\n'); newline != std::string::npos && newline - start <= kMaxRequest;
 	     newline = c.buffer.find('\n', start)) {
-		c.stream->write(answerLine(std::string_view(c.buffer).substr(start, newline - start), handler_));
+		c.stream->write(answerLine(std::string_view(c.buffer).substr(start, newline - start), handler_,
+					   Caller{ c.stream->peerUid() }));
 		start = newline + 1;
 	}
 	c.buffer.erase(0, start);
@@ -102,7 +103,7 @@ void QueryServer::closed(Connection &c)
 	reaper_.start(std::chrono::milliseconds(0));
 }
 
-std::string answerLine(std::string_view line, const QueryServer::Handler &handler)
+std::string answerLine(std::string_view line, const QueryServer::Handler &handler, const QueryServer::Caller &caller)
 {
 	if (!line.empty() && line.back() == '\r')
 		line.remove_suffix(1);
@@ -112,7 +113,7 @@ std::string answerLine(std::string_view line, const QueryServer::Handler &handle
 	if (!request.is_object())
 		return errorReply("request is not a JSON object");
 	try {
-		nlohmann::json reply = handler(request);
+		nlohmann::json reply = handler(request, caller);
 		reply["ok"] = true;
 		return reply.dump() + "\n";
 	} catch (const std::invalid_argument &e) {

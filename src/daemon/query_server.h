@@ -5,7 +5,10 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <sys/types.h>
 
 #include <nlohmann/json.hpp>
 
@@ -21,9 +24,14 @@ public:
 	// Connections beyond this get an error reply and are closed.
 	static constexpr std::size_t kMaxConnections = 128;
 
+	// Who sent a request: the kernel's word on the peer's user.
+	struct Caller {
+		std::optional<uid_t> uid;
+	};
+
 	// Answers one well-formed request object; may throw std::invalid_argument
 	// for a request it refuses, which becomes an error reply.
-	using Handler = std::function<nlohmann::json(const nlohmann::json &request)>;
+	using Handler = std::function<nlohmann::json(const nlohmann::json &request, const Caller &caller)>;
 
 	// Listens on @path (creating its directory) until destroyed. Throws
 	// std::runtime_error if the socket cannot be created.
@@ -57,7 +65,8 @@ private:
 // The reply line, newline included, to one request line: the handler's
 // object with "ok":true, or {"ok":false,"error":...} for a request that is
 // not a JSON object or that the handler refuses.
-std::string answerLine(std::string_view line, const QueryServer::Handler &handler);
+std::string answerLine(std::string_view line, const QueryServer::Handler &handler,
+		       const QueryServer::Caller &caller = {});
 
 // The socket path both programs use: $DISTCC_MDNS_SOCKET, else
 // /run/distcc-mdns/socket for root, else $XDG_RUNTIME_DIR/distcc-mdns/socket.

@@ -19,6 +19,19 @@ std::int64_t integer(const nlohmann::json &request, const char *key, std::int64_
 	return n;
 }
 
+double number(const nlohmann::json &request, const char *key, double min, double max, double fallback)
+{
+	if (!request.contains(key))
+		return fallback;
+	const nlohmann::json &v = request[key];
+	if (!v.is_number())
+		throw std::invalid_argument(fmt::format("'{}' must be a number", key));
+	const auto x = v.get<double>();
+	if (!(x >= min && x <= max))
+		throw std::invalid_argument(fmt::format("'{}' must be in [{}, {}]", key, min, max));
+	return x;
+}
+
 bool boolean(const nlohmann::json &request, const char *key, bool fallback)
 {
 	if (!request.contains(key))

@@ -66,6 +66,12 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 	view["line"] = writeHostsLine(plan.line);
 	view["jobs"] = plan.jobs;
 	view["local_slots"] = options.localSlots;
+	view["local_speed"] = options.localSpeed;
+	view["localhost"] = plan.local == LocalPlace::First  ? "first"
+			    : plan.local == LocalPlace::Last ? "last"
+							     : "absent";
+	// Overloaded farm: the slots this client's limits add up to.
+	view["share"] = plan.share ? nlohmann::json(plan.share) : nlohmann::json(nullptr);
 	nlohmann::json list = nlohmann::json::array();
 	std::vector<bool> listed(entries.size(), false);
 	for (const PlannedHost &host : plan.remote) {
@@ -88,6 +94,11 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 			j["excluded"] = describe(why);
 		else if (plan.duplicateOf[i])
 			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
+		else if (plan.slower[i])
+			j["excluded"] = "slower: a job there would finish later than on this machine";
+		else if (plan.full[i])
+			j["excluded"] = plan.share ? "the farm is overloaded: no slot of this client's fair share here"
+						   : "full: other clients run or reserved all its slots";
 		else
 			j["excluded"] = "no usable address";
 		list.push_back(std::move(j));

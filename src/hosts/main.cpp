@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -38,10 +39,22 @@ void usage(std::FILE *out)
 		   "  -j, --jobs             print the suggested make -j value for the line\n"
 		   "      --json             print the machine-readable view\n"
 		   "      --status           print a table of the servers and the line\n"
+		   "      --set-state=STATE  make the local daemon advertise this host as\n"
+		   "                         drain (no new jobs) or up; root or its user\n"
 		   "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
 		   "      --want=N           remote jobs this build will run at once: the\n"
 		   "                         daemon reserves them on the servers listed\n"
 		   "                         [as many as the line offers]\n"
+		   "      --compiler=CC      list only servers that run the compiler CC runs\n"
+		   "                         here (same target and version) [$CC, else cc]\n"
+		   "      --any-compiler     list servers whatever compilers they run\n"
+		   "      --speed=X          this machine's speed (1 = the reference machine)\n"
+		   "                         [the daemon's; 1 when browsing]\n"
+		   "      --min-speed=F      leave out servers slower than F times this\n"
+		   "                         machine [0.5]\n"
+		   "      --lzo              add ,lzo for servers that offer compression\n"
+		   "      --pump             add ,cpp (and ,lzo) for servers that offer pump\n"
+		   "                         mode\n"
 		   "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
 		   "      --no-daemon        browse even if a daemon answers\n"
 		   "      --socket=PATH      the daemon's query socket [/run/distcc-mdns/socket\n"
@@ -61,6 +74,12 @@ struct Options {
 	Output output = Output::Line;
 	std::uint32_t localSlots = host::onlineCpus();
 	std::optional<std::uint32_t> want;
+	std::optional<std::string> compiler; // empty string: any
+	std::optional<double> speed;
+	std::optional<double> minSpeed;
+	std::optional<std::string> setState;
+	bool lzo = false;
+	bool pump = false;
 	std::chrono::milliseconds wait{ 1500 };
 	bool useDaemon = true;
 	std::string socket = defaultSocketPath();
@@ -68,13 +87,36 @@ struct Options {
 
 Options parse(int argc, char **argv)
 {
-	enum { OptJson = 0x100, OptStatus, OptLocalSlots, OptWant, OptWait, OptNoDaemon, OptSocket, OptVersion };
+	enum {
+		OptJson = 0x100,
+		OptStatus,
+		OptLocalSlots,
+		OptWant,
+		OptCompiler,
+		OptAnyCompiler,
+		OptSpeed,
+		OptMinSpeed,
+		OptSetState,
+		OptLzo,
+		OptPump,
+		OptWait,
+		OptNoDaemon,
+		OptSocket,
+		OptVersion
+	};
 	static const option longOptions[] = {
 		{ "jobs", no_argument, nullptr, 'j' },
 		{ "json", no_argument, nullptr, OptJson },
 		{ "status", no_argument, nullptr, OptStatus },
 		{ "local-slots", required_argument, nullptr, OptLocalSlots },
 		{ "want", required_argument, nullptr, OptWant },
+		{ "compiler", required_argument, nullptr, OptCompiler },
+		{ "any-compiler", no_argument, nullptr, OptAnyCompiler },
+		{ "speed", required_argument, nullptr, OptSpeed },
+		{ "set-state", required_argument, nullptr, OptSetState },
+		{ "min-speed", required_argument, nullptr, OptMinSpeed },
+		{ "lzo", no_argument, nullptr, OptLzo },
+		{ "pump", no_argument, nullptr, OptPump },
 		{ "wait", required_argument, nullptr, OptWait },
 		{ "no-daemon", no_argument, nullptr, OptNoDaemon },
 		{ "socket", required_argument, nullptr, OptSocket },
@@ -98,6 +140,31 @@ Options parse(int argc, char **argv)
 			break;
 		case OptWant:
 			o.want = static_cast<std::uint32_t>(cli.integer("--want", optarg, 0, wire::kMaxWantedJobs));
+			break;
+		case OptCompiler:
+			o.compiler = optarg;
+			if (o.compiler->empty())
+				cli.fail("--compiler needs a compiler name");
+			break;
+		case OptAnyCompiler:
+			o.compiler = "";
+			break;
+		case OptSetState:
+			o.setState = optarg;
+			if (*o.setState != "drain" && *o.setState != "up")
+				cli.fail("--set-state must be drain or up, not '{}'", optarg);
+			break;
+		case OptSpeed:
+			o.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
+			break;
+		case OptMinSpeed:
+			o.minSpeed = cli.decimal("--min-speed", optarg, 0.0, 1.0);
+			break;
+		case OptLzo:
+			o.lzo = true;
+			break;
+		case OptPump:
+			o.pump = true;
 			break;
 		case OptLocalSlots:
 			o.localSlots = static_cast<std::uint32_t>(cli.integer("--local-slots", optarg, 1, kMaxHostLimit));
@@ -130,8 +197,27 @@ Options parse(int argc, char **argv)
 	return o;
 }
 
+// The compiler a build here runs: the last word of CC that is not a wrapper
+// ("distcc gcc", "ccache clang-14"), else cc. nullopt when --any-compiler.
+std::optional<std::string> compilerName(const Options &o)
+{
+	if (o.compiler)
+		return o.compiler->empty() ? std::nullopt : o.compiler;
+	const char *cc = std::getenv("CC");
+	std::string name = "cc";
+	if (cc) {
+		std::istringstream words(cc);
+		for (std::string w; words >> w;)
+			if (w != "distcc" && w != "ccache" && w.find('=') == std::string::npos)
+				name = w;
+	}
+	return name;
+}
+
 // Asks the daemon; nothing if none answers well within a second.
-std::optional<nlohmann::json> askDaemon(const std::string &path, const nlohmann::json &request)
+// One request to the daemon and its reply object; nothing if no daemon
+// answers within a second or the reply is no JSON object.
+std::optional<nlohmann::json> exchange(const std::string &path, const nlohmann::json &request)
 {
 	sockaddr_un address{};
 	address.sun_family = AF_UNIX;
@@ -165,13 +251,40 @@ std::optional<nlohmann::json> askDaemon(const std::string &path, const nlohmann:
 			break;
 		reply.append(buffer, static_cast<std::size_t>(n));
 	}
-	nlohmann::json view = nlohmann::json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
-	if (view.is_discarded() || !view.is_object() || !view.value("ok", false) || !view.contains("line") ||
-	    !view["line"].is_string() || !view.contains("jobs") || !view["jobs"].is_number_unsigned()) {
+	nlohmann::json object = nlohmann::json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
+	if (object.is_discarded() || !object.is_object())
+		return std::nullopt;
+	return object;
+}
+
+std::optional<nlohmann::json> askDaemon(const std::string &path, const nlohmann::json &request)
+{
+	std::optional<nlohmann::json> view = exchange(path, request);
+	if (!view)
+		return std::nullopt;
+	if (!view->value("ok", false) || !view->contains("line") || !(*view)["line"].is_string() ||
+	    !view->contains("jobs") || !(*view)["jobs"].is_number_unsigned()) {
 		log(LogLevel::Warning, "the daemon at {} gave no usable answer: browsing", path);
 		return std::nullopt;
 	}
 	return view;
+}
+
+// --set-state: asks the local daemon to change what it advertises.
+int setState(const std::string &path, const std::string &state)
+{
+	const std::optional<nlohmann::json> reply = exchange(path, { { "op", "set-state" }, { "state", state } });
+	if (!reply) {
+		log(LogLevel::Error, "no distcc-mdnsd answers at {}", path);
+		return EXIT_FAILURE;
+	}
+	if (!reply->value("ok", false)) {
+		const nlohmann::json error = reply->value("error", nlohmann::json("unknown error"));
+		log(LogLevel::Error, "{}", error.is_string() ? error.get<std::string>() : error.dump());
+		return EXIT_FAILURE;
+	}
+	std::printf("state: %s\n", reply->value("state", state).c_str());
+	return EXIT_SUCCESS;
 }
 
 // Browses until everything found is resolved or @wait has passed.
@@ -188,7 +301,11 @@ nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds w
 	};
 	deadline.start(wait);
 	loop.run();
-	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), {}, "browse")
+	// Without a daemon this machine counts as the reference (1.0) unless
+	// --speed says otherwise: a measurement here would cost each call
+	// 0.2 s and vary with what else runs.
+	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), {}, 1.0,
+			   "browse")
 		.view;
 }
 
@@ -197,11 +314,27 @@ nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds w
 int main(int argc, char **argv)
 {
 	const Options options = parse(argc, argv);
+	if (options.setState)
+		return setState(options.socket, *options.setState);
 	nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
 	if (options.want)
 		request["want"] = *options.want;
 	// Only a printed line is handed out to distcc; the other outputs look.
 	request["reserve"] = options.output == Output::Line;
+	if (options.speed)
+		request["speed"] = *options.speed;
+	if (options.minSpeed)
+		request["min_speed"] = *options.minSpeed;
+	request["lzo"] = options.lzo;
+	request["cpp"] = options.pump;
+	if (const auto name = compilerName(options)) {
+		if (const auto c = host::probeCompiler(*name))
+			request["compiler"] = c->machine + " " + c->version;
+		else
+			log(LogLevel::Warning, "cannot ask {} for its target and version: listing servers whatever "
+					       "compilers they run",
+			    *name);
+	}
 
 	nlohmann::json view;
 	try {
@@ -212,7 +345,9 @@ int main(int argc, char **argv)
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.
 		log(LogLevel::Warning, "{}; using this machine only", e.what());
-		view = answerHosts(request, {}, {}, "none").view;
+		view = answerHosts(nlohmann::json{ { "op", "hosts" }, { "local_slots", options.localSlots } }, {}, {},
+				   1.0, "none")
+			       .view;
 	}
 	view.erase("ok");
 

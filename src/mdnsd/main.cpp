@@ -1,10 +1,12 @@
 // distcc-mdnsd: advertises a distccd host and resolves its peers (entry point).
 #include <getopt.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "distcc-mdns/text.h"
 #include "gossip_node.h"
 #include "probe.h"
+#include "speed.h"
 #include "client.h"
 #include "dmdns-config.h"
 #include "handle.h"
@@ -25,6 +28,7 @@
 #include "options.h"
 #include "uv_poll.h"
 #include "query_server.h"
+#include "request.h"
 #include "resolver.h"
 
 namespace {
@@ -40,7 +44,8 @@ void usage(std::FILE *out)
 		   "      --distcc-port=N     distccd's TCP port [3632]\n"
 		   "      --cpus=N            advertise N cpus instead of the online ones\n"
 		   "      --slots=N           advertise N slots instead of distccd's --jobs\n"
-		   "      --speed=X           relative speed to advertise [1]\n"
+		   "      --speed=X           this machine's speed, 1 being the reference\n"
+		   "                          machine [measured at start]\n"
 		   "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
 		   "      --no-resolve        do not browse for servers nor serve queries\n"
 		   "      --gossip-port=N     UDP port of the gossip protocol [3632]\n"
@@ -63,6 +68,7 @@ void usage(std::FILE *out)
 struct Options {
 	AdvertiserConfig advertiser;
 	bool resolve = true;
+	std::optional<double> speed;
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<text::HostPort> peers;
@@ -137,7 +143,7 @@ Options parse(int argc, char **argv)
 			o.advertiser.slots = static_cast<std::uint32_t>(cli.integer("--slots", optarg, 1, kMaxSlots));
 			break;
 		case OptSpeed:
-			o.advertiser.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
+			o.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
 			break;
 		case OptMasquerade:
 			o.advertiser.masqueradeDir = optarg;
@@ -255,6 +261,22 @@ LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
 	return overlayGossip(std::move(entries), node->gossip(), now);
 }
 
+// {"op":"set-state","state":"drain"|"up"}: only root or the daemon's own
+// user may change what this host advertises.
+nlohmann::json setState(const nlohmann::json &request, const QueryServer::Caller &caller, Advertiser *advertiser)
+{
+	if (!caller.uid || (*caller.uid != 0 && *caller.uid != ::geteuid()))
+		throw std::invalid_argument("set-state: only root or the daemon's user may change the state");
+	if (!advertiser)
+		throw std::invalid_argument("set-state: this daemon advertises no server (--advertise=no)");
+	const std::string wanted = request::string(request, "state", "");
+	const auto state = parseServerState(wanted);
+	if (!state || *state == ServerState::Down)
+		throw std::invalid_argument("set-state: 'state' must be \"drain\" or \"up\"");
+	advertiser->setState(*state);
+	return { { "state", stateName(*state) } };
+}
+
 std::vector<std::uint64_t> listedIds(const Resolver &resolver)
 {
 	std::vector<std::uint64_t> ids;
@@ -268,8 +290,13 @@ std::vector<std::uint64_t> listedIds(const Resolver &resolver)
 
 int main(int argc, char **argv)
 {
-	const Options options = parse(argc, argv);
+	Options options = parse(argc, argv);
 	setLogLevel(options.verbosity > 1 ? LogLevel::Debug : options.verbosity ? LogLevel::Info : LogLevel::Warning);
+	if (!options.speed) {
+		options.speed = host::measureSpeed();
+		log(LogLevel::Info, "measured speed {:.2f}", *options.speed);
+	}
+	options.advertiser.speed = *options.speed;
 
 	try {
 		uv::Loop loop;
@@ -296,12 +323,22 @@ int main(int argc, char **argv)
 			if (gossip)
 				resolver->onChange = [&] { gossip->setListed(listedIds(*resolver)); };
 			queries = std::make_unique<QueryServer>(
-				loop.get(), options.socket, [&](const nlohmann::json &request) -> nlohmann::json {
-					if (request.is_object() && request.value("op", "") == "stats")
+				loop.get(), options.socket,
+				[&](const nlohmann::json &request, const QueryServer::Caller &caller) -> nlohmann::json {
+					const std::string op = request::string(request, "op", "");
+					if (op == "stats")
 						return gossip ? gossip->stats()
 							      : nlohmann::json{ { "gossip", nullptr } };
+					if (op == "set-state")
+						return setState(request, caller, advertiser.get());
 					const LiveServers live = liveServers(*resolver, gossip.get());
-					HostsAnswer answer = answerHosts(request, live.entries, live.reserved, "daemon");
+					OtherClients others{ live.reserved, 0 };
+					if (gossip)
+						others.wanted = gossip->gossip()
+									.demand(std::chrono::steady_clock::now(), false)
+									.wanted;
+					HostsAnswer answer =
+						answerHosts(request, live.entries, others, *options.speed, "daemon");
 					if (gossip && answer.reserve)
 						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
 					return std::move(answer.view);

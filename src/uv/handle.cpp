@@ -359,6 +359,19 @@ std::size_t Stream::writeQueueSize() const noexcept
 	return stream ? uv_stream_get_write_queue_size(stream) : 0;
 }
 
+std::optional<uid_t> Stream::peerUid() const noexcept
+{
+	const uv_stream_t *stream = maybe<uv_stream_t>();
+	uv_os_fd_t fd;
+	if (!stream || uv_fileno(reinterpret_cast<const uv_handle_t *>(stream), &fd) != 0)
+		return std::nullopt;
+	ucred cred{};
+	socklen_t length = sizeof cred;
+	if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0 || length != sizeof cred)
+		return std::nullopt;
+	return cred.uid;
+}
+
 void Stream::finish() noexcept
 {
 	uv_handle_t *handle = maybe<uv_handle_t>();

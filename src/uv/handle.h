@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -159,6 +162,9 @@ public:
 	void shutdownAndClose() noexcept;
 	// Bytes queued but not yet handed to the kernel.
 	std::size_t writeQueueSize() const noexcept;
+	// The user id of the process at the other end (SO_PEERCRED), as the
+	// kernel vouches for it; nullopt once closed or if unknown.
+	std::optional<uid_t> peerUid() const noexcept;
 
 private:
 	friend class UnixServer;

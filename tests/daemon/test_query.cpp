@@ -27,8 +27,8 @@ DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
 
 nlohmann::json reply(std::string_view line, const std::vector<DirectoryEntry> &entries = {})
 {
-	const std::string text = answerLine(line, [&](const nlohmann::json &request) {
-		return answerHosts(request, entries, {}, "test").view;
+	const std::string text = answerLine(line, [&](const nlohmann::json &request, const QueryServer::Caller &) {
+		return answerHosts(request, entries, {}, 1.0, "test").view;
 	});
 	REQUIRE(text.back() == '\n');
 	REQUIRE(text.find('\n') == text.size() - 1);
@@ -67,6 +67,8 @@ TEST_SUITE("query")
 		for (const char *bad : { "", "not json", "[1,2]", "42", R"({"op":7})", R"({"op":"nuke"})",
 					 R"({})", R"({"op":"hosts","local_slots":0})",
 					 R"({"op":"hosts","local_slots":"4"})", R"({"op":"hosts","lzo":1})",
+					 R"({"op":"hosts","compiler":"x86_64-linux-gnu"})",
+					 R"({"op":"hosts","compiler":"x86/64 12"})", R"({"op":"hosts","compiler":12})",
 					 "{\"op\":\"hosts\"", "\xff\xfe" }) {
 			const nlohmann::json r = reply(bad);
 			INFO(bad);
@@ -122,13 +124,13 @@ TEST_SUITE("query")
 			e.stock = false;
 			e.server.sample = LoadSample{};
 		}
-		const std::vector<std::uint32_t> none;
+		const OtherClients none;
 
 		// A look reserves nothing.
-		HostsAnswer look = answerHosts({ { "op", "hosts" } }, entries, none, "test");
+		HostsAnswer look = answerHosts({ { "op", "hosts" } }, entries, none, 1.0, "test");
 		CHECK_FALSE(look.reserve);
 
-		HostsAnswer use = answerHosts({ { "op", "hosts" }, { "want", 3 } }, entries, none, "test");
+		HostsAnswer use = answerHosts({ { "op", "hosts" }, { "want", 3 } }, entries, none, 1.0, "test");
 		CHECK(use.reserve);
 		CHECK(use.want == 3);
 		std::uint32_t sum = 0;
@@ -142,7 +144,7 @@ TEST_SUITE("query")
 		// Asking for more than the line offers: the demand says so, the
 		// reservations stop at the slots.
 		HostsAnswer more = answerHosts({ { "op", "hosts" }, { "want", 50 }, { "reserve", true } }, entries,
-					       none, "test");
+					       none, 1.0, "test");
 		CHECK(more.want == 50);
 		sum = 0;
 		for (const auto &[id, count] : more.reservations)
@@ -152,14 +154,35 @@ TEST_SUITE("query")
 		// Others' reservations fill server a: it goes after b.
 		const std::vector<std::uint32_t> reserved = { 4, 0 };
 		for (int i = 0; i < 20; ++i) {
-			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries, reserved, "test");
+			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries,
+						    OtherClients{ reserved, 0 }, 1.0, "test");
 			REQUIRE(a.reservations.size() == 1);
 			CHECK(a.reservations.front().first == 0xbb);
 			CHECK(a.view["servers"][1]["reserved"] == 4);
 		}
-		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "want", -1 } }, entries, none, "test"),
+		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "want", -1 } }, entries, none, 1.0, "test"),
 				std::invalid_argument);
-		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "reserve", "yes" } }, entries, none, "test"),
+		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "reserve", "yes" } }, entries, none, 1.0, "test"),
 				std::invalid_argument);
+	}
+
+	TEST_CASE("only servers running the client's compiler are listed; options where offered")
+	{
+		std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 4), entry("distcc@b", "10.0.0.3", 4),
+							entry("distcc@c", "10.0.0.4", 4) };
+		entries[0].server.compilers = { { "x86_64-linux-gnu", "12" }, { "aarch64-linux-gnu", "12" } };
+		entries[0].server.lzo = entries[0].server.cpp = true;
+		entries[1].server.compilers = { { "x86_64-linux-gnu", "13" } };
+		entries[2].server.compilers.clear(); // unknown (gossip only): not refused
+		const nlohmann::json r = reply(R"({"op":"hosts","compiler":"aarch64-linux-gnu 12","cpp":true})", entries);
+		REQUIRE(r["ok"] == true);
+		const std::string line = r["line"];
+		CHECK(line.find("10.0.0.2/4,lzo,cpp") != std::string::npos); // pump needs lzo: both
+		CHECK(line.find("10.0.0.3") == std::string::npos);
+		CHECK(line.find("10.0.0.4/4") != std::string::npos);
+		CHECK(line.find("10.0.0.4/4,") == std::string::npos); // it offers neither
+		for (const auto &s : r["servers"])
+			if (s["name"] == "distcc@b")
+				CHECK(s["excluded"] == "compiler not offered");
 	}
 }

@@ -41,8 +41,8 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 {
 	static const std::vector<DirectoryEntry> entries = farm();
 	const std::string_view line(reinterpret_cast<const char *>(data), size);
-	const std::string reply = answerLine(line, [](const nlohmann::json &request) {
-		return answerHosts(request, entries, {}, "fuzz").view;
+	const std::string reply = answerLine(line, [](const nlohmann::json &request, const QueryServer::Caller &) {
+		return answerHosts(request, entries, {}, 1.0, "fuzz").view;
 	});
 	if (reply.empty() || reply.back() != '\n' || reply.find('\n') != reply.size() - 1)
 		violated("reply is not exactly one line");

@@ -21,6 +21,7 @@
 #include "capture.h"
 #include "files.h"
 #include "probe.h"
+#include "speed.h"
 
 extern char **environ;
 
@@ -404,5 +405,20 @@ TEST_SUITE("host_probe")
 		CHECK(id.size() == 16);
 		CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
 		CHECK(hostId() == id);
+	}
+
+	TEST_CASE("the speed workload is deterministic and the measured speed is bounded and repeatable")
+	{
+		CHECK(host::speedWorkload(100000) == host::speedWorkload(100000));
+		CHECK(host::speedWorkload(100000) != host::speedWorkload(100001));
+		const double a = host::measureSpeed(std::chrono::milliseconds(5), 3);
+		const double b = host::measureSpeed(std::chrono::milliseconds(5), 3);
+		CHECK(a >= kMinSpeed);
+		CHECK(a <= kMaxSpeed);
+		MESSAGE("measured speed " << a << " and " << b);
+		// Best of several runs: two measurements agree within a factor of
+		// two even on a busy machine (they differ by a few % when idle).
+		CHECK(a / b < 2.0);
+		CHECK(b / a < 2.0);
 	}
 }

@@ -3,6 +3,10 @@
 
 #include "distcc-mdns/plan.h"
 
+#include <map>
+#include <set>
+#include <stdexcept>
+
 using namespace dmdns;
 using namespace std::chrono_literals;
 
@@ -42,10 +46,12 @@ TEST_SUITE("plan")
 		servers[2].state = ServerState::Drain;
 		Picker picker(7);
 		PlanOptions options;
+		options.localSlots = 4; // a third of the 12 remote slots: localhost last
 		const Plan plan = planHostsLine(servers, {}, options, picker);
 		REQUIRE(plan.remote.size() == 2); // drained and unscoped link-local left out
 		CHECK(plan.line.hosts.back().kind == HostSpec::Kind::Local);
-		CHECK(plan.jobs == 4 + 8 + 2);
+		CHECK(plan.local == LocalPlace::Last);
+		CHECK(plan.jobs == 4 + 8 + 4);
 		const std::string line = writeHostsLine(plan.line);
 		CHECK(line.find("10.0.0.2/4") != std::string::npos);
 		CHECK(line.find("10.0.0.3/8") != std::string::npos);
@@ -123,5 +129,145 @@ TEST_SUITE("plan")
 		}
 		CHECK(sum == 3);
 		CHECK(plan.remote.front().expected == 2); // the first host takes the extra job
+	}
+
+	TEST_CASE("each limit is what the server has free of others' running and reserved jobs")
+	{
+		std::vector<Server> servers = { server("10.0.0.2", 8, 3), server("10.0.0.3", 4, 4),
+						server("10.0.0.4", 4, 0), server("10.0.0.5", 6, 0) };
+		servers[3].sample.reset(); // a stock distccd: load unknown, counted free
+		const std::vector<std::uint32_t> reserved = { 1, 0, 4, 2 };
+		Picker picker(5);
+		const Plan plan = planHostsLine(servers, reserved, PlanOptions{}, picker);
+		std::map<std::size_t, std::uint32_t> limit;
+		for (const PlannedHost &h : plan.remote)
+			limit[h.server] = h.limit;
+		CHECK(limit.at(0) == 8 - 3 - 1);
+		CHECK_FALSE(limit.contains(1)); // 4 running on 4 slots
+		CHECK_FALSE(limit.contains(2)); // 4 reserved on 4 slots
+		CHECK(limit.at(3) == 6 - 2);
+		CHECK(plan.full == std::vector<bool>{ false, true, true, false });
+		CHECK(plan.share == 0);
+		CHECK(plan.jobs == 4 + 4 + 2);
+
+		// This client's own running jobs are not others' load.
+		PlanOptions mine;
+		mine.own = { 3, 2, 0, 0 };
+		Picker again(5);
+		const Plan own = planHostsLine(servers, reserved, mine, again);
+		for (const PlannedHost &h : own.remote) {
+			if (h.server == 0)
+				CHECK(h.limit == 8 - 1);
+			if (h.server == 1)
+				CHECK(h.limit == 4 - 2);
+		}
+		mine.own = { 1 };
+		CHECK_THROWS_AS(planHostsLine(servers, reserved, mine, again), std::invalid_argument);
+	}
+
+	TEST_CASE("an overloaded farm gives each client its fair share, in proportion to the slots")
+	{
+		// 24 slots, all busy with another client's jobs; it asks for 40.
+		std::vector<Server> servers = { server("10.0.0.2", 16, 16), server("10.0.0.3", 8, 8) };
+		PlanOptions options;
+		options.want = 20;
+		options.othersWanted = 40;
+		Picker picker(9);
+		const Plan plan = planHostsLine(servers, {}, options, picker);
+		// share = 24 x 20 / 60 = 8, split 16:8 over the servers.
+		CHECK(plan.share == 8);
+		std::uint32_t sum = 0;
+		for (const PlannedHost &h : plan.remote) {
+			sum += h.limit;
+			CHECK(h.limit == (h.server == 0 ? 5u : 3u)); // 5.33 and 2.67, largest remainder
+		}
+		CHECK(sum == 8);
+
+		// Two clients with equal demand get equal shares, whoever asks first.
+		options.want = 30;
+		options.othersWanted = 30;
+		Picker p2(1);
+		const Plan half = planHostsLine(servers, {}, options, p2);
+		CHECK(half.share == 12);
+
+		// Without others' demand the same farm offers only what is free:
+		// nothing, so the line is localhost alone and the build goes on.
+		options.othersWanted = 0;
+		options.want = 10;
+		options.localSlots = 4;
+		Picker p3(1);
+		const Plan none = planHostsLine(servers, {}, options, p3);
+		CHECK(none.remote.empty());
+		CHECK(writeHostsLine(none.line) == "localhost/4");
+		CHECK(none.jobs == 4);
+
+		// A tiny demand among huge ones still gets a job.
+		options.want = 1;
+		options.othersWanted = 1000;
+		Picker p4(1);
+		CHECK(planHostsLine(servers, {}, options, p4).share == 1);
+	}
+
+	TEST_CASE("localhost goes first, last or nowhere by the capacity it adds")
+	{
+		CHECK(placeLocal(4.0, 0.0) == LocalPlace::First); // no farm: alone
+		CHECK(placeLocal(8.0, 8.0) == LocalPlace::First);
+		CHECK(placeLocal(4.0, 12.0) == LocalPlace::Last);
+		CHECK(placeLocal(2.0, 8.0) == LocalPlace::Last); // exactly a fifth
+		CHECK(placeLocal(2.0, 9.0) == LocalPlace::Absent);
+
+		std::vector<Server> big = { server("10.0.0.2", 32, 0), server("10.0.0.3", 32, 0) };
+		PlanOptions options;
+		options.localSlots = 4;
+		Picker picker(1);
+		Plan plan = planHostsLine(big, {}, options, picker);
+		CHECK(plan.local == LocalPlace::Absent);
+		CHECK(writeHostsLine(plan.line).find("localhost") == std::string::npos);
+		CHECK(plan.jobs == 64);
+
+		// A fast client beside one small server: it compiles first itself.
+		std::vector<Server> small = { server("10.0.0.2", 2, 0) };
+		small[0].speed = 1.5;
+		options.localSpeed = 2.0;
+		options.want = 20;
+		plan = planHostsLine(small, {}, options, picker);
+		CHECK(plan.local == LocalPlace::First);
+		CHECK(writeHostsLine(plan.line) == "localhost/4 10.0.0.2/2");
+		CHECK(plan.jobs == 6);
+	}
+
+	TEST_CASE("slow servers are left out: below the minimum speed, or finishing later than here")
+	{
+		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.3", 4, 0),
+						server("10.0.0.4", 4, 0) };
+		servers[0].speed = 0.4; // under half this machine's speed
+		servers[1].speed = 0.6; // slower than here, but above the minimum
+		PlanOptions options;
+		options.localSlots = 4;
+		options.localSpeed = 1.0;
+		options.want = 2; // few jobs: the local slots would finish them sooner
+		Picker picker(3);
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		std::set<std::size_t> listed;
+		for (const PlannedHost &h : plan.remote)
+			listed.insert(h.server);
+		CHECK(listed == std::set<std::size_t>{ 2 });
+		CHECK(plan.slower == std::vector<bool>{ false, true, false });
+		PickPolicy half;
+		half.minSpeed = 0.5;
+		CHECK(checkEligible(servers[0], half) == Ineligible::Slow);
+
+		// A big build: the local slots are far behind, the 0.6 server helps.
+		options.want = 40;
+		plan = planHostsLine(servers, {}, options, picker);
+		listed.clear();
+		for (const PlannedHost &h : plan.remote)
+			listed.insert(h.server);
+		CHECK(listed == std::set<std::size_t>{ 1, 2 });
+
+		// --min-speed 0 lets the slowest in too, when it helps.
+		options.minSpeed = 0.0;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(plan.remote.size() == 3);
 	}
 }
