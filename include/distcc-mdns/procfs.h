@@ -99,6 +99,28 @@ struct NetInterface {
 // the MAC addresses that identify this host (see procfs.cpp for which).
 // Stable while those stay, and distinct for network namespaces of one
 // machine, which share the machine id and may share the host name.
+// A file some process holds a lock on, as /proc/locks names it.
+struct LockedFile {
+	std::uint32_t major = 0;
+	std::uint32_t minor = 0;
+	std::uint64_t inode = 0;
+
+	auto operator<=>(const LockedFile &) const = default;
+};
+
+// The files /proc/locks shows held (waiters, the "->" lines, are not
+// holders). Malformed lines are skipped; at most @maxEntries are read.
+std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries = 65536);
+
+// One of distcc's slot lock files, "cpu_tcp_HOST_PORT_SLOT" in
+// $DISTCC_DIR/lock: the host as the hosts line names it and the port.
+struct DistccSlot {
+	std::string host;
+	std::uint16_t port = 0;
+	std::uint32_t slot = 0;
+};
+std::optional<DistccSlot> parseDistccLockName(std::string_view name);
+
 std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
 		       std::span<const NetInterface> interfaces);
 

@@ -337,4 +337,69 @@ std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
 	return fmt::format("{:016x}", hash);
 }
 
+std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries)
+{
+	// "1: POSIX  ADVISORY  WRITE 1234 08:01:131090 0 EOF": the device in hex.
+	std::vector<LockedFile> out;
+	while (!text.empty() && out.size() < maxEntries) {
+		const std::size_t end = text.find('\n');
+		const std::string_view line = text.substr(0, end);
+		text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+		std::vector<std::string_view> fields;
+		for (std::size_t pos = 0; pos < line.size() && fields.size() < 8;) {
+			const std::size_t start = line.find_first_not_of(' ', pos);
+			if (start == std::string_view::npos)
+				break;
+			const std::size_t stop = std::min(line.find(' ', start), line.size());
+			fields.push_back(line.substr(start, stop - start));
+			pos = stop;
+		}
+		if (fields.size() < 6 || fields[1] == "->")
+			continue;
+		const std::string_view device = fields[5];
+		const std::size_t c1 = device.find(':'), c2 = device.find(':', c1 + 1);
+		if (c1 == std::string_view::npos || c2 == std::string_view::npos)
+			continue;
+		auto hex = [](std::string_view h) -> std::optional<std::uint32_t> {
+			std::uint32_t v = 0;
+			if (h.empty() || h.size() > 8)
+				return std::nullopt;
+			for (char c : h) {
+				const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+				if (d < 0)
+					return std::nullopt;
+				v = v * 16 + static_cast<std::uint32_t>(d);
+			}
+			return v;
+		};
+		const auto major = hex(device.substr(0, c1));
+		const auto minor = hex(device.substr(c1 + 1, c2 - c1 - 1));
+		const auto inode = text::parseUint(device.substr(c2 + 1), 0, UINT64_MAX);
+		if (major && minor && inode)
+			out.push_back({ *major, *minor, *inode });
+	}
+	return out;
+}
+
+std::optional<DistccSlot> parseDistccLockName(std::string_view name)
+{
+	// distcc 3.4 (lock.c): "cpu_" + "tcp_" + host + "_" + port + "_" + slot.
+	constexpr std::string_view prefix = "cpu_tcp_";
+	if (!name.starts_with(prefix))
+		return std::nullopt;
+	name.remove_prefix(prefix.size());
+	const std::size_t last = name.rfind('_');
+	if (last == std::string_view::npos || last == 0)
+		return std::nullopt;
+	const std::size_t middle = name.rfind('_', last - 1);
+	if (middle == std::string_view::npos || middle == 0)
+		return std::nullopt;
+	const auto slot = text::parseUint(name.substr(last + 1), 0, 1u << 20);
+	const auto port = text::parseUint(name.substr(middle + 1, last - middle - 1), 1, 65535);
+	if (!slot || !port)
+		return std::nullopt;
+	return DistccSlot{ std::string(name.substr(0, middle)), static_cast<std::uint16_t>(*port),
+			   static_cast<std::uint32_t>(*slot) };
+}
+
 } // namespace dmdns::procfs

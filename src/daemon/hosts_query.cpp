@@ -13,7 +13,8 @@
 namespace dmdns {
 
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			const OtherClients &others, double localSpeed, std::string_view source)
+			const FarmState &others, double localSpeed, std::string_view source,
+			std::optional<std::uint64_t> fixedSeed)
 {
 	const std::string op = request::string(request, "op", "");
 	if (op != "hosts")
@@ -48,11 +49,17 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	options.policy.maxSampleAge = std::chrono::hours(24);
 
 	// Every answer draws anew, so that clients asking at once spread.
-	std::random_device entropy;
-	const std::uint64_t seed = (std::uint64_t(entropy()) << 32) | entropy();
+	std::uint64_t seed = 0;
+	if (fixedSeed) {
+		seed = *fixedSeed;
+	} else {
+		std::random_device entropy;
+		seed = (std::uint64_t(entropy()) << 32) | entropy();
+	}
 	HostsAnswer answer;
 	answer.reserve = request::boolean(request, "reserve", options.want.has_value());
 	options.othersWanted = others.wanted;
+	options.own = others.own;
 	answer.view = makeView(entries, others.reserved, options, seed, source);
 	answer.localSlots = options.localSlots;
 	std::uint32_t planned = 0;

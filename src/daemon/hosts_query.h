@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -29,15 +30,21 @@ struct HostsAnswer {
 // "min_speed":F} ("reserve" defaults to whether "want" is given)
 // from the servers in @entries and what @others do; throws
 // std::invalid_argument for a bad request.
-// What the other clients do, from gossip: per entry the jobs they reserved
-// (empty: none known) and the remote jobs they ask for together.
-struct OtherClients {
+// What the farm is busy with beyond the servers' samples: per entry the
+// jobs other clients reserved (empty: none known), the remote jobs the
+// other clients ask for together, and per entry this client's own jobs in
+// flight (empty: none known), which are no one else's load.
+struct FarmState {
 	std::span<const std::uint32_t> reserved;
 	std::uint64_t wanted = 0;
+	std::vector<std::uint32_t> own;
 };
 
 // @localSpeed: this machine's speed, unless the request says "speed".
+// @seed fixes the picker's draws (a hosts file that changes only when the
+// farm does); by default every answer draws anew.
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			const OtherClients &others, double localSpeed, std::string_view source);
+			const FarmState &others, double localSpeed, std::string_view source,
+			std::optional<std::uint64_t> seed = std::nullopt);
 
 } // namespace dmdns

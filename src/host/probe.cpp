@@ -12,6 +12,9 @@
 #include <net/if.h>
 #include <netpacket/packet.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "distcc-mdns/procfs.h"
@@ -185,6 +188,38 @@ std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string 
 		return std::nullopt;
 	// distccd's default: the CPUs it sees plus two.
 	return best->jobs.value_or(std::min(onlineCpus() + 2, kMaxSlots));
+}
+
+std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFlight(const std::string &lockDir,
+									  const std::string &procRoot)
+{
+	std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> jobs;
+	// /proc/locks has a line per lock on the system: bounded at 4 MiB.
+	const auto locks = readBounded(procRoot + "/locks", 4u << 20);
+	if (!locks)
+		return jobs;
+	std::vector<procfs::LockedFile> held = procfs::parseLocks(wholeLines(*locks));
+	std::sort(held.begin(), held.end());
+	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(lockDir.c_str()), ::closedir);
+	if (!dir)
+		return jobs;
+	// distcc keeps a few files per host and slot; more means something else.
+	for (int n = 0; n < 65536; ++n) {
+		const dirent *e = ::readdir(dir.get());
+		if (!e)
+			break;
+		const auto slot = procfs::parseDistccLockName(e->d_name);
+		if (!slot)
+			continue;
+		struct stat st {};
+		if (::fstatat(::dirfd(dir.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		const procfs::LockedFile file{ ::major(st.st_dev), ::minor(st.st_dev),
+					       static_cast<std::uint64_t>(st.st_ino) };
+		if (std::binary_search(held.begin(), held.end(), file))
+			++jobs[{ slot->host, slot->port }];
+	}
+	return jobs;
 }
 
 } // namespace dmdns::host

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "distcc-mdns/server.h"
@@ -52,6 +54,11 @@ private:
 // namespaces are ignored: by their /proc/PID/ns/net where readable (as root or
 // as their user), else a distccd counts only while the port listens here.
 std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot = "/proc");
+
+// This user's distcc jobs in flight per host and port: the slot lock files
+// in @lockDir ($DISTCC_DIR/lock) that some process holds, by /proc/locks.
+std::map<std::pair<std::string, std::uint16_t>, std::uint32_t>
+distccJobsInFlight(const std::string &lockDir, const std::string &procRoot = "/proc");
 
 // `NAME -dumpmachine` and `NAME -dumpversion` of one compiler. A bare NAME is
 // looked up on $PATH with @excludeDir skipped (so that the masquerade

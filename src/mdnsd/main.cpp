@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <random>
@@ -23,6 +24,7 @@
 #include "client.h"
 #include "dmdns-config.h"
 #include "handle.h"
+#include "hosts_file.h"
 #include "hosts_query.h"
 #include "log.h"
 #include "options.h"
@@ -56,6 +58,10 @@ void usage(std::FILE *out)
 		   "      --key-file=PATH     authenticate gossip with the key in PATH\n"
 		   "      --generate-key      print a new random key for --key-file and exit\n"
 		   "      --sample-interval=MS  how often a server samples its load [250]\n"
+		   "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
+		   "                          hosts line, rewritten atomically when it changes\n"
+		   "                          (at most once a second); jobs in flight are\n"
+		   "                          read from the lock directory beside it\n"
 		   "      --socket=PATH       query socket [/run/distcc-mdns/socket for root,\n"
 		   "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket;\n"
 		   "                          $DISTCC_MDNS_SOCKET overrides]\n"
@@ -69,6 +75,7 @@ struct Options {
 	AdvertiserConfig advertiser;
 	bool resolve = true;
 	std::optional<double> speed;
+	std::string hostsFile;
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<text::HostPort> peers;
@@ -95,6 +102,7 @@ Options parse(int argc, char **argv)
 		OptKeyFile,
 		OptGenerateKey,
 		OptSampleInterval,
+		OptHostsFile,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -112,6 +120,7 @@ Options parse(int argc, char **argv)
 		{ "key-file", required_argument, nullptr, OptKeyFile },
 		{ "generate-key", no_argument, nullptr, OptGenerateKey },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
+		{ "hosts-file", required_argument, nullptr, OptHostsFile },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -179,6 +188,11 @@ Options parse(int argc, char **argv)
 			o.advertiser.checkInterval =
 				std::chrono::milliseconds(cli.integer("--sample-interval", optarg, 50, 10000));
 			break;
+		case OptHostsFile:
+			o.hostsFile = optarg;
+			if (o.hostsFile.empty() || o.hostsFile.back() == '/')
+				cli.fail("--hosts-file needs a file path, not '{}'", optarg);
+			break;
 		case 'v':
 			++o.verbosity;
 			break;
@@ -200,6 +214,8 @@ Options parse(int argc, char **argv)
 	for (text::HostPort &p : o.peers)
 		if (p.port == 0)
 			p.port = o.gossipPort;
+	if (!o.resolve && !o.hostsFile.empty())
+		cli.fail("--hosts-file needs the resolver; drop --no-resolve");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFile.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
 	return o;
@@ -259,6 +275,30 @@ LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
 	for (DirectoryEntry &e : node->peerServers(now))
 		entries.push_back(std::move(e));
 	return overlayGossip(std::move(entries), node->gossip(), now);
+}
+
+// What the farm is busy with, beyond the samples, for this daemon's answers.
+FarmState farmState(const LiveServers &live, const GossipNode *node)
+{
+	FarmState farm{ live.reserved, 0, {} };
+	if (node)
+		farm.wanted = node->gossip().demand(std::chrono::steady_clock::now(), false).wanted;
+	return farm;
+}
+
+// This user's jobs in flight on each entry, from distcc's slot locks in
+// @lockDir, matched by the address and port the line lists.
+std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, const std::string &lockDir)
+{
+	const auto inFlight = host::distccJobsInFlight(lockDir);
+	std::vector<std::uint32_t> own(entries.size(), 0);
+	if (inFlight.empty())
+		return own;
+	for (std::size_t i = 0; i < entries.size(); ++i)
+		if (const auto address = entries[i].server.preferredAddress())
+			if (auto it = inFlight.find({ address->text, entries[i].server.port }); it != inFlight.end())
+				own[i] = it->second;
+	return own;
 }
 
 // {"op":"set-state","state":"drain"|"up"}: only root or the daemon's own
@@ -332,18 +372,32 @@ int main(int argc, char **argv)
 					if (op == "set-state")
 						return setState(request, caller, advertiser.get());
 					const LiveServers live = liveServers(*resolver, gossip.get());
-					OtherClients others{ live.reserved, 0 };
-					if (gossip)
-						others.wanted = gossip->gossip()
-									.demand(std::chrono::steady_clock::now(), false)
-									.wanted;
-					HostsAnswer answer =
-						answerHosts(request, live.entries, others, *options.speed, "daemon");
+					HostsAnswer answer = answerHosts(request, live.entries, farmState(live, gossip.get()),
+									 *options.speed, "daemon");
 					if (gossip && answer.reserve)
 						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
 					return std::move(answer.view);
 				});
 			log(LogLevel::Info, "answering queries on {}", options.socket);
+		}
+		std::unique_ptr<HostsFileKeeper> hostsFile;
+		if (!options.hostsFile.empty()) {
+			const std::string lockDir =
+				std::filesystem::path(options.hostsFile).parent_path().append("lock").string();
+			// One seed for the file: its order changes when the farm does,
+			// not at every rewrite; other clients have other seeds.
+			const std::uint64_t seed = std::random_device{}();
+			hostsFile = std::make_unique<HostsFileKeeper>(
+				loop.get(), options.hostsFile, std::chrono::seconds(1), [&, lockDir, seed] {
+					const LiveServers live = liveServers(*resolver, gossip.get());
+					FarmState farm = farmState(live, gossip.get());
+					farm.own = ownJobs(live.entries, lockDir);
+					const nlohmann::json request = { { "op", "hosts" },
+									 { "local_slots", host::onlineCpus() } };
+					return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
+						.view["line"]
+						.get<std::string>();
+				});
 		}
 
 		auto quit = [&] {
@@ -353,6 +407,7 @@ int main(int argc, char **argv)
 			if (advertiser)
 				advertiser->stop();
 			queries.reset();
+			hostsFile.reset();
 			loop.stop();
 		};
 		uv::Signal term(loop.get(), SIGTERM, quit);

@@ -1,8 +1,14 @@
 // Unit tests of the query protocol and the JSON view, without sockets or Avahi.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
 #include <nlohmann/json.hpp>
 
+#include "hosts_file.h"
 #include "hosts_query.h"
 #include "query_server.h"
 #include "view.h"
@@ -124,7 +130,7 @@ TEST_SUITE("query")
 			e.stock = false;
 			e.server.sample = LoadSample{};
 		}
-		const OtherClients none;
+		const FarmState none;
 
 		// A look reserves nothing.
 		HostsAnswer look = answerHosts({ { "op", "hosts" } }, entries, none, 1.0, "test");
@@ -155,7 +161,7 @@ TEST_SUITE("query")
 		const std::vector<std::uint32_t> reserved = { 4, 0 };
 		for (int i = 0; i < 20; ++i) {
 			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries,
-						    OtherClients{ reserved, 0 }, 1.0, "test");
+						    FarmState{ reserved, 0, {} }, 1.0, "test");
 			REQUIRE(a.reservations.size() == 1);
 			CHECK(a.reservations.front().first == 0xbb);
 			CHECK(a.view["servers"][1]["reserved"] == 4);
@@ -184,5 +190,21 @@ TEST_SUITE("query")
 		for (const auto &s : r["servers"])
 			if (s["name"] == "distcc@b")
 				CHECK(s["excluded"] == "compiler not offered");
+	}
+
+	TEST_CASE("a hosts file is replaced whole, never left half written")
+	{
+		char dir[] = "/tmp/dmdns-hosts-XXXXXX";
+		REQUIRE(::mkdtemp(dir));
+		const std::string path = std::string(dir) + "/hosts";
+		writeAtomically(path, "10.0.0.2/4 localhost/2\n");
+		writeAtomically(path, "10.0.0.3/8\n");
+		std::ifstream in(path);
+		const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+		CHECK(text == "10.0.0.3/8\n");
+		CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) ==
+		      1); // no temporary left behind
+		CHECK_THROWS_AS(writeAtomically(std::string(dir) + "/missing/hosts", "x\n"), std::system_error);
+		std::filesystem::remove_all(dir);
 	}
 }

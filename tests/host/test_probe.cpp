@@ -421,4 +421,38 @@ TEST_SUITE("host_probe")
 		CHECK(a / b < 2.0);
 		CHECK(b / a < 2.0);
 	}
+
+	TEST_CASE("distcc jobs in flight are the slot lock files some process holds")
+	{
+		char dir[] = "/tmp/dmdns-locks-XXXXXX";
+		REQUIRE(::mkdtemp(dir));
+		const std::string lockDir = dir;
+		auto create = [&](const std::string &name) {
+			const int fd = ::open((lockDir + "/" + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			REQUIRE(fd >= 0);
+			return fd;
+		};
+		auto lock = [](int fd) {
+			struct flock l {};
+			l.l_type = F_WRLCK;
+			l.l_whence = SEEK_SET;
+			REQUIRE(::fcntl(fd, F_SETLK, &l) == 0);
+		};
+		const int a0 = create("cpu_tcp_10.0.0.2_3632_0"), a1 = create("cpu_tcp_10.0.0.2_3632_1");
+		const int b0 = create("cpu_tcp_10.0.0.3_4000_0"), idle = create("cpu_tcp_10.0.0.4_3632_0");
+		const int other = create("backoff_tcp_10.0.0.2_3632_0");
+		lock(a0);
+		lock(a1);
+		lock(b0);
+		lock(other);
+		const auto jobs = host::distccJobsInFlight(lockDir);
+		CHECK(jobs.size() == 2);
+		CHECK(jobs.at({ "10.0.0.2", 3632 }) == 2);
+		CHECK(jobs.at({ "10.0.0.3", 4000 }) == 1);
+		CHECK(host::distccJobsInFlight(lockDir + "/missing").empty());
+		for (int fd : { a0, a1, b0, idle, other })
+			::close(fd);
+		CHECK(host::distccJobsInFlight(lockDir).empty()); // closing drops the locks
+		std::filesystem::remove_all(lockDir);
+	}
 }

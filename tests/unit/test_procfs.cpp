@@ -412,4 +412,36 @@ TEST_SUITE("procfs")
 		// An all-zero address is no address.
 		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("eth9", { 0, 0, 0, 0, 0, 0 }) }) == base);
 	}
+
+	TEST_CASE("/proc/locks: held files by device and inode, waiters and junk skipped")
+	{
+		const auto held = parseLocks("1: POSIX  ADVISORY  WRITE 1234 08:01:131090 0 EOF\n"
+					     "1: -> POSIX  ADVISORY  WRITE 1240 08:01:131090 0 EOF\n"
+					     "2: FLOCK  ADVISORY  WRITE 99 fd:1a:42 0 EOF\n"
+					     "3: POSIX ADVISORY WRITE 5 zz:01:7 0 EOF\n"
+					     "garbage\n"
+					     "4: OFDLCK ADVISORY READ -1 00:2c:18446744073709551615 0 EOF");
+		REQUIRE(held.size() == 3);
+		CHECK(held[0] == LockedFile{ 8, 1, 131090 });
+		CHECK(held[1] == LockedFile{ 0xfd, 0x1a, 42 });
+		CHECK(held[2] == LockedFile{ 0, 0x2c, UINT64_MAX });
+		CHECK(parseLocks("1: POSIX ADVISORY WRITE 1 08:01:7 0 EOF\n1: POSIX ADVISORY WRITE 1 08:01:8 0 EOF", 1)
+			      .size() == 1);
+	}
+
+	TEST_CASE("distcc's slot lock names: host, port and slot")
+	{
+		auto slot = parseDistccLockName("cpu_tcp_10.0.0.2_3632_3");
+		REQUIRE(slot);
+		CHECK(slot->host == "10.0.0.2");
+		CHECK(slot->port == 3632);
+		CHECK(slot->slot == 3);
+		slot = parseDistccLockName("cpu_tcp_build_host.example_4000_0");
+		REQUIRE(slot);
+		CHECK(slot->host == "build_host.example");
+		CHECK(slot->port == 4000);
+		for (const char *bad : { "cpu_localhost_0", "backoff_tcp_10.0.0.2_3632_0", "cpu_tcp__3632_0",
+					 "cpu_tcp_h_0_1", "cpu_tcp_h_3632_", "cpu_tcp_h_3632", "cpu_tcp_h_x_1" })
+			CHECK_MESSAGE(!parseDistccLockName(bad), bad);
+	}
 }
