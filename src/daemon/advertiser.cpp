@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "distcc-mdns/txt.h"
 #include "log.h"
 
@@ -38,6 +40,8 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig 
 		if (auto cc = host::probeCompiler("cc"))
 			self_.compilers.push_back(*cc);
 	self_.sample = LoadSample{ .incarnation = newIncarnation() };
+	if (config_.autoDrain)
+		autoDrain_.emplace(*config_.autoDrain);
 	name_ = "distcc@" + host::hostName();
 
 	if (self_.compilers.empty())
@@ -59,14 +63,24 @@ void Advertiser::stop()
 
 void Advertiser::setState(ServerState state)
 {
+	wanted_ = state;
+	const host::LoadReading reading = probe_.read();
+	applyState();
+	if (everListened_ && onSample)
+		onSample(self_, reading, listening_);
+}
+
+void Advertiser::applyState()
+{
+	const bool ownerBusy = autoDrain_ && autoDrain_->drained();
+	const ServerState state = wanted_ == ServerState::Drain || ownerBusy ? ServerState::Drain : ServerState::Up;
 	if (state == self_.state)
 		return;
-	log(LogLevel::Info, "state {} -> {}", stateName(self_.state), stateName(state));
+	log(LogLevel::Info, "state {} -> {}{}", stateName(self_.state), stateName(state),
+	    ownerBusy ? fmt::format(" (the owner's load is {:.1f} tasks)", autoDrain_->ownerLoad()) : "");
 	self_.state = state;
 	if (listening_)
 		publisher_.updateTxt(txt());
-	if (everListened_ && onSample)
-		onSample(self_, probe_.read(), listening_);
 }
 
 std::optional<Server> Advertiser::advertised() const
@@ -87,7 +101,13 @@ void Advertiser::check()
 {
 	const host::LoadReading reading = probe_.read();
 	const bool listening = reading.listening || config_.mode == AdvertiserConfig::Mode::Yes;
+	const auto now = std::chrono::steady_clock::now();
+	if (autoDrain_ && checkedAt_ != std::chrono::steady_clock::time_point{})
+		autoDrain_->update(reading.runnable, reading.running, self_.cpus,
+				   std::chrono::duration_cast<std::chrono::milliseconds>(now - checkedAt_));
+	checkedAt_ = now;
 	update(reading, listening);
+	applyState();
 	if (everListened_ && onSample)
 		onSample(self_, reading, listening_);
 }

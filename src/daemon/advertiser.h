@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
 #include "handle.h"
 #include "probe.h"
@@ -29,6 +30,9 @@ struct AdvertiserConfig {
 	// RFC 6762 §8.4 allows a record update at most 10 times a minute; load
 	// in TXT is coarse and changes at most this often.
 	std::chrono::milliseconds txtInterval{ 10000 };
+	// --auto-drain: drain while the owner's own load exceeds this share of
+	// the cpus (see AutoDrain); unset: never on its own.
+	std::optional<double> autoDrain;
 };
 
 // Publishes `distcc@<hostname>` with the TXT from the core and the stock
@@ -50,7 +54,8 @@ public:
 	std::optional<Server> advertised() const;
 
 	// Drain (no new jobs, please) or up again: advertised at once in TXT
-	// and by the next gossip sample, which goes out now.
+	// and by the next gossip sample, which goes out now. With --auto-drain
+	// the host is drained while either the owner asked or its load says so.
 	void setState(ServerState state);
 	ServerState state() const noexcept { return self_.state; }
 
@@ -70,6 +75,8 @@ private:
 
 	void check();
 	void update(const host::LoadReading &reading, bool listening);
+	// Advertises the state the owner's request and the auto drain call for.
+	void applyState();
 	Coarse coarsen(const host::LoadReading &reading) const;
 	void publish();
 	// The TXT of self_, dropping compilers that do not fit.
@@ -85,6 +92,9 @@ private:
 	std::chrono::steady_clock::time_point txtAt_{};
 	bool listening_ = false;
 	bool everListened_ = false;
+	ServerState wanted_ = ServerState::Up; // what --set-state asked for
+	std::optional<AutoDrain> autoDrain_;
+	std::chrono::steady_clock::time_point checkedAt_{};
 };
 
 } // namespace dmdns

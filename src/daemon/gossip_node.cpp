@@ -325,9 +325,13 @@ nlohmann::json GossipNode::stats() const
 	j["leaves"] = gossip_.leaveCount();
 	j["last_error"] = s.lastError;
 	const DemandSummary d = gossip_.demand(now);
+	const DemandSummary others = gossip_.demand(now, false);
 	nlohmann::json out;
 	out["gossip"] = std::move(j);
-	out["demand"] = { { "wanted", d.wanted }, { "clients", d.clients }, { "local_slots", d.localSlots } };
+	out["demand"] = { { "wanted", d.wanted },
+			  { "clients", d.clients },
+			  { "local_slots", d.localSlots },
+			  { "others_wanted", others.wanted } };
 	return out;
 }
 

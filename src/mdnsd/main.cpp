@@ -58,6 +58,9 @@ void usage(std::FILE *out)
 		   "      --key-file=PATH     authenticate gossip with the key in PATH\n"
 		   "      --generate-key      print a new random key for --key-file and exit\n"
 		   "      --sample-interval=MS  how often a server samples its load [250]\n"
+		   "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
+		   "                          distcc) load exceeds SHARE x its cpus (a desktop\n"
+		   "                          whose owner works); back below half of it\n"
 		   "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
 		   "                          hosts line, rewritten atomically when it changes\n"
 		   "                          (at most once a second); jobs in flight are\n"
@@ -103,6 +106,7 @@ Options parse(int argc, char **argv)
 		OptGenerateKey,
 		OptSampleInterval,
 		OptHostsFile,
+		OptAutoDrain,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -121,6 +125,7 @@ Options parse(int argc, char **argv)
 		{ "generate-key", no_argument, nullptr, OptGenerateKey },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
 		{ "hosts-file", required_argument, nullptr, OptHostsFile },
+		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -187,6 +192,9 @@ Options parse(int argc, char **argv)
 		case OptSampleInterval:
 			o.advertiser.checkInterval =
 				std::chrono::milliseconds(cli.integer("--sample-interval", optarg, 50, 10000));
+			break;
+		case OptAutoDrain:
+			o.advertiser.autoDrain = cli.decimal("--auto-drain", optarg, 0.05, 4.0);
 			break;
 		case OptHostsFile:
 			o.hostsFile = optarg;
