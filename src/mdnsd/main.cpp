@@ -29,6 +29,7 @@
 #include "log.h"
 #include "options.h"
 #include "uv_poll.h"
+#include "zeroconf_compat.h"
 #include "query_server.h"
 #include "request.h"
 #include "resolver.h"
@@ -61,6 +62,9 @@ void usage(std::FILE *out)
 		   "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
 		   "                          distcc) load exceeds SHARE x its cpus (a desktop\n"
 		   "                          whose owner works); back below half of it\n"
+		   "      --zeroconf-compat=DIR  serve stock distcc's +zeroconf from DISTCC_DIR\n"
+		   "                          DIR: hold DIR/zeroconf/lock and keep\n"
+		   "                          DIR/zeroconf/hosts with this daemon's picks\n"
 		   "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
 		   "                          hosts line, rewritten atomically when it changes\n"
 		   "                          (at most once a second); jobs in flight are\n"
@@ -79,6 +83,7 @@ struct Options {
 	bool resolve = true;
 	std::optional<double> speed;
 	std::string hostsFile;
+	std::string zeroconfDir;
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<text::HostPort> peers;
@@ -107,6 +112,7 @@ Options parse(int argc, char **argv)
 		OptSampleInterval,
 		OptHostsFile,
 		OptAutoDrain,
+		OptZeroconfCompat,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -126,6 +132,7 @@ Options parse(int argc, char **argv)
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
 		{ "hosts-file", required_argument, nullptr, OptHostsFile },
 		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
+		{ "zeroconf-compat", required_argument, nullptr, OptZeroconfCompat },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -193,6 +200,11 @@ Options parse(int argc, char **argv)
 			o.advertiser.checkInterval =
 				std::chrono::milliseconds(cli.integer("--sample-interval", optarg, 50, 10000));
 			break;
+		case OptZeroconfCompat:
+			o.zeroconfDir = optarg;
+			if (o.zeroconfDir.empty())
+				cli.fail("--zeroconf-compat needs the DISTCC_DIR to serve");
+			break;
 		case OptAutoDrain:
 			o.advertiser.autoDrain = cli.decimal("--auto-drain", optarg, 0.05, 4.0);
 			break;
@@ -222,8 +234,8 @@ Options parse(int argc, char **argv)
 	for (text::HostPort &p : o.peers)
 		if (p.port == 0)
 			p.port = o.gossipPort;
-	if (!o.resolve && !o.hostsFile.empty())
-		cli.fail("--hosts-file needs the resolver; drop --no-resolve");
+	if (!o.resolve && (!o.hostsFile.empty() || !o.zeroconfDir.empty()))
+		cli.fail("--hosts-file and --zeroconf-compat need the resolver; drop --no-resolve");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFile.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
 	return o;
@@ -388,6 +400,20 @@ int main(int argc, char **argv)
 				});
 			log(LogLevel::Info, "answering queries on {}", options.socket);
 		}
+		// The line a hosts file holds: no reservation, this user's jobs in
+		// flight from distcc's locks in @lockDir, a fixed seed.
+		auto fileLine = [&](const std::string &lockDir, std::uint64_t seed, bool lzoCpp) {
+			const LiveServers live = liveServers(*resolver, gossip.get());
+			FarmState farm = farmState(live, gossip.get());
+			farm.own = ownJobs(live.entries, lockDir);
+			const nlohmann::json request = { { "op", "hosts" },
+							 { "local_slots", host::onlineCpus() },
+							 { "lzo", lzoCpp },
+							 { "cpp", lzoCpp } };
+			return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
+				.view["line"]
+				.get<std::string>();
+		};
 		std::unique_ptr<HostsFileKeeper> hostsFile;
 		if (!options.hostsFile.empty()) {
 			const std::string lockDir =
@@ -396,16 +422,15 @@ int main(int argc, char **argv)
 			// not at every rewrite; other clients have other seeds.
 			const std::uint64_t seed = std::random_device{}();
 			hostsFile = std::make_unique<HostsFileKeeper>(
-				loop.get(), options.hostsFile, std::chrono::seconds(1), [&, lockDir, seed] {
-					const LiveServers live = liveServers(*resolver, gossip.get());
-					FarmState farm = farmState(live, gossip.get());
-					farm.own = ownJobs(live.entries, lockDir);
-					const nlohmann::json request = { { "op", "hosts" },
-									 { "local_slots", host::onlineCpus() } };
-					return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
-						.view["line"]
-						.get<std::string>();
-				});
+				loop.get(), options.hostsFile, std::chrono::seconds(1),
+				[&, lockDir, seed] { return fileLine(lockDir, seed, false); });
+		}
+		std::unique_ptr<ZeroconfCompat> zeroconf;
+		if (!options.zeroconfDir.empty()) {
+			const std::string lockDir = options.zeroconfDir + "/lock";
+			const std::uint64_t seed = std::random_device{}();
+			zeroconf = std::make_unique<ZeroconfCompat>(loop.get(), options.zeroconfDir, std::chrono::seconds(1),
+								    [&, lockDir, seed] { return fileLine(lockDir, seed, true); });
 		}
 
 		auto quit = [&] {
@@ -416,6 +441,7 @@ int main(int argc, char **argv)
 				advertiser->stop();
 			queries.reset();
 			hostsFile.reset();
+			zeroconf.reset();
 			loop.stop();
 		};
 		uv::Signal term(loop.get(), SIGTERM, quit);
