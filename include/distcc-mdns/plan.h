@@ -27,6 +27,10 @@ struct PlanOptions {
 	// This client's own jobs running on each server now (a hosts file
 	// rewritten during a build): not others' load. Empty, or one per server.
 	std::vector<std::uint32_t> own;
+	// Servers this client's distcc recently failed on (its backoff files):
+	// distcc itself skips them, so listing them would only hide the slots
+	// they cannot give. Empty, or one per server.
+	std::vector<bool> failing;
 	// This machine's speed, in the unit of Server::speed. A server slower
 	// than minSpeed x localSpeed is left out (PickPolicy::minSpeed is set
 	// from them), and so is one where the next job would finish later than
@@ -68,6 +72,8 @@ struct Plan {
 	std::uint32_t share = 0;
 	// Per server: eligible, but a job there would finish later than here.
 	std::vector<bool> slower;
+	// Per server: eligible, but this client's distcc recently failed there.
+	std::vector<bool> failing;
 	LocalPlace local = LocalPlace::Last;
 };
 
@@ -84,7 +90,8 @@ std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limit
 // this client's fair share, slots x want / all demand, spread over the servers
 // in proportion to their slots, so that one client's make -j200 cannot
 // starve the others. Servers left with no slot are skipped as full, and so
-// are servers where a job would finish later than on the local slots.
+// are servers where a job would finish later than on the local slots and
+// those PlanOptions::failing marks; neither counts towards the farm's slots.
 // localhost goes first, last or nowhere (placeLocal()); it is always there
 // when no remote host is, so the line is never empty and never makes
 // distcc wait for remote slots only. @reserved, when not empty, holds per

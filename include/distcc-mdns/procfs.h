@@ -112,14 +112,16 @@ struct LockedFile {
 // holders). Malformed lines are skipped; at most @maxEntries are read.
 std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries = 65536);
 
-// One of distcc's slot lock files, "cpu_tcp_HOST_PORT_SLOT" in
-// $DISTCC_DIR/lock: the host as the hosts line names it and the port.
+// One of distcc's per-host files in $DISTCC_DIR/lock, "KIND_tcp_HOST_PORT_SLOT":
+// the host as the hosts line names it and the port. KIND "cpu" is a slot
+// lock, held while a job runs there; "backoff" (slot 0) is touched when a
+// job there failed, and distcc skips the host while it is recent.
 struct DistccSlot {
 	std::string host;
 	std::uint16_t port = 0;
 	std::uint32_t slot = 0;
 };
-std::optional<DistccSlot> parseDistccLockName(std::string_view name);
+std::optional<DistccSlot> parseDistccLockName(std::string_view name, std::string_view kind = "cpu");
 
 std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
 		       std::span<const NetInterface> interfaces);

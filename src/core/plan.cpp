@@ -115,10 +115,13 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 {
 	if (!options.own.empty() && options.own.size() != servers.size())
 		throw std::invalid_argument("own jobs must be empty or match servers");
+	if (!options.failing.empty() && options.failing.size() != servers.size())
+		throw std::invalid_argument("failing servers must be empty or match servers");
 	Plan plan;
 	plan.duplicateOf = duplicates(servers);
 	plan.full.assign(servers.size(), false);
 	plan.slower.assign(servers.size(), false);
+	plan.failing.assign(servers.size(), false);
 	const double localSpeed = std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed);
 	const std::uint32_t localSlots = std::clamp<std::uint32_t>(options.localSlots, 1, kMaxHostLimit);
 	PickPolicy policy = options.policy;
@@ -141,6 +144,10 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		const std::optional<Address> address = server.preferredAddress();
 		if (!address || server.port == 0)
 			continue;
+		if (!options.failing.empty() && options.failing[index]) {
+			plan.failing[index] = true;
+			continue;
+		}
 		const std::uint32_t slots = std::clamp<std::uint32_t>(server.slots, 1, kMaxHostLimit);
 		std::uint64_t others = reserved.empty() ? 0 : reserved[index];
 		if (server.sample) {

@@ -381,13 +381,13 @@ std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries
 	return out;
 }
 
-std::optional<DistccSlot> parseDistccLockName(std::string_view name)
+std::optional<DistccSlot> parseDistccLockName(std::string_view name, std::string_view kind)
 {
-	// distcc 3.4 (lock.c): "cpu_" + "tcp_" + host + "_" + port + "_" + slot.
-	constexpr std::string_view prefix = "cpu_tcp_";
-	if (!name.starts_with(prefix))
+	// distcc 3.4 (lock.c): kind + "_tcp_" + host + "_" + port + "_" + slot.
+	constexpr std::string_view mode = "_tcp_";
+	if (kind.empty() || !name.starts_with(kind) || !name.substr(kind.size()).starts_with(mode))
 		return std::nullopt;
-	name.remove_prefix(prefix.size());
+	name.remove_prefix(kind.size() + mode.size());
 	const std::size_t last = name.rfind('_');
 	if (last == std::string_view::npos || last == 0)
 		return std::nullopt;

@@ -12,6 +12,56 @@
 
 namespace dmdns {
 
+namespace {
+
+// distcc names a host in its lock files as the line does: an IPv6 address
+// may carry brackets and a scope.
+std::string bareHost(std::string host)
+{
+	if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+		host = host.substr(1, host.size() - 2);
+	if (const std::size_t scope = host.find('%'); scope != std::string::npos)
+		host.erase(scope);
+	return host;
+}
+
+// Adds the request's "failing" list, ["HOST:PORT", ...], to @failing.
+void readFailing(const nlohmann::json &request, std::set<std::pair<std::string, std::uint16_t>> &failing)
+{
+	if (!request.contains("failing"))
+		return;
+	const nlohmann::json &list = request["failing"];
+	// A client backs off from a few hosts; a long list is not a client.
+	if (!list.is_array() || list.size() > 1024)
+		throw std::invalid_argument("'failing' must be an array of at most 1024 \"HOST:PORT\" strings");
+	for (const nlohmann::json &item : list) {
+		const std::string text = item.is_string() ? item.get<std::string>() : std::string();
+		const std::size_t colon = text.rfind(':');
+		const auto port = colon == std::string::npos ? std::nullopt
+							      : text::parseUint(std::string_view(text).substr(colon + 1), 1, 65535);
+		if (!port || colon == 0 || text.size() > 300)
+			throw std::invalid_argument("'failing' entries must be \"HOST:PORT\", not " +
+						    (item.is_string() ? text::quote(text) : item.dump().substr(0, 40)));
+		failing.emplace(bareHost(text.substr(0, colon)), static_cast<std::uint16_t>(*port));
+	}
+}
+
+// Per entry: whether one of its addresses and its port are failing.
+std::vector<bool> failingEntries(const std::vector<DirectoryEntry> &entries,
+				 const std::set<std::pair<std::string, std::uint16_t>> &failing)
+{
+	std::vector<bool> marked(entries.size(), false);
+	if (failing.empty())
+		return marked;
+	for (std::size_t i = 0; i < entries.size(); ++i)
+		for (const Address &a : entries[i].server.addresses)
+			if (failing.contains({ bareHost(a.text), entries[i].server.port }))
+				marked[i] = true;
+	return marked;
+}
+
+} // namespace
+
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
 			const FarmState &others, double localSpeed, std::string_view source,
 			std::optional<std::uint64_t> fixedSeed)
@@ -60,6 +110,9 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	answer.reserve = request::boolean(request, "reserve", options.want.has_value());
 	options.othersWanted = others.wanted;
 	options.own = others.own;
+	std::set<std::pair<std::string, std::uint16_t>> failing = others.failing;
+	readFailing(request, failing);
+	options.failing = failingEntries(entries, failing);
 	answer.view = makeView(entries, others.reserved, options, seed, source);
 	answer.localSlots = options.localSlots;
 	std::uint32_t planned = 0;

@@ -3,7 +3,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -27,17 +29,21 @@ struct HostsAnswer {
 
 // Answers {"op":"hosts", "local_slots":N, "want":N, "reserve":bool,
 // "lzo":bool, "cpp":bool, "compiler":"MACHINE VERSION", "speed":X,
-// "min_speed":F} ("reserve" defaults to whether "want" is given)
+// "min_speed":F, "failing":["HOST:PORT",...]} ("reserve" defaults to
+// whether "want" is given; "failing" names the hosts the client's distcc
+// backs off from, as its lock files name them)
 // from the servers in @entries and what @others do; throws
 // std::invalid_argument for a bad request.
 // What the farm is busy with beyond the servers' samples: per entry the
 // jobs other clients reserved (empty: none known), the remote jobs the
-// other clients ask for together, and per entry this client's own jobs in
-// flight (empty: none known), which are no one else's load.
+// other clients ask for together, per entry this client's own jobs in
+// flight (empty: none known), which are no one else's load, and the hosts
+// and ports this client's distcc recently failed on.
 struct FarmState {
 	std::span<const std::uint32_t> reserved;
 	std::uint64_t wanted = 0;
 	std::vector<std::uint32_t> own;
+	std::set<std::pair<std::string, std::uint16_t>> failing;
 };
 
 // @localSpeed: this machine's speed, unless the request says "speed".

@@ -94,6 +94,8 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 			j["excluded"] = describe(why);
 		else if (plan.duplicateOf[i])
 			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
+		else if (plan.failing[i])
+			j["excluded"] = "failing: this client's distcc backs off from it after a failed job";
 		else if (plan.slower[i])
 			j["excluded"] = "slower: a job there would finish later than on this machine";
 		else if (plan.full[i])

@@ -72,12 +72,19 @@ void ZeroconfCompat::refresh()
 	if (lockFd_ < 0 && !takeLock())
 		return;
 	// The remote hosts only, one per line as the stock browser writes them:
-	// the user's own line says where localhost goes.
+	// the user's own line says where localhost goes. With no remote host,
+	// localhost stays, so that a line of only +zeroconf compiles here
+	// instead of failing with no hosts at all.
 	std::istringstream words(line_());
-	std::string content;
-	for (std::string w; words >> w;)
+	std::string content, local;
+	for (std::string w; words >> w;) {
 		if (!w.starts_with("localhost"))
 			content += w + "\n";
+		else
+			local = w + "\n";
+	}
+	if (content.empty())
+		content = local;
 	if (content == written_)
 		return;
 	const std::string path = dir_ + "/hosts";

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <ifaddrs.h>
 #include <memory>
@@ -190,6 +191,32 @@ std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string 
 	return best->jobs.value_or(std::min(onlineCpus() + 2, kMaxSlots));
 }
 
+namespace {
+
+// Calls @fn for every regular file of @kind ("cpu", "backoff") in distcc's
+// @lockDir, with its parsed name and its stat.
+template<typename Fn>
+void forEachDistccFile(const std::string &lockDir, std::string_view kind, Fn fn)
+{
+	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(lockDir.c_str()), ::closedir);
+	if (!dir)
+		return;
+	// distcc keeps a few files per host and slot; more means something else.
+	for (int n = 0; n < 65536; ++n) {
+		const dirent *e = ::readdir(dir.get());
+		if (!e)
+			break;
+		const auto slot = procfs::parseDistccLockName(e->d_name, kind);
+		if (!slot)
+			continue;
+		struct stat st {};
+		if (::fstatat(::dirfd(dir.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			fn(*slot, st);
+	}
+}
+
+} // namespace
+
 std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFlight(const std::string &lockDir,
 									  const std::string &procRoot)
 {
@@ -200,26 +227,42 @@ std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFligh
 		return jobs;
 	std::vector<procfs::LockedFile> held = procfs::parseLocks(wholeLines(*locks));
 	std::sort(held.begin(), held.end());
-	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(lockDir.c_str()), ::closedir);
-	if (!dir)
-		return jobs;
-	// distcc keeps a few files per host and slot; more means something else.
-	for (int n = 0; n < 65536; ++n) {
-		const dirent *e = ::readdir(dir.get());
-		if (!e)
-			break;
-		const auto slot = procfs::parseDistccLockName(e->d_name);
-		if (!slot)
-			continue;
-		struct stat st {};
-		if (::fstatat(::dirfd(dir.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-			continue;
+	forEachDistccFile(lockDir, "cpu", [&](const procfs::DistccSlot &slot, const struct stat &st) {
 		const procfs::LockedFile file{ ::major(st.st_dev), ::minor(st.st_dev),
 					       static_cast<std::uint64_t>(st.st_ino) };
 		if (std::binary_search(held.begin(), held.end(), file))
-			++jobs[{ slot->host, slot->port }];
-	}
+			++jobs[{ slot.host, slot.port }];
+	});
 	return jobs;
+}
+
+std::string distccDir()
+{
+	if (const char *dir = std::getenv("DISTCC_DIR"); dir && *dir)
+		return dir;
+	if (const char *home = std::getenv("HOME"); home && *home)
+		return std::string(home) + "/.distcc";
+	return {};
+}
+
+long distccBackoffPeriod()
+{
+	const char *text = std::getenv("DISTCC_BACKOFF_PERIOD");
+	return text ? std::atol(text) : 60;
+}
+
+std::set<std::pair<std::string, std::uint16_t>> distccBackoffs(const std::string &lockDir, long period)
+{
+	std::set<std::pair<std::string, std::uint16_t>> failing;
+	if (period <= 0)
+		return failing;
+	const std::time_t now = std::time(nullptr);
+	forEachDistccFile(lockDir, "backoff", [&](const procfs::DistccSlot &host, const struct stat &st) {
+		// distcc's own test: difftime(now, mtime) < period.
+		if (std::difftime(now, st.st_mtime) < double(period))
+			failing.emplace(host.host, host.port);
+	});
+	return failing;
 }
 
 } // namespace dmdns::host

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,19 @@ std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string 
 // in @lockDir ($DISTCC_DIR/lock) that some process holds, by /proc/locks.
 std::map<std::pair<std::string, std::uint16_t>, std::uint32_t>
 distccJobsInFlight(const std::string &lockDir, const std::string &procRoot = "/proc");
+
+// distcc's own directory: $DISTCC_DIR, else $HOME/.distcc; empty when
+// neither is set.
+std::string distccDir();
+
+// distcc's backoff period in seconds: $DISTCC_BACKOFF_PERIOD as distcc
+// reads it (atoi; 0 turns backoff off), else its default of 60.
+long distccBackoffPeriod();
+
+// The hosts and ports this user's distcc recently failed on and skips for
+// now: backoff files in @lockDir ($DISTCC_DIR/lock) changed less than
+// @period seconds ago (none when @period is 0 or less).
+std::set<std::pair<std::string, std::uint16_t>> distccBackoffs(const std::string &lockDir, long period);
 
 // `NAME -dumpmachine` and `NAME -dumpversion` of one compiler. A bare NAME is
 // looked up on $PATH with @excludeDir skipped (so that the masquerade

@@ -327,6 +327,15 @@ int main(int argc, char **argv)
 		request["min_speed"] = *options.minSpeed;
 	request["lzo"] = options.lzo;
 	request["cpp"] = options.pump;
+	// distcc would skip these hosts for a while: give their slots to none.
+	if (const std::string dir = host::distccDir(); !dir.empty()) {
+		nlohmann::json failing = nlohmann::json::array();
+		for (const auto &[name, port] : host::distccBackoffs(dir + "/lock", host::distccBackoffPeriod()))
+			if (failing.size() < 1024)
+				failing.push_back(fmt::format("{}:{}", name, port));
+		if (!failing.empty())
+			request["failing"] = std::move(failing);
+	}
 	if (const auto name = compilerName(options)) {
 		if (const auto c = host::probeCompiler(*name))
 			request["compiler"] = c->machine + " " + c->version;

@@ -300,7 +300,7 @@ LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
 // What the farm is busy with, beyond the samples, for this daemon's answers.
 FarmState farmState(const LiveServers &live, const GossipNode *node)
 {
-	FarmState farm{ live.reserved, 0, {} };
+	FarmState farm{ live.reserved, 0, {}, {} };
 	if (node)
 		farm.wanted = node->gossip().demand(std::chrono::steady_clock::now(), false).wanted;
 	return farm;
@@ -401,11 +401,13 @@ int main(int argc, char **argv)
 			log(LogLevel::Info, "answering queries on {}", options.socket);
 		}
 		// The line a hosts file holds: no reservation, this user's jobs in
-		// flight from distcc's locks in @lockDir, a fixed seed.
+		// flight and recent failures from distcc's files in @lockDir, a
+		// fixed seed.
 		auto fileLine = [&](const std::string &lockDir, std::uint64_t seed, bool lzoCpp) {
 			const LiveServers live = liveServers(*resolver, gossip.get());
 			FarmState farm = farmState(live, gossip.get());
 			farm.own = ownJobs(live.entries, lockDir);
+			farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
 			const nlohmann::json request = { { "op", "hosts" },
 							 { "local_slots", host::onlineCpus() },
 							 { "lzo", lzoCpp },

@@ -75,6 +75,9 @@ TEST_SUITE("query")
 					 R"({"op":"hosts","local_slots":"4"})", R"({"op":"hosts","lzo":1})",
 					 R"({"op":"hosts","compiler":"x86_64-linux-gnu"})",
 					 R"({"op":"hosts","compiler":"x86/64 12"})", R"({"op":"hosts","compiler":12})",
+					 R"({"op":"hosts","failing":"10.0.0.2:3632"})", R"({"op":"hosts","failing":[3632]})",
+					 R"({"op":"hosts","failing":["10.0.0.2"]})", R"({"op":"hosts","failing":["10.0.0.2:0"]})",
+					 R"({"op":"hosts","failing":[":3632"]})", R"({"op":"hosts","failing":["h:99999"]})",
 					 "{\"op\":\"hosts\"", "\xff\xfe" }) {
 			const nlohmann::json r = reply(bad);
 			INFO(bad);
@@ -161,7 +164,7 @@ TEST_SUITE("query")
 		const std::vector<std::uint32_t> reserved = { 4, 0 };
 		for (int i = 0; i < 20; ++i) {
 			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries,
-						    FarmState{ reserved, 0, {} }, 1.0, "test");
+						    FarmState{ reserved, 0, {}, {} }, 1.0, "test");
 			REQUIRE(a.reservations.size() == 1);
 			CHECK(a.reservations.front().first == 0xbb);
 			CHECK(a.view["servers"][1]["reserved"] == 4);
@@ -190,6 +193,34 @@ TEST_SUITE("query")
 		for (const auto &s : r["servers"])
 			if (s["name"] == "distcc@b")
 				CHECK(s["excluded"] == "compiler not offered");
+	}
+
+	TEST_CASE("hosts the client's distcc backs off from are left out, by request or from the lock dir")
+	{
+		std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 4), entry("distcc@b", "10.0.0.3", 4),
+							entry("distcc@c", "fe80::9", 4) };
+		entries[1].server.port = 4000;
+		entries[2].server.addresses = { *Address::parse("fe80::9", 2) };
+		nlohmann::json r = reply(R"({"op":"hosts","local_slots":1,"failing":["10.0.0.2:3632","10.0.0.3:3632"]})",
+					 entries);
+		REQUIRE(r["ok"] == true);
+		std::string line = r["line"];
+		CHECK(line.find("10.0.0.2") == std::string::npos);
+		CHECK(line.find("10.0.0.3:4000/4") != std::string::npos); // another port: not the failing one
+		for (const auto &s : r["servers"])
+			if (s["name"] == "distcc@a")
+				CHECK(s["excluded"].get<std::string>().starts_with("failing"));
+
+		// As distcc names an IPv6 host: brackets and scope do not matter.
+		r = reply(R"({"op":"hosts","local_slots":1,"failing":["[fe80::9%eth0]:3632"]})", entries);
+		CHECK(r["line"].get<std::string>().find("fe80::9") == std::string::npos);
+		CHECK(r["line"].get<std::string>().find("10.0.0.2/4") != std::string::npos);
+
+		// The daemon's own reading of a lock dir (hosts-file mode) counts too.
+		FarmState farm;
+		farm.failing = { { "10.0.0.3", 4000 } };
+		const HostsAnswer a = answerHosts({ { "op", "hosts" }, { "local_slots", 1 } }, entries, farm, 1.0, "test");
+		CHECK(a.view["line"].get<std::string>().find("10.0.0.3") == std::string::npos);
 	}
 
 	TEST_CASE("a hosts file is replaced whole, never left half written")

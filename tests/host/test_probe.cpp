@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -453,6 +454,39 @@ TEST_SUITE("host_probe")
 		for (int fd : { a0, a1, b0, idle, other })
 			::close(fd);
 		CHECK(host::distccJobsInFlight(lockDir).empty()); // closing drops the locks
+		std::filesystem::remove_all(lockDir);
+	}
+
+	TEST_CASE("recently failing hosts are distcc's backoff files younger than its period")
+	{
+		char dir[] = "/tmp/dmdns-backoff-XXXXXX";
+		REQUIRE(::mkdtemp(dir));
+		const std::string lockDir = dir;
+		auto touch = [&](const std::string &name, std::time_t age) {
+			const std::string path = lockDir + "/" + name;
+			const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			REQUIRE(fd >= 0);
+			::close(fd);
+			const std::time_t when = std::time(nullptr) - age;
+			const struct timespec times[2] = { { when, 0 }, { when, 0 } };
+			REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+		};
+		touch("backoff_tcp_10.0.0.2_3632_0", 5);
+		touch("backoff_tcp_10.0.0.3_4000_0", 0);
+		touch("backoff_tcp_10.0.0.4_3632_0", 61); // the period is over
+		touch("cpu_tcp_10.0.0.5_3632_0", 0);	    // a slot lock, not a failure
+		touch("backoff_localhost_0", 0);
+		const auto failing = host::distccBackoffs(lockDir, 60);
+		CHECK(failing == std::set<std::pair<std::string, std::uint16_t>>{ { "10.0.0.2", 3632 },
+										  { "10.0.0.3", 4000 } });
+		CHECK(host::distccBackoffs(lockDir, 3).size() == 1);
+		CHECK(host::distccBackoffs(lockDir, 0).empty()); // DISTCC_BACKOFF_PERIOD=0: off
+		CHECK(host::distccBackoffs(lockDir + "/missing", 60).empty());
+
+		::setenv("DISTCC_BACKOFF_PERIOD", "7", 1);
+		CHECK(host::distccBackoffPeriod() == 7);
+		::unsetenv("DISTCC_BACKOFF_PERIOD");
+		CHECK(host::distccBackoffPeriod() == 60);
 		std::filesystem::remove_all(lockDir);
 	}
 }

@@ -6,7 +6,9 @@ runs distcc-mdnsd --zeroconf-compat=$DISTCC_DIR. Asserted: the daemon holds
 $DISTCC_DIR/zeroconf/lock, so the stock client forks no browser of its own
 (its log never says "Spawning zeroconf daemon" and no other process holds
 the lock), the file holds our line with ,lzo (stock's browser never writes
-options), and a compile with DISTCC_HOSTS=+zeroconf runs on h1. When the
+options), and a compile with DISTCC_HOSTS=+zeroconf runs on h1. Once h1
+leaves, the file holds localhost alone and a +zeroconf compile runs here
+(an empty file would leave distcc with no hosts at all). When the
 daemon stops, the lock is free again and the stock client falls back to its
 own browser, as before.
 """
@@ -62,6 +64,23 @@ def main(argv):
         r = cli.distcc(['gcc', '-c', name, '-o', name[:-2] + '.o'], '+zeroconf')
         assert 'Spawning zeroconf daemon' not in r.stderr, 'the stock client forked its own browser'
         dm.wait_job(j1, cli.ip, name)
+
+        # The only server leaves: the file keeps localhost, so a line of
+        # only +zeroconf compiles here instead of finding no hosts at all.
+        dm.stop_mdnsd(d1)
+        watch.remove(d1)
+
+        def local_only():
+            with open(hosts) as f:
+                text = f.read()
+            return text if text.startswith('localhost') else None
+        text = lan.wait_until(local_only, 10, watch=watch, what=f'localhost alone in {hosts}')
+        assert len(text.split()) == 1, f'more than localhost: {text!r}'
+        name, source = dm.proof_source()
+        cli.write(name, source)
+        r = cli.distcc(['gcc', '-c', name, '-o', name[:-2] + '.o'], '+zeroconf', check=False)
+        assert r.returncode == 0, f'+zeroconf with no server did not compile here: {r.stderr[-400:]}'
+        assert os.path.exists(os.path.join(cli.work, name[:-2] + '.o'))
 
         dm.stop_mdnsd(dc)
         assert lock_free(os.path.join(zdir, 'lock')), 'the lock outlived the daemon'

@@ -270,4 +270,36 @@ TEST_SUITE("plan")
 		plan = planHostsLine(servers, {}, options, picker);
 		CHECK(plan.remote.size() == 3);
 	}
+
+	TEST_CASE("servers this client's distcc recently failed on are left out and give no share")
+	{
+		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.3", 4, 0),
+						server("10.0.0.4", 8, 0) };
+		PlanOptions options;
+		options.localSlots = 2;
+		options.failing = { false, false, true };
+		Picker picker(5);
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		CHECK(plan.failing == std::vector<bool>{ false, false, true });
+		CHECK(plan.remote.size() == 2);
+		for (const PlannedHost &h : plan.remote)
+			CHECK(h.server != 2);
+		CHECK(writeHostsLine(plan.line).find("10.0.0.4") == std::string::npos);
+		CHECK(plan.jobs == 4 + 4 + 2);
+
+		// Overloaded, the share comes from the 8 slots that work, not 16.
+		options.want = 8;
+		options.othersWanted = 8;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(plan.share == 4);
+
+		// All failing: the build goes on locally.
+		options.failing = { true, true, true };
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(plan.remote.empty());
+		CHECK(writeHostsLine(plan.line) == "localhost/2");
+
+		options.failing = { true };
+		CHECK_THROWS_AS(planHostsLine(servers, {}, options, picker), std::invalid_argument);
+	}
 }

@@ -444,4 +444,16 @@ TEST_SUITE("procfs")
 					 "cpu_tcp_h_0_1", "cpu_tcp_h_3632_", "cpu_tcp_h_3632", "cpu_tcp_h_x_1" })
 			CHECK_MESSAGE(!parseDistccLockName(bad), bad);
 	}
+
+	TEST_CASE("distcc's backoff file names: the kind must match")
+	{
+		auto backoff = parseDistccLockName("backoff_tcp_10.0.0.2_3632_0", "backoff");
+		REQUIRE(backoff);
+		CHECK(backoff->host == "10.0.0.2");
+		CHECK(backoff->port == 3632);
+		CHECK(!parseDistccLockName("cpu_tcp_10.0.0.2_3632_0", "backoff"));
+		CHECK(!parseDistccLockName("backofftcp_10.0.0.2_3632_0", "backoff"));
+		CHECK(!parseDistccLockName("backoff_tcp_10.0.0.2_3632_0", ""));
+		CHECK(!parseDistccLockName("backoff_localhost_0", "backoff"));
+	}
 }
