@@ -39,12 +39,17 @@ struct PlanOptions {
 	double minSpeed = 0.5;
 };
 
+// The policy planHostsLine() picks with: PlanOptions::policy with its
+// minimum speed raised to minSpeed x localSpeed.
+PickPolicy effectivePolicy(const PlanOptions &options);
+
 // Where localhost goes in the line, from the capacity this machine adds
 // (local slots x its speed) against what the remote hosts listed add.
 enum class LocalPlace : std::uint8_t {
 	First, // at least half the total: the client is the bigger part
 	Last,  // a fifth to a half
-	Absent, // under a fifth (distcc's advice); never when no remote host is listed
+	Absent, // under a fifth (distcc's advice); never when no remote host is
+		// listed, nor when the farm is overloaded (planHostsLine())
 };
 LocalPlace placeLocal(double localCapacity, double remoteCapacity) noexcept;
 

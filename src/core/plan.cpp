@@ -110,6 +110,14 @@ LocalPlace placeLocal(double localCapacity, double remoteCapacity) noexcept
 	return LocalPlace::Absent;
 }
 
+PickPolicy effectivePolicy(const PlanOptions &options)
+{
+	PickPolicy policy = options.policy;
+	policy.minSpeed = std::max(policy.minSpeed,
+				   options.minSpeed * std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed));
+	return policy;
+}
+
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker)
 {
@@ -124,8 +132,7 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	plan.failing.assign(servers.size(), false);
 	const double localSpeed = std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed);
 	const std::uint32_t localSlots = std::clamp<std::uint32_t>(options.localSlots, 1, kMaxHostLimit);
-	PickPolicy policy = options.policy;
-	policy.minSpeed = std::max(policy.minSpeed, options.minSpeed * localSpeed);
+	const PickPolicy policy = effectivePolicy(options);
 
 	// The servers the line can hold, best first, with their slots and what
 	// others leave free of them.
@@ -207,6 +214,11 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	local.kind = HostSpec::Kind::Local;
 	local.limit = localSlots;
 	plan.local = placeLocal(localSlots * localSpeed, remoteCapacity);
+	// Overloaded, the client drives only its share of the farm: its own
+	// slots are capacity no one else can take, and distcc's fifth no longer
+	// applies.
+	if (plan.share > 0 && plan.local == LocalPlace::Absent)
+		plan.local = LocalPlace::Last;
 	if (plan.local == LocalPlace::First)
 		plan.line.hosts.insert(plan.line.hosts.begin(), local);
 	else if (plan.local == LocalPlace::Last)

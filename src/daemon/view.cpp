@@ -89,7 +89,7 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 		nlohmann::json j = describe(entries[i], reservedAt(i));
 		j["limit"] = 0;
 		j["expected"] = 0;
-		const Ineligible why = checkEligible(entries[i].server, options.policy);
+		const Ineligible why = checkEligible(entries[i].server, effectivePolicy(options));
 		if (why != Ineligible::None)
 			j["excluded"] = describe(why);
 		else if (plan.duplicateOf[i])

@@ -223,6 +223,17 @@ TEST_SUITE("query")
 		CHECK(a.view["line"].get<std::string>().find("10.0.0.3") == std::string::npos);
 	}
 
+	TEST_CASE("a server below the minimum speed is left out as too slow")
+	{
+		std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 4), entry("distcc@b", "10.0.0.3", 4) };
+		entries[1].server.speed = 0.3;
+		const nlohmann::json r = reply(R"({"op":"hosts","local_slots":1,"speed":1.0})", entries);
+		CHECK(r["line"] == "10.0.0.2/4 localhost/1");
+		CHECK(r["servers"][1]["excluded"] == "too slow");
+		// Against a slower client it is fast enough.
+		CHECK(reply(R"({"op":"hosts","local_slots":1,"speed":0.5})", entries)["servers"][1]["excluded"].is_null());
+	}
+
 	TEST_CASE("a hosts file is replaced whole, never left half written")
 	{
 		char dir[] = "/tmp/dmdns-hosts-XXXXXX";

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """lan-auto-drain: a desktop whose owner starts working drains itself, and comes back.
 
-h1 is a server started with --auto-drain=0.5 and --cpus=4 (drain while the
-owner's own load, smoothed over 10 s, exceeds 2 tasks; up again below 1);
-h2 is a client. Six busy loops start on h1 (the owner's work, not distcc's):
+h1 is a server started with --auto-drain=0.5 and --cpus=16 (drain while the
+owner's own load, smoothed over 10 s, exceeds 8 tasks; up again below 4);
+h2 is a client. Twelve busy loops start on h1 (the owner's work, not distcc's):
 asserted, h1 leaves h2's line with state drain; once they stop, h1 comes
 back. Figures: the time to drain and to come back (set by the smoothing).
 The host's runnable count is the whole machine's (/proc/loadavg is not per
-network namespace), so the bounds are wide; a busy CI machine only makes
-the drain come sooner.
+network namespace), so the bounds are wide and the thresholds high: a
+busy machine (a build beside the test) makes the drain come sooner but
+must not keep h1 drained once the loops stop.
 """
 
 import os
@@ -22,7 +23,7 @@ import lan  # noqa: E402
 import dmtest as dm  # noqa: E402
 from dmtest import figure  # noqa: E402
 
-BURNERS = 6
+BURNERS = 12
 
 
 def main(argv):
@@ -31,7 +32,7 @@ def main(argv):
     with lan.Lan(2) as net:
         srv, cli = net.hosts
         srv.start_distccd(jobs=4)
-        d_srv = dm.start_mdnsd(srv, bins, '--auto-drain=0.5', '--cpus=4')
+        d_srv = dm.start_mdnsd(srv, bins, '--auto-drain=0.5', '--cpus=16')
         d_cli = dm.start_mdnsd(cli, bins)
         watch = [d_srv, d_cli]
         dm.wait_listed(cli, bins, srv.ip, 10, watch=watch)

@@ -182,6 +182,19 @@ TEST_SUITE("plan")
 			CHECK(h.limit == (h.server == 0 ? 5u : 3u)); // 5.33 and 2.67, largest remainder
 		}
 		CHECK(sum == 8);
+		// The 2 local slots are a fifth of the 8 shared ones plus their own:
+		// last, and overloaded they stay even when far smaller.
+		CHECK(plan.local == LocalPlace::Last);
+		CHECK(plan.jobs == 8 + 2);
+		PlanOptions tiny = options;
+		tiny.localSlots = 1;
+		tiny.localSpeed = 0.5;
+		tiny.minSpeed = 0.0;
+		Picker p0(9);
+		const Plan small = planHostsLine(servers, {}, tiny, p0);
+		REQUIRE(small.share == 8);
+		CHECK(small.local == LocalPlace::Last);
+		CHECK(writeHostsLine(small.line).ends_with(" localhost/1"));
 
 		// Two clients with equal demand get equal shares, whoever asks first.
 		options.want = 30;
