@@ -112,6 +112,10 @@ struct LockedFile {
 // holders). Malformed lines are skipped; at most @maxEntries are read.
 std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries = 65536);
 
+// The parent pid in the text of /proc/PID/stat ("PID (COMM) STATE PPID ..."),
+// read after the last ')' since COMM may hold anything; empty if malformed.
+std::optional<std::uint64_t> parseStatParent(std::string_view stat);
+
 // One of distcc's per-host files in $DISTCC_DIR/lock, "KIND_tcp_HOST_PORT_SLOT":
 // the host as the hosts line names it and the port. KIND "cpu" is a slot
 // lock, held while a job runs there; "backoff" (slot 0) is touched when a

@@ -381,6 +381,19 @@ std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries
 	return out;
 }
 
+std::optional<std::uint64_t> parseStatParent(std::string_view stat)
+{
+	const std::size_t close = stat.rfind(')');
+	if (close == std::string_view::npos)
+		return std::nullopt;
+	std::string_view rest = stat.substr(close + 1);
+	// " STATE PPID ...": the state is one character.
+	if (rest.size() < 4 || rest[0] != ' ' || rest[2] != ' ')
+		return std::nullopt;
+	rest.remove_prefix(3);
+	return text::parseUint(rest.substr(0, rest.find(' ')), 0, UINT32_MAX);
+}
+
 std::optional<DistccSlot> parseDistccLockName(std::string_view name, std::string_view kind)
 {
 	// distcc 3.4 (lock.c): kind + "_tcp_" + host + "_" + port + "_" + slot.

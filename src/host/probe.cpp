@@ -236,6 +236,43 @@ std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFligh
 	return jobs;
 }
 
+std::uint32_t distccClients(const std::string &procRoot)
+{
+	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(procRoot.c_str()), ::closedir);
+	if (!dir)
+		return 0;
+	const auto ownNet = readLink(procRoot + "/self/ns/net");
+	auto isDistcc = [&](const std::string &pid) {
+		const auto exe = readLink(procRoot + "/" + pid + "/exe");
+		if (!exe)
+			return false;
+		std::string_view name(*exe);
+		name.remove_prefix(std::min(name.size(), name.rfind('/') + 1));
+		return name == "distcc" || name == "distcc (deleted)";
+	};
+	std::uint32_t count = 0;
+	std::size_t scanned = 0;
+	while (const dirent *entry = ::readdir(dir.get())) {
+		if (!allDigits(entry->d_name))
+			continue;
+		if (++scanned > kMaxProcesses)
+			break;
+		const std::string pid = entry->d_name;
+		if (!isDistcc(pid))
+			continue;
+		// Simulated hosts share one pid namespace: only this network's.
+		const auto net = readLink(procRoot + "/" + pid + "/ns/net");
+		if (!ownNet || !net || *net != *ownNet)
+			continue;
+		const auto stat = readBounded(procRoot + "/" + pid + "/stat", kMaxSmallFile);
+		const auto parent = stat ? procfs::parseStatParent(stat->text) : std::nullopt;
+		if (parent && isDistcc(std::to_string(*parent)))
+			continue; // a child forked to run the preprocessor or compiler
+		++count;
+	}
+	return count;
+}
+
 std::string distccDir()
 {
 	if (const char *dir = std::getenv("DISTCC_DIR"); dir && *dir)

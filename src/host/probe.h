@@ -61,6 +61,14 @@ std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string 
 std::map<std::pair<std::string, std::uint16_t>, std::uint32_t>
 distccJobsInFlight(const std::string &lockDir, const std::string &procRoot = "/proc");
 
+// The distcc clients running in this network namespace: processes whose
+// executable is distcc (masqueraded as gcc or not), not counting the
+// children a distcc forks. Each stands for one compile wanting a slot,
+// whether it runs, waits for a lock or compiles here: the demand of the
+// builds on this machine. Processes this user may not inspect are not
+// counted (as root: all).
+std::uint32_t distccClients(const std::string &procRoot = "/proc");
+
 // distcc's own directory: $DISTCC_DIR, else $HOME/.distcc; empty when
 // neither is set.
 std::string distccDir();

@@ -403,15 +403,26 @@ int main(int argc, char **argv)
 		// The line a hosts file holds: no reservation, this user's jobs in
 		// flight and recent failures from distcc's files in @lockDir, a
 		// fixed seed.
+		std::uint32_t fileDemand = 0;
 		auto fileLine = [&](const std::string &lockDir, std::uint64_t seed, bool lzoCpp) {
 			const LiveServers live = liveServers(*resolver, gossip.get());
 			FarmState farm = farmState(live, gossip.get());
 			farm.own = ownJobs(live.entries, lockDir);
 			farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
-			const nlohmann::json request = { { "op", "hosts" },
-							 { "local_slots", host::onlineCpus() },
-							 { "lzo", lzoCpp },
-							 { "cpp", lzoCpp } };
+			nlohmann::json request = { { "op", "hosts" },
+						   { "local_slots", host::onlineCpus() },
+						   { "lzo", lzoCpp },
+						   { "cpp", lzoCpp } };
+			// The distcc clients running here are the builds' demand: told
+			// by gossip, it gives every client its fair share of an
+			// overloaded farm, this one included; at the end of a build it
+			// also keeps the last jobs off servers slower than here.
+			const std::uint32_t demand = host::distccClients();
+			if (demand > 0)
+				request["want"] = demand;
+			if (gossip && (demand > 0 || fileDemand > 0))
+				gossip->handedOut({}, demand, host::onlineCpus());
+			fileDemand = demand;
 			return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
 				.view["line"]
 				.get<std::string>();

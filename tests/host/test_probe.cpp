@@ -144,6 +144,25 @@ constexpr std::string_view kTcp6 =
 	"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 	"   0: 0000000000000000FFFF00000200000A:0E30 0000000000000000FFFF00000100000A:B001 01 00000000:00000000 00:00000000 00000000   102        0 0 1 0 20 0 0 10 -1\n";
 
+// Starts @path with @args in a process group of its own, so that what it
+// forks dies with it (kill(-pid)); returns its pid.
+pid_t spawnGroup(const std::string &path, std::vector<std::string> args)
+{
+	std::vector<char *> argv;
+	for (auto &a : args)
+		argv.push_back(a.data());
+	argv.push_back(nullptr);
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	pid_t pid = -1;
+	const int spawned = ::posix_spawn(&pid, path.c_str(), nullptr, &attr, argv.data(), environ);
+	posix_spawnattr_destroy(&attr);
+	REQUIRE(spawned == 0);
+	return pid;
+}
+
 } // namespace
 
 TEST_SUITE("host_probe")
@@ -276,20 +295,7 @@ TEST_SUITE("host_probe")
 		// it count even where its namespace cannot be read.
 		Listener listener;
 		const std::string port = std::to_string(listener.port());
-		std::vector<std::string> args = { "distccd", "-c", "sleep 30; :", "--jobs", "5", "--port", port };
-		std::vector<char *> argv;
-		for (auto &a : args)
-			argv.push_back(a.data());
-		argv.push_back(nullptr);
-		// Its own process group, so that the sleep it forks dies with it.
-		posix_spawnattr_t attr;
-		posix_spawnattr_init(&attr);
-		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-		posix_spawnattr_setpgroup(&attr, 0);
-		pid_t pid = -1;
-		const int spawned = ::posix_spawn(&pid, "/bin/sh", nullptr, &attr, argv.data(), environ);
-		posix_spawnattr_destroy(&attr);
-		REQUIRE(spawned == 0);
+		const pid_t pid = spawnGroup("/bin/sh", { "distccd", "-c", "sleep 30; :", "--jobs", "5", "--port", port });
 		std::optional<std::uint32_t> slots;
 		for (int i = 0; i < 100 && !slots; ++i) {
 			slots = distccdSlots(listener.port());
@@ -307,6 +313,38 @@ TEST_SUITE("host_probe")
 				::usleep(10000);
 		}
 		CHECK_FALSE(slots);
+	}
+
+	TEST_CASE("distccClients counts the distcc processes here, not the ones they fork")
+	{
+		// A shell copied under the name distcc stands for the client; the
+		// trailing ":" keeps each shell from exec'ing its last command.
+		char dir[] = "/tmp/dmdns-clients-XXXXXX";
+		REQUIRE(::mkdtemp(dir));
+		const std::string distcc = std::string(dir) + "/distcc";
+		std::filesystem::copy_file("/bin/sh", distcc);
+		std::filesystem::permissions(distcc, std::filesystem::perms::owner_all);
+		auto start = [&](const std::string &script) { return spawnGroup(distcc, { "distcc", "-c", script }); };
+		auto settle = [](std::uint32_t want) {
+			std::uint32_t n = host::distccClients();
+			for (int i = 0; i < 200 && n != want; ++i) {
+				::usleep(10000);
+				n = host::distccClients();
+			}
+			return n;
+		};
+		const std::uint32_t before = host::distccClients();
+		// One client that forks a distcc child (counted once), one alone.
+		const pid_t a = start(distcc + " -c 'sleep 30; :'; :");
+		const pid_t b = start("sleep 30; :");
+		CHECK(settle(before + 2) == before + 2);
+		for (pid_t pid : { a, b }) {
+			::kill(-pid, SIGKILL);
+			::waitpid(pid, nullptr, 0);
+		}
+		CHECK(settle(before) == before);
+		CHECK(host::distccClients("/nonexistent") == 0);
+		std::filesystem::remove_all(dir);
 	}
 
 	TEST_CASE("runCapture: stdout only, exit status, timeout and output bounds")

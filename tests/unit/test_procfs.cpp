@@ -445,6 +445,15 @@ TEST_SUITE("procfs")
 			CHECK_MESSAGE(!parseDistccLockName(bad), bad);
 	}
 
+	TEST_CASE("the parent pid of /proc/PID/stat, whatever the command name holds")
+	{
+		CHECK(parseStatParent("4242 (distcc) S 4000 4242 4000 0 -1") == 4000u);
+		CHECK(parseStatParent("7 (a) b) R 1 7") == 1u);
+		CHECK(parseStatParent("7 (x) R 0") == 0u);
+		for (const char *bad : { "", "7 (x", "7 (x) R", "7 (x) R x 1", "7 (x)R 1", "7 (x) RR 1", "7 (x) R -1" })
+			CHECK_MESSAGE(!parseStatParent(bad), bad);
+	}
+
 	TEST_CASE("distcc's backoff file names: the kind must match")
 	{
 		auto backoff = parseDistccLockName("backoff_tcp_10.0.0.2_3632_0", "backoff");
