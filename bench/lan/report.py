@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""Plots and the markdown report of a bench/lan/build_bench.py run (its JSON).
+
+    /usr/bin/python3 bench/lan/report.py RESULT.json [--out docs/benchmarks] [--command CMD]
+
+Writes OUT/lan-makespan.svg, OUT/lan-share.svg, OUT/lan-timeline.svg and
+OUT/lan.md. Needs Debian's python3-matplotlib (apt-get install
+python3-matplotlib), hence /usr/bin/python3 and not whatever python3 is first
+on PATH.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import matplotlib
+matplotlib.use('Agg')      # no display: write files only
+import matplotlib.pyplot as plt  # noqa: E402
+
+LABEL = {'static': 'static list', 'randomize': '--randomize', 'zeroconf': 'stock +zeroconf',
+         'mdns': 'distcc-mdns', 'mdns-share': 'distcc-mdns, -j share'}
+COLOR = {'static': '#8c8c8c', 'randomize': '#d9a441', 'zeroconf': '#c0504d', 'mdns': '#2e75b6',
+         'mdns-share': '#70a8dc'}
+TARGET_SPEEDUP, TARGET_RATIO, TARGET_JAIN = 1.5, 1.15, 0.95
+
+
+def plot_makespan(res, path):
+    modes = res['modes']
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ideal = next(iter(modes.values()))['ideal']
+    for i, (m, r) in enumerate(modes.items()):
+        ax.bar(i, r['overall_mean'], color=COLOR[m], width=0.6, label=None)
+        top = max(x['overall'] for x in r['runs'])
+        ax.text(i, top, f'{r["overall_mean"]:.1f} s\n{r["ratio_mean"]:.2f}x', ha='center',
+                va='bottom', fontsize=9)
+        ax.plot([i] * len(r['runs']), [x['overall'] for x in r['runs']], 'kD', markersize=4,
+                label='one run' if i == 0 else None)
+        spans = [c['makespan'] for c in r['clients']]
+        ax.plot([i + 0.1 * (k - (len(spans) - 1) / 2) for k in range(len(spans))], spans, 'w.',
+                markeredgecolor='k', markersize=6,
+                label='one client (run nearest the mean)' if i == 0 else None)
+    ax.axhline(ideal, color='k', linestyle='--', linewidth=1, label=f'ideal {ideal:.1f} s')
+    ax.axhline(ideal * TARGET_RATIO, color='k', linestyle=':', linewidth=1,
+               label=f'ideal + 15% ({ideal * TARGET_RATIO:.1f} s)')
+    ax.set_xticks(range(len(modes)), [LABEL[m].replace(', ', '\n') for m in modes])
+    ax.set_ylabel('build makespan (s)')
+    ax.set_ylim(0, max(x['overall'] for r in modes.values() for x in r['runs']) * 1.4)
+    ax.set_title(f'{res["clients"]} clients building together on {len(servers(res))} servers')
+    ax.legend(loc='upper center', fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def servers(res):
+    return next(iter(res['modes'].values()))['servers']
+
+
+def plot_share(res, path):
+    """Each server's share of the work against its share of the capacity."""
+    modes = res['modes']
+    srv = servers(res)
+    cap = sum(s['capacity'] for s in srv)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(modes)
+    for k, (m, r) in enumerate(modes.items()):
+        total = sum(s['work'] for s in r['servers']) + sum(
+            j['work'] for j in r['jobs'] if j['host'] not in {s['name'] for s in r['servers']})
+        xs = [i - 0.4 + width * (k + 0.5) for i in range(len(srv))]
+        ax.bar(xs, [100 * s['work'] / total for s in r['servers']], width, color=COLOR[m],
+               label=LABEL[m])
+    ax.plot(range(len(srv)), [100 * s['capacity'] / cap for s in srv], 'k_', markersize=28,
+            markeredgewidth=2, label='share of capacity')
+    ax.set_xticks(range(len(srv)), [f'{s["name"]}\n{s["cores"]}x{s["speed"]:g}' for s in srv])
+    ax.set_ylabel('share of all work (%)')
+    ax.set_title('where the work ran (server: cores x speed)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def running_curve(r, hosts, weight, steps=400):
+    """Sum over hosts of weight(host, jobs running there), sampled at `steps`
+    points from 0 to the last job's end; returns (times, values)."""
+    end = max((j['end'] for j in r['jobs']), default=1.0)
+    ts = [end * i / steps for i in range(steps + 1)]
+    events = {}           # host -> [(time, +1 at a start or -1 at an end)]
+    for j in r['jobs']:
+        if j['host'] in hosts:
+            events.setdefault(j['host'], []).extend([(j['start'], 1), (j['end'], -1)])
+    ys = [0.0] * len(ts)
+    for name, ev in events.items():
+        ev.sort()
+        n, k = 0, 0
+        for i, t in enumerate(ts):
+            while k < len(ev) and ev[k][0] <= t:
+                n += ev[k][1]
+                k += 1
+            ys[i] += weight(name, n)
+    return ts, ys
+
+
+def plot_timeline(res, path):
+    """Top: the farm's busy share, sum of min(running, cores) x speed over the
+    capacity. Bottom: jobs compiling on the clients themselves."""
+    modes = res['modes']
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True,
+                                      gridspec_kw={'height_ratios': [2, 1]})
+    for m, r in modes.items():
+        srv = {s['name']: s for s in r['servers']}
+        cap = sum(s['capacity'] for s in srv.values())
+        ts, ys = running_curve(r, srv, lambda h, n: min(n, srv[h]['cores']) * srv[h]['speed'])
+        top.plot(ts, [100 * y / cap for y in ys], color=COLOR[m], label=LABEL[m], linewidth=1.5)
+        clients = {c['name'] for c in r['clients']}
+        ts, ys = running_curve(r, clients, lambda h, n: n)
+        bottom.plot(ts, ys, color=COLOR[m], linewidth=1.5)
+    ideal = next(iter(modes.values()))['ideal']
+    for ax in (top, bottom):
+        ax.axvline(ideal, color='k', linestyle='--', linewidth=1,
+                   label='ideal makespan' if ax is top else None)
+    top.set_ylabel('farm capacity in use (%)')
+    top.set_ylim(0, 105)
+    top.set_title('how busy the servers were (a long tail is a slow finish)')
+    top.legend(fontsize=8, loc='upper right')
+    bottom.set_ylabel('jobs on the clients')
+    bottom.set_xlabel('time since the builds started (s)')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def no_server_seconds(client, ips):
+    """Seconds of the client's build during which its hosts line named no server."""
+    lines = client['hosts_lines'] + [[client['makespan'], None]]
+    return sum(b[0] - a[0] for a, b in zip(lines, lines[1:])
+               if not any(tok.split('/')[0] in ips for tok in a[1].split()))
+
+
+def verdict(ok):
+    return 'met' if ok else '**not met**'
+
+
+def markdown(res, command):
+    modes = res['modes']
+    srv = servers(res)
+    first = next(iter(modes.values()))
+    out = []
+    w = out.append
+    w('# Virtual-LAN build benchmark')
+    w('')
+    w('Generated by `tools/bench-lan` (bench/lan/); do not edit by hand.')
+    w(f'Run {res["date"]} on a machine with {res["machine_cpus"]} CPUs, '
+      f'{res["wall_seconds"]} s of wall time.')
+    w('')
+    w('```sh')
+    w(command or res['command'])
+    w('```')
+    w('')
+    w('## Farm and workload')
+    w('')
+    w('Every host is a network namespace on one virtual LAN with its own avahi-daemon. '
+      'Servers run a real `distccd --jobs SLOTS` whose compiler is `fakecc`: a compile asks '
+      'its host\'s processor-sharing CPU model for the work written in the source file, and '
+      'each of n running jobs gets speed x min(1, cores/n), so an overloaded server slows '
+      'every job on it without burning this machine\'s CPU. Clients run the real distcc '
+      'client under `make -jN`; preprocessing (`fakecc -E`) is instant.')
+    w('')
+    w('| server | cores | speed | capacity (cores x speed) | distccd --jobs |')
+    w('|---|---|---|---|---|')
+    for s in srv:
+        w(f'| {s["name"]} | {s["cores"]} | {s["speed"]:g} | {s["capacity"]:g} | {s["slots"]} |')
+    w(f'| **all** | {sum(s["cores"] for s in srv)} | | **{first["capacity"]:g}** | '
+      f'{sum(s["slots"] for s in srv)} |')
+    w('')
+    w(f'{res["clients"]} clients ({res["client_cores"]} cores at speed {res["client_speed"]:g} '
+      f'each) build {res["units"]} translation units each, all starting together. A unit\'s '
+      f'work (seconds of one core at speed 1) is log-normal with median {res["median"]:g} and '
+      f'sigma {res["sigma"]:g}, clipped to [0.1, {10 * res["median"]:g}], seed {res["seed"]}: '
+      f'{first["total_work"]:.0f} s of work in all, the same in every mode.')
+    w('')
+    w(f'**Ideal** = total work / server capacity = {first["total_work"]:.0f} / '
+      f'{first["capacity"]:g} = **{first["ideal"]:.1f} s** (the clients\' own CPUs are not '
+      f'counted: the stock modes never compile locally). **Jain** is Jain\'s fairness index '
+      f'(sum x)^2 / (n sum x^2) over the clients\' throughputs x = work of the build / its '
+      f'makespan: 1 when every client progresses at the same rate. **Stretch** is a job\'s '
+      f'time over its time alone on that host (1: it never shared a core).')
+    w('')
+    w('## Modes')
+    w('')
+    w('| mode | clients | servers | make -j |')
+    w('|---|---|---|---|')
+    desc = {
+        'static': ('`DISTCC_HOSTS` lists every server `/SLOTS`, fastest first, the same on '
+                   'every client', '`distccd`'),
+        'randomize': ('the same list after `--randomize`', '`distccd`'),
+        'zeroconf': ('`DISTCC_HOSTS=+zeroconf` (stock distcc\'s browser writes '
+                     '`ip:port/jobs` lines)', '`distccd --zeroconf`'),
+        'mdns': ('`distcc-mdnsd --hosts-file=$DISTCC_DIR/hosts`, `DISTCC_HOSTS` unset',
+                 '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
+        'mdns-share': ('as distcc-mdns; a diagnostic, not the documented use',
+                       '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
+    }
+    for m, r in modes.items():
+        js = sorted({c['jobs_flag'] for c in r['clients']})
+        how = {'mdns': '`distcc-mdns-hosts -j` at the start',
+               'mdns-share': "the farm's slots / clients"}.get(m, 'the slots in the list')
+        w(f'| {LABEL[m]} | {desc[m][0]} | {desc[m][1]} | {",".join(map(str, js))} ({how}) |')
+    w('')
+    w('## Results')
+    w('')
+    w(f'Each mode ran {res["repeat"]} time(s), the modes taking turns; the figures are means '
+      f'over the runs (each run\'s overall makespan in brackets), the per-client makespans '
+      f'and the jobs per server those of the run nearest the mean.')
+    w('')
+    w('| mode | overall makespan | / ideal | Jain | per-client makespans (s) | local jobs | '
+      'mean stretch |')
+    w('|---|---|---|---|---|---|---|')
+    for m, r in modes.items():
+        spans = ', '.join(f'{c["makespan"]:.1f}' for c in r['clients'])
+        runs = ', '.join(f'{x["overall"]:.1f}' for x in r['runs'])
+        w(f'| {LABEL[m]} | {r["overall_mean"]:.1f} s ({runs}) | {r["ratio_mean"]:.2f} | '
+          f'{r["jain_throughput_mean"]:.3f} | {spans} | {r["local_jobs_mean"]:.0f} | '
+          f'{r["mean_stretch_mean"]:.2f} |')
+    w('')
+    w('Jobs per server (work share in %, capacity share in the header):')
+    w('')
+    cap = first['capacity']
+    w('| mode | ' + ' | '.join(f'{s["name"]} ({100 * s["capacity"] / cap:.0f}%)' for s in srv)
+      + ' |')
+    w('|---|' + '---|' * len(srv))
+    for m, r in modes.items():
+        total = r['total_work']
+        w(f'| {LABEL[m]} | ' + ' | '.join(f'{s["jobs"]} ({100 * s["work"] / total:.0f}%)'
+                                          for s in r['servers']) + ' |')
+    w('')
+    w('![makespan per mode](lan-makespan.svg)')
+    w('')
+    w('![work share per server](lan-share.svg)')
+    w('')
+    w('![farm busy over time](lan-timeline.svg)')
+    w('')
+    w('## Targets (reported, not asserted)')
+    w('')
+    if 'mdns' in modes:
+        r = modes['mdns']
+        if 'zeroconf' in modes:
+            sp = modes['zeroconf']['overall_mean'] / r['overall_mean']
+            w(f'- distcc-mdns at least {TARGET_SPEEDUP}x faster than stock +zeroconf: '
+              f'{sp:.2f}x, {verdict(sp >= TARGET_SPEEDUP)}.')
+        w(f'- within 15% of the ideal: {r["ratio_mean"]:.2f} x ideal, '
+          f'{verdict(r["ratio_mean"] <= TARGET_RATIO)}.')
+        w(f'- Jain fairness at least {TARGET_JAIN}: {r["jain_throughput_mean"]:.3f}, '
+          f'{verdict(r["jain_throughput_mean"] >= TARGET_JAIN)}.')
+        w('')
+    for m in (m for m in modes if m.startswith('mdns')):
+        r = modes[m]
+        ips = {s['ip'] for s in r['servers']}
+        njobs = len(r['jobs'])
+        bare = ', '.join(f'{c["name"]} {no_server_seconds(c, ips):.1f} s' for c in r['clients'])
+        w(f'- {LABEL[m]} (run nearest the mean): {r["local_jobs"]} of {njobs} jobs compiled on the clients; '
+          f'time each client\'s hosts file listed no server (localhost only): {bare}.')
+    w('')
+    if 'mdns' in modes:
+        r = modes['mdns']
+        c = r['clients'][0]
+        w(f'Hosts lines distcc read on {c["name"]} in the distcc-mdns mode (time since the '
+          f'start, first {min(8, len(c["hosts_lines"]))} of {len(c["hosts_lines"])} versions):')
+        w('')
+        w('```')
+        ipname = {s['ip']: s['name'] for s in r['servers']}
+        for t, line in c['hosts_lines'][:8]:
+            named = ' '.join(f'{ipname.get(tok.split("/")[0], tok.split("/")[0])}'
+                             f'{"/" + tok.split("/")[1] if "/" in tok else ""}'
+                             for tok in line.split())
+            w(f'{t:6.1f} s  {named}')
+        w('```')
+        snaps = r.get('no_server_snapshots') or {}
+        if snaps:
+            name, snap = sorted(snaps.items())[0]
+            w('')
+            w(f'`distcc-mdns-hosts --json` on {name} the first time its hosts file named no '
+              f'server ({snap["t"]:.1f} s after the start; line `{snap["line"]}`):')
+            w('')
+            w('| server | running | slots | reserved | limit | excluded |')
+            w('|---|---|---|---|---|---|')
+            for x in snap['servers']:
+                w(f'| {x["name"]} | {x["running"]} | {x["slots"]} | {x["reserved"]} | '
+                  f'{x["limit"]} | {x["excluded"] or ""} |')
+    w('')
+    return '\n'.join(out)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('json')
+    ap.add_argument('--out', default='docs/benchmarks')
+    ap.add_argument('--command', default='', help='the command to show in the report')
+    a = ap.parse_args(argv)
+    with open(a.json) as f:
+        res = json.load(f)
+    if not res.get('modes'):
+        sys.exit(f'{a.json} holds no mode')
+    os.makedirs(a.out, exist_ok=True)
+    plt.rcParams.update({'svg.hashsalt': 'distcc-mdns', 'font.size': 9})
+    plot_makespan(res, os.path.join(a.out, 'lan-makespan.svg'))
+    plot_share(res, os.path.join(a.out, 'lan-share.svg'))
+    plot_timeline(res, os.path.join(a.out, 'lan-timeline.svg'))
+    with open(os.path.join(a.out, 'lan.md'), 'w') as f:
+        f.write(markdown(res, a.command))
+    print(f'wrote {a.out}/lan.md and lan-makespan.svg, lan-share.svg, lan-timeline.svg')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
