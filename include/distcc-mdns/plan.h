@@ -44,7 +44,8 @@ struct PlanOptions {
 PickPolicy effectivePolicy(const PlanOptions &options);
 
 // Where localhost goes in the line, from the capacity this machine adds
-// (local slots x its speed) against what the remote hosts listed add.
+// (local slots x its speed) against the remote hosts listed (their slots x
+// speed, however few of them the line's limits give this client).
 enum class LocalPlace : std::uint8_t {
 	First, // at least half the total: the client is the bigger part
 	Last,  // a fifth to a half
@@ -77,6 +78,9 @@ struct Plan {
 	std::uint32_t share = 0;
 	// Per server: eligible, but a job there would finish later than here.
 	std::vector<bool> slower;
+	// Per server: eligible and with room, but faster slots hold all the
+	// jobs the client wants (PlanOptions::want).
+	std::vector<bool> spare;
 	// Per server: eligible, but this client's distcc recently failed there.
 	std::vector<bool> failing;
 	LocalPlace local = LocalPlace::Last;
@@ -88,19 +92,23 @@ std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limit
 
 // Orders the eligible servers with @picker and lists each at its preferred
 // address; servers without a usable address or port are skipped, and an
-// address and port appears at most once. Each /LIMIT is what the server has
-// free: its slots minus the jobs others run or reserved there (a load that
-// is unknown counts as free). When every client's demand together exceeds
-// the slots (want + PlanOptions::othersWanted), the limits instead add up to
-// this client's fair share, slots x want / all demand, spread over the servers
-// in proportion to their slots, so that one client's make -j200 cannot
-// starve the others. Servers left with no slot are skipped as full, and so
-// are servers where a job would finish later than on the local slots and
-// those PlanOptions::failing marks; neither counts towards the farm's slots.
-// localhost goes first, last or nowhere (placeLocal()); it is always there
-// when no remote host is, so the line is never empty and never makes
-// distcc wait for remote slots only. @reserved, when not empty, holds per
-// server the jobs other clients reserved there (see Picker::order).
+// address and port appears at most once. A server's slots count only as far
+// as a job there still runs at the minimum speed (jobs beyond its cores
+// share them). Each /LIMIT is what the server has free of those: its slots
+// minus the jobs others run or reserved there (a load that is unknown
+// counts as free). With PlanOptions::want given, the client's jobs take the
+// fastest free slots, free cores first, and servers they do not reach are
+// left out as spare. When every client's demand together exceeds the slots
+// (want + PlanOptions::othersWanted), the limits instead add up to this
+// client's fair share, slots x want / all demand, spread over the servers in
+// proportion to their compute (cores x speed), so that one client's make
+// -j200 cannot starve the others. Servers left with no slot are skipped as
+// full, and so are servers where a job would finish later than on the local
+// slots and those PlanOptions::failing marks; neither counts towards the
+// farm's slots. localhost goes first, last or nowhere (placeLocal()); it is
+// always there when no remote host is, so the line is never empty and never
+// makes distcc wait for remote slots only. @reserved, when not empty, holds
+// per server the jobs other clients reserved there (see Picker::order).
 Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_t> reserved,
 		   const PlanOptions &options, Picker &picker);
 

@@ -64,36 +64,72 @@ std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limit
 
 namespace {
 
-// Splits @total over @weights in proportion, each part at most its weight:
-// floors first, then the largest remainders (earlier ones win ties).
-std::vector<std::uint32_t> apportion(std::span<const std::uint32_t> weights, std::uint32_t total)
+// Splits @total over servers in proportion to @weights, no part above its
+// cap: the parts of capped servers go to the others (water-filling), then
+// floors, then the largest remainders (earlier ones win ties).
+std::vector<std::uint32_t> apportion(std::span<const double> weights, std::span<const std::uint32_t> caps,
+				     std::uint32_t total)
 {
-	std::vector<std::uint32_t> parts(weights.size(), 0);
-	std::uint64_t sum = 0;
-	for (std::uint32_t w : weights)
-		sum += w;
-	if (sum == 0 || total == 0)
-		return parts;
-	total = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, sum));
-	std::vector<std::pair<std::uint64_t, std::size_t>> remainders;
+	const std::size_t n = weights.size();
+	std::vector<double> exact(n, 0.0);
+	std::vector<bool> capped(n, false);
+	std::uint64_t capSum = 0;
+	for (std::uint32_t c : caps)
+		capSum += c;
+	double left = static_cast<double>(std::min<std::uint64_t>(total, capSum));
+	// Each pass caps at least one server or ends, so at most n passes.
+	for (std::size_t pass = 0; pass <= n && left > 0.0; ++pass) {
+		double weightSum = 0.0;
+		for (std::size_t i = 0; i < n; ++i)
+			if (!capped[i] && weights[i] > 0.0)
+				weightSum += weights[i];
+		if (weightSum <= 0.0)
+			break;
+		bool capping = false;
+		for (std::size_t i = 0; i < n; ++i) {
+			if (capped[i] || weights[i] <= 0.0)
+				continue;
+			if (left * weights[i] / weightSum >= caps[i]) {
+				exact[i] = caps[i];
+				capped[i] = true;
+				left -= caps[i];
+				capping = true;
+			}
+		}
+		if (capping)
+			continue;
+		for (std::size_t i = 0; i < n; ++i)
+			if (!capped[i] && weights[i] > 0.0)
+				exact[i] = left * weights[i] / weightSum;
+		left = 0.0;
+	}
+	std::vector<std::uint32_t> parts(n, 0);
 	std::uint64_t given = 0;
-	for (std::size_t i = 0; i < weights.size(); ++i) {
-		const std::uint64_t exact = std::uint64_t(total) * weights[i];
-		parts[i] = static_cast<std::uint32_t>(exact / sum);
+	std::vector<std::pair<double, std::size_t>> remainders;
+	for (std::size_t i = 0; i < n; ++i) {
+		parts[i] = std::min(caps[i], static_cast<std::uint32_t>(std::floor(exact[i] + 1e-9)));
 		given += parts[i];
-		remainders.emplace_back(exact % sum, i);
+		remainders.emplace_back(exact[i] - parts[i], i);
 	}
 	std::stable_sort(remainders.begin(), remainders.end(),
 			 [](const auto &a, const auto &b) { return a.first > b.first; });
+	const std::uint64_t goal = std::min<std::uint64_t>(total, capSum);
 	for (const auto &[rest, i] : remainders) {
-		if (given >= total)
+		if (given >= goal)
 			break;
-		if (parts[i] < weights[i]) {
+		if (parts[i] < caps[i] && rest > 1e-9) {
 			++parts[i];
 			++given;
 		}
 	}
 	return parts;
+}
+
+// The speed one more job runs at on a server already running @jobs: its
+// full speed while it has a free core, shared with the others beyond.
+double speedOfNext(double speed, std::uint32_t cores, std::uint64_t jobs) noexcept
+{
+	return speed * std::min(1.0, static_cast<double>(cores) / static_cast<double>(jobs + 1));
 }
 
 } // namespace
@@ -129,18 +165,25 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	plan.duplicateOf = duplicates(servers);
 	plan.full.assign(servers.size(), false);
 	plan.slower.assign(servers.size(), false);
+	plan.spare.assign(servers.size(), false);
 	plan.failing.assign(servers.size(), false);
 	const double localSpeed = std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed);
 	const std::uint32_t localSlots = std::clamp<std::uint32_t>(options.localSlots, 1, kMaxHostLimit);
 	const PickPolicy policy = effectivePolicy(options);
 
-	// The servers the line can hold, best first, with their slots and what
-	// others leave free of them.
+	// The servers the line can hold, best first, with the slots worth using
+	// and what others leave free of them. A job beyond a server's cores
+	// shares them; distccd's slots past the point where a job would run
+	// slower than the minimum speed are not counted: they would only make
+	// every job there crawl.
 	struct Candidate {
 		std::size_t index;
 		Address address;
-		std::uint32_t slots;
+		std::uint32_t slots;  // usable: at most distccd's
+		std::uint32_t cores;  // the server's cpus, or its slots when unknown
+		std::uint32_t others; // jobs of other clients, running or reserved
 		std::uint32_t free;
+		double speed;
 	};
 	std::vector<Candidate> candidates;
 	std::uint64_t totalSlots = 0;
@@ -155,14 +198,22 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 			plan.failing[index] = true;
 			continue;
 		}
-		const std::uint32_t slots = std::clamp<std::uint32_t>(server.slots, 1, kMaxHostLimit);
+		const std::uint32_t distccdSlots = std::clamp<std::uint32_t>(server.slots, 1, kMaxHostLimit);
+		const std::uint32_t cores = server.cpus > 0 ? std::min(server.cpus, distccdSlots) : distccdSlots;
+		const double speed = std::clamp(server.speed, kMinSpeed, kMaxSpeed);
+		std::uint32_t slots = distccdSlots;
+		if (policy.minSpeed > 0.0) {
+			const double worth = std::floor(cores * speed / policy.minSpeed + 1e-9);
+			slots = std::clamp<std::uint32_t>(static_cast<std::uint32_t>(std::min(worth, 1e6)), cores,
+							  distccdSlots);
+		}
 		std::uint64_t others = reserved.empty() ? 0 : reserved[index];
 		if (server.sample) {
 			const std::uint32_t own = options.own.empty() ? 0 : options.own[index];
 			others += server.sample->running > own ? server.sample->running - own : 0;
 		}
-		const std::uint32_t free = others >= slots ? 0 : slots - static_cast<std::uint32_t>(others);
-		candidates.push_back({ index, *address, slots, free });
+		const std::uint32_t taken = static_cast<std::uint32_t>(std::min<std::uint64_t>(others, slots));
+		candidates.push_back({ index, *address, slots, cores, taken, slots - taken, speed });
 		totalSlots += slots;
 	}
 
@@ -175,13 +226,53 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	// (say from stock clients) are what limits this client.
 	const std::uint64_t farmWanted = options.othersWanted + want;
 	if (want > 0 && options.othersWanted > 0 && farmWanted > totalSlots) {
-		// Overloaded: capacity x this demand / all demand, at least one job.
+		// Overloaded: capacity x this demand / all demand, at least one job,
+		// spread by the servers' compute (cores x speed) so that under the
+		// clients' jobs together every server runs its jobs about as fast.
 		const std::uint64_t share = std::max<std::uint64_t>(1, totalSlots * want / farmWanted);
 		plan.share = static_cast<std::uint32_t>(std::min<std::uint64_t>(share, want));
-		std::vector<std::uint32_t> weights;
-		for (const Candidate &c : candidates)
-			weights.push_back(c.slots);
-		limits = apportion(weights, plan.share);
+		std::vector<double> weights;
+		std::vector<std::uint32_t> caps;
+		for (const Candidate &c : candidates) {
+			weights.push_back(c.cores * c.speed);
+			caps.push_back(c.slots);
+		}
+		limits = apportion(weights, caps, plan.share);
+	} else if (options.want) {
+		// Room for every demand: the client's jobs take the fastest free
+		// slots, a free core before a shared one. distcc gives every host in
+		// the line a job before any host a second one, so a slower server
+		// listed "just in case" would get work the faster ones had room for.
+		struct Slot {
+			bool shared;
+			double speed;
+			std::uint32_t nth;
+			std::size_t candidate;
+		};
+		std::vector<Slot> slotsByWorth;
+		for (std::size_t i = 0; i < candidates.size(); ++i) {
+			const Candidate &c = candidates[i];
+			for (std::uint32_t k = 1; k <= c.free; ++k) {
+				const std::uint64_t before = std::uint64_t(c.others) + k - 1;
+				slotsByWorth.push_back({ before >= c.cores, speedOfNext(c.speed, c.cores, before), k, i });
+			}
+		}
+		// Ties keep the picker's order, which differs between clients.
+		std::stable_sort(slotsByWorth.begin(), slotsByWorth.end(), [](const Slot &a, const Slot &b) {
+			if (a.shared != b.shared)
+				return !a.shared;
+			if (a.speed != b.speed)
+				return a.speed > b.speed;
+			if (a.nth != b.nth)
+				return a.nth < b.nth;
+			return a.candidate < b.candidate;
+		});
+		std::fill(limits.begin(), limits.end(), 0);
+		for (std::size_t n = 0; n < slotsByWorth.size() && n < want; ++n)
+			++limits[slotsByWorth[n].candidate];
+		for (std::size_t i = 0; i < candidates.size(); ++i)
+			if (limits[i] == 0 && candidates[i].free > 0)
+				plan.spare[candidates[i].index] = true;
 	}
 
 	// A job sent to a server finishes after its wait for a slot and its
@@ -193,17 +284,21 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	for (std::size_t i = 0; i < candidates.size(); ++i) {
 		const Candidate &c = candidates[i];
 		if (limits[i] == 0) {
-			plan.full[c.index] = true;
+			if (!plan.spare[c.index])
+				plan.full[c.index] = true;
 			continue;
 		}
 		const Server &server = servers[c.index];
-		const double queued = c.slots > c.free ? double(c.slots - c.free) : 0.0;
-		const double remoteFinish = std::max(1.0, (queued + 1.0) / c.slots) / server.speed;
+		const double remoteFinish = std::max(1.0, (c.others + 1.0) / c.slots) / c.speed;
 		if (remoteFinish > localFinish) {
 			plan.slower[c.index] = true;
 			continue;
 		}
-		remoteCapacity += limits[i] * server.speed;
+		// The servers' whole capacity, not the part of it this client's
+		// limits take: a line cut to a fair share or to the last few jobs of
+		// a build still points at a farm far bigger than this machine, whose
+		// free cores beat the local ones.
+		remoteCapacity += c.slots * c.speed;
 		plan.remote.push_back({ c.index, c.address, limits[i] });
 		plan.line.hosts.push_back(hostSpecFor(c.address, server.port, limits[i], options.lzo && server.lzo,
 						      options.cpp && server.cpp && server.lzo));

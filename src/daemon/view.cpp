@@ -96,6 +96,8 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
 		else if (plan.failing[i])
 			j["excluded"] = "failing: this client's distcc backs off from it after a failed job";
+		else if (plan.spare[i])
+			j["excluded"] = "spare: faster slots hold every job this client wants";
 		else if (plan.slower[i])
 			j["excluded"] = "slower: a job there would finish later than on this machine";
 		else if (plan.full[i])

@@ -25,6 +25,25 @@ Server server(const char *address, std::uint32_t slots, std::uint32_t running)
 	return s;
 }
 
+// A server of @cores cpus at @speed under distccd's own default of
+// cores + 2 slots, idle.
+Server machine(const char *address, std::uint32_t cores, double speed)
+{
+	Server s = server(address, cores + 2, 0);
+	s.cpus = cores;
+	s.speed = speed;
+	return s;
+}
+
+// The limit per server index, 0 for servers not listed.
+std::map<std::size_t, std::uint32_t> limits(const Plan &plan)
+{
+	std::map<std::size_t, std::uint32_t> out;
+	for (const PlannedHost &h : plan.remote)
+		out[h.server] = h.limit;
+	return out;
+}
+
 } // namespace
 
 TEST_SUITE("plan")
@@ -148,7 +167,10 @@ TEST_SUITE("plan")
 		CHECK(limit.at(3) == 6 - 2);
 		CHECK(plan.full == std::vector<bool>{ false, true, true, false });
 		CHECK(plan.share == 0);
-		CHECK(plan.jobs == 4 + 4 + 2);
+		// localhost's 2 slots are under a fifth of the 14 on the servers
+		// listed, however few of them are free.
+		CHECK(plan.local == LocalPlace::Absent);
+		CHECK(plan.jobs == 4 + 4);
 
 		// This client's own running jobs are not others' load.
 		PlanOptions mine;
@@ -247,6 +269,16 @@ TEST_SUITE("plan")
 		CHECK(plan.local == LocalPlace::First);
 		CHECK(writeHostsLine(plan.line) == "localhost/4 10.0.0.2/2");
 		CHECK(plan.jobs == 6);
+
+		// The last job of a build on a big farm: the line gives one slot,
+		// but localhost is weighed against the server's 32, not that one,
+		// and the job goes to the faster server.
+		options.localSpeed = 1.0;
+		options.want = 1;
+		plan = planHostsLine(big, {}, options, picker);
+		CHECK(plan.remote.size() == 1);
+		CHECK(plan.remote.front().limit == 1);
+		CHECK(plan.local == LocalPlace::Absent);
 	}
 
 	TEST_CASE("slow servers are left out: below the minimum speed, or finishing later than here")
@@ -265,7 +297,15 @@ TEST_SUITE("plan")
 		for (const PlannedHost &h : plan.remote)
 			listed.insert(h.server);
 		CHECK(listed == std::set<std::size_t>{ 2 });
+		// The faster server has room for both jobs: the slower one is spare.
+		CHECK(plan.spare == std::vector<bool>{ false, true, false });
+		CHECK(writeHostsLine(plan.line) == "localhost/4 10.0.0.4/2");
+		// Alone, it would still finish them later than the local slots.
+		servers[2].state = ServerState::Drain;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(plan.remote.empty());
 		CHECK(plan.slower == std::vector<bool>{ false, true, false });
+		servers[2].state = ServerState::Up;
 		PickPolicy half;
 		half.minSpeed = 0.5;
 		CHECK(checkEligible(servers[0], half) == Ineligible::Slow);
@@ -314,5 +354,111 @@ TEST_SUITE("plan")
 
 		options.failing = { true };
 		CHECK_THROWS_AS(planHostsLine(servers, {}, options, picker), std::invalid_argument);
+	}
+
+	TEST_CASE("a server's slots count only while a job there runs at the minimum speed")
+	{
+		// 10 slots on 8 cores at 1.5: the 10th job still runs at 1.2.
+		// 4 slots on 2 cores at 0.6: the 3rd and 4th would run at 0.4 and 0.3,
+		// under half this machine's 1.0.
+		std::vector<Server> servers = { machine("10.0.0.2", 8, 1.5), machine("10.0.0.3", 2, 0.6) };
+		PlanOptions options;
+		options.localSlots = 2;
+		Picker picker(3);
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 10 }, { 1, 2 } });
+		CHECK(plan.jobs == 12); // localhost absent: 2 of 17.2 is under a fifth
+
+		// A faster client raises the bar: 8 x 1.5 / (0.5 x 2.5) = 9.6 slots
+		// on the big server; the small one is too slow altogether.
+		options.localSpeed = 2.5;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 9 } });
+
+		// --min-speed 0: every slot distccd takes counts.
+		options.localSpeed = 1.0;
+		options.minSpeed = 0.0;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 10 }, { 1, 4 } });
+
+		// Unknown cpus: the slots are taken for cores.
+		servers[1].cpus = 0;
+		options.minSpeed = 0.5;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(limits(plan).at(1) == 4);
+	}
+
+	TEST_CASE("a client's jobs take the fastest free slots, free cores first; the rest is spare")
+	{
+		std::vector<Server> servers = { machine("10.0.0.5", 2, 0.6), machine("10.0.0.3", 4, 1.0),
+						machine("10.0.0.2", 8, 1.5) };
+		PlanOptions options;
+		options.localSlots = 2;
+		using Limits = std::map<std::size_t, std::uint32_t>;
+		auto plan = [&](std::uint32_t want) {
+			options.want = want;
+			Picker picker(11);
+			return planHostsLine(servers, {}, options, picker);
+		};
+		// Few jobs: the fast server's cores alone; the others are spare.
+		Plan p = plan(5);
+		CHECK(limits(p) == Limits{ { 2, 5 } });
+		CHECK(p.spare == std::vector<bool>{ true, true, false });
+		CHECK(p.full == std::vector<bool>{ false, false, false });
+		// Every free core, fastest first, before any shared one.
+		CHECK(limits(plan(12)) == Limits{ { 1, 4 }, { 2, 8 } });
+		CHECK(limits(plan(14)) == Limits{ { 0, 2 }, { 1, 4 }, { 2, 8 } });
+		// Then the shared slots where a job runs fastest: the big server's
+		// 9th and 10th (1.33, 1.2) before the middle one's 5th (0.8).
+		CHECK(limits(plan(16)) == Limits{ { 0, 2 }, { 1, 4 }, { 2, 10 } });
+		CHECK(limits(plan(17)) == Limits{ { 0, 2 }, { 1, 5 }, { 2, 10 } });
+		CHECK(limits(plan(100)) == Limits{ { 0, 2 }, { 1, 6 }, { 2, 10 } });
+		// No demand given: every free slot, as before a build starts.
+		options.want.reset();
+		Picker picker(11);
+		CHECK(limits(planHostsLine(servers, {}, options, picker)) == Limits{ { 0, 2 }, { 1, 6 }, { 2, 10 } });
+
+		// Others' jobs fill the big server's cores: a free core elsewhere,
+		// even a slower one, adds compute, a shared core only slows them.
+		servers[2].sample->running = 8;
+		p = plan(5);
+		CHECK(limits(p) == Limits{ { 0, 1 }, { 1, 4 } });
+		CHECK(p.spare == std::vector<bool>{ false, false, true });
+	}
+
+	TEST_CASE("an overloaded farm spreads the share by compute, each part at most the server's slots")
+	{
+		// 8 cores at 1.5 (10 slots) and 2 cores at 0.6 (2 slots worth it):
+		// 12 slots, compute 12 and 1.2.
+		std::vector<Server> servers = { machine("10.0.0.2", 8, 1.5), machine("10.0.0.3", 2, 0.6) };
+		PlanOptions options;
+		options.localSlots = 2;
+		options.want = 24;
+		options.othersWanted = 24;
+		Picker picker(5);
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		REQUIRE(plan.share == 6);
+		// 5.45 and 0.55: by slots it would have been 5 and 1 too, but 3 and
+		// 3 on equal slots, see below.
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 5 }, { 1, 1 } });
+
+		// Equal slots, unequal compute: 6 slots at 2.0 and 6 at 1.0 (both on
+		// 6 cores): the fast one takes two thirds.
+		std::vector<Server> pair = { machine("10.0.0.2", 6, 2.0), machine("10.0.0.3", 6, 1.0) };
+		pair[0].slots = pair[1].slots = 6;
+		plan = planHostsLine(pair, {}, options, picker);
+		REQUIRE(plan.share == 6);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 4 }, { 1, 2 } });
+
+		// A part above a server's slots goes to the others: 2 slots at 4.0
+		// beside 8 at 1.0 would take half of 8 by compute, but holds 2.
+		std::vector<Server> capped = { machine("10.0.0.2", 2, 4.0), machine("10.0.0.3", 8, 1.0) };
+		capped[0].slots = 2;
+		capped[1].slots = 8;
+		options.want = 10;
+		options.othersWanted = 2;
+		plan = planHostsLine(capped, {}, options, picker);
+		REQUIRE(plan.share == 8);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 2 }, { 1, 6 } });
 	}
 }
