@@ -59,6 +59,10 @@ public:
 					std::span<const std::uint32_t> reserved,
 					const PickPolicy &policy);
 
+	// A uniform draw in [0, 1) from the same generator, for the other
+	// choices a client makes at random (see planHostsLine()).
+	double uniform();
+
 private:
 	struct Candidate {
 		std::size_t index;

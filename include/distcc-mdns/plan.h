@@ -101,7 +101,8 @@ std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limit
 // left out as spare. When every client's demand together exceeds the slots
 // (want + PlanOptions::othersWanted), the limits instead add up to this
 // client's fair share, slots x want / all demand, spread over the servers in
-// proportion to their compute (cores x speed), so that one client's make
+// proportion to their compute (cores x speed), each part rounded up with a
+// probability equal to its fraction (from @picker), so that one client's make
 // -j200 cannot starve the others. Servers left with no slot are skipped as
 // full, and so are servers where a job would finish later than on the local
 // slots and those PlanOptions::failing marks; neither counts towards the

@@ -51,6 +51,12 @@ Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcep
 
 Picker::Picker(std::uint64_t seed) : rng_(seed) {}
 
+double Picker::uniform()
+{
+	// 53 random bits give a uniform double in [0, 1).
+	return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
+
 std::vector<Picker::Candidate> Picker::candidates(std::span<const Server> servers,
 						  std::span<const std::uint32_t> reserved,
 						  const PickPolicy &policy) const
@@ -77,9 +83,7 @@ std::size_t Picker::draw(std::span<const Candidate> pool, std::optional<std::siz
 		if (i != skip)
 			total += pool[i].weight;
 
-	// 53 random bits give a uniform double in [0, 1).
-	const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-	double target = u * total;
+	double target = uniform() * total;
 	std::size_t last = pool.size();
 	for (std::size_t i = 0; i < pool.size(); ++i) {
 		if (i == skip)

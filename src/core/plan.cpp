@@ -65,10 +65,15 @@ std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limit
 namespace {
 
 // Splits @total over servers in proportion to @weights, no part above its
-// cap: the parts of capped servers go to the others (water-filling), then
-// floors, then the largest remainders (earlier ones win ties).
+// cap: the parts of capped servers go to the others (water-filling). Each
+// part is its exact amount rounded down or up, up with a probability equal
+// to the fraction (systematic sampling from @u in [0, 1)), so the parts
+// still add up to @total and, over many clients each drawing its own @u, a
+// small server gets in all what its weight says. Rounding the largest
+// remainders up instead would give a small server's fraction to every
+// client alike.
 std::vector<std::uint32_t> apportion(std::span<const double> weights, std::span<const std::uint32_t> caps,
-				     std::uint32_t total)
+				     std::uint32_t total, double u)
 {
 	const std::size_t n = weights.size();
 	std::vector<double> exact(n, 0.0);
@@ -103,21 +108,27 @@ std::vector<std::uint32_t> apportion(std::span<const double> weights, std::span<
 				exact[i] = left * weights[i] / weightSum;
 		left = 0.0;
 	}
+	// Systematic sampling: the points u, u + 1, u + 2, ... fall on the
+	// cumulated fractions; a server whose fraction holds a point rounds up.
 	std::vector<std::uint32_t> parts(n, 0);
 	std::uint64_t given = 0;
-	std::vector<std::pair<double, std::size_t>> remainders;
+	double cumulated = 0.0;
+	double point = std::clamp(u, 0.0, 1.0 - 1e-12);
 	for (std::size_t i = 0; i < n; ++i) {
-		parts[i] = std::min(caps[i], static_cast<std::uint32_t>(std::floor(exact[i] + 1e-9)));
+		const double floor = std::floor(exact[i] + 1e-9);
+		parts[i] = std::min(caps[i], static_cast<std::uint32_t>(floor));
+		const double fraction = std::max(0.0, exact[i] - floor);
+		cumulated += fraction;
+		if (point < cumulated - 1e-9 && parts[i] < caps[i]) {
+			++parts[i];
+			point += 1.0;
+		}
 		given += parts[i];
-		remainders.emplace_back(exact[i] - parts[i], i);
 	}
-	std::stable_sort(remainders.begin(), remainders.end(),
-			 [](const auto &a, const auto &b) { return a.first > b.first; });
+	// Rounding error can leave a unit over; it goes to the first with room.
 	const std::uint64_t goal = std::min<std::uint64_t>(total, capSum);
-	for (const auto &[rest, i] : remainders) {
-		if (given >= goal)
-			break;
-		if (parts[i] < caps[i] && rest > 1e-9) {
+	for (std::size_t i = 0; i < n && given < goal; ++i) {
+		if (parts[i] < caps[i] && weights[i] > 0.0) {
 			++parts[i];
 			++given;
 		}
@@ -237,7 +248,7 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 			weights.push_back(c.cores * c.speed);
 			caps.push_back(c.slots);
 		}
-		limits = apportion(weights, caps, plan.share);
+		limits = apportion(weights, caps, plan.share, picker.uniform());
 	} else if (options.want) {
 		// Room for every demand: the client's jobs take the fastest free
 		// slots, a free core before a shared one. distcc gives every host in
