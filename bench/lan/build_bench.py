@@ -76,7 +76,7 @@ def parse(argv):
                     help='median work of a unit, seconds of one core at speed 1')
     ap.add_argument('--sigma', type=float, default=0.7, help='log-normal sigma of the work')
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--repeat', type=int, default=2,
+    ap.add_argument('--repeat', type=int, default=3,
                     help='runs of every mode (interleaved); the figures are their means')
     ap.add_argument('--jobs', type=int, default=0,
                     help='make -j of the stock modes (default: the slots in the list)')
