@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <queue>
 #include <stdexcept>
 #include <string>
 
@@ -254,33 +255,42 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		// slots, a free core before a shared one. distcc gives every host in
 		// the line a job before any host a second one, so a slower server
 		// listed "just in case" would get work the faster ones had room for.
+		// Each server's next free slot, best on top; a server's slots only
+		// get worse, so taking the top want times is the greedy choice, in
+		// memory for one slot per server however many slots they claim.
 		struct Slot {
 			bool shared;
 			double speed;
 			std::uint32_t nth;
 			std::size_t candidate;
 		};
-		std::vector<Slot> slotsByWorth;
-		for (std::size_t i = 0; i < candidates.size(); ++i) {
-			const Candidate &c = candidates[i];
-			for (std::uint32_t k = 1; k <= c.free; ++k) {
-				const std::uint64_t before = std::uint64_t(c.others) + k - 1;
-				slotsByWorth.push_back({ before >= c.cores, speedOfNext(c.speed, c.cores, before), k, i });
-			}
-		}
-		// Ties keep the picker's order, which differs between clients.
-		std::stable_sort(slotsByWorth.begin(), slotsByWorth.end(), [](const Slot &a, const Slot &b) {
+		const auto worse = [](const Slot &a, const Slot &b) {
 			if (a.shared != b.shared)
-				return !a.shared;
+				return a.shared;
 			if (a.speed != b.speed)
-				return a.speed > b.speed;
+				return a.speed < b.speed;
 			if (a.nth != b.nth)
-				return a.nth < b.nth;
-			return a.candidate < b.candidate;
-		});
+				return a.nth > b.nth;
+			// Ties keep the picker's order, which differs between clients.
+			return a.candidate > b.candidate;
+		};
+		const auto slotOf = [&](std::size_t i, std::uint32_t nth) {
+			const std::uint64_t before = std::uint64_t(candidates[i].others) + nth - 1;
+			return Slot{ before >= candidates[i].cores,
+				     speedOfNext(candidates[i].speed, candidates[i].cores, before), nth, i };
+		};
+		std::priority_queue<Slot, std::vector<Slot>, decltype(worse)> next(worse);
+		for (std::size_t i = 0; i < candidates.size(); ++i)
+			if (candidates[i].free > 0)
+				next.push(slotOf(i, 1));
 		std::fill(limits.begin(), limits.end(), 0);
-		for (std::size_t n = 0; n < slotsByWorth.size() && n < want; ++n)
-			++limits[slotsByWorth[n].candidate];
+		for (std::uint32_t taken = 0; taken < want && !next.empty(); ++taken) {
+			const Slot best = next.top();
+			next.pop();
+			++limits[best.candidate];
+			if (best.nth < candidates[best.candidate].free)
+				next.push(slotOf(best.candidate, best.nth + 1));
+		}
 		for (std::size_t i = 0; i < candidates.size(); ++i)
 			if (limits[i] == 0 && candidates[i].free > 0)
 				plan.spare[candidates[i].index] = true;
