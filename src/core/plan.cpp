@@ -255,9 +255,9 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		// slots, a free core before a shared one. distcc gives every host in
 		// the line a job before any host a second one, so a slower server
 		// listed "just in case" would get work the faster ones had room for.
-		// Each server's next free slot, best on top; a server's slots only
-		// get worse, so taking the top want times is the greedy choice, in
-		// memory for one slot per server however many slots they claim.
+		// A server's slots only get worse, so a heap of each one's next slot
+		// yields them best first, in memory for one slot per server however
+		// many slots a record claims.
 		struct Slot {
 			bool shared;
 			double speed;

@@ -158,9 +158,7 @@ TEST_SUITE("plan")
 		const std::vector<std::uint32_t> reserved = { 1, 0, 4, 2 };
 		Picker picker(5);
 		const Plan plan = planHostsLine(servers, reserved, PlanOptions{}, picker);
-		std::map<std::size_t, std::uint32_t> limit;
-		for (const PlannedHost &h : plan.remote)
-			limit[h.server] = h.limit;
+		const std::map<std::size_t, std::uint32_t> limit = limits(plan);
 		CHECK(limit.at(0) == 8 - 3 - 1);
 		CHECK_FALSE(limit.contains(1)); // 4 running on 4 slots
 		CHECK_FALSE(limit.contains(2)); // 4 reserved on 4 slots
