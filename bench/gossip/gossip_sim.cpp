@@ -727,12 +727,10 @@ void usage(std::FILE *out)
 		"  --loss=PERCENT          datagrams lost [0]\n"
 		"  --sample-interval=MS    servers' setOwnSample period [250]\n"
 		"  --period=MS             GossipConfig::period [gossip's default]\n"
-		"  --fanout=N              GossipConfig::fanout\n"
+		"  --news-transmits=N      GossipConfig::newsTransmits\n"
 		"  --push-pull=MS          GossipConfig::pushPullInterval\n"
 		"  --heartbeat-interval=MS GossipConfig::heartbeatInterval\n"
-		"  --heartbeat-transmits=N GossipConfig::heartbeatTransmits\n"
 		"  --load-transmits=N      GossipConfig::loadTransmits\n"
-		"  --retransmit-mult=X     GossipConfig::retransmitMult\n"
 		"  --seed=N                of the simulation [1]\n"
 		"  -h, --help              show this help and exit\n"
 		"\n"
@@ -767,9 +765,7 @@ Options parse(int argc, char **argv)
 		OptFanout,
 		OptPushPull,
 		OptHeartbeatInterval,
-		OptHeartbeatTransmits,
 		OptLoadTransmits,
-		OptRetransmitMult,
 		OptSeed,
 	};
 	static const option longOptions[] = {
@@ -782,12 +778,10 @@ Options parse(int argc, char **argv)
 		{ "loss", required_argument, nullptr, OptLoss },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
 		{ "period", required_argument, nullptr, OptPeriod },
-		{ "fanout", required_argument, nullptr, OptFanout },
+		{ "news-transmits", required_argument, nullptr, OptFanout },
 		{ "push-pull", required_argument, nullptr, OptPushPull },
 		{ "heartbeat-interval", required_argument, nullptr, OptHeartbeatInterval },
-		{ "heartbeat-transmits", required_argument, nullptr, OptHeartbeatTransmits },
 		{ "load-transmits", required_argument, nullptr, OptLoadTransmits },
-		{ "retransmit-mult", required_argument, nullptr, OptRetransmitMult },
 		{ "seed", required_argument, nullptr, OptSeed },
 		{ "help", no_argument, nullptr, 'h' },
 		{ nullptr, 0, nullptr, 0 },
@@ -839,7 +833,7 @@ Options parse(int argc, char **argv)
 			o.gossip.period = ms("--period");
 			break;
 		case OptFanout:
-			o.gossip.fanout = static_cast<unsigned>(cli.integer("--fanout", optarg, 1, 64));
+			o.gossip.newsTransmits = static_cast<unsigned>(cli.integer("--news-transmits", optarg, 1, 64));
 			break;
 		case OptPushPull:
 			o.gossip.pushPullInterval = ms("--push-pull");
@@ -849,13 +843,6 @@ Options parse(int argc, char **argv)
 			break;
 		case OptLoadTransmits:
 			o.gossip.loadTransmits = static_cast<unsigned>(cli.integer("--load-transmits", optarg, 1, 1000));
-			break;
-		case OptHeartbeatTransmits:
-			o.gossip.heartbeatTransmits =
-				static_cast<unsigned>(cli.integer("--heartbeat-transmits", optarg, 0, 1000));
-			break;
-		case OptRetransmitMult:
-			o.gossip.retransmitMult = cli.decimal("--retransmit-mult", optarg, 0.0, 100.0);
 			break;
 		case OptSeed:
 			o.seed = static_cast<std::uint64_t>(cli.integer("--seed", optarg, 0, INT64_MAX));
@@ -924,9 +911,9 @@ void printHeader(const Options &o)
 {
 	const GossipConfig &g = o.gossip;
 	fmt::print("gossip-sim: dmdns::Gossip on a simulated LAN, virtual clock (no sockets, no sleeping)\n");
-	fmt::print("gossip: period {} ms, fanout {}, retransmit mult {}, load transmits {}, heartbeat "
+	fmt::print("gossip: period {} ms, own news to every peer, news transmits {}, load transmits {}, heartbeat "
 		   "interval {} ms, push-pull {} ms, suspect after {} ms, dead after {} ms\n",
-		   g.period.count(), g.fanout, g.retransmitMult, g.loadTransmits, g.heartbeatInterval.count(),
+		   g.period.count(), g.newsTransmits, g.loadTransmits, g.heartbeatInterval.count(),
 		   g.pushPullInterval.count(), g.suspectAfter.count(), g.deadAfter.count());
 	fmt::print("harness: every node peers with every other; servers sample every {} ms, load a random walk "
 		   "over 0-{} running; delivery 0.2-2 ms; {} s warm-up, {} s measured, then {} servers crash one "

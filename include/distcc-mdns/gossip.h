@@ -16,18 +16,16 @@
 #include <vector>
 
 #include "distcc-mdns/directory.h"
+#include "distcc-mdns/gossip/address_validation.h"
+#include "distcc-mdns/gossip/client_table.h"
+#include "distcc-mdns/gossip/peer_table.h"
+#include "distcc-mdns/gossip/rate_limiter.h"
+#include "distcc-mdns/gossip/replay_window.h"
+#include "distcc-mdns/gossip/server_table.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/server.h"
 
 namespace dmdns {
-
-// A peer's UDP address as the daemon knows it (numeric address and port).
-struct Endpoint {
-	std::string address;
-	std::uint16_t port = 0;
-
-	auto operator<=>(const Endpoint &) const = default;
-};
 
 // One datagram to send.
 struct Datagram {
@@ -41,18 +39,12 @@ struct GossipConfig {
 	std::uint64_t seed = 0;	       // of the peer and timing choices
 
 	std::chrono::milliseconds period{ 200 };
-	unsigned fanout = 3;
-	// A new entry is sent ceil(retransmitMult * log2(n + 1)) times by every
-	// node, n being the known peers plus this node.
-	double retransmitMult = 3.0;
-	// A renewal of an unchanged demand is only sent this many times per node.
-	unsigned heartbeatTransmits = 3;
-	// A new load or a heartbeat of a known server travels as a compact Load
-	// record, sent this many times per node; the next one follows within
-	// heartbeatInterval anyway, and push-pull repairs the gaps. A new
-	// server, incarnation or capacity travels as a full Sample, sent
-	// ceil(retransmitMult * log2(n + 1)) times.
-	unsigned loadTransmits = 3;
+	// A new own Sample (new capacity, state or incarnation), demand or
+	// reservation goes to every peer in this many rounds; a Load (new load
+	// or heartbeat) in loadTransmits. The next heartbeat follows within
+	// heartbeatInterval anyway, and push-pull repairs the gaps.
+	unsigned newsTransmits = 2;
+	unsigned loadTransmits = 1;
 	// An unchanged load is originated again (a heartbeat) only this often,
 	// however often the server samples; a change goes out at once.
 	std::chrono::milliseconds heartbeatInterval{ 1000 };
@@ -60,9 +52,9 @@ struct GossipConfig {
 
 	std::chrono::milliseconds suspectAfter{ 2500 };
 	std::chrono::milliseconds deadAfter{ 3500 };
-	// Entries (samples, leaves, demands) older than this are dropped, except
-	// the samples of pinned servers: a dead server the caller still lists
-	// must stay dead, not fall back to what mDNS says of it.
+	// Entries (samples, leaves) older than this are dropped, except the
+	// samples of pinned servers: a dead server the caller still lists must
+	// stay dead, not fall back to what mDNS says of it.
 	std::chrono::milliseconds forgetAfter{ 60000 };
 
 	std::chrono::milliseconds reservationTtl{ 3000 };
@@ -75,12 +67,22 @@ struct GossipConfig {
 	std::chrono::milliseconds demandRefresh{ 1000 };
 	std::chrono::milliseconds demandTtl{ 5000 };
 
+	// A relayed claim that contradicts a server's own word makes this node
+	// ask the server directly, at most this often per server.
+	std::chrono::milliseconds probeInterval{ 500 };
+	// Cookies handed out stay valid this long (twice, for an echo in flight).
+	std::chrono::milliseconds cookieLifetime{ 60000 };
+	// Requests are padded to this many bytes, so that the answer to one
+	// from an address not yet validated (at most kAmplification times as
+	// many) holds this node's own news and a cookie.
+	std::size_t minRequest = 128;
+
 	std::size_t maxServers = 512;
 	std::size_t maxPeers = 512;
 	std::size_t maxReservations = 4096;
 	std::size_t maxDemands = 1024;
 	std::size_t maxLeaves = 1024;
-	std::size_t maxSources = 1024; // rate-limit buckets
+	std::size_t maxSources = 1024; // rate-limit buckets, cookies, replay marks
 
 	// Per source address, in datagrams: a token bucket.
 	double rateLimit = 100.0; // per second
@@ -96,6 +98,9 @@ struct GossipConfig {
 	std::function<void(std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag)>
 		sign;
 	std::function<bool(std::span<const std::uint8_t> datagram)> verify;
+	// Unpredictable 64-bit numbers for cookies (the adapter's CSPRNG);
+	// unset, the seeded generator serves (simulations and tests).
+	std::function<std::uint64_t()> random;
 };
 
 struct GossipStats {
@@ -103,10 +108,16 @@ struct GossipStats {
 	std::uint64_t accepted = 0;	   // decoded, authenticated and merged
 	std::uint64_t rateLimited = 0;	   // dropped by the per-source bucket
 	std::uint64_t invalid = 0;	   // refused by the decoder
+	std::uint64_t otherVersion = 0;	   // of those, another wire version (an old peer)
 	std::uint64_t unauthenticated = 0; // missing or bad tag while verifying
+	std::uint64_t replayed = 0;	   // tagged, but seen before (or too old to judge)
 	std::uint64_t looped = 0;	   // our own datagrams coming back
 	std::uint64_t unknownRecords = 0;  // skipped record types
 	std::uint64_t orphanLoads = 0;	   // Loads of servers without a full Sample here
+	std::uint64_t untrusted = 0;	   // records about others from an untrusted relay
+	std::uint64_t contradicted = 0;	   // relayed claims that asked for a probe
+	std::uint64_t probes = 0;	   // direct requests to a server about a claim
+	std::uint64_t cookieAnswers = 0;   // small answers to unvalidated sources
 	std::uint64_t sent = 0;
 	std::uint64_t bytesSent = 0;
 	std::uint64_t bytesReceived = 0;
@@ -119,15 +130,10 @@ struct GossipServer {
 	wire::Sample sample; // ageMs as of the query time
 	std::chrono::milliseconds age{ 0 };
 	Liveness liveness = Liveness::Unknown;
+	bool firstHand = false; // the newest word came from the server itself
 
 	// The sample as the picker's load model reads it.
 	LoadSample load() const;
-};
-
-struct DemandSummary {
-	std::uint64_t wanted = 0;     // remote jobs all clients ask for, this one included
-	std::uint64_t localSlots = 0; // of those clients
-	std::uint32_t clients = 0;    // clients asking for at least one job
 };
 
 // The gossip protocol of one daemon, pure: the caller passes time and
@@ -135,6 +141,14 @@ struct DemandSummary {
 // endpoints the caller learnt (mDNS, --peer). Gossip reports on server ids
 // only; which servers exist is the caller's business, so gossip can drop a
 // server quickly but never invent one.
+//
+// Trust (docs/security.md): without a key a node believes what a server
+// says of itself (a datagram from an address that speaks for it, see
+// gossip::PeerTable) and what clients say of themselves, one client per
+// address; others' words about them only from a trusted relay (a --peer),
+// and then never their departure, state or new run: those it asks the
+// server about. With a key every tagged, fresh datagram is trusted as its
+// sender id's own word, and relayed claims obey the same rules.
 class Gossip final
 {
 public:
@@ -147,9 +161,9 @@ public:
 	// table is full the peer heard from least recently is replaced. A node
 	// that writes to us (say it has us as its --peer) becomes a learnt peer
 	// too; learnt peers are forgotten after forgetAfter of silence, and go
-	// first when the table is full.
-	// With @pull (a --peer, which may not know us) it is also asked for
-	// its news every heartbeatInterval.
+	// first when the table is full. With @pull (a --peer, which may not
+	// know us) it is also asked for its news every heartbeatInterval, and
+	// trusted to relay what others said.
 	bool addPeer(const Endpoint &peer, bool pull = false);
 	bool removePeer(const Endpoint &peer);
 	std::vector<Endpoint> peers() const;
@@ -161,6 +175,11 @@ public:
 	// are kept while they are pinned, and a flood of unknown ids cannot
 	// evict them. Replaces the previous set; at most maxServers are taken.
 	void pin(std::span<const std::uint64_t> servers);
+	// Which addresses speak for which node, as the caller knows them (mDNS,
+	// --peer): a datagram from elsewhere is not that node's own word.
+	// Replaces the previous word; a node left out is bound to the first
+	// address it speaks from.
+	void vouch(std::map<std::uint64_t, std::set<std::string>> addresses);
 
 	// A server daemon's own load, every sampling period: gossip fills in the
 	// server id (this node), the incarnation and the next sequence number.
@@ -171,13 +190,14 @@ public:
 	// previous reservation there, expires after reservationTtl; 0 cancels.
 	void reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
 
-	// Datagrams to send now: a gossip round every period and a push-pull
-	// every pushPullInterval. Call at least every period.
+	// Datagrams to send now: own news to every peer every period, requests
+	// to peers not heard yet and to suspects, and a push-pull every
+	// pushPullInterval. Call at least every period.
 	std::vector<Datagram> tick(SteadyTime now);
 	SteadyTime nextTick() const noexcept { return nextRound_; }
 
 	// Handles one received datagram; returns what to answer (a push-pull
-	// reply), usually nothing.
+	// reply, probes), usually nothing.
 	std::vector<Datagram> receive(const Endpoint &from, std::span<const std::uint8_t> datagram,
 				      SteadyTime now);
 
@@ -187,94 +207,60 @@ public:
 	// Queries.
 	std::optional<GossipServer> server(std::uint64_t id, SteadyTime now) const;
 	Liveness liveness(std::uint64_t id, SteadyTime now) const;
-	// Jobs other clients reserved on @server that its samples do not show yet.
-	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now) const;
-	// Every client's demand; @includeOwn false: the other clients' only.
-	DemandSummary demand(SteadyTime now, bool includeOwn = true) const;
+	// Jobs other clients reserved on @server that its samples do not show
+	// yet; each client's reservations count up to its demand, itself
+	// capped at @capacity (the farm's slots).
+	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now,
+				       std::uint64_t capacity = UINT32_MAX) const;
+	// Every client's demand, each capped at @capacity; @includeOwn false:
+	// the other clients' only.
+	DemandSummary demand(SteadyTime now, bool includeOwn = true, std::uint64_t capacity = UINT32_MAX) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
-	std::size_t serverCount() const noexcept { return servers_.size(); }
-	std::size_t reservationCount() const noexcept { return reservations_.size(); }
-	std::size_t demandCount() const noexcept { return demands_.size(); }
-	std::size_t leaveCount() const noexcept { return leaves_.size(); }
-	std::size_t sourceCount() const noexcept { return sources_.size(); }
+	std::size_t serverCount() const noexcept { return servers_.entries().size(); }
+	std::size_t reservationCount() const noexcept { return clients_.reservations().size(); }
+	std::size_t demandCount() const noexcept { return clients_.demands().size(); }
+	std::size_t leaveCount() const noexcept { return servers_.leaves().size(); }
+	std::size_t sourceCount() const noexcept { return limiter_.size(); }
+	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
 
 private:
-	struct ServerEntry {
-		wire::Sample sample;
-		SteadyTime origin{}; // when the server measured it, on our clock
-		unsigned transmits = 0;
-		bool compact = false; // only the load changed: send it as a Load
-	};
-	struct LeaveEntry {
-		std::uint64_t incarnation = 0;
-		SteadyTime heard{};
-		unsigned transmits = 0;
-	};
-	struct ReservationEntry {
-		wire::Reservation reservation; // ageMs meaningless here
-		SteadyTime origin{};
-		unsigned transmits = 0;
-	};
-	struct DemandEntry {
-		wire::Demand demand;
-		SteadyTime origin{};
-		unsigned transmits = 0;
-	};
-	struct PeerEntry {
-		Endpoint endpoint;
-		std::uint64_t node = 0; // sender id of its last accepted datagram
-		SteadyTime heard{};
-		std::optional<SteadyTime> replied; // last push-pull reply
-		std::optional<SteadyTime> probed;  // last direct request while suspect
-		bool learnt = false; // it wrote to us first; forgotten when silent
-		bool pull = false;   // ask it for news every heartbeat interval
-		std::optional<SteadyTime> pulled;
-	};
-	struct Bucket {
-		double tokens = 0.0;
-		SteadyTime last{};
-	};
-	// An entry due to be piggy-backed, with its send counter.
-	struct Pending {
+	struct OwnEntry {
 		wire::Record record;
-		unsigned *transmits;
-		// 0 this node's own news, 1 news about what the caller lists (and
-		// leaves, reservations, demand), 2 samples of unlisted servers.
-		int rank;
+		SteadyTime origin{};
+		unsigned transmits = 0;
 	};
-	using ReservationKey = std::pair<std::uint64_t, std::uint64_t>; // client, server
+	// Where a datagram came from, as far as this node can tell.
+	struct Source {
+		Endpoint from;
+		std::uint64_t sender = 0;
+		bool authenticated = false;
+		bool trustedRelay = false; // may relay what others said
+		std::string client;	   // the key of its demand and reservations
+	};
 
-	unsigned budget() const noexcept;
-	bool admit(const std::string &address, SteadyTime now);
-	void merge(const wire::Record &record, SteadyTime now);
-	void mergeSample(const wire::Sample &sample, SteadyTime now);
-	void mergeLeave(const wire::Leave &leave, SteadyTime now);
-	void mergeReservation(const wire::Reservation &reservation, SteadyTime now);
-	void mergeDemand(const wire::Demand &demand, SteadyTime now);
-	void mergeLoad(const wire::Load &load, SteadyTime now);
-	// Own state seen from outside with a higher incarnation: take a higher one.
-	void refute(std::uint64_t seen, SteadyTime now);
-	bool hasLeft(std::uint64_t node, std::uint64_t incarnation) const;
+	void merge(const wire::Record &record, const Source &source, SteadyTime now,
+		   std::set<std::uint64_t> &probe);
+	void mergeServer(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now,
+			 std::set<std::uint64_t> &probe);
+	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
+	// Something said this node left, or a newer word of its own: say again.
+	void refute(const wire::Record &record, SteadyTime now);
 	void expire(SteadyTime now);
+	std::uint64_t nextRandom();
 
-	wire::Record sampleRecord(const ServerEntry &e, SteadyTime now) const;
-	// What a gossip round sends of @e: a Load when only its load changed.
-	wire::Record newsRecord(const ServerEntry &e, SteadyTime now) const;
-	wire::Record reservationRecord(const ReservationEntry &e, SteadyTime now) const;
-	wire::Record demandRecord(const DemandEntry &e, SteadyTime now) const;
-	std::vector<Pending> pending(SteadyTime now);
-	std::vector<wire::Record> fullState(SteadyTime now) const;
+	wire::Sample ownSampleNow(SteadyTime now) const;
 	std::vector<wire::Record> ownState(SteadyTime now) const;
-	std::vector<std::vector<std::uint8_t>> pack(const std::vector<wire::Record> &records,
-						    std::uint8_t flags) const;
-	std::vector<std::uint8_t> seal(std::vector<std::uint8_t> bytes) const;
-	std::vector<Datagram> pushPull(const Endpoint &to, std::uint8_t flags, SteadyTime now);
+	std::vector<wire::Record> fullState(SteadyTime now) const;
+	// Datagrams holding @records; the first carries @flags, a request also
+	// the cookie @to handed us and padding to minRequest.
+	std::vector<std::vector<std::uint8_t>> pack(const std::vector<wire::Record> &records, std::uint8_t flags,
+						    const Endpoint *to = nullptr);
+	std::vector<std::uint8_t> seal(std::vector<std::uint8_t> bytes);
+	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
+	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
+				     bool validated, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
-	PeerEntry *findPeer(const Endpoint &endpoint);
-	// Makes room for one more peer; false if only configured peers are
-	// there and @learnt says the newcomer is not configured.
-	bool makeRoom(bool learnt);
 
 	GossipConfig config_;
 	std::uint64_t incarnation_;
@@ -284,18 +270,24 @@ private:
 	SteadyTime nextPushPull_{};
 	bool started_ = false;
 
-	std::optional<ServerEntry> own_; // this node's sample
-	std::uint64_t sequence_ = 0;	 // of own samples, reservations and demand
+	std::optional<wire::Sample> ownSample_; // this node's, ageMs meaningless
+	SteadyTime ownOrigin_{};
+	unsigned ownTransmits_ = 0;
+	bool ownCompact_ = false;		   // only its load changed: a Load carries it
+	std::uint64_t sampleSequence_ = 0;	   // of own samples
+	std::uint64_t sequence_ = 0;		   // of own reservations and demand
+	std::uint64_t datagramSequence_ = 0;	   // of every datagram sent
+	std::optional<OwnEntry> ownDemand_;
+	std::map<std::uint64_t, OwnEntry> ownReservations_;
 
-	std::map<std::uint64_t, ServerEntry> servers_; // others
-	std::set<std::uint64_t> pinned_;
-	std::map<std::uint64_t, LeaveEntry> leaves_;
-	std::map<ReservationKey, ReservationEntry> reservations_; // others'
-	std::map<std::uint64_t, ReservationEntry> ownReservations_;
-	std::map<std::uint64_t, DemandEntry> demands_; // others'
-	std::optional<DemandEntry> ownDemand_;
-	std::vector<PeerEntry> peers_;
-	std::map<std::string, Bucket> sources_;
+	gossip::PeerTable peers_;
+	gossip::ServerTable servers_;
+	gossip::ClientTable clients_;
+	gossip::RateLimiter limiter_;
+	gossip::ReplayWindow replay_;
+	gossip::AddressValidator validator_;
+	gossip::CookieJar jar_;
+	std::map<std::uint64_t, SteadyTime> probed_; // per server, the last probe about a claim
 	GossipStats stats_;
 };
 

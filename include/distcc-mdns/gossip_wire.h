@@ -1,4 +1,4 @@
-// Gossip wire format v1: the binary datagrams daemons exchange (see docs/protocol.md).
+// Gossip wire format v2: the binary datagrams daemons exchange (see docs/protocol.md).
 #pragma once
 
 #include <cstddef>
@@ -17,15 +17,15 @@ namespace dmdns::wire {
 // "dG": lets a receiver drop stray datagrams before reading further.
 inline constexpr std::uint8_t kMagic0 = 0x64;
 inline constexpr std::uint8_t kMagic1 = 0x47;
-inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::uint8_t kVersion = 2;
 
 // Fits one Ethernet frame with IPv6 and UDP headers to spare, tag included.
 inline constexpr std::size_t kMaxDatagram = 1400;
-inline constexpr std::size_t kHeaderSize = 21;
+inline constexpr std::size_t kHeaderSize = 29;
 inline constexpr std::size_t kTagSize = 32;
 inline constexpr std::size_t kMaxRecords = 255; // the count is one byte
 
-// Header flags; any other bit set makes the datagram invalid in v1, since a
+// Header flags; any other bit set makes the datagram invalid in v2, since a
 // receiver cannot know what an unknown flag changes.
 inline constexpr std::uint8_t kFlagTagged = 0x01;	    // a 32-byte tag follows the body
 inline constexpr std::uint8_t kFlagPushPullRequest = 0x02; // answer with your full state
@@ -39,8 +39,21 @@ inline constexpr std::uint32_t kMaxReservationTtlMs = 60'000;
 inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;
 inline constexpr std::uint32_t kMaxWantedJobs = 1'000'000;
 inline constexpr std::uint32_t kMaxLocalSlots = kMaxSlots;
+// Incarnations and sequence numbers at or above this are absurd: a daemon
+// counting from the wall clock's milliseconds, or from 1 a thousand times a
+// second, does not reach 2^62 in a hundred million years. Refusing them on
+// the wire leaves room to refute any accepted value without wrapping.
+inline constexpr std::uint64_t kMaxCounter = std::uint64_t{ 1 } << 62;
 
-enum class RecordType : std::uint8_t { Sample = 1, Leave = 2, Reservation = 3, Demand = 4, Load = 5 };
+enum class RecordType : std::uint8_t {
+	Sample = 1,
+	Leave = 2,
+	Reservation = 3,
+	Demand = 4,
+	Load = 5,
+	Cookie = 6,
+	Pad = 7, // any length, ignored: pads a request so that its answer may be larger
+};
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
 // TXT record read as a number; 0 is never a valid id.
@@ -115,7 +128,17 @@ struct Load {
 
 inline constexpr std::uint32_t kMaxLoadAgeMs = 655'350;
 
-using Record = std::variant<Sample, Leave, Reservation, Demand, Load>;
+// An address-validation cookie (as DNS cookies): a node answering a request
+// from an address it has not validated sends at most three times the
+// request's bytes, this cookie among them; a later request from that
+// address that echoes it proves the sender receives there.
+struct Cookie {
+	std::uint64_t value = 0; // not 0
+
+	bool operator==(const Cookie &) const = default;
+};
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
@@ -123,11 +146,16 @@ inline constexpr std::size_t kLeaveSize = 16;
 inline constexpr std::size_t kReservationSize = 42;
 inline constexpr std::size_t kDemandSize = 34;
 inline constexpr std::size_t kLoadSize = 20;
+inline constexpr std::size_t kCookieSize = 8;
 
 struct Header {
 	std::uint8_t flags = 0;
 	std::uint64_t sender = 0;      // node id of the sending daemon
 	std::uint64_t incarnation = 0; // of the sending daemon
+	// Grows with every datagram the sender sends in this incarnation: with
+	// a key, the receiver's replay window judges it (stamped by
+	// stampSequence() just before the tag).
+	std::uint64_t sequence = 0;
 
 	bool operator==(const Header &) const = default;
 };
@@ -145,6 +173,8 @@ struct Decoded {
 	bool tagged = false;
 	// Records of unknown types, skipped by their length.
 	std::size_t unknownRecords = 0;
+	// The datagram spoke another wire version (the error says which).
+	bool otherVersion = false;
 };
 
 // The reason @record cannot be sent or accepted, empty when it is valid.
@@ -173,6 +203,10 @@ public:
 	// full). Throws std::invalid_argument when validate() refuses it.
 	bool add(const Record &record);
 
+	// Appends a Pad record so that the datagram is at least @size bytes,
+	// tag included (as far as it fits).
+	void padTo(std::size_t size);
+
 	std::size_t records() const noexcept { return count_; }
 	bool empty() const noexcept { return count_ == 0; }
 	std::size_t size() const noexcept { return bytes_.size() + tagRoom(); }
@@ -188,6 +222,10 @@ private:
 	std::size_t count_ = 0;
 	std::vector<std::uint8_t> bytes_;
 };
+
+// Writes @sequence into the header of an encoded datagram (before it is
+// tagged); throws std::invalid_argument when @datagram is no datagram.
+void stampSequence(std::span<std::uint8_t> datagram, std::uint64_t sequence);
 
 // Encodes @packet as one datagram; throws std::length_error when it does not
 // fit in kMaxDatagram and std::invalid_argument for an invalid record.

@@ -1,6 +1,7 @@
-// Gossip wire format v1: strict decoder and bounded encoder.
+// Gossip wire format v2: strict decoder and bounded encoder.
 #include "distcc-mdns/gossip_wire.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
@@ -85,10 +86,22 @@ private:
 	bool failed_ = false;
 };
 
+// Incarnations and sequences beyond kMaxCounter are forgeries or bugs.
+std::string checkCounters(std::uint64_t incarnation, std::uint64_t sequence)
+{
+	if (incarnation >= kMaxCounter)
+		return fmt::format("incarnation {} absurd", incarnation);
+	if (sequence >= kMaxCounter)
+		return fmt::format("sequence {} absurd", sequence);
+	return {};
+}
+
 std::string checkSample(const Sample &s)
 {
 	if (s.server == 0)
 		return "server id 0";
+	if (std::string why = checkCounters(s.incarnation, s.sequence); !why.empty())
+		return why;
 	if (s.ageMs > kMaxAgeMs)
 		return fmt::format("age {} ms over {}", s.ageMs, kMaxAgeMs);
 	if (s.running > 65535)
@@ -112,13 +125,17 @@ std::string checkSample(const Sample &s)
 
 std::string checkLeave(const Leave &l)
 {
-	return l.node == 0 ? "node id 0" : std::string{};
+	if (l.node == 0)
+		return "node id 0";
+	return checkCounters(l.incarnation, 0);
 }
 
 std::string checkReservation(const Reservation &r)
 {
 	if (r.client == 0 || r.server == 0)
 		return "id 0";
+	if (std::string why = checkCounters(r.incarnation, r.sequence); !why.empty())
+		return why;
 	if (r.count > kMaxReservedJobs)
 		return fmt::format("count {} over {}", r.count, kMaxReservedJobs);
 	if (r.ttlMs == 0 || r.ttlMs > kMaxReservationTtlMs)
@@ -132,6 +149,8 @@ std::string checkDemand(const Demand &d)
 {
 	if (d.client == 0)
 		return "client id 0";
+	if (std::string why = checkCounters(d.incarnation, d.sequence); !why.empty())
+		return why;
 	if (d.ageMs > kMaxAgeMs)
 		return fmt::format("age {} ms over {}", d.ageMs, kMaxAgeMs);
 	if (d.wanted > kMaxWantedJobs)
@@ -154,6 +173,11 @@ std::string checkLoad(const Load &l)
 	return {};
 }
 
+std::string checkCookie(const Cookie &c)
+{
+	return c.value == 0 ? "cookie 0" : std::string{};
+}
+
 RecordType typeOf(const Record &record) noexcept
 {
 	switch (record.index()) {
@@ -165,8 +189,10 @@ RecordType typeOf(const Record &record) noexcept
 		return RecordType::Reservation;
 	case 3:
 		return RecordType::Demand;
-	default:
+	case 4:
 		return RecordType::Load;
+	default:
+		return RecordType::Cookie;
 	}
 }
 
@@ -183,6 +209,10 @@ std::size_t bodySize(RecordType type) noexcept
 		return kDemandSize;
 	case RecordType::Load:
 		return kLoadSize;
+	case RecordType::Cookie:
+		return kCookieSize;
+	case RecordType::Pad:
+		return 0; // any length
 	}
 	return 0;
 }
@@ -223,6 +253,8 @@ void writeBody(Writer &w, const Record &record)
 				w.u32(r.ageMs);
 				w.u32(r.wanted);
 				w.u16(static_cast<std::uint16_t>(r.localSlots));
+			} else if constexpr (std::is_same_v<T, Cookie>) {
+				w.u64(r.value);
 			} else {
 				w.u64(r.server);
 				w.u16(r.incarnation);
@@ -311,6 +343,10 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 		l.runnable = r.u16() / 10.0;
 		return l;
 	}
+	case RecordType::Cookie:
+		return Cookie{ r.u64() };
+	case RecordType::Pad:
+		break;
 	}
 	why = "unknown type";
 	return std::nullopt;
@@ -319,7 +355,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Load);
+	       type <= static_cast<std::uint8_t>(RecordType::Pad);
 }
 
 Decoded fail(Decoded d, std::string why)
@@ -344,6 +380,8 @@ std::string validate(const Record &record)
 				return checkReservation(r);
 			else if constexpr (std::is_same_v<T, Demand>)
 				return checkDemand(r);
+			else if constexpr (std::is_same_v<T, Cookie>)
+				return checkCookie(r);
 			else
 				return checkLoad(r);
 		},
@@ -364,8 +402,10 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 		return fail(std::move(d), fmt::format("{} bytes, shorter than a header", datagram.size()));
 	if (datagram[0] != kMagic0 || datagram[1] != kMagic1)
 		return fail(std::move(d), "bad magic");
-	if (datagram[2] != kVersion)
+	if (datagram[2] != kVersion) {
+		d.otherVersion = true;
 		return fail(std::move(d), fmt::format("unsupported version {}", datagram[2]));
+	}
 
 	Reader r(datagram);
 	r.take(3);
@@ -373,11 +413,14 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 	packet.header.flags = r.u8();
 	packet.header.sender = r.u64();
 	packet.header.incarnation = r.u64();
+	packet.header.sequence = r.u64();
 	const std::size_t count = r.u8();
 	if (packet.header.flags & ~kKnownFlags)
 		return fail(std::move(d), fmt::format("unknown flags 0x{:02x}", packet.header.flags));
 	if (packet.header.sender == 0)
 		return fail(std::move(d), "sender id 0");
+	if (std::string why = checkCounters(packet.header.incarnation, packet.header.sequence); !why.empty())
+		return fail(std::move(d), "header: " + why);
 	d.tagged = packet.header.flags & kFlagTagged;
 	d.bodyEnd = datagram.size();
 	if (d.tagged) {
@@ -404,6 +447,8 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 			continue;
 		}
 		const auto known = static_cast<RecordType>(type);
+		if (known == RecordType::Pad)
+			continue;
 		if (length != bodySize(known))
 			return fail(std::move(d), fmt::format("record {}: type {} with length {}, not {}", i,
 							     type, length, bodySize(known)));
@@ -434,6 +479,8 @@ PacketWriter::PacketWriter(const Header &header, std::size_t maxSize)
 {
 	if (header_.sender == 0)
 		throw std::invalid_argument("sender id 0");
+	if (!checkCounters(header_.incarnation, header_.sequence).empty())
+		throw std::invalid_argument("header counters absurd");
 	if (header_.flags & ~kKnownFlags)
 		throw std::invalid_argument("unknown flags");
 	if (maxSize_ < kHeaderSize + tagRoom())
@@ -462,6 +509,18 @@ bool PacketWriter::add(const Record &record)
 	return true;
 }
 
+void PacketWriter::padTo(std::size_t size)
+{
+	size = std::min(size, maxSize_);
+	if (count_ == kMaxRecords || this->size() + 2 > size)
+		return;
+	const std::size_t length = std::min<std::size_t>(size - this->size() - 2, 255);
+	bytes_.push_back(static_cast<std::uint8_t>(RecordType::Pad));
+	bytes_.push_back(static_cast<std::uint8_t>(length));
+	bytes_.resize(bytes_.size() + length, 0);
+	++count_;
+}
+
 std::vector<std::uint8_t> PacketWriter::finish()
 {
 	std::vector<std::uint8_t> out;
@@ -479,9 +538,18 @@ std::vector<std::uint8_t> PacketWriter::finish()
 	w.u8(header_.flags);
 	w.u64(header_.sender);
 	w.u64(header_.incarnation);
+	w.u64(header_.sequence);
 	w.u8(0);
 	count_ = 0;
 	return out;
+}
+
+void stampSequence(std::span<std::uint8_t> datagram, std::uint64_t sequence)
+{
+	if (datagram.size() < kHeaderSize || datagram[0] != kMagic0 || datagram[1] != kMagic1)
+		throw std::invalid_argument("not a gossip datagram");
+	for (unsigned i = 0; i < 8; ++i)
+		datagram[20 + i] = static_cast<std::uint8_t>(sequence >> (8 * (7 - i)));
 }
 
 std::vector<std::uint8_t> encode(const Packet &packet)

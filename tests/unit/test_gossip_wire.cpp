@@ -93,11 +93,18 @@ TEST_SUITE("gossip_wire")
 		const auto bytes = encode(everyKind());
 		CHECK(bytes[0] == 'd');
 		CHECK(bytes[1] == 'G');
-		CHECK(bytes[2] == 1);
+		CHECK(bytes[2] == 2);
 		CHECK(bytes[3] == kFlagFullState);
 		CHECK(bytes[4] == 0xfe); // sender, big-endian
 		CHECK(bytes[11] == 0xef);
 		CHECK(bytes[19] == 77); // incarnation's low byte
+		CHECK(bytes[27] == 0);	// datagram sequence: stamped when sent
+		auto stamped = bytes;
+		stampSequence(stamped, 0x0102);
+		CHECK(stamped[26] == 1);
+		CHECK(stamped[27] == 2);
+		REQUIRE(decode(stamped).packet);
+		CHECK(decode(stamped).packet->header.sequence == 0x0102);
 		CHECK(bytes[kCountAt] == 4);
 		CHECK(bytes[kFirstRecord] == static_cast<std::uint8_t>(RecordType::Sample));
 		CHECK(bytes[kFirstRecord + 1] == kSampleSize);
@@ -112,8 +119,8 @@ TEST_SUITE("gossip_wire")
 		s.slots = kMaxSlots;
 		s.cpus = kMaxCpus;
 		s.ageMs = kMaxAgeMs;
-		s.sequence = UINT64_MAX;
-		s.incarnation = UINT64_MAX;
+		s.sequence = kMaxCounter - 1;
+		s.incarnation = kMaxCounter - 1;
 		auto d = decode(oneRecord(s));
 		REQUIRE_MESSAGE(d.packet, d.error);
 		CHECK(std::get<Sample>(d.packet->records[0]) == s);
@@ -204,6 +211,40 @@ TEST_SUITE("gossip_wire")
 		CHECK_FALSE(decode(typeZero).packet);
 	}
 
+	TEST_CASE("absurd incarnations and sequences are refused; cookies and padding decode")
+	{
+		for (std::uint64_t bad : { kMaxCounter, UINT64_MAX }) {
+			Sample s = busySample();
+			s.sequence = bad;
+			CHECK_FALSE(validate(s).empty());
+			Leave l{ 0x42, bad };
+			CHECK_FALSE(validate(l).empty());
+			Demand d{ 0x1000, bad, 1, 0, 1, 1 };
+			CHECK_FALSE(validate(d).empty());
+			Reservation r{ 0x1000, 0x2000, 1, 3000, 0, 1, bad };
+			CHECK_FALSE(validate(r).empty());
+		}
+		// The same in a header, written by hand.
+		auto bytes = oneRecord(Leave{ 0x42, 1 });
+		for (std::size_t i = 12; i < 20; ++i)
+			bytes[i] = 0xff;
+		const Decoded absurd = decode(bytes);
+		CHECK_FALSE(absurd.packet);
+		CHECK(absurd.error.find("absurd") != std::string::npos);
+
+		PacketWriter w({ kFlagPushPullRequest, 0x99, 1 });
+		REQUIRE(w.add(Cookie{ 0xfeedULL }));
+		w.padTo(128);
+		const auto padded = w.finish();
+		CHECK(padded.size() == 128);
+		const Decoded d = decode(padded);
+		REQUIRE_MESSAGE(d.packet, d.error);
+		REQUIRE(d.packet->records.size() == 1);
+		CHECK(std::get<Cookie>(d.packet->records[0]).value == 0xfeed);
+		CHECK(d.unknownRecords == 0);
+		CHECK_FALSE(validate(Cookie{ 0 }).empty());
+	}
+
 	TEST_CASE("bad magic, unknown versions and unknown flags are refused")
 	{
 		const auto good = encode(everyKind());
@@ -212,10 +253,11 @@ TEST_SUITE("gossip_wire")
 		CHECK(decode(magic).error == "bad magic");
 
 		auto version = good;
-		version[2] = 2;
+		version[2] = 1; // the first release: refused and counted as an old peer
 		const Decoded v = decode(version);
 		CHECK_FALSE(v.packet);
-		CHECK(v.error.find("version 2") != std::string::npos);
+		CHECK(v.otherVersion);
+		CHECK(v.error.find("version 1") != std::string::npos);
 
 		auto flags = good;
 		flags[3] |= 0x80;

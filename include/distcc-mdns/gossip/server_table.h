@@ -1,0 +1,89 @@
+// What this node believes of other servers: the trust rules of samples, loads and leaves.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <span>
+
+#include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/directory.h"
+
+namespace dmdns::gossip {
+
+// What became of a record offered to a table.
+enum class Verdict {
+	Applied,
+	Stale,	// older than what is held, or about a run that left
+	Probe,	// a relayed claim that contradicts the server's own word: ask it
+	Refused // no room, or not for this table
+};
+
+// Per server: the newest sample, and the server's own last word (its
+// anchor). A record the server sent itself ("first hand") replaces what is
+// held whenever it is newer than the last first-hand one, whatever relays
+// said. A relayed record (from a trusted relay: a key holder or a --peer)
+// may only add load news on top of the server's own word: same incarnation
+// and capacity, the same state, and a sequence the server could have
+// reached since (at most one a kMinSampleMs, plus kSequenceSlack). A
+// relayed leave, state change, capacity change or new incarnation is not
+// believed: the caller probes the server and its answer decides. Liveness
+// is a timer fed by what is applied.
+class ServerTable final
+{
+public:
+	static constexpr std::chrono::milliseconds kMinSampleMs{ 50 };
+	static constexpr std::uint64_t kSequenceSlack = 16;
+
+	struct Entry {
+		wire::Sample sample;  // ageMs meaningless here: see origin
+		SteadyTime origin{}; // when the server measured it, on our clock
+		bool anchored = false;
+		std::uint64_t anchorIncarnation = 0;
+		std::uint64_t anchorSequence = 0;
+		SteadyTime anchorTime{};
+	};
+
+	ServerTable(std::size_t maxServers, std::size_t maxLeaves, std::chrono::milliseconds forgetAfter);
+
+	// Servers the caller lists: kept while listed, never evicted by others.
+	void pin(std::span<const std::uint64_t> servers);
+	bool pinned(std::uint64_t id) const { return pinned_.contains(id); }
+
+	Verdict sample(const wire::Sample &s, bool firstHand, SteadyTime now);
+	Verdict load(const wire::Load &l, bool firstHand, SteadyTime now);
+	// Only a first-hand leave is applied; a relayed one asks for a probe.
+	Verdict leave(const wire::Leave &l, bool firstHand, SteadyTime now);
+
+	const Entry *find(std::uint64_t id) const;
+	bool hasLeft(std::uint64_t id, std::uint64_t incarnation) const;
+	bool leftAny(std::uint64_t id) const { return leaves_.contains(id); }
+	void expire(SteadyTime now);
+
+	const std::map<std::uint64_t, Entry> &entries() const noexcept { return servers_; }
+	const std::map<std::uint64_t, std::pair<std::uint64_t, SteadyTime>> &leaves() const noexcept
+	{
+		return leaves_;
+	}
+	std::uint64_t evicted() const noexcept { return evicted_; }
+
+private:
+	Verdict insert(const wire::Sample &s, bool firstHand, SteadyTime origin, SteadyTime now);
+	bool plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const;
+
+	std::size_t maxServers_;
+	std::size_t maxLeaves_;
+	std::chrono::milliseconds forgetAfter_;
+	std::map<std::uint64_t, Entry> servers_;
+	std::set<std::uint64_t> pinned_;
+	std::map<std::uint64_t, std::pair<std::uint64_t, SteadyTime>> leaves_; // incarnation, heard
+	std::uint64_t evicted_ = 0;
+};
+
+// Whether two samples of one server differ in their load at most.
+bool sameCapacity(const wire::Sample &a, const wire::Sample &b) noexcept;
+
+} // namespace dmdns::gossip

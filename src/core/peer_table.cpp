@@ -1,0 +1,126 @@
+// The peers a node gossips with, and which addresses speak for which node.
+#include "distcc-mdns/gossip/peer_table.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dmdns::gossip {
+
+PeerTable::PeerTable(std::size_t maxPeers, std::size_t maxNodes, std::chrono::milliseconds silence)
+	: maxPeers_(maxPeers), maxNodes_(maxNodes), silence_(silence)
+{
+	if (maxPeers == 0 || maxNodes == 0)
+		throw std::invalid_argument("peer table needs room");
+}
+
+bool PeerTable::makeRoom(bool learnt)
+{
+	if (peers_.size() < maxPeers_)
+		return true;
+	// Learnt peers go first, then the one heard from least recently.
+	auto victim = std::min_element(peers_.begin(), peers_.end(), [](const Peer &a, const Peer &b) {
+		return a.learnt != b.learnt ? a.learnt : a.heard < b.heard;
+	});
+	if (learnt && !victim->learnt)
+		return false;
+	peers_.erase(victim);
+	++evicted_;
+	return true;
+}
+
+bool PeerTable::add(const Endpoint &endpoint, bool pull)
+{
+	if (Peer *known = find(endpoint)) {
+		known->learnt = false;
+		known->pull = known->pull || pull;
+		return false;
+	}
+	makeRoom(false);
+	Peer p;
+	p.endpoint = endpoint;
+	p.pull = pull;
+	peers_.push_back(std::move(p));
+	return true;
+}
+
+bool PeerTable::remove(const Endpoint &endpoint)
+{
+	return std::erase_if(peers_, [&](const Peer &p) { return p.endpoint == endpoint; }) > 0;
+}
+
+Peer *PeerTable::find(const Endpoint &endpoint)
+{
+	for (Peer &p : peers_)
+		if (p.endpoint == endpoint)
+			return &p;
+	return nullptr;
+}
+
+const Peer *PeerTable::find(const Endpoint &endpoint) const
+{
+	for (const Peer &p : peers_)
+		if (p.endpoint == endpoint)
+			return &p;
+	return nullptr;
+}
+
+Peer *PeerTable::learn(const Endpoint &endpoint)
+{
+	// One learnt peer per address: a new port replaces the old one, so
+	// many ports of one host cannot crowd out the real peers.
+	std::erase_if(peers_, [&](const Peer &p) { return p.learnt && p.endpoint.address == endpoint.address; });
+	if (!makeRoom(true))
+		return nullptr;
+	Peer p;
+	p.endpoint = endpoint;
+	p.learnt = true;
+	peers_.push_back(std::move(p));
+	return &peers_.back();
+}
+
+void PeerTable::expire(SteadyTime now, std::chrono::milliseconds forget)
+{
+	std::erase_if(peers_, [&](const Peer &p) { return p.learnt && (!p.heard || now - *p.heard > forget); });
+	std::erase_if(claims_, [&](const auto &kv) { return now - kv.second.last > forget; });
+}
+
+void PeerTable::vouch(std::map<std::uint64_t, std::set<std::string>> addresses)
+{
+	vouched_ = std::move(addresses);
+	for (const auto &[node, set] : vouched_)
+		claims_.erase(node);
+}
+
+bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, SteadyTime now)
+{
+	if (auto it = vouched_.find(node); it != vouched_.end() && !it->second.empty())
+		return it->second.contains(address);
+	// A host is one node: an address that speaks for a live node cannot
+	// claim another, so one liar owns one id, not the table.
+	for (const auto &[other, claim] : claims_)
+		if (other != node && claim.address == address && now - claim.last <= silence_)
+			return false;
+	auto it = claims_.find(node);
+	if (it != claims_.end()) {
+		if (it->second.address == address) {
+			it->second.last = now;
+			return true;
+		}
+		if (now - it->second.last <= silence_)
+			return false; // another address speaks for it and is not silent
+		it->second = Claim{ address, now };
+		return true;
+	}
+	if (claims_.size() >= maxNodes_) {
+		auto victim = std::min_element(claims_.begin(), claims_.end(), [](const auto &a, const auto &b) {
+			return a.second.last < b.second.last;
+		});
+		if (now - victim->second.last <= silence_)
+			return false; // every claim is live: no room for a newcomer
+		claims_.erase(victim);
+	}
+	claims_.emplace(node, Claim{ address, now });
+	return true;
+}
+
+} // namespace dmdns::gossip

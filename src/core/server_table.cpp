@@ -1,0 +1,182 @@
+// What this node believes of other servers: the trust rules of samples, loads and leaves.
+#include "distcc-mdns/gossip/server_table.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dmdns::gossip {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+bool newer(std::uint64_t incA, std::uint64_t seqA, std::uint64_t incB, std::uint64_t seqB) noexcept
+{
+	return incA != incB ? incA > incB : seqA > seqB;
+}
+
+} // namespace
+
+bool sameCapacity(const wire::Sample &a, const wire::Sample &b) noexcept
+{
+	return a.server == b.server && a.incarnation == b.incarnation && a.slots == b.slots && a.cpus == b.cpus &&
+	       a.speed == b.speed && a.state == b.state && a.lzo == b.lzo && a.cpp == b.cpp && a.port == b.port;
+}
+
+ServerTable::ServerTable(std::size_t maxServers, std::size_t maxLeaves, milliseconds forgetAfter)
+	: maxServers_(maxServers), maxLeaves_(maxLeaves), forgetAfter_(forgetAfter)
+{
+	if (maxServers == 0 || maxLeaves == 0)
+		throw std::invalid_argument("server table needs room");
+}
+
+void ServerTable::pin(std::span<const std::uint64_t> servers)
+{
+	pinned_.clear();
+	for (std::uint64_t id : servers) {
+		if (pinned_.size() >= maxServers_)
+			break;
+		pinned_.insert(id);
+	}
+}
+
+const ServerTable::Entry *ServerTable::find(std::uint64_t id) const
+{
+	auto it = servers_.find(id);
+	return it == servers_.end() ? nullptr : &it->second;
+}
+
+bool ServerTable::hasLeft(std::uint64_t id, std::uint64_t incarnation) const
+{
+	auto it = leaves_.find(id);
+	return it != leaves_.end() && it->second.first >= incarnation;
+}
+
+bool ServerTable::plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const
+{
+	if (!e.anchored)
+		return true;
+	const auto since = std::chrono::duration_cast<milliseconds>(now - e.anchorTime).count();
+	const std::uint64_t reach = static_cast<std::uint64_t>(std::max<long long>(since, 0)) / kMinSampleMs.count();
+	return sequence <= e.anchorSequence + reach + kSequenceSlack;
+}
+
+Verdict ServerTable::insert(const wire::Sample &s, bool firstHand, SteadyTime origin, SteadyTime now)
+{
+	if (servers_.size() >= maxServers_) {
+		// Make room by the stalest unpinned sample; a flood of made-up ids
+		// can churn among themselves but never push out a listed server.
+		auto victim = servers_.end();
+		for (auto it = servers_.begin(); it != servers_.end(); ++it) {
+			if (pinned_.contains(it->first))
+				continue;
+			if (victim == servers_.end() || it->second.origin < victim->second.origin)
+				victim = it;
+		}
+		++evicted_;
+		if (victim == servers_.end() || (!pinned_.contains(s.server) && victim->second.origin >= origin))
+			return Verdict::Refused;
+		servers_.erase(victim);
+	}
+	Entry e;
+	e.sample = s;
+	e.origin = origin;
+	if (firstHand) {
+		e.anchored = true;
+		e.anchorIncarnation = s.incarnation;
+		e.anchorSequence = s.sequence;
+		e.anchorTime = now;
+	}
+	servers_.emplace(s.server, e);
+	return Verdict::Applied;
+}
+
+Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime now)
+{
+	if (hasLeft(s.server, s.incarnation) || milliseconds(s.ageMs) > forgetAfter_)
+		return Verdict::Stale;
+	const SteadyTime origin = now - milliseconds(s.ageMs);
+	auto it = servers_.find(s.server);
+	if (it == servers_.end())
+		return insert(s, firstHand, origin, now);
+	Entry &e = it->second;
+	if (firstHand) {
+		// The server's own word: judged against its own last word only,
+		// so that no relayed sequence can make it look old.
+		if (e.anchored && !newer(s.incarnation, s.sequence, e.anchorIncarnation, e.anchorSequence))
+			return Verdict::Stale;
+		e.sample = s;
+		e.origin = origin;
+		e.anchored = true;
+		e.anchorIncarnation = s.incarnation;
+		e.anchorSequence = s.sequence;
+		e.anchorTime = now;
+		return Verdict::Applied;
+	}
+	if (!newer(s.incarnation, s.sequence, e.sample.incarnation, e.sample.sequence))
+		return Verdict::Stale;
+	if (e.anchored && (s.incarnation != e.anchorIncarnation || !sameCapacity(e.sample, s) ||
+			   !plausible(e, s.sequence, now)))
+		return Verdict::Probe;
+	e.sample = s;
+	e.origin = std::min(origin, now);
+	return Verdict::Applied;
+}
+
+Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
+{
+	auto it = servers_.find(l.server);
+	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation)
+		return Verdict::Refused; // nothing to apply it to: push-pull brings the Sample
+	Entry &e = it->second;
+	if (hasLeft(l.server, e.sample.incarnation))
+		return Verdict::Stale;
+	// The Load carries the low 32 bits of the sequence; the rest is the held sample's.
+	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
+	const std::uint64_t sequence = high | l.sequence;
+	if (firstHand) {
+		if (e.anchored && sequence <= e.anchorSequence)
+			return Verdict::Stale;
+		e.anchored = true;
+		e.anchorIncarnation = e.sample.incarnation;
+		e.anchorSequence = sequence;
+		e.anchorTime = now;
+	} else {
+		if (sequence <= e.sample.sequence)
+			return Verdict::Stale;
+		if (!plausible(e, sequence, now))
+			return Verdict::Probe;
+	}
+	e.sample.sequence = sequence;
+	e.sample.running = l.running;
+	e.sample.runnable = l.runnable;
+	e.origin = now - milliseconds(l.ageMs);
+	return Verdict::Applied;
+}
+
+Verdict ServerTable::leave(const wire::Leave &l, bool firstHand, SteadyTime now)
+{
+	if (!firstHand)
+		return servers_.contains(l.node) ? Verdict::Probe : Verdict::Refused;
+	auto it = leaves_.find(l.node);
+	if (it != leaves_.end() && it->second.first >= l.incarnation)
+		return Verdict::Stale;
+	if (it == leaves_.end() && leaves_.size() >= maxLeaves_) {
+		leaves_.erase(std::min_element(leaves_.begin(), leaves_.end(), [](const auto &a, const auto &b) {
+			return a.second.second < b.second.second;
+		}));
+		++evicted_;
+	}
+	leaves_[l.node] = { l.incarnation, now };
+	return Verdict::Applied;
+}
+
+void ServerTable::expire(SteadyTime now)
+{
+	std::erase_if(servers_, [&](const auto &kv) {
+		return now - kv.second.origin > forgetAfter_ && !pinned_.contains(kv.first);
+	});
+	std::erase_if(leaves_, [&](const auto &kv) { return now - kv.second.second > forgetAfter_; });
+}
+
+} // namespace dmdns::gossip
