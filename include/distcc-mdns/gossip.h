@@ -207,14 +207,17 @@ public:
 	// Queries.
 	std::optional<GossipServer> server(std::uint64_t id, SteadyTime now) const;
 	Liveness liveness(std::uint64_t id, SteadyTime now) const;
+	// The farm's slots as gossip knows them: the listed servers' (all
+	// known ones when none is listed) and this node's own.
+	std::uint64_t capacity() const;
 	// Jobs other clients reserved on @server that its samples do not show
 	// yet; each client's reservations count up to its demand, itself
-	// capped at @capacity (the farm's slots).
-	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now,
-				       std::uint64_t capacity = UINT32_MAX) const;
-	// Every client's demand, each capped at @capacity; @includeOwn false:
-	// the other clients' only.
-	DemandSummary demand(SteadyTime now, bool includeOwn = true, std::uint64_t capacity = UINT32_MAX) const;
+	// capped at the farm's capacity.
+	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now) const;
+	// Every client's demand, each capped at the farm's capacity (no claim
+	// counts for more than the whole farm); @includeOwn false: the other
+	// clients' only.
+	DemandSummary demand(SteadyTime now, bool includeOwn = true) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }

@@ -773,8 +773,23 @@ Liveness Gossip::liveness(std::uint64_t id, SteadyTime now) const
 	return Liveness::Dead;
 }
 
-std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now, std::uint64_t capacity) const
+std::uint64_t Gossip::capacity() const
 {
+	std::uint64_t slots = ownSample_ ? ownSample_->slots : 0, all = slots;
+	for (const auto &[id, e] : servers_.entries()) {
+		all += e.sample.slots;
+		if (servers_.pinned(id))
+			slots += e.sample.slots;
+	}
+	// No server known yet: nothing to share, and nothing to cap by.
+	if (all == 0)
+		return wire::kMaxWantedJobs;
+	return slots > (ownSample_ ? ownSample_->slots : 0) ? slots : all;
+}
+
+std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) const
+{
+	const std::uint64_t capacity = this->capacity();
 	std::optional<SteadyTime> sampled;
 	if (server == config_.node && ownSample_)
 		sampled = ownOrigin_;
@@ -783,8 +798,9 @@ std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now, std
 	return clients_.reservedOn(server, sampled, config_.reservationCoverAfter, now, capacity);
 }
 
-DemandSummary Gossip::demand(SteadyTime now, bool includeOwn, std::uint64_t capacity) const
+DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 {
+	const std::uint64_t capacity = this->capacity();
 	DemandSummary sum = clients_.summary(now, capacity);
 	if (includeOwn && ownDemand_ && !left_) {
 		const auto &d = std::get<wire::Demand>(ownDemand_->record);

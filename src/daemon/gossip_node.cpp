@@ -65,15 +65,18 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig 
 	: loop_(loop), config_(std::move(config)),
 	  gossip_([this] {
 		  GossipConfig c = config_.gossip;
-		  if (config_.key) {
-			  const net::Authenticator &key = *config_.key;
-			  c.sign = [&key](std::span<const std::uint8_t> body,
-					  std::span<std::uint8_t, wire::kTagSize> tag) {
-				  const std::vector<std::uint8_t> signed_ = key.sign(body);
+		  c.random = net::randomU64;
+		  if (!config_.keys.empty()) {
+			  const std::vector<net::Authenticator> &keys = config_.keys;
+			  c.sign = [&keys](std::span<const std::uint8_t> body,
+					   std::span<std::uint8_t, wire::kTagSize> tag) {
+				  const std::vector<std::uint8_t> signed_ = keys.front().sign(body);
 				  std::copy(signed_.end() - wire::kTagSize, signed_.end(), tag.begin());
 			  };
-			  c.verify = [&key](std::span<const std::uint8_t> datagram) {
-				  return key.verify(datagram).has_value();
+			  c.verify = [&keys](std::span<const std::uint8_t> datagram) {
+				  return std::any_of(keys.begin(), keys.end(), [&](const net::Authenticator &key) {
+					  return key.verify(datagram).has_value();
+				  });
 			  };
 		  }
 		  return c;
@@ -111,7 +114,8 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig 
 	spec.txt = { "id=" + wire::formatNodeId(config_.gossip.node) };
 	publisher_.publish(std::move(spec));
 	log(LogLevel::Info, "gossip on udp port {} as node {}{}", socket_.localPort(),
-	    wire::formatNodeId(config_.gossip.node), config_.key ? ", authenticated" : "");
+	    wire::formatNodeId(config_.gossip.node),
+	    config_.keys.empty() ? "" : config_.keys.size() > 1 ? ", authenticated (two keys)" : ", authenticated");
 	timer_.start(milliseconds(0));
 }
 
@@ -209,12 +213,19 @@ void GossipNode::setListed(std::vector<std::uint64_t> ids)
 
 void GossipNode::repin()
 {
+	// A --peer is configured, so its address speaks for the node it
+	// answers as; every other node is bound to the first address it
+	// speaks from (mDNS, which anyone may forge, vouches for nobody).
 	std::vector<std::uint64_t> pins = listed_;
+	std::map<std::uint64_t, std::set<std::string>> vouched;
 	for (const StaticPeer &p : static_)
 		for (const std::string &a : p.addresses)
-			if (auto node = gossip_.peerNode({ a, p.spec.port }))
+			if (auto node = gossip_.peerNode({ a, p.spec.port })) {
 				pins.push_back(*node);
+				vouched[*node].insert(a);
+			}
 	gossip_.pin(pins);
+	gossip_.vouch(std::move(vouched));
 }
 
 void GossipNode::handedOut(const std::vector<std::pair<std::uint64_t, std::uint32_t>> &reservations,
@@ -302,7 +313,8 @@ nlohmann::json GossipNode::stats() const
 	j["node"] = wire::formatNodeId(config_.gossip.node);
 	j["incarnation"] = gossip_.incarnation();
 	j["port"] = socket_.localPort();
-	j["authenticated"] = config_.key.has_value();
+	j["authenticated"] = !config_.keys.empty();
+	j["keys"] = config_.keys.size();
 	j["peers"] = nlohmann::json::array();
 	for (const Endpoint &e : gossip_.peers())
 		j["peers"].push_back(e.address.find(':') == std::string::npos ? fmt::format("{}:{}", e.address, e.port)
@@ -312,6 +324,12 @@ nlohmann::json GossipNode::stats() const
 	j["invalid"] = s.invalid;
 	j["unauthenticated"] = s.unauthenticated;
 	j["rate_limited"] = s.rateLimited;
+	j["other_version"] = s.otherVersion;
+	j["replayed"] = s.replayed;
+	j["untrusted"] = s.untrusted;
+	j["contradicted"] = s.contradicted;
+	j["probes"] = s.probes;
+	j["cookie_answers"] = s.cookieAnswers;
 	j["looped"] = s.looped;
 	j["unknown_records"] = s.unknownRecords;
 	j["sent"] = s.sent;

@@ -29,7 +29,9 @@ struct GossipNodeConfig {
 	GossipConfig gossip;		   // node id and incarnation set by the caller
 	std::uint16_t port = kDistccPort;  // UDP, ours and the peers' default
 	std::vector<text::HostPort> peers; // --peer
-	std::optional<net::Authenticator> key;
+	// --key-file, at most two: the first signs, either verifies, so that a
+	// farm rotates keys without a flag day (docs/security.md).
+	std::vector<net::Authenticator> keys;
 	// A client's demand lasts this long after its last hosts query.
 	std::chrono::milliseconds demandHold{ 30000 };
 };

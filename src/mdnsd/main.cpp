@@ -56,7 +56,8 @@ void usage(std::FILE *out)
 		   "                          stay listed until mDNS drops them\n"
 		   "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
 		   "                          (repeatable); a server there is listed too\n"
-		   "      --key-file=PATH     authenticate gossip with the key in PATH\n"
+		   "      --key-file=PATH     authenticate gossip with the key in PATH; give it\n"
+		   "                          twice to rotate keys (the first signs, both verify)\n"
 		   "      --generate-key      print a new random key for --key-file and exit\n"
 		   "      --sample-interval=MS  how often a server samples its load [250]\n"
 		   "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
@@ -87,7 +88,7 @@ struct Options {
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<text::HostPort> peers;
-	std::string keyFile;
+	std::vector<std::string> keyFiles;
 	std::string socket = defaultSocketPath();
 	int verbosity = 0;
 };
@@ -189,9 +190,11 @@ Options parse(int argc, char **argv)
 			break;
 		}
 		case OptKeyFile:
-			o.keyFile = optarg;
-			if (o.keyFile.empty())
+			if (!*optarg)
 				cli.fail("--key-file needs a path");
+			if (o.keyFiles.size() == 2)
+				cli.fail("--key-file at most twice: the current key and the next");
+			o.keyFiles.emplace_back(optarg);
 			break;
 		case OptGenerateKey:
 			std::printf("%s\n", net::Authenticator::generateKeyHex().c_str());
@@ -236,7 +239,7 @@ Options parse(int argc, char **argv)
 			p.port = o.gossipPort;
 	if (!o.resolve && (!o.hostsFile.empty() || !o.zeroconfDir.empty()))
 		cli.fail("--hosts-file and --zeroconf-compat need the resolver; drop --no-resolve");
-	if (!o.gossip && (!o.peers.empty() || !o.keyFile.empty()))
+	if (!o.gossip && (!o.peers.empty() || !o.keyFiles.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
 	return o;
 }
@@ -262,8 +265,8 @@ std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, 
 	config.gossip.seed = std::random_device{}() ^ config.gossip.incarnation;
 	config.port = options.gossipPort;
 	config.peers = options.peers;
-	if (!options.keyFile.empty())
-		config.key = net::Authenticator::fromFile(options.keyFile);
+	for (const std::string &file : options.keyFiles)
+		config.keys.push_back(net::Authenticator::fromFile(file));
 	return std::make_unique<GossipNode>(loop, client, std::move(config));
 }
 

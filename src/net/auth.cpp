@@ -195,4 +195,11 @@ Authenticator::verify(std::span<const std::uint8_t> packet) const noexcept
 	return body;
 }
 
+std::uint64_t randomU64() noexcept
+{
+	std::uint64_t v = 0;
+	randombytes_buf(&v, sizeof v);
+	return v;
+}
+
 } // namespace dmdns::net

@@ -50,4 +50,7 @@ private:
 	unsigned char *key_; // sodium_malloc'd; nullptr once moved from
 };
 
+// 64 unpredictable bits from libsodium's CSPRNG (gossip cookies).
+std::uint64_t randomU64() noexcept;
+
 } // namespace dmdns::net

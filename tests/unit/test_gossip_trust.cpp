@@ -1,0 +1,270 @@
+// Unit tests of gossip's bounds and trust rules: each class alone, then the attacks they stop.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "distcc-mdns/gossip.h"
+
+using namespace dmdns;
+using namespace std::chrono_literals;
+
+namespace {
+
+const SteadyTime kT0 = SteadyTime{} + std::chrono::hours(1);
+
+wire::Sample sampleOf(std::uint64_t server, std::uint64_t incarnation, std::uint64_t sequence, std::uint32_t running = 1)
+{
+	wire::Sample s;
+	s.server = server;
+	s.incarnation = incarnation;
+	s.sequence = sequence;
+	s.running = running;
+	s.slots = 8;
+	s.cpus = 8;
+	return s;
+}
+
+std::vector<std::uint8_t> datagram(std::uint64_t sender, std::vector<wire::Record> records, std::uint8_t flags = 0)
+{
+	wire::PacketWriter w({ flags, sender, 1 });
+	for (const wire::Record &r : records)
+		REQUIRE(w.add(r));
+	return w.finish();
+}
+
+GossipConfig configFor(std::uint64_t node)
+{
+	GossipConfig c;
+	c.node = node;
+	return c;
+}
+
+const Endpoint kServerAt{ "10.0.0.2", 3632 }, kEvilAt{ "10.0.0.66", 3632 }, kRelayAt{ "10.0.0.5", 3632 };
+constexpr std::uint64_t kServer = 0x20, kEvil = 0x66, kRelay = 0x55;
+
+// A client that knows server 0x20 first hand, at 10.0.0.2.
+Gossip clientKnowingServer(GossipConfig c = configFor(0x10))
+{
+	Gossip g(c);
+	g.addPeer(kServerAt);
+	const std::vector<std::uint64_t> listed{ kServer };
+	g.pin(listed);
+	g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 100) }), kT0);
+	REQUIRE(g.liveness(kServer, kT0) == Liveness::Alive);
+	return g;
+}
+
+} // namespace
+
+TEST_SUITE("gossip_trust")
+{
+	TEST_CASE("replay window: every datagram counts once, reordering within the window is fine")
+	{
+		gossip::ReplayWindow w(2);
+		CHECK(w.accept(1, 5, 10));
+		CHECK_FALSE(w.accept(1, 5, 10)); // replayed
+		CHECK(w.accept(1, 5, 12));
+		CHECK(w.accept(1, 5, 11)); // reordered
+		CHECK_FALSE(w.accept(1, 5, 11));
+		CHECK(w.accept(1, 5, 200));
+		CHECK_FALSE(w.accept(1, 5, 200 - gossip::ReplayWindow::kWindow)); // too old to judge
+		CHECK(w.accept(1, 5, 199));
+		CHECK_FALSE(w.accept(1, 4, 1000)); // a previous run
+		CHECK(w.accept(1, 6, 1));	   // a new run starts over
+		CHECK(w.accept(2, 1, 1));
+		CHECK(w.accept(3, 1, 1)); // bounded: the stalest sender goes
+		CHECK(w.size() == 2);
+	}
+
+	TEST_CASE("rate limiter: a bucket per address, bounded, refilled with time")
+	{
+		gossip::RateLimiter r(10, 5, 4);
+		int admitted = 0;
+		for (int i = 0; i < 100; ++i)
+			admitted += r.admit("a", kT0);
+		CHECK(admitted == 5);
+		CHECK(r.admit("a", kT0 + 100ms));
+		for (int i = 0; i < 100; ++i)
+			r.admit("x" + std::to_string(i), kT0);
+		CHECK(r.size() == 4);
+		CHECK(r.evicted() > 0);
+	}
+
+	TEST_CASE("address validation: a cookie per address, proved by its echo, never another's")
+	{
+		std::uint64_t next = 0;
+		gossip::AddressValidator v([&] { return ++next * 0x9e3779b97f4a7c15ULL; }, 8, 60s);
+		const std::uint64_t a = v.cookieFor("10.0.0.1", kT0);
+		CHECK(v.cookieFor("10.0.0.1", kT0 + 1s) == a); // stable while valid
+		const std::uint64_t b = v.cookieFor("10.0.0.2", kT0);
+		CHECK(a != b);
+		CHECK_FALSE(v.validated("10.0.0.1", kT0));
+		CHECK_FALSE(v.check("10.0.0.1", b, kT0)); // someone else's
+		CHECK(v.check("10.0.0.1", a, kT0 + 1s));
+		CHECK(v.validated("10.0.0.1", kT0 + 2s));
+		CHECK_FALSE(v.validated("10.0.0.1", kT0 + 1s + 60s));
+		for (int i = 0; i < 100; ++i)
+			v.cookieFor("10.1.0." + std::to_string(i), kT0);
+		CHECK(v.size() <= 8);
+
+		gossip::CookieJar jar(2);
+		jar.remember("10.0.0.1", 5, kT0);
+		jar.remember("10.0.0.2", 6, kT0 + 1ms);
+		jar.remember("10.0.0.3", 7, kT0 + 2ms);
+		CHECK(jar.size() == 2);
+		CHECK_FALSE(jar.find("10.0.0.1"));
+		CHECK(*jar.find("10.0.0.3") == 7);
+	}
+
+	TEST_CASE("peer table: an address speaks for one node; another takes over only after its silence")
+	{
+		gossip::PeerTable t(8, 8, 3500ms);
+		CHECK(t.speaksFor(0x20, "10.0.0.2", kT0));
+		CHECK_FALSE(t.speaksFor(0x20, "10.0.0.66", kT0 + 1s)); // a liar, while the server speaks
+		CHECK(t.speaksFor(0x20, "10.0.0.2", kT0 + 3s));
+		CHECK_FALSE(t.speaksFor(0x21, "10.0.0.2", kT0 + 3s)); // one host, one node
+		CHECK(t.speaksFor(0x20, "10.0.0.3", kT0 + 3s + 3501ms)); // moved (DHCP) after silence
+		// A configured --peer's address is the one that counts.
+		t.vouch({ { 0x30, { "10.0.0.9" } } });
+		CHECK(t.speaksFor(0x30, "10.0.0.9", kT0));
+		CHECK_FALSE(t.speaksFor(0x30, "10.0.0.10", kT0 + 10s));
+	}
+
+	TEST_CASE("no datagram from another address removes, downs, freezes or departs a server")
+	{
+		Gossip g = clientKnowingServer();
+		std::uint64_t seq = 100;
+		SteadyTime t = kT0;
+		auto genuine = [&](std::uint32_t running) {
+			t += 200ms;
+			g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, ++seq, running) }), t);
+		};
+		wire::Sample down = sampleOf(kServer, 7, wire::kMaxCounter - 1, 8);
+		down.state = ServerState::Down;
+		const wire::Load frozen{ kServer, 7, 0xffffffff, 0, 0, 0.0 };
+		for (int round = 0; round < 20; ++round) {
+			// As itself, as a forged sender id, and under the server's own id.
+			for (std::uint64_t sender : { kEvil, kServer, std::uint64_t{ 0x77 } })
+				g.receive(kEvilAt,
+					  datagram(sender, { down, frozen, wire::Leave{ kServer, 7 }, wire::Leave{ kServer, 8 } }),
+					  t + 1ms);
+			CHECK(g.liveness(kServer, t + 2ms) == Liveness::Alive);
+			REQUIRE(g.server(kServer, t + 2ms));
+			CHECK(g.server(kServer, t + 2ms)->sample.state == ServerState::Up);
+			genuine(static_cast<std::uint32_t>(round % 4));
+			CHECK(g.server(kServer, t)->sample.running == static_cast<std::uint32_t>(round % 4));
+		}
+		CHECK(g.stats().untrusted > 0);
+	}
+
+	TEST_CASE("a trusted relay's contradicting claim is probed, not believed; its load news applies")
+	{
+		Gossip g = clientKnowingServer();
+		g.addPeer(kRelayAt, true); // a --peer
+		g.receive(kRelayAt, datagram(kRelay, {}), kT0);
+		wire::Sample down = sampleOf(kServer, 7, 101, 3);
+		down.state = ServerState::Down;
+		auto out = g.receive(kRelayAt, datagram(kRelay, { down, wire::Leave{ kServer, 7 } }), kT0 + 10ms);
+		CHECK(g.server(kServer, kT0 + 10ms)->sample.state == ServerState::Up);
+		CHECK(g.liveness(kServer, kT0 + 10ms) == Liveness::Alive);
+		CHECK(g.stats().contradicted == 2);
+		// The server is asked directly.
+		REQUIRE(out.size() == 1);
+		CHECK(out.front().to == kServerAt);
+		CHECK((wire::decode(out.front().bytes).packet->header.flags & wire::kFlagPushPullRequest) != 0);
+		// Plain load news from the relay applies; an absurd jump does not.
+		g.receive(kRelayAt, datagram(kRelay, { sampleOf(kServer, 7, 102, 5) }), kT0 + 20ms);
+		CHECK(g.server(kServer, kT0 + 20ms)->sample.running == 5);
+		g.receive(kRelayAt, datagram(kRelay, { wire::Load{ kServer, 7, 100000, 0, 0, 0.0 } }), kT0 + 30ms);
+		CHECK(g.server(kServer, kT0 + 30ms)->sample.running == 5);
+		// The server's own word wins over whatever the relay said.
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 101, 2) }), kT0 + 40ms);
+		CHECK(g.server(kServer, kT0 + 40ms)->sample.running == 2);
+	}
+
+	TEST_CASE("demand and reservations count one client per address, within the farm's capacity")
+	{
+		Gossip g = clientKnowingServer();
+		// One address, fifty invented clients, each a million jobs and
+		// every slot of the server reserved.
+		for (std::uint64_t id = 1; id <= 50; ++id) {
+			g.receive(kEvilAt,
+				  datagram(id, { wire::Demand{ id, 1, 1, 0, 1'000'000, 8 },
+						 wire::Reservation{ id, kServer, 8, 3000, 0, 1, 2 } }),
+				  kT0 + std::chrono::milliseconds(id));
+		}
+		const DemandSummary d = g.demand(kT0 + 100ms, false);
+		CHECK(d.clients == 1);
+		CHECK(d.wanted == 8); // the farm's capacity: the server's 8 slots
+		CHECK(g.reservedByOthers(kServer, kT0 + 100ms) <= 8);
+		// Reservations without demand count for nothing.
+		Gossip h = clientKnowingServer();
+		h.receive(kEvilAt, datagram(kEvil, { wire::Reservation{ kEvil, kServer, 8, 3000, 0, 1, 2 } }), kT0 + 1ms);
+		CHECK(h.reservedByOthers(kServer, kT0 + 2ms) == 0);
+		// Another's demand cannot be cancelled or inflated from elsewhere.
+		const Endpoint otherAt{ "10.0.0.7", 3632 };
+		h.receive(otherAt, datagram(0x70, { wire::Demand{ 0x70, 1, 5, 0, 4, 2 } }), kT0 + 3ms);
+		h.receive(kEvilAt, datagram(0x70, { wire::Demand{ 0x70, 1, 6, 0, 0, 2 } }), kT0 + 4ms);
+		h.receive(kEvilAt, datagram(kEvil, { wire::Demand{ 0x70, 1, 7, 0, 0, 2 } }), kT0 + 5ms);
+		CHECK(h.demand(kT0 + 6ms, false).wanted == 4);
+		CHECK(h.demand(kT0 + 6ms, false).clients == 1);
+	}
+
+	TEST_CASE("a node refutes a leave of its run without wrapping, and ignores claims of runs it never had")
+	{
+		GossipConfig c = configFor(0x10);
+		c.incarnation = wire::kMaxCounter - 2;
+		Gossip g(c);
+		g.setOwnSample(sampleOf(0x10, 0, 0), kT0);
+		g.receive(kEvilAt, datagram(kEvil, { wire::Leave{ 0x10, wire::kMaxCounter - 2 } }), kT0);
+		CHECK(g.incarnation() == wire::kMaxCounter - 1);
+		g.receive(kEvilAt, datagram(kEvil, { wire::Leave{ 0x10, wire::kMaxCounter - 1 } }), kT0 + 1ms);
+		CHECK(g.incarnation() == wire::kMaxCounter - 1); // saturated, not wrapped
+		CHECK(g.liveness(0x10, kT0 + 1ms) == Liveness::Alive);
+	}
+
+	TEST_CASE("with a key: forged tags spend no budget, and a replayed datagram has no effect")
+	{
+		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
+			std::uint8_t sum = 0x5a;
+			for (std::uint8_t b : body)
+				sum = static_cast<std::uint8_t>(sum * 31 + b);
+			std::fill(tag.begin(), tag.end(), sum);
+		};
+		GossipConfig c = configFor(0x10);
+		c.sign = toyTag;
+		c.verify = [toyTag](std::span<const std::uint8_t> datagram) {
+			const auto body = datagram.first(datagram.size() - wire::kTagSize);
+			std::array<std::uint8_t, wire::kTagSize> want{};
+			toyTag(body, want);
+			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
+		};
+		Gossip client(c);
+		c.node = kServer;
+		Gossip server(c);
+		server.addPeer({ "10.0.0.1", 3632 });
+		server.setOwnSample(sampleOf(0, 0, 0, 1), kT0);
+		const auto hello = server.tick(kT0); // a request to a peer not heard yet
+		REQUIRE_FALSE(hello.empty());
+
+		// A flood of untagged datagrams "from" the server's address.
+		for (int i = 0; i < 1000; ++i)
+			client.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 1, 5000, 8) }), kT0);
+		CHECK(client.stats().unauthenticated == 1000);
+		CHECK(client.stats().rateLimited == 0);
+		client.receive(kServerAt, hello.front().bytes, kT0 + 1ms);
+		REQUIRE(client.server(kServer, kT0 + 1ms));
+		CHECK(client.server(kServer, kT0 + 1ms)->sample.running == 1);
+
+		// The same bytes again, later: no effect.
+		server.setOwnSample(sampleOf(0, 0, 0, 6), kT0 + 300ms);
+		client.receive(kServerAt, hello.front().bytes, kT0 + 2s);
+		CHECK(client.stats().replayed == 1);
+		CHECK(client.liveness(kServer, kT0 + 2s) == Liveness::Alive);
+		CHECK(client.liveness(kServer, kT0 + 3s) != Liveness::Alive); // the replay fed no timer
+	}
+}
