@@ -173,6 +173,8 @@ struct Decoded {
 	bool tagged = false;
 	// Records of unknown types, skipped by their length.
 	std::size_t unknownRecords = 0;
+	// Pad records, skipped.
+	std::size_t padRecords = 0;
 	// The datagram spoke another wire version (the error says which).
 	bool otherVersion = false;
 };

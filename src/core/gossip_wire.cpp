@@ -447,8 +447,10 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 			continue;
 		}
 		const auto known = static_cast<RecordType>(type);
-		if (known == RecordType::Pad)
+		if (known == RecordType::Pad) {
+			++d.padRecords;
 			continue;
+		}
 		if (length != bodySize(known))
 			return fail(std::move(d), fmt::format("record {}: type {} with length {}, not {}", i,
 							     type, length, bodySize(known)));

@@ -103,8 +103,13 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 	if (firstHand) {
 		// The server's own word: judged against its own last word only,
 		// so that no relayed sequence can make it look old.
-		if (e.anchored && !newer(s.incarnation, s.sequence, e.anchorIncarnation, e.anchorSequence))
-			return Verdict::Stale;
+		if (e.anchored && !newer(s.incarnation, s.sequence, e.anchorIncarnation, e.anchorSequence)) {
+			if (!e.staleSince)
+				e.staleSince = now;
+			if (now - *e.staleSince < kReanchorAfter)
+				return Verdict::Stale;
+		}
+		e.staleSince.reset();
 		e.sample = s;
 		e.origin = origin;
 		e.anchored = true;
@@ -135,8 +140,13 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
 	const std::uint64_t sequence = high | l.sequence;
 	if (firstHand) {
-		if (e.anchored && sequence <= e.anchorSequence)
-			return Verdict::Stale;
+		if (e.anchored && sequence <= e.anchorSequence) {
+			if (!e.staleSince)
+				e.staleSince = now;
+			if (now - *e.staleSince < kReanchorAfter)
+				return Verdict::Stale;
+		}
+		e.staleSince.reset();
 		e.anchored = true;
 		e.anchorIncarnation = e.sample.incarnation;
 		e.anchorSequence = sequence;

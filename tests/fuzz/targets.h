@@ -27,3 +27,12 @@ namespace dmdns::fuzz {
 void checkGossipPacket(const std::uint8_t *data, std::size_t size);
 
 } // namespace dmdns::fuzz
+
+namespace dmdns::fuzz {
+
+// Input: a sequence of hostile datagrams (each a length byte, a byte saying
+// which address sends it and whether it asks for state, then the bytes),
+// between which the genuine server keeps sending its own samples.
+void checkGossipMerge(const std::uint8_t *data, std::size_t size);
+
+} // namespace dmdns::fuzz

@@ -34,15 +34,15 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 		if (decoded.tagged != ((p.header.flags & wire::kFlagTagged) != 0) ||
 		    (decoded.tagged && decoded.bodyEnd + wire::kTagSize != size))
 			violated("tag placement disagrees with the flag");
-		if (p.records.size() + decoded.unknownRecords > wire::kMaxRecords)
+		if (p.records.size() + decoded.unknownRecords + decoded.padRecords > wire::kMaxRecords)
 			violated("more records than the count allows");
 		for (const wire::Record &r : p.records)
 			if (!wire::validate(r).empty())
 				violated("accepted a record validate() refuses");
 
 		// Whatever is accepted re-encodes to the same bytes, unknown
-		// records aside.
-		if (decoded.unknownRecords == 0) {
+		// and pad records aside.
+		if (decoded.unknownRecords == 0 && decoded.padRecords == 0) {
 			const auto again = wire::encode(p);
 			const std::span<const std::uint8_t> body = datagram.first(decoded.bodyEnd);
 			const std::span<const std::uint8_t> body2(again.data(), decoded.bodyEnd);

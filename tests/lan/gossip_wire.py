@@ -1,4 +1,4 @@
-"""Gossip wire format v1 in Python, for tests that forge datagrams.
+"""Gossip wire format v2 in Python, for tests that forge datagrams.
 
 Written from docs/protocol.md (not from the C++ codec), so that a test that
 uses it also checks that the daemon follows the document; the LOAD record
@@ -25,9 +25,9 @@ import os
 import struct
 
 MAGIC = b'dG'
-VERSION = 1
+VERSION = 2
 MAX_DATAGRAM = 1400
-HEADER_SIZE = 21
+HEADER_SIZE = 29
 TAG_SIZE = 32
 KEY_SIZE = 32
 
@@ -36,8 +36,9 @@ F_PUSH_PULL = 0x02
 F_FULL_STATE = 0x04
 KNOWN_FLAGS = F_TAGGED | F_PUSH_PULL | F_FULL_STATE
 
-T_SAMPLE, T_LEAVE, T_RESERVATION, T_DEMAND, T_LOAD = 1, 2, 3, 4, 5
-BODY_SIZE = {T_SAMPLE: 46, T_LEAVE: 16, T_RESERVATION: 42, T_DEMAND: 34, T_LOAD: 20}
+T_SAMPLE, T_LEAVE, T_RESERVATION, T_DEMAND, T_LOAD, T_COOKIE, T_PAD = 1, 2, 3, 4, 5, 6, 7
+BODY_SIZE = {T_SAMPLE: 46, T_LEAVE: 16, T_RESERVATION: 42, T_DEMAND: 34, T_LOAD: 20, T_COOKIE: 8}
+MAX_COUNTER = 1 << 62  # incarnations and sequences at or above are refused
 
 MAX_AGE_MS = 3_600_000
 MAX_TTL_MS = 60_000
@@ -48,9 +49,10 @@ _LEAVE = struct.Struct('>QQ')                 # 16
 _RESERVATION = struct.Struct('>QQHIIQQ')      # 42
 _DEMAND = struct.Struct('>QQQIIH')            # 34
 _LOAD = struct.Struct('>QHIHHH')              # 20: a new load on top of a known sample
-_HEADER = struct.Struct('>2sBBQQB')           # 21
+_COOKIE = struct.Struct('>Q')                 # 8
+_HEADER = struct.Struct('>2sBBQQQB')          # 29: ... incarnation, datagram sequence, count
 _BODY = {T_SAMPLE: _SAMPLE, T_LEAVE: _LEAVE, T_RESERVATION: _RESERVATION, T_DEMAND: _DEMAND,
-         T_LOAD: _LOAD}
+         T_LOAD: _LOAD, T_COOKIE: _COOKIE}
 assert all(_BODY[t].size == n for t, n in BODY_SIZE.items()) and _HEADER.size == HEADER_SIZE
 
 
@@ -86,6 +88,16 @@ def load(server, incarnation16=1, sequence32=1, age_10ms=0, running=0, runnable_
                                      runnable_tenths))
 
 
+def cookie(value):
+    """COOKIE: in a request, the echo of the cookie the receiver handed us."""
+    return record(T_COOKIE, _COOKIE.pack(value))
+
+
+def pad(length):
+    """PAD: ignored bytes that let a request ask for a larger answer."""
+    return record(T_PAD, bytes(length))
+
+
 def tag(key, body):
     """crypto_auth (HMAC-SHA-512-256) of body with a 32-byte key."""
     if len(key) != KEY_SIZE:
@@ -93,12 +105,12 @@ def tag(key, body):
     return hmac.new(key, body, hashlib.sha512).digest()[:TAG_SIZE]
 
 
-def header(sender, incarnation, count, flags=0, version=VERSION, magic=MAGIC):
-    return _HEADER.pack(magic, version, flags, sender, incarnation, count)
+def header(sender, incarnation, count, flags=0, version=VERSION, magic=MAGIC, sequence=0):
+    return _HEADER.pack(magic, version, flags, sender, incarnation, sequence, count)
 
 
 def packet(sender, incarnation, records=(), flags=0, key=None, count=None, raw_tag=None,
-           version=VERSION, magic=MAGIC):
+           version=VERSION, magic=MAGIC, sequence=0):
     """A datagram: header, records, and a tag when key (32 bytes) or raw_tag
     (any bytes, a forged tag) is given; both set the tagged flag. count
     overrides the record count (to forge a mismatch)."""
@@ -106,7 +118,7 @@ def packet(sender, incarnation, records=(), flags=0, key=None, count=None, raw_t
     if key is not None or raw_tag is not None:
         flags |= F_TAGGED
     body = header(sender, incarnation, len(records) if count is None else count, flags,
-                  version, magic) + b''.join(records)
+                  version, magic, sequence) + b''.join(records)
     if key is not None:
         return body + tag(key, body)
     if raw_tag is not None:
@@ -147,7 +159,7 @@ def random_id():
 # ---------------------------------------------------------------- decoding
 
 class Invalid(ValueError):
-    """The datagram breaks the v1 format."""
+    """The datagram breaks the v2 format."""
 
 
 def _fields(rtype, body):
@@ -160,6 +172,8 @@ def _fields(rtype, body):
         k = ('client', 'server', 'count', 'ttl_ms', 'age_ms', 'incarnation', 'sequence')
     elif rtype == T_DEMAND:
         k = ('client', 'incarnation', 'sequence', 'age_ms', 'wanted', 'local_slots')
+    elif rtype == T_COOKIE:
+        k = ('value',)
     else:
         k = ('server', 'incarnation16', 'sequence32', 'age_10ms', 'running', 'runnable_tenths')
     return dict(zip(k, _BODY[rtype].unpack(body)))
@@ -167,6 +181,10 @@ def _fields(rtype, body):
 
 def check_record(rtype, f):
     """The reason a decoded record breaks the documented bounds, or ''."""
+    if f.get('incarnation', 0) >= MAX_COUNTER or f.get('sequence', 0) >= MAX_COUNTER:
+        return 'absurd counter'
+    if rtype == T_COOKIE and f['value'] == 0:
+        return 'cookie 0'
     if rtype == T_SAMPLE:
         if f['server'] == 0:
             return 'server id 0'
@@ -208,9 +226,11 @@ def decode(data, key=None):
         raise Invalid(f'{len(data)} bytes')
     if len(data) < HEADER_SIZE:
         raise Invalid('short')
-    magic, version, flags, sender, inc, count = _HEADER.unpack_from(data)
+    magic, version, flags, sender, inc, seq, count = _HEADER.unpack_from(data)
     if magic != MAGIC or version != VERSION:
         raise Invalid('magic/version')
+    if inc >= MAX_COUNTER or seq >= MAX_COUNTER:
+        raise Invalid('absurd counter')
     if flags & ~KNOWN_FLAGS or sender == 0:
         raise Invalid('flags/sender')
     end = len(data)
@@ -231,6 +251,8 @@ def decode(data, key=None):
         pos += length
         if rtype == 0:
             raise Invalid('type 0')
+        if rtype == T_PAD:
+            continue
         if rtype not in BODY_SIZE:
             unknown += 1
             continue
@@ -246,5 +268,5 @@ def decode(data, key=None):
     tag_ok = None
     if key is not None:
         tag_ok = tagged and hmac.compare_digest(tag(key, data[:end]), data[end:])
-    return dict(flags=flags, sender=sender, incarnation=inc, records=records, unknown=unknown,
+    return dict(flags=flags, sender=sender, incarnation=inc, sequence=seq, records=records, unknown=unknown,
                 tagged=tagged, tag_ok=tag_ok)

@@ -43,6 +43,11 @@ TEST_SUITE("corpus")
 		CHECK(replay("gossip", dmdns::fuzz::checkGossipPacket) >= 10);
 	}
 
+	TEST_CASE("the gossip merge corpus replays cleanly: forged sequences never remove a speaking server")
+	{
+		CHECK(replay("gossip_merge", dmdns::fuzz::checkGossipMerge) >= 10);
+	}
+
 	TEST_CASE("the hosts-line corpus replays cleanly")
 	{
 		CHECK(replay("hosts_line", dmdns::fuzz::checkHostsLine) >= 10);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 
@@ -36,6 +37,11 @@ class ServerTable final
 {
 public:
 	static constexpr std::chrono::milliseconds kMinSampleMs{ 50 };
+	// A first-hand record older than the anchor is a duplicate or a late
+	// one, unless the server's own records keep coming older than it for
+	// this long with none newer: then the anchor came from a forged copy of
+	// the server's address, and the server's stream wins again.
+	static constexpr std::chrono::milliseconds kReanchorAfter{ 1000 };
 	static constexpr std::uint64_t kSequenceSlack = 16;
 
 	struct Entry {
@@ -45,6 +51,7 @@ public:
 		std::uint64_t anchorIncarnation = 0;
 		std::uint64_t anchorSequence = 0;
 		SteadyTime anchorTime{};
+		std::optional<SteadyTime> staleSince; // first-hand records older than the anchor since
 	};
 
 	ServerTable(std::size_t maxServers, std::size_t maxLeaves, std::chrono::milliseconds forgetAfter);

@@ -1,0 +1,91 @@
+// The invariant the gossip merge fuzz target checks: no hostile sequence removes a server that speaks.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+#include <vector>
+
+#include "distcc-mdns/gossip.h"
+#include "distcc-mdns/gossip_wire.h"
+#include "targets.h"
+
+namespace dmdns::fuzz {
+
+namespace {
+
+[[noreturn]] void violated(const char *what)
+{
+	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+	std::abort();
+}
+
+constexpr std::uint64_t kServer = 0x20;
+const Endpoint kServerAt{ "10.0.0.2", 3632 };
+// The hostile sources: a host of its own, a --peer that lies, and (one
+// in four) a forged copy of the server's own address.
+const Endpoint kSources[] = { { "10.0.0.66", 3632 }, { "10.0.0.5", 3632 }, { "10.0.0.66", 9 }, kServerAt };
+
+} // namespace
+
+void checkGossipMerge(const std::uint8_t *data, std::size_t size)
+{
+	using namespace std::chrono_literals;
+	GossipConfig c;
+	c.node = 0x1111;
+	c.maxServers = 8;
+	c.maxReservations = 8;
+	c.maxDemands = 8;
+	c.maxLeaves = 8;
+	c.maxSources = 4;
+	Gossip g(c);
+	g.addPeer(kServerAt);
+	g.addPeer(kSources[1], true);
+	const std::vector<std::uint64_t> listed{ kServer };
+	g.pin(listed);
+
+	SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+	std::uint64_t sequence = 0;
+	auto genuine = [&] {
+		wire::Sample s;
+		s.server = kServer;
+		s.incarnation = 7;
+		s.sequence = ++sequence;
+		s.slots = 8;
+		s.cpus = 8;
+		wire::PacketWriter w({ 0, kServer, 7 });
+		w.add(s);
+		g.receive(kServerAt, w.finish(), now);
+	};
+	genuine();
+	std::optional<SteadyTime> spoofedAt;
+	for (std::size_t at = 0; at + 2 <= size;) {
+		const std::size_t length = data[at];
+		const std::uint8_t how = data[at + 1];
+		at += 2;
+		const std::span<const std::uint8_t> bytes(data + at, std::min(length, size - at));
+		at += bytes.size();
+		const Endpoint &from = kSources[how & 3];
+		if (&from == &kSources[3])
+			spoofedAt = now;
+		for (const Datagram &d : g.receive(from, bytes, now))
+			if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
+				violated("an answer is not a valid datagram");
+		now += std::chrono::milliseconds(1 + (how >> 2));
+		// The server heartbeats every 200 ms, through all of it.
+		if (now - std::chrono::milliseconds(200 * sequence) >= SteadyTime{} + std::chrono::hours(1))
+			genuine();
+		// Whatever came before, a server that keeps speaking for itself is
+		// listed again within 2 s of the last forgery from its own address.
+		if (!spoofedAt || now - *spoofedAt >= 2s) {
+			const auto s = g.server(kServer, now);
+			if (g.liveness(kServer, now) != Liveness::Alive || !s || s->sample.state != ServerState::Up)
+				violated("a speaking server is not listed");
+		}
+		if (g.serverCount() > 8 || g.reservationCount() > 8 || g.demandCount() > 8 || g.leaveCount() > 8 ||
+		    g.sourceCount() > 4)
+			violated("gossip tables past their bounds");
+		g.tick(now);
+	}
+}
+
+} // namespace dmdns::fuzz
