@@ -1,6 +1,7 @@
 // The one request both programs answer: which hosts should this client use.
 #include "hosts_query.h"
 
+#include <algorithm>
 #include <random>
 
 #include "distcc-mdns/gossip_wire.h"
@@ -60,6 +61,15 @@ std::vector<bool> failingEntries(const std::vector<DirectoryEntry> &entries,
 	return marked;
 }
 
+// The farm's slots: every server's plus this machine's, saturating.
+std::uint32_t farmSlots(const std::vector<DirectoryEntry> &entries, std::uint32_t localSlots)
+{
+	std::uint64_t slots = localSlots;
+	for (const DirectoryEntry &e : entries)
+		slots += e.server.slots;
+	return static_cast<std::uint32_t>(std::min<std::uint64_t>(slots, wire::kMaxWantedJobs));
+}
+
 } // namespace
 
 HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
@@ -73,9 +83,15 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	PlanOptions options;
 	options.localSlots = static_cast<std::uint32_t>(
 		request::integer(request, "local_slots", 1, kMaxHostLimit, host::onlineCpus()));
-	if (request.contains("want"))
-		options.want = static_cast<std::uint32_t>(
-			request::integer(request, "want", 0, wire::kMaxWantedJobs, 0));
+	std::optional<std::uint32_t> asked;
+	if (request.contains("want")) {
+		asked = static_cast<std::uint32_t>(request::integer(request, "want", 0, wire::kMaxWantedJobs, 0));
+		// One client cannot use more than the farm has: a demand beyond
+		// its slots would only cut the other clients' fair shares and be
+		// gossiped as if it were many clients. Clamped, not refused:
+		// `make -j1000` asks for all there is.
+		options.want = std::min(*asked, farmSlots(entries, options.localSlots));
+	}
 	options.localSpeed = request::number(request, "speed", kMinSpeed, kMaxSpeed, localSpeed);
 	options.minSpeed = request::number(request, "min_speed", 0.0, 1.0, options.minSpeed);
 	options.lzo = request::boolean(request, "lzo", false);
@@ -122,8 +138,14 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 		if (auto id = wire::parseNodeId(s["id"].get<std::string>()); id && expected > 0 && !s["stock"].get<bool>())
 			answer.reservations.emplace_back(*id, expected);
 	}
-	// The demand is what was asked for, even beyond what the line offers.
+	// The demand is what was asked for, even beyond what the line offers,
+	// up to the farm's slots; the view says when it was clamped.
 	answer.want = options.want.value_or(planned);
+	if (asked) {
+		answer.view["want"] = *options.want;
+		if (*asked != *options.want)
+			answer.view["want_asked"] = *asked;
+	}
 	return answer;
 }
 

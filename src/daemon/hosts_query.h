@@ -31,7 +31,10 @@ struct HostsAnswer {
 // "lzo":bool, "cpp":bool, "compiler":"MACHINE VERSION", "speed":X,
 // "min_speed":F, "failing":["HOST:PORT",...]} ("reserve" defaults to
 // whether "want" is given; "failing" names the hosts the client's distcc
-// backs off from, as its lock files name them)
+// backs off from, as its lock files name them; a "want" above the farm's
+// slots, every server's plus "local_slots", is clamped to them and counts
+// as that much demand: the view then carries "want", the demand counted,
+// and "want_asked" when it was clamped)
 // from the servers in @entries and what @others do; throws
 // std::invalid_argument for a bad request.
 // What the farm is busy with beyond the servers' samples: per entry the

@@ -1,14 +1,15 @@
 // The daemon's Unix query socket: one JSON request per line, one JSON reply per line.
 #include "query_server.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
 #include "log.h"
+#include "socket_dir.h"
 
 namespace dmdns {
 
@@ -22,29 +23,29 @@ std::string errorReply(std::string_view message)
 
 } // namespace
 
+QueryLimits QueryLimits::defaults()
+{
+	QueryLimits limits;
+	limits.privileged = { 0 };
+	if (::geteuid() != 0)
+		limits.privileged.push_back(::geteuid());
+	return limits;
+}
+
 std::string defaultSocketPath()
 {
 	if (const char *env = std::getenv("DISTCC_MDNS_SOCKET"); env && *env)
 		return env;
-	if (geteuid() == 0)
-		return "/run/distcc-mdns/socket";
-	if (const char *runtime = std::getenv("XDG_RUNTIME_DIR"); runtime && *runtime)
-		return std::string(runtime) + "/distcc-mdns/socket";
-	return "/tmp/distcc-mdns-" + std::to_string(geteuid()) + "/socket";
+	return ownSocketPath();
 }
 
-QueryServer::QueryServer(uv_loop_t &loop, std::string path, Handler handler)
-	: handler_(std::move(handler)), reaper_(loop, [this] {
+QueryServer::QueryServer(uv_loop_t &loop, std::string path, Handler handler, QueryLimits limits)
+	: loop_(loop), handler_(std::move(handler)), limits_(std::move(limits)), reaper_(loop, [this] {
 		  connections_.remove_if([](const Connection &c) { return c.closed; });
 	  })
 {
-	const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-	std::error_code ec;
-	std::filesystem::create_directories(dir, ec);
-	if (ec)
-		throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
-	// Any local user may query: the directory must be searchable.
-	::chmod(dir.c_str(), 0755);
+	std::string dir = std::filesystem::path(path).parent_path().string();
+	prepareSocketDirectory(dir.empty() ? "." : dir);
 	server_ = std::make_unique<uv::UnixServer>(loop, std::move(path),
 						   [this](std::unique_ptr<uv::Stream> s) { accept(std::move(s)); });
 }
@@ -55,18 +56,62 @@ QueryServer::~QueryServer()
 	connections_.clear();
 }
 
+std::size_t QueryServer::connections() const noexcept
+{
+	return static_cast<std::size_t>(
+		std::count_if(connections_.begin(), connections_.end(), [](const Connection &c) { return !c.closing; }));
+}
+
+bool QueryServer::admits(std::optional<uid_t> uid) const
+{
+	const bool privileged =
+		uid && std::find(limits_.privileged.begin(), limits_.privileged.end(), *uid) != limits_.privileged.end();
+	std::size_t total = 0, mine = 0;
+	for (const Connection &c : connections_) {
+		if (c.closing)
+			continue;
+		++total;
+		// The kernel always vouches for a Unix peer; an unknown one is
+		// counted with the other unknowns, never as privileged.
+		if (c.uid == uid)
+			++mine;
+	}
+	if (privileged)
+		return total < limits_.total;
+	const std::size_t open = limits_.total > limits_.reserved ? limits_.total - limits_.reserved : 0;
+	return total < open && mine < limits_.perUid;
+}
+
 void QueryServer::accept(std::unique_ptr<uv::Stream> stream)
 {
 	connections_.remove_if([](const Connection &c) { return c.closed; });
-	// Past twice the bound not even a refusal is owed: drop the stream.
-	if (connections_.size() >= 2 * kMaxConnections)
+	// Refusals linger at most limits_.linger; past twice the bound not
+	// even a refusal is owed: drop the stream.
+	if (connections_.size() >= 2 * limits_.total)
 		return;
+	const std::optional<uid_t> uid = stream->peerUid();
+	const bool admitted = admits(uid);
 	Connection &c = connections_.emplace_back();
 	c.stream = std::move(stream);
+	c.uid = uid;
+	c.deadline = std::make_unique<uv::Timer>(loop_, [this, &c] {
+		if (c.closing) {
+			drop(c);
+			return;
+		}
+		log(LogLevel::Debug, "query socket: closing a connection (uid {}) idle for {} ms", c.uid.value_or(-1),
+		    limits_.idle.count());
+		refuse(c, fmt::format("no complete request within {} ms", limits_.idle.count()));
+	});
 	c.stream->setOnData([this, &c](std::string_view data) { received(c, data); });
 	c.stream->setOnClose([this, &c] { closed(c); });
-	if (connections_.size() > kMaxConnections)
+	if (!admitted) {
+		log(LogLevel::Debug, "query socket: refusing a connection (uid {}): too many connections",
+		    c.uid.value_or(-1));
 		refuse(c, "too many connections");
+		return;
+	}
+	c.deadline->start(limits_.idle);
 }
 
 void QueryServer::received(Connection &c, std::string_view data)
@@ -77,9 +122,20 @@ void QueryServer::received(Connection &c, std::string_view data)
 	std::size_t start = 0;
 	for (auto newline = c.buffer.find('\n'); newline != std::string::npos && newline - start <= kMaxRequest;
 	     newline = c.buffer.find('\n', start)) {
+		// Unread replies beyond the one being written: the client asks and
+		// does not read, and would hold our memory.
+		const bool backlog = c.stream->writeQueueSize() > 0;
 		c.stream->write(answerLine(std::string_view(c.buffer).substr(start, newline - start), handler_,
-					   Caller{ c.stream->peerUid() }));
+					   Caller{ c.uid }));
 		start = newline + 1;
+		// A complete request restarts the idle clock.
+		c.deadline->start(limits_.idle);
+		if (backlog && c.stream->writeQueueSize() > limits_.writeQueue) {
+			log(LogLevel::Debug, "query socket: dropping a connection (uid {}) that leaves {} bytes unread",
+			    c.uid.value_or(-1), c.stream->writeQueueSize());
+			drop(c);
+			return;
+		}
 	}
 	c.buffer.erase(0, start);
 	if (c.buffer.size() > kMaxRequest)
@@ -89,17 +145,26 @@ void QueryServer::received(Connection &c, std::string_view data)
 void QueryServer::refuse(Connection &c, std::string_view why)
 {
 	// The connection stays listed until its close callback, so that the
-	// reply is written out first.
+	// reply is written out first; a peer that does not read is cut.
 	c.closing = true;
 	c.buffer.clear();
 	c.stream->write(errorReply(why));
 	c.stream->shutdownAndClose();
+	if (!c.closed)
+		c.deadline->start(limits_.linger);
+}
+
+void QueryServer::drop(Connection &c)
+{
+	c.stream->close();
+	closed(c);
 }
 
 void QueryServer::closed(Connection &c)
 {
 	c.closing = true;
 	c.closed = true;
+	c.deadline->stop();
 	reaper_.start(std::chrono::milliseconds(0));
 }
 

@@ -1,12 +1,14 @@
 // The daemon's Unix query socket: one JSON request per line, one JSON reply per line.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -16,13 +18,52 @@
 
 namespace dmdns {
 
+// Bounds on what the local users may hold of the daemon's query socket.
+// The memory they bound is at most total x (QueryServer::kMaxRequest +
+// writeQueue + one reply), about 40 MiB for a farm of a few hundred
+// servers; in practice a build holds one connection for milliseconds.
+struct QueryLimits {
+	// A connection that has not completed a request for this long (idle,
+	// or half a request sent) is closed: a hosts query is answered at once,
+	// and a client that holds a slot without asking must not keep it from
+	// others (dbus allows 30 s and varlink 45 s for remote-ish peers; ours
+	// are local processes that write one line).
+	static constexpr std::chrono::milliseconds kIdleTimeout{ 5000 };
+	// Connections served at once, all users together.
+	static constexpr std::size_t kMaxConnections = 128;
+	// Of those, the last 16 are only for the privileged users, so that
+	// root's --set-state gets through whatever the others hold.
+	static constexpr std::size_t kReservedConnections = 16;
+	// Connections one ordinary user may hold: a quarter of the total, so
+	// one user cannot fill the table and a few still leave room.
+	static constexpr std::size_t kMaxPerUid = 32;
+	// Unread replies a client may leave queued beyond the one being
+	// written: it asks and does not read. A reply describes the farm, and
+	// a few hundred servers fit in 256 KiB.
+	static constexpr std::size_t kMaxWriteQueue = 256 * 1024;
+	// A closing connection that has not flushed its last reply by then is
+	// cut: its peer does not read.
+	static constexpr std::chrono::milliseconds kLinger{ 1000 };
+
+	std::chrono::milliseconds idle = kIdleTimeout;
+	std::size_t total = kMaxConnections;
+	std::size_t reserved = kReservedConnections;
+	std::size_t perUid = kMaxPerUid;
+	std::size_t writeQueue = kMaxWriteQueue;
+	std::chrono::milliseconds linger = kLinger;
+	// Users the reserve and the per-user cap do not hold back: root and
+	// the daemon's own user, who may change its state.
+	std::vector<uid_t> privileged;
+
+	// The figures above, with root and this process's user privileged.
+	static QueryLimits defaults();
+};
+
 class QueryServer final
 {
 public:
 	// A request is one line of at most this many bytes.
 	static constexpr std::size_t kMaxRequest = 4096;
-	// Connections beyond this get an error reply and are closed.
-	static constexpr std::size_t kMaxConnections = 128;
 
 	// Who sent a request: the kernel's word on the peer's user.
 	struct Caller {
@@ -33,29 +74,43 @@ public:
 	// for a request it refuses, which becomes an error reply.
 	using Handler = std::function<nlohmann::json(const nlohmann::json &request, const Caller &caller)>;
 
-	// Listens on @path (creating its directory) until destroyed. Throws
-	// std::runtime_error if the socket cannot be created.
-	QueryServer(uv_loop_t &loop, std::string path, Handler handler);
+	// Listens on @path until destroyed, creating its directory as
+	// prepareSocketDirectory() does. Throws std::runtime_error if the
+	// directory is refused or the socket cannot be created.
+	QueryServer(uv_loop_t &loop, std::string path, Handler handler, QueryLimits limits = QueryLimits::defaults());
 	~QueryServer();
 
 	QueryServer(const QueryServer &) = delete;
 	QueryServer &operator=(const QueryServer &) = delete;
 
+	// Connections being served, those closing left out.
+	std::size_t connections() const noexcept;
+
 private:
 	struct Connection {
 		std::unique_ptr<uv::Stream> stream;
+		// The idle deadline, then the linger deadline once closing.
+		std::unique_ptr<uv::Timer> deadline;
+		std::optional<uid_t> uid;
 		std::string buffer;
 		bool closing = false; // refused or shutting down: ignore input
 		bool closed = false;  // the stream is closed: free it
 	};
 
 	void accept(std::unique_ptr<uv::Stream> stream);
+	// Whether one more connection from @uid fits the limits.
+	bool admits(std::optional<uid_t> uid) const;
 	void received(Connection &connection, std::string_view data);
-	// Sends an error reply, then closes.
+	// Sends an error reply, then closes; cuts the connection if the reply
+	// is not flushed within the linger time.
 	void refuse(Connection &connection, std::string_view why);
+	// Closes at once, discarding what is queued.
+	void drop(Connection &connection);
 	void closed(Connection &connection);
 
+	uv_loop_t &loop_;
 	Handler handler_;
+	QueryLimits limits_;
 	std::list<Connection> connections_;
 	// Frees closed connections outside their own callbacks.
 	uv::Timer reaper_;
@@ -68,8 +123,7 @@ private:
 std::string answerLine(std::string_view line, const QueryServer::Handler &handler,
 		       const QueryServer::Caller &caller = {});
 
-// The socket path both programs use: $DISTCC_MDNS_SOCKET, else
-// /run/distcc-mdns/socket for root, else $XDG_RUNTIME_DIR/distcc-mdns/socket.
+// The daemon's socket path: $DISTCC_MDNS_SOCKET, else ownSocketPath().
 std::string defaultSocketPath();
 
 } // namespace dmdns

@@ -10,7 +10,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "client.h"
@@ -25,6 +27,7 @@
 #include "probe.h"
 #include "query_server.h"
 #include "resolver.h"
+#include "socket_dir.h"
 #include "view.h"
 
 namespace {
@@ -58,9 +61,13 @@ void usage(std::FILE *out)
 		   "                         mode\n"
 		   "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
 		   "      --no-daemon        browse even if a daemon answers\n"
-		   "      --socket=PATH      the daemon's query socket [/run/distcc-mdns/socket\n"
-		   "                         for root, else $XDG_RUNTIME_DIR/distcc-mdns/socket;\n"
-		   "                         $DISTCC_MDNS_SOCKET overrides]\n"
+		   "      --socket=PATH      the daemon's query socket, used only if it and its\n"
+		   "                         directory belong to you, root or distcc-mdns\n"
+		   "                         [$DISTCC_MDNS_SOCKET, else the first that answers\n"
+		   "                         of $XDG_RUNTIME_DIR/distcc-mdns/socket (without\n"
+		   "                         XDG_RUNTIME_DIR /tmp/distcc-mdns-UID/socket; for\n"
+		   "                         root /run/distcc-mdns/socket), then\n"
+		   "                         /run/distcc-mdns/socket]\n"
 		   "  -v, --verbose          log more\n"
 		   "  -h, --help             show this help and exit\n"
 		   "      --version          show the version and exit\n"
@@ -83,7 +90,8 @@ struct Options {
 	bool pump = false;
 	std::chrono::milliseconds wait{ 1500 };
 	bool useDaemon = true;
-	std::string socket = defaultSocketPath();
+	// --socket or $DISTCC_MDNS_SOCKET; else socketSearchOrder().
+	std::optional<std::string> socket;
 };
 
 Options parse(int argc, char **argv)
@@ -127,6 +135,8 @@ Options parse(int argc, char **argv)
 		{ nullptr, 0, nullptr, 0 },
 	};
 	Options o;
+	if (const char *env = std::getenv("DISTCC_MDNS_SOCKET"); env && *env)
+		o.socket = env;
 	cli::Parser cli("distcc-mdns-hosts");
 	for (int c; (c = getopt_long(argc, argv, "jvh", longOptions, nullptr)) != -1;) {
 		switch (c) {
@@ -179,6 +189,8 @@ Options parse(int argc, char **argv)
 			break;
 		case OptSocket:
 			o.socket = optarg;
+			if (o.socket->empty())
+				cli.fail("--socket needs a path");
 			break;
 		case 'v':
 			setLogLevel(LogLevel::Info);
@@ -215,7 +227,6 @@ std::optional<std::string> compilerName(const Options &o)
 	return name;
 }
 
-// Asks the daemon; nothing if none answers well within a second.
 // One request to the daemon and its reply object; nothing if no daemon
 // answers within a second or the reply is no JSON object.
 std::optional<nlohmann::json> exchange(const std::string &path, const nlohmann::json &request)
@@ -236,7 +247,17 @@ std::optional<nlohmann::json> exchange(const std::string &path, const nlohmann::
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 	if (connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) < 0) {
-		log(LogLevel::Info, "no daemon at {}: browsing", path);
+		log(LogLevel::Info, "no daemon at {}", path);
+		return std::nullopt;
+	}
+	// The kernel's word on who listens, fixed when it did: a socket file
+	// swapped after the checks still names its real owner here.
+	ucred server{};
+	socklen_t length = sizeof server;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &length) != 0 || length != sizeof server ||
+	    !trustedOwner(server.uid, geteuid())) {
+		log(LogLevel::Warning, "ignoring the daemon at {}: it runs as uid {}, not as you, root or {}", path,
+		    server.uid, kSystemUser);
 		return std::nullopt;
 	}
 	const std::string line = request.dump() + "\n";
@@ -258,25 +279,59 @@ std::optional<nlohmann::json> exchange(const std::string &path, const nlohmann::
 	return object;
 }
 
-std::optional<nlohmann::json> askDaemon(const std::string &path, const nlohmann::json &request)
+// The sockets to try: the one given, or the documented order. A given
+// socket that fails the owner checks ends the program: the user named it,
+// and someone else serves it. In the order, such a socket is skipped with
+// a warning naming it.
+std::vector<std::string> socketsToTry(const Options &o)
 {
-	std::optional<nlohmann::json> view = exchange(path, request);
-	if (!view)
-		return std::nullopt;
-	if (!view->value("ok", false) || !view->contains("line") || !(*view)["line"].is_string() ||
-	    !view->contains("jobs") || !(*view)["jobs"].is_number_unsigned()) {
-		log(LogLevel::Warning, "the daemon at {} gave no usable answer: browsing", path);
-		return std::nullopt;
+	if (o.socket) {
+		const SocketCheck check = checkSocket(*o.socket, geteuid());
+		if (check.verdict == SocketCheck::Verdict::Refused) {
+			log(LogLevel::Error, "refusing the query socket {}: {}", *o.socket, check.why);
+			std::exit(EXIT_FAILURE);
+		}
+		return { *o.socket };
 	}
-	return view;
+	std::vector<std::string> paths;
+	for (std::string &path : socketSearchOrder()) {
+		const SocketCheck check = checkSocket(path, geteuid());
+		if (check.verdict == SocketCheck::Verdict::Refused)
+			log(LogLevel::Warning, "ignoring the query socket {}: {}", path, check.why);
+		else if (check.verdict == SocketCheck::Verdict::Trusted)
+			paths.push_back(std::move(path));
+	}
+	return paths;
+}
+
+// The first usable answer of a daemon at @paths, in order; nothing if none.
+std::optional<nlohmann::json> askDaemon(const std::vector<std::string> &paths, const nlohmann::json &request)
+{
+	for (const std::string &path : paths) {
+		std::optional<nlohmann::json> view = exchange(path, request);
+		if (!view)
+			continue;
+		if (!view->value("ok", false) || !view->contains("line") || !(*view)["line"].is_string() ||
+		    !view->contains("jobs") || !(*view)["jobs"].is_number_unsigned()) {
+			log(LogLevel::Warning, "the daemon at {} gave no usable answer", path);
+			continue;
+		}
+		return view;
+	}
+	log(LogLevel::Info, "no daemon answers: browsing");
+	return std::nullopt;
 }
 
 // --set-state: asks the local daemon to change what it advertises.
-int setState(const std::string &path, const std::string &state)
+int setState(const std::vector<std::string> &paths, const std::string &state)
 {
-	const std::optional<nlohmann::json> reply = exchange(path, { { "op", "set-state" }, { "state", state } });
+	std::optional<nlohmann::json> reply;
+	for (const std::string &path : paths)
+		if ((reply = exchange(path, { { "op", "set-state" }, { "state", state } })))
+			break;
 	if (!reply) {
-		log(LogLevel::Error, "no distcc-mdnsd answers at {}", path);
+		log(LogLevel::Error, "no distcc-mdnsd answers at {}",
+		    paths.empty() ? std::string("a socket you may trust") : fmt::format("{}", fmt::join(paths, " or ")));
 		return EXIT_FAILURE;
 	}
 	if (!reply->value("ok", false)) {
@@ -316,7 +371,7 @@ int main(int argc, char **argv)
 {
 	const Options options = parse(argc, argv);
 	if (options.setState)
-		return setState(options.socket, *options.setState);
+		return setState(socketsToTry(options), *options.setState);
 	nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
 	if (options.want)
 		request["want"] = *options.want;
@@ -350,7 +405,7 @@ int main(int argc, char **argv)
 	try {
 		std::optional<nlohmann::json> answer;
 		if (options.useDaemon)
-			answer = askDaemon(options.socket, request);
+			answer = askDaemon(socketsToTry(options), request);
 		view = answer ? std::move(*answer) : browse(request, options.wait);
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.

@@ -1,16 +1,24 @@
 // Unit tests of the query protocol and the JSON view, without sockets or Avahi.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <system_error>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "hosts_file.h"
 #include "hosts_query.h"
 #include "query_server.h"
+#include "socket_dir.h"
 #include "view.h"
 
 using namespace dmdns;
@@ -152,9 +160,11 @@ TEST_SUITE("query")
 
 		// Asking for more than the line offers: the demand says so, the
 		// reservations stop at the slots.
-		HostsAnswer more = answerHosts({ { "op", "hosts" }, { "want", 50 }, { "reserve", true } }, entries,
-					       none, 1.0, "test");
-		CHECK(more.want == 50);
+		HostsAnswer more = answerHosts({ { "op", "hosts" }, { "want", 9 }, { "reserve", true }, { "local_slots", 1 } },
+					       entries, none, 1.0, "test");
+		CHECK(more.want == 9);
+		CHECK(more.view["want"] == 9);
+		CHECK_FALSE(more.view.contains("want_asked"));
 		sum = 0;
 		for (const auto &[id, count] : more.reservations)
 			sum += count;
@@ -248,5 +258,311 @@ TEST_SUITE("query")
 		      1); // no temporary left behind
 		CHECK_THROWS_AS(writeAtomically(std::string(dir) + "/missing/hosts", "x\n"), std::system_error);
 		std::filesystem::remove_all(dir);
+	}
+
+	TEST_CASE("a want beyond the farm's slots is clamped to them and counted as that much demand")
+	{
+		std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("b", "10.0.0.3", 6) };
+		const FarmState none;
+		const HostsAnswer huge = answerHosts({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } },
+						     entries, none, 1.0, "test");
+		CHECK(huge.want == 4 + 6 + 2);
+		CHECK(huge.view["want"] == 12);
+		CHECK(huge.view["want_asked"] == 1000000);
+		CHECK(huge.reserve);
+		// Against other clients' demand its fair share is that of a client
+		// asking for the whole farm, not of a million jobs.
+		const HostsAnswer shared = answerHosts({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } },
+						       entries, FarmState{ {}, 12, {}, {} }, 1.0, "test");
+		CHECK(shared.view["share"] == 5); // 10 slots x 12 / (12 + 12)
+		// No servers: the farm is this machine.
+		CHECK(answerHosts({ { "op", "hosts" }, { "want", 50 }, { "local_slots", 3 } }, {}, none, 1.0, "test").want ==
+		      3);
+	}
+}
+
+namespace {
+
+// A query server on a private socket, and clients that talk to it while
+// the test drives the loop.
+struct Harness {
+	std::string dir;
+	std::string path;
+	uv::Loop loop;
+	std::unique_ptr<QueryServer> server;
+	// Keeps the loop waking while a test polls.
+	uv::Timer tick{ loop.get(), [] {} };
+
+	explicit Harness(QueryLimits limits)
+	{
+		char tmpl[] = "/tmp/dmdns-query-XXXXXX";
+		REQUIRE(::mkdtemp(tmpl));
+		dir = tmpl;
+		path = dir + "/run/socket";
+		server = std::make_unique<QueryServer>(
+			loop.get(), path,
+			[](const nlohmann::json &request, const QueryServer::Caller &) {
+				// A reply the size of a large farm's, so that a client that
+				// does not read fills its queue quickly.
+				return nlohmann::json{ { "echo", request.value("op", "") },
+						       { "pad", std::string(8192, 'x') } };
+			},
+			std::move(limits));
+		tick.start(std::chrono::milliseconds(2), std::chrono::milliseconds(2));
+	}
+	~Harness()
+	{
+		server.reset();
+		tick.close();
+		std::filesystem::remove_all(dir);
+	}
+
+	int connect()
+	{
+		const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		REQUIRE(fd >= 0);
+		sockaddr_un address{};
+		address.sun_family = AF_UNIX;
+		path.copy(address.sun_path, sizeof address.sun_path - 1);
+		REQUIRE(::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
+		fds.push_back(fd);
+		return fd;
+	}
+
+	// Runs the loop until @done or @limit passed; whether @done held.
+	template<typename F>
+	bool runUntil(F done, std::chrono::milliseconds limit = std::chrono::seconds(5))
+	{
+		const auto end = std::chrono::steady_clock::now() + limit;
+		while (!done()) {
+			if (std::chrono::steady_clock::now() > end)
+				return false;
+			loop.run(UV_RUN_ONCE);
+		}
+		return true;
+	}
+
+	std::vector<int> fds;
+};
+
+// What a client received so far, and whether the server closed.
+struct Received {
+	std::string data;
+	bool eof = false;
+};
+
+void drain(int fd, Received &r)
+{
+	char buffer[65536];
+	for (int i = 0; i < 1000; ++i) {
+		const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+		if (n > 0) {
+			r.data.append(buffer, static_cast<std::size_t>(n));
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			r.eof = true;
+		return;
+	}
+}
+
+void send(int fd, std::string_view data)
+{
+	REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
+}
+
+} // namespace
+
+TEST_SUITE("query socket")
+{
+	TEST_CASE("a connection without a complete request is closed after the idle time; a request resets it")
+	{
+		QueryLimits limits = QueryLimits::defaults();
+		limits.idle = std::chrono::milliseconds(300);
+		Harness h(limits);
+		const int half = h.connect();
+		const int silent = h.connect();
+		const int busy = h.connect();
+		send(half, R"({"op":)");
+		Received r, quiet, answered;
+		const auto start = std::chrono::steady_clock::now();
+		// The busy client asks every 100 ms: never idle for 300 ms.
+		auto nextAsk = start;
+		int asked = 0;
+		CHECK(h.runUntil([&] {
+			if (std::chrono::steady_clock::now() >= nextAsk && asked < 8) {
+				send(busy, "{\"op\":\"hosts\"}\n");
+				++asked;
+				nextAsk += std::chrono::milliseconds(100);
+			}
+			drain(half, r);
+			drain(silent, quiet);
+			drain(busy, answered);
+			return r.eof && quiet.eof && asked == 8;
+		}));
+		const auto waited = std::chrono::steady_clock::now() - start;
+		CHECK(waited >= std::chrono::milliseconds(300));
+		CHECK(r.data.find("no complete request within 300 ms") != std::string::npos);
+		CHECK(quiet.data.find("\"ok\":false") != std::string::npos);
+		// 800 ms in, the busy client is still served.
+		CHECK_FALSE(answered.eof);
+		CHECK(std::count(answered.data.begin(), answered.data.end(), '\n') >= 7);
+		CHECK(h.server->connections() == 1);
+	}
+
+	TEST_CASE("one ordinary user gets at most its cap; the reserved room is kept for root and the daemon's user")
+	{
+		QueryLimits limits = QueryLimits::defaults();
+		limits.total = 8;
+		limits.reserved = 3;
+		limits.perUid = 4;
+		// The test's own user stands for an ordinary one first.
+		limits.privileged = {};
+		{
+			Harness h(limits);
+			std::vector<int> fds;
+			for (int i = 0; i < 6; ++i)
+				fds.push_back(h.connect());
+			std::vector<Received> got(fds.size());
+			CHECK(h.runUntil([&] {
+				for (std::size_t i = 0; i < fds.size(); ++i)
+					drain(fds[i], got[i]);
+				return got[4].eof && got[5].eof && h.server->connections() == 4;
+			}));
+			for (int i = 0; i < 4; ++i)
+				CHECK_FALSE(got[i].eof);
+			CHECK(got[5].data.find("too many connections") != std::string::npos);
+			// The served ones still answer.
+			send(fds[0], "{\"op\":\"hosts\"}\n");
+			CHECK(h.runUntil([&] {
+				drain(fds[0], got[0]);
+				return got[0].data.find("\"echo\":\"hosts\"") != std::string::npos;
+			}));
+		}
+		{
+			// Ordinary users together stop at total - reserved.
+			limits.perUid = 100;
+			Harness h(limits);
+			for (int i = 0; i < 7; ++i)
+				h.connect();
+			CHECK(h.runUntil([&] { return h.server->connections() == 5; }));
+			CHECK(h.runUntil([&] {
+				Received r;
+				drain(h.fds.back(), r);
+				return r.eof;
+			}));
+			CHECK(h.server->connections() == 5);
+		}
+		{
+			// A privileged user is held to neither the per-user cap nor the
+			// reserve, only to the total.
+			limits.perUid = 4;
+			limits.privileged = { ::geteuid() };
+			Harness h(limits);
+			for (int i = 0; i < 9; ++i)
+				h.connect();
+			CHECK(h.runUntil([&] {
+				Received r;
+				drain(h.fds.back(), r);
+				return r.eof && h.server->connections() == 8;
+			}));
+		}
+	}
+
+	TEST_CASE("a client that pipelines requests and never reads is dropped; others are still served")
+	{
+		QueryLimits limits = QueryLimits::defaults();
+		limits.writeQueue = 64 * 1024;
+		Harness h(limits);
+		const int hog = h.connect();
+		// Small kernel buffers, so that the queue on our side grows soon.
+		const int small = 4096;
+		::setsockopt(hog, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+		std::string requests;
+		for (int i = 0; i < 200; ++i)
+			requests += "{\"op\":\"hosts\"}\n";
+		std::size_t sent = 0;
+		bool dropped = h.runUntil([&] {
+			if (sent < 20 * requests.size()) {
+				const ssize_t n = ::send(hog, requests.data(), requests.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+				if (n > 0)
+					sent += static_cast<std::size_t>(n);
+			}
+			return h.server->connections() == 0;
+		});
+		CHECK(dropped);
+		MESSAGE("the hog sent " << sent << " bytes of requests before it was dropped");
+		// Each reply is over 8 KiB: with a 64 KiB bound the hog got far
+		// fewer replies queued than it asked for.
+		CHECK(sent > 64 * 1024 / 8192 * 15);
+		const int good = h.connect();
+		send(good, "{\"op\":\"hosts\"}\n");
+		Received r;
+		CHECK(h.runUntil([&] {
+			drain(good, r);
+			return r.data.find('\n') != std::string::npos;
+		}));
+		CHECK(r.data.find("\"ok\":true") != std::string::npos);
+	}
+}
+
+TEST_SUITE("socket directory")
+{
+	TEST_CASE("the daemon creates its directory with the documented mode and never changes one it did not create")
+	{
+		char tmpl[] = "/tmp/dmdns-sockdir-XXXXXX";
+		REQUIRE(::mkdtemp(tmpl));
+		const std::string base = tmpl;
+		const std::string made = base + "/made";
+		prepareSocketDirectory(made);
+		struct stat st {};
+		REQUIRE(::lstat(made.c_str(), &st) == 0);
+		CHECK((st.st_mode & 07777) == socketDirectoryMode());
+		CHECK(socketDirectoryMode() == (::geteuid() == 0 ? 0755u : 0700u));
+
+		const std::string shared = base + "/shared";
+		REQUIRE(::mkdir(shared.c_str(), 0700) == 0);
+		REQUIRE(::chmod(shared.c_str(), 01777) == 0);
+		prepareSocketDirectory(shared);
+		REQUIRE(::lstat(shared.c_str(), &st) == 0);
+		CHECK((st.st_mode & 07777) == 01777);
+
+		// A link is refused, and what it points to is left alone.
+		const std::string target = base + "/target";
+		REQUIRE(::mkdir(target.c_str(), 0750) == 0);
+		const std::string link = base + "/link";
+		REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+		CHECK_THROWS_WITH_AS(prepareSocketDirectory(link), doctest::Contains(link.c_str()), std::runtime_error);
+		REQUIRE(::lstat(target.c_str(), &st) == 0);
+		CHECK((st.st_mode & 07777) == 0750);
+
+		// Another user's directory is refused, by name.
+		if (::geteuid() == 0) {
+			const std::string foreign = base + "/foreign";
+			REQUIRE(::mkdir(foreign.c_str(), 0700) == 0);
+			REQUIRE(::chown(foreign.c_str(), 65534, 65534) == 0);
+			CHECK_THROWS_WITH_AS(prepareSocketDirectory(foreign), doctest::Contains("belongs to uid 65534"),
+					     std::runtime_error);
+			// A client refuses it too.
+			const SocketCheck check = checkSocket(foreign + "/socket", 1234);
+			CHECK(check.verdict == SocketCheck::Verdict::Refused);
+			CHECK(check.why.find(foreign) != std::string::npos);
+			// ... unless it is the client's own.
+			CHECK(checkSocket(foreign + "/socket", 65534).verdict == SocketCheck::Verdict::Absent);
+		}
+		CHECK(checkSocket(shared + "/socket", ::geteuid()).verdict == SocketCheck::Verdict::Refused);
+		CHECK(checkSocket(link + "/socket", ::geteuid()).verdict == SocketCheck::Verdict::Refused);
+		CHECK(checkSocket(base + "/none/socket", ::geteuid()).verdict == SocketCheck::Verdict::Absent);
+		std::filesystem::remove_all(base);
+	}
+
+	TEST_CASE("clients try their own daemon's socket, then the system daemon's")
+	{
+		const std::vector<std::string> order = socketSearchOrder();
+		REQUIRE_FALSE(order.empty());
+		CHECK(order.back() == kSystemSocket);
+		CHECK(order.front() == ownSocketPath());
+		if (::geteuid() != 0 && !systemUid())
+			CHECK(order.size() == 2);
 	}
 }

@@ -44,7 +44,9 @@ def main(argv):
                 dm.wait_listed(c, bins, s.ip, 10, watch=daemons)
         farm = SLOTS * len(servers)
 
-        for want1, want2 in ((8, 8), (12, 4)):
+        # Each want is at most the farm's slots plus the 1 local slot asked for:
+        # a larger one is clamped to that.
+        for want1, want2 in ((8, 8), (9, 3)):
             total = want1 + want2
             # Both ask; then each asks again once the other's demand arrived.
             t0 = time.monotonic()
