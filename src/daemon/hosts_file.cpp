@@ -1,67 +1,45 @@
 // Keeps a distcc hosts file current, so that every compile of a running build reads fresh picks.
 #include "hosts_file.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <system_error>
-
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "log.h"
 
 namespace dmdns {
 
 void writeAtomically(const std::string &path, const std::string &content)
 {
-	const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-	auto fail = [&](const std::string &what) {
-		const int error = errno;
-		::unlink(temporary.c_str());
-		throw std::system_error(error, std::generic_category(), what);
-	};
-	const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		fail("cannot create " + temporary);
-	std::size_t done = 0;
-	while (done < content.size()) {
-		const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			::close(fd);
-			fail("cannot write " + temporary);
-		}
-		done += static_cast<std::size_t>(n);
-	}
-	if (::close(fd) != 0)
-		fail("cannot write " + temporary);
-	if (::rename(temporary.c_str(), path.c_str()) != 0)
-		fail("cannot replace " + path);
+	const auto [dir, name] = host::splitFilePath(path);
+	host::SafeDir::open(dir).replace(name, content);
 }
 
 HostsFileKeeper::HostsFileKeeper(uv_loop_t &loop, std::string path, std::chrono::milliseconds interval, Line line)
-	: path_(std::move(path)), line_(std::move(line)), timer_(loop, [this] { refresh(); })
+	: path_(std::move(path)), line_(std::move(line)), faults_("hosts file " + path_),
+	  timer_(loop, [this] { refresh(); })
 {
-	written_ = line_() + "\n";
-	writeAtomically(path_, written_);
-	++writes_;
-	log(LogLevel::Info, "hosts file {}: {}", path_, written_.substr(0, written_.size() - 1));
+	std::tie(dir_, name_) = host::splitFilePath(path_);
+	refresh();
 	timer_.start(interval, interval);
 }
 
 void HostsFileKeeper::refresh()
 {
 	std::string content = line_() + "\n";
-	if (content == written_)
-		return;
 	try {
-		writeAtomically(path_, content);
+		const host::SafeDir dir = host::SafeDir::open(dir_);
+		// Compared every time, not only when the line changes: a file
+		// deleted or replaced behind our back is written again.
+		if (content == written_ && file_ && dir.identity(name_) == file_) {
+			faults_.succeeded();
+			return;
+		}
+		file_ = dir.replace(name_, content);
 		++writes_;
-		log(LogLevel::Debug, "hosts file {}: {}", path_, content.substr(0, content.size() - 1));
+		log(writes_ == 1 ? LogLevel::Info : LogLevel::Debug, "hosts file {}: {}", path_,
+		    content.substr(0, content.size() - 1));
 		written_ = std::move(content);
-	} catch (const std::system_error &e) {
-		log(LogLevel::Warning, "hosts file: {}", e.what());
+		faults_.succeeded();
+	} catch (const host::PathError &e) {
+		file_.reset();
+		faults_.failed(e);
 	}
 }
 

@@ -5,9 +5,10 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
+#include "files.h"
 #include "handle.h"
+#include "safe_dir.h"
 
 namespace dmdns {
 
@@ -19,6 +20,14 @@ namespace dmdns {
 // line instead: load-aware, pick-ordered, with ,lzo and ,cpp where offered.
 // While a stock browser still holds the lock, the lock is tried again every
 // interval (it exits after 20 s without use).
+//
+// The daemon runs as root in a directory its user owns, so every step goes
+// through host::SafeDir: DIR and DIR/zeroconf are opened without following
+// links and must belong to root or DIR's owner, files are made with O_EXCL
+// and given away with fchown on their descriptors, the lock is opened
+// O_NOFOLLOW|O_NONBLOCK and must be a regular file. Whatever is refused or
+// fails is logged once per cause and tried again at the next interval; a
+// lock file deleted or replaced is taken again.
 class ZeroconfCompat final
 {
 public:
@@ -26,27 +35,27 @@ public:
 
 	// Borrows @loop. @distccDir is the user's $DISTCC_DIR; the files are
 	// given to its owner, so that the user's distcc can open the lock file
-	// read-write as it must. Throws std::system_error if the directory
-	// cannot be made.
+	// read-write as it must. Never throws for what is in the directory: the
+	// user who owns it must not be able to stop the daemon.
 	ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chrono::milliseconds interval, Line line);
-	~ZeroconfCompat();
 
 	ZeroconfCompat(const ZeroconfCompat &) = delete;
 	ZeroconfCompat &operator=(const ZeroconfCompat &) = delete;
 
-	bool holdsLock() const noexcept { return lockFd_ >= 0; }
+	bool holdsLock() const noexcept { return lock_.get() >= 0; }
 
 private:
 	void refresh();
-	bool takeLock();
-	void giveToOwner(const std::string &path) const;
+	bool takeLock(const host::SafeDir &dir);
+	std::string content() const;
 
-	std::string dir_;
-	uid_t owner_;
-	gid_t group_;
+	std::string distccDir_;
 	Line line_;
 	std::optional<std::string> written_;
-	int lockFd_ = -1; // open for as long as the lock is held: closing drops it
+	std::optional<host::FileId> file_; // the hosts file written last
+	host::UniqueFd lock_; // open for as long as the lock is held: closing drops it
+	host::FileId lockId_;
+	host::PathFaults faults_;
 	uv::Timer timer_;
 };
 
