@@ -100,7 +100,8 @@ Advertiser::Coarse Advertiser::coarsen(const host::LoadReading &reading) const
 void Advertiser::check()
 {
 	const host::LoadReading reading = probe_.read();
-	const bool listening = reading.listening || config_.mode == AdvertiserConfig::Mode::Yes;
+	// Only a verified distccd: anyone may listen on its port.
+	const bool listening = reading.distccd || config_.mode == AdvertiserConfig::Mode::Yes;
 	const auto now = std::chrono::steady_clock::now();
 	if (autoDrain_ && checkedAt_ != std::chrono::steady_clock::time_point{})
 		autoDrain_->update(reading.runnable, reading.running, self_.cpus,
