@@ -40,6 +40,10 @@ struct TcpEntry {
 	TcpEndpoint local;
 	TcpEndpoint remote;
 	std::uint8_t state = 0;
+	// The socket's owner as the kernel records it (the creator's uid);
+	// empty when the line stops before that column or it is malformed.
+	std::optional<std::uint32_t> uid;
+	std::uint64_t inode = 0; // 0: none or unknown (TIME_WAIT, a short line)
 };
 
 // Reads the socket lines of /proc/net/tcp or tcp6 (both formats, even mixed);
@@ -48,6 +52,9 @@ std::vector<TcpEntry> parseTcp(std::string_view text, std::size_t maxEntries = k
 
 // Whether a socket listens on local @port.
 bool listening(std::span<const TcpEntry> entries, std::uint16_t port) noexcept;
+
+// The sockets listening on local @port (one per address and family bound).
+std::vector<TcpEntry> listeners(std::span<const TcpEntry> entries, std::uint16_t port);
 
 // ESTABLISHED sockets whose local port is @port: on a distccd host its
 // running plus queued jobs, because distccd never rejects a connection and the
@@ -111,6 +118,18 @@ struct LockedFile {
 // The files /proc/locks shows held (waiters, the "->" lines, are not
 // holders). Malformed lines are skipped; at most @maxEntries are read.
 std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries = 65536);
+
+// The real and effective uid of a process, from the "Uid:" line of
+// /proc/PID/status (readable by anyone, unlike the process's fds).
+struct ProcessUids {
+	std::uint32_t real = 0;
+	std::uint32_t effective = 0;
+};
+std::optional<ProcessUids> parseStatusUids(std::string_view status);
+
+// The inode of "socket:[INODE]", the target of a /proc/PID/fd link to a
+// socket; empty for any other target.
+std::optional<std::uint64_t> parseSocketLink(std::string_view target);
 
 // The parent pid in the text of /proc/PID/stat ("PID (COMM) STATE PPID ..."),
 // read after the last ')' since COMM may hold anything; empty if malformed.

@@ -96,7 +96,24 @@ std::optional<TcpEntry> parseTcpLine(std::string_view line) noexcept
 	auto state = parseHex(nextToken(line), 2);
 	if (!local || !remote || !state || local->ipv6 != remote->ipv6)
 		return std::nullopt;
-	return TcpEntry{ *local, *remote, static_cast<std::uint8_t>(*state) };
+	TcpEntry entry{ *local, *remote, static_cast<std::uint8_t>(*state), std::nullopt, 0 };
+	// "tx:rx tr:when retrnsmt uid timeout inode": the owner is what tells
+	// distccd's listener from anyone else's, so it is taken only when the
+	// columns before it have their shape; a line cut short just has none.
+	const std::string_view queues = nextToken(line);
+	const std::string_view timer = nextToken(line);
+	const std::string_view retransmits = nextToken(line);
+	const std::string_view uid = nextToken(line);
+	nextToken(line); // timeout
+	const std::string_view inode = nextToken(line);
+	if (queues.find(':') == std::string_view::npos || timer.find(':') == std::string_view::npos ||
+	    !parseHex(retransmits, 8))
+		return entry;
+	if (auto owner = text::parseUint(uid, 0, UINT32_MAX)) {
+		entry.uid = static_cast<std::uint32_t>(*owner);
+		entry.inode = text::parseUint(inode, 0, UINT64_MAX).value_or(0);
+	}
+	return entry;
 }
 
 std::string_view trimRight(std::string_view s) noexcept
@@ -179,6 +196,15 @@ bool listening(std::span<const TcpEntry> entries, std::uint16_t port) noexcept
 	return std::any_of(entries.begin(), entries.end(), [&](const TcpEntry &e) {
 		return e.state == kTcpListen && e.local.port == port;
 	});
+}
+
+std::vector<TcpEntry> listeners(std::span<const TcpEntry> entries, std::uint16_t port)
+{
+	std::vector<TcpEntry> out;
+	for (const TcpEntry &e : entries)
+		if (e.state == kTcpListen && e.local.port == port)
+			out.push_back(e);
+	return out;
 }
 
 std::uint32_t established(std::span<const TcpEntry> entries, std::uint16_t port) noexcept
@@ -379,6 +405,33 @@ std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries
 			out.push_back({ *major, *minor, *inode });
 	}
 	return out;
+}
+
+std::optional<ProcessUids> parseStatusUids(std::string_view status)
+{
+	// "Uid:\tREAL\tEFFECTIVE\tSAVED\tFS" on a line of its own.
+	for (std::size_t lines = 0; !status.empty() && lines < 256; ++lines) {
+		const std::size_t end = status.find('\n');
+		std::string_view line = status.substr(0, end);
+		status = end == std::string_view::npos ? std::string_view{} : status.substr(end + 1);
+		if (!line.starts_with("Uid:"))
+			continue;
+		line.remove_prefix(4);
+		const auto real = text::parseUint(nextToken(line), 0, UINT32_MAX);
+		const auto effective = text::parseUint(nextToken(line), 0, UINT32_MAX);
+		if (!real || !effective)
+			return std::nullopt;
+		return ProcessUids{ static_cast<std::uint32_t>(*real), static_cast<std::uint32_t>(*effective) };
+	}
+	return std::nullopt;
+}
+
+std::optional<std::uint64_t> parseSocketLink(std::string_view target)
+{
+	constexpr std::string_view prefix = "socket:[";
+	if (!target.starts_with(prefix) || !target.ends_with(']'))
+		return std::nullopt;
+	return text::parseUint(target.substr(prefix.size(), target.size() - prefix.size() - 1), 1, UINT64_MAX);
 }
 
 std::optional<std::uint64_t> parseStatParent(std::string_view stat)

@@ -11,19 +11,6 @@
 
 namespace dmdns {
 
-namespace {
-
-std::uint64_t newIncarnation()
-{
-	// Wall-clock milliseconds: a restarted daemon's samples supersede the
-	// ones relayed from its previous life.
-	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-						  std::chrono::system_clock::now().time_since_epoch())
-						  .count());
-}
-
-} // namespace
-
 Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig config)
 	: config_(std::move(config)), publisher_(client), probe_(config_.distccPort),
 	  timer_(loop, [this] { check(); })
@@ -39,7 +26,7 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig 
 	if (self_.compilers.empty())
 		if (auto cc = host::probeCompiler("cc"))
 			self_.compilers.push_back(*cc);
-	self_.sample = LoadSample{ .incarnation = newIncarnation() };
+	self_.sample = LoadSample{ .incarnation = config_.incarnation };
 	if (config_.autoDrain)
 		autoDrain_.emplace(*config_.autoDrain);
 	name_ = "distcc@" + host::hostName();
@@ -100,7 +87,8 @@ Advertiser::Coarse Advertiser::coarsen(const host::LoadReading &reading) const
 void Advertiser::check()
 {
 	const host::LoadReading reading = probe_.read();
-	const bool listening = reading.listening || config_.mode == AdvertiserConfig::Mode::Yes;
+	// Only a verified distccd: anyone may listen on its port.
+	const bool listening = reading.distccd || config_.mode == AdvertiserConfig::Mode::Yes;
 	const auto now = std::chrono::steady_clock::now();
 	if (autoDrain_ && checkedAt_ != std::chrono::steady_clock::time_point{})
 		autoDrain_->update(reading.runnable, reading.running, self_.cpus,

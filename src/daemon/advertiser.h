@@ -33,6 +33,8 @@ struct AdvertiserConfig {
 	// --auto-drain: drain while the owner's own load exceeds this share of
 	// the cpus (see AutoDrain); unset: never on its own.
 	std::optional<double> autoDrain;
+	// This run's incarnation, the one gossip carries too (IncarnationStore).
+	std::uint64_t incarnation = 1;
 };
 
 // Publishes `distcc@<hostname>` with the TXT from the core and the stock

@@ -12,11 +12,14 @@
 #include <memory>
 #include <net/if.h>
 #include <netpacket/packet.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "distcc-mdns/procfs.h"
 #include "files.h"
@@ -66,8 +69,10 @@ std::vector<procfs::NetInterface> packetInterfaces()
 	return interfaces;
 }
 
+// The socket lines of this namespace on @port: its listeners and how many
+// connections it has accepted or queued.
 struct TcpCounts {
-	bool listening = false;
+	std::vector<procfs::TcpEntry> listeners;
 	std::uint32_t established = 0;
 };
 
@@ -80,10 +85,177 @@ TcpCounts countTcp(const std::string &procRoot, std::uint16_t port)
 		if (!file)
 			continue;
 		const auto entries = procfs::parseTcp(wholeLines(*file));
-		counts.listening = counts.listening || procfs::listening(entries, port);
+		for (procfs::TcpEntry &e : procfs::listeners(entries, port))
+			counts.listeners.push_back(std::move(e));
 		counts.established += procfs::established(entries, port);
 	}
 	return counts;
+}
+
+// A command line fit for the log: spaces between the arguments, anything
+// unprintable (it is the text of whoever runs the process) shown as '?'.
+std::string printableCommand(const std::vector<std::string> &argv)
+{
+	constexpr std::size_t kMaxShown = 160;
+	std::string out;
+	for (const std::string &arg : argv) {
+		if (!out.empty())
+			out += ' ';
+		for (char c : arg)
+			out += c >= 0x20 && c < 0x7f ? c : '?';
+		if (out.size() > kMaxShown) {
+			out.resize(kMaxShown);
+			out += "...";
+			break;
+		}
+	}
+	return out.empty() ? "(none)" : out;
+}
+
+std::string userName(std::uint32_t uid)
+{
+	const passwd *pw = ::getpwuid(uid);
+	return pw && pw->pw_name ? fmt::format("uid {} ({})", uid, pw->pw_name) : fmt::format("uid {}", uid);
+}
+
+// A process that may hold one of the listeners: its uid is a listener's.
+struct Holder {
+	unsigned long pid = 0;
+	procfs::ProcessUids uids;
+	std::vector<std::string> argv;
+	std::optional<procfs::DistccdArgs> distccd; // serving the port, not --inetd
+	std::optional<bool> sameNet;		    // empty: its namespace is unreadable
+	std::optional<std::vector<std::uint64_t>> sockets; // empty: its fds are unreadable
+};
+
+// The socket inodes among the fds of @pid; empty when they cannot be read.
+std::optional<std::vector<std::uint64_t>> socketInodes(const std::string &base)
+{
+	// A process has up to RLIMIT_NOFILE fds; distccd a handful.
+	constexpr std::size_t kMaxFds = 1u << 16;
+	const std::string dirPath = base + "/fd";
+	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(dirPath.c_str()), ::closedir);
+	if (!dir)
+		return std::nullopt;
+	std::vector<std::uint64_t> inodes;
+	std::size_t seen = 0;
+	while (const dirent *entry = ::readdir(dir.get())) {
+		if (!allDigits(entry->d_name))
+			continue;
+		if (++seen > kMaxFds)
+			break;
+		if (auto target = readLink(dirPath + "/" + entry->d_name))
+			if (auto inode = procfs::parseSocketLink(*target))
+				inodes.push_back(*inode);
+	}
+	return inodes;
+}
+
+bool hasUid(const Holder &h, std::uint32_t uid) noexcept
+{
+	return h.uids.real == uid || h.uids.effective == uid;
+}
+
+bool holds(const Holder &h, std::uint64_t inode)
+{
+	return h.sockets && inode != 0 && std::find(h.sockets->begin(), h.sockets->end(), inode) != h.sockets->end();
+}
+
+// The processes whose uid owns one of @listeners, read from @procRoot.
+std::vector<Holder> findHolders(const std::string &procRoot, std::uint16_t port,
+				const std::vector<procfs::TcpEntry> &listeners)
+{
+	std::vector<Holder> holders;
+	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(procRoot.c_str()), ::closedir);
+	if (!dir)
+		return holders;
+	// /proc lists every pid namespace member, so hosts simulated in network
+	// namespaces see each other's processes; the namespace link tells them
+	// apart where it is readable (it needs ptrace access to the process).
+	const auto ownNet = readLink(procRoot + "/self/ns/net");
+	std::size_t scanned = 0;
+	while (const dirent *entry = ::readdir(dir.get())) {
+		if (!allDigits(entry->d_name))
+			continue;
+		if (++scanned > kMaxProcesses) {
+			log(LogLevel::Warning, "more than {} processes; distccd looked for among the first only",
+			    kMaxProcesses);
+			break;
+		}
+		const std::string base = procRoot + "/" + entry->d_name;
+		// /proc/PID/status is readable by anyone and names the real uid even
+		// of a process that changed uid (which makes /proc/PID root's).
+		const auto status = readBounded(base + "/status", kMaxSmallFile);
+		const auto uids = status ? procfs::parseStatusUids(status->text) : std::nullopt;
+		if (!uids)
+			continue; // exited meanwhile
+		Holder h;
+		h.uids = *uids;
+		if (std::none_of(listeners.begin(), listeners.end(),
+				 [&](const procfs::TcpEntry &l) { return l.uid && hasUid(h, *l.uid); }))
+			continue;
+		auto cmdline = readBounded(base + "/cmdline", kMaxCmdline);
+		if (!cmdline)
+			continue;
+		h.pid = std::strtoul(entry->d_name, nullptr, 10);
+		h.argv = procfs::splitCmdline(cmdline->text);
+		if (auto args = procfs::parseDistccd(h.argv); args && !args->inetd && args->port == port)
+			h.distccd = args;
+		if (const auto net = readLink(base + "/ns/net"); ownNet && net)
+			h.sameNet = *net == *ownNet;
+		h.sockets = socketInodes(base);
+		// A listener's uid may be root's, with many processes: only the ones
+		// that matter to the verdict or to its log line are kept.
+		const bool holding = std::any_of(listeners.begin(), listeners.end(),
+						 [&](const procfs::TcpEntry &l) { return holds(h, l.inode); });
+		if (h.distccd || holding)
+			holders.push_back(std::move(h));
+	}
+	return holders;
+}
+
+// Why @listener is not distccd's, or empty if it is; @verifiedBy is set to
+// the distccd that holds it.
+std::string judge(const procfs::TcpEntry &listener, std::span<const std::uint32_t> uids,
+		  const std::vector<Holder> &holders, const Holder *&verifiedBy)
+{
+	verifiedBy = nullptr;
+	const std::string address = listener.local.addressText();
+	const std::string where = listener.local.ipv6 ? fmt::format("[{}]:{}", address, listener.local.port)
+						      : fmt::format("{}:{}", address, listener.local.port);
+	// The processes known to hold the socket, by their fds.
+	std::vector<const Holder *> known;
+	for (const Holder &h : holders)
+		if (holds(h, listener.inode))
+			known.push_back(&h);
+	auto command = [&] {
+		return known.empty() ? std::string("command unknown (its fds are not readable)")
+				     : "command '" + printableCommand(known.front()->argv) + "'";
+	};
+	if (!listener.uid)
+		return fmt::format("the listener on {} has no owner in the socket table", where);
+	const std::uint32_t uid = *listener.uid;
+	if (std::find(uids.begin(), uids.end(), uid) == uids.end())
+		return fmt::format("the listener on {} belongs to {}, not root or distccd's user; {}", where,
+				   userName(uid), command());
+	for (const Holder *h : known)
+		if (h->distccd && hasUid(*h, uid)) {
+			verifiedBy = h;
+			return {};
+		}
+	if (!known.empty())
+		return fmt::format("the listener on {} belongs to {} but no distccd of that uid holds it; {}", where,
+				   userName(uid), command());
+	// Nobody's fds show it: a distccd of that uid whose fds and namespace
+	// are hidden, or known to be this namespace's, stands for it.
+	for (const Holder &h : holders)
+		if (h.distccd && hasUid(h, uid) && !h.sockets && h.sameNet != false) {
+			verifiedBy = &h;
+			return {};
+		}
+	return fmt::format("the listener on {} belongs to {} but no distccd of that uid serving port {} runs in "
+			   "this network namespace; {}",
+			   where, userName(uid), listener.local.port, command());
 }
 
 } // namespace
@@ -118,16 +290,68 @@ std::string hostId()
 	return procfs::hostIdFrom(machineId, hostName(), interfaces);
 }
 
-LoadProbe::LoadProbe(std::uint16_t port, std::string procRoot) : port_(port), procRoot_(std::move(procRoot))
+std::vector<std::uint32_t> distccdUids()
+{
+	std::vector<std::uint32_t> uids{ 0 };
+	if (const passwd *pw = ::getpwnam("distccd"); pw && pw->pw_uid != 0)
+		uids.push_back(pw->pw_uid);
+	return uids;
+}
+
+DistccdListener checkDistccd(std::uint16_t port, const std::string &procRoot, std::span<const std::uint32_t> uids)
+{
+	DistccdListener result;
+	const TcpCounts tcp = countTcp(procRoot, port);
+	if (tcp.listeners.empty())
+		return result;
+	result.listening = true;
+	if (tcp.listeners.size() > kMaxListeners) {
+		result.refusal = fmt::format("{} sockets listen on port {}; distccd has a few", tcp.listeners.size(), port);
+		return result;
+	}
+	const std::vector<Holder> holders = findHolders(procRoot, port, tcp.listeners);
+	const Holder *best = nullptr;
+	for (const procfs::TcpEntry &listener : tcp.listeners) {
+		const Holder *by = nullptr;
+		result.refusal = judge(listener, uids, holders, by);
+		if (!result.refusal.empty())
+			return result;
+		// Workers share the parent's command line: the lowest pid is stable.
+		if (!best || by->pid < best->pid)
+			best = by;
+	}
+	result.verified = true;
+	result.args = best->distccd;
+	return result;
+}
+
+LoadProbe::LoadProbe(std::uint16_t port, std::string procRoot, std::vector<std::uint32_t> uids)
+	: port_(port), procRoot_(std::move(procRoot)), uids_(std::move(uids))
 {
 }
 
-LoadReading LoadProbe::read() const
+LoadReading LoadProbe::read()
 {
 	LoadReading reading;
 	const TcpCounts tcp = countTcp(procRoot_, port_);
-	reading.listening = tcp.listening;
+	reading.listening = !tcp.listeners.empty();
 	reading.running = tcp.established;
+	std::vector<std::pair<std::uint64_t, std::uint32_t>> now;
+	for (const procfs::TcpEntry &l : tcp.listeners)
+		now.emplace_back(l.inode, l.uid.value_or(UINT32_MAX));
+	std::sort(now.begin(), now.end());
+	if (now != checked_) {
+		const DistccdListener check = checkDistccd(port_, procRoot_, uids_);
+		verified_ = check.verified;
+		checked_ = std::move(now);
+		// Once per distinct reason: a listener that comes and goes is not
+		// a log line every time.
+		if (!check.refusal.empty() && check.refusal != logged_) {
+			log(LogLevel::Warning, "not advertising port {}: {}", port_, check.refusal);
+			logged_ = check.refusal;
+		}
+	}
+	reading.distccd = reading.listening && verified_;
 	if (auto file = readBounded(procRoot_ + "/loadavg", kMaxSmallFile)) {
 		if (auto load = procfs::parseLoadavg(file->text)) {
 			// The count includes the task reading it, which is not load.
@@ -138,57 +362,14 @@ LoadReading LoadProbe::read() const
 	return reading;
 }
 
-std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot)
+std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot,
+					  const std::vector<std::uint32_t> &uids)
 {
-	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(procRoot.c_str()), ::closedir);
-	if (!dir)
-		return std::nullopt;
-	// /proc lists every pid namespace member, so hosts simulated in network
-	// namespaces see each other's distccd; the namespace link tells them
-	// apart where it is readable (it needs ptrace access to the process).
-	const auto ownNet = readLink(procRoot + "/self/ns/net");
-
-	std::optional<procfs::DistccdArgs> best;
-	bool bestSameNet = false;
-	unsigned long bestPid = 0;
-	std::size_t scanned = 0;
-	while (const dirent *entry = ::readdir(dir.get())) {
-		if (!allDigits(entry->d_name))
-			continue;
-		if (++scanned > kMaxProcesses) {
-			log(LogLevel::Warning, "more than {} processes; distccd looked for among the first only",
-			    kMaxProcesses);
-			break;
-		}
-		const std::string base = procRoot + "/" + entry->d_name;
-		auto cmdline = readBounded(base + "/cmdline", kMaxCmdline);
-		if (!cmdline)
-			continue; // exited meanwhile
-		auto args = procfs::parseDistccd(procfs::splitCmdline(cmdline->text));
-		if (!args || args->inetd || args->port != port)
-			continue;
-		const auto net = readLink(base + "/ns/net");
-		if (ownNet && net && *net != *ownNet)
-			continue;
-		const bool sameNet = ownNet && net;
-		const unsigned long pid = std::strtoul(entry->d_name, nullptr, 10);
-		// A known match beats an unknown one; among equals the choice only
-		// has to be stable: the lowest pid (usually the parent, whose
-		// workers share its command line).
-		if (!best || (sameNet && !bestSameNet) || (sameNet == bestSameNet && pid < bestPid)) {
-			best = args;
-			bestSameNet = sameNet;
-			bestPid = pid;
-		}
-	}
-	if (!best)
-		return std::nullopt;
-	// A distccd whose namespace is unknown may serve another namespace; it
-	// can be ours only if something listens on the port here.
-	if (!bestSameNet && !countTcp(procRoot, port).listening)
+	const DistccdListener check = checkDistccd(port, procRoot, uids);
+	if (!check.verified || !check.args)
 		return std::nullopt;
 	// distccd's default: the CPUs it sees plus two.
-	return best->jobs.value_or(std::min(onlineCpus() + 2, kMaxSlots));
+	return check.args->jobs.value_or(std::min(onlineCpus() + 2, kMaxSlots));
 }
 
 namespace {

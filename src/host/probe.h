@@ -5,10 +5,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "distcc-mdns/procfs.h"
 #include "distcc-mdns/server.h"
 
 namespace dmdns::host {
@@ -29,10 +31,38 @@ std::string hostId();
 
 struct LoadReading {
 	bool listening = false;	   // something listens on the distcc port
+	bool distccd = false;	   // and it is distccd: see checkDistccd
 	std::uint32_t running = 0; // running + queued jobs: ESTABLISHED to the port
 	double runnable = 0.0;	   // runnable tasks of the host, this reader excluded
 	double load1 = 0.0;	   // the 1-minute load average
 };
+
+// Who may own distccd's listening socket: root, and distccd's user where the
+// system has one (Debian's `distccd`, by getpwnam).
+std::vector<std::uint32_t> distccdUids();
+
+// Whether what listens on a port is distccd, and which distccd.
+struct DistccdListener {
+	bool listening = false;			 // some socket listens on the port here
+	bool verified = false;			 // and every one of them is distccd's
+	std::optional<procfs::DistccdArgs> args; // the verified distccd's options
+	std::string refusal;			 // why not: the uid and command, for the log
+};
+
+// At most this many listeners on one port are looked at; more are refused.
+inline constexpr std::size_t kMaxListeners = 64;
+
+// Checks what listens on @port in this network namespace. Any user may bind
+// a port above 1023, so a listener counts as distccd only if the kernel's
+// socket table says one of @uids owns it, and a process of that uid whose
+// command line is distccd's (serving @port, not --inetd) runs in this
+// network namespace. Where a process's fds are readable (as root: all) the
+// socket must be among the fds of such a process; where they are not, the
+// uid, command line and namespace are enough, so no ptrace rights are
+// needed. Every listener on the port must pass: a client may connect to any
+// of the host's addresses.
+DistccdListener checkDistccd(std::uint16_t port, const std::string &procRoot,
+			     std::span<const std::uint32_t> uids);
 
 // Reads distccd's live load from /proc (of this network namespace: /proc/net
 // follows the reader's namespace). Bounded: a host with more sockets than
@@ -40,21 +70,28 @@ struct LoadReading {
 class LoadProbe final
 {
 public:
-	explicit LoadProbe(std::uint16_t port, std::string procRoot = "/proc");
+	explicit LoadProbe(std::uint16_t port, std::string procRoot = "/proc",
+			   std::vector<std::uint32_t> uids = distccdUids());
 
-	// A file that cannot be read counts as empty: no listener, no jobs.
-	LoadReading read() const;
+	// A file that cannot be read counts as empty: no listener, no jobs. The
+	// listeners are checked with checkDistccd when they change (not at every
+	// read: it walks /proc); a refused one is logged once.
+	LoadReading read();
 
 private:
 	std::uint16_t port_;
 	std::string procRoot_;
+	std::vector<std::uint32_t> uids_;
+	// The listeners last checked, as (inode, uid) pairs, and the verdict.
+	std::vector<std::pair<std::uint64_t, std::uint32_t>> checked_;
+	bool verified_ = false;
+	std::string logged_; // the last refusal logged
 };
 
 // distccd's job slots on @port: its --jobs, or its default onlineCpus() + 2;
-// empty if no distccd serving @port runs. Processes in other network
-// namespaces are ignored: by their /proc/PID/ns/net where readable (as root or
-// as their user), else a distccd counts only while the port listens here.
-std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot = "/proc");
+// empty unless checkDistccd verifies the listener on @port as distccd's.
+std::optional<std::uint32_t> distccdSlots(std::uint16_t port, const std::string &procRoot = "/proc",
+					  const std::vector<std::uint32_t> &uids = distccdUids());
 
 // This user's distcc jobs in flight per host and port: the slot lock files
 // in @lockDir ($DISTCC_DIR/lock) that some process holds, by /proc/locks.

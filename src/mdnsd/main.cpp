@@ -19,6 +19,7 @@
 #include "distcc-mdns/live.h"
 #include "distcc-mdns/text.h"
 #include "gossip_node.h"
+#include "incarnation.h"
 #include "probe.h"
 #include "speed.h"
 #include "client.h"
@@ -73,6 +74,12 @@ void usage(std::FILE *out)
 		   "      --socket=PATH       query socket [/run/distcc-mdns/socket for root,\n"
 		   "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket;\n"
 		   "                          $DISTCC_MDNS_SOCKET overrides]\n"
+		   "      --state-dir=DIR     keep the last run's incarnation in DIR, so peers\n"
+		   "                          take a restart as newer even after the clock\n"
+		   "                          stepped back [$STATE_DIRECTORY, else\n"
+		   "                          /var/lib/distcc-mdns for root, else\n"
+		   "                          $XDG_STATE_HOME/distcc-mdns or\n"
+		   "                          ~/.local/state/distcc-mdns]\n"
 		   "  -v, --verbose           log more (repeat for debug output)\n"
 		   "  -h, --help              show this help and exit\n"
 		   "      --version           show the version and exit\n",
@@ -90,6 +97,7 @@ struct Options {
 	std::vector<text::HostPort> peers;
 	std::vector<std::string> keyFiles;
 	std::string socket = defaultSocketPath();
+	std::string stateDir = host::defaultStateDir();
 	int verbosity = 0;
 };
 
@@ -114,6 +122,7 @@ Options parse(int argc, char **argv)
 		OptHostsFile,
 		OptAutoDrain,
 		OptZeroconfCompat,
+		OptStateDir,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -134,6 +143,7 @@ Options parse(int argc, char **argv)
 		{ "hosts-file", required_argument, nullptr, OptHostsFile },
 		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
 		{ "zeroconf-compat", required_argument, nullptr, OptZeroconfCompat },
+		{ "state-dir", required_argument, nullptr, OptStateDir },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -208,6 +218,11 @@ Options parse(int argc, char **argv)
 			if (o.zeroconfDir.empty())
 				cli.fail("--zeroconf-compat needs the DISTCC_DIR to serve");
 			break;
+		case OptStateDir:
+			o.stateDir = optarg;
+			if (o.stateDir.empty())
+				cli.fail("--state-dir needs a directory");
+			break;
 		case OptAutoDrain:
 			o.advertiser.autoDrain = cli.decimal("--auto-drain", optarg, 0.05, 4.0);
 			break;
@@ -244,15 +259,6 @@ Options parse(int argc, char **argv)
 	return o;
 }
 
-// Wall-clock milliseconds: larger than any incarnation of an earlier run,
-// so peers take this run's news over what they relay of the last one.
-std::uint64_t newIncarnation()
-{
-	return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-						  std::chrono::system_clock::now().time_since_epoch())
-						  .count());
-}
-
 std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, const Options &options)
 {
 	GossipNodeConfig config;
@@ -261,7 +267,8 @@ std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, 
 	if (!node)
 		throw std::runtime_error("host id '" + id + "' is not a gossip node id");
 	config.gossip.node = *node;
-	config.gossip.incarnation = newIncarnation();
+	// The same as the TXT record's: one incarnation per run.
+	config.gossip.incarnation = options.advertiser.incarnation;
 	config.gossip.seed = std::random_device{}() ^ config.gossip.incarnation;
 	config.port = options.gossipPort;
 	config.peers = options.peers;
@@ -360,6 +367,9 @@ int main(int argc, char **argv)
 		log(LogLevel::Info, "measured speed {:.2f}", *options.speed);
 	}
 	options.advertiser.speed = *options.speed;
+	// Drawn once: the TXT record and gossip name the same run.
+	options.advertiser.incarnation = host::IncarnationStore(options.stateDir).next();
+	log(LogLevel::Info, "incarnation {}", options.advertiser.incarnation);
 
 	try {
 		uv::Loop loop;

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "capture.h"
 #include "files.h"
 #include "probe.h"
@@ -144,6 +146,87 @@ constexpr std::string_view kTcp6 =
 	"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 	"   0: 0000000000000000FFFF00000200000A:0E30 0000000000000000FFFF00000100000A:B001 01 00000000:00000000 00:00000000 00000000   102        0 0 1 0 20 0 0 10 -1\n";
 
+// One LISTEN line of /proc/net/tcp with its owner and inode.
+std::string listenLine(int slot, std::string_view local, std::uint32_t uid, std::uint64_t inode)
+{
+	return fmt::format("  {}: {} 00000000:0000 0A 00000000:00000000 00:00000000 00000000 {:>5} 0 {} 1 0 100 0 0 10 0\n",
+			   slot, local, uid, inode);
+}
+
+// Processes in a fake /proc: command line, status with the uid, and the
+// sockets among their fds (none: the fd directory is not readable).
+class FakeProc final
+{
+public:
+	explicit FakeProc(fs::path root) : root_(std::move(root)) {}
+
+	// A process whose fds (with these socket inodes) are readable.
+	void process(int pid, std::string_view cmdline, std::uint32_t uid, std::initializer_list<std::uint64_t> sockets)
+	{
+		hidden(pid, cmdline, uid);
+		const fs::path dir = root_ / std::to_string(pid);
+		fs::create_directories(dir / "fd");
+		writeFile(dir / "fd/0", ""); // not a link: skipped
+		int fd = 3;
+		for (std::uint64_t inode : sockets)
+			fs::create_symlink(fmt::format("socket:[{}]", inode), dir / "fd" / std::to_string(fd++));
+		fs::create_symlink("pipe:[12]", dir / "fd" / std::to_string(fd));
+	}
+
+	// A process whose fds are not readable (another user's, to a non-root reader).
+	void hidden(int pid, std::string_view cmdline, std::uint32_t uid)
+	{
+		const fs::path dir = root_ / std::to_string(pid);
+		writeFile(dir / "cmdline", cmdline);
+		writeFile(dir / "status", fmt::format("Name:\tx\nPid:\t{}\nUid:\t{}\t{}\t{}\t{}\n", pid, uid, uid, uid, uid));
+	}
+
+	void netns(int pid, const std::string &link)
+	{
+		const fs::path dir = root_ / std::to_string(pid) / "ns";
+		fs::create_directories(dir);
+		fs::create_symlink(link, dir / "net");
+	}
+
+private:
+	fs::path root_;
+};
+
+// Collects what is written to stderr (the log) while it lives.
+class StderrCapture final
+{
+public:
+	StderrCapture()
+	{
+		std::string pattern = (fs::temp_directory_path() / "dmdns-stderr-XXXXXX").string();
+		file_.reset(::mkstemp(pattern.data()));
+		REQUIRE(file_.get() >= 0);
+		::unlink(pattern.c_str());
+		saved_.reset(::dup(STDERR_FILENO));
+		REQUIRE(::dup2(file_.get(), STDERR_FILENO) >= 0);
+	}
+	~StderrCapture() { ::dup2(saved_.get(), STDERR_FILENO); }
+	StderrCapture(const StderrCapture &) = delete;
+	StderrCapture &operator=(const StderrCapture &) = delete;
+
+	std::string text() const
+	{
+		std::string out;
+		char buffer[4096];
+		for (off_t at = 0;;) {
+			const ssize_t n = ::pread(file_.get(), buffer, sizeof buffer, at);
+			if (n <= 0)
+				return out;
+			out.append(buffer, static_cast<std::size_t>(n));
+			at += n;
+		}
+	}
+
+private:
+	UniqueFd file_;
+	UniqueFd saved_;
+};
+
 // Starts @path with @args in a process group of its own, so that what it
 // forks dies with it (kill(-pid)); returns its pid.
 pid_t spawnGroup(const std::string &path, std::vector<std::string> args)
@@ -176,6 +259,7 @@ TEST_SUITE("host_probe")
 
 		const LoadReading r = LoadProbe(3632, proc.path().string()).read();
 		CHECK(r.listening);
+		CHECK_FALSE(r.distccd); // no process holds it
 		CHECK(r.running == 3); // two IPv4, one v4-mapped; not the client side, not TIME_WAIT
 		CHECK(r.runnable == doctest::Approx(6.0));
 		CHECK(r.load1 == doctest::Approx(3.52));
@@ -248,71 +332,233 @@ TEST_SUITE("host_probe")
 	{
 		TempDir proc;
 		using namespace std::string_view_literals;
-		writeFile(proc.path() / "100/cmdline", "/usr/bin/distccd\0--daemon\0--jobs\0" "7\0"sv);
-		writeFile(proc.path() / "101/cmdline", "distccd\0--port=3700\0--allow\0" "10.0.0.0/8\0"sv);
-		writeFile(proc.path() / "102/cmdline", "distcc\0gcc\0-c\0x.c\0"sv);
-		writeFile(proc.path() / "103/cmdline", "distccd\0--inetd\0-j\0" "2\0--port\0" "3800\0"sv);
-		writeFile(proc.path() / "104/cmdline", ""sv); // a kernel thread
+		FakeProc fake(proc.path());
+		fake.process(100, "/usr/bin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 1 });
+		fake.process(101, "distccd\0--port=3700\0--allow\0" "10.0.0.0/8\0"sv, 102, { 2 });
+		fake.process(102, "distcc\0gcc\0-c\0x.c\0"sv, 102, {});
+		fake.process(103, "distccd\0--inetd\0-j\0" "2\0--port\0" "3800\0"sv, 102, { 3 });
+		fake.process(104, ""sv, 0, {}); // a kernel thread
 		writeFile(proc.path() / "self/cmdline", "distccd\0-j\0" "99\0"sv);
 		writeFile(proc.path() / "notapid/cmdline", "distccd\0-j\0" "98\0"sv);
-		// Listeners on 3632 (0E30), 3700 (0E74) and 3800 (0ED8).
-		writeFile(proc.path() / "net/tcp",
-			  "   0: 00000000:0E30 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1\n"
-			  "   1: 00000000:0E74 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 2 1\n"
-			  "   2: 00000000:0ED8 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 3 1\n");
+		// Listeners of uid 102 on 3632 (0E30), 3700 (0E74) and 3800 (0ED8).
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 102, 1) +
+							   listenLine(1, "00000000:0E74", 102, 2) +
+							   listenLine(2, "00000000:0ED8", 102, 3));
 		const std::string root = proc.path().string();
+		const std::vector<std::uint32_t> uids{ 0, 102 };
 
-		CHECK(distccdSlots(3632, root) == 7u);
-		CHECK(distccdSlots(3700, root) == onlineCpus() + 2);
-		CHECK_FALSE(distccdSlots(3800, root)); // inetd: listens on nothing
-		CHECK_FALSE(distccdSlots(3633, root));
-		CHECK_FALSE(distccdSlots(3632, (proc.path() / "missing").string()));
-
-		// Namespaces known: another namespace's distccd does not count,
-		// even with the lower pid.
-		fs::create_directories(proc.path() / "self/ns");
-		fs::create_directories(proc.path() / "100/ns");
-		fs::create_symlink("net:[4026531833]", proc.path() / "self/ns/net");
-		fs::create_symlink("net:[4026532177]", proc.path() / "100/ns/net");
-		CHECK_FALSE(distccdSlots(3632, root));
-		writeFile(proc.path() / "200/cmdline", "distccd\0-j5\0"sv);
-		CHECK(distccdSlots(3632, root) == 5u); // namespace unknown: taken
-		writeFile(proc.path() / "300/cmdline", "distccd\0-j9\0"sv);
-		fs::create_directories(proc.path() / "300/ns");
-		fs::create_symlink("net:[4026531833]", proc.path() / "300/ns/net");
-		CHECK(distccdSlots(3632, root) == 9u); // namespace known equal: preferred
-
-		// Without a listener here, only a distccd known to be ours counts.
+		CHECK(distccdSlots(3632, root, uids) == 7u);
+		CHECK(distccdSlots(3700, root, uids) == onlineCpus() + 2);
+		CHECK_FALSE(distccdSlots(3800, root, uids)); // inetd: listens on nothing
+		CHECK_FALSE(distccdSlots(3633, root, uids));
+		CHECK_FALSE(distccdSlots(3632, (proc.path() / "missing").string(), uids));
+		// Not distccd's user: no slots either.
+		CHECK_FALSE(distccdSlots(3632, root, std::vector<std::uint32_t>{ 0 }));
+		// Without a listener here, no distccd serves the port here.
 		fs::remove(proc.path() / "net/tcp");
-		CHECK(distccdSlots(3632, root) == 9u);
-		CHECK_FALSE(distccdSlots(3700, root));
+		CHECK_FALSE(distccdSlots(3632, root, uids));
 	}
 
-	TEST_CASE("distccdSlots finds a process in the real /proc by its command line")
+	TEST_CASE("checkDistccd: the owner uid of the listener and a distccd of that uid holding it")
 	{
-		// A shell whose argv[0] is "distccd"; the trailing ":" keeps it from
-		// exec'ing sleep and so losing its command line. The listener makes
-		// it count even where its namespace cannot be read.
-		Listener listener;
-		const std::string port = std::to_string(listener.port());
-		const pid_t pid = spawnGroup("/bin/sh", { "distccd", "-c", "sleep 30; :", "--jobs", "5", "--port", port });
-		std::optional<std::uint32_t> slots;
-		for (int i = 0; i < 100 && !slots; ++i) {
-			slots = distccdSlots(listener.port());
-			if (!slots)
-				::usleep(10000);
-		}
+		TempDir proc;
+		using namespace std::string_view_literals;
+		FakeProc fake(proc.path());
+		const std::string root = proc.path().string();
+		const std::vector<std::uint32_t> uids{ 0, 102 };
+		fake.process(100, "/usr/sbin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 500 });
+		fake.process(101, "/usr/sbin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 500 }); // a worker
+
+		// distccd's own listener: verified, with its options.
+		writeFile(proc.path() / "net/tcp", listenLine(0, "0200000A:0E30", 102, 500));
+		DistccdListener c = checkDistccd(3632, root, uids);
+		CHECK(c.listening);
+		CHECK(c.verified);
+		REQUIRE(c.args);
+		CHECK(c.args->jobs == 7u);
+		CHECK(c.refusal.empty());
+
+		// A system without a distccd user: root only.
+		c = checkDistccd(3632, root, std::vector<std::uint32_t>{ 0 });
+		CHECK(c.listening);
+		CHECK_FALSE(c.verified);
+		CHECK_FALSE(c.args);
+		CHECK(c.refusal.find("10.0.0.2:3632 belongs to uid 102") != std::string::npos);
+		CHECK(c.refusal.find("command '/usr/sbin/distccd --daemon --jobs 7'") != std::string::npos);
+
+		// Another user on the port, even calling itself distccd.
+		fake.process(200, "distccd\0--jobs\0" "200\0"sv, 65534, { 600 });
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 65534, 600));
+		c = checkDistccd(3632, root, uids);
+		CHECK(c.listening);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("uid 65534") != std::string::npos);
+		CHECK(c.refusal.find("command 'distccd --jobs 200'") != std::string::npos);
+		CHECK_FALSE(distccdSlots(3632, root, uids));
+
+		// An allowed owner whose socket a process that is not distccd holds.
+		fake.process(300, "/usr/bin/python3\0-c\0listen\x01\x1b[31m\0"sv, 0, { 700 });
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 0, 700));
+		c = checkDistccd(3632, root, uids);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("no distccd of that uid holds it") != std::string::npos);
+		// The command is shown, its control characters not.
+		CHECK(c.refusal.find("'/usr/bin/python3 -c listen??[31m'") != std::string::npos);
+
+		// A root listener with distccd running as 102: the uids must agree.
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 0, 999));
+		c = checkDistccd(3632, root, uids);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("no distccd of that uid") != std::string::npos);
+		CHECK(c.refusal.find("command unknown") != std::string::npos);
+
+		// distccd's listener plus another user's on another address: a client
+		// may connect to either, so neither is advertised.
+		writeFile(proc.path() / "net/tcp",
+			  listenLine(0, "0200000A:0E30", 102, 500) + listenLine(1, "0100007F:0E30", 65534, 600));
+		c = checkDistccd(3632, root, uids);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("127.0.0.1:3632 belongs to uid 65534") != std::string::npos);
+
+		// An IPv6 listener of distccd's is fine, one without an owner is not.
+		writeFile(proc.path() / "net/tcp", ""sv);
+		writeFile(proc.path() / "net/tcp6",
+			  "   0: 00000000000000000000000000000000:0E30 00000000000000000000000000000000:0000 0A "
+			  "00000000:00000000 00:00000000 00000000   102        0 500 1 0 100 0 0 10 0\n");
+		CHECK(checkDistccd(3632, root, uids).verified);
+		writeFile(proc.path() / "net/tcp6", "   0: 00000000000000000000000000000000:0E30 "
+						    "00000000000000000000000000000000:0000 0A\n");
+		c = checkDistccd(3632, root, uids);
+		CHECK(c.listening);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("[::]:3632 has no owner") != std::string::npos);
+		fs::remove(proc.path() / "net/tcp6");
+
+		// Too many listeners to look at.
+		std::string many;
+		for (std::size_t i = 0; i <= kMaxListeners; ++i)
+			many += listenLine(static_cast<int>(i), "0200000A:0E30", 102, 500);
+		writeFile(proc.path() / "net/tcp", many);
+		CHECK_FALSE(checkDistccd(3632, root, uids).verified);
+
+		// Nothing listens: nothing to refuse.
+		writeFile(proc.path() / "net/tcp", ""sv);
+		c = checkDistccd(3632, root, uids);
+		CHECK_FALSE(c.listening);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.empty());
+	}
+
+	TEST_CASE("checkDistccd without access to distccd's fds: uid, command line and namespace")
+	{
+		TempDir proc;
+		using namespace std::string_view_literals;
+		FakeProc fake(proc.path());
+		const std::string root = proc.path().string();
+		const std::vector<std::uint32_t> uids{ 0, 102 };
+		// No fd directory: a daemon that is not root cannot read distccd's.
+		fake.hidden(100, "distccd\0-j5\0"sv, 102);
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 102, 500));
+		CHECK(checkDistccd(3632, root, uids).verified); // namespace unknown
+		CHECK(distccdSlots(3632, root, uids) == 5u);
+
+		// Another network namespace's distccd does not make ours.
+		fs::create_directories(proc.path() / "self/ns");
+		fs::create_symlink("net:[4026531833]", proc.path() / "self/ns/net");
+		fake.netns(100, "net:[4026532177]");
+		DistccdListener c = checkDistccd(3632, root, uids);
+		CHECK_FALSE(c.verified);
+		CHECK(c.refusal.find("in this network namespace") != std::string::npos);
+		// ... but one known to be ours does.
+		fake.hidden(101, "distccd\0-j9\0"sv, 102);
+		fake.netns(101, "net:[4026531833]");
+		CHECK(distccdSlots(3632, root, uids) == 9u);
+		// A process of another uid serving the port stands for nothing.
+		fs::remove_all(proc.path() / "101");
+		fake.hidden(102, "distccd\0-j9\0"sv, 1000);
+		CHECK_FALSE(checkDistccd(3632, root, uids).verified);
+		// Readable fds that do not hold the socket: not the holder.
+		fake.process(103, "distccd\0-j9\0"sv, 102, { 501 });
+		fake.netns(103, "net:[4026531833]");
+		CHECK_FALSE(checkDistccd(3632, root, uids).verified);
+	}
+
+	TEST_CASE("LoadProbe advertises a verified distccd only and logs a refusal once")
+	{
+		TempDir proc;
+		using namespace std::string_view_literals;
+		FakeProc fake(proc.path());
+		const std::vector<std::uint32_t> uids{ 0, 102 };
+		fake.process(200, "/usr/bin/python3\0-m\0http.server\0" "3632\0"sv, 65534, { 600 });
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 65534, 600));
+		LoadProbe probe(3632, proc.path().string(), uids);
+		StderrCapture err;
+		LoadReading r = probe.read();
+		CHECK(r.listening);
+		CHECK_FALSE(r.distccd);
+		for (int i = 0; i < 5; ++i)
+			CHECK_FALSE(probe.read().distccd);
+		const std::string log = err.text();
+		const auto first = log.find("not advertising port 3632");
+		REQUIRE(first != std::string::npos);
+		CHECK(log.find("not advertising port 3632", first + 1) == std::string::npos);
+		CHECK(log.find("uid 65534") != std::string::npos);
+		CHECK(log.find("command '/usr/bin/python3 -m http.server 3632'") != std::string::npos);
+
+		// The impostor goes, distccd comes: checked again, advertised.
+		fake.process(100, "distccd\0--daemon\0"sv, 102, { 500 });
+		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 102, 500));
+		r = probe.read();
+		CHECK(r.listening);
+		CHECK(r.distccd);
+		// distccd goes: nothing listens, nothing is advertised.
+		writeFile(proc.path() / "net/tcp", ""sv);
+		r = probe.read();
+		CHECK_FALSE(r.listening);
+		CHECK_FALSE(r.distccd);
+	}
+
+	TEST_CASE("checkDistccd in the real /proc: a listening process called distccd, by its owner")
+	{
+		// Python called distccd listens on the --port its command line
+		// gives and then creates its --log-file. Its owner is this test's
+		// uid: verified when that uid is allowed, refused when it is not.
+		TempDir dir;
+		const fs::path ready = dir.path() / "ready";
+		const std::uint16_t port = Listener().port(); // free a moment ago
+		const std::string code = "import socket,sys,time\n"
+					 "a=sys.argv\n"
+					 "s=socket.socket(); s.bind(('127.0.0.1',int(a[a.index('--port')+1]))); s.listen(4)\n"
+					 "open(a[a.index('--log-file')+1],'w').close()\n"
+					 "time.sleep(60)\n";
+		const pid_t pid = spawnGroup("/usr/bin/python3", { "distccd", "-c", code, "--port", std::to_string(port),
+								  "--jobs", "5", "--log-file", ready.string() });
+		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+		for (int i = 0; i < 2000 && !fs::exists(ready) && std::chrono::steady_clock::now() < deadline; ++i)
+			::usleep(10000);
+		const bool started = fs::exists(ready);
+		const std::vector<std::uint32_t> me{ ::getuid() };
+		const std::vector<std::uint32_t> others{ ::getuid() + 1 };
+		const DistccdListener mine = checkDistccd(port, "/proc", me);
+		const DistccdListener theirs = checkDistccd(port, "/proc", others);
+		const std::optional<std::uint32_t> slots = distccdSlots(port, "/proc", me);
+		const LoadReading allowed = LoadProbe(port, "/proc", me).read();
+		const LoadReading refused = LoadProbe(port, "/proc", others).read();
 		::kill(-pid, SIGKILL);
 		::waitpid(pid, nullptr, 0);
+		REQUIRE(started);
+		CHECK(mine.listening);
+		CHECK(mine.verified);
 		CHECK(slots == 5u);
-		// The shell's child may have been caught between fork and exec, still
-		// with the shell's command line; it goes once the kill lands.
-		for (int i = 0; i < 100 && slots; ++i) {
-			slots = distccdSlots(listener.port());
-			if (slots)
-				::usleep(10000);
-		}
-		CHECK_FALSE(slots);
+		CHECK(allowed.distccd);
+		CHECK(theirs.listening);
+		CHECK_FALSE(theirs.verified);
+		CHECK(theirs.refusal.find(fmt::format("uid {}", ::getuid())) != std::string::npos);
+		CHECK(theirs.refusal.find("distccd -c") != std::string::npos);
+		CHECK(refused.listening);
+		CHECK_FALSE(refused.distccd);
+		// Gone: nothing listens.
+		CHECK_FALSE(checkDistccd(port, "/proc", me).listening);
 	}
 
 	TEST_CASE("distccClients counts the distcc processes here, not the ones they fork")

@@ -504,7 +504,8 @@ class Host:
     def env(self, extra=None):
         e = {'PATH': PATH, 'HOME': self.home, 'TMPDIR': self.tmp,
              'DISTCC_DIR': self.distcc_dir, 'LANG': 'C.UTF-8', 'LC_ALL': 'C.UTF-8',
-             'USER': 'root', 'LOGNAME': 'root'}
+             'USER': 'root', 'LOGNAME': 'root',
+             'STATE_DIRECTORY': os.path.join(self.dir, 'state')}  # not the machine's /var/lib
         for k in PASS_ENV:
             if k in os.environ:
                 e[k] = os.environ[k]

@@ -192,6 +192,109 @@ TEST_SUITE("procfs")
 		CHECK(parseTcp(many).size() == kMaxTcpEntries);
 	}
 
+	TEST_CASE("the owner uid and inode of each socket, from the columns after the state")
+	{
+		// A listener of user 65534 (anyone may bind 3632) beside distccd's
+		// (uid 102), as captured with both running in one namespace.
+		constexpr std::string_view owners =
+			"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+			"   0: 0100007F:0E30 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 15324 1 00000000f8fa306b 100 0 0 10 0\n"
+			"   1: 0200000A:0E30 00000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 15400 1 0000000000000000 100 0 0 10 0\n"
+			"   2: 0200000A:0E30 0100000A:A001 01 00000000:00000000 00:00000000 00000000   102        0 15401 1 0000000000000000 20 0 0 10 -1\n"
+			"   3: 0200000A:0E31 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 15402 1 0000000000000000 100 0 0 10 0\n";
+		const auto entries = parseTcp(owners);
+		REQUIRE(entries.size() == 4);
+		CHECK(entries[0].uid == 65534u);
+		CHECK(entries[0].inode == 15324u);
+		CHECK(entries[2].uid == 102u);
+		CHECK(entries[2].inode == 15401u);
+
+		const auto on3632 = listeners(entries, 3632);
+		REQUIRE(on3632.size() == 2); // not the connection, not the other port
+		CHECK(on3632[0].uid == 65534u);
+		CHECK(on3632[1].uid == 102u);
+		CHECK(on3632[1].inode == 15400u);
+		REQUIRE(listeners(entries, 3633).size() == 1);
+		CHECK(listeners(entries, 3633)[0].uid == 0u);
+		CHECK(listeners(entries, 3634).empty());
+
+		// Both captured samples: root's sockets, the backlog one without inode.
+		const auto all = both();
+		CHECK(all[0].uid == 0u);
+		CHECK(all[0].inode == 38519u);
+		CHECK(all[1].uid == 0u);
+		CHECK(all[1].inode == 0u);
+		REQUIRE(listeners(all, 3632).size() == 1);
+		CHECK(listeners(all, 3632)[0].inode == 38518u);
+		CHECK(listeners(all, 3632)[0].local.ipv6);
+	}
+
+	TEST_CASE("a line without a well-formed owner column keeps its state but has no owner")
+	{
+		const std::string head = "   0: 0100007F:0E30 00000000:0000 0A";
+		const std::string cut[] = {
+			head,								// cut after the state
+			head + " 00000000:00000000 00:00000000 00000000",			// cut before the uid
+			head + " 00000000:00000000 00:00000000 00000000 -1 0 7 1",		// signed uid
+			head + " 00000000:00000000 00:00000000 00000000 4294967296 0 7 1",	// uid > 32 bits
+			head + " 00000000:00000000 00:00000000 00000000 0x10 0 7 1",		// not decimal
+			head + " 00000000:00000000 00:00000000 0000000G 0 0 7 1",		// bad retransmits
+			head + " 0000000000000000 00:00000000 00000000 0 0 7 1",		// queues without ':'
+			head + " 00000000:00000000 0000000000 00000000 0 0 7 1",		// timer without ':'
+			head + " 00000000:00000000 00:00000000 00000000 1"s + std::string("\0", 1) + "0 0 7 1", // NUL in the uid
+		};
+		for (const std::string &line : cut) {
+			CAPTURE(line);
+			const auto entries = parseTcp(line);
+			REQUIRE(entries.size() == 1);
+			CHECK(entries[0].state == kTcpListen);
+			CHECK(listening(entries, 3632));
+			CHECK_FALSE(entries[0].uid);
+			CHECK(entries[0].inode == 0u);
+		}
+		// The owner without a readable inode is still the owner.
+		const auto noInode = parseTcp(head + " 00000000:00000000 00:00000000 00000000 1000 0 x 1");
+		REQUIRE(noInode.size() == 1);
+		CHECK(noInode[0].uid == 1000u);
+		CHECK(noInode[0].inode == 0u);
+		// The largest values the kernel may print.
+		const auto largest = parseTcp(head + " 00000000:00000000 00:00000000 00000000 4294967295 0 18446744073709551615 1");
+		REQUIRE(largest.size() == 1);
+		CHECK(largest[0].uid == UINT32_MAX);
+		CHECK(largest[0].inode == UINT64_MAX);
+	}
+
+	TEST_CASE("status: the real and effective uid; socket links: the inode")
+	{
+		// distccd after dropping root, as /proc/PID/status shows it.
+		const auto dropped = parseStatusUids("Name:\tdistccd\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t5475\n"
+						     "Pid:\t5475\nPPid:\t1\nTracerPid:\t0\nUid:\t102\t102\t102\t102\n"
+						     "Gid:\t65534\t65534\t65534\t65534\n");
+		REQUIRE(dropped);
+		CHECK(dropped->real == 102u);
+		CHECK(dropped->effective == 102u);
+		const auto setuid = parseStatusUids("Uid:\t1000\t0\t0\t0\n");
+		REQUIRE(setuid);
+		CHECK(setuid->real == 1000u);
+		CHECK(setuid->effective == 0u);
+		// A name that looks like the line does not count: only a line start.
+		const auto tricky = parseStatusUids("Name:\tUid:\t0\t0\nUid:\t7\t8\t8\t8\n");
+		REQUIRE(tricky);
+		CHECK(tricky->real == 7u);
+		for (std::string_view bad : { ""sv, "Name:\tx\n"sv, "Uid:\n"sv, "Uid:\t5\n"sv, "Uid:\t-1\t0\t0\t0\n"sv,
+					      "Uid:\t4294967296\t0\t0\t0\n"sv, "Uid:\tzero\t0\t0\t0\n"sv }) {
+			CAPTURE(bad);
+			CHECK_FALSE(parseStatusUids(bad));
+		}
+
+		CHECK(parseSocketLink("socket:[15324]") == 15324u);
+		CHECK(parseSocketLink("socket:[18446744073709551615]") == UINT64_MAX);
+		for (std::string_view bad : { "pipe:[15324]"sv, "socket:[]"sv, "socket:[0]"sv, "socket:[x]"sv,
+					      "socket:[15324"sv, "socket:15324]"sv, "/tmp/socket:[1]"sv,
+					      "socket:[18446744073709551616]"sv, "anon_inode:[eventfd]"sv })
+			CHECK_FALSE(parseSocketLink(bad));
+	}
+
 	TEST_CASE("loadavg: runnable tasks and the 1-minute load")
 	{
 		auto l = parseLoadavg("0.43 1.03 0.58 1/85 7060\n");
