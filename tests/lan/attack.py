@@ -6,11 +6,14 @@ distcc-mdnsd), c1 and c2 clients (distcc-mdnsd), and `evil` a host that
 runs no daemon (no avahi-daemon either, so it owns UDP port 5353). An
 attack is a callable `attack(suite, duration)` that starts its forgery from
 evil (usually with suite.send_from_evil()) and returns; the suite observes
-for the attack's duration and measures, outside the daemons:
+for the attack's duration plus TAIL seconds (Avahi acts on some forgeries
+only once they stop: a goodbye or a cache flush expires records 1 s after
+the last one) and measures, outside the daemons:
 
   - c1's line, sampled at 10 Hz through c1's query socket (bounded count):
-    the share of lines that list the victim, and whether every line from
-    2 s after the attack's start lists it;
+    the share of lines that list the victim as itself (its address in the
+    line, its entry with its own id), and whether every line from 2 s after
+    the attack's start does;
   - fairness: c1 and c2 both ask for the farm's slots ("want", reserving,
     every 0.5 s for the whole suite so that their demands stay live); c1's
     share of the farm's slots, the lowest from 2 s into the attack;
@@ -54,6 +57,7 @@ MAX_AMPLIFICATION = 3.0    # bytes answered to evil per byte it sent
 MAX_RSS_GROWTH_KIB = 8192  # per daemon per attack (x4 under the sanitizers)
 
 SAMPLE_HZ = 10
+TAIL = 4.0                 # s observed after the attack's duration
 DEMAND_PERIOD = 0.5
 
 
@@ -115,13 +119,14 @@ def replace_txt(items, **changes):
 
 # ---------------------------------------------------------------- on a LAN host
 
-def _send(address, port, source_port, every, count, payloads):
-    """Sends every payload count times, every `every` seconds, from
-    source_port; multicast with TTL 255 as mDNS wants."""
+def _send(addresses, port, source_port, every, count, payloads):
+    """Sends every payload to every address (comma-separated) count times,
+    every `every` seconds, from source_port; with TTL 255 as mDNS wants."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(('0.0.0.0', source_port))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
     start = time.monotonic()
     sent = 0
@@ -130,10 +135,11 @@ def _send(address, port, source_port, every, count, payloads):
         left = due - time.monotonic()
         if left > 0:
             time.sleep(left)    # pacing of the forgery, not synchronisation
-        for p in payloads:
-            s.sendto(p, (address, port))
-            sent += len(p)
-    print(f'sent {count} x {len(payloads)} datagrams, {sent} bytes', flush=True)
+        for address in addresses.split(','):
+            for p in payloads:
+                s.sendto(p, (address, port))
+                sent += len(p)
+    print(f'sent {count} x {len(payloads)} datagrams to {addresses}, {sent} bytes', flush=True)
 
 
 def _capture(iface, ip, seconds, out_path):
@@ -288,6 +294,8 @@ class Suite:
         self.victim_record = self.browse.wait_for(f'distcc@{self.victim.hostname}', timeout)
         self.victim_instance = self.victim_record['name']
         self.victim_txt = list(self.victim_record['txt_raw'])
+        self.victim_id = self.victim_record['txt'].get('id')
+        assert self.victim_id, f'the victim advertises no id: {self.victim_record}'
         self._demand = threading.Thread(target=self._demand_loop, daemon=True)
         self._demand.start()
         wait_until(lambda: self._shares and self._shares[-1][1] <= 0.75, 10, watch=self.watch(),
@@ -317,19 +325,28 @@ class Suite:
 
     # -- tools for attacks
 
-    def send_from_evil(self, address, port, payloads, every=0.2, count=1, source_port=None,
+    def send_from_evil(self, addresses, port, payloads, every=0.2, count=1, source_port=None,
                        name='sender'):
-        """Starts sending payloads (bytes) from evil to address:port, count
-        times every `every` s; returns the Proc (the suite waits for it)."""
+        """Starts sending payloads (bytes) from evil to each of addresses
+        (a list) at port, count times every `every` s; returns the Proc
+        (the suite waits for it)."""
         sport = source_port if source_port is not None else 0
-        argv = ['python3', os.path.join(HERE, 'attack.py'), '--send', address, port, sport,
+        argv = ['python3', os.path.join(HERE, 'attack.py'), '--send', ','.join(addresses), port,
+                sport,
                 every, count] + [p.hex() for p in payloads]
         proc = self.evil.spawn([str(a) for a in argv], name=name)
         self._senders.append(proc)
         return proc
 
-    def mdns_from_evil(self, payloads, every=0.2, count=1):
-        return self.send_from_evil(MDNS_GROUP, MDNS_PORT, payloads, every, count,
+    def mdns_from_evil(self, payloads, every=0.2, count=1, multicast=False):
+        """Forged mDNS responses from evil's port 5353. By default sent
+        unicast to every daemon's host but the victim's (Avahi takes
+        responses from on-link sources): the victim's avahi-daemon never
+        hears them, so it cannot defend its records by announcing them
+        again, as it does for what it hears on the group (multicast=True)."""
+        to = [MDNS_GROUP] if multicast else \
+            [h.ip for h in (self.h1, self.h2, self.c1, self.c2) if h is not self.victim]
+        return self.send_from_evil(to, MDNS_PORT, payloads, every, count,
                                    source_port=MDNS_PORT, name='mdns-forger')
 
     # -- running attacks
@@ -338,13 +355,17 @@ class Suite:
         return {n: dm.vm_rss_kib(p.pid) for n, p in self.daemons.items()}
 
     def _line_listed(self):
+        """Whether c1's line lists the victim as itself: its address in the
+        line, from an entry that carries its own id (not a forger's)."""
         r = dm.query(self.c1, {'op': 'hosts', 'reserve': False})
         assert r.get('ok') is True, f'c1: hosts query failed: {r}'
-        return self.victim.ip in dm.line_hosts(r['line'])
+        return self.victim.ip in dm.line_hosts(r['line']) and any(
+            s['address'] == self.victim.ip and s['id'] == self.victim_id and s['excluded'] is None
+            for s in r['servers'])
 
     def run(self, name, attack, duration):
-        """Runs attack(suite, duration) and measures for duration s; the
-        victim must be listed again before the next attack (bounded)."""
+        """Runs attack(suite, duration) and measures for duration + TAIL s;
+        the victim must be listed again before the next attack (bounded)."""
         res = Result(name)
         self._senders = []
         for p in self.daemons.values():
@@ -352,13 +373,13 @@ class Suite:
         before = self._rss()
         cap_path = os.path.join(self.evil.work, f'capture-{len(self.results)}.json')
         cap = self.evil.spawn(['python3', os.path.join(HERE, 'attack.py'), '--capture', 'eth0',
-                               self.evil.ip, str(duration + 1.0), cap_path],
+                               self.evil.ip, str(duration + TAIL + 1.0), cap_path],
                               name=f'capture-{len(self.results)}')
         cap.wait_log('capture ready', 10)
         t0 = time.monotonic()
         attack(self, duration)
-        end = t0 + duration
-        for i in range(int(duration * SAMPLE_HZ) + 5):
+        end = t0 + duration + TAIL
+        for i in range(int((duration + TAIL) * SAMPLE_HZ) + 5):
             t = time.monotonic()
             if t >= end:
                 break
@@ -372,7 +393,7 @@ class Suite:
             time.sleep(max(0.0, min(1 / SAMPLE_HZ - (time.monotonic() - t), end - time.monotonic())))
         for p in self._senders:
             p.wait(30)
-        cap.wait(duration + 10)
+        cap.wait(duration + TAIL + 10)
         with open(cap_path) as f:
             counts = json.load(f)
         res.bytes_out, res.bytes_in, res.mcast_in = counts['out'], counts['inn'], counts['mcast_in']
@@ -402,9 +423,13 @@ class Suite:
         note(f'attack {name!r}: ' + ' | '.join(res.row()[1:]) +
              (f'; FAILED: {res.failures}' if res.failures else ''))
         self.results.append(res)
-        # The next attack starts from a healthy farm.
-        wait_until(self._line_listed, 15, 0.1, watch=self.watch(),
-                   what=f'{self.victim.ip} back in c1\'s line after {name!r}')
+        # The next attack starts from a healthy farm; if it does not come
+        # back, that is this attack's failure and the next ones still run.
+        try:
+            wait_until(self._line_listed, 15, 0.1, watch=self.watch(),
+                       what=f'{self.victim.ip} back in c1\'s line after {name!r}')
+        except lan.Timeout as e:
+            res.failures.append(str(e))
         return res
 
     # -- the report
