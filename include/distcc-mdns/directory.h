@@ -3,9 +3,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "distcc-mdns/server.h"
@@ -42,6 +44,9 @@ struct DirectoryEntry {
 	Server server;	      // sample age relative to the snapshot time
 	bool stock = false;   // a stock distccd without our keys
 	bool local = false;
+	// mDNS withdrew it (a goodbye, maybe forged) but gossip still hears the
+	// server itself: listed at its last known address.
+	bool withdrawn = false;
 	std::vector<TxtProblem> problems; // what its TXT had wrong
 };
 
@@ -49,10 +54,26 @@ struct DirectoryEntry {
 // protocols into one server. Records are keyed by (name, domain): DNS-SD
 // names are unique on a link, and Avahi renames on collision. Bounded by
 // kMaxServers; beyond that new names are refused.
+//
+// mDNS is a hint: anyone on the link can send a goodbye or a TXT record for
+// any name, so what the server itself says by gossip outweighs it. While the
+// vouch function says gossip hears a record's id first-hand (alive or
+// suspect), a goodbye only marks the record withdrawn (still listed, at its
+// last address), and a TXT that would change its identity (another id,
+// host, a stock or unusable record) is refused and the record kept. A
+// record gossip does not vouch for, a stock one above all, behaves as plain
+// DNS-SD says. TXT values that gossip samples carry too (state, slots,
+// cpus, speed, load) are replaced by the sample later (overlayGossip), so a
+// forged TXT with the right id changes only what gossip does not carry: the
+// compilers and distccd's version.
 class Directory final
 {
 public:
 	static constexpr std::size_t kMaxServers = 512;
+
+	// Whether gossip hears the server with TXT id @id itself at @now, so
+	// that its word outweighs mDNS's. Never called for stock records.
+	using Vouch = std::function<bool(std::string_view id, SteadyTime now)>;
 
 	enum class Outcome {
 		Accepted,
@@ -63,14 +84,31 @@ public:
 		// resolver can briefly report the new TXT with the old address.
 		// The caller should resolve the name afresh.
 		IdentityChanged,
+		// Such a change while gossip vouches for the record's id: the
+		// record is kept as it was and the new TXT ignored. The caller
+		// may resolve afresh later, when gossip may have let go.
+		Contested,
 	};
 
+	enum class Removal {
+		Kept,	   // other sightings remain, or the name was unknown
+		Gone,	   // the last sighting went: the record is forgotten
+		Withdrawn, // the last sighting went, but gossip vouches: kept
+	};
+
+	// Without a vouch function (no gossip) mDNS alone decides, as DNS-SD
+	// says.
+	void setVouch(Vouch vouch) { vouch_ = std::move(vouch); }
+
 	Outcome resolved(const ResolvedInstance &instance, SteadyTime now);
-	// Returns true when this removed the last sighting of a server.
-	bool removed(const InstanceKey &key);
+	Removal removed(const InstanceKey &key, SteadyTime now);
+	// Forgets the withdrawn records gossip no longer vouches for (the
+	// server left, died or went silent); returns how many.
+	std::size_t forgetUnvouched(SteadyTime now);
 	void clear() noexcept { records_.clear(); }
 
 	std::size_t size() const noexcept { return records_.size(); }
+	// The records, less the withdrawn ones gossip no longer vouches for.
 	std::vector<DirectoryEntry> snapshot(SteadyTime now) const;
 
 private:
@@ -85,10 +123,15 @@ private:
 		std::vector<std::string> txt; // as last received, to skip repeats
 		SteadyTime txtAt{};
 		bool local = false;
+		// mDNS withdrew the name; sightings holds the last one.
+		bool withdrawn = false;
 	};
 	using RecordKey = std::pair<std::string, std::string>; // name, domain
 
+	bool vouched(const Record &record, SteadyTime now) const;
+
 	std::map<RecordKey, Record> records_;
+	Vouch vouch_;
 };
 
 } // namespace dmdns

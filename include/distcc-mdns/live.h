@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "distcc-mdns/directory.h"
@@ -20,11 +21,19 @@ struct LiveServers {
 // The gossip id of a directory entry: its TXT `id` read as a number.
 std::optional<std::uint64_t> gossipId(const DirectoryEntry &entry) noexcept;
 
+// Whether gossip hears the server with TXT id @id itself (alive or
+// suspect): its word then outweighs an mDNS goodbye or an mDNS record that
+// re-points its name (Directory::Vouch).
+bool gossipVouches(const Gossip &gossip, std::string_view id, SteadyTime now);
+
 // Takes each entry's load, capacity and state from its newest gossip sample
 // (TXT carries them coarse and late), marks its liveness, and counts other
 // clients' reservations on it. Entries gossip has not heard of keep what
 // mDNS said; gossip never adds or removes an entry, it only marks dead and
-// departed ones, which the picker leaves out.
+// departed ones, which the picker leaves out. A TXT contradicting a sample
+// (state, slots, cpus, speed) loses to it whatever its age: both claim to
+// come from the server, but anyone can send a TXT for any name. (A
+// withdrawn entry is listed by the directory only while gossipVouches.)
 LiveServers overlayGossip(std::vector<DirectoryEntry> entries, const Gossip &gossip, SteadyTime now);
 
 // An entry for a server mDNS cannot see but a --peer introduced: what its

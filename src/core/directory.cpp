@@ -5,21 +5,31 @@
 
 namespace dmdns {
 
+bool Directory::vouched(const Record &record, SteadyTime now) const
+{
+	return vouch_ && record.decoded.ours && !record.decoded.server.id.empty() &&
+	       vouch_(record.decoded.server.id, now);
+}
+
 Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyTime now)
 {
 	if (instance.port == 0)
 		return Outcome::Refused;
 	const RecordKey key{ instance.key.name, instance.key.domain };
 	auto it = records_.find(key);
-	if (it == records_.end() && records_.size() >= kMaxServers)
+	if (it == records_.end() && records_.size() >= kMaxServers && forgetUnvouched(now) == 0)
 		return Outcome::Refused;
 
 	const bool sameTxt = it != records_.end() && instance.txt == it->second.txt;
 	TxtDecoded decoded = sameTxt ? TxtDecoded{} : decodeTxt(instance.txt);
 	if (!sameTxt && !decoded.usable) {
-		// The server now says something we cannot use: forget it.
-		if (it != records_.end())
-			records_.erase(it);
+		if (it == records_.end())
+			return Outcome::Refused;
+		// The name now says something we cannot use; unless the server
+		// itself still speaks by gossip, that is the server's word.
+		if (vouched(it->second, now))
+			return Outcome::Contested;
+		records_.erase(it);
 		return Outcome::Refused;
 	}
 	if (it != records_.end()) {
@@ -27,6 +37,10 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 		const bool otherAdvertiser = !sameTxt && (decoded.ours != old.decoded.ours ||
 							  decoded.server.id != old.decoded.server.id);
 		if (otherAdvertiser || instance.hostName != old.hostName) {
+			// Anyone may send a TXT or SRV for any name: while gossip
+			// hears the id we know first-hand, the name stays its.
+			if (vouched(old, now))
+				return Outcome::Contested;
 			records_.erase(it);
 			return Outcome::IdentityChanged;
 		}
@@ -39,22 +53,45 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 		record.txt = instance.txt;
 		record.txtAt = now;
 	}
+	if (record.withdrawn) {
+		// Announced again: the fresh sightings replace the last known one.
+		record.sightings.clear();
+		record.withdrawn = false;
+	}
 	record.hostName = instance.hostName;
 	record.local = instance.local;
 	record.sightings[instance.key] = Sighting{ instance.address, instance.port };
 	return Outcome::Accepted;
 }
 
-bool Directory::removed(const InstanceKey &key)
+Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 {
 	auto it = records_.find({ key.name, key.domain });
 	if (it == records_.end())
-		return false;
-	it->second.sightings.erase(key);
-	if (!it->second.sightings.empty())
-		return false;
+		return Removal::Kept;
+	Record &record = it->second;
+	auto sighting = record.sightings.find(key);
+	if (record.withdrawn || sighting == record.sightings.end())
+		return Removal::Kept;
+	if (record.sightings.size() > 1) {
+		record.sightings.erase(sighting);
+		return Removal::Kept;
+	}
+	// A goodbye costs nothing to forge: it removes a server only when
+	// gossip does not hear the server say otherwise.
+	if (vouched(record, now)) {
+		record.withdrawn = true;
+		return Removal::Withdrawn;
+	}
 	records_.erase(it);
-	return true;
+	return Removal::Gone;
+}
+
+std::size_t Directory::forgetUnvouched(SteadyTime now)
+{
+	return std::erase_if(records_, [&](const auto &item) {
+		return item.second.withdrawn && !vouched(item.second, now);
+	});
 }
 
 std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
@@ -62,11 +99,14 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 	std::vector<DirectoryEntry> out;
 	out.reserve(records_.size());
 	for (const auto &[key, record] : records_) {
+		if (record.withdrawn && !vouched(record, now))
+			continue;
 		DirectoryEntry entry;
 		entry.name = key.first;
 		entry.hostName = record.hostName;
 		entry.stock = !record.decoded.ours;
 		entry.local = record.local;
+		entry.withdrawn = record.withdrawn;
 		entry.problems = record.decoded.problems;
 		entry.server = record.decoded.server;
 		Server &server = entry.server;

@@ -27,6 +27,15 @@ std::optional<std::uint64_t> gossipId(const DirectoryEntry &entry) noexcept
 	return wire::parseNodeId(entry.server.id);
 }
 
+bool gossipVouches(const Gossip &gossip, std::string_view id, SteadyTime now)
+{
+	const std::optional<std::uint64_t> node = wire::parseNodeId(id);
+	if (!node)
+		return false;
+	const Liveness liveness = gossip.liveness(*node, now);
+	return liveness == Liveness::Alive || liveness == Liveness::Suspect;
+}
+
 LiveServers overlayGossip(std::vector<DirectoryEntry> entries, const Gossip &gossip, SteadyTime now)
 {
 	LiveServers live;

@@ -18,7 +18,8 @@ bool Resolver::settled() const noexcept
 void Resolver::instanceResolved(const ResolvedInstance &instance)
 {
 	const char *address = instance.address ? instance.address->text.c_str() : "?";
-	switch (directory_.resolved(instance, std::chrono::steady_clock::now())) {
+	const auto now = std::chrono::steady_clock::now();
+	switch (directory_.resolved(instance, now)) {
 	case Directory::Outcome::Accepted:
 		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
 		break;
@@ -31,14 +32,31 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		log(LogLevel::Info, "'{}' changed hands; resolving it afresh", instance.key.name);
 		browser_.reresolve(instance.key, kReresolveDelay);
 		break;
+	case Directory::Outcome::Contested:
+		// Forged, or the server really went and gossip has not noticed
+		// yet: look again later, when gossip may have let go.
+		log(LogLevel::Warning,
+		    "ignoring a new advertisement of '{}' at {}: it changes the server's identity while "
+		    "gossip still hears the server",
+		    instance.key.name, address);
+		browser_.reresolve(instance.key, kReresolveDelay);
+		break;
 	}
 	changed();
 }
 
 void Resolver::instanceRemoved(const InstanceKey &key)
 {
-	if (directory_.removed(key))
+	switch (directory_.removed(key, std::chrono::steady_clock::now())) {
+	case Directory::Removal::Kept:
+		break;
+	case Directory::Removal::Gone:
 		log(LogLevel::Info, "'{}' left", key.name);
+		break;
+	case Directory::Removal::Withdrawn:
+		log(LogLevel::Info, "mDNS withdrew '{}', but gossip still hears it: kept", key.name);
+		break;
+	}
 	changed();
 }
 
@@ -55,6 +73,8 @@ void Resolver::browserReset()
 
 void Resolver::changed()
 {
+	if (const std::size_t n = directory_.forgetUnvouched(std::chrono::steady_clock::now()))
+		log(LogLevel::Info, "forgot {} withdrawn server(s) gossip no longer hears", n);
 	if (onChange)
 		onChange();
 }

@@ -18,6 +18,9 @@ public:
 	explicit Resolver(avahi::Client &client);
 
 	const Directory &directory() const noexcept { return directory_; }
+	// What gossip says outweighs mDNS's goodbyes and identity changes for
+	// the servers @vouch vouches for (see Directory).
+	void setVouch(Directory::Vouch vouch) { directory_.setVouch(std::move(vouch)); }
 	// Avahi reported every instance present at start, and each resolved
 	// or failed.
 	bool settled() const noexcept;

@@ -393,8 +393,12 @@ int main(int argc, char **argv)
 		std::unique_ptr<QueryServer> queries;
 		if (options.resolve) {
 			resolver = std::make_unique<Resolver>(client);
-			if (gossip)
+			if (gossip) {
 				resolver->onChange = [&] { gossip->setListed(listedIds(*resolver)); };
+				resolver->setVouch([&gossip](std::string_view id, SteadyTime now) {
+					return gossipVouches(gossip->gossip(), id, now);
+				});
+			}
 			queries = std::make_unique<QueryServer>(
 				loop.get(), options.socket,
 				[&](const nlohmann::json &request, const QueryServer::Caller &caller) -> nlohmann::json {

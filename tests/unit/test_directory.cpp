@@ -1,6 +1,8 @@
 // Unit tests of the directory that merges resolved DNS-SD instances into servers.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "distcc-mdns/directory.h"
 
 using namespace dmdns;
@@ -24,6 +26,24 @@ ResolvedInstance instance(int interface, int protocol, const char *address,
 	return r;
 }
 
+std::vector<std::string> ours(const char *id)
+{
+	std::vector<std::string> txt = kStock;
+	txt.insert(txt.end(), { "dmver=1", std::string("id=") + id, "run=1", "state=up" });
+	return txt;
+}
+
+// A directory whose vouch function says gossip hears the ids in heard.
+struct Vouched {
+	std::set<std::string, std::less<>> heard;
+	Directory d;
+
+	Vouched()
+	{
+		d.setVouch([this](std::string_view id, SteadyTime) { return heard.contains(id); });
+	}
+};
+
 } // namespace
 
 TEST_SUITE("directory")
@@ -45,12 +65,12 @@ TEST_SUITE("directory")
 		CHECK(snap[0].server.preferredAddress()->family == Address::Family::IPv4);
 
 		// It stays while any sighting remains.
-		CHECK_FALSE(d.removed({ 2, 0, "distcc@a", "local" }));
+		CHECK(d.removed({ 2, 0, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
 		CHECK(d.snapshot(t0).at(0).server.addresses.size() == 2);
-		CHECK_FALSE(d.removed({ 2, 1, "distcc@a", "local" }));
-		CHECK(d.removed({ 3, 0, "distcc@a", "local" }));
+		CHECK(d.removed({ 2, 1, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
+		CHECK(d.removed({ 3, 0, "distcc@a", "local" }, t0) == Directory::Removal::Gone);
 		CHECK(d.size() == 0);
-		CHECK_FALSE(d.removed({ 3, 0, "distcc@a", "local" }));
+		CHECK(d.removed({ 3, 0, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
 	}
 
 	TEST_CASE("two servers with the same host name but different instance names are both kept")
@@ -149,5 +169,129 @@ TEST_SUITE("directory")
 		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
 		ours.back() = "run=3";
 		CHECK(d.resolved(instance(2, 0, "10.0.0.2", ours), {}) == Directory::Outcome::Accepted);
+	}
+
+	TEST_CASE("a goodbye withdraws a server gossip hears, which stays listed until gossip lets go")
+	{
+		Vouched v;
+		const SteadyTime t0{};
+		v.heard.insert("abc");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), t0) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 1, "fe80::2", ours("abc")), t0) == Directory::Outcome::Accepted);
+		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, t0) == Directory::Removal::Withdrawn);
+		// Repeated goodbyes change nothing.
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
+		REQUIRE(v.d.snapshot(t0).size() == 1);
+		const DirectoryEntry e = v.d.snapshot(t0).at(0);
+		CHECK(e.withdrawn);
+		CHECK(e.server.id == "abc");
+		REQUIRE(e.server.addresses.size() == 1);
+		CHECK(e.server.addresses[0].text == "10.0.0.2");
+		CHECK(v.d.forgetUnvouched(t0) == 0);
+		CHECK(v.d.size() == 1);
+
+		// Gossip hears it no more (it left or died): gone from the
+		// snapshot at once, and forgotten.
+		v.heard.clear();
+		CHECK(v.d.snapshot(t0).empty());
+		CHECK(v.d.forgetUnvouched(t0) == 1);
+		CHECK(v.d.size() == 0);
+	}
+
+	TEST_CASE("a withdrawn server announced again is listed at its fresh address, not withdrawn")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		CHECK(v.d.resolved(instance(3, 0, "10.0.1.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		const auto snap = v.d.snapshot({});
+		REQUIRE(snap.size() == 1);
+		CHECK_FALSE(snap[0].withdrawn);
+		REQUIRE(snap[0].server.addresses.size() == 1);
+		CHECK(snap[0].server.addresses[0].text == "10.0.1.2");
+		// The new sighting's goodbye withdraws it again.
+		CHECK(v.d.removed({ 3, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+	}
+
+	TEST_CASE("a goodbye removes what gossip does not vouch for: stock, unheard, or no gossip at all")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		v.heard.insert("distcc@s"); // a stock server's name is never asked about
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", kStock, "distcc@s"), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.removed({ 2, 0, "distcc@s", "local" }, {}) == Directory::Removal::Gone);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.3", ours("def"), "distcc@u"), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.removed({ 2, 0, "distcc@u", "local" }, {}) == Directory::Removal::Gone);
+		CHECK(v.d.size() == 0);
+
+		Directory plain; // no vouch function: --no-gossip
+		CHECK(plain.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(plain.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Gone);
+		CHECK(plain.size() == 0);
+	}
+
+	TEST_CASE("while gossip vouches, a TXT or SRV re-pointing the name is refused and the server kept")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		v.heard.insert("def");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		auto unchanged = [&] {
+			const auto snap = v.d.snapshot({});
+			REQUIRE(snap.size() == 1);
+			CHECK(snap[0].server.id == "abc");
+			CHECK(snap[0].hostName == "a.local");
+			CHECK_FALSE(snap[0].stock);
+			REQUIRE(snap[0].server.addresses.size() == 1);
+			CHECK(snap[0].server.addresses[0].text == "10.0.0.2");
+		};
+		// Another id, even one gossip hears too.
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::Contested);
+		unchanged();
+		// A stock record, an unusable one.
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2"), {}) == Directory::Outcome::Contested);
+		unchanged();
+		std::vector<std::string> bad = ours("abc");
+		bad[0] = "txtvers=9";
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", bad), {}) == Directory::Outcome::Contested);
+		unchanged();
+		// Another host behind the name.
+		ResolvedInstance moved = instance(2, 0, "10.0.0.66", ours("abc"));
+		moved.hostName = "evil.local";
+		CHECK(v.d.resolved(moved, {}) == Directory::Outcome::Contested);
+		unchanged();
+		// A withdrawn record is no easier to take.
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::Contested);
+		unchanged();
+
+		// A TXT of the same server with other values is its own news.
+		std::vector<std::string> drain = ours("abc");
+		drain.back() = "state=drain";
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", drain), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.state == ServerState::Drain);
+		CHECK_FALSE(v.d.snapshot({}).at(0).withdrawn);
+
+		// Once gossip lets go, the name changes hands as before.
+		v.heard.erase("abc");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::IdentityChanged);
+		CHECK(v.d.size() == 0);
+	}
+
+	TEST_CASE("a full table makes room by forgetting withdrawn servers gossip no longer hears")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		for (std::size_t i = 1; i < Directory::kMaxServers; ++i)
+			REQUIRE(v.d.resolved(instance(2, 0, "10.0.0.3", kStock, ("s" + std::to_string(i)).c_str()), {}) ==
+				Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.4", kStock, "late"), {}) == Directory::Outcome::Refused);
+		v.heard.clear();
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.4", kStock, "late"), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.size() == Directory::kMaxServers);
 	}
 }

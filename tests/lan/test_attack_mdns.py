@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""lan-attack-mdns: forged mDNS from a host that runs no daemon removes or drains nobody.
+
+One LAN (tests/lan/attack.py): servers h1, h2; clients c1, c2; `evil`
+sends forged mDNS responses from its own address and port 5353, unicast to
+every host but h1 (so that h1's avahi-daemon cannot defend its records):
+  - nothing (the control row: the bounds hold without an attack);
+  - a goodbye (TTL 0) of h1's `_distcc._tcp` PTR: once; every 200 ms for
+    10 s; every 1.2 s (each lands just after Avahi queried h1 back in);
+  - a TXT for h1's instance name (cache-flush, so caches replace the
+    genuine one) saying state=drain, another id, jobs=1, every 200 ms.
+For each, h1 stays in c1's line as itself (>= 95% of lines at 10 Hz, every
+line from 2 s on, through the attack and 4 s after it), c1 keeps >= 30% of
+the farm against c2, evil gets no more than 3x its bytes back, and no
+daemon's RSS grows beyond the bound. Prints the table (and writes it to
+$DMLAN_ATTACK_TABLE).
+
+Without the directory's vouching (before issue 14), the goodbyes every
+1.2 s took h1 out of about one line in ten, and the forged id re-pointed
+h1's name to the forger's id.
+"""
+
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lan  # noqa: E402
+import dmtest as dm  # noqa: E402
+import attack as at  # noqa: E402
+
+# An id no host has: 16 hex digits, like a host id.
+FORGED_ID = '00000000deadbeef'
+
+
+def nothing(suite, duration):
+    pass
+
+
+def goodbye_once(suite, duration):
+    suite.mdns_from_evil([at.goodbye(suite.victim_instance)])
+
+
+def goodbye_repeated(suite, duration):
+    suite.mdns_from_evil([at.goodbye(suite.victim_instance)], every=0.2, count=int(duration / 0.2))
+
+
+def goodbye_paced(suite, duration):
+    # Avahi removes a record 1 s after its goodbye and at once asks again;
+    # the genuine answer comes back within ~0.1 s. A goodbye every 1.2 s
+    # hits each fresh copy.
+    suite.mdns_from_evil([at.goodbye(suite.victim_instance)], every=1.2, count=int(duration / 1.2))
+
+
+def txt_forgery(**changes):
+    def attack(suite, duration):
+        items = at.replace_txt(suite.victim_txt, **changes)
+        suite.mdns_from_evil([at.forged_txt(suite.victim_instance, items)], every=0.2,
+                             count=int(duration / 0.2))
+    return attack
+
+
+def main(argv):
+    lan.check_environment()
+    bins = dm.Binaries(argv)
+    with at.Suite(bins) as suite:
+        suite.settle()
+        suite.run('none (control)', nothing, 2)
+        suite.run('mDNS goodbye for h1, once', goodbye_once, 3)
+        suite.run('mDNS goodbye for h1, every 200 ms for 10 s', goodbye_repeated, 10)
+        suite.run('mDNS goodbye for h1, every 1.2 s for 8 s', goodbye_paced, 8)
+        suite.run('TXT for h1: state=drain, every 200 ms for 5 s', txt_forgery(state='drain'), 5)
+        suite.run(f'TXT for h1: id={FORGED_ID}, every 200 ms for 5 s', txt_forgery(id=FORGED_ID), 5)
+        suite.run('TXT for h1: jobs=1 (slots), every 200 ms for 5 s', txt_forgery(jobs=1), 5)
+        suite.report()
+
+
+if __name__ == '__main__':
+    lan.run_test(main)
