@@ -56,8 +56,11 @@ struct Pair {
 		for (int i = 0; i < 1000 && now < end; ++i) {
 			if (running) {
 				server.setOwnSample(sample(state), now);
+				// The client answers, so that the server counts it among
+				// the peers that hear its rounds.
 				for (const Datagram &d : server.tick(now))
-					client.receive(kServerAt, d.bytes, now);
+					for (const Datagram &r : client.receive(kServerAt, d.bytes, now))
+						server.receive(kClientAt, r.bytes, now);
 			}
 			client.tick(now);
 			now += 50ms;

@@ -25,6 +25,10 @@ struct DemandSummary {
 
 namespace dmdns::gossip {
 
+// The most of @d's demand that counts: the farm's @capacity plus the
+// client's local slots, those at most @capacity.
+std::uint64_t capped(const wire::Demand &d, std::uint64_t capacity) noexcept;
+
 // Entries are keyed by who the client is: its source address without a
 // key (one client per address, whatever ids it invents), its id when a key
 // vouches for it. A client counts once: its demand at most up to the
