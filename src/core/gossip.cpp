@@ -231,37 +231,25 @@ void Gossip::reserve(std::uint64_t server, std::uint32_t count, SteadyTime now)
 
 void Gossip::refute(const wire::Record &record, SteadyTime now)
 {
-	if (left_)
+	if (left_ || !ownSample_)
 		return;
 	// Only this node speaks for itself, and every peer believes its own
-	// word over relayed ones: saying it again is refutation enough. A
-	// LEAVE of this very run voids it where a key holder relayed it, so
-	// the run moves on to the next incarnation (SWIM's refutation of an
-	// equal one); never past the wire's bound, and never because someone
-	// claims a run this node has not had.
-	if (const auto *leave = std::get_if<wire::Leave>(&record)) {
-		if (leave->incarnation != incarnation_ || incarnation_ + 1 >= wire::kMaxCounter)
+	// word over anything relayed: a LEAVE of this run, or a copy of its
+	// sample newer than its own, counts only where a relay may speak (a
+	// --peer or a key holder), and there it makes the peer ask this node.
+	// Saying its own word again at once is refutation enough, for an equal
+	// incarnation too; the run keeps its one incarnation (the TXT record
+	// carries the same), and no claim makes a counter jump.
+	if (const auto *sample = std::get_if<wire::Sample>(&record)) {
+		if (*sample == *ownSample_)
 			return;
-		++incarnation_;
-		if (ownDemand_) {
-			auto &d = std::get<wire::Demand>(ownDemand_->record);
-			d.incarnation = incarnation_;
-			d.sequence = bump(sequence_);
-			ownDemand_->transmits = config_.newsTransmits;
-		}
-	} else if (const auto *sample = std::get_if<wire::Sample>(&record)) {
-		if (!ownSample_ || sample->incarnation < incarnation_ || *sample == *ownSample_)
-			return;
-	} else {
+	} else if (!std::holds_alternative<wire::Leave>(record)) {
 		return;
 	}
-	if (ownSample_) {
-		ownSample_->incarnation = incarnation_;
-		ownSample_->sequence = bump(sampleSequence_);
-		ownOrigin_ = now;
-		ownCompact_ = false; // a new incarnation needs the full record
-		ownTransmits_ = config_.newsTransmits;
-	}
+	ownSample_->sequence = bump(sampleSequence_);
+	ownOrigin_ = now;
+	ownCompact_ = false;
+	ownTransmits_ = config_.newsTransmits;
 }
 
 // ---- receiving

@@ -214,16 +214,21 @@ TEST_SUITE("gossip_trust")
 		CHECK(h.demand(kT0 + 6ms, false).clients == 1);
 	}
 
-	TEST_CASE("a node refutes a leave of its run without wrapping, and ignores claims of runs it never had")
+	TEST_CASE("a node answers a leave or a copy of itself by saying its own word again; no claim moves its counters")
 	{
 		GossipConfig c = configFor(0x10);
 		c.incarnation = wire::kMaxCounter - 2;
 		Gossip g(c);
 		g.setOwnSample(sampleOf(0x10, 0, 0), kT0);
+		const auto seq = g.server(0x10, kT0)->sample.sequence;
 		g.receive(kEvilAt, datagram(kEvil, { wire::Leave{ 0x10, wire::kMaxCounter - 2 } }), kT0);
-		CHECK(g.incarnation() == wire::kMaxCounter - 1);
-		g.receive(kEvilAt, datagram(kEvil, { wire::Leave{ 0x10, wire::kMaxCounter - 1 } }), kT0 + 1ms);
-		CHECK(g.incarnation() == wire::kMaxCounter - 1); // saturated, not wrapped
+		CHECK(g.incarnation() == wire::kMaxCounter - 2);
+		CHECK(g.server(0x10, kT0)->sample.sequence == seq + 1);
+		g.receive(kEvilAt, datagram(kEvil, { sampleOf(0x10, wire::kMaxCounter - 1, wire::kMaxCounter - 1, 9) }),
+			  kT0 + 1ms);
+		CHECK(g.incarnation() == wire::kMaxCounter - 2);
+		CHECK(g.server(0x10, kT0 + 1ms)->sample.sequence == seq + 2);
+		CHECK(g.server(0x10, kT0 + 1ms)->sample.running == 1);
 		CHECK(g.liveness(0x10, kT0 + 1ms) == Liveness::Alive);
 	}
 
