@@ -528,6 +528,13 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 				     bool validated, SteadyTime now)
 {
 	std::vector<Datagram> out;
+	// The answer may be a probe's: it carries a sequence newer than the
+	// last heartbeat, which is what tells the asker that this node's own
+	// stream goes on (at most one a 50 ms, the pace receivers allow).
+	if (ownSample_ && now - ownOrigin_ >= gossip::ServerTable::kMinSampleMs) {
+		ownSample_->sequence = bump(sampleSequence_);
+		ownOrigin_ = now;
+	}
 	if (!validated) {
 		// Not proved to receive at its address: at most kAmplification
 		// times the request's bytes, a cookie first, then our own sample

@@ -61,6 +61,38 @@ bool ServerTable::plausible(const Entry &e, std::uint64_t sequence, SteadyTime n
 	return sequence <= e.anchorSequence + reach + kSequenceSlack;
 }
 
+Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence,
+				       SteadyTime now) const
+{
+	if (!e.anchored) {
+		e.staleSince.reset();
+		return Verdict::Applied;
+	}
+	if (incarnation == e.anchorIncarnation && sequence == e.anchorSequence)
+		return Verdict::Stale; // a copy of the anchor: nothing new
+	if (newer(incarnation, sequence, e.anchorIncarnation, e.anchorSequence)) {
+		// A sequence the server could not have reached since its last word
+		// is checked with the server before it freezes what follows.
+		if (incarnation == e.anchorIncarnation && !plausible(e, sequence, now))
+			return Verdict::Probe;
+		e.staleSince.reset();
+		return Verdict::Applied;
+	}
+	// Older than the anchor. Late, once; a stream of them means the
+	// anchor was forged.
+	if (!e.staleSince) {
+		e.staleSince = now;
+		e.staleIncarnation = incarnation;
+		e.staleSequence = sequence;
+		return Verdict::Probe;
+	}
+	const bool movedOn = newer(incarnation, sequence, e.staleIncarnation, e.staleSequence);
+	if (!movedOn && now - *e.staleSince < kReanchorAfter)
+		return Verdict::Stale;
+	e.staleSince.reset();
+	return Verdict::Applied;
+}
+
 Verdict ServerTable::insert(const wire::Sample &s, bool firstHand, SteadyTime origin, SteadyTime now)
 {
 	if (servers_.size() >= maxServers_) {
@@ -103,13 +135,8 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 	if (firstHand) {
 		// The server's own word: judged against its own last word only,
 		// so that no relayed sequence can make it look old.
-		if (e.anchored && !newer(s.incarnation, s.sequence, e.anchorIncarnation, e.anchorSequence)) {
-			if (!e.staleSince)
-				e.staleSince = now;
-			if (now - *e.staleSince < kReanchorAfter)
-				return Verdict::Stale;
-		}
-		e.staleSince.reset();
+		if (const Verdict v = firstHandVerdict(e, s.incarnation, s.sequence, now); v != Verdict::Applied)
+			return v;
 		e.sample = s;
 		e.origin = origin;
 		e.anchored = true;
@@ -140,13 +167,8 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
 	const std::uint64_t sequence = high | l.sequence;
 	if (firstHand) {
-		if (e.anchored && sequence <= e.anchorSequence) {
-			if (!e.staleSince)
-				e.staleSince = now;
-			if (now - *e.staleSince < kReanchorAfter)
-				return Verdict::Stale;
-		}
-		e.staleSince.reset();
+		if (const Verdict v = firstHandVerdict(e, e.sample.incarnation, sequence, now); v != Verdict::Applied)
+			return v;
 		e.anchored = true;
 		e.anchorIncarnation = e.sample.incarnation;
 		e.anchorSequence = sequence;

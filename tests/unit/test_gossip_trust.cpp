@@ -161,6 +161,48 @@ TEST_SUITE("gossip_trust")
 		CHECK(g.stats().untrusted > 0);
 	}
 
+	TEST_CASE("a forged copy of the server's own address: a jump is probed, a plausible lie lasts until the server's next word")
+	{
+		Gossip g = clientKnowingServer();
+		wire::Sample down = sampleOf(kServer, 7, wire::kMaxCounter - 1, 8);
+		down.state = ServerState::Down;
+		// An absurd jump from the server's address is not believed: asked.
+		auto out = g.receive(kServerAt, datagram(kServer, { down }), kT0 + 10ms);
+		CHECK(g.server(kServer, kT0 + 10ms)->sample.state == ServerState::Up);
+		REQUIRE(out.size() == 1);
+		CHECK(out.front().to == kServerAt);
+		// A plausible one is, until the server's own stream goes on: its
+		// next record (older than the lie) asks again, and the answer,
+		// newer still, puts the server back.
+		down.sequence = 105;
+		g.receive(kServerAt, datagram(kServer, { down }), kT0 + 20ms);
+		CHECK(g.server(kServer, kT0 + 20ms)->sample.state == ServerState::Down);
+		out = g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 101) }), kT0 + 900ms);
+		CHECK(g.server(kServer, kT0 + 900ms)->sample.state == ServerState::Down);
+		CHECK_FALSE(out.empty()); // the probe
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 102) }), kT0 + 901ms);
+		CHECK(g.server(kServer, kT0 + 901ms)->sample.state == ServerState::Up);
+		CHECK(g.server(kServer, kT0 + 901ms)->sample.sequence == 102);
+		// A plain duplicate of the anchor is nothing new and asks nothing.
+		CHECK(g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 102) }), kT0 + 950ms).empty());
+	}
+
+	TEST_CASE("answers carry a fresh sequence, at most one a 50 ms")
+	{
+		Gossip server(configFor(kServer));
+		wire::Sample own = sampleOf(0, 0, 0);
+		server.setOwnSample(own, kT0);
+		const auto before = server.server(kServer, kT0)->sample.sequence;
+		const Endpoint askerAt{ "10.0.0.9", 3632 };
+		wire::PacketWriter w({ wire::kFlagPushPullRequest, 0x99, 1 });
+		w.padTo(128);
+		const auto request = w.finish();
+		server.receive(askerAt, request, kT0 + 100ms);
+		CHECK(server.server(kServer, kT0 + 100ms)->sample.sequence == before + 1);
+		server.receive(askerAt, request, kT0 + 120ms);
+		CHECK(server.server(kServer, kT0 + 120ms)->sample.sequence == before + 1);
+	}
+
 	TEST_CASE("a trusted relay's contradicting claim is probed, not believed; its load news applies")
 	{
 		Gossip g = clientKnowingServer();

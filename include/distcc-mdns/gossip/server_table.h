@@ -37,10 +37,11 @@ class ServerTable final
 {
 public:
 	static constexpr std::chrono::milliseconds kMinSampleMs{ 50 };
-	// A first-hand record older than the anchor is a duplicate or a late
-	// one, unless the server's own records keep coming older than it for
-	// this long with none newer: then the anchor came from a forged copy of
-	// the server's address, and the server's stream wins again.
+	// A first-hand record older than the anchor is late, unless the
+	// server's own records keep coming older than it: then the anchor came
+	// from a forged copy of the server's address. The first such record
+	// asks for a probe (the server's answer carries a newer sequence); a
+	// second one that has moved on, or any after this long, wins.
 	static constexpr std::chrono::milliseconds kReanchorAfter{ 1000 };
 	static constexpr std::uint64_t kSequenceSlack = 16;
 
@@ -51,7 +52,11 @@ public:
 		std::uint64_t anchorIncarnation = 0;
 		std::uint64_t anchorSequence = 0;
 		SteadyTime anchorTime{};
-		std::optional<SteadyTime> staleSince; // first-hand records older than the anchor since
+		// First-hand records older than the anchor: since when, and the
+		// newest of them.
+		std::optional<SteadyTime> staleSince;
+		std::uint64_t staleIncarnation = 0;
+		std::uint64_t staleSequence = 0;
 	};
 
 	ServerTable(std::size_t maxServers, std::size_t maxLeaves, std::chrono::milliseconds forgetAfter);
@@ -79,6 +84,9 @@ public:
 
 private:
 	Verdict insert(const wire::Sample &s, bool firstHand, SteadyTime origin, SteadyTime now);
+	// Whether a first-hand (incarnation, sequence) may replace @e's
+	// anchor: Applied, Stale, or Probe (a jump or a conflict to check).
+	Verdict firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, SteadyTime now) const;
 	bool plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const;
 
 	std::size_t maxServers_;
