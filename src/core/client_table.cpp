@@ -24,9 +24,9 @@ bool supersedes(const Record &a, const Record &b, std::uint64_t idA, std::uint64
 
 std::uint64_t capped(const wire::Demand &d, std::uint64_t capacity) noexcept
 {
-	// As a local request's want is clamped: the farm's slots plus the
-	// client's own, those at most the farm's.
-	return capacity + std::min<std::uint64_t>(d.localSlots, capacity);
+	// As a local request's want is clamped: remote jobs beyond the farm's
+	// slots cannot run anywhere, so no claim counts for more.
+	return std::min<std::uint64_t>(d.wanted, capacity);
 }
 
 ClientTable::ClientTable(std::size_t maxClients, std::size_t maxReservations, milliseconds demandTtl)
@@ -105,7 +105,7 @@ DemandSummary ClientTable::summary(SteadyTime now, std::uint64_t capacity) const
 	for (const auto &[client, e] : demands_) {
 		if (now - e.origin >= demandTtl_ || e.demand.wanted == 0)
 			continue;
-		sum.wanted += std::min<std::uint64_t>(e.demand.wanted, capped(e.demand, capacity));
+		sum.wanted += capped(e.demand, capacity);
 		sum.localSlots += e.demand.localSlots;
 		++sum.clients;
 	}
@@ -130,7 +130,7 @@ std::uint32_t ClientTable::reservedOn(std::uint64_t server, std::optional<Steady
 			continue;
 		std::uint64_t allowed = 0;
 		if (auto d = demands_.find(key.first); d != demands_.end() && now - d->second.origin < demandTtl_)
-			allowed = std::min<std::uint64_t>(d->second.demand.wanted, capped(d->second.demand, capacity));
+			allowed = capped(d->second.demand, capacity);
 		const std::uint64_t held = totals[key.first];
 		const double scale = held > allowed ? static_cast<double>(allowed) / static_cast<double>(held) : 1.0;
 		total += e.reservation.count * scale;

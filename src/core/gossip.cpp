@@ -800,7 +800,7 @@ DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 	if (includeOwn && ownDemand_ && !left_) {
 		const auto &d = std::get<wire::Demand>(ownDemand_->record);
 		if (d.wanted > 0) {
-			sum.wanted += std::min<std::uint64_t>(d.wanted, gossip::capped(d, capacity));
+			sum.wanted += gossip::capped(d, capacity);
 			sum.localSlots += d.localSlots;
 			++sum.clients;
 		}

@@ -64,9 +64,12 @@ std::vector<bool> failingEntries(const std::vector<DirectoryEntry> &entries,
 // The farm's slots: every server's plus this machine's, saturating.
 std::uint32_t farmSlots(const std::vector<DirectoryEntry> &entries, std::uint32_t localSlots)
 {
-	std::uint64_t slots = localSlots;
+	std::uint64_t slots = 0;
 	for (const DirectoryEntry &e : entries)
 		slots += e.server.slots;
+	// No server known: the farm is this machine.
+	if (slots == 0)
+		return localSlots;
 	return static_cast<std::uint32_t>(std::min<std::uint64_t>(slots, wire::kMaxWantedJobs));
 }
 

@@ -74,8 +74,9 @@ def main(argv):
         for c in (c1, c2):
             line(c, f'--want={want}')
         for c in (c1, c2):
-            # The other's 24 counts as the farm's 16 slots plus its 2 local ones.
-            lan.wait_until(lambda c=c: dm.query(c, {'op': 'stats'})['demand']['others_wanted'] >= 16 + LOCAL, 5,
+            # The other's 24 counts as the farm's 16 slots: no claim counts
+            # for more than the whole farm.
+            lan.wait_until(lambda c=c: dm.query(c, {'op': 'stats'})['demand']['others_wanted'] >= 16, 5,
                            watch=watch, what=f'{c.name} counting the other demand')
         for c in (c1, c2):
             got = line(c, f'--want={want}')

@@ -241,8 +241,8 @@ TEST_SUITE("gossip_trust")
 		}
 		const DemandSummary d = g.demand(kT0 + 100ms, false);
 		CHECK(d.clients == 1);
-		CHECK(d.wanted == 16); // the farm's 8 slots, plus local slots at most as many
-		CHECK(g.reservedByOthers(kServer, kT0 + 100ms) <= 16);
+		CHECK(d.wanted == 8); // the farm's 8 slots
+		CHECK(g.reservedByOthers(kServer, kT0 + 100ms) <= 8);
 		// Reservations without demand count for nothing.
 		Gossip h = clientKnowingServer();
 		h.receive(kEvilAt, datagram(kEvil, { wire::Reservation{ kEvil, kServer, 8, 3000, 0, 1, 2 } }), kT0 + 1ms);

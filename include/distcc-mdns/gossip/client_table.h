@@ -25,8 +25,7 @@ struct DemandSummary {
 
 namespace dmdns::gossip {
 
-// The most of @d's demand that counts: the farm's @capacity plus the
-// client's local slots, those at most @capacity.
+// What counts of @d's demand: at most the farm's @capacity.
 std::uint64_t capped(const wire::Demand &d, std::uint64_t capacity) noexcept;
 
 // Entries are keyed by who the client is: its source address without a
