@@ -60,7 +60,8 @@ struct DirectoryEntry {
 // vouch function says gossip hears a record's id first-hand (alive or
 // suspect), a goodbye only marks the record withdrawn (still listed, at its
 // last address), and a TXT that would change its identity (another id,
-// host, a stock or unusable record) is refused and the record kept. A
+// host, a stock or unusable record) is refused and the record kept, as is a
+// new name on another host claiming that id. A
 // record gossip does not vouch for, a stock one above all, behaves as plain
 // DNS-SD says. TXT values that gossip samples carry too (state, slots,
 // cpus, speed, load) are replaced by the sample later (overlayGossip), so a

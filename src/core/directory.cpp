@@ -45,6 +45,24 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 			return Outcome::IdentityChanged;
 		}
 	}
+	if (it == records_.end() && decoded.ours && !decoded.server.id.empty()) {
+		// A new name claiming the id of a server gossip vouches for, say
+		// a forger's own instance at its own address: refused, since the
+		// overlay would give it that server's samples. Only the same host
+		// may advertise the id again under a new name (Avahi renamed it
+		// after a conflict), and then it replaces a withdrawn holder.
+		for (auto holder = records_.begin(); holder != records_.end(); ++holder) {
+			const Record &h = holder->second;
+			if (!h.decoded.ours || h.decoded.server.id != decoded.server.id || !vouched(h, now))
+				continue;
+			if (h.hostName != instance.hostName)
+				return Outcome::Contested;
+			if (h.withdrawn) {
+				records_.erase(holder);
+				break;
+			}
+		}
+	}
 	if (it == records_.end())
 		it = records_.emplace(key, Record{}).first;
 	Record &record = it->second;

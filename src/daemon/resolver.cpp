@@ -19,7 +19,14 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 {
 	const char *address = instance.address ? instance.address->text.c_str() : "?";
 	const auto now = std::chrono::steady_clock::now();
-	switch (directory_.resolved(instance, now)) {
+	const Directory::Outcome outcome = directory_.resolved(instance, now);
+	const std::pair<std::string, std::string> name{ instance.key.name, instance.key.domain };
+	const bool reported = outcome == Directory::Outcome::Contested && contested_.contains(name);
+	if (outcome == Directory::Outcome::Contested)
+		contested_.insert(name);
+	else
+		contested_.erase(name);
+	switch (outcome) {
 	case Directory::Outcome::Accepted:
 		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
 		break;
@@ -35,9 +42,9 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	case Directory::Outcome::Contested:
 		// Forged, or the server really went and gossip has not noticed
 		// yet: look again later, when gossip may have let go.
-		log(LogLevel::Warning,
-		    "ignoring a new advertisement of '{}' at {}: it changes the server's identity while "
-		    "gossip still hears the server",
+		log(reported ? LogLevel::Debug : LogLevel::Warning,
+		    "ignoring '{}' at {}: it would re-point the name or the id of a server gossip "
+		    "still hears",
 		    instance.key.name, address);
 		browser_.reresolve(instance.key, kReresolveDelay);
 		break;
@@ -47,6 +54,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 
 void Resolver::instanceRemoved(const InstanceKey &key)
 {
+	contested_.erase({ key.name, key.domain });
 	switch (directory_.removed(key, std::chrono::steady_clock::now())) {
 	case Directory::Removal::Kept:
 		break;
@@ -68,6 +76,7 @@ void Resolver::allForNow()
 void Resolver::browserReset()
 {
 	directory_.clear();
+	contested_.clear();
 	changed();
 }
 

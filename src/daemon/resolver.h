@@ -3,6 +3,9 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "browser.h"
 #include "distcc-mdns/directory.h"
@@ -36,6 +39,10 @@ public:
 private:
 	void changed();
 
+	// Names whose contested advertisement was reported already: the
+	// forged record stays in Avahi's cache and comes back at every
+	// re-resolve. At most one per browsed instance.
+	std::set<std::pair<std::string, std::string>> contested_;
 	Directory directory_;
 	avahi::Browser browser_; // after directory_: its callbacks fill it
 };

@@ -103,6 +103,19 @@ def forged_txt(instance, items, ttl=4500):
                                      cache_flush=True)])
 
 
+def announce(instance, host, address, port, items, ttl=120):
+    """A full announcement of a service of evil's own: PTR, SRV (at
+    host.local), TXT and the host's A record."""
+    target = (host, 'local')
+    srv = struct.pack('!HHH', 0, 0, port) + dns_name(target)
+    return mdns_response([
+        dns_record(SERVICE, 12, dns_name((instance,) + SERVICE), ttl),
+        dns_record((instance,) + SERVICE, 33, srv, ttl, cache_flush=True),
+        dns_record((instance,) + SERVICE, 16, txt_rdata(items), ttl, cache_flush=True),
+        dns_record(target, 1, socket.inet_aton(address), ttl, cache_flush=True),
+    ])
+
+
 def replace_txt(items, **changes):
     """items (TXT strings) with key=value changed or added."""
     out, seen = [], set()
@@ -212,6 +225,7 @@ class Result:
         self.name = name
         self.lines = 0
         self.listed = 0
+        self.evil_listed = 0         # lines listing evil's own address
         self.all_after_settle = True
         self.first_miss_after_settle = None
         self.share = None            # lowest c1 share from SETTLE on
@@ -227,7 +241,8 @@ class Result:
 
     def row(self):
         listed = f'{100 * self.fraction:.0f}% of {self.lines}, ' \
-                 f'{"all" if self.all_after_settle else "NOT all"} after {SETTLE:g} s'
+                 f'{"all" if self.all_after_settle else "NOT all"} after {SETTLE:g} s' + \
+                 (f'; evil in {self.evil_listed}' if self.evil_listed else '')
         share = 'n/a' if self.share is None else f'{100 * self.share:.0f}%'
         grow = max(((a - b), d) for d, (b, a) in self.rss.items()) if self.rss else (0, '-')
         rss = f'max {grow[0]:+d} KiB ({grow[1]})'
@@ -354,14 +369,20 @@ class Suite:
     def _rss(self):
         return {n: dm.vm_rss_kib(p.pid) for n, p in self.daemons.items()}
 
-    def _line_listed(self):
-        """Whether c1's line lists the victim as itself: its address in the
-        line, from an entry that carries its own id (not a forger's)."""
+    def _line(self):
+        """c1's line: (whether it lists the victim as itself: its address
+        in the line, from an entry that carries its own id, not a
+        forger's; whether it lists evil, which serves nothing)."""
         r = dm.query(self.c1, {'op': 'hosts', 'reserve': False})
         assert r.get('ok') is True, f'c1: hosts query failed: {r}'
-        return self.victim.ip in dm.line_hosts(r['line']) and any(
+        hosts = dm.line_hosts(r['line'])
+        victim = self.victim.ip in hosts and any(
             s['address'] == self.victim.ip and s['id'] == self.victim_id and s['excluded'] is None
             for s in r['servers'])
+        return victim, self.evil.ip in hosts
+
+    def _line_listed(self):
+        return self._line()[0]
 
     def run(self, name, attack, duration):
         """Runs attack(suite, duration) and measures for duration + TAIL s;
@@ -383,9 +404,10 @@ class Suite:
             t = time.monotonic()
             if t >= end:
                 break
-            listed = self._line_listed()
+            listed, evil = self._line()
             res.lines += 1
             res.listed += listed
+            res.evil_listed += evil
             if t - t0 >= SETTLE and not listed:
                 res.all_after_settle = False
                 if res.first_miss_after_settle is None:
@@ -410,6 +432,8 @@ class Suite:
         if not res.all_after_settle:
             res.failures.append(f'victim missing from a line {res.first_miss_after_settle:.1f} s '
                                 f'after the start')
+        if res.evil_listed:
+            res.failures.append(f'evil ({self.evil.ip}) in {res.evil_listed} of c1\'s lines')
         if res.share is None:
             res.failures.append(f'no fairness sample (demand loop: {self._demand_error})')
         elif res.share < MIN_SHARE:

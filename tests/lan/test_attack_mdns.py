@@ -8,8 +8,10 @@ every host but h1 (so that h1's avahi-daemon cannot defend its records):
   - a goodbye (TTL 0) of h1's `_distcc._tcp` PTR: once; every 200 ms for
     10 s; every 1.2 s (each lands just after Avahi queried h1 back in);
   - a TXT for h1's instance name (cache-flush, so caches replace the
-    genuine one) saying state=drain, another id, jobs=1, every 200 ms.
-For each, h1 stays in c1's line as itself (>= 95% of lines at 10 Hz, every
+    genuine one) saying state=drain, another id, jobs=1, every 200 ms;
+  - evil's own service, distcc@evil at evil's address, claiming h1's id
+    (so that h1's gossip samples would vouch for it), every 200 ms.
+For each, evil never enters c1's line, h1 stays in it as itself (>= 95% of lines at 10 Hz, every
 line from 2 s on, through the attack and 4 s after it), c1 keeps >= 30% of
 the farm against c2, evil gets no more than 3x its bytes back, and no
 daemon's RSS grows beyond the bound. Prints the table (and writes it to
@@ -60,6 +62,12 @@ def txt_forgery(**changes):
     return attack
 
 
+def impostor(suite, duration):
+    items = list(suite.victim_txt)
+    suite.mdns_from_evil([at.announce('distcc@evil', 'evil', suite.evil.ip, 3632, items)],
+                         every=0.2, count=int(duration / 0.2))
+
+
 def main(argv):
     lan.check_environment()
     bins = dm.Binaries(argv)
@@ -72,6 +80,7 @@ def main(argv):
         suite.run('TXT for h1: state=drain, every 200 ms for 5 s', txt_forgery(state='drain'), 5)
         suite.run(f'TXT for h1: id={FORGED_ID}, every 200 ms for 5 s', txt_forgery(id=FORGED_ID), 5)
         suite.run('TXT for h1: jobs=1 (slots), every 200 ms for 5 s', txt_forgery(jobs=1), 5)
+        suite.run('distcc@evil at evil\'s address with h1\'s id, every 200 ms for 5 s', impostor, 5)
         suite.report()
 
 

@@ -294,4 +294,32 @@ TEST_SUITE("directory")
 		CHECK(v.d.resolved(instance(2, 0, "10.0.0.4", kStock, "late"), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.size() == Directory::kMaxServers);
 	}
+
+	TEST_CASE("a new name on another host cannot claim the id of a server gossip vouches for")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		ResolvedInstance evil = instance(2, 0, "10.0.0.66", ours("abc"), "distcc@evil");
+		evil.hostName = "evil.local";
+		CHECK(v.d.resolved(evil, {}) == Directory::Outcome::Contested);
+		CHECK(v.d.size() == 1);
+		// Withdrawn, the holder still keeps its id from other hosts.
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		CHECK(v.d.resolved(evil, {}) == Directory::Outcome::Contested);
+
+		// The same host under a new name (Avahi renamed it) replaces the
+		// withdrawn holder.
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc"), "distcc@a #2"), {}) ==
+		      Directory::Outcome::Accepted);
+		auto snap = v.d.snapshot({});
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a #2");
+		CHECK_FALSE(snap[0].withdrawn);
+
+		// Once gossip lets go, anyone may claim it, as plain DNS-SD allows.
+		v.heard.clear();
+		CHECK(v.d.resolved(evil, {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.size() == 2);
+	}
 }
