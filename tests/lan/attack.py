@@ -215,7 +215,13 @@ import lan  # noqa: E402
 import dmtest as dm  # noqa: E402
 from lan import note, wait_until  # noqa: E402
 
-SLOTS = 4   # distccd --jobs of each server
+# distccd --jobs of each server, advertised with as many cpus and speed 1
+# (a LAN host sees the machine's 2 cpus, which would make only 4 of the 6
+# slots usable). Three clients (c1, c2 and an attacker that claims the whole
+# farm, which counts as one client) share the 12 slots 4, 4 and 4: with
+# fewer, whole slots rounded down would put c1 under 30% of the farm
+# whoever the third client is (8 slots: 2 each, 25%).
+SLOTS = 6
 
 
 class Result:
@@ -269,7 +275,7 @@ class Suite:
             self.daemons = {}
             for s in self.servers:
                 s.start_distccd(jobs=SLOTS)
-                self.daemons[s.name] = dm.start_mdnsd(s, bins)
+                self.daemons[s.name] = dm.start_mdnsd(s, bins, f'--cpus={SLOTS}', '--speed=1')
             for c in (self.c1, self.c2):
                 self.daemons[c.name] = dm.start_mdnsd(c, bins)
             self.browse = self.c1.browse()

@@ -21,9 +21,18 @@ Asserted:
     and higher ones, are all counted as unauthenticated, h1 stays alive in
     h2's and h3's lines throughout, and h1 does not take a new incarnation
     (it would if it had believed one of them);
-  - control: the same LEAVE tagged with the right key does reach h1, which
-    refutes it with a higher incarnation (so the forged ones above were
-    well-formed, reached the daemon and were refused for their tag only).
+  - control: the same LEAVE tagged with the right key is accepted by h1
+    (so the forged ones above were well-formed, reached the daemon and were
+    refused for their tag only), which says its own word again and keeps
+    its incarnation;
+  - replay: a push-pull request tagged with the right key (a key holder
+    under an id of its own) gets an answer from h1 once; the same bytes
+    sent again, and an older sequence after a newer one, get none and are
+    counted as replayed;
+  - rotation: h1 restarted with the old key and a new one (signing with the
+    old) and h3 with the new key and the old one (signing with the new)
+    hear each other, h2 (old key only) still hears h1, and h2 counts h3's
+    new-key datagrams as unauthenticated.
 The view of h5 (no key: the protocol trusts the LAN, so it may accept the
 keyed datagrams without checking their tag) is printed, not asserted.
 """
@@ -86,12 +95,41 @@ if {mode!r} == 'forged':
                   ('wrong_key', gw.packet(node, i, recs, key=wrong)),
                   ('zero_tag', gw.packet(node, i, recs, raw_tag=bytes(32))),
                   ('push_pull_untagged', gw.packet(node, i, recs, flags=gw.F_PUSH_PULL))]
+elif {mode!r} == 'right':
+    # Distinct datagrams (one sender, growing sequences): a repeat would be
+    # a replay.
+    me = gw.random_id()
+    kinds = [('right_key', gw.packet(me, 1, [gw.leave(node, inc)], key=right, sequence=r + 1))
+             for r in range({FORGED_EACH})]
 else:
-    kinds = [('right_key', gw.packet(gw.random_id(), 1, [gw.leave(node, inc)], key=right))]
+    # A key holder's push-pull request under an id of its own; then the
+    # same bytes again, and an older sequence after a newer one.
+    me = gw.random_id()
+    first = gw.packet(me, 1, [gw.pad(90)], flags=gw.F_PUSH_PULL, key=right, sequence=500)
+    older = gw.packet(me, 1, [gw.pad(90)], flags=gw.F_PUSH_PULL, key=right, sequence=400)
+    s.settimeout(1.0)
+    answers = {{}}
+    for kind, data in (('first', first), ('replayed', first), ('replayed_again', first),
+                       ('older', older)):
+        s.sendto(data, ({targets!r}[0], {port}))
+        got = 0
+        deadline = time.monotonic() + 1.0
+        for _ in range(100):
+            if time.monotonic() >= deadline:
+                break
+            try:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                s.recvfrom(2048)
+                got += 1
+            except socket.timeout:
+                break
+        answers[kind] = got
+    print("ANSWERS", answers, flush=True)
+    sys.exit(0)
 sent = {{}}
 t0 = time.monotonic()
 k = 0
-for rep in range({FORGED_EACH}):
+for rep in range({FORGED_EACH} if {mode!r} == 'forged' else 1):
     for kind, data in kinds:
         for t in {targets!r}:
             s.sendto(data, (t, {port}))
@@ -207,18 +245,57 @@ def main(argv):
             f'h1 took a new incarnation ({inc0} -> {after["h1"]["incarnation"]}): it believed a forgery'
         figure('gossip.polls_alive_during_forgery', sum(listed.values()), 'polls')
 
-        # ---- control: a correctly tagged LEAVE is heard and refuted
+        # ---- control: a correctly tagged LEAVE is accepted, and refuted
+        before = dm.gossip_stats(srv)
         fp2 = forger.spawn(['python3', '-c', forger_script([srv.ip], port, node, inc0, wrong,
                                                            key.strip(), 'right')],
                            name='forger-right-key')
-        t0 = time.monotonic()
-        lan.wait_until(lambda: dm.gossip_stats(srv)['incarnation'] > inc0, 10, 0.05,
-                       watch=daemons, what='h1 refuting a correctly tagged LEAVE')
-        figure('gossip.refute_tagged_leave', time.monotonic() - t0, 's')
-        fp2.wait(10)
+        assert fp2.wait(10) == 0, f'forger failed: {fp2.tail()}'
+        sent = int(fp2.wait_log(r'^SENT (\d+)', 5).group(1))
+        after = dm.gossip_stats(srv)
+        assert after['unauthenticated'] == before['unauthenticated'] and \
+            after['accepted'] - before['accepted'] >= sent, \
+            f'h1 did not accept {sent} correctly tagged LEAVEs: {before} -> {after}'
+        assert after['incarnation'] == inc0, f'h1 changed its incarnation: {inc0} -> {after["incarnation"]}'
         for c in (c1, c2):
             lan.wait_until(lambda c=c: dm.all_alive(c, [srv.ip]), 10, 0.05, watch=daemons,
                            what=f'{c.name} listing {srv.ip} alive after the refutation')
+
+        # ---- replay: a keyed datagram counts once
+        before = dm.gossip_stats(srv)
+        fp3 = forger.spawn(['python3', '-c', forger_script([srv.ip], port, node, inc0, wrong,
+                                                           key.strip(), 'replay')],
+                           name='replayer')
+        assert fp3.wait(15) == 0, f'replayer failed: {fp3.tail()}'
+        answers = eval(fp3.wait_log(r'^ANSWERS (.*)$', 5).group(1))   # a dict the script printed
+        after = dm.gossip_stats(srv)
+        figure('gossip.replay_answers', str(answers), 'datagrams')
+        assert answers['first'] >= 1, f'h1 did not answer a correctly tagged request: {answers}'
+        assert answers['replayed'] == answers['replayed_again'] == answers['older'] == 0, \
+            f'h1 answered a replayed request: {answers}'
+        assert after['replayed'] - before['replayed'] >= 3, \
+            f'h1 counted {after["replayed"] - before["replayed"]} replays of 3: {after}'
+
+        # ---- rotation: two keys, the first signs, either verifies
+        new = generate_key(c2, bins)
+        new_paths = {h.name: h.write('gossip-new.key', new, 0o600) for h in (srv, c2)}
+        for i, h in enumerate(keyed):
+            if h is c1:
+                continue
+            dm.stop_mdnsd(daemons[i])
+            first, second = (paths[h.name], new_paths[h.name]) if h is srv else \
+                (new_paths[h.name], paths[h.name])
+            daemons[i] = dm.start_mdnsd(h, bins, f'--key-file={first}', f'--key-file={second}')
+        assert dm.gossip_stats(srv)['keys'] == 2
+        before = dm.gossip_stats(c1)
+        for c in (c1, c2):
+            lan.wait_until(lambda c=c: dm.all_alive(c, [srv.ip]), 15, 0.05, watch=daemons,
+                           what=f'{c.name} listing {srv.ip} alive by gossip during the rotation')
+        lan.wait_until(lambda: dm.gossip_stats(c1)['unauthenticated'] > before['unauthenticated'], 15,
+                       0.1, watch=daemons, what='h2 (old key only) refusing h3\'s new-key datagrams')
+        lan.wait_until(lambda: dm.gossip_stats(srv)['accepted'] > 0 and
+                       dm.gossip_stats(c2)['servers'] >= 1, 15, 0.1, watch=daemons,
+                       what='h1 and h3 hearing each other across the rotation')
 
 
 if __name__ == '__main__':
