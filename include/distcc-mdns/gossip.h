@@ -218,6 +218,9 @@ public:
 	// counts for more than the whole farm); @includeOwn false: the other
 	// clients' only.
 	DemandSummary demand(SteadyTime now, bool includeOwn = true) const;
+	// The other clients' demands one by one (each capped as above), for a
+	// planner that counts each at most the slots it can use.
+	std::vector<std::uint32_t> demands(SteadyTime now) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }

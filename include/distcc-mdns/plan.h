@@ -24,6 +24,11 @@ struct PlanOptions {
 	// above the slots of the servers, the farm is overloaded and each client
 	// gets its fair share; 0: none known, each server offers what is free.
 	std::uint64_t othersWanted = 0;
+	// The other clients' demands one by one, when known apart (gossip):
+	// then they replace othersWanted, and every demand, this client's too,
+	// counts at most the slots the farm can use, so that no claim, however
+	// large, weighs more than one client asking for the whole farm.
+	std::vector<std::uint32_t> othersDemands;
 	// This client's own jobs running on each server now (a hosts file
 	// rewritten during a build): not others' load. Empty, or one per server.
 	std::vector<std::uint32_t> own;

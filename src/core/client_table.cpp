@@ -112,6 +112,15 @@ DemandSummary ClientTable::summary(SteadyTime now, std::uint64_t capacity) const
 	return sum;
 }
 
+std::vector<std::uint32_t> ClientTable::wants(SteadyTime now, std::uint64_t capacity) const
+{
+	std::vector<std::uint32_t> out;
+	for (const auto &[client, e] : demands_)
+		if (now - e.origin < demandTtl_ && e.demand.wanted > 0)
+			out.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(capped(e.demand, capacity), UINT32_MAX)));
+	return out;
+}
+
 std::uint32_t ClientTable::reservedOn(std::uint64_t server, std::optional<SteadyTime> sampled,
 				      milliseconds coverAfter, SteadyTime now, std::uint64_t capacity) const
 {

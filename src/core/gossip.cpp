@@ -793,6 +793,11 @@ std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) con
 	return clients_.reservedOn(server, sampled, config_.reservationCoverAfter, now, capacity);
 }
 
+std::vector<std::uint32_t> Gossip::demands(SteadyTime now) const
+{
+	return clients_.wants(now, capacity());
+}
+
 DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 {
 	const std::uint64_t capacity = this->capacity();

@@ -236,12 +236,20 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		limits.push_back(c.free);
 	// Overloaded only when others ask too: alone, the others' running jobs
 	// (say from stock clients) are what limits this client.
-	const std::uint64_t farmWanted = options.othersWanted + want;
-	if (want > 0 && options.othersWanted > 0 && farmWanted > totalSlots) {
+	std::uint64_t othersWanted = options.othersWanted;
+	std::uint64_t counted = want;
+	if (!options.othersDemands.empty()) {
+		othersWanted = 0;
+		for (std::uint32_t d : options.othersDemands)
+			othersWanted += std::min<std::uint64_t>(d, totalSlots);
+		counted = std::min<std::uint64_t>(want, totalSlots);
+	}
+	const std::uint64_t farmWanted = othersWanted + counted;
+	if (want > 0 && othersWanted > 0 && farmWanted > totalSlots) {
 		// Overloaded: capacity x this demand / all demand, at least one job,
 		// spread by the servers' compute (cores x speed) so that under the
 		// clients' jobs together every server runs its jobs about as fast.
-		const std::uint64_t share = std::max<std::uint64_t>(1, totalSlots * want / farmWanted);
+		const std::uint64_t share = std::max<std::uint64_t>(1, totalSlots * counted / farmWanted);
 		plan.share = static_cast<std::uint32_t>(std::min<std::uint64_t>(share, want));
 		std::vector<double> weights;
 		std::vector<std::uint32_t> caps;

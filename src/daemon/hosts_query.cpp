@@ -128,6 +128,7 @@ HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<Directo
 	HostsAnswer answer;
 	answer.reserve = request::boolean(request, "reserve", options.want.has_value());
 	options.othersWanted = others.wanted;
+	options.othersDemands = others.demands;
 	options.own = others.own;
 	std::set<std::pair<std::string, std::uint16_t>> failing = others.failing;
 	readFailing(request, failing);

@@ -46,6 +46,8 @@ struct FarmState {
 	std::span<const std::uint32_t> reserved;
 	std::uint64_t wanted = 0;
 	std::vector<std::uint32_t> own;
+	// Each other client's demand, when gossip knows them apart.
+	std::vector<std::uint32_t> demands;
 	std::set<std::pair<std::string, std::uint16_t>> failing;
 };
 

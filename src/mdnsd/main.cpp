@@ -310,9 +310,12 @@ LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
 // What the farm is busy with, beyond the samples, for this daemon's answers.
 FarmState farmState(const LiveServers &live, const GossipNode *node)
 {
-	FarmState farm{ live.reserved, 0, {}, {} };
-	if (node)
-		farm.wanted = node->gossip().demand(std::chrono::steady_clock::now(), false).wanted;
+	FarmState farm{ live.reserved, 0, {}, {}, {} };
+	if (node) {
+		const auto now = std::chrono::steady_clock::now();
+		farm.wanted = node->gossip().demand(now, false).wanted;
+		farm.demands = node->gossip().demands(now);
+	}
 	return farm;
 }
 

@@ -174,7 +174,7 @@ TEST_SUITE("query")
 		const std::vector<std::uint32_t> reserved = { 4, 0 };
 		for (int i = 0; i < 20; ++i) {
 			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries,
-						    FarmState{ reserved, 0, {}, {} }, 1.0, "test");
+						    FarmState{ reserved, 0, {}, {}, {} }, 1.0, "test");
 			REQUIRE(a.reservations.size() == 1);
 			CHECK(a.reservations.front().first == 0xbb);
 			CHECK(a.view["servers"][1]["reserved"] == 4);
@@ -273,7 +273,7 @@ TEST_SUITE("query")
 		// Against other clients' demand its fair share is that of a client
 		// asking for the whole farm, not of a million jobs.
 		const HostsAnswer shared = answerHosts({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } },
-						       entries, FarmState{ {}, 10, {}, {} }, 1.0, "test");
+						       entries, FarmState{ {}, 10, {}, {}, {} }, 1.0, "test");
 		CHECK(shared.view["share"] == 5); // 10 slots x 10 / (10 + 10)
 		// No servers: the farm is this machine.
 		CHECK(answerHosts({ { "op", "hosts" }, { "want", 50 }, { "local_slots", 3 } }, {}, none, 1.0, "test").want ==

@@ -185,6 +185,31 @@ TEST_SUITE("plan")
 		CHECK_THROWS_AS(planHostsLine(servers, reserved, mine, again), std::invalid_argument);
 	}
 
+	TEST_CASE("demands known one by one count at most the slots the farm can use, however large")
+	{
+		// Two 2-core servers with distccd's 4 slots each: at the minimum
+		// speed of 0.5 each can use 4, 8 in all. Another client claims a
+		// million jobs, a third asks for the whole farm.
+		std::vector<Server> servers = { machine("10.0.0.2", 2, 1.0), machine("10.0.0.3", 2, 1.0) };
+		PlanOptions options;
+		options.want = 8;
+		options.othersDemands = { 1'000'000, 8 };
+		Picker picker(3);
+		const Plan plan = planHostsLine(servers, {}, options, picker);
+		// 8 x 8 / (8 + 8 + 8): a third, rounded down; the liar is one client.
+		CHECK(plan.share == 2);
+		// Summed, the million would have left this client one job.
+		PlanOptions summed = options;
+		summed.othersDemands.clear();
+		summed.othersWanted = 1'000'008;
+		CHECK(planHostsLine(servers, {}, summed, picker).share == 1);
+		// And a want above the usable slots weighs no more than them.
+		PlanOptions greedy = options;
+		greedy.want = 1000;
+		greedy.othersDemands = { 8, 8 };
+		CHECK(planHostsLine(servers, {}, greedy, picker).share == 2);
+	}
+
 	TEST_CASE("an overloaded farm gives each client its fair share, in proportion to the slots")
 	{
 		// 24 slots, all busy with another client's jobs; it asks for 40.

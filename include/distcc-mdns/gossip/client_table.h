@@ -46,6 +46,8 @@ public:
 
 	// Every client's demand, each capped at @capacity.
 	DemandSummary summary(SteadyTime now, std::uint64_t capacity) const;
+	// Each live client's demand, capped at @capacity.
+	std::vector<std::uint32_t> wants(SteadyTime now, std::uint64_t capacity) const;
 	// Jobs reserved on @server not yet in its sample (measured at
 	// @sampled), each client's reservations scaled to its capped demand.
 	std::uint32_t reservedOn(std::uint64_t server, std::optional<SteadyTime> sampled,
