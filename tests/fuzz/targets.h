@@ -30,6 +30,16 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size);
 
 namespace dmdns::fuzz {
 
+} // namespace dmdns::fuzz
+
+#include "distcc-mdns/gossip.h"
+
+namespace dmdns::fuzz {
+
+// A gossip node with small tables (8 entries, 4 sources), so that inputs
+// reach their bounds and evictions.
+GossipConfig smallGossipConfig();
+
 // Input: a sequence of hostile datagrams (each a length byte, a byte saying
 // which address sends it and whether it asks for state, then the bytes),
 // between which the genuine server keeps sending its own samples.

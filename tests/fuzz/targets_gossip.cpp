@@ -20,6 +20,18 @@ namespace {
 
 } // namespace
 
+GossipConfig smallGossipConfig()
+{
+	GossipConfig c;
+	c.node = 0x1111;
+	c.maxServers = 8;
+	c.maxReservations = 8;
+	c.maxDemands = 8;
+	c.maxLeaves = 8;
+	c.maxSources = 4;
+	return c;
+}
+
 void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 {
 	const std::span<const std::uint8_t> datagram(data, size);
@@ -53,13 +65,7 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 
 	// The state machine takes any datagram without growing past its bounds.
 	static Gossip gossip([] {
-		GossipConfig c;
-		c.node = 0x1111;
-		c.maxServers = 8;
-		c.maxReservations = 8;
-		c.maxDemands = 8;
-		c.maxLeaves = 8;
-		c.maxSources = 4;
+		GossipConfig c = smallGossipConfig();
 		c.rateLimit = 1e9;
 		c.rateBurst = 1e9;
 		return c;

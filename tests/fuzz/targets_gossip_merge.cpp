@@ -30,14 +30,7 @@ const Endpoint kSources[] = { { "10.0.0.66", 3632 }, { "10.0.0.5", 3632 }, { "10
 void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 {
 	using namespace std::chrono_literals;
-	GossipConfig c;
-	c.node = 0x1111;
-	c.maxServers = 8;
-	c.maxReservations = 8;
-	c.maxDemands = 8;
-	c.maxLeaves = 8;
-	c.maxSources = 4;
-	Gossip g(c);
+	Gossip g(smallGossipConfig());
 	g.addPeer(kServerAt);
 	g.addPeer(kSources[1], true);
 	const std::vector<std::uint64_t> listed{ kServer };
