@@ -123,9 +123,23 @@ Verdict ServerTable::insert(const wire::Sample &s, bool firstHand, SteadyTime or
 	return Verdict::Applied;
 }
 
+bool ServerTable::stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence)
+{
+	auto it = servers_.find(id);
+	if (it == servers_.end() || !it->second.anchored || incarnation != it->second.anchorIncarnation ||
+	    sequence <= it->second.anchorSequence)
+		return false;
+	// A server that left sends nothing newer of that run: the leave was a
+	// forged copy of its address.
+	leaves_.erase(id);
+	return true;
+}
+
 Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime now)
 {
-	if (hasLeft(s.server, s.incarnation) || milliseconds(s.ageMs) > forgetAfter_)
+	if (milliseconds(s.ageMs) > forgetAfter_)
+		return Verdict::Stale;
+	if (hasLeft(s.server, s.incarnation) && !(firstHand && stillSpeaking(s.server, s.incarnation, s.sequence)))
 		return Verdict::Stale;
 	const SteadyTime origin = now - milliseconds(s.ageMs);
 	auto it = servers_.find(s.server);
@@ -161,11 +175,12 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation)
 		return Verdict::Refused; // nothing to apply it to: push-pull brings the Sample
 	Entry &e = it->second;
-	if (hasLeft(l.server, e.sample.incarnation))
-		return Verdict::Stale;
 	// The Load carries the low 32 bits of the sequence; the rest is the held sample's.
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
 	const std::uint64_t sequence = high | l.sequence;
+	if (hasLeft(l.server, e.sample.incarnation) &&
+	    !(firstHand && stillSpeaking(l.server, e.sample.incarnation, sequence)))
+		return Verdict::Stale;
 	if (firstHand) {
 		if (const Verdict v = firstHandVerdict(e, e.sample.incarnation, sequence, now); v != Verdict::Applied)
 			return v;

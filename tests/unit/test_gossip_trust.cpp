@@ -187,6 +187,21 @@ TEST_SUITE("gossip_trust")
 		CHECK(g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 102) }), kT0 + 950ms).empty());
 	}
 
+	TEST_CASE("a LEAVE forged from the server's own address lasts until the server's next word")
+	{
+		Gossip g = clientKnowingServer();
+		g.receive(kServerAt, datagram(kServer, { wire::Leave{ kServer, 7 } }), kT0 + 10ms);
+		CHECK(g.liveness(kServer, kT0 + 10ms) == Liveness::Left);
+		// Nothing older than its last word brings it back (a late datagram
+		// after a genuine leave) ...
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 100) }), kT0 + 20ms);
+		CHECK(g.liveness(kServer, kT0 + 20ms) == Liveness::Left);
+		// ... but a newer one of the same run does: a server that left
+		// sends nothing more of that run.
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 101) }), kT0 + 900ms);
+		CHECK(g.liveness(kServer, kT0 + 900ms) == Liveness::Alive);
+	}
+
 	TEST_CASE("answers carry a fresh sequence, at most one a 50 ms")
 	{
 		Gossip server(configFor(kServer));

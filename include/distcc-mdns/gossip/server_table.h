@@ -88,6 +88,9 @@ private:
 	// anchor: Applied, Stale, or Probe (a jump or a conflict to check).
 	Verdict firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, SteadyTime now) const;
 	bool plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const;
+	// A first-hand record newer than the server's last word, of the run a
+	// LEAVE ended: the server still speaks, so the leave is void. True if so.
+	bool stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence);
 
 	std::size_t maxServers_;
 	std::size_t maxLeaves_;
