@@ -383,8 +383,12 @@ void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, cons
 	if (verdict == Verdict::Probe) {
 		++stats_.contradicted;
 		probe.insert(subject);
-	} else if (verdict == Verdict::Refused && std::holds_alternative<wire::Load>(record)) {
+	} else if (verdict == Verdict::Missing) {
+		// The server's own Load on a Sample this node lacks (new here, or
+		// held from a forged copy of its address): ask the server for it.
 		++stats_.orphanLoads;
+		if (firstHand)
+			probe.insert(subject);
 	}
 	if (firstHand && verdict == Verdict::Applied && std::holds_alternative<wire::Leave>(record))
 		clients_.forget(source.client);
@@ -447,7 +451,7 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
 	std::vector<wire::Record> out = ownState(now);
 	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	for (const auto &[node, left] : servers_.leaves())
-		out.push_back(wire::Leave{ node, left.first });
+		out.push_back(wire::Leave{ node, left.incarnation });
 	for (const auto &[id, e] : servers_.entries()) {
 		if (!fresh(e.origin) || servers_.hasLeft(id, e.sample.incarnation))
 			continue;

@@ -49,7 +49,7 @@ const ServerTable::Entry *ServerTable::find(std::uint64_t id) const
 bool ServerTable::hasLeft(std::uint64_t id, std::uint64_t incarnation) const
 {
 	auto it = leaves_.find(id);
-	return it != leaves_.end() && it->second.first >= incarnation;
+	return it != leaves_.end() && it->second.incarnation >= incarnation;
 }
 
 bool ServerTable::plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const
@@ -61,7 +61,7 @@ bool ServerTable::plausible(const Entry &e, std::uint64_t sequence, SteadyTime n
 	return sequence <= e.anchorSequence + reach + kSequenceSlack;
 }
 
-Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence,
+Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, bool full,
 				       SteadyTime now) const
 {
 	if (!e.anchored) {
@@ -81,13 +81,15 @@ Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::
 	// Older than the anchor. Late, once; a stream of them means the
 	// anchor was forged.
 	if (!e.staleSince) {
+		// A Load's incarnation is the held sample's, not its own: it marks
+		// the time only, and any full Sample after it has moved on.
 		e.staleSince = now;
-		e.staleIncarnation = incarnation;
-		e.staleSequence = sequence;
+		e.staleIncarnation = full ? incarnation : 0;
+		e.staleSequence = full ? sequence : 0;
 		return Verdict::Probe;
 	}
 	const bool movedOn = newer(incarnation, sequence, e.staleIncarnation, e.staleSequence);
-	if (!movedOn && now - *e.staleSince < kReanchorAfter)
+	if (!full || (!movedOn && now - *e.staleSince < kReanchorAfter))
 		return Verdict::Stale;
 	e.staleSince.reset();
 	return Verdict::Applied;
@@ -125,13 +127,14 @@ Verdict ServerTable::insert(const wire::Sample &s, bool firstHand, SteadyTime or
 
 bool ServerTable::stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence)
 {
-	auto it = servers_.find(id);
-	if (it == servers_.end() || !it->second.anchored || incarnation != it->second.anchorIncarnation ||
-	    sequence <= it->second.anchorSequence)
+	auto it = leaves_.find(id);
+	if (it == leaves_.end() || it->second.incarnation < incarnation)
 		return false;
-	// A server that left sends nothing newer of that run: the leave was a
-	// forged copy of its address.
-	leaves_.erase(id);
+	// A server that left sends nothing newer of that run, nor anything of
+	// an older one: the leave was a forged copy of its address.
+	if (incarnation == it->second.incarnation && sequence <= it->second.lastSequence)
+		return false;
+	leaves_.erase(it);
 	return true;
 }
 
@@ -149,7 +152,7 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 	if (firstHand) {
 		// The server's own word: judged against its own last word only,
 		// so that no relayed sequence can make it look old.
-		if (const Verdict v = firstHandVerdict(e, s.incarnation, s.sequence, now); v != Verdict::Applied)
+		if (const Verdict v = firstHandVerdict(e, s.incarnation, s.sequence, true, now); v != Verdict::Applied)
 			return v;
 		e.sample = s;
 		e.origin = origin;
@@ -173,7 +176,7 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 {
 	auto it = servers_.find(l.server);
 	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation)
-		return Verdict::Refused; // nothing to apply it to: push-pull brings the Sample
+		return Verdict::Missing; // nothing to apply it to
 	Entry &e = it->second;
 	// The Load carries the low 32 bits of the sequence; the rest is the held sample's.
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
@@ -182,7 +185,7 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	    !(firstHand && stillSpeaking(l.server, e.sample.incarnation, sequence)))
 		return Verdict::Stale;
 	if (firstHand) {
-		if (const Verdict v = firstHandVerdict(e, e.sample.incarnation, sequence, now); v != Verdict::Applied)
+		if (const Verdict v = firstHandVerdict(e, e.sample.incarnation, sequence, false, now); v != Verdict::Applied)
 			return v;
 		e.anchored = true;
 		e.anchorIncarnation = e.sample.incarnation;
@@ -206,15 +209,19 @@ Verdict ServerTable::leave(const wire::Leave &l, bool firstHand, SteadyTime now)
 	if (!firstHand)
 		return servers_.contains(l.node) ? Verdict::Probe : Verdict::Refused;
 	auto it = leaves_.find(l.node);
-	if (it != leaves_.end() && it->second.first >= l.incarnation)
+	if (it != leaves_.end() && it->second.incarnation >= l.incarnation)
 		return Verdict::Stale;
 	if (it == leaves_.end() && leaves_.size() >= maxLeaves_) {
 		leaves_.erase(std::min_element(leaves_.begin(), leaves_.end(), [](const auto &a, const auto &b) {
-			return a.second.second < b.second.second;
+			return a.second.heard < b.second.heard;
 		}));
 		++evicted_;
 	}
-	leaves_[l.node] = { l.incarnation, now };
+	std::uint64_t last = 0;
+	if (auto e = servers_.find(l.node); e != servers_.end() && e->second.anchored &&
+	    e->second.anchorIncarnation == l.incarnation)
+		last = e->second.anchorSequence;
+	leaves_[l.node] = Left{ l.incarnation, now, last };
 	return Verdict::Applied;
 }
 
@@ -223,7 +230,7 @@ void ServerTable::expire(SteadyTime now)
 	std::erase_if(servers_, [&](const auto &kv) {
 		return now - kv.second.origin > forgetAfter_ && !pinned_.contains(kv.first);
 	});
-	std::erase_if(leaves_, [&](const auto &kv) { return now - kv.second.second > forgetAfter_; });
+	std::erase_if(leaves_, [&](const auto &kv) { return now - kv.second.heard > forgetAfter_; });
 }
 
 } // namespace dmdns::gossip

@@ -38,18 +38,35 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 
 	SteadyTime now = SteadyTime{} + std::chrono::hours(1);
 	std::uint64_t sequence = 0;
-	auto genuine = [&] {
-		wire::Sample s;
-		s.server = kServer;
-		s.incarnation = 7;
-		s.sequence = ++sequence;
-		s.slots = 8;
-		s.cpus = 8;
+	SteadyTime beat = now;
+	// The server as it behaves: a full Sample first and in every answer to
+	// a request of ours, a Load (its heartbeat) every 200 ms otherwise.
+	auto genuine = [&](bool full) {
 		wire::PacketWriter w({ 0, kServer, 7 });
-		w.add(s);
-		g.receive(kServerAt, w.finish(), now);
+		if (full) {
+			wire::Sample s;
+			s.server = kServer;
+			s.incarnation = 7;
+			s.sequence = ++sequence;
+			s.slots = 8;
+			s.cpus = 8;
+			w.add(s);
+		} else {
+			w.add(wire::Load{ kServer, 7, static_cast<std::uint32_t>(++sequence), 0, 0, 0.0 });
+		}
+		return g.receive(kServerAt, w.finish(), now);
 	};
-	genuine();
+	// Whether any of @out asks the server (a probe, a pull).
+	auto asks = [&](const std::vector<Datagram> &out) {
+		bool asked = false;
+		for (const Datagram &d : out) {
+			if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
+				violated("an answer is not a valid datagram");
+			asked = asked || d.to == kServerAt;
+		}
+		return asked;
+	};
+	bool asked = asks(genuine(true));
 	std::optional<SteadyTime> spoofedAt;
 	for (std::size_t at = 0; at + 2 <= size;) {
 		const std::size_t length = data[at];
@@ -60,13 +77,16 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 		const Endpoint &from = kSources[how & 3];
 		if (&from == &kSources[3])
 			spoofedAt = now;
-		for (const Datagram &d : g.receive(from, bytes, now))
-			if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
-				violated("an answer is not a valid datagram");
+		asked = asks(g.receive(from, bytes, now)) || asked;
 		now += std::chrono::milliseconds(1 + (how >> 2));
-		// The server heartbeats every 200 ms, through all of it.
-		if (now - std::chrono::milliseconds(200 * sequence) >= SteadyTime{} + std::chrono::hours(1))
-			genuine();
+		// The server answers what it was asked, and heartbeats every 200 ms
+		// through all of it.
+		for (int round = 0; round < 4 && asked; ++round)
+			asked = asks(genuine(true));
+		if (now - beat >= 200ms) {
+			beat = now;
+			asked = asks(genuine(false)) || asked;
+		}
 		// Whatever came before, a server that keeps speaking for itself is
 		// listed again within 2 s of the last forgery from its own address.
 		if (!spoofedAt || now - *spoofedAt >= 2s) {
@@ -77,7 +97,7 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 		if (g.serverCount() > 8 || g.reservationCount() > 8 || g.demandCount() > 8 || g.leaveCount() > 8 ||
 		    g.sourceCount() > 4)
 			violated("gossip tables past their bounds");
-		g.tick(now);
+		asked = asks(g.tick(now)) || asked;
 	}
 }
 

@@ -20,7 +20,8 @@ enum class Verdict {
 	Applied,
 	Stale,	// older than what is held, or about a run that left
 	Probe,	// a relayed claim that contradicts the server's own word: ask it
-	Refused // no room, or not for this table
+	Refused, // no room, or not for this table
+	Missing	 // a Load without its Sample (of that run) here: ask for it
 };
 
 // Per server: the newest sample, and the server's own last word (its
@@ -76,7 +77,14 @@ public:
 	void expire(SteadyTime now);
 
 	const std::map<std::uint64_t, Entry> &entries() const noexcept { return servers_; }
-	const std::map<std::uint64_t, std::pair<std::uint64_t, SteadyTime>> &leaves() const noexcept
+	struct Left {
+		std::uint64_t incarnation = 0; // runs up to this one ended
+		SteadyTime heard{};
+		// The newest sequence of that run heard from the server before:
+		// anything newer from it means it still speaks.
+		std::uint64_t lastSequence = 0;
+	};
+	const std::map<std::uint64_t, Left> &leaves() const noexcept
 	{
 		return leaves_;
 	}
@@ -86,10 +94,14 @@ private:
 	Verdict insert(const wire::Sample &s, bool firstHand, SteadyTime origin, SteadyTime now);
 	// Whether a first-hand (incarnation, sequence) may replace @e's
 	// anchor: Applied, Stale, or Probe (a jump or a conflict to check).
-	Verdict firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, SteadyTime now) const;
+	// Only a full Sample (@full) may take the anchor back from a newer one:
+	// a Load carries no incarnation or state of its own.
+	Verdict firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, bool full,
+				 SteadyTime now) const;
 	bool plausible(const Entry &e, std::uint64_t sequence, SteadyTime now) const;
-	// A first-hand record newer than the server's last word, of the run a
-	// LEAVE ended: the server still speaks, so the leave is void. True if so.
+	// A first-hand record of a run a LEAVE ended that is newer than what
+	// the server had said of that run before: the server still speaks, so
+	// the leave (a forged copy of its address) is void. True if so.
 	bool stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence);
 
 	std::size_t maxServers_;
@@ -97,7 +109,7 @@ private:
 	std::chrono::milliseconds forgetAfter_;
 	std::map<std::uint64_t, Entry> servers_;
 	std::set<std::uint64_t> pinned_;
-	std::map<std::uint64_t, std::pair<std::uint64_t, SteadyTime>> leaves_; // incarnation, heard
+	std::map<std::uint64_t, Left> leaves_;
 	std::uint64_t evicted_ = 0;
 };
 
