@@ -90,7 +90,7 @@ Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::
 	}
 	const bool movedOn = newer(incarnation, sequence, e.staleIncarnation, e.staleSequence);
 	if (!full || (!movedOn && now - *e.staleSince < kReanchorAfter))
-		return Verdict::Stale;
+		return Verdict::Probe; // ask again (the caller paces it): its answer is a full Sample
 	e.staleSince.reset();
 	return Verdict::Applied;
 }
@@ -125,14 +125,16 @@ Verdict ServerTable::insert(const wire::Sample &s, bool firstHand, SteadyTime or
 	return Verdict::Applied;
 }
 
-bool ServerTable::stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence)
+bool ServerTable::stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence,
+				SteadyTime now)
 {
 	auto it = leaves_.find(id);
 	if (it == leaves_.end() || it->second.incarnation < incarnation)
 		return false;
 	// A server that left sends nothing newer of that run, nor anything of
-	// an older one: the leave was a forged copy of its address.
-	if (incarnation == it->second.incarnation && sequence <= it->second.lastSequence)
+	// it a while later: the leave was a forged copy of its address.
+	if (incarnation == it->second.incarnation && sequence <= it->second.lastSequence &&
+	    now - it->second.heard < kReanchorAfter)
 		return false;
 	leaves_.erase(it);
 	return true;
@@ -142,7 +144,7 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 {
 	if (milliseconds(s.ageMs) > forgetAfter_)
 		return Verdict::Stale;
-	if (hasLeft(s.server, s.incarnation) && !(firstHand && stillSpeaking(s.server, s.incarnation, s.sequence)))
+	if (hasLeft(s.server, s.incarnation) && !(firstHand && stillSpeaking(s.server, s.incarnation, s.sequence, now)))
 		return Verdict::Stale;
 	const SteadyTime origin = now - milliseconds(s.ageMs);
 	auto it = servers_.find(s.server);
@@ -182,7 +184,7 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };
 	const std::uint64_t sequence = high | l.sequence;
 	if (hasLeft(l.server, e.sample.incarnation) &&
-	    !(firstHand && stillSpeaking(l.server, e.sample.incarnation, sequence)))
+	    !(firstHand && stillSpeaking(l.server, e.sample.incarnation, sequence, now)))
 		return Verdict::Stale;
 	if (firstHand) {
 		if (const Verdict v = firstHandVerdict(e, e.sample.incarnation, sequence, false, now); v != Verdict::Applied)

@@ -102,7 +102,7 @@ private:
 	// A first-hand record of a run a LEAVE ended that is newer than what
 	// the server had said of that run before: the server still speaks, so
 	// the leave (a forged copy of its address) is void. True if so.
-	bool stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence);
+	bool stillSpeaking(std::uint64_t id, std::uint64_t incarnation, std::uint64_t sequence, SteadyTime now);
 
 	std::size_t maxServers_;
 	std::size_t maxLeaves_;
