@@ -774,16 +774,20 @@ Liveness Gossip::liveness(std::uint64_t id, SteadyTime now) const
 
 std::uint64_t Gossip::capacity() const
 {
-	std::uint64_t slots = ownSample_ ? ownSample_->slots : 0, all = slots;
+	// The listed servers' slots, or every known one's while none is listed.
+	std::uint64_t listed = ownSample_ ? ownSample_->slots : 0, all = listed;
+	bool anyListed = false;
 	for (const auto &[id, e] : servers_.entries()) {
 		all += e.sample.slots;
-		if (servers_.pinned(id))
-			slots += e.sample.slots;
+		if (servers_.pinned(id)) {
+			listed += e.sample.slots;
+			anyListed = true;
+		}
 	}
 	// No server known yet: nothing to share, and nothing to cap by.
 	if (all == 0)
 		return wire::kMaxWantedJobs;
-	return slots > (ownSample_ ? ownSample_->slots : 0) ? slots : all;
+	return anyListed ? listed : all;
 }
 
 std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) const
