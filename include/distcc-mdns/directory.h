@@ -102,6 +102,10 @@ public:
 	void setVouch(Vouch vouch) { vouch_ = std::move(vouch); }
 
 	Outcome resolved(const ResolvedInstance &instance, SteadyTime now);
+	// The names (name, domain) whose server took a new name in resolved()
+	// since the last call: their records are gone, and what a kept-open
+	// resolver says of them next may mix the two owners' records.
+	std::vector<std::pair<std::string, std::string>> takeReleased();
 	Removal removed(const InstanceKey &key, SteadyTime now);
 	// Forgets the withdrawn records gossip no longer vouches for (the
 	// server left, died or went silent); returns how many.
@@ -132,6 +136,7 @@ private:
 	bool vouched(const Record &record, SteadyTime now) const;
 
 	std::map<RecordKey, Record> records_;
+	std::vector<RecordKey> released_;
 	Vouch vouch_;
 };
 

@@ -107,6 +107,16 @@ void Browser::reresolve(const InstanceKey &key, std::chrono::milliseconds delay)
 		restart_.start(delay);
 }
 
+void Browser::reresolve(std::string_view name, std::string_view domain, std::chrono::milliseconds delay)
+{
+	std::vector<InstanceKey> keys;
+	for (const auto &[key, entry] : entries_)
+		if (key.name == name && key.domain == domain)
+			keys.push_back(key);
+	for (const InstanceKey &key : keys)
+		reresolve(key, delay);
+}
+
 void Browser::restartDue()
 {
 	if (!client_.running())

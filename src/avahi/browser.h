@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <avahi-client/lookup.h>
@@ -53,6 +54,8 @@ public:
 	// @delay, once caches had time to flush a departed owner's records.
 	// Safe from inside the handler's callbacks.
 	void reresolve(const InstanceKey &key, std::chrono::milliseconds delay);
+	// The same for every interface and protocol @name was seen on.
+	void reresolve(std::string_view name, std::string_view domain, std::chrono::milliseconds delay);
 
 	// Instances found by the browser that have not resolved yet.
 	std::size_t unresolved() const noexcept;

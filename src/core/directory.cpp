@@ -2,6 +2,7 @@
 #include "distcc-mdns/directory.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace dmdns {
 
@@ -50,17 +51,20 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 		// a forger's own instance at its own address: refused, since the
 		// overlay would give it that server's samples. Only the same host
 		// may advertise the id again under a new name (Avahi renamed it
-		// after a conflict), and then it replaces a withdrawn holder.
+		// after a conflict), and then it replaces the holder: one daemon
+		// publishes one instance. The old name may belong to another
+		// server by now, which a kept-open resolver reports mixed with
+		// the old records for a while; the caller resolves it afresh.
 		for (auto holder = records_.begin(); holder != records_.end(); ++holder) {
 			const Record &h = holder->second;
 			if (!h.decoded.ours || h.decoded.server.id != decoded.server.id || !vouched(h, now))
 				continue;
 			if (h.hostName != instance.hostName)
 				return Outcome::Contested;
-			if (h.withdrawn) {
-				records_.erase(holder);
-				break;
-			}
+			if (!h.withdrawn)
+				released_.push_back(holder->first);
+			records_.erase(holder);
+			break;
 		}
 	}
 	if (it == records_.end())
@@ -103,6 +107,11 @@ Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 	}
 	records_.erase(it);
 	return Removal::Gone;
+}
+
+std::vector<std::pair<std::string, std::string>> Directory::takeReleased()
+{
+	return std::exchange(released_, {});
 }
 
 std::size_t Directory::forgetUnvouched(SteadyTime now)

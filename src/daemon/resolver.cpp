@@ -20,6 +20,12 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	const char *address = instance.address ? instance.address->text.c_str() : "?";
 	const auto now = std::chrono::steady_clock::now();
 	const Directory::Outcome outcome = directory_.resolved(instance, now);
+	for (const auto &[oldName, domain] : directory_.takeReleased()) {
+		log(LogLevel::Info, "'{}' is now '{}'; resolving '{}' afresh", oldName, instance.key.name,
+		    oldName);
+		contested_.erase({ oldName, domain });
+		browser_.reresolve(oldName, domain, kReresolveDelay);
+	}
 	const std::pair<std::string, std::string> name{ instance.key.name, instance.key.domain };
 	const bool reported = outcome == Directory::Outcome::Contested && contested_.contains(name);
 	if (outcome == Directory::Outcome::Contested)
@@ -43,9 +49,9 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		// Forged, or the server really went and gossip has not noticed
 		// yet: look again later, when gossip may have let go.
 		log(reported ? LogLevel::Debug : LogLevel::Warning,
-		    "ignoring '{}' at {}: it would re-point the name or the id of a server gossip "
+		    "ignoring '{}' at {} ({}): it would re-point the name or the id of a server gossip "
 		    "still hears",
-		    instance.key.name, address);
+		    instance.key.name, address, instance.hostName);
 		browser_.reresolve(instance.key, kReresolveDelay);
 		break;
 	}

@@ -25,8 +25,16 @@ def both(cli, bins, a, b, watch):
         obj = dm.hosts_json(cli, bins)
         hs = dm.line_hosts(obj['line'])
         return obj if a.ip in hs and b.ip in hs else None
-    return wait_until(look, 15, 0.05, what=f'{a.ip} and {b.ip} both in the line on h3',
-                      watch=watch)
+    try:
+        return wait_until(look, 15, 0.05, what=f'{a.ip} and {b.ip} both in the line on h3',
+                          watch=watch)
+    except lan.Timeout:
+        # What a fresh resolver sees, against what the daemon kept.
+        for h in (cli, a, b):
+            out = h.run('timeout 5 avahi-browse -rtp _distcc._tcp', check=False).stdout
+            note(f'{h.name}: a fresh avahi-browse says\n{out}')
+        note(f'h3 line: {dm.hosts_json(cli, bins)["line"]}')
+        raise
 
 
 def main(argv):

@@ -322,4 +322,43 @@ TEST_SUITE("directory")
 		CHECK(v.d.resolved(evil, {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.size() == 2);
 	}
+
+	TEST_CASE("a server renamed after a conflict releases its old name to the winner")
+	{
+		// lan-same-hostname: twin-2 holds 'distcc@twin'; twin's daemon
+		// takes the name and Avahi renames twin-2's instance.
+		Vouched v;
+		v.heard.insert("aaa");
+		v.heard.insert("bbb");
+		ResolvedInstance first = instance(2, 0, "10.0.0.2", ours("aaa"), "distcc@twin");
+		first.hostName = "twin-2.local";
+		CHECK(v.d.resolved(first, {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.takeReleased().empty());
+
+		// The winner's TXT, reported with the loser's old host: refused
+		// while gossip hears the holder.
+		ResolvedInstance mixed = instance(2, 0, "10.0.0.2", ours("bbb"), "distcc@twin");
+		mixed.hostName = "twin-2.local";
+		CHECK(v.d.resolved(mixed, {}) == Directory::Outcome::Contested);
+
+		// The loser under its new name: the old name is released, and the
+		// caller is told to resolve it afresh.
+		ResolvedInstance renamed = first;
+		renamed.key.name = "distcc@twin #2";
+		CHECK(v.d.resolved(renamed, {}) == Directory::Outcome::Accepted);
+		const auto released = v.d.takeReleased();
+		REQUIRE(released.size() == 1);
+		CHECK(released[0].first == "distcc@twin");
+		CHECK(v.d.takeReleased().empty());
+
+		ResolvedInstance winner = instance(2, 0, "10.0.0.3", ours("bbb"), "distcc@twin");
+		winner.hostName = "twin.local";
+		CHECK(v.d.resolved(winner, {}) == Directory::Outcome::Accepted);
+		const auto snap = v.d.snapshot({});
+		REQUIRE(snap.size() == 2);
+		for (const DirectoryEntry &e : snap)
+			CHECK(e.server.addresses.at(0).text ==
+			      (e.server.id == "aaa" ? "10.0.0.2" : "10.0.0.3"));
+		CHECK(snap[0].name != snap[1].name);
+	}
 }
