@@ -119,7 +119,8 @@ class Browse:
 
 class AvahiHost:
     """D-Bus, avahi-daemon, browsing and publishing on one host (a mixin of
-    Host: uses its spawn, path, dir, hostname and lan)."""
+    Host: uses its spawn, path, dir, hostname and lan; its own state, the
+    dbus and avahi Procs and _avahi_starts, starts empty in Host.__init__)."""
 
     def start_dbus(self, timeout=10):
         sock = self.path('/run/dbus/system_bus_socket')
