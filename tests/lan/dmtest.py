@@ -102,13 +102,13 @@ def stop_mdnsd(proc, timeout=5):
     return dt
 
 
-def query_raw(host, payload, sock=None, timeout=5):
-    """Sends payload (bytes) to a host's query socket; returns all bytes read
-    until the first newline, EOF or timeout."""
+def exchange(path, payload, timeout=5):
+    """Sends payload (bytes) to the unix socket at path (as the test sees
+    it); returns all bytes read until the first newline, EOF or timeout."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        s.connect(socket_path(host, sock))
+        s.connect(path)
         s.sendall(payload)
         buf = b''
         while b'\n' not in buf:
@@ -119,6 +119,12 @@ def query_raw(host, payload, sock=None, timeout=5):
         return buf
     finally:
         s.close()
+
+
+def query_raw(host, payload, sock=None, timeout=5):
+    """Sends payload (bytes) to a host's query socket; returns all bytes read
+    until the first newline, EOF or timeout."""
+    return exchange(socket_path(host, sock), payload, timeout)
 
 
 def query(host, req, sock=None, timeout=5):

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -34,6 +33,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lan  # noqa: E402
 from lan import note  # noqa: E402
+import dmtest as dm  # noqa: E402
 from dmtest import figure  # noqa: E402
 
 USER = 65534    # the user the files are for (nobody)
@@ -117,20 +117,7 @@ class Daemon:
 
     def query(self):
         """{"op":"hosts"} on the socket; the parsed reply."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        try:
-            s.connect(self.sock)
-            s.sendall(b'{"op":"hosts"}\n')
-            buf = b''
-            while b'\n' not in buf:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        finally:
-            s.close()
-        return json.loads(buf.split(b'\n', 1)[0])
+        return json.loads(dm.exchange(self.sock, b'{"op":"hosts"}\n').split(b'\n', 1)[0])
 
     def answers(self):
         self.alive()
@@ -139,15 +126,14 @@ class Daemon:
 
     def wait(self, pred, timeout, what):
         """Polls pred every 20 ms for at most timeout s; fails naming what."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def look():
             self.alive()
-            value = pred()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f'not within {timeout} s: {what}\nlog tail:\n{self.text()[-2000:]}')
-            time.sleep(0.02)
+            return pred()
+        try:
+            return lan.wait_until(look, timeout, 0.02, what=what)
+        except lan.Timeout:
+            raise AssertionError(f'not within {timeout} s: {what}\nlog tail:\n'
+                                 f'{self.text()[-2000:]}') from None
 
     def stop(self):
         if self.proc.poll() is None:

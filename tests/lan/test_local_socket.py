@@ -19,38 +19,22 @@ No network namespace: distcc-mdnsd runs here as root with --no-gossip
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dmtest as dm  # noqa: E402
+from dmtest import figure  # noqa: E402
+from lan import note, wait_until  # noqa: E402
+
 ATTACKER = 65534
 VICTIM = 65533
 FAKE_HOST = '192.0.2.66'
 PY = '/usr/bin/python3'
-
-
-def note(text):
-    print(text, flush=True)
-
-
-def figure(name, value, unit, target=None):
-    t = f' (target <= {target:g} {unit})' if target is not None else ''
-    v = f'{value:.3f}' if isinstance(value, float) else value
-    print(f'FIGURE {name} = {v} {unit}{t}', flush=True)
-
-
-def wait_until(check, timeout, what):
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f'timed out after {timeout} s: {what}')
-        time.sleep(0.02)
 
 
 def as_user(uid, argv, env=None, **kw):
@@ -62,19 +46,7 @@ def as_user(uid, argv, env=None, **kw):
 def request(path, obj, timeout=1.0):
     """One request line; the reply object and the seconds it took."""
     t0 = time.monotonic()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.sendall(json.dumps(obj).encode() + b'\n')
-        buf = b''
-        while b'\n' not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    finally:
-        s.close()
+    buf = dm.exchange(path, json.dumps(obj).encode() + b'\n', timeout)
     return json.loads(buf.split(b'\n', 1)[0]), time.monotonic() - t0
 
 
@@ -83,14 +55,6 @@ def answers(path):
         return request(path, {'op': 'hosts'})[0].get('ok') is True
     except (OSError, ValueError):
         return False
-
-
-def rss_kib(pid):
-    with open(f'/proc/{pid}/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    raise AssertionError(f'no VmRSS for pid {pid}')
 
 
 class Daemon:
@@ -183,10 +147,10 @@ def part_a(bins, tmp):
     with open(os.path.join(tmp, 'a.log'), 'w') as log:
         d = Daemon(bins[0], sock, log)
         try:
-            wait_until(lambda: answers(sock), 10, 'distcc-mdnsd answering')
+            wait_until(lambda: answers(sock), 10, 0.02, what='distcc-mdnsd answering')
             mode = stat.S_IMODE(os.lstat(os.path.dirname(sock)).st_mode)
             assert mode == 0o755, f'a root daemon creates its socket directory 0755, got {mode:o}'
-            rss0 = rss_kib(d.proc.pid)
+            rss0 = dm.vm_rss_kib(d.proc.pid)
             attacker = as_user(ATTACKER, [PY, '-c', ATTACK, sock], stdout=subprocess.PIPE, text=True)
             try:
                 first = json.loads(attacker.stdout.readline() or '{}')
@@ -214,12 +178,12 @@ def part_a(bins, tmp):
             figure('local_socket.attacker_refused', result['refused'], 'connections')
             assert result['refused'] >= 200 - 32, f'one user held more than 32 connections: {result}'
             assert result['hog_dropped'], f'the non-reading client was not dropped: {result}'
-            rss1 = rss_kib(d.proc.pid)
+            rss1 = dm.vm_rss_kib(d.proc.pid)
             figure('local_socket.rss_before', rss0, 'KiB')
             figure('local_socket.rss_after', rss1, 'KiB', 65536)
             assert rss1 < 64 * 1024, f'daemon RSS {rss1} KiB after the attack'
             # The idle connections are gone: an ordinary user is served again.
-            wait_until(lambda: answers(sock), 10, 'answering after the attack')
+            wait_until(lambda: answers(sock), 10, 0.02, what='answering after the attack')
             d.check_alive()
         finally:
             d.stop()
@@ -266,7 +230,8 @@ def part_c(bins, tmp):
     with open(os.path.join(tmp, 'c.log'), 'w') as log:
         d = Daemon(bins[0], os.path.join(shared, 'x'), log)
         try:
-            wait_until(lambda: answers(os.path.join(shared, 'x')), 10, 'distcc-mdnsd answering in DIR/x')
+            wait_until(lambda: answers(os.path.join(shared, 'x')), 10, 0.02,
+                       what='distcc-mdnsd answering in DIR/x')
             mode = stat.S_IMODE(os.lstat(shared).st_mode)
             assert mode == 0o1777, f'the daemon changed {shared} to {mode:o}'
             note(f'--socket={shared}/x: {shared} keeps mode {mode:o}')
