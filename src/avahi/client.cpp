@@ -5,6 +5,7 @@
 
 #include <avahi-common/error.h>
 
+#include "guarded.h"
 #include "log.h"
 
 namespace dmdns::avahi {
@@ -55,11 +56,7 @@ void Client::connect()
 
 void Client::callback(AvahiClient *client, AvahiClientState state, void *self) noexcept
 {
-	try {
-		static_cast<Client *>(self)->stateChanged(client, state);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi client callback: {}", e.what());
-	}
+	guarded("Avahi client callback", [&] { static_cast<Client *>(self)->stateChanged(client, state); });
 }
 
 void Client::stateChanged(AvahiClient *client, AvahiClientState state)

@@ -5,6 +5,7 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 
+#include "guarded.h"
 #include "log.h"
 
 namespace dmdns::avahi {
@@ -140,11 +141,7 @@ bool Publisher::fill(AvahiEntryGroup *group)
 
 void Publisher::callback(AvahiEntryGroup *group, AvahiEntryGroupState state, void *self) noexcept
 {
-	try {
-		static_cast<Publisher *>(self)->stateChanged(group, state);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi entry group callback: {}", e.what());
-	}
+	guarded("Avahi entry group callback", [&] { static_cast<Publisher *>(self)->stateChanged(group, state); });
 }
 
 void Publisher::stateChanged(AvahiEntryGroup *group, AvahiEntryGroupState state)
