@@ -5,8 +5,10 @@
 
 #include <avahi-common/error.h>
 
+#include "browser.h"
 #include "guarded.h"
 #include "log.h"
+#include "publisher.h"
 
 namespace dmdns::avahi {
 
@@ -34,6 +36,16 @@ void Client::addListener(ClientListener &listener)
 void Client::removeListener(ClientListener &listener)
 {
 	std::erase(listeners_, &listener);
+}
+
+std::unique_ptr<Publishing> Client::publisher()
+{
+	return std::make_unique<Publisher>(*this);
+}
+
+std::unique_ptr<Browsing> Client::browse(std::string type, BrowserHandler &handler)
+{
+	return std::make_unique<Browser>(*this, std::move(type), handler);
 }
 
 void Client::connect()
