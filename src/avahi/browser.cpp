@@ -6,6 +6,7 @@
 #include <avahi-common/address.h>
 #include <avahi-common/error.h>
 
+#include "guarded.h"
 #include "log.h"
 
 namespace dmdns::avahi {
@@ -139,11 +140,8 @@ void Browser::browseCallback(AvahiServiceBrowser *, AvahiIfIndex interface, Avah
 			     AvahiBrowserEvent event, const char *name, const char *, const char *domain,
 			     AvahiLookupResultFlags, void *self) noexcept
 {
-	try {
-		static_cast<Browser *>(self)->browseEvent(interface, protocol, event, name, domain);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi browser callback: {}", e.what());
-	}
+	guarded("Avahi browser callback",
+		[&] { static_cast<Browser *>(self)->browseEvent(interface, protocol, event, name, domain); });
 }
 
 void Browser::browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
@@ -187,12 +185,10 @@ void Browser::resolveCallback(AvahiServiceResolver *, AvahiIfIndex interface, Av
 			      std::uint16_t port, AvahiStringList *txt, AvahiLookupResultFlags flags,
 			      void *self) noexcept
 {
-	try {
+	guarded("Avahi resolver callback", [&] {
 		static_cast<Browser *>(self)->resolveEvent(interface, protocol, event, name, domain, hostName,
 							   address, port, txt, flags);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi resolver callback: {}", e.what());
-	}
+	});
 }
 
 void Browser::resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiResolverEvent event,

@@ -15,30 +15,14 @@
 
 #include "client.h"
 #include "distcc-mdns/directory.h"
+#include "mdns.h"
 
 namespace dmdns::avahi {
-
-class BrowserHandler
-{
-public:
-	// First resolution, and every later change the resolver reports.
-	virtual void instanceResolved(const ResolvedInstance &instance) = 0;
-	// The instance left (goodbye, or the resolver timed out).
-	virtual void instanceRemoved(const InstanceKey &key) = 0;
-	// Every instance that existed when browsing started has been reported
-	// or has failed to resolve.
-	virtual void allForNow() = 0;
-	// The client went away: every instance is forgotten.
-	virtual void browserReset() = 0;
-
-protected:
-	~BrowserHandler() = default;
-};
 
 // Keeps one AvahiServiceResolver open per instance so that TXT and address
 // changes keep arriving. Bounded: beyond kMaxInstances new instances are
 // ignored (Avahi allows 1024 objects per client anyway).
-class Browser final : public ClientListener
+class Browser final : public Browsing, public ClientListener
 {
 public:
 	static constexpr std::size_t kMaxInstances = 512;
@@ -50,16 +34,10 @@ public:
 	Browser(const Browser &) = delete;
 	Browser &operator=(const Browser &) = delete;
 
-	// Drops what the resolver of @key reported and resolves it afresh after
-	// @delay, once caches had time to flush a departed owner's records.
-	// Safe from inside the handler's callbacks.
-	void reresolve(const InstanceKey &key, std::chrono::milliseconds delay);
-	// The same for every interface and protocol @name was seen on.
-	void reresolve(std::string_view name, std::string_view domain, std::chrono::milliseconds delay);
-
-	// Instances found by the browser that have not resolved yet.
-	std::size_t unresolved() const noexcept;
-	bool allForNowSeen() const noexcept { return allForNow_; }
+	void reresolve(const InstanceKey &key, std::chrono::milliseconds delay) override;
+	void reresolve(std::string_view name, std::string_view domain, std::chrono::milliseconds delay) override;
+	std::size_t unresolved() const noexcept override;
+	bool allForNowSeen() const noexcept override { return allForNow_; }
 
 	void clientRunning(AvahiClient &client) override;
 	void clientGone() override;

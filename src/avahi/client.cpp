@@ -5,7 +5,10 @@
 
 #include <avahi-common/error.h>
 
+#include "browser.h"
+#include "guarded.h"
 #include "log.h"
+#include "publisher.h"
 
 namespace dmdns::avahi {
 
@@ -35,6 +38,16 @@ void Client::removeListener(ClientListener &listener)
 	std::erase(listeners_, &listener);
 }
 
+std::unique_ptr<Publishing> Client::publisher()
+{
+	return std::make_unique<Publisher>(*this);
+}
+
+std::unique_ptr<Browsing> Client::browse(std::string type, BrowserHandler &handler)
+{
+	return std::make_unique<Browser>(*this, std::move(type), handler);
+}
+
 void Client::connect()
 {
 	client_.reset();
@@ -55,11 +68,7 @@ void Client::connect()
 
 void Client::callback(AvahiClient *client, AvahiClientState state, void *self) noexcept
 {
-	try {
-		static_cast<Client *>(self)->stateChanged(client, state);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi client callback: {}", e.what());
-	}
+	guarded("Avahi client callback", [&] { static_cast<Client *>(self)->stateChanged(client, state); });
 }
 
 void Client::stateChanged(AvahiClient *client, AvahiClientState state)

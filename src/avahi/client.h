@@ -2,11 +2,13 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <avahi-client/client.h>
 
 #include "handle.h"
+#include "mdns.h"
 
 namespace dmdns::avahi {
 
@@ -27,7 +29,7 @@ protected:
 // Created with AVAHI_CLIENT_NO_FAIL, so it waits for a daemon that is not
 // there yet; when the daemon goes away it drops everything and connects
 // anew, and the listeners re-create their objects once it runs again.
-class Client final
+class Client final : public Mdns
 {
 public:
 	Client(uv_loop_t &loop, const AvahiPoll &poll);
@@ -45,6 +47,10 @@ public:
 	AvahiClient *running() const noexcept { return running_ ? client_.get() : nullptr; }
 
 	uv_loop_t &loop() const noexcept { return loop_; }
+
+	// An avahi::Publisher and an avahi::Browser on this client.
+	std::unique_ptr<Publishing> publisher() override;
+	std::unique_ptr<Browsing> browse(std::string type, BrowserHandler &handler) override;
 
 private:
 	struct Free {

@@ -1,10 +1,13 @@
 // Publishes one DNS-SD service through avahi-daemon and keeps it published.
 #include "publisher.h"
 
+#include <new>
+
 #include <avahi-common/alternative.h>
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 
+#include "guarded.h"
 #include "log.h"
 
 namespace dmdns::avahi {
@@ -32,6 +35,16 @@ std::string errorOf(AvahiEntryGroup *group)
 }
 
 } // namespace
+
+std::string alternativeName(const std::string &name)
+{
+	char *alt = avahi_alternative_service_name(name.c_str());
+	if (!alt)
+		throw std::bad_alloc();
+	std::string out = alt;
+	avahi_free(alt);
+	return out;
+}
 
 Publisher::Publisher(Client &client) : client_(client)
 {
@@ -113,9 +126,7 @@ bool Publisher::fill(AvahiEntryGroup *group)
 								     spec.port, txt.get());
 		if (ret == AVAHI_ERR_COLLISION) {
 			// A local collision: another service of ours has the name.
-			char *alt = avahi_alternative_service_name(name_.c_str());
-			name_ = alt;
-			avahi_free(alt);
+			name_ = alternativeName(name_);
 			continue;
 		}
 		if (ret < 0) {
@@ -140,11 +151,7 @@ bool Publisher::fill(AvahiEntryGroup *group)
 
 void Publisher::callback(AvahiEntryGroup *group, AvahiEntryGroupState state, void *self) noexcept
 {
-	try {
-		static_cast<Publisher *>(self)->stateChanged(group, state);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "Avahi entry group callback: {}", e.what());
-	}
+	guarded("Avahi entry group callback", [&] { static_cast<Publisher *>(self)->stateChanged(group, state); });
 }
 
 void Publisher::stateChanged(AvahiEntryGroup *group, AvahiEntryGroupState state)
@@ -157,10 +164,9 @@ void Publisher::stateChanged(AvahiEntryGroup *group, AvahiEntryGroupState state)
 		break;
 	case AVAHI_ENTRY_GROUP_COLLISION: {
 		// Someone else on the network has the name: take the next one.
-		char *alt = avahi_alternative_service_name(name_.c_str());
+		std::string alt = alternativeName(name_);
 		log(LogLevel::Warning, "service name '{}' is taken; renaming to '{}'", name_, alt);
-		name_ = alt;
-		avahi_free(alt);
+		name_ = std::move(alt);
 		established_ = false;
 		avahi_entry_group_reset(group);
 		// Not freed here on failure: this is the group's own callback.

@@ -10,22 +10,15 @@
 #include <avahi-client/publish.h>
 
 #include "client.h"
+#include "mdns.h"
 
 namespace dmdns::avahi {
-
-struct ServiceSpec {
-	std::string name;  // instance name, e.g. distcc@host
-	std::string type;  // e.g. _distcc._tcp
-	std::uint16_t port = 0;
-	std::vector<std::string> txt;
-	std::vector<std::string> subtypes; // full names, e.g. _x._sub._distcc._tcp
-};
 
 // Owns one entry group. Re-publishes after avahi-daemon restarts, takes
 // Avahi's alternative name on a collision, and changes TXT only while the
 // group is ESTABLISHED: updating it while probing can make Avahi withdraw
 // the service as a false self-conflict.
-class Publisher final : public ClientListener
+class Publisher final : public Publishing, public ClientListener
 {
 public:
 	explicit Publisher(Client &client);
@@ -34,17 +27,15 @@ public:
 	Publisher(const Publisher &) = delete;
 	Publisher &operator=(const Publisher &) = delete;
 
-	// Publishes @spec, replacing whatever this publisher had published.
-	void publish(ServiceSpec spec);
-	// New TXT for the published service; applied once it is established.
-	void updateTxt(std::vector<std::string> txt);
-	// Withdraws the service; avahi-daemon sends the goodbye.
-	void withdraw();
+	void publish(ServiceSpec spec) override;
+	// Applied once the group is established.
+	void updateTxt(std::vector<std::string> txt) override;
+	// avahi-daemon sends the goodbye.
+	void withdraw() override;
 
-	bool wanted() const noexcept { return spec_.has_value(); }
+	bool wanted() const noexcept override { return spec_.has_value(); }
 	bool established() const noexcept { return established_; }
-	// The name in use, which may be an alternative after a collision.
-	const std::string &name() const noexcept { return name_; }
+	const std::string &name() const noexcept override { return name_; }
 
 	void clientRunning(AvahiClient &client) override;
 	void clientGone() override;

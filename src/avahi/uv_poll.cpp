@@ -9,6 +9,7 @@
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 
+#include "guarded.h"
 #include "handle.h"
 #include "log.h"
 
@@ -149,31 +150,6 @@ std::chrono::milliseconds delayUntil(const timeval &deadline) noexcept
 	return std::chrono::milliseconds((ahead + 999) / 1000);
 }
 
-template<typename F>
-auto guarded(const char *what, F &&f, decltype(f()) fallback) noexcept -> decltype(f())
-{
-	try {
-		return f();
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "AvahiPoll {}: {}", what, e.what());
-	} catch (...) {
-		log(LogLevel::Error, "AvahiPoll {}: unknown exception", what);
-	}
-	return fallback;
-}
-
-template<typename F>
-void guarded(const char *what, F &&f) noexcept
-{
-	try {
-		f();
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "AvahiPoll {}: {}", what, e.what());
-	} catch (...) {
-		log(LogLevel::Error, "AvahiPoll {}: unknown exception", what);
-	}
-}
-
 } // namespace
 
 UvPoll::Impl::Impl(uv_loop_t &loop) : loop_(loop)
@@ -205,8 +181,8 @@ AvahiWatch *UvPoll::Impl::watchNew(const AvahiPoll *api, int fd, AvahiWatchEvent
 				   AvahiWatchCallback callback, void *userdata) noexcept
 {
 	Impl &self = *static_cast<Impl *>(api->userdata);
-	return guarded("watch_new", [&] { return handle(self.addWatch(fd, event, callback, userdata)); },
-		       static_cast<AvahiWatch *>(nullptr));
+	return guarded("AvahiPoll watch_new", [&] { return handle(self.addWatch(fd, event, callback, userdata)); })
+		.value_or(nullptr);
 }
 
 void UvPoll::Impl::watchUpdate(AvahiWatch *w, AvahiWatchEvent event) noexcept
@@ -214,7 +190,7 @@ void UvPoll::Impl::watchUpdate(AvahiWatch *w, AvahiWatchEvent event) noexcept
 	Watch &watch = of(w);
 	if (watch.dead)
 		return;
-	guarded("watch_update", [&] {
+	guarded("AvahiPoll watch_update", [&] {
 		watch.wanted = event;
 		watch.impl.refresh(*watch.impl.fds_.at(watch.fd));
 	});
@@ -230,7 +206,7 @@ void UvPoll::Impl::watchFree(AvahiWatch *w) noexcept
 	Watch &watch = of(w);
 	if (watch.dead)
 		return;
-	guarded("watch_free", [&] { watch.impl.removeWatch(watch); });
+	guarded("AvahiPoll watch_free", [&] { watch.impl.removeWatch(watch); });
 }
 
 UvPoll::Impl::Watch &UvPoll::Impl::addWatch(int fd, AvahiWatchEvent event, AvahiWatchCallback callback,
@@ -342,8 +318,8 @@ AvahiTimeout *UvPoll::Impl::timeoutNew(const AvahiPoll *api, const struct timeva
 				       AvahiTimeoutCallback callback, void *userdata) noexcept
 {
 	Impl &self = *static_cast<Impl *>(api->userdata);
-	return guarded("timeout_new", [&] { return handle(self.addTimeout(tv, callback, userdata)); },
-		       static_cast<AvahiTimeout *>(nullptr));
+	return guarded("AvahiPoll timeout_new", [&] { return handle(self.addTimeout(tv, callback, userdata)); })
+		.value_or(nullptr);
 }
 
 void UvPoll::Impl::timeoutUpdate(AvahiTimeout *t, const struct timeval *tv) noexcept
@@ -351,7 +327,7 @@ void UvPoll::Impl::timeoutUpdate(AvahiTimeout *t, const struct timeval *tv) noex
 	Timeout &timeout = of(t);
 	if (timeout.dead)
 		return;
-	guarded("timeout_update", [&] { timeout.impl.arm(timeout, tv); });
+	guarded("AvahiPoll timeout_update", [&] { timeout.impl.arm(timeout, tv); });
 }
 
 void UvPoll::Impl::timeoutFree(AvahiTimeout *t) noexcept
@@ -359,7 +335,7 @@ void UvPoll::Impl::timeoutFree(AvahiTimeout *t) noexcept
 	Timeout &timeout = of(t);
 	if (timeout.dead)
 		return;
-	guarded("timeout_free", [&] { timeout.impl.removeTimeout(timeout); });
+	guarded("AvahiPoll timeout_free", [&] { timeout.impl.removeTimeout(timeout); });
 }
 
 UvPoll::Impl::Timeout &UvPoll::Impl::addTimeout(const timeval *tv, AvahiTimeoutCallback callback, void *userdata)

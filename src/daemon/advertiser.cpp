@@ -11,8 +11,8 @@
 
 namespace dmdns {
 
-Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig config)
-	: config_(std::move(config)), publisher_(client), probe_(config_.distccPort),
+Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig config)
+	: config_(std::move(config)), publisher_(mdns.publisher()), probe_(config_.distccPort),
 	  timer_(loop, [this] { check(); })
 {
 	self_.id = host::hostId();
@@ -45,7 +45,7 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig 
 void Advertiser::stop()
 {
 	timer_.stop();
-	publisher_.withdraw();
+	publisher_->withdraw();
 }
 
 void Advertiser::setState(ServerState state)
@@ -67,12 +67,12 @@ void Advertiser::applyState()
 	    ownerBusy ? fmt::format(" (the owner's load is {:.1f} tasks)", autoDrain_->ownerLoad()) : "");
 	self_.state = state;
 	if (listening_)
-		publisher_.updateTxt(txt());
+		publisher_->updateTxt(txt());
 }
 
 std::optional<Server> Advertiser::advertised() const
 {
-	if (!publisher_.wanted())
+	if (!publisher_->wanted())
 		return std::nullopt;
 	return self_;
 }
@@ -106,7 +106,7 @@ void Advertiser::update(const host::LoadReading &reading, bool listening)
 		listening_ = listening;
 		if (!listening) {
 			log(LogLevel::Info, "distccd stopped accepting on port {}", config_.distccPort);
-			publisher_.withdraw();
+			publisher_->withdraw();
 			return;
 		}
 		log(LogLevel::Info, "distccd accepts on port {}", config_.distccPort);
@@ -131,7 +131,7 @@ void Advertiser::update(const host::LoadReading &reading, bool listening)
 	self_.sample->runnable = coarse.runnable;
 	++self_.sample->sequence;
 	txtAt_ = now;
-	publisher_.updateTxt(txt());
+	publisher_->updateTxt(txt());
 }
 
 std::vector<std::string> Advertiser::txt()
@@ -164,7 +164,7 @@ void Advertiser::publish()
 	spec.txt = txt();
 	spec.subtypes = { stockSubtype(self_.compilers.front()) };
 	log(LogLevel::Info, "advertising '{}': {} cpus, {} slots", name_, self_.cpus, self_.slots);
-	publisher_.publish(std::move(spec));
+	publisher_->publish(std::move(spec));
 }
 
 } // namespace dmdns

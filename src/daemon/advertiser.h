@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,8 +12,8 @@
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
 #include "handle.h"
+#include "mdns.h"
 #include "probe.h"
-#include "publisher.h"
 
 namespace dmdns {
 
@@ -43,8 +44,8 @@ struct AdvertiserConfig {
 class Advertiser final
 {
 public:
-	// Borrows @loop and @client for its lifetime.
-	Advertiser(uv_loop_t &loop, avahi::Client &client, AdvertiserConfig config);
+	// Borrows @loop and @mdns (avahi::Client, or a fake) for its lifetime.
+	Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig config);
 
 	Advertiser(const Advertiser &) = delete;
 	Advertiser &operator=(const Advertiser &) = delete;
@@ -85,7 +86,7 @@ private:
 	std::vector<std::string> txt();
 
 	const AdvertiserConfig config_;
-	avahi::Publisher publisher_;
+	std::unique_ptr<avahi::Publishing> publisher_;
 	host::LoadProbe probe_;
 	uv::Timer timer_;
 	Server self_;

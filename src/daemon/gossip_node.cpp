@@ -17,7 +17,6 @@ namespace dmdns {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // Names in --peer are looked up again this often: DHCP moves hosts.
@@ -61,8 +60,10 @@ std::string publishedName()
 
 } // namespace
 
-GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig config)
+GossipNode::GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig config, GossipIo io)
 	: loop_(loop), config_(std::move(config)),
+	  loopClock_(io.clock ? nullptr : std::make_unique<uv::LoopClock>(loop)),
+	  clock_(io.clock ? *io.clock : *loopClock_),
 	  gossip_([this] {
 		  GossipConfig c = config_.gossip;
 		  c.random = net::randomU64;
@@ -81,14 +82,20 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig 
 		  }
 		  return c;
 	  }()),
-	  socket_(loop, [this](std::span<const std::uint8_t> data, const sockaddr_storage &from) { received(data, from); }),
-	  timer_(loop, [this] { tick(); }), lookupTimer_(loop, [this] {
+	  socket_([&] {
+		  uv::DatagramSocket::OnDatagram onDatagram = [this](std::span<const std::uint8_t> data,
+								     const sockaddr_storage &from) { received(data, from); };
+		  if (io.socket)
+			  return io.socket(std::move(onDatagram));
+		  return std::unique_ptr<uv::DatagramSocket>(std::make_unique<uv::Udp>(loop, std::move(onDatagram)));
+	  }()),
+	  timer_(clock_.alarm([this] { tick(); })), lookupTimer_(clock_.alarm([this] {
 		  for (StaticPeer &p : static_)
 			  lookUp(p);
-	  }),
-	  publisher_(client), browser_(client, std::string(kGossipServiceType), *this)
+	  })),
+	  publisher_(mdns.publisher()), browser_(mdns.browse(std::string(kGossipServiceType), *this))
 {
-	socket_.bind("::", config_.port);
+	socket_->bind("::", config_.port);
 	for (const text::HostPort &spec : config_.peers) {
 		static_.push_back({ spec, {}, nullptr });
 		StaticPeer &p = static_.back();
@@ -104,19 +111,19 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig 
 		}
 	}
 	if (names)
-		lookupTimer_.start(kLookupInterval, kLookupInterval);
+		lookupTimer_->start(kLookupInterval, kLookupInterval);
 	syncPeers();
 
 	avahi::ServiceSpec spec;
 	spec.name = publishedName();
 	spec.type = std::string(kGossipServiceType);
-	spec.port = socket_.localPort();
+	spec.port = socket_->localPort();
 	spec.txt = { "id=" + wire::formatNodeId(config_.gossip.node) };
-	publisher_.publish(std::move(spec));
-	log(LogLevel::Info, "gossip on udp port {} as node {}{}", socket_.localPort(),
+	publisher_->publish(std::move(spec));
+	log(LogLevel::Info, "gossip on udp port {} as node {}{}", socket_->localPort(),
 	    wire::formatNodeId(config_.gossip.node),
 	    config_.keys.empty() ? "" : config_.keys.size() > 1 ? ", authenticated (two keys)" : ", authenticated");
-	timer_.start(milliseconds(0));
+	timer_->start(milliseconds(0));
 }
 
 GossipNode::~GossipNode() = default;
@@ -231,7 +238,7 @@ void GossipNode::repin()
 void GossipNode::handedOut(const std::vector<std::pair<std::uint64_t, std::uint32_t>> &reservations,
 			   std::uint32_t want, std::uint32_t localSlots)
 {
-	const SteadyTime now = Clock::now();
+	const SteadyTime now = clock_.now();
 	for (const auto &[server, count] : reservations)
 		gossip_.reserve(server, count, now);
 	gossip_.setDemand(want, localSlots, now);
@@ -260,7 +267,7 @@ void GossipNode::received(std::span<const std::uint8_t> data, const sockaddr_sto
 {
 	if (left_)
 		return;
-	send(gossip_.receive(endpointOf(from), data, Clock::now()));
+	send(gossip_.receive(endpointOf(from), data, clock_.now()));
 }
 
 void GossipNode::send(const std::vector<Datagram> &datagrams)
@@ -271,13 +278,13 @@ void GossipNode::send(const std::vector<Datagram> &datagrams)
 			++unsendable_;
 			continue;
 		}
-		socket_.send(*to, d.bytes);
+		socket_->send(*to, d.bytes);
 	}
 }
 
 void GossipNode::tick()
 {
-	const SteadyTime now = Clock::now();
+	const SteadyTime now = clock_.now();
 	if (demandAt_ && now - *demandAt_ >= config_.demandHold) {
 		gossip_.setDemand(0, 0, now);
 		demandAt_.reset();
@@ -290,29 +297,29 @@ void GossipNode::tick()
 
 void GossipNode::schedule()
 {
-	const auto wait = std::chrono::duration_cast<milliseconds>(gossip_.nextTick() - Clock::now());
-	timer_.start(std::clamp(wait + milliseconds(1), milliseconds(1), config_.gossip.period));
+	const auto wait = std::chrono::duration_cast<milliseconds>(gossip_.nextTick() - clock_.now());
+	timer_->start(std::clamp(wait + milliseconds(1), milliseconds(1), config_.gossip.period));
 }
 
 void GossipNode::leave()
 {
 	if (left_)
 		return;
-	send(gossip_.leave(Clock::now()));
+	send(gossip_.leave(clock_.now()));
 	left_ = true;
-	timer_.stop();
-	lookupTimer_.stop();
-	publisher_.withdraw();
+	timer_->stop();
+	lookupTimer_->stop();
+	publisher_->withdraw();
 }
 
 nlohmann::json GossipNode::stats() const
 {
-	const SteadyTime now = Clock::now();
+	const SteadyTime now = clock_.now();
 	const GossipStats &s = gossip_.stats();
 	nlohmann::json j;
 	j["node"] = wire::formatNodeId(config_.gossip.node);
 	j["incarnation"] = gossip_.incarnation();
-	j["port"] = socket_.localPort();
+	j["port"] = socket_->localPort();
 	j["authenticated"] = !config_.keys.empty();
 	j["keys"] = config_.keys.size();
 	j["peers"] = nlohmann::json::array();

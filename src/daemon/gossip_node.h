@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,12 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.h"
-#include "browser.h"
+#include "clock.h"
 #include "dns.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/text.h"
-#include "handle.h"
-#include "publisher.h"
+#include "mdns.h"
 #include "udp.h"
 
 namespace dmdns {
@@ -36,14 +36,22 @@ struct GossipNodeConfig {
 	std::chrono::milliseconds demandHold{ 30000 };
 };
 
+// The clock and the socket a GossipNode runs on; what is unset is libuv's
+// (steady_clock with uv::Timer, uv::Udp). Tests pass fakes.
+struct GossipIo {
+	uv::Clock *clock = nullptr; // borrowed
+	std::function<std::unique_ptr<uv::DatagramSocket>(uv::DatagramSocket::OnDatagram)> socket;
+};
+
 // Owns the gossip state, its socket and timer, the `_distcc-mdns._udp`
 // advertisement of its port and the browser that finds the peers'.
 class GossipNode final : public avahi::BrowserHandler
 {
 public:
-	// Borrows @loop and @client for its lifetime; binds the UDP port (throws
-	// std::system_error if taken).
-	GossipNode(uv_loop_t &loop, avahi::Client &client, GossipNodeConfig config);
+	// Borrows @loop (for name lookups and what @io leaves unset) and @mdns
+	// (avahi::Client, or a fake) for its lifetime; binds the UDP port
+	// (throws std::system_error if taken).
+	GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig config, GossipIo io = {});
 	~GossipNode();
 
 	const Gossip &gossip() const noexcept { return gossip_; }
@@ -88,11 +96,13 @@ private:
 
 	uv_loop_t &loop_;
 	GossipNodeConfig config_;
+	std::unique_ptr<uv::Clock> loopClock_; // when @io brought no clock
+	uv::Clock &clock_;
 	Gossip gossip_;
-	uv::Udp socket_;
-	uv::Timer timer_;
-	uv::Timer lookupTimer_;
-	avahi::Publisher publisher_;
+	std::unique_ptr<uv::DatagramSocket> socket_;
+	std::unique_ptr<uv::Alarm> timer_;
+	std::unique_ptr<uv::Alarm> lookupTimer_;
+	std::unique_ptr<avahi::Publishing> publisher_;
 	std::map<InstanceKey, Endpoint> seen_; // by mDNS, our own left out
 	std::set<Endpoint> mdnsPeers_;	       // given to gossip_
 	std::vector<StaticPeer> static_;
@@ -100,7 +110,7 @@ private:
 	std::optional<SteadyTime> demandAt_;
 	std::uint64_t unsendable_ = 0;
 	bool left_ = false;
-	avahi::Browser browser_; // last: its callbacks use the members above
+	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
 };
 
 } // namespace dmdns

@@ -8,11 +8,11 @@
 
 namespace dmdns {
 
-Resolver::Resolver(avahi::Client &client) : browser_(client, std::string(kServiceType), *this) {}
+Resolver::Resolver(avahi::Mdns &mdns) : browser_(mdns.browse(std::string(kServiceType), *this)) {}
 
 bool Resolver::settled() const noexcept
 {
-	return browser_.allForNowSeen() && browser_.unresolved() == 0;
+	return browser_->allForNowSeen() && browser_->unresolved() == 0;
 }
 
 void Resolver::instanceResolved(const ResolvedInstance &instance)
@@ -24,7 +24,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		log(LogLevel::Info, "'{}' is now '{}'; resolving '{}' afresh", oldName, instance.key.name,
 		    oldName);
 		contested_.erase({ oldName, domain });
-		browser_.reresolve(oldName, domain, kReresolveDelay);
+		browser_->reresolve(oldName, domain, kReresolveDelay);
 	}
 	const std::pair<std::string, std::string> name{ instance.key.name, instance.key.domain };
 	const bool reported = outcome == Directory::Outcome::Contested && contested_.contains(name);
@@ -43,7 +43,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	case Directory::Outcome::IdentityChanged:
 		// mDNS caches flush a departed owner's records within a second.
 		log(LogLevel::Info, "'{}' changed hands; resolving it afresh", instance.key.name);
-		browser_.reresolve(instance.key, kReresolveDelay);
+		browser_->reresolve(instance.key, kReresolveDelay);
 		break;
 	case Directory::Outcome::Contested:
 		// Forged, or the server really went and gossip has not noticed
@@ -52,7 +52,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		    "ignoring '{}' at {} ({}): it would re-point the name or the id of a server gossip "
 		    "still hears",
 		    instance.key.name, address, instance.hostName);
-		browser_.reresolve(instance.key, kReresolveDelay);
+		browser_->reresolve(instance.key, kReresolveDelay);
 		break;
 	}
 	changed();

@@ -3,12 +3,13 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
 
-#include "browser.h"
 #include "distcc-mdns/directory.h"
+#include "mdns.h"
 
 namespace dmdns {
 
@@ -17,8 +18,8 @@ class Resolver final : public avahi::BrowserHandler
 public:
 	static constexpr std::chrono::milliseconds kReresolveDelay{ 1500 };
 
-	// Borrows @client for its lifetime.
-	explicit Resolver(avahi::Client &client);
+	// Borrows @mdns (avahi::Client, or a fake) for its lifetime.
+	explicit Resolver(avahi::Mdns &mdns);
 
 	const Directory &directory() const noexcept { return directory_; }
 	// What gossip says outweighs mDNS's goodbyes and identity changes for
@@ -44,7 +45,7 @@ private:
 	// re-resolve. At most one per browsed instance.
 	std::set<std::pair<std::string, std::string>> contested_;
 	Directory directory_;
-	avahi::Browser browser_; // after directory_: its callbacks fill it
+	std::unique_ptr<avahi::Browsing> browser_; // after directory_: its callbacks fill it
 };
 
 } // namespace dmdns

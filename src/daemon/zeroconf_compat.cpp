@@ -9,12 +9,14 @@
 
 namespace dmdns {
 
-ZeroconfCompat::ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chrono::milliseconds interval, Line line)
+ZeroconfCompat::ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chrono::milliseconds interval, Line line,
+			       uv::Clock *clock)
 	: distccDir_(std::move(distccDir)), line_(std::move(line)), faults_("zeroconf files in " + distccDir_ + "/zeroconf"),
-	  timer_(loop, [this] { refresh(); })
+	  loopClock_(clock ? nullptr : std::make_unique<uv::LoopClock>(loop)),
+	  timer_((clock ? *clock : *loopClock_).alarm([this] { refresh(); }))
 {
 	refresh();
-	timer_.start(interval, interval);
+	timer_->start(interval, interval);
 }
 
 bool ZeroconfCompat::takeLock(const host::SafeDir &dir)

@@ -3,11 +3,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "clock.h"
 #include "files.h"
-#include "handle.h"
 #include "safe_dir.h"
 
 namespace dmdns {
@@ -37,7 +38,9 @@ public:
 	// given to its owner, so that the user's distcc can open the lock file
 	// read-write as it must. Never throws for what is in the directory: the
 	// user who owns it must not be able to stop the daemon.
-	ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chrono::milliseconds interval, Line line);
+	// The interval runs on @clock if given (tests), else on @loop.
+	ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chrono::milliseconds interval, Line line,
+		       uv::Clock *clock = nullptr);
 
 	ZeroconfCompat(const ZeroconfCompat &) = delete;
 	ZeroconfCompat &operator=(const ZeroconfCompat &) = delete;
@@ -56,7 +59,8 @@ private:
 	host::UniqueFd lock_; // open for as long as the lock is held: closing drops it
 	host::FileId lockId_;
 	host::PathFaults faults_;
-	uv::Timer timer_;
+	std::unique_ptr<uv::Clock> loopClock_; // when no clock was given
+	std::unique_ptr<uv::Alarm> timer_;
 };
 
 } // namespace dmdns

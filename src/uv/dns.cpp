@@ -57,7 +57,7 @@ void Lookup::completed(uv_getaddrinfo_t *req, int status, addrinfo *result) noex
 	}
 	v4.insert(v4.end(), v6.begin(), v6.end());
 	const std::string error = status == 0 ? std::string() : uv_strerror(status);
-	detail::guarded("name lookup", request->done, std::move(v4), error);
+	guarded("name lookup", request->done, std::move(v4), error);
 }
 
 } // namespace dmdns::uv

@@ -220,7 +220,7 @@ void Timer::expired(uv_timer_t *timer) noexcept
 {
 	// The callback may destroy the owner: nothing touches it afterwards.
 	if (Timer *self = owner<Timer>(timer))
-		detail::guarded("timer callback", self->onExpire_);
+		guarded("timer callback", self->onExpire_);
 }
 
 // ---- Signal
@@ -236,7 +236,7 @@ Signal::Signal(uv_loop_t &loop, int signum, std::function<void()> onSignal)
 void Signal::received(uv_signal_t *signal, int) noexcept
 {
 	if (Signal *self = owner<Signal>(signal))
-		detail::guarded("signal callback", self->onSignal_);
+		guarded("signal callback", self->onSignal_);
 }
 
 // ---- Poll
@@ -269,7 +269,7 @@ bool Poll::active() const noexcept
 void Poll::ready(uv_poll_t *poll, int status, int events) noexcept
 {
 	if (Poll *self = owner<Poll>(poll))
-		detail::guarded("poll callback", self->onEvent_, status, events);
+		guarded("poll callback", self->onEvent_, status, events);
 }
 
 // ---- Stream
@@ -338,7 +338,7 @@ void Stream::shutdownAndClose() noexcept
 	uv_stream_t *stream = maybe<uv_stream_t>();
 	uv_read_stop(stream);
 	reading_ = false;
-	try {
+	const bool ran = guarded("stream shutdown", [&] {
 		auto request = std::make_unique<uv_shutdown_t>();
 		// The shutdown completes after every queued write.
 		if (const int rc = uv_shutdown(request.get(), stream, &Stream::shutDown); rc < 0) {
@@ -347,10 +347,9 @@ void Stream::shutdownAndClose() noexcept
 			return;
 		}
 		request.release();
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "stream shutdown: {}", e.what());
+	});
+	if (!ran)
 		finish();
-	}
 }
 
 std::size_t Stream::writeQueueSize() const noexcept
@@ -398,7 +397,7 @@ void Stream::read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) noexc
 	if (nread > 0) {
 		// May destroy the Stream: nothing touches it afterwards.
 		if (self->onData_)
-			detail::guarded("stream data callback", self->onData_,
+			guarded("stream data callback", self->onData_,
 				std::string_view(buf->base, static_cast<std::size_t>(nread)));
 		return;
 	}
@@ -441,7 +440,7 @@ void Stream::finished(uv_handle_t *handle) noexcept
 		return;
 	// It fires once; held here, it survives the Stream being destroyed by it.
 	const std::function<void()> onClose = std::move(self->onClose_);
-	detail::guarded("stream close callback", onClose);
+	guarded("stream close callback", onClose);
 }
 
 // ---- UnixServer
@@ -474,7 +473,7 @@ void UnixServer::connected(uv_stream_t *server, int status) noexcept
 		log(LogLevel::Warning, "accept on {}: {}", self->path_, uv_strerror(status));
 		return;
 	}
-	detail::guarded("accept", [&] {
+	guarded("accept", [&] {
 		std::unique_ptr<Stream> stream(new Stream(*server->loop));
 		check(uv_accept(server, stream->live<uv_stream_t>()), "accept");
 		// May destroy the server: nothing touches it afterwards.

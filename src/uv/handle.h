@@ -14,6 +14,8 @@
 
 #include <uv.h>
 
+#include "clock.h"
+
 namespace dmdns::uv {
 
 // Throws std::system_error (generic category) when a libuv call failed.
@@ -92,15 +94,15 @@ private:
 };
 
 // A one-shot or repeating timer on the loop's monotonic millisecond clock.
-class Timer final : public Handle
+class Timer final : public Handle, public Alarm
 {
 public:
 	Timer(uv_loop_t &loop, std::function<void()> onExpire);
 
 	// (Re)starts; negative durations count as zero. With @repeat zero the
 	// timer fires once.
-	void start(std::chrono::milliseconds timeout, std::chrono::milliseconds repeat = {});
-	void stop() noexcept;
+	void start(std::chrono::milliseconds timeout, std::chrono::milliseconds repeat = {}) override;
+	void stop() noexcept override;
 	bool active() const noexcept;
 
 private:

@@ -1,14 +1,13 @@
-// Helpers the libuv handle owners share: allocation, release, guarded callbacks.
+// Helpers the libuv handle owners share: allocation and release of handles.
 #pragma once
 
 #include <memory>
 #include <string_view>
-#include <utility>
 
 #include <uv.h>
 
+#include "guarded.h"
 #include "handle.h"
-#include "log.h"
 
 namespace dmdns::uv::detail {
 
@@ -26,18 +25,6 @@ template<typename T>
 void release(uv_handle_t *handle) noexcept
 {
 	delete reinterpret_cast<T *>(handle);
-}
-
-template<typename F, typename... Args>
-void guarded(std::string_view where, const F &callback, Args &&...args) noexcept
-{
-	try {
-		callback(std::forward<Args>(args)...);
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "{}: {}", where, e.what());
-	} catch (...) {
-		log(LogLevel::Error, "{}: unknown exception", where);
-	}
 }
 
 } // namespace dmdns::uv::detail

@@ -246,7 +246,7 @@ void Udp::received(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf, const sock
 	++self->counters_.received;
 	// May destroy the Udp: nothing touches it afterwards.
 	if (self->onDatagram_)
-		detail::guarded("UDP datagram callback", self->onDatagram_,
+		guarded("UDP datagram callback", self->onDatagram_,
 			std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t *>(buf->base), size),
 			from);
 }

@@ -27,13 +27,26 @@ struct UdpCounters {
 	std::uint64_t oversized = 0; // datagrams dropped for exceeding kMaxDatagram
 };
 
-// A UDP socket. Addresses are reported as AF_INET for IPv4 peers even on a
-// dual-stack socket (no ::ffff:a.b.c.d forms), so that one peer has one
-// address; send() maps IPv4 destinations onto an IPv6 socket likewise.
-class Udp final : public Handle
+// A datagram socket as the gossip node uses it: Udp in the daemon, a fake
+// in tests.
+class DatagramSocket
 {
 public:
 	using OnDatagram = std::function<void(std::span<const std::uint8_t> data, const sockaddr_storage &from)>;
+
+	virtual ~DatagramSocket() = default;
+
+	virtual void bind(const std::string &address, std::uint16_t port) = 0;
+	virtual std::uint16_t localPort() const = 0;
+	virtual bool send(const sockaddr_storage &to, std::vector<std::uint8_t> datagram) = 0;
+};
+
+// A UDP socket. Addresses are reported as AF_INET for IPv4 peers even on a
+// dual-stack socket (no ::ffff:a.b.c.d forms), so that one peer has one
+// address; send() maps IPv4 destinations onto an IPv6 socket likewise.
+class Udp final : public Handle, public DatagramSocket
+{
+public:
 
 	// @onDatagram sees each datagram of at most kMaxDatagram bytes, whole;
 	// its data lives only during the call. It may destroy the Udp.
@@ -44,16 +57,16 @@ public:
 	// free port. Throws std::invalid_argument for a non-numeric address,
 	// std::system_error when binding fails (EADDRINUSE while another socket
 	// holds the port: SO_REUSEADDR is deliberately not set, see udp.cpp).
-	void bind(const std::string &address, std::uint16_t port);
+	void bind(const std::string &address, std::uint16_t port) override;
 	// The bound port; throws std::system_error before bind().
-	std::uint16_t localPort() const;
+	std::uint16_t localPort() const override;
 
 	// Sends @datagram to @to, now if the kernel takes it, else queued with
 	// its bytes kept until libuv reports the send. False if it failed at
 	// once or the socket is closed (counted as failed unless closed); a
 	// queued send that fails later is counted only. Throws
 	// std::length_error above kMaxDatagram: the encoder must not do that.
-	bool send(const sockaddr_storage &to, std::vector<std::uint8_t> datagram);
+	bool send(const sockaddr_storage &to, std::vector<std::uint8_t> datagram) override;
 	// Sends queued because the kernel was busy, not yet completed.
 	std::size_t sendQueueCount() const noexcept;
 

@@ -1,0 +1,13 @@
+// Time and alarms as the daemon's parts see them: steady_clock and libuv timers in the daemon, a fake in tests.
+#include "clock.h"
+
+#include "handle.h"
+
+namespace dmdns::uv {
+
+std::unique_ptr<Alarm> LoopClock::alarm(std::function<void()> onExpire)
+{
+	return std::make_unique<Timer>(loop_, std::move(onExpire));
+}
+
+} // namespace dmdns::uv

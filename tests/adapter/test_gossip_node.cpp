@@ -1,0 +1,181 @@
+// GossipNode on a fake clock and fake UDP: rounds on the clock's ticks, datagrams into the core, mDNS peers, a leave.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "distcc-mdns/gossip_wire.h"
+#include "fake_clock.h"
+#include "fake_mdns.h"
+#include "fake_udp.h"
+#include "gossip_node.h"
+
+using namespace dmdns;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One node on the shared fake clock, with its own fake mDNS and socket.
+struct Node {
+	test::FakeMdns mdns;
+	test::FakeUdp *socket = nullptr; // owned by node
+	std::unique_ptr<GossipNode> node;
+
+	Node(uv_loop_t &loop, test::FakeClock &clock, std::uint64_t id, std::uint16_t port,
+	     std::vector<text::HostPort> peers)
+	{
+		GossipNodeConfig config;
+		config.gossip.node = id;
+		config.gossip.incarnation = 1;
+		config.port = port;
+		config.peers = std::move(peers);
+		GossipIo io;
+		io.clock = &clock;
+		io.socket = [this](uv::DatagramSocket::OnDatagram onDatagram) {
+			auto s = std::make_unique<test::FakeUdp>(std::move(onDatagram));
+			socket = s.get();
+			return std::unique_ptr<uv::DatagramSocket>(std::move(s));
+		};
+		node = std::make_unique<GossipNode>(loop, mdns, std::move(config), std::move(io));
+	}
+};
+
+wire::Sample sample(std::uint32_t slots)
+{
+	wire::Sample s;
+	s.slots = slots;
+	s.cpus = 2;
+	return s;
+}
+
+// Hands what @from sent to @to, as if from 127.0.0.1:@fromPort; how many.
+std::size_t route(Node &from, std::uint16_t fromPort, Node &to, std::uint16_t toPort)
+{
+	std::size_t n = 0;
+	for (const test::FakeUdp::Sent &d : from.socket->take()) {
+		if (test::portOf(d.to) != toPort)
+			continue;
+		to.socket->deliver(d.bytes, "127.0.0.1", fromPort);
+		++n;
+	}
+	return n;
+}
+
+ResolvedInstance gossipInstance(const char *name, const char *address, std::uint16_t port,
+				std::vector<std::string> txt = {})
+{
+	ResolvedInstance r;
+	r.key = { 2, 0, name, "local" };
+	r.hostName = "peer.local";
+	r.address = Address::parse(address, 2);
+	r.port = port;
+	r.txt = std::move(txt);
+	return r;
+}
+
+} // namespace
+
+TEST_SUITE("adapter_gossip_node")
+{
+	TEST_CASE("a round goes to the --peer on the fake clock's tick, and push-pull again later")
+	{
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, { { "127.0.0.1", 40002 } });
+		a.node->gossip().setOwnSample(sample(4), clock.now());
+		// Binds the configured port and publishes it with the node id.
+		CHECK(a.socket->localPort() == 40001);
+		const test::FakePublisher &p = a.mdns.published(kGossipServiceType);
+		REQUIRE(p.spec());
+		CHECK(p.spec()->port == 40001);
+		CHECK(p.spec()->txt == std::vector<std::string>{ "id=" + wire::formatNodeId(0xa) });
+
+		// Nothing before the clock ticks: the first round is an alarm.
+		CHECK(a.socket->take().empty());
+		clock.advance(0ms);
+		auto sent = a.socket->take();
+		REQUIRE_FALSE(sent.empty());
+		for (const test::FakeUdp::Sent &d : sent) {
+			CHECK(test::portOf(d.to) == 40002);
+			CHECK(d.bytes.size() <= uv::kMaxDatagram);
+		}
+		CHECK(clock.armed() >= 1); // the next round is scheduled
+
+		// Nothing new to tell: the next datagram is the periodic push-pull.
+		const GossipConfig &c = a.node->gossip().config();
+		clock.advance(c.pushPullInterval + c.period);
+		CHECK_FALSE(a.socket->take().empty());
+	}
+
+	TEST_CASE("datagrams from the fake transport reach the core: each node learns the other's sample")
+	{
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, { { "127.0.0.1", 40002 } });
+		Node b(loop.get(), clock, 0xb, 40002, { { "127.0.0.1", 40001 } });
+		a.node->gossip().setOwnSample(sample(4), clock.now());
+		b.node->gossip().setOwnSample(sample(6), clock.now());
+
+		std::optional<GossipServer> aSeenByB, bSeenByA;
+		// Bounded: a few rounds of 100 ms of fake time.
+		for (int round = 0; round < 50 && !(aSeenByB && bSeenByA); ++round) {
+			clock.advance(100ms);
+			route(a, 40001, b, 40002);
+			route(b, 40002, a, 40001);
+			aSeenByB = b.node->gossip().server(0xa, clock.now());
+			bSeenByA = a.node->gossip().server(0xb, clock.now());
+		}
+		REQUIRE(aSeenByB);
+		REQUIRE(bSeenByA);
+		CHECK(aSeenByB->sample.slots == 4);
+		CHECK(bSeenByA->sample.slots == 6);
+		CHECK(aSeenByB->firstHand);
+		CHECK(b.node->gossip().stats().accepted > 0);
+		CHECK(b.node->gossip().peerNode({ "127.0.0.1", 40001 }) == 0xa);
+	}
+
+	TEST_CASE("mDNS sightings of _distcc-mdns._udp become peers, not our own, and leave with their goodbye")
+	{
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, {});
+		test::FakeBrowser &browser = a.mdns.browser(kGossipServiceType);
+		const auto peers = [&] { return a.node->gossip().peers(); };
+		CHECK(peers().empty());
+
+		browser.resolve(gossipInstance("distcc-mdns@p", "10.0.0.9", 40009));
+		CHECK(peers() == std::vector<Endpoint>{ { "10.0.0.9", 40009 } });
+		// Our own record, seen through another interface.
+		browser.resolve(gossipInstance("distcc-mdns@me", "10.0.0.1", 40001, { "id=" + wire::formatNodeId(0xa) }));
+		CHECK(peers().size() == 1);
+		// An IPv6 sighting of a name seen over IPv4 does not replace it.
+		ResolvedInstance v6 = gossipInstance("distcc-mdns@p", "2001:db8::9", 40009);
+		v6.key.protocol = 1;
+		browser.resolve(v6);
+		CHECK(peers() == std::vector<Endpoint>{ { "10.0.0.9", 40009 } });
+
+		browser.remove({ 2, 0, "distcc-mdns@p", "local" });
+		CHECK(peers().empty());
+	}
+
+	TEST_CASE("a leave tells the peers, withdraws the advertisement and stops the rounds")
+	{
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, { { "127.0.0.1", 40002 } });
+		a.node->gossip().setOwnSample(sample(4), clock.now());
+		clock.advance(0ms);
+		a.socket->take();
+
+		a.node->leave();
+		const auto sent = a.socket->take();
+		REQUIRE_FALSE(sent.empty());
+		CHECK(test::portOf(sent.front().to) == 40002);
+		CHECK_FALSE(a.mdns.published(kGossipServiceType).wanted());
+		clock.advance(10s);
+		CHECK(a.socket->take().empty());
+		CHECK(clock.armed() == 0);
+	}
+}

@@ -1,0 +1,174 @@
+// Resolver against a fake browser: contested names, renamed servers, goodbyes, settling.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+#include "distcc-mdns/txt.h"
+#include "fake_mdns.h"
+#include "resolver.h"
+
+using namespace dmdns;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::vector<std::string> kStock = { "txtvers=1", "cpus=2", "jobs=4", "distcc=3.4",
+					  "gnuhost=x86_64-pc-linux-gnu", "cc_version=12",
+					  "cc_machine=x86_64-linux-gnu" };
+
+// The TXT of a distcc-mdns server with gossip id @id.
+std::vector<std::string> ours(const std::string &id)
+{
+	std::vector<std::string> txt = kStock;
+	txt.insert(txt.end(), { "dmver=1", "id=" + id, "run=1", "state=up" });
+	return txt;
+}
+
+ResolvedInstance instance(const std::string &name, const std::string &host, const char *address,
+			  std::vector<std::string> txt)
+{
+	ResolvedInstance r;
+	r.key = { 2, 0, name, "local" };
+	r.hostName = host;
+	r.address = Address::parse(address, 2);
+	r.port = 3632;
+	r.txt = std::move(txt);
+	return r;
+}
+
+// A resolver on a fake browser, with the ids gossip hears in heard.
+struct Fixture {
+	test::FakeMdns mdns;
+	std::set<std::string, std::less<>> heard;
+	Resolver resolver{ mdns };
+	test::FakeBrowser &browser = mdns.browser(kServiceType);
+	int changes = 0;
+
+	Fixture()
+	{
+		resolver.setVouch([this](std::string_view id, SteadyTime) { return heard.contains(id); });
+		resolver.onChange = [this] { ++changes; };
+	}
+
+	// The one entry named @name; fails the test if there is none.
+	DirectoryEntry entry(const std::string &name) const
+	{
+		for (const DirectoryEntry &e : resolver.directory().snapshot(std::chrono::steady_clock::now()))
+			if (e.name == name)
+				return e;
+		FAIL("no entry named " << name);
+		return {};
+	}
+};
+
+} // namespace
+
+TEST_SUITE("adapter_resolver")
+{
+	TEST_CASE("a contested name stays with the holder gossip vouches for, and is looked at again later")
+	{
+		Fixture f;
+		f.heard = { "aaa", "bbb" };
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("aaa")));
+		CHECK(f.changes == 1);
+		CHECK(f.entry("distcc@twin").server.id == "aaa");
+		CHECK(f.browser.takeReresolves().empty());
+
+		// Another server's TXT on the holder's name, while gossip still
+		// hears the holder: refused, and resolved afresh after a delay.
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("bbb")));
+		CHECK(f.changes == 2);
+		const DirectoryEntry kept = f.entry("distcc@twin");
+		CHECK(kept.server.id == "aaa");
+		REQUIRE(kept.server.addresses.size() == 1);
+		CHECK(kept.server.addresses[0].text == "10.0.0.2");
+		const auto asked = f.browser.takeReresolves();
+		REQUIRE(asked.size() == 1);
+		REQUIRE(asked[0].key);
+		CHECK(asked[0].key->name == "distcc@twin");
+		CHECK(asked[0].delay == Resolver::kReresolveDelay);
+
+		// Once gossip lets go, the name changes hands: dropped, and asked
+		// about afresh.
+		f.heard.erase("aaa");
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		CHECK(f.resolver.directory().size() == 0);
+		REQUIRE(f.browser.takeReresolves().size() == 1);
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		CHECK(f.entry("distcc@twin").server.id == "bbb");
+	}
+
+	TEST_CASE("a server Avahi renamed releases its old name, which is resolved afresh for the winner")
+	{
+		// lan-same-hostname: twin-2 held 'distcc@twin' until twin's
+		// daemon took it and Avahi renamed twin-2's instance.
+		Fixture f;
+		f.heard = { "aaa", "bbb" };
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("bbb")));
+		REQUIRE(f.browser.takeReresolves().size() == 1); // contested
+
+		f.browser.resolve(instance("distcc@twin #2", "twin-2.local", "10.0.0.2", ours("aaa")));
+		const auto asked = f.browser.takeReresolves();
+		REQUIRE(asked.size() == 1);
+		CHECK_FALSE(asked[0].key); // on every interface the old name was seen on
+		CHECK(asked[0].name == "distcc@twin");
+		CHECK(asked[0].domain == "local");
+		CHECK(asked[0].delay == Resolver::kReresolveDelay);
+		CHECK(f.entry("distcc@twin #2").server.id == "aaa");
+
+		// The winner's record, resolved afresh, is accepted at once: the
+		// old name is no longer contested.
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		CHECK(f.browser.takeReresolves().empty());
+		CHECK(f.entry("distcc@twin").server.id == "bbb");
+		CHECK(f.resolver.directory().size() == 2);
+	}
+
+	TEST_CASE("a goodbye removes a server gossip does not hear and only withdraws one it does")
+	{
+		Fixture f;
+		f.heard = { "aaa" };
+		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@b", "b.local", "10.0.0.3", ours("bbb")));
+		f.browser.resolve(instance("distcc@s", "s.local", "10.0.0.4", kStock));
+		REQUIRE(f.resolver.directory().size() == 3);
+
+		const int before = f.changes;
+		f.browser.remove({ 2, 0, "distcc@a", "local" });
+		f.browser.remove({ 2, 0, "distcc@b", "local" });
+		f.browser.remove({ 2, 0, "distcc@s", "local" });
+		CHECK(f.changes == before + 3);
+		CHECK(f.resolver.directory().size() == 1);
+		CHECK(f.entry("distcc@a").withdrawn);
+
+		// Gossip stops hearing it: the next change forgets it.
+		f.heard.clear();
+		f.browser.allForNow();
+		CHECK(f.resolver.directory().size() == 0);
+	}
+
+	TEST_CASE("settled once Avahi reported every instance present at start and each resolved")
+	{
+		Fixture f;
+		CHECK_FALSE(f.resolver.settled());
+		f.browser.setUnresolved(1);
+		f.browser.allForNow();
+		CHECK_FALSE(f.resolver.settled());
+		f.browser.setUnresolved(0);
+		CHECK(f.resolver.settled());
+	}
+
+	TEST_CASE("the browser's reset forgets every server, vouched or not")
+	{
+		Fixture f;
+		f.heard = { "aaa" };
+		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@s", "s.local", "10.0.0.4", kStock));
+		REQUIRE(f.resolver.directory().size() == 2);
+		f.browser.reset();
+		CHECK(f.resolver.directory().size() == 0);
+		CHECK_FALSE(f.resolver.settled());
+	}
+}
