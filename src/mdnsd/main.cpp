@@ -13,6 +13,8 @@
 #include <vector>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "advertiser.h"
 #include "auth.h"
 #include "distcc-mdns/gossip_wire.h"
@@ -32,7 +34,8 @@
 #include "uv_poll.h"
 #include "zeroconf_compat.h"
 #include "query_server.h"
-#include "request.h"
+#include "demand_ledger.h"
+#include "json_codec.h"
 #include "resolver.h"
 
 namespace {
@@ -41,7 +44,7 @@ using namespace dmdns;
 
 void usage(std::FILE *out)
 {
-	std::fputs("Usage: distcc-mdnsd [OPTION]...\n"
+	fmt::print(out, "{}", "Usage: distcc-mdnsd [OPTION]...\n"
 		   "Advertise this distccd host over mDNS/DNS-SD and resolve the others.\n"
 		   "\n"
 		   "      --advertise=MODE    auto (while distccd accepts connections), yes, no [auto]\n"
@@ -83,8 +86,7 @@ void usage(std::FILE *out)
 		   "                          ~/.local/state/distcc-mdns]\n"
 		   "  -v, --verbose           log more (repeat for debug output)\n"
 		   "  -h, --help              show this help and exit\n"
-		   "      --version           show the version and exit\n",
-		   out);
+		   "      --version           show the version and exit\n");
 }
 
 struct Options {
@@ -208,7 +210,7 @@ Options parse(int argc, char **argv)
 			o.keyFiles.emplace_back(optarg);
 			break;
 		case OptGenerateKey:
-			std::printf("%s\n", net::Authenticator::generateKeyHex().c_str());
+			fmt::print("{}\n", net::Authenticator::generateKeyHex());
 			std::exit(EXIT_SUCCESS);
 		case OptSampleInterval:
 			o.advertiser.checkInterval =
@@ -239,7 +241,7 @@ Options parse(int argc, char **argv)
 			usage(stdout);
 			std::exit(EXIT_SUCCESS);
 		case OptVersion:
-			std::printf("distcc-mdnsd %s\n", DMDNS_VERSION);
+			fmt::print("distcc-mdnsd {}\n", DMDNS_VERSION);
 			std::exit(EXIT_SUCCESS);
 		default:
 			cli.tryHelp();
@@ -337,18 +339,17 @@ std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, c
 
 // {"op":"set-state","state":"drain"|"up"}: only root or the daemon's own
 // user may change what this host advertises.
-nlohmann::json setState(const nlohmann::json &request, const QueryServer::Caller &caller, Advertiser *advertiser)
+SetStateReply setState(const SetStateRequest &request, const Caller &caller, Advertiser *advertiser)
 {
 	if (!caller.uid || (*caller.uid != 0 && *caller.uid != ::geteuid()))
 		throw std::invalid_argument("set-state: only root or the daemon's user may change the state");
 	if (!advertiser)
 		throw std::invalid_argument("set-state: this daemon advertises no server (--advertise=no)");
-	const std::string wanted = request::string(request, "state", "");
-	const auto state = parseServerState(wanted);
+	const auto state = parseServerState(request.state);
 	if (!state || *state == ServerState::Down)
 		throw std::invalid_argument("set-state: 'state' must be \"drain\" or \"up\"");
 	advertiser->setState(*state);
-	return { { "state", stateName(*state) } };
+	return { *state };
 }
 
 std::vector<std::uint64_t> listedIds(const Resolver &resolver)
@@ -395,6 +396,23 @@ int main(int argc, char **argv)
 			};
 		std::unique_ptr<Resolver> resolver;
 		std::unique_ptr<QueryServer> queries;
+		DemandLedger ledger([&gossip](const DemandLedger::Reservations &reservations, std::uint32_t want,
+					      std::uint32_t localSlots) {
+			if (gossip)
+				gossip->handedOut(reservations, want, localSlots);
+		});
+		const LocalMachine local{ host::onlineCpus(), *options.speed };
+		auto answer = [&](const Request &request, const Caller &caller) -> nlohmann::json {
+			if (std::holds_alternative<StatsRequest>(request))
+				return gossip ? gossip->stats() : nlohmann::json{ { "gossip", nullptr } };
+			if (const auto *set = std::get_if<SetStateRequest>(&request))
+				return codec::encode(setState(*set, caller, advertiser.get()));
+			const LiveServers live = liveServers(*resolver, gossip.get());
+			HostsAnswer hosts = answerHosts(std::get<HostsRequest>(request), live.entries,
+							farmState(live, gossip.get()), local, "daemon");
+			ledger.answered(hosts);
+			return codec::encode(hosts.view);
+		};
 		if (options.resolve) {
 			resolver = std::make_unique<Resolver>(client);
 			if (gossip) {
@@ -405,48 +423,33 @@ int main(int argc, char **argv)
 			}
 			queries = std::make_unique<QueryServer>(
 				loop.get(), options.socket,
-				[&](const nlohmann::json &request, const QueryServer::Caller &caller) -> nlohmann::json {
-					const std::string op = request::string(request, "op", "");
-					if (op == "stats")
-						return gossip ? gossip->stats()
-							      : nlohmann::json{ { "gossip", nullptr } };
-					if (op == "set-state")
-						return setState(request, caller, advertiser.get());
-					const LiveServers live = liveServers(*resolver, gossip.get());
-					HostsAnswer answer = answerHosts(request, live.entries, farmState(live, gossip.get()),
-									 *options.speed, "daemon");
-					if (gossip && answer.reserve)
-						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
-					return std::move(answer.view);
+				[&](std::string_view line, const QueryServer::Caller &caller) {
+					return codec::answerLine(line, [&](const Request &request, const Caller &who) {
+						return answer(request, who);
+					}, caller);
 				});
 			log(LogLevel::Info, "answering queries on {}", options.socket);
 		}
 		// The line a hosts file holds: no reservation, this user's jobs in
 		// flight and recent failures from distcc's files in @lockDir, a
 		// fixed seed.
-		std::uint32_t fileDemand = 0;
 		auto fileLine = [&](const std::string &lockDir, std::uint64_t seed, bool lzoCpp) {
 			const LiveServers live = liveServers(*resolver, gossip.get());
 			FarmState farm = farmState(live, gossip.get());
 			farm.own = ownJobs(live.entries, lockDir);
 			farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
-			nlohmann::json request = { { "op", "hosts" },
-						   { "local_slots", host::onlineCpus() },
-						   { "lzo", lzoCpp },
-						   { "cpp", lzoCpp } };
+			HostsRequest request;
+			request.localSlots = host::onlineCpus();
+			request.lzo = request.cpp = lzoCpp;
 			// The distcc clients running here are the builds' demand: told
 			// by gossip, it gives every client its fair share of an
 			// overloaded farm, this one included; at the end of a build it
 			// also keeps the last jobs off servers slower than here.
 			const std::uint32_t demand = host::distccClients();
 			if (demand > 0)
-				request["want"] = demand;
-			if (gossip && (demand > 0 || fileDemand > 0))
-				gossip->handedOut({}, demand, host::onlineCpus());
-			fileDemand = demand;
-			return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
-				.view["line"]
-				.get<std::string>();
+				request.want = demand;
+			ledger.buildsRunning(demand, host::onlineCpus());
+			return answerHosts(request, live.entries, farm, local, "daemon", seed).view.line;
 		};
 		std::unique_ptr<HostsFileKeeper> hostsFile;
 		if (!options.hostsFile.empty()) {
