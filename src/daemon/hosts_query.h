@@ -9,14 +9,14 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "distcc-mdns/directory.h"
+#include "request.h"
+#include "view.h"
 
 namespace dmdns {
 
 struct HostsAnswer {
-	nlohmann::json view; // see makeView()
+	View view;
 	// What the client will run where: server id and expected jobs, for the
 	// listed servers gossip can name.
 	std::vector<std::pair<std::uint64_t, std::uint32_t>> reservations;
@@ -27,16 +27,6 @@ struct HostsAnswer {
 	bool reserve = false;
 };
 
-// Answers {"op":"hosts", "local_slots":N, "want":N, "reserve":bool,
-// "lzo":bool, "cpp":bool, "compiler":"MACHINE VERSION", "speed":X,
-// "min_speed":F, "failing":["HOST:PORT",...]} ("reserve" defaults to
-// whether "want" is given; "failing" names the hosts the client's distcc
-// backs off from, as its lock files name them; a "want" above the farm's
-// slots, every server's plus "local_slots", is clamped to them and counts
-// as that much demand: the view then carries "want", the demand counted,
-// and "want_asked" when it was clamped)
-// from the servers in @entries and what @others do; throws
-// std::invalid_argument for a bad request.
 // What the farm is busy with beyond the servers' samples: per entry the
 // jobs other clients reserved (empty: none known), the remote jobs the
 // other clients ask for together, per entry this client's own jobs in
@@ -51,11 +41,23 @@ struct FarmState {
 	std::set<std::pair<std::string, std::uint16_t>> failing;
 };
 
-// @localSpeed: this machine's speed, unless the request says "speed".
+// What the answer assumes of the machine that asks, unless the request
+// says otherwise: its slots ("local_slots") and its speed ("speed").
+struct LocalMachine {
+	std::uint32_t slots = 1;
+	double speed = 1.0;
+};
+
+// Answers @request from the servers in @entries and what @others do. A
+// "want" above the farm's slots (every server's plus the local slots) is
+// clamped to them and counts as that much demand: the view then carries
+// the demand counted in View::want, and View::wantAsked when it was
+// clamped. "reserve" defaults to whether "want" is given; "failing" hosts
+// are left out as the client's distcc would skip them.
 // @seed fixes the picker's draws (a hosts file that changes only when the
 // farm does); by default every answer draws anew.
-HostsAnswer answerHosts(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
-			const FarmState &others, double localSpeed, std::string_view source,
+HostsAnswer answerHosts(const HostsRequest &request, const std::vector<DirectoryEntry> &entries,
+			const FarmState &others, const LocalMachine &local, std::string_view source,
 			std::optional<std::uint64_t> seed = std::nullopt);
 
 } // namespace dmdns

@@ -8,20 +8,11 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "json_codec.h"
 #include "log.h"
 #include "socket_dir.h"
 
 namespace dmdns {
-
-namespace {
-
-std::string errorReply(std::string_view message)
-{
-	nlohmann::json reply = { { "ok", false }, { "error", message } };
-	return reply.dump() + "\n";
-}
-
-} // namespace
 
 QueryLimits QueryLimits::defaults()
 {
@@ -125,8 +116,7 @@ void QueryServer::received(Connection &c, std::string_view data)
 		// Unread replies beyond the one being written: the client asks and
 		// does not read, and would hold our memory.
 		const bool backlog = c.stream->writeQueueSize() > 0;
-		c.stream->write(answerLine(std::string_view(c.buffer).substr(start, newline - start), handler_,
-					   Caller{ c.uid }));
+		c.stream->write(handler_(std::string_view(c.buffer).substr(start, newline - start), Caller{ c.uid }));
 		start = newline + 1;
 		// A complete request restarts the idle clock.
 		c.deadline->start(limits_.idle);
@@ -148,7 +138,7 @@ void QueryServer::refuse(Connection &c, std::string_view why)
 	// reply is written out first; a peer that does not read is cut.
 	c.closing = true;
 	c.buffer.clear();
-	c.stream->write(errorReply(why));
+	c.stream->write(codec::errorLine(why));
 	c.stream->shutdownAndClose();
 	if (!c.closed)
 		c.deadline->start(limits_.linger);
@@ -166,27 +156,6 @@ void QueryServer::closed(Connection &c)
 	c.closed = true;
 	c.deadline->stop();
 	reaper_.start(std::chrono::milliseconds(0));
-}
-
-std::string answerLine(std::string_view line, const QueryServer::Handler &handler, const QueryServer::Caller &caller)
-{
-	if (!line.empty() && line.back() == '\r')
-		line.remove_suffix(1);
-	const nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-	if (request.is_discarded())
-		return errorReply("request is not valid JSON");
-	if (!request.is_object())
-		return errorReply("request is not a JSON object");
-	try {
-		nlohmann::json reply = handler(request, caller);
-		reply["ok"] = true;
-		return reply.dump() + "\n";
-	} catch (const std::invalid_argument &e) {
-		return errorReply(e.what());
-	} catch (const std::exception &e) {
-		log(LogLevel::Error, "query failed: {}", e.what());
-		return errorReply("internal error");
-	}
 }
 
 } // namespace dmdns

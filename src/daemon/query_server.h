@@ -12,9 +12,8 @@
 
 #include <sys/types.h>
 
-#include <nlohmann/json.hpp>
-
 #include "handle.h"
+#include "request.h"
 
 namespace dmdns {
 
@@ -65,14 +64,11 @@ public:
 	// A request is one line of at most this many bytes.
 	static constexpr std::size_t kMaxRequest = 4096;
 
-	// Who sent a request: the kernel's word on the peer's user.
-	struct Caller {
-		std::optional<uid_t> uid;
-	};
+	using Caller = dmdns::Caller;
 
-	// Answers one well-formed request object; may throw std::invalid_argument
-	// for a request it refuses, which becomes an error reply.
-	using Handler = std::function<nlohmann::json(const nlohmann::json &request, const Caller &caller)>;
+	// The reply line, newline included, to one request line (without its
+	// newline): codec::answerLine() reads and writes the JSON.
+	using Handler = std::function<std::string(std::string_view line, const Caller &caller)>;
 
 	// Listens on @path until destroyed, creating its directory as
 	// prepareSocketDirectory() does. Throws std::runtime_error if the
@@ -116,12 +112,6 @@ private:
 	uv::Timer reaper_;
 	std::unique_ptr<uv::UnixServer> server_;
 };
-
-// The reply line, newline included, to one request line: the handler's
-// object with "ok":true, or {"ok":false,"error":...} for a request that is
-// not a JSON object or that the handler refuses.
-std::string answerLine(std::string_view line, const QueryServer::Handler &handler,
-		       const QueryServer::Caller &caller = {});
 
 // The daemon's socket path: $DISTCC_MDNS_SOCKET, else ownSocketPath().
 std::string defaultSocketPath();

@@ -1,53 +1,49 @@
-// Reads the fields of a query request strictly: wrong types are refused, not guessed.
+// The strict reading of the HOST:PORT names a query request carries.
 #include "request.h"
 
 #include <fmt/format.h>
 
-namespace dmdns::request {
+#include "distcc-mdns/text.h"
 
-std::int64_t integer(const nlohmann::json &request, const char *key, std::int64_t min, std::int64_t max,
-		     std::int64_t fallback)
+namespace dmdns {
+
+std::optional<FailingHost> parseFailingHost(std::string_view text)
 {
-	if (!request.contains(key))
-		return fallback;
-	const nlohmann::json &v = request[key];
-	if (!v.is_number_integer())
-		throw std::invalid_argument(fmt::format("'{}' must be an integer", key));
-	const auto n = v.get<std::int64_t>();
-	if (n < min || n > max)
-		throw std::invalid_argument(fmt::format("'{}' must be in [{}, {}]", key, min, max));
-	return n;
+	std::string_view host;
+	std::string_view rest;
+	if (text.starts_with('[')) {
+		const std::size_t close = text.find(']');
+		if (close == std::string_view::npos)
+			return std::nullopt;
+		host = text.substr(1, close - 1);
+		// distcc names a link-local host with its scope, which says
+		// nothing about which server it is.
+		host = host.substr(0, host.find('%'));
+		rest = text.substr(close + 1);
+	} else {
+		const std::size_t colon = text.find(':');
+		if (colon == std::string_view::npos)
+			return std::nullopt;
+		// A second colon: a bare IPv6 address, whose last group cannot be
+		// told from a port.
+		if (text.find(':', colon + 1) != std::string_view::npos)
+			return std::nullopt;
+		host = text.substr(0, colon);
+		rest = text.substr(colon);
+	}
+	if (host.empty() || !rest.starts_with(':'))
+		return std::nullopt;
+	const auto port = text::parseUint(rest.substr(1), 1, 65535);
+	if (!port)
+		return std::nullopt;
+	return FailingHost{ std::string(host), static_cast<std::uint16_t>(*port) };
 }
 
-double number(const nlohmann::json &request, const char *key, double min, double max, double fallback)
+std::string formatFailingHost(const FailingHost &host)
 {
-	if (!request.contains(key))
-		return fallback;
-	const nlohmann::json &v = request[key];
-	if (!v.is_number())
-		throw std::invalid_argument(fmt::format("'{}' must be a number", key));
-	const auto x = v.get<double>();
-	if (!(x >= min && x <= max))
-		throw std::invalid_argument(fmt::format("'{}' must be in [{}, {}]", key, min, max));
-	return x;
+	if (host.host.find(':') != std::string::npos)
+		return fmt::format("[{}]:{}", host.host, host.port);
+	return fmt::format("{}:{}", host.host, host.port);
 }
 
-bool boolean(const nlohmann::json &request, const char *key, bool fallback)
-{
-	if (!request.contains(key))
-		return fallback;
-	if (!request[key].is_boolean())
-		throw std::invalid_argument(fmt::format("'{}' must be true or false", key));
-	return request[key].get<bool>();
-}
-
-std::string string(const nlohmann::json &request, const char *key, const std::string &fallback)
-{
-	if (!request.contains(key))
-		return fallback;
-	if (!request[key].is_string())
-		throw std::invalid_argument(fmt::format("'{}' must be a string", key));
-	return request[key].get<std::string>();
-}
-
-} // namespace dmdns::request
+} // namespace dmdns

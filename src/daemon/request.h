@@ -1,20 +1,73 @@
-// Reads the fields of a query request strictly: wrong types are refused, not guessed.
+// The typed requests of the query socket, and the strict reading of the host names they carry.
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
 
-#include <nlohmann/json.hpp>
+#include <sys/types.h>
 
-namespace dmdns::request {
+#include "distcc-mdns/server.h"
 
-// The integer at @key in [min, max], or @fallback when absent.
-std::int64_t integer(const nlohmann::json &request, const char *key, std::int64_t min, std::int64_t max,
-		     std::int64_t fallback);
-// A finite number at @key in [min, max], or @fallback when absent.
-double number(const nlohmann::json &request, const char *key, double min, double max, double fallback);
-bool boolean(const nlohmann::json &request, const char *key, bool fallback);
-std::string string(const nlohmann::json &request, const char *key, const std::string &fallback);
+namespace dmdns {
 
-} // namespace dmdns::request
+// Who sent a request: the kernel's word on the peer's user.
+struct Caller {
+	std::optional<uid_t> uid;
+};
+
+// A host and port a client's distcc backs off from, as its lock files name
+// them; the host as the line writes it, without brackets or scope.
+struct FailingHost {
+	std::string host;
+	std::uint16_t port = 0;
+
+	auto operator<=>(const FailingHost &) const = default;
+};
+
+// "a.b.c.d:PORT", "NAME:PORT" or "[IPV6]:PORT" (the brackets may hold a
+// "%scope", which is dropped): a port is required. A bare IPv6 address
+// followed by a port ("fe80::9:3632") is refused, since no one can tell
+// where the address ends. nullopt for anything else, with no partial read.
+std::optional<FailingHost> parseFailingHost(std::string_view text);
+// The inverse: IPv6 hosts in brackets.
+std::string formatFailingHost(const FailingHost &host);
+
+// {"op":"hosts"}: which hosts should this client use. Absent fields take
+// the defaults the answer documents (answerHosts()).
+struct HostsRequest {
+	// A client names at most this many failing hosts.
+	static constexpr std::size_t kMaxFailing = 1024;
+	// And no host name longer than this ("HOST:PORT" as sent).
+	static constexpr std::size_t kMaxFailingText = 300;
+
+	std::optional<std::uint32_t> localSlots; // [1, kMaxHostLimit]
+	std::optional<std::uint32_t> want;	 // [0, wire::kMaxWantedJobs]
+	std::optional<double> speed;		 // [kMinSpeed, kMaxSpeed]
+	std::optional<double> minSpeed;		 // [0, 1]
+	bool lzo = false;
+	bool cpp = false;
+	std::optional<Compiler> compiler; // valid() when set
+	std::optional<bool> reserve;	  // default: whether want is given
+	std::vector<FailingHost> failing;	  // at most kMaxFailing
+};
+
+// {"op":"stats"}: the gossip node's counters.
+struct StatsRequest {};
+
+// {"op":"set-state","state":"drain"|"up"}: the state name as sent; the
+// daemon checks who asks before it reads it.
+struct SetStateRequest {
+	std::string state;
+};
+
+using Request = std::variant<HostsRequest, StatsRequest, SetStateRequest>;
+
+struct SetStateReply {
+	ServerState state = ServerState::Up;
+};
+
+} // namespace dmdns

@@ -1,4 +1,4 @@
-// The JSON view of the servers and the chosen hosts line.
+// The view of the servers and the chosen hosts line.
 #include "view.h"
 
 #include <fmt/format.h>
@@ -7,51 +7,100 @@ namespace dmdns {
 
 namespace {
 
-nlohmann::json describe(const DirectoryEntry &entry, std::uint32_t reserved)
+ServerView describe(const DirectoryEntry &entry, std::uint32_t reserved)
 {
 	const Server &s = entry.server;
-	nlohmann::json j;
-	j["name"] = entry.name;
-	j["id"] = s.id;
-	j["host"] = entry.hostName;
-	const auto preferred = s.preferredAddress();
-	j["address"] = preferred ? nlohmann::json(preferred->text) : nlohmann::json(nullptr);
-	j["addresses"] = nlohmann::json::array();
+	ServerView v;
+	v.name = entry.name;
+	v.id = s.id;
+	v.host = entry.hostName;
+	if (const auto preferred = s.preferredAddress())
+		v.address = preferred->text;
 	for (const Address &a : s.addresses)
-		j["addresses"].push_back(a.text);
-	j["port"] = s.port;
-	// A TXT without a usable cpus value leaves it unknown, shown as null.
-	j["cpus"] = s.cpus ? nlohmann::json(s.cpus) : nlohmann::json(nullptr);
-	j["slots"] = s.slots;
-	j["speed"] = s.speed;
-	j["state"] = stateName(s.state);
+		v.addresses.push_back(a.text);
+	v.port = s.port;
+	// A TXT without a usable cpus value leaves it unknown.
+	if (s.cpus)
+		v.cpus = s.cpus;
+	v.slots = s.slots;
+	v.speed = s.speed;
+	v.state = s.state;
 	if (s.sample) {
-		j["running"] = s.sample->running;
-		j["load"] = s.sample->runnable;
-		j["age_ms"] = s.sample->age.count();
-	} else {
-		j["running"] = nullptr;
-		j["load"] = nullptr;
-		j["age_ms"] = nullptr;
+		v.running = s.sample->running;
+		v.load = s.sample->runnable;
+		v.ageMs = s.sample->age.count();
 	}
-	j["liveness"] = s.liveness == Liveness::Unknown ? nlohmann::json(nullptr)
-							 : nlohmann::json(livenessName(s.liveness));
-	j["reserved"] = reserved;
-	j["stock"] = entry.stock;
-	j["local"] = entry.local;
-	j["compilers"] = nlohmann::json::array();
+	v.liveness = s.liveness;
+	v.reserved = reserved;
+	v.stock = entry.stock;
+	v.local = entry.local;
 	for (const Compiler &c : s.compilers)
-		j["compilers"].push_back(c.machine + ":" + c.version);
-	j["problems"] = nlohmann::json::array();
+		v.compilers.push_back(c.machine + ":" + c.version);
 	for (const TxtProblem &p : entry.problems)
-		j["problems"].push_back(p.key + ": " + p.reason);
-	return j;
+		v.problems.push_back(p.key + ": " + p.reason);
+	return v;
 }
+
+// The sentences of the reasons that need no detail.
+constexpr std::pair<Exclusion, std::string_view> kReasons[] = {
+	{ Exclusion::Failing, "failing: this client's distcc backs off from it after a failed job" },
+	{ Exclusion::Spare, "spare: faster slots hold every job this client wants" },
+	{ Exclusion::Slower, "slower: a job there would finish later than on this machine" },
+	{ Exclusion::Full, "full: other clients run or reserved all its slots" },
+	{ Exclusion::Overloaded, "the farm is overloaded: no slot of this client's fair share here" },
+	{ Exclusion::NoAddress, "no usable address" },
+};
+constexpr std::string_view kDuplicate = "same address and port as ";
 
 } // namespace
 
-nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
-			const PlanOptions &options, std::uint64_t seed, std::string_view source)
+std::string exclusionText(const ServerView &server)
+{
+	switch (server.excluded) {
+	case Exclusion::None:
+		return {};
+	case Exclusion::Ineligible:
+		return std::string(describe(server.ineligible));
+	case Exclusion::Duplicate:
+		return std::string(kDuplicate) + server.duplicateOf;
+	case Exclusion::Other:
+		return server.otherReason;
+	default:
+		for (const auto &[why, text] : kReasons)
+			if (why == server.excluded)
+				return std::string(text);
+		return {};
+	}
+}
+
+void parseExclusion(std::string_view text, ServerView &server)
+{
+	server.ineligible = Ineligible::None;
+	server.duplicateOf.clear();
+	server.otherReason.clear();
+	for (const auto &[why, known] : kReasons)
+		if (text == known) {
+			server.excluded = why;
+			return;
+		}
+	if (text.starts_with(kDuplicate)) {
+		server.excluded = Exclusion::Duplicate;
+		server.duplicateOf = text.substr(kDuplicate.size());
+		return;
+	}
+	for (auto i = static_cast<std::uint8_t>(Ineligible::NotUp); i <= static_cast<std::uint8_t>(Ineligible::Left);
+	     ++i)
+		if (text == describe(static_cast<Ineligible>(i))) {
+			server.excluded = Exclusion::Ineligible;
+			server.ineligible = static_cast<Ineligible>(i);
+			return;
+		}
+	server.excluded = Exclusion::Other;
+	server.otherReason = text;
+}
+
+View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
+	      const PlanOptions &options, std::uint64_t seed, std::string_view source)
 {
 	auto reservedAt = [&](std::size_t i) { return reserved.empty() ? 0u : reserved[i]; };
 	std::vector<Server> servers;
@@ -61,53 +110,49 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 	Picker picker(seed);
 	const Plan plan = planHostsLine(servers, reserved, options, picker);
 
-	nlohmann::json view;
-	view["source"] = source;
-	view["line"] = writeHostsLine(plan.line);
-	view["jobs"] = plan.jobs;
-	view["local_slots"] = options.localSlots;
-	view["local_speed"] = options.localSpeed;
-	view["localhost"] = plan.local == LocalPlace::First  ? "first"
-			    : plan.local == LocalPlace::Last ? "last"
-							     : "absent";
-	// Overloaded farm: the slots this client's limits add up to.
-	view["share"] = plan.share ? nlohmann::json(plan.share) : nlohmann::json(nullptr);
-	nlohmann::json list = nlohmann::json::array();
+	View view;
+	view.source = source;
+	view.line = writeHostsLine(plan.line);
+	view.jobs = plan.jobs;
+	view.localSlots = options.localSlots;
+	view.localSpeed = options.localSpeed;
+	view.localhost = plan.local;
+	if (plan.share)
+		view.share = plan.share;
+	view.servers.reserve(entries.size());
 	std::vector<bool> listed(entries.size(), false);
 	for (const PlannedHost &host : plan.remote) {
-		nlohmann::json j = describe(entries[host.server], reservedAt(host.server));
-		j["address"] = host.address.text;
-		j["limit"] = host.limit;
-		j["expected"] = host.expected;
-		j["excluded"] = nullptr;
-		list.push_back(std::move(j));
+		ServerView v = describe(entries[host.server], reservedAt(host.server));
+		v.address = host.address.text;
+		v.limit = host.limit;
+		v.expected = host.expected;
+		view.servers.push_back(std::move(v));
 		listed[host.server] = true;
 	}
 	for (std::size_t i = 0; i < entries.size(); ++i) {
 		if (listed[i])
 			continue;
-		nlohmann::json j = describe(entries[i], reservedAt(i));
-		j["limit"] = 0;
-		j["expected"] = 0;
+		ServerView v = describe(entries[i], reservedAt(i));
 		const Ineligible why = checkEligible(entries[i].server, effectivePolicy(options));
-		if (why != Ineligible::None)
-			j["excluded"] = describe(why);
-		else if (plan.duplicateOf[i])
-			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
-		else if (plan.failing[i])
-			j["excluded"] = "failing: this client's distcc backs off from it after a failed job";
-		else if (plan.spare[i])
-			j["excluded"] = "spare: faster slots hold every job this client wants";
-		else if (plan.slower[i])
-			j["excluded"] = "slower: a job there would finish later than on this machine";
-		else if (plan.full[i])
-			j["excluded"] = plan.share ? "the farm is overloaded: no slot of this client's fair share here"
-						   : "full: other clients run or reserved all its slots";
-		else
-			j["excluded"] = "no usable address";
-		list.push_back(std::move(j));
+		if (why != Ineligible::None) {
+			v.excluded = Exclusion::Ineligible;
+			v.ineligible = why;
+		} else if (plan.duplicateOf[i]) {
+			v.excluded = Exclusion::Duplicate;
+			v.duplicateOf = entries[*plan.duplicateOf[i]].name;
+		} else if (plan.failing[i]) {
+			v.excluded = Exclusion::Failing;
+		} else if (plan.spare[i]) {
+			v.excluded = Exclusion::Spare;
+		} else if (plan.slower[i]) {
+			v.excluded = Exclusion::Slower;
+		} else if (plan.full[i]) {
+			v.excluded = plan.share ? Exclusion::Overloaded : Exclusion::Full;
+		} else {
+			v.excluded = Exclusion::NoAddress;
+		}
+		view.servers.push_back(std::move(v));
 	}
-	view["servers"] = std::move(list);
 	return view;
 }
 
@@ -120,37 +165,36 @@ static std::string printable(std::string s)
 	return s;
 }
 
-std::string statusTable(const nlohmann::json &view)
+std::string statusTable(const View &view)
 {
-	auto text = [](const nlohmann::json &v, const char *key) -> std::string {
-		if (!v.contains(key) || v[key].is_null())
-			return "-";
-		const auto &x = v[key];
-		if (x.is_string())
-			return printable(x.get<std::string>());
-		if (x.is_number_float())
-			return fmt::format("{:.2f}", x.get<double>());
-		return x.dump();
+	auto text = [](const auto &value) -> std::string {
+		using T = std::decay_t<decltype(value)>;
+		if constexpr (std::is_same_v<T, std::string>)
+			return printable(value);
+		else if constexpr (std::is_same_v<T, double>)
+			return fmt::format("{:.2f}", value);
+		else
+			return fmt::format("{}", value);
 	};
+	auto optional = [&](const auto &value) -> std::string { return value ? text(*value) : "-"; };
 	std::string out = fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
 				      "HOST", "ADDRESS", "CPUS", "SLOTS", "RUNNING", "LOAD", "SPEED",
 				      "STATE", "GOSSIP", "AGE", "LIMIT", "NOTE");
-	for (const auto &s : view.value("servers", nlohmann::json::array())) {
-		std::string age = "-";
-		if (s.contains("age_ms") && s["age_ms"].is_number())
-			age = fmt::format("{:.1f}s", s["age_ms"].get<double>() / 1000.0);
-		std::string note = s.value("stock", false) ? "stock distccd" : "";
-		if (s.contains("excluded") && s["excluded"].is_string())
-			note += (note.empty() ? "" : "; ") + ("left out: " + printable(s["excluded"].get<std::string>()));
-		if (s.contains("reserved") && s["reserved"].is_number() && s["reserved"].get<double>() > 0)
-			note += (note.empty() ? "" : "; ") + fmt::format("{} reserved by others", s["reserved"].dump());
+	for (const ServerView &s : view.servers) {
+		const std::string age = s.ageMs ? fmt::format("{:.1f}s", static_cast<double>(*s.ageMs) / 1000.0) : "-";
+		std::string note = s.stock ? "stock distccd" : "";
+		if (s.excluded != Exclusion::None)
+			note += (note.empty() ? "" : "; ") + ("left out: " + printable(exclusionText(s)));
+		if (s.reserved > 0)
+			note += (note.empty() ? "" : "; ") + fmt::format("{} reserved by others", s.reserved);
+		const std::string liveness =
+			s.liveness == Liveness::Unknown ? "-" : std::string(livenessName(s.liveness));
 		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
-				   text(s, "name"), text(s, "address"), text(s, "cpus"), text(s, "slots"),
-				   text(s, "running"), text(s, "load"), text(s, "speed"), text(s, "state"),
-				   text(s, "liveness"), age, text(s, "limit"), note);
+				   text(s.name), optional(s.address), optional(s.cpus), text(s.slots),
+				   optional(s.running), optional(s.load), text(s.speed),
+				   std::string(stateName(s.state)), liveness, age, text(s.limit), note);
 	}
-	out += fmt::format("line ({}): {}\njobs: {}\n", text(view, "source"), text(view, "line"),
-			   text(view, "jobs"));
+	out += fmt::format("line ({}): {}\njobs: {}\n", text(view.source), text(view.line), text(view.jobs));
 	return out;
 }
 

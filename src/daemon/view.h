@@ -1,27 +1,96 @@
-// The JSON view of the servers and the chosen hosts line, shared by the daemon and distcc-mdns-hosts.
+// The view of the servers and the chosen hosts line, shared by the daemon and distcc-mdns-hosts.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "distcc-mdns/directory.h"
+#include "distcc-mdns/picker.h"
 #include "distcc-mdns/plan.h"
 
 namespace dmdns {
+
+// Why a server is not in the line. The reasons are tried in this order:
+// the first that holds is the one given.
+enum class Exclusion : std::uint8_t {
+	None,	    // listed
+	Ineligible, // ServerView::ineligible says why
+	Duplicate,  // ServerView::duplicateOf is listed at the same address and port
+	Failing,    // this client's distcc backs off from it
+	Spare,	    // faster slots hold every job the client wants
+	Slower,	    // a job there would finish later than here
+	Full,	    // other clients run or reserved all its slots
+	Overloaded, // no slot of this client's fair share here
+	NoAddress,
+	Other, // a reason this program does not know, read from another's view
+};
+
+// One server as a client sees it: what its records say, and what this
+// client's line does with it.
+struct ServerView {
+	std::string name;
+	std::string id;
+	std::string host;
+	std::optional<std::string> address; // the line's, else the preferred one
+	std::vector<std::string> addresses;
+	std::uint16_t port = 0;
+	std::optional<std::uint32_t> cpus; // unknown without a usable TXT value
+	std::uint32_t slots = 0;
+	double speed = 1.0;
+	ServerState state = ServerState::Up;
+	// From the load sample; unknown without one.
+	std::optional<std::uint32_t> running;
+	std::optional<double> load;
+	std::optional<std::int64_t> ageMs;
+	Liveness liveness = Liveness::Unknown;
+	std::uint32_t reserved = 0; // jobs other clients reserved there
+	bool stock = false;
+	bool local = false;
+	std::vector<std::string> compilers; // "MACHINE:VERSION"
+	std::vector<std::string> problems;  // "KEY: REASON"
+	std::uint32_t limit = 0;	    // in the line; 0 when left out
+	std::uint32_t expected = 0;	    // jobs this client's demand puts there
+	Exclusion excluded = Exclusion::None;
+	Ineligible ineligible = Ineligible::None; // for Exclusion::Ineligible
+	std::string duplicateOf;		  // for Exclusion::Duplicate: its name
+	std::string otherReason;		  // for Exclusion::Other: the text read
+};
+
+// The human text of why @server is left out; empty when it is listed. The
+// one place these sentences are written.
+std::string exclusionText(const ServerView &server);
+// The reason a text from exclusionText() names (Exclusion::Other, with the
+// text kept, for one it does not know).
+void parseExclusion(std::string_view text, ServerView &server);
+
+struct View {
+	std::string source; // where the data came from: "daemon", "browse", ...
+	std::string line;
+	std::uint32_t jobs = 0; // suggested make -j
+	std::uint32_t localSlots = 0;
+	double localSpeed = 1.0;
+	LocalPlace localhost = LocalPlace::Last;
+	// Overloaded farm: the slots this client's limits add up to.
+	std::optional<std::uint32_t> share;
+	// Listed servers in line order, then the others.
+	std::vector<ServerView> servers;
+	// The demand counted, and what was asked when it was clamped.
+	std::optional<std::uint32_t> want;
+	std::optional<std::uint32_t> wantAsked;
+};
 
 // Plans the hosts line for @entries and describes every server: listed
 // ones in line order with their limit and the jobs the client's demand puts
 // there, then the others with the reason they were left out. @reserved is
 // empty or holds, per entry, the jobs other clients reserved there.
 // @source says where the data came from.
-nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
-			const PlanOptions &options, std::uint64_t seed, std::string_view source);
+View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::uint32_t> reserved,
+	      const PlanOptions &options, std::uint64_t seed, std::string_view source);
 
-// A readable table of a view made by makeView().
-std::string statusTable(const nlohmann::json &view);
+// A readable table of a view.
+std::string statusTable(const View &view);
 
 } // namespace dmdns

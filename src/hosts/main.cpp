@@ -21,6 +21,7 @@
 #include "dmdns-config.h"
 #include "handle.h"
 #include "hosts_query.h"
+#include "json_codec.h"
 #include "log.h"
 #include "options.h"
 #include "uv_poll.h"
@@ -36,7 +37,7 @@ using namespace dmdns;
 
 void usage(std::FILE *out)
 {
-	std::fputs("Usage: distcc-mdns-hosts [OPTION]...\n"
+	fmt::print(out, "{}", "Usage: distcc-mdns-hosts [OPTION]...\n"
 		   "Print a distcc hosts line for the servers on this network.\n"
 		   "\n"
 		   "  -j, --jobs             print the suggested make -j value for the line\n"
@@ -72,8 +73,7 @@ void usage(std::FILE *out)
 		   "  -h, --help             show this help and exit\n"
 		   "      --version          show the version and exit\n"
 		   "\n"
-		   "Example: DISTCC_HOSTS=\"$(distcc-mdns-hosts)\" make -j$(distcc-mdns-hosts -j) CC=\"distcc gcc\"\n",
-		   out);
+		   "Example: DISTCC_HOSTS=\"$(distcc-mdns-hosts)\" make -j$(distcc-mdns-hosts -j) CC=\"distcc gcc\"\n");
 }
 
 enum class Output { Line, Jobs, Json, Status };
@@ -199,7 +199,7 @@ Options parse(int argc, char **argv)
 			usage(stdout);
 			std::exit(EXIT_SUCCESS);
 		case OptVersion:
-			std::printf("distcc-mdns-hosts %s\n", DMDNS_VERSION);
+			fmt::print("distcc-mdns-hosts {}\n", DMDNS_VERSION);
 			std::exit(EXIT_SUCCESS);
 		default:
 			cli.tryHelp();
@@ -227,9 +227,18 @@ std::optional<std::string> compilerName(const Options &o)
 	return name;
 }
 
+// What an answer without a daemon assumes of this machine: the slots the
+// request gives, and the reference speed (1.0) unless --speed says
+// otherwise: a measurement here would cost each call 0.2 s and vary with
+// what else runs.
+LocalMachine withoutDaemon(const HostsRequest &request)
+{
+	return { request.localSlots.value_or(host::onlineCpus()), 1.0 };
+}
+
 // One request to the daemon and its reply object; nothing if no daemon
 // answers within a second or the reply is no JSON object.
-std::optional<nlohmann::json> exchange(const std::string &path, const nlohmann::json &request)
+std::optional<nlohmann::json> roundTrip(const std::string &path, const nlohmann::json &request)
 {
 	sockaddr_un address{};
 	address.sun_family = AF_UNIX;
@@ -305,18 +314,19 @@ std::vector<std::string> socketsToTry(const Options &o)
 }
 
 // The first usable answer of a daemon at @paths, in order; nothing if none.
-std::optional<nlohmann::json> askDaemon(const std::vector<std::string> &paths, const nlohmann::json &request)
+std::optional<View> askDaemon(const std::vector<std::string> &paths, const HostsRequest &request)
 {
 	for (const std::string &path : paths) {
-		std::optional<nlohmann::json> view = exchange(path, request);
-		if (!view)
+		const std::optional<nlohmann::json> reply = roundTrip(path, codec::encode(request));
+		if (!reply)
 			continue;
-		if (!view->value("ok", false) || !view->contains("line") || !(*view)["line"].is_string() ||
-		    !view->contains("jobs") || !(*view)["jobs"].is_number_unsigned()) {
-			log(LogLevel::Warning, "the daemon at {} gave no usable answer", path);
-			continue;
+		try {
+			if (reply->value("ok", false) && reply->contains("jobs") && (*reply)["jobs"].is_number_unsigned())
+				return codec::decodeView(*reply);
+		} catch (const std::invalid_argument &e) {
+			log(LogLevel::Info, "the daemon at {}: {}", path, e.what());
 		}
-		return view;
+		log(LogLevel::Warning, "the daemon at {} gave no usable answer", path);
 	}
 	log(LogLevel::Info, "no daemon answers: browsing");
 	return std::nullopt;
@@ -327,7 +337,7 @@ int setState(const std::vector<std::string> &paths, const std::string &state)
 {
 	std::optional<nlohmann::json> reply;
 	for (const std::string &path : paths)
-		if ((reply = exchange(path, { { "op", "set-state" }, { "state", state } })))
+		if ((reply = roundTrip(path, codec::encode(SetStateRequest{ state }))))
 			break;
 	if (!reply) {
 		log(LogLevel::Error, "no distcc-mdnsd answers at {}",
@@ -339,12 +349,13 @@ int setState(const std::vector<std::string> &paths, const std::string &state)
 		log(LogLevel::Error, "{}", error.is_string() ? error.get<std::string>() : error.dump());
 		return EXIT_FAILURE;
 	}
-	std::printf("state: %s\n", reply->value("state", state).c_str());
+	fmt::print("state: {}\n", reply->value("state", std::string(state)));
 	return EXIT_SUCCESS;
 }
 
-// Browses until everything found is resolved or @wait has passed.
-nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds wait)
+// Browses until everything found is resolved or @wait has passed, then
+// answers as the daemon would.
+View browse(const HostsRequest &request, std::chrono::milliseconds wait)
 {
 	uv::Loop loop;
 	avahi::UvPoll poll(loop.get());
@@ -357,11 +368,8 @@ nlohmann::json browse(const nlohmann::json &request, std::chrono::milliseconds w
 	};
 	deadline.start(wait);
 	loop.run();
-	// Without a daemon this machine counts as the reference (1.0) unless
-	// --speed says otherwise: a measurement here would cost each call
-	// 0.2 s and vary with what else runs.
-	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), {}, 1.0,
-			   "browse")
+	return answerHosts(request, resolver.directory().snapshot(std::chrono::steady_clock::now()), {},
+			   withoutDaemon(request), "browse")
 		.view;
 }
 
@@ -372,62 +380,55 @@ int main(int argc, char **argv)
 	const Options options = parse(argc, argv);
 	if (options.setState)
 		return setState(socketsToTry(options), *options.setState);
-	nlohmann::json request = { { "op", "hosts" }, { "local_slots", options.localSlots } };
-	if (options.want)
-		request["want"] = *options.want;
+	HostsRequest request;
+	request.localSlots = options.localSlots;
+	request.want = options.want;
 	// Only a printed line is handed out to distcc; the other outputs look.
-	request["reserve"] = options.output == Output::Line;
-	if (options.speed)
-		request["speed"] = *options.speed;
-	if (options.minSpeed)
-		request["min_speed"] = *options.minSpeed;
-	request["lzo"] = options.lzo;
-	request["cpp"] = options.pump;
+	request.reserve = options.output == Output::Line;
+	request.speed = options.speed;
+	request.minSpeed = options.minSpeed;
+	request.lzo = options.lzo;
+	request.cpp = options.pump;
 	// distcc would skip these hosts for a while: give their slots to none.
-	if (const std::string dir = host::distccDir(); !dir.empty()) {
-		nlohmann::json failing = nlohmann::json::array();
+	if (const std::string dir = host::distccDir(); !dir.empty())
 		for (const auto &[name, port] : host::distccBackoffs(dir + "/lock", host::distccBackoffPeriod()))
-			if (failing.size() < 1024)
-				failing.push_back(fmt::format("{}:{}", name, port));
-		if (!failing.empty())
-			request["failing"] = std::move(failing);
-	}
+			if (request.failing.size() < HostsRequest::kMaxFailing)
+				request.failing.push_back({ name, port });
 	if (const auto name = compilerName(options)) {
 		if (const auto c = host::probeCompiler(*name))
-			request["compiler"] = c->machine + " " + c->version;
+			request.compiler = *c;
 		else
 			log(LogLevel::Warning, "cannot ask {} for its target and version: listing servers whatever "
 					       "compilers they run",
 			    *name);
 	}
 
-	nlohmann::json view;
+	View view;
 	try {
-		std::optional<nlohmann::json> answer;
+		std::optional<View> answer;
 		if (options.useDaemon)
 			answer = askDaemon(socketsToTry(options), request);
 		view = answer ? std::move(*answer) : browse(request, options.wait);
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.
 		log(LogLevel::Warning, "{}; using this machine only", e.what());
-		view = answerHosts(nlohmann::json{ { "op", "hosts" }, { "local_slots", options.localSlots } }, {}, {},
-				   1.0, "none")
-			       .view;
+		HostsRequest alone;
+		alone.localSlots = options.localSlots;
+		view = answerHosts(alone, {}, {}, withoutDaemon(alone), "none").view;
 	}
-	view.erase("ok");
 
 	switch (options.output) {
 	case Output::Line:
-		std::printf("%s\n", view["line"].get<std::string>().c_str());
+		fmt::print("{}\n", view.line);
 		break;
 	case Output::Jobs:
-		std::printf("%u\n", view["jobs"].get<std::uint32_t>());
+		fmt::print("{}\n", view.jobs);
 		break;
 	case Output::Json:
-		std::printf("%s\n", view.dump(2).c_str());
+		fmt::print("{}\n", codec::encode(view).dump(2));
 		break;
 	case Output::Status:
-		std::fputs(statusTable(view).c_str(), stdout);
+		fmt::print("{}", statusTable(view));
 		break;
 	}
 	return EXIT_SUCCESS;

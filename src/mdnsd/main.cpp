@@ -2,38 +2,19 @@
 #include <getopt.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <memory>
-#include <optional>
-#include <random>
-#include <stdexcept>
-#include <vector>
 #include <string>
 
-#include "advertiser.h"
+#include <fmt/format.h>
+
 #include "auth.h"
-#include "distcc-mdns/gossip_wire.h"
-#include "distcc-mdns/live.h"
-#include "distcc-mdns/text.h"
-#include "gossip_node.h"
-#include "incarnation.h"
-#include "probe.h"
-#include "speed.h"
-#include "client.h"
+#include "daemon.h"
 #include "dmdns-config.h"
-#include "handle.h"
-#include "hosts_file.h"
-#include "hosts_query.h"
+#include "incarnation.h"
 #include "log.h"
 #include "options.h"
-#include "uv_poll.h"
-#include "zeroconf_compat.h"
 #include "query_server.h"
-#include "request.h"
-#include "resolver.h"
 
 namespace {
 
@@ -41,7 +22,7 @@ using namespace dmdns;
 
 void usage(std::FILE *out)
 {
-	std::fputs("Usage: distcc-mdnsd [OPTION]...\n"
+	fmt::print(out, "{}", "Usage: distcc-mdnsd [OPTION]...\n"
 		   "Advertise this distccd host over mDNS/DNS-SD and resolve the others.\n"
 		   "\n"
 		   "      --advertise=MODE    auto (while distccd accepts connections), yes, no [auto]\n"
@@ -83,22 +64,11 @@ void usage(std::FILE *out)
 		   "                          ~/.local/state/distcc-mdns]\n"
 		   "  -v, --verbose           log more (repeat for debug output)\n"
 		   "  -h, --help              show this help and exit\n"
-		   "      --version           show the version and exit\n",
-		   out);
+		   "      --version           show the version and exit\n");
 }
 
 struct Options {
-	AdvertiserConfig advertiser;
-	bool resolve = true;
-	std::optional<double> speed;
-	std::string hostsFile;
-	std::string zeroconfDir;
-	bool gossip = true;
-	std::uint16_t gossipPort = kDistccPort;
-	std::vector<text::HostPort> peers;
-	std::vector<std::string> keyFiles;
-	std::string socket = defaultSocketPath();
-	std::string stateDir = host::defaultStateDir();
+	DaemonConfig daemon;
 	int verbosity = 0;
 };
 
@@ -150,7 +120,10 @@ Options parse(int argc, char **argv)
 		{ "version", no_argument, nullptr, OptVersion },
 		{ nullptr, 0, nullptr, 0 },
 	};
-	Options o;
+	Options options;
+	DaemonConfig &o = options.daemon;
+	o.socket = defaultSocketPath();
+	o.stateDir = host::defaultStateDir();
 	cli::Parser cli("distcc-mdnsd");
 	for (int c; (c = getopt_long(argc, argv, "vh", longOptions, nullptr)) != -1;) {
 		switch (c) {
@@ -208,7 +181,7 @@ Options parse(int argc, char **argv)
 			o.keyFiles.emplace_back(optarg);
 			break;
 		case OptGenerateKey:
-			std::printf("%s\n", net::Authenticator::generateKeyHex().c_str());
+			fmt::print("{}\n", net::Authenticator::generateKeyHex());
 			std::exit(EXIT_SUCCESS);
 		case OptSampleInterval:
 			o.advertiser.checkInterval =
@@ -233,13 +206,13 @@ Options parse(int argc, char **argv)
 				cli.fail("--hosts-file needs a file path, not '{}'", optarg);
 			break;
 		case 'v':
-			++o.verbosity;
+			++options.verbosity;
 			break;
 		case 'h':
 			usage(stdout);
 			std::exit(EXIT_SUCCESS);
 		case OptVersion:
-			std::printf("distcc-mdnsd %s\n", DMDNS_VERSION);
+			fmt::print("distcc-mdnsd {}\n", DMDNS_VERSION);
 			std::exit(EXIT_SUCCESS);
 		default:
 			cli.tryHelp();
@@ -257,232 +230,18 @@ Options parse(int argc, char **argv)
 		cli.fail("--hosts-file and --zeroconf-compat need the resolver; drop --no-resolve");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFiles.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
-	return o;
-}
-
-std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, const Options &options)
-{
-	GossipNodeConfig config;
-	const std::string id = host::hostId();
-	const auto node = wire::parseNodeId(id);
-	if (!node)
-		throw std::runtime_error("host id '" + id + "' is not a gossip node id");
-	config.gossip.node = *node;
-	// The same as the TXT record's: one incarnation per run.
-	config.gossip.incarnation = options.advertiser.incarnation;
-	config.gossip.seed = std::random_device{}() ^ config.gossip.incarnation;
-	config.port = options.gossipPort;
-	config.peers = options.peers;
-	for (const std::string &file : options.keyFiles)
-		config.keys.push_back(net::Authenticator::fromFile(file));
-	return std::make_unique<GossipNode>(loop, client, std::move(config));
-}
-
-// A server's gossip sample from the advertiser's reading.
-wire::Sample sampleOf(const Server &self, const host::LoadReading &reading, bool accepting)
-{
-	wire::Sample s;
-	s.running = reading.running;
-	s.runnable = reading.runnable;
-	s.slots = self.slots;
-	s.cpus = self.cpus;
-	s.speed = self.speed;
-	// distccd stopped accepting: others leave it out at once.
-	s.state = accepting ? self.state : ServerState::Down;
-	s.lzo = self.lzo;
-	s.cpp = self.cpp;
-	s.port = self.port;
-	return s;
-}
-
-// The servers a query chooses from: mDNS's, the --peer ones, with gossip
-// laid over them.
-LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
-{
-	const auto now = std::chrono::steady_clock::now();
-	std::vector<DirectoryEntry> entries = resolver.directory().snapshot(now);
-	if (!node)
-		return LiveServers{ std::move(entries), {} };
-	for (DirectoryEntry &e : node->peerServers(now))
-		entries.push_back(std::move(e));
-	return overlayGossip(std::move(entries), node->gossip(), now);
-}
-
-// What the farm is busy with, beyond the samples, for this daemon's answers.
-FarmState farmState(const LiveServers &live, const GossipNode *node)
-{
-	FarmState farm{ live.reserved, 0, {}, {}, {} };
-	if (node) {
-		const auto now = std::chrono::steady_clock::now();
-		farm.wanted = node->gossip().demand(now, false).wanted;
-		farm.demands = node->gossip().demands(now);
-	}
-	return farm;
-}
-
-// This user's jobs in flight on each entry, from distcc's slot locks in
-// @lockDir, matched by the address and port the line lists.
-std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, const std::string &lockDir)
-{
-	const auto inFlight = host::distccJobsInFlight(lockDir);
-	std::vector<std::uint32_t> own(entries.size(), 0);
-	if (inFlight.empty())
-		return own;
-	for (std::size_t i = 0; i < entries.size(); ++i)
-		if (const auto address = entries[i].server.preferredAddress())
-			if (auto it = inFlight.find({ address->text, entries[i].server.port }); it != inFlight.end())
-				own[i] = it->second;
-	return own;
-}
-
-// {"op":"set-state","state":"drain"|"up"}: only root or the daemon's own
-// user may change what this host advertises.
-nlohmann::json setState(const nlohmann::json &request, const QueryServer::Caller &caller, Advertiser *advertiser)
-{
-	if (!caller.uid || (*caller.uid != 0 && *caller.uid != ::geteuid()))
-		throw std::invalid_argument("set-state: only root or the daemon's user may change the state");
-	if (!advertiser)
-		throw std::invalid_argument("set-state: this daemon advertises no server (--advertise=no)");
-	const std::string wanted = request::string(request, "state", "");
-	const auto state = parseServerState(wanted);
-	if (!state || *state == ServerState::Down)
-		throw std::invalid_argument("set-state: 'state' must be \"drain\" or \"up\"");
-	advertiser->setState(*state);
-	return { { "state", stateName(*state) } };
-}
-
-std::vector<std::uint64_t> listedIds(const Resolver &resolver)
-{
-	std::vector<std::uint64_t> ids;
-	for (const DirectoryEntry &e : resolver.directory().snapshot(std::chrono::steady_clock::now()))
-		if (auto id = gossipId(e))
-			ids.push_back(*id);
-	return ids;
+	return options;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
-	Options options = parse(argc, argv);
+	const Options options = parse(argc, argv);
 	setLogLevel(options.verbosity > 1 ? LogLevel::Debug : options.verbosity ? LogLevel::Info : LogLevel::Warning);
-	if (!options.speed) {
-		options.speed = host::measureSpeed();
-		log(LogLevel::Info, "measured speed {:.2f}", *options.speed);
-	}
-	options.advertiser.speed = *options.speed;
-	// Drawn once: the TXT record and gossip name the same run.
-	options.advertiser.incarnation = host::IncarnationStore(options.stateDir).next();
-	log(LogLevel::Info, "incarnation {}", options.advertiser.incarnation);
-
 	try {
-		uv::Loop loop;
-		avahi::UvPoll poll(loop.get());
-		avahi::Client client(loop.get(), *poll.get());
-
-		// Declared in the order they must be torn down in reverse.
-		std::unique_ptr<GossipNode> gossip;
-		if (options.gossip)
-			gossip = startGossip(loop.get(), client, options);
-		std::unique_ptr<Advertiser> advertiser;
-		if (options.advertiser.mode != AdvertiserConfig::Mode::No)
-			advertiser = std::make_unique<Advertiser>(loop.get(), client, options.advertiser);
-		if (advertiser && gossip)
-			advertiser->onSample = [&gossip](const Server &self, const host::LoadReading &reading,
-							 bool accepting) {
-				gossip->gossip().setOwnSample(sampleOf(self, reading, accepting),
-							      std::chrono::steady_clock::now());
-			};
-		std::unique_ptr<Resolver> resolver;
-		std::unique_ptr<QueryServer> queries;
-		if (options.resolve) {
-			resolver = std::make_unique<Resolver>(client);
-			if (gossip) {
-				resolver->onChange = [&] { gossip->setListed(listedIds(*resolver)); };
-				resolver->setVouch([&gossip](std::string_view id, SteadyTime now) {
-					return gossipVouches(gossip->gossip(), id, now);
-				});
-			}
-			queries = std::make_unique<QueryServer>(
-				loop.get(), options.socket,
-				[&](const nlohmann::json &request, const QueryServer::Caller &caller) -> nlohmann::json {
-					const std::string op = request::string(request, "op", "");
-					if (op == "stats")
-						return gossip ? gossip->stats()
-							      : nlohmann::json{ { "gossip", nullptr } };
-					if (op == "set-state")
-						return setState(request, caller, advertiser.get());
-					const LiveServers live = liveServers(*resolver, gossip.get());
-					HostsAnswer answer = answerHosts(request, live.entries, farmState(live, gossip.get()),
-									 *options.speed, "daemon");
-					if (gossip && answer.reserve)
-						gossip->handedOut(answer.reservations, answer.want, answer.localSlots);
-					return std::move(answer.view);
-				});
-			log(LogLevel::Info, "answering queries on {}", options.socket);
-		}
-		// The line a hosts file holds: no reservation, this user's jobs in
-		// flight and recent failures from distcc's files in @lockDir, a
-		// fixed seed.
-		std::uint32_t fileDemand = 0;
-		auto fileLine = [&](const std::string &lockDir, std::uint64_t seed, bool lzoCpp) {
-			const LiveServers live = liveServers(*resolver, gossip.get());
-			FarmState farm = farmState(live, gossip.get());
-			farm.own = ownJobs(live.entries, lockDir);
-			farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
-			nlohmann::json request = { { "op", "hosts" },
-						   { "local_slots", host::onlineCpus() },
-						   { "lzo", lzoCpp },
-						   { "cpp", lzoCpp } };
-			// The distcc clients running here are the builds' demand: told
-			// by gossip, it gives every client its fair share of an
-			// overloaded farm, this one included; at the end of a build it
-			// also keeps the last jobs off servers slower than here.
-			const std::uint32_t demand = host::distccClients();
-			if (demand > 0)
-				request["want"] = demand;
-			if (gossip && (demand > 0 || fileDemand > 0))
-				gossip->handedOut({}, demand, host::onlineCpus());
-			fileDemand = demand;
-			return answerHosts(request, live.entries, farm, *options.speed, "daemon", seed)
-				.view["line"]
-				.get<std::string>();
-		};
-		std::unique_ptr<HostsFileKeeper> hostsFile;
-		if (!options.hostsFile.empty()) {
-			const std::string lockDir =
-				std::filesystem::path(options.hostsFile).parent_path().append("lock").string();
-			// One seed for the file: its order changes when the farm does,
-			// not at every rewrite; other clients have other seeds.
-			const std::uint64_t seed = std::random_device{}();
-			hostsFile = std::make_unique<HostsFileKeeper>(
-				loop.get(), options.hostsFile, std::chrono::seconds(1),
-				[&, lockDir, seed] { return fileLine(lockDir, seed, false); });
-		}
-		std::unique_ptr<ZeroconfCompat> zeroconf;
-		if (!options.zeroconfDir.empty()) {
-			const std::string lockDir = options.zeroconfDir + "/lock";
-			const std::uint64_t seed = std::random_device{}();
-			zeroconf = std::make_unique<ZeroconfCompat>(loop.get(), options.zeroconfDir, std::chrono::seconds(1),
-								    [&, lockDir, seed] { return fileLine(lockDir, seed, true); });
-		}
-
-		auto quit = [&] {
-			log(LogLevel::Info, "stopping");
-			if (gossip)
-				gossip->leave();
-			if (advertiser)
-				advertiser->stop();
-			queries.reset();
-			hostsFile.reset();
-			zeroconf.reset();
-			loop.stop();
-		};
-		uv::Signal term(loop.get(), SIGTERM, quit);
-		uv::Signal interrupt(loop.get(), SIGINT, quit);
-		std::signal(SIGPIPE, SIG_IGN);
-
-		loop.run();
+		Daemon daemon(options.daemon);
+		daemon.run();
 	} catch (const std::exception &e) {
 		log(LogLevel::Error, "{}", e.what());
 		return EXIT_FAILURE;

@@ -15,8 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "demand_ledger.h"
 #include "hosts_file.h"
 #include "hosts_query.h"
+#include "json_codec.h"
 #include "query_server.h"
 #include "socket_dir.h"
 #include "view.h"
@@ -39,10 +41,20 @@ DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
 	return e;
 }
 
+// This machine as the tests see it: two slots, the reference speed.
+const LocalMachine kLocal{ 2, 1.0 };
+
+// The answer to a request object, decoded as the socket decodes it.
+HostsAnswer ask(const nlohmann::json &request, const std::vector<DirectoryEntry> &entries,
+		const FarmState &farm = {})
+{
+	return answerHosts(std::get<HostsRequest>(codec::decodeRequest(request)), entries, farm, kLocal, "test");
+}
+
 nlohmann::json reply(std::string_view line, const std::vector<DirectoryEntry> &entries = {})
 {
-	const std::string text = answerLine(line, [&](const nlohmann::json &request, const QueryServer::Caller &) {
-		return answerHosts(request, entries, {}, 1.0, "test").view;
+	const std::string text = codec::answerLine(line, [&](const Request &request, const Caller &) {
+		return codec::encode(answerHosts(std::get<HostsRequest>(request), entries, {}, kLocal, "test").view);
 	});
 	REQUIRE(text.back() == '\n');
 	REQUIRE(text.find('\n') == text.size() - 1);
@@ -102,7 +114,7 @@ TEST_SUITE("query")
 	TEST_CASE("the status table shows every server and the line")
 	{
 		const nlohmann::json r = reply(R"({"op":"hosts","local_slots":2})", { entry("distcc@a", "10.0.0.2", 4) });
-		const std::string table = statusTable(r);
+		const std::string table = statusTable(codec::decodeView(r));
 		CHECK(table.find("distcc@a") != std::string::npos);
 		CHECK(table.find("10.0.0.2") != std::string::npos);
 		CHECK(table.find("stock distccd") != std::string::npos);
@@ -113,7 +125,7 @@ TEST_SUITE("query")
 	{
 		DirectoryEntry e = entry("distcc@x\x1b[31m\x01" "evil", "10.0.0.2", 4);
 		const nlohmann::json r = reply(R"({"op":"hosts"})", { e });
-		const std::string table = statusTable(r);
+		const std::string table = statusTable(codec::decodeView(r));
 		for (char c : table)
 			CHECK((c == '\n' || (c >= 0x20 && c <= 0x7e)));
 		CHECK(table.find("distcc@x?[31m?evil") != std::string::npos);
@@ -144,10 +156,10 @@ TEST_SUITE("query")
 		const FarmState none;
 
 		// A look reserves nothing.
-		HostsAnswer look = answerHosts({ { "op", "hosts" } }, entries, none, 1.0, "test");
+		HostsAnswer look = ask({ { "op", "hosts" } }, entries, none);
 		CHECK_FALSE(look.reserve);
 
-		HostsAnswer use = answerHosts({ { "op", "hosts" }, { "want", 3 } }, entries, none, 1.0, "test");
+		HostsAnswer use = ask({ { "op", "hosts" }, { "want", 3 } }, entries, none);
 		CHECK(use.reserve);
 		CHECK(use.want == 3);
 		std::uint32_t sum = 0;
@@ -160,11 +172,11 @@ TEST_SUITE("query")
 
 		// Asking for more than the line offers: the demand says so, the
 		// reservations stop at the slots.
-		HostsAnswer more = answerHosts({ { "op", "hosts" }, { "want", 9 }, { "reserve", true }, { "local_slots", 1 } },
-					       entries, none, 1.0, "test");
+		HostsAnswer more = ask({ { "op", "hosts" }, { "want", 9 }, { "reserve", true }, { "local_slots", 1 } },
+				       entries, none);
 		CHECK(more.want == 8); // the farm's slots: no more can run remotely
-		CHECK(more.view["want"] == 8);
-		CHECK(more.view["want_asked"] == 9);
+		CHECK(more.view.want == 8u);
+		CHECK(more.view.wantAsked == 9u);
 		sum = 0;
 		for (const auto &[id, count] : more.reservations)
 			sum += count;
@@ -173,16 +185,13 @@ TEST_SUITE("query")
 		// Others' reservations fill server a: it goes after b.
 		const std::vector<std::uint32_t> reserved = { 4, 0 };
 		for (int i = 0; i < 20; ++i) {
-			HostsAnswer a = answerHosts({ { "op", "hosts" }, { "want", 1 } }, entries,
-						    FarmState{ reserved, 0, {}, {}, {} }, 1.0, "test");
+			HostsAnswer a = ask({ { "op", "hosts" }, { "want", 1 } }, entries, FarmState{ reserved, 0, {}, {}, {} });
 			REQUIRE(a.reservations.size() == 1);
 			CHECK(a.reservations.front().first == 0xbb);
-			CHECK(a.view["servers"][1]["reserved"] == 4);
+			CHECK(a.view.servers[1].reserved == 4);
 		}
-		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "want", -1 } }, entries, none, 1.0, "test"),
-				std::invalid_argument);
-		CHECK_THROWS_AS(answerHosts({ { "op", "hosts" }, { "reserve", "yes" } }, entries, none, 1.0, "test"),
-				std::invalid_argument);
+		CHECK_THROWS_AS(ask({ { "op", "hosts" }, { "want", -1 } }, entries, none), std::invalid_argument);
+		CHECK_THROWS_AS(ask({ { "op", "hosts" }, { "reserve", "yes" } }, entries, none), std::invalid_argument);
 	}
 
 	TEST_CASE("only servers running the client's compiler are listed; options where offered")
@@ -229,8 +238,8 @@ TEST_SUITE("query")
 		// The daemon's own reading of a lock dir (hosts-file mode) counts too.
 		FarmState farm;
 		farm.failing = { { "10.0.0.3", 4000 } };
-		const HostsAnswer a = answerHosts({ { "op", "hosts" }, { "local_slots", 1 } }, entries, farm, 1.0, "test");
-		CHECK(a.view["line"].get<std::string>().find("10.0.0.3") == std::string::npos);
+		const HostsAnswer a = ask({ { "op", "hosts" }, { "local_slots", 1 } }, entries, farm);
+		CHECK(a.view.line.find("10.0.0.3") == std::string::npos);
 	}
 
 	TEST_CASE("a server below the minimum speed is left out as too slow")
@@ -264,20 +273,18 @@ TEST_SUITE("query")
 	{
 		std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("b", "10.0.0.3", 6) };
 		const FarmState none;
-		const HostsAnswer huge = answerHosts({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } },
-						     entries, none, 1.0, "test");
+		const HostsAnswer huge = ask({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } }, entries, none);
 		CHECK(huge.want == 4 + 6);
-		CHECK(huge.view["want"] == 10);
-		CHECK(huge.view["want_asked"] == 1000000);
+		CHECK(huge.view.want == 10u);
+		CHECK(huge.view.wantAsked == 1000000u);
 		CHECK(huge.reserve);
 		// Against other clients' demand its fair share is that of a client
 		// asking for the whole farm, not of a million jobs.
-		const HostsAnswer shared = answerHosts({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } },
-						       entries, FarmState{ {}, 10, {}, {}, {} }, 1.0, "test");
-		CHECK(shared.view["share"] == 5); // 10 slots x 10 / (10 + 10)
+		const HostsAnswer shared = ask({ { "op", "hosts" }, { "want", 1000000 }, { "local_slots", 2 } }, entries,
+					       FarmState{ {}, 10, {}, {}, {} });
+		CHECK(shared.view.share == 5u); // 10 slots x 10 / (10 + 10)
 		// No servers: the farm is this machine.
-		CHECK(answerHosts({ { "op", "hosts" }, { "want", 50 }, { "local_slots", 3 } }, {}, none, 1.0, "test").want ==
-		      3);
+		CHECK(ask({ { "op", "hosts" }, { "want", 50 }, { "local_slots", 3 } }, {}, none).want == 3);
 	}
 }
 
@@ -301,11 +308,16 @@ struct Harness {
 		path = dir + "/run/socket";
 		server = std::make_unique<QueryServer>(
 			loop.get(), path,
-			[](const nlohmann::json &request, const QueryServer::Caller &) {
-				// A reply the size of a large farm's, so that a client that
-				// does not read fills its queue quickly.
-				return nlohmann::json{ { "echo", request.value("op", "") },
-						       { "pad", std::string(8192, 'x') } };
+			[](std::string_view line, const Caller &caller) {
+				return codec::answerLine(
+					line,
+					[](const Request &request, const Caller &) {
+						// A reply the size of a large farm's, so that a client
+						// that does not read fills its queue quickly.
+						return nlohmann::json{ { "echo", codec::opName(request) },
+								       { "pad", std::string(8192, 'x') } };
+					},
+					caller);
 			},
 			std::move(limits));
 		tick.start(std::chrono::milliseconds(2), std::chrono::milliseconds(2));

@@ -7,7 +7,7 @@
 
 #include "distcc-mdns/hosts_line.h"
 #include "hosts_query.h"
-#include "query_server.h"
+#include "json_codec.h"
 #include "targets.h"
 
 namespace dmdns::fuzz {
@@ -41,8 +41,11 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 {
 	static const std::vector<DirectoryEntry> entries = farm();
 	const std::string_view line(reinterpret_cast<const char *>(data), size);
-	const std::string reply = answerLine(line, [](const nlohmann::json &request, const QueryServer::Caller &) {
-		return answerHosts(request, entries, {}, 1.0, "fuzz").view;
+	const std::string reply = codec::answerLine(line, [](const Request &request, const Caller &) {
+		const auto *hosts = std::get_if<HostsRequest>(&request);
+		if (!hosts)
+			throw std::invalid_argument("not a hosts request");
+		return codec::encode(answerHosts(*hosts, entries, {}, { 2, 1.0 }, "fuzz").view);
 	});
 	if (reply.empty() || reply.back() != '\n' || reply.find('\n') != reply.size() - 1)
 		violated("reply is not exactly one line");

@@ -1,0 +1,91 @@
+// distcc-mdnsd's one owner: every part of the daemon, started and stopped in one documented order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "advertiser.h"
+#include "client.h"
+#include "demand_ledger.h"
+#include "distcc-mdns/text.h"
+#include "gossip_node.h"
+#include "handle.h"
+#include "hosts_file.h"
+#include "query_server.h"
+#include "resolver.h"
+#include "uv_poll.h"
+#include "zeroconf_compat.h"
+
+namespace dmdns {
+
+// What distcc-mdnsd's options ask for.
+struct DaemonConfig {
+	AdvertiserConfig advertiser; // speed and incarnation are filled in at start
+	std::optional<double> speed; // measured at start when not given
+	std::string stateDir;	     // where the incarnation is kept
+	bool resolve = true;	     // browse for servers and serve queries
+	std::string socket;
+	std::string hostsFile;	 // empty: none
+	std::string zeroconfDir; // empty: no +zeroconf compatibility
+	bool gossip = true;
+	std::uint16_t gossipPort = kDistccPort;
+	std::vector<text::HostPort> peers; // with their ports
+	std::vector<std::string> keyFiles;
+};
+
+// Owns the event loop, the Avahi client and the parts that borrow them.
+//
+// Start order (the constructor), each part finding the ones it uses ready:
+//   1. this machine's speed (measured unless given) and the run's
+//      incarnation, which the TXT record and gossip share;
+//   2. the loop, then the Avahi client on it;
+//   3. the gossip node (unless --no-gossip): the advertiser's first sample
+//      and the resolver's vouching go to it;
+//   4. the advertiser (unless --advertise=no), its samples fed to gossip;
+//   5. the resolver (unless --no-resolve), then the query socket that
+//      answers from it and from gossip;
+//   6. the hosts file and the +zeroconf file, whose first lines are
+//      written at once from what 5 and 3 know.
+// Stop order (stop(), on SIGTERM or SIGINT): gossip says goodbye, the
+// advertiser withdraws its record, the query socket, the hosts file and the
+// +zeroconf file close (releasing its lock), then the loop ends. The rest
+// is destroyed in the reverse of the start order.
+class Daemon final
+{
+public:
+	// Starts every part; throws std::exception for a part that cannot start.
+	explicit Daemon(DaemonConfig config);
+	~Daemon();
+
+	Daemon(const Daemon &) = delete;
+	Daemon &operator=(const Daemon &) = delete;
+
+	// Runs the loop until SIGTERM or SIGINT, then stops.
+	void run();
+	void stop();
+
+private:
+	// Answers one query-socket request.
+	std::string answer(std::string_view line, const Caller &caller);
+	// The line a hosts file or the +zeroconf file holds, for distcc's files
+	// in @lockDir.
+	std::string fileLine(const std::string &lockDir, std::uint64_t seed, bool lzoCpp);
+
+	DaemonConfig config_;
+	uv::Loop loop_;
+	avahi::UvPoll poll_;
+	avahi::Client client_;
+	// Declared in the start order: destroyed in reverse.
+	std::unique_ptr<GossipNode> gossip_;
+	std::unique_ptr<Advertiser> advertiser_;
+	std::unique_ptr<Resolver> resolver_;
+	DemandLedger ledger_;
+	std::unique_ptr<QueryServer> queries_;
+	std::unique_ptr<HostsFileKeeper> hostsFile_;
+	std::unique_ptr<ZeroconfCompat> zeroconf_;
+};
+
+} // namespace dmdns

@@ -1,0 +1,399 @@
+// The one adapter between JSON and the typed requests, replies and view.
+#include "json_codec.h"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/text.h"
+#include "log.h"
+
+namespace dmdns::codec {
+
+namespace {
+
+using nlohmann::json;
+
+// Request fields: wrong types are refused, not guessed.
+
+std::int64_t integer(const json &request, const char *key, std::int64_t min, std::int64_t max, std::int64_t fallback)
+{
+	if (!request.contains(key))
+		return fallback;
+	const json &v = request[key];
+	if (!v.is_number_integer())
+		throw std::invalid_argument(fmt::format("'{}' must be an integer", key));
+	const auto n = v.get<std::int64_t>();
+	if (n < min || n > max)
+		throw std::invalid_argument(fmt::format("'{}' must be in [{}, {}]", key, min, max));
+	return n;
+}
+
+std::optional<std::uint32_t> count(const json &request, const char *key, std::uint32_t min, std::uint32_t max)
+{
+	if (!request.contains(key))
+		return std::nullopt;
+	return static_cast<std::uint32_t>(integer(request, key, min, max, 0));
+}
+
+std::optional<double> number(const json &request, const char *key, double min, double max)
+{
+	if (!request.contains(key))
+		return std::nullopt;
+	const json &v = request[key];
+	if (!v.is_number())
+		throw std::invalid_argument(fmt::format("'{}' must be a number", key));
+	const auto x = v.get<double>();
+	if (!(x >= min && x <= max))
+		throw std::invalid_argument(fmt::format("'{}' must be in [{}, {}]", key, min, max));
+	return x;
+}
+
+std::optional<bool> boolean(const json &request, const char *key)
+{
+	if (!request.contains(key))
+		return std::nullopt;
+	if (!request[key].is_boolean())
+		throw std::invalid_argument(fmt::format("'{}' must be true or false", key));
+	return request[key].get<bool>();
+}
+
+std::optional<std::string> string(const json &request, const char *key)
+{
+	if (!request.contains(key))
+		return std::nullopt;
+	if (!request[key].is_string())
+		throw std::invalid_argument(fmt::format("'{}' must be a string", key));
+	return request[key].get<std::string>();
+}
+
+// "MACHINE VERSION", as `cc -dumpmachine` and `cc -dumpversion` say.
+Compiler compiler(const std::string &text)
+{
+	const std::size_t space = text.find(' ');
+	Compiler c;
+	if (space != std::string::npos) {
+		c.machine = text.substr(0, space);
+		c.version = text.substr(space + 1);
+	}
+	if (!c.valid())
+		throw std::invalid_argument("'compiler' must be \"MACHINE VERSION\", not " + text::quote(text));
+	return c;
+}
+
+// ["HOST:PORT", ...]: the hosts the client's distcc backs off from.
+std::vector<FailingHost> failing(const json &request)
+{
+	std::vector<FailingHost> hosts;
+	if (!request.contains("failing"))
+		return hosts;
+	const json &list = request["failing"];
+	// A client backs off from a few hosts; a long list is not a client.
+	if (!list.is_array() || list.size() > HostsRequest::kMaxFailing)
+		throw std::invalid_argument(fmt::format("'failing' must be an array of at most {} \"HOST:PORT\" strings",
+							HostsRequest::kMaxFailing));
+	hosts.reserve(list.size());
+	for (const json &item : list) {
+		std::optional<FailingHost> host;
+		if (item.is_string() && item.get_ref<const std::string &>().size() <= HostsRequest::kMaxFailingText)
+			host = parseFailingHost(item.get_ref<const std::string &>());
+		if (!host)
+			throw std::invalid_argument(
+				"'failing' entries must be \"HOST:PORT\" or \"[IPV6]:PORT\", not " +
+				(item.is_string() ? text::quote(item.get<std::string>()) : item.dump().substr(0, 40)));
+		hosts.push_back(std::move(*host));
+	}
+	return hosts;
+}
+
+HostsRequest hostsRequest(const json &r)
+{
+	// In this order, so that the first bad field is the one named.
+	HostsRequest h;
+	h.localSlots = count(r, "local_slots", 1, kMaxHostLimit);
+	h.want = count(r, "want", 0, wire::kMaxWantedJobs);
+	h.speed = number(r, "speed", kMinSpeed, kMaxSpeed);
+	h.minSpeed = number(r, "min_speed", 0.0, 1.0);
+	h.lzo = boolean(r, "lzo").value_or(false);
+	h.cpp = boolean(r, "cpp").value_or(false);
+	if (const auto text = string(r, "compiler"))
+		h.compiler = compiler(*text);
+	h.reserve = boolean(r, "reserve");
+	h.failing = failing(r);
+	return h;
+}
+
+// View fields: what this program wrote; a field of another type is refused.
+
+template<typename T>
+T as(const json &v, const char *key)
+{
+	bool fits = false;
+	if constexpr (std::is_same_v<T, bool>)
+		fits = v.is_boolean();
+	else if constexpr (std::is_same_v<T, std::string>)
+		fits = v.is_string();
+	else if constexpr (std::is_floating_point_v<T>)
+		fits = v.is_number();
+	else if constexpr (std::is_unsigned_v<T>)
+		fits = v.is_number_unsigned() && v.get<std::uint64_t>() <= std::numeric_limits<T>::max();
+	else
+		fits = v.is_number_integer();
+	if (!fits)
+		throw std::invalid_argument(fmt::format("the view's '{}' has the wrong type", key));
+	return v.get<T>();
+}
+
+template<typename T>
+void read(const json &object, const char *key, T &out)
+{
+	if (object.contains(key))
+		out = as<T>(object[key], key);
+}
+
+template<typename T>
+void read(const json &object, const char *key, std::optional<T> &out)
+{
+	if (object.contains(key) && !object[key].is_null())
+		out = as<T>(object[key], key);
+}
+
+void read(const json &object, const char *key, std::vector<std::string> &out)
+{
+	if (!object.contains(key))
+		return;
+	if (!object[key].is_array())
+		throw std::invalid_argument(fmt::format("the view's '{}' must be an array", key));
+	for (const json &item : object[key])
+		out.push_back(as<std::string>(item, key));
+}
+
+template<typename T>
+json orNull(const std::optional<T> &value)
+{
+	return value ? json(*value) : json(nullptr);
+}
+
+constexpr std::pair<LocalPlace, const char *> kPlaces[] = {
+	{ LocalPlace::First, "first" },
+	{ LocalPlace::Last, "last" },
+	{ LocalPlace::Absent, "absent" },
+};
+
+json encode(const ServerView &s)
+{
+	json j;
+	j["name"] = s.name;
+	j["id"] = s.id;
+	j["host"] = s.host;
+	j["address"] = orNull(s.address);
+	j["addresses"] = s.addresses;
+	j["port"] = s.port;
+	j["cpus"] = orNull(s.cpus);
+	j["slots"] = s.slots;
+	j["speed"] = s.speed;
+	j["state"] = stateName(s.state);
+	j["running"] = orNull(s.running);
+	j["load"] = orNull(s.load);
+	j["age_ms"] = orNull(s.ageMs);
+	j["liveness"] = s.liveness == Liveness::Unknown ? json(nullptr) : json(livenessName(s.liveness));
+	j["reserved"] = s.reserved;
+	j["stock"] = s.stock;
+	j["local"] = s.local;
+	j["compilers"] = s.compilers;
+	j["problems"] = s.problems;
+	j["limit"] = s.limit;
+	j["expected"] = s.expected;
+	j["excluded"] = s.excluded == Exclusion::None ? json(nullptr) : json(exclusionText(s));
+	return j;
+}
+
+ServerView decodeServer(const json &j)
+{
+	if (!j.is_object())
+		throw std::invalid_argument("the view's servers must be objects");
+	ServerView s;
+	read(j, "name", s.name);
+	read(j, "id", s.id);
+	read(j, "host", s.host);
+	read(j, "address", s.address);
+	read(j, "addresses", s.addresses);
+	read(j, "port", s.port);
+	read(j, "cpus", s.cpus);
+	read(j, "slots", s.slots);
+	read(j, "speed", s.speed);
+	std::optional<std::string> name;
+	read(j, "state", name);
+	if (name) {
+		const auto state = parseServerState(*name);
+		if (!state)
+			throw std::invalid_argument("the view's 'state' is unknown: " + text::quote(*name));
+		s.state = *state;
+	}
+	read(j, "running", s.running);
+	read(j, "load", s.load);
+	read(j, "age_ms", s.ageMs);
+	name.reset();
+	read(j, "liveness", name);
+	if (name) {
+		for (auto i = static_cast<std::uint8_t>(Liveness::Alive); i <= static_cast<std::uint8_t>(Liveness::Left); ++i)
+			if (*name == livenessName(static_cast<Liveness>(i)))
+				s.liveness = static_cast<Liveness>(i);
+		if (s.liveness == Liveness::Unknown)
+			throw std::invalid_argument("the view's 'liveness' is unknown: " + text::quote(*name));
+	}
+	read(j, "reserved", s.reserved);
+	read(j, "stock", s.stock);
+	read(j, "local", s.local);
+	read(j, "compilers", s.compilers);
+	read(j, "problems", s.problems);
+	read(j, "limit", s.limit);
+	read(j, "expected", s.expected);
+	name.reset();
+	read(j, "excluded", name);
+	if (name)
+		parseExclusion(*name, s);
+	return s;
+}
+
+} // namespace
+
+Request decodeRequest(const json &request)
+{
+	const std::string op = string(request, "op").value_or("");
+	if (op == "hosts")
+		return hostsRequest(request);
+	if (op == "stats")
+		return StatsRequest{};
+	if (op == "set-state")
+		return SetStateRequest{ string(request, "state").value_or("") };
+	throw std::invalid_argument(op.empty() ? "missing 'op'" : "unknown op '" + op + "'");
+}
+
+std::string_view opName(const Request &request)
+{
+	static constexpr std::string_view kNames[] = { "hosts", "stats", "set-state" };
+	static_assert(std::size(kNames) == std::variant_size_v<Request>);
+	return kNames[request.index()];
+}
+
+json encode(const HostsRequest &request)
+{
+	json j = { { "op", "hosts" } };
+	if (request.localSlots)
+		j["local_slots"] = *request.localSlots;
+	if (request.want)
+		j["want"] = *request.want;
+	if (request.speed)
+		j["speed"] = *request.speed;
+	if (request.minSpeed)
+		j["min_speed"] = *request.minSpeed;
+	j["lzo"] = request.lzo;
+	j["cpp"] = request.cpp;
+	if (request.compiler)
+		j["compiler"] = request.compiler->machine + " " + request.compiler->version;
+	if (request.reserve)
+		j["reserve"] = *request.reserve;
+	if (!request.failing.empty()) {
+		j["failing"] = json::array();
+		for (const FailingHost &f : request.failing)
+			j["failing"].push_back(formatFailingHost(f));
+	}
+	return j;
+}
+
+json encode(const SetStateRequest &request)
+{
+	return { { "op", "set-state" }, { "state", request.state } };
+}
+
+json encode(const SetStateReply &reply)
+{
+	return { { "state", stateName(reply.state) } };
+}
+
+json encode(const View &view)
+{
+	json j;
+	j["source"] = view.source;
+	j["line"] = view.line;
+	j["jobs"] = view.jobs;
+	j["local_slots"] = view.localSlots;
+	j["local_speed"] = view.localSpeed;
+	for (const auto &[place, name] : kPlaces)
+		if (place == view.localhost)
+			j["localhost"] = name;
+	j["share"] = orNull(view.share);
+	j["servers"] = json::array();
+	for (const ServerView &s : view.servers)
+		j["servers"].push_back(encode(s));
+	if (view.want)
+		j["want"] = *view.want;
+	if (view.wantAsked)
+		j["want_asked"] = *view.wantAsked;
+	return j;
+}
+
+View decodeView(const json &j)
+{
+	if (!j.is_object())
+		throw std::invalid_argument("the view is not a JSON object");
+	if (!j.contains("line") || !j.contains("jobs"))
+		throw std::invalid_argument("the view has no 'line' or no 'jobs'");
+	View v;
+	read(j, "source", v.source);
+	read(j, "line", v.line);
+	read(j, "jobs", v.jobs);
+	read(j, "local_slots", v.localSlots);
+	read(j, "local_speed", v.localSpeed);
+	std::optional<std::string> place;
+	read(j, "localhost", place);
+	if (place) {
+		const auto *known = std::find_if(std::begin(kPlaces), std::end(kPlaces),
+						 [&](const auto &p) { return *place == p.second; });
+		if (known == std::end(kPlaces))
+			throw std::invalid_argument("the view's 'localhost' is unknown: " + text::quote(*place));
+		v.localhost = known->first;
+	}
+	read(j, "share", v.share);
+	if (j.contains("servers")) {
+		if (!j["servers"].is_array())
+			throw std::invalid_argument("the view's 'servers' must be an array");
+		for (const json &s : j["servers"])
+			v.servers.push_back(decodeServer(s));
+	}
+	read(j, "want", v.want);
+	read(j, "want_asked", v.wantAsked);
+	return v;
+}
+
+std::string errorLine(std::string_view message)
+{
+	const json reply = { { "ok", false }, { "error", message } };
+	return reply.dump() + "\n";
+}
+
+std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller)
+{
+	if (!line.empty() && line.back() == '\r')
+		line.remove_suffix(1);
+	const json request = json::parse(line, nullptr, false);
+	if (request.is_discarded())
+		return errorLine("request is not valid JSON");
+	if (!request.is_object())
+		return errorLine("request is not a JSON object");
+	try {
+		json reply = handler(decodeRequest(request), caller);
+		reply["ok"] = true;
+		return reply.dump() + "\n";
+	} catch (const std::invalid_argument &e) {
+		return errorLine(e.what());
+	} catch (const std::exception &e) {
+		log(LogLevel::Error, "query failed: {}", e.what());
+		return errorLine("internal error");
+	}
+}
+
+} // namespace dmdns::codec

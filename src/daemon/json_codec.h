@@ -1,0 +1,45 @@
+// The one adapter between JSON and the typed requests, replies and view: used at the query socket and for --json.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "request.h"
+#include "view.h"
+
+namespace dmdns::codec {
+
+// The request object's operation and fields, read strictly: a missing or
+// unknown "op", a field of the wrong type or out of its range throws
+// std::invalid_argument naming it. Fields the operation does not read are
+// ignored. See docs/query-socket.md.
+Request decodeRequest(const nlohmann::json &request);
+// The "op" a request carries.
+std::string_view opName(const Request &request);
+
+nlohmann::json encode(const HostsRequest &request);
+nlohmann::json encode(const SetStateRequest &request);
+nlohmann::json encode(const SetStateReply &reply);
+nlohmann::json encode(const View &view);
+
+// A view as encode() writes it (the "ok" of a reply is ignored); throws
+// std::invalid_argument for a field of the wrong type or a missing "line"
+// or "jobs". Fields it does not know are ignored.
+View decodeView(const nlohmann::json &view);
+
+// The reply line, newline included, for a request refused with @message.
+std::string errorLine(std::string_view message);
+
+// Answers one well-formed request; may throw std::invalid_argument for a
+// request it refuses, which becomes an error reply.
+using Handler = std::function<nlohmann::json(const Request &request, const Caller &caller)>;
+
+// The reply line, newline included, to one request line: the handler's
+// object with "ok":true, or {"ok":false,"error":...} for a request that is
+// not a JSON object, that decodeRequest() or the handler refuses.
+std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller = {});
+
+} // namespace dmdns::codec

@@ -1,0 +1,282 @@
+// Unit tests of the typed model's JSON codec, the HOST:PORT reading of requests and the demand ledger.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "demand_ledger.h"
+#include "hosts_query.h"
+#include "json_codec.h"
+#include "view.h"
+
+using namespace dmdns;
+
+namespace {
+
+DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
+{
+	DirectoryEntry e;
+	e.name = name;
+	e.hostName = std::string(name) + ".local";
+	e.server.id = name;
+	e.server.addresses = { *Address::parse(address) };
+	e.server.cpus = slots;
+	e.server.slots = slots;
+	e.server.compilers = { { "x86_64-linux-gnu", "12" } };
+	return e;
+}
+
+// A farm whose view uses every field: samples, gossip, a duplicate, a
+// failing host, an ineligible one, a clamped demand.
+HostsAnswer busyAnswer()
+{
+	std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("a-stock", "10.0.0.2", 4),
+						entry("b", "10.0.0.3", 8), entry("c", "fe80::9", 2),
+						entry("d", "10.0.0.5", 4) };
+	entries[0].server.id = "00000000000000aa";
+	entries[0].server.sample = LoadSample{ 2, 1.25, 1, 1, std::chrono::milliseconds(1500) };
+	entries[0].server.liveness = Liveness::Alive;
+	entries[0].server.speed = 1.5;
+	entries[1].stock = true;
+	entries[2].server.state = ServerState::Drain;
+	entries[3].server.cpus = 0;
+	entries[3].problems = { { "cpus", "not a number" } };
+	entries[4].server.speed = 0.75;
+	HostsRequest request;
+	request.localSlots = 3;
+	request.want = 500;
+	request.failing = { { "10.0.0.5", 3632 } };
+	const std::vector<std::uint32_t> reserved = { 1, 0, 0, 0, 0 };
+	return answerHosts(request, entries, FarmState{ reserved, 0, {}, {}, {} }, { 2, 1.0 }, "test", 7);
+}
+
+} // namespace
+
+TEST_SUITE("codec")
+{
+	TEST_CASE("HOST:PORT: IPv4 and names with a port, IPv6 only in brackets")
+	{
+		struct Case {
+			const char *text;
+			const char *host;
+			std::uint16_t port;
+		};
+		for (const Case &c : { Case{ "10.0.0.2:3632", "10.0.0.2", 3632 }, Case{ "build-7:1", "build-7", 1 },
+				       Case{ "[fe80::9]:3632", "fe80::9", 3632 }, Case{ "[fe80::9%eth0]:4000", "fe80::9", 4000 },
+				       Case{ "[::1]:65535", "::1", 65535 }, Case{ "[10.0.0.2]:3632", "10.0.0.2", 3632 } }) {
+			INFO(c.text);
+			const auto parsed = parseFailingHost(c.text);
+			REQUIRE(parsed);
+			CHECK(parsed->host == c.host);
+			CHECK(parsed->port == c.port);
+		}
+		// Ambiguous (a bare IPv6 address and a port), portless, or broken.
+		for (const char *bad : { "fe80::9:3632", "::1:3632", "::1", "10.0.0.2", "10.0.0.2:", ":3632", "h:0",
+					 "h:65536", "h:99999", "h:36x", "h:+1", "[fe80::9]", "[fe80::9]3632", "[fe80::9:3632",
+					 "[]:3632", "[%eth0]:3632", "[::1]:", "" }) {
+			INFO(bad);
+			CHECK_FALSE(parseFailingHost(bad));
+		}
+		CHECK(formatFailingHost({ "fe80::9", 3632 }) == "[fe80::9]:3632");
+		CHECK(formatFailingHost({ "10.0.0.2", 3632 }) == "10.0.0.2:3632");
+		CHECK(parseFailingHost(formatFailingHost({ "2001:db8::42", 7 })) == FailingHost{ "2001:db8::42", 7 });
+	}
+
+	TEST_CASE("a request refuses a bare IPv6 failing host, naming it, and accepts it in brackets")
+	{
+		nlohmann::json request = { { "op", "hosts" }, { "failing", { "fe80::9:3632" } } };
+		CHECK_THROWS_WITH_AS(codec::decodeRequest(request), doctest::Contains("fe80::9:3632"),
+				     std::invalid_argument);
+		request["failing"] = { "[fe80::9]:3632" };
+		const auto hosts = std::get<HostsRequest>(codec::decodeRequest(request));
+		REQUIRE(hosts.failing.size() == 1);
+		CHECK(hosts.failing[0] == FailingHost{ "fe80::9", 3632 });
+		// One too many, or one too long, is refused whole.
+		request["failing"] = nlohmann::json(std::vector<std::string>(HostsRequest::kMaxFailing + 1, "h:1"));
+		CHECK_THROWS_AS(codec::decodeRequest(request), std::invalid_argument);
+		request["failing"] = { std::string(HostsRequest::kMaxFailingText - 1, 'h') + ":1" };
+		CHECK_THROWS_AS(codec::decodeRequest(request), std::invalid_argument);
+		request["failing"] = { std::string(HostsRequest::kMaxFailingText - 2, 'h') + ":1" };
+		CHECK_NOTHROW(codec::decodeRequest(request));
+	}
+
+	TEST_CASE("a typed request survives encoding and decoding, as the client sends it")
+	{
+		HostsRequest h;
+		h.localSlots = 3;
+		h.want = 12;
+		h.speed = 1.25;
+		h.minSpeed = 0.4;
+		h.lzo = true;
+		h.compiler = Compiler{ "x86_64-linux-gnu", "12" };
+		h.reserve = false;
+		h.failing = { { "10.0.0.2", 3632 }, { "fe80::9", 3633 } };
+		const nlohmann::json j = codec::encode(h);
+		CHECK(j["failing"][1] == "[fe80::9]:3633");
+		const auto back = std::get<HostsRequest>(codec::decodeRequest(j));
+		CHECK(back.localSlots == h.localSlots);
+		CHECK(back.want == h.want);
+		CHECK(back.speed == h.speed);
+		CHECK(back.minSpeed == h.minSpeed);
+		CHECK(back.lzo);
+		CHECK_FALSE(back.cpp);
+		CHECK(back.compiler == h.compiler);
+		CHECK(back.reserve == false);
+		CHECK(back.failing == h.failing);
+		CHECK(codec::encode(back) == j);
+	}
+
+	TEST_CASE("each op decodes to its type; set-state's state must be a string")
+	{
+		CHECK(std::holds_alternative<StatsRequest>(codec::decodeRequest({ { "op", "stats" } })));
+		const Request set = codec::decodeRequest({ { "op", "set-state" }, { "state", "drain" } });
+		REQUIRE(std::holds_alternative<SetStateRequest>(set));
+		CHECK(std::get<SetStateRequest>(set).state == "drain");
+		CHECK(codec::opName(set) == "set-state");
+		CHECK(codec::encode(std::get<SetStateRequest>(set)) == nlohmann::json{ { "op", "set-state" }, { "state", "drain" } });
+		CHECK_THROWS_WITH_AS(codec::decodeRequest({ { "op", "set-state" }, { "state", 1 } }),
+				     "'state' must be a string", std::invalid_argument);
+		CHECK_THROWS_WITH_AS(codec::decodeRequest({ { "op", 7 } }), "'op' must be a string", std::invalid_argument);
+		CHECK_THROWS_WITH_AS(codec::decodeRequest(nlohmann::json::object()), "missing 'op'", std::invalid_argument);
+		CHECK(codec::encode(SetStateReply{ ServerState::Drain }) == nlohmann::json{ { "state", "drain" } });
+	}
+
+	TEST_CASE("a view read back from its JSON writes the same JSON and the same table")
+	{
+		const HostsAnswer answer = busyAnswer();
+		const nlohmann::json j = codec::encode(answer.view);
+		// The figures the farm was built to show.
+		CHECK(j["want"] == 4 + 4 + 8 + 2 + 4); // the farm's slots
+		CHECK(j["want_asked"] == 500);
+		CHECK(j["localhost"].is_string());
+		bool duplicate = false, failing = false, ineligible = false, sampled = false;
+		for (const auto &s : j["servers"]) {
+			const std::string why = s["excluded"].is_string() ? s["excluded"].get<std::string>() : "";
+			duplicate |= why == "same address and port as a";
+			failing |= why.starts_with("failing:");
+			ineligible |= why == "not up";
+			if (s["name"] == "a") {
+				sampled = true;
+				CHECK(s["load"] == 1.25);
+				CHECK(s["age_ms"] == 1500);
+				CHECK(s["liveness"] == "alive");
+				CHECK(s["reserved"] == 1);
+			}
+			if (s["name"] == "c") {
+				CHECK(s["cpus"].is_null());
+				CHECK(s["problems"][0] == "cpus: not a number");
+			}
+		}
+		CHECK(duplicate);
+		CHECK(failing);
+		CHECK(ineligible);
+		CHECK(sampled);
+
+		// Through text, as a client reads the daemon's reply.
+		nlohmann::json sent = nlohmann::json::parse(j.dump());
+		sent["ok"] = true;
+		const View back = codec::decodeView(sent);
+		CHECK(codec::encode(back).dump(2) == j.dump(2));
+		CHECK(statusTable(back) == statusTable(answer.view));
+	}
+
+	TEST_CASE("every reason a server is left out reads back as itself")
+	{
+		std::vector<ServerView> servers;
+		for (Exclusion why : { Exclusion::Failing, Exclusion::Spare, Exclusion::Slower, Exclusion::Full,
+				       Exclusion::Overloaded, Exclusion::NoAddress }) {
+			ServerView s;
+			s.excluded = why;
+			servers.push_back(s);
+		}
+		for (Ineligible why : { Ineligible::NotUp, Ineligible::NoCapacity, Ineligible::Stale, Ineligible::Compiler,
+					Ineligible::Slow, Ineligible::Dead, Ineligible::Left }) {
+			ServerView s;
+			s.excluded = Exclusion::Ineligible;
+			s.ineligible = why;
+			servers.push_back(s);
+		}
+		ServerView dup;
+		dup.excluded = Exclusion::Duplicate;
+		dup.duplicateOf = "distcc@a";
+		servers.push_back(dup);
+		for (const ServerView &s : servers) {
+			const std::string text = exclusionText(s);
+			INFO(text);
+			CHECK_FALSE(text.empty());
+			ServerView back;
+			parseExclusion(text, back);
+			CHECK(back.excluded == s.excluded);
+			CHECK(back.ineligible == s.ineligible);
+			CHECK(back.duplicateOf == s.duplicateOf);
+		}
+		// A reason from another version is kept as it was written.
+		ServerView other;
+		parseExclusion("moon phase", other);
+		CHECK(other.excluded == Exclusion::Other);
+		CHECK(exclusionText(other) == "moon phase");
+	}
+
+	TEST_CASE("a reply of the wrong shape is refused, not half read")
+	{
+		nlohmann::json j = codec::encode(busyAnswer().view);
+		for (const char *key : { "line", "jobs" }) {
+			nlohmann::json broken = j;
+			broken.erase(key);
+			CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
+		}
+		for (const auto &[key, value] : { std::pair<const char *, nlohmann::json>{ "jobs", "12" },
+						  { "jobs", -1 }, { "line", 3 }, { "servers", "none" }, { "localhost", "nowhere" },
+						  { "share", "half" } }) {
+			nlohmann::json broken = j;
+			broken[key] = value;
+			INFO(key);
+			CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
+		}
+		nlohmann::json broken = j;
+		broken["servers"][0]["state"] = "melted";
+		CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
+		broken = j;
+		broken["servers"][0]["slots"] = 1.5;
+		CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
+		broken = j;
+		broken["servers"][0]["compilers"] = { 1 };
+		CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
+		CHECK_THROWS_AS(codec::decodeView(nlohmann::json::array()), std::invalid_argument);
+	}
+}
+
+TEST_SUITE("demand ledger")
+{
+	TEST_CASE("a look leaves nothing; a line handed out is told with its reservations")
+	{
+		std::vector<std::tuple<DemandLedger::Reservations, std::uint32_t, std::uint32_t>> told;
+		DemandLedger ledger([&](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t slots) {
+			told.emplace_back(r, want, slots);
+		});
+		HostsAnswer look = busyAnswer();
+		look.reserve = false;
+		ledger.answered(look);
+		CHECK(told.empty());
+		HostsAnswer use = busyAnswer();
+		use.reserve = true;
+		ledger.answered(use);
+		REQUIRE(told.size() == 1);
+		CHECK(std::get<0>(told[0]) == use.reservations);
+		CHECK_FALSE(use.reservations.empty());
+		CHECK(std::get<1>(told[0]) == use.want);
+		CHECK(std::get<2>(told[0]) == 3);
+	}
+
+	TEST_CASE("the builds' demand is told while it lasts and once more when it ends")
+	{
+		std::vector<std::uint32_t> told;
+		DemandLedger ledger([&](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t) {
+			CHECK(r.empty());
+			told.push_back(want);
+		});
+		for (std::uint32_t clients : { 0u, 0u, 3u, 3u, 5u, 0u, 0u, 2u })
+			ledger.buildsRunning(clients, 8);
+		CHECK(told == std::vector<std::uint32_t>{ 3, 3, 5, 0, 2 });
+		CHECK(ledger.fileDemand() == 2);
+	}
+}
