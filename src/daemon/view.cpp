@@ -89,22 +89,26 @@ nlohmann::json makeView(const std::vector<DirectoryEntry> &entries, std::span<co
 		nlohmann::json j = describe(entries[i], reservedAt(i));
 		j["limit"] = 0;
 		j["expected"] = 0;
-		const Ineligible why = checkEligible(entries[i].server, effectivePolicy(options));
-		if (why != Ineligible::None)
-			j["excluded"] = describe(why);
-		else if (plan.duplicateOf[i])
-			j["excluded"] = "same address and port as " + entries[*plan.duplicateOf[i]].name;
-		else if (plan.failing[i])
+		const PlanEntry &entry = plan.servers[i];
+		switch (entry.excluded) {
+		case Exclusion::Ineligible: j["excluded"] = describe(entry.ineligible); break;
+		case Exclusion::Duplicate:
+			j["excluded"] = "same address and port as " + entries[entry.duplicateOf].name;
+			break;
+		case Exclusion::Failing:
 			j["excluded"] = "failing: this client's distcc backs off from it after a failed job";
-		else if (plan.spare[i])
-			j["excluded"] = "spare: faster slots hold every job this client wants";
-		else if (plan.slower[i])
+			break;
+		case Exclusion::Spare: j["excluded"] = "spare: faster slots hold every job this client wants"; break;
+		case Exclusion::Slower:
 			j["excluded"] = "slower: a job there would finish later than on this machine";
-		else if (plan.full[i])
-			j["excluded"] = plan.share ? "the farm is overloaded: no slot of this client's fair share here"
-						   : "full: other clients run or reserved all its slots";
-		else
-			j["excluded"] = "no usable address";
+			break;
+		case Exclusion::Overloaded:
+			j["excluded"] = "the farm is overloaded: no slot of this client's fair share here";
+			break;
+		case Exclusion::Full: j["excluded"] = "full: other clients run or reserved all its slots"; break;
+		case Exclusion::None:
+		case Exclusion::NoAddress: j["excluded"] = "no usable address"; break;
+		}
 		list.push_back(std::move(j));
 	}
 	view["servers"] = std::move(list);
