@@ -216,6 +216,10 @@ public:
 	// yet; each client's reservations count up to its demand, itself
 	// capped at the farm's capacity.
 	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now) const;
+	// The same for many servers at once, in their order: the farm's
+	// capacity and each client's reservations are added up once (a view
+	// of every server asks this).
+	std::vector<std::uint32_t> reservedByOthers(std::span<const std::uint64_t> servers, SteadyTime now) const;
 	// Every client's demand, each capped at the farm's capacity (no claim
 	// counts for more than the whole farm); @includeOwn false: the other
 	// clients' only.
@@ -223,6 +227,9 @@ public:
 	// The other clients' demands one by one (each capped as above), for a
 	// planner that counts each at most the slots it can use.
 	std::vector<std::uint32_t> demands(SteadyTime now) const;
+	// Both of the other clients' at once: demand(now, false) as summary and
+	// demands(now) as each, from one walk.
+	gossip::ClientTable::Tally othersDemand(SteadyTime now) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }

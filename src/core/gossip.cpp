@@ -342,24 +342,37 @@ std::uint64_t Gossip::capacity() const
 
 std::uint32_t Gossip::reservedByOthers(std::uint64_t server, SteadyTime now) const
 {
-	const std::uint64_t capacity = this->capacity();
-	std::optional<SteadyTime> sampled;
-	if (server == config_.node && own_.sample())
-		sampled = own_.sampleOrigin();
-	else if (const gossip::ServerTable::Entry *e = servers_.find(server))
-		sampled = e->origin;
-	return clients_.reservedOn(server, sampled, config_.reservationCoverAfter, now, capacity);
+	return reservedByOthers(std::span<const std::uint64_t>(&server, 1), now).front();
+}
+
+std::vector<std::uint32_t> Gossip::reservedByOthers(std::span<const std::uint64_t> servers, SteadyTime now) const
+{
+	std::vector<gossip::ClientTable::Sampled> sampled;
+	sampled.reserve(servers.size());
+	for (std::uint64_t server : servers) {
+		gossip::ClientTable::Sampled &s = sampled.emplace_back(gossip::ClientTable::Sampled{ server, {} });
+		if (server == config_.node && own_.sample())
+			s.sampled = own_.sampleOrigin();
+		else if (const gossip::ServerTable::Entry *e = servers_.find(server))
+			s.sampled = e->origin;
+	}
+	return clients_.reservedOn(sampled, config_.reservationCoverAfter, now, capacity());
 }
 
 std::vector<std::uint32_t> Gossip::demands(SteadyTime now) const
 {
-	return clients_.wants(now, capacity());
+	return othersDemand(now).each;
+}
+
+gossip::ClientTable::Tally Gossip::othersDemand(SteadyTime now) const
+{
+	return clients_.tally(now, capacity());
 }
 
 DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 {
 	const std::uint64_t capacity = this->capacity();
-	DemandSummary sum = clients_.summary(now, capacity);
+	DemandSummary sum = clients_.tally(now, capacity).summary;
 	const wire::Demand *d = own_.demand();
 	if (includeOwn && d && !left_) {
 		if (d->wanted > 0) {
