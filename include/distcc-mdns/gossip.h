@@ -249,18 +249,20 @@ private:
 		std::string client;	   // the key of its demand and reservations
 	};
 
+	// The receiving half (gossip_receive.cpp): each record under the
+	// trust rules; @probe collects the servers to ask about a claim.
 	void merge(const wire::Record &record, const Source &source, SteadyTime now,
 		   std::set<std::uint64_t> &probe);
 	void mergeServer(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now,
 			 std::set<std::uint64_t> &probe);
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
-	void expire(SteadyTime now);
-	std::uint64_t nextRandom();
-
-	std::vector<wire::Record> fullState(SteadyTime now) const;
-	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
+
+	void expire(SteadyTime now);
+	std::uint64_t nextRandom();
+	std::vector<wire::Record> fullState(SteadyTime now) const;
+	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
 
 	GossipConfig config_;
