@@ -18,6 +18,8 @@
 #include "distcc-mdns/directory.h"
 #include "distcc-mdns/gossip/address_validation.h"
 #include "distcc-mdns/gossip/client_table.h"
+#include "distcc-mdns/gossip/own_news.h"
+#include "distcc-mdns/gossip/packer.h"
 #include "distcc-mdns/gossip/peer_table.h"
 #include "distcc-mdns/gossip/rate_limiter.h"
 #include "distcc-mdns/gossip/replay_window.h"
@@ -214,6 +216,10 @@ public:
 	// yet; each client's reservations count up to its demand, itself
 	// capped at the farm's capacity.
 	std::uint32_t reservedByOthers(std::uint64_t server, SteadyTime now) const;
+	// The same for many servers at once, in their order: the farm's
+	// capacity and each client's reservations are added up once (a view
+	// of every server asks this).
+	std::vector<std::uint32_t> reservedByOthers(std::span<const std::uint64_t> servers, SteadyTime now) const;
 	// Every client's demand, each capped at the farm's capacity (no claim
 	// counts for more than the whole farm); @includeOwn false: the other
 	// clients' only.
@@ -221,6 +227,9 @@ public:
 	// The other clients' demands one by one (each capped as above), for a
 	// planner that counts each at most the slots it can use.
 	std::vector<std::uint32_t> demands(SteadyTime now) const;
+	// Both of the other clients' at once: demand(now, false) as summary and
+	// demands(now) as each, from one walk.
+	gossip::ClientTable::Tally othersDemand(SteadyTime now) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }
@@ -231,11 +240,6 @@ public:
 	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
 
 private:
-	struct OwnEntry {
-		wire::Record record;
-		SteadyTime origin{};
-		unsigned transmits = 0;
-	};
 	// Where a datagram came from, as far as this node can tell.
 	struct Source {
 		Endpoint from;
@@ -245,27 +249,20 @@ private:
 		std::string client;	   // the key of its demand and reservations
 	};
 
+	// The receiving half (gossip_receive.cpp): each record under the
+	// trust rules; @probe collects the servers to ask about a claim.
 	void merge(const wire::Record &record, const Source &source, SteadyTime now,
 		   std::set<std::uint64_t> &probe);
 	void mergeServer(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now,
 			 std::set<std::uint64_t> &probe);
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
-	// Something said this node left, or a newer word of its own: say again.
-	void refute(const wire::Record &record, SteadyTime now);
-	void expire(SteadyTime now);
-	std::uint64_t nextRandom();
-
-	wire::Sample ownSampleNow(SteadyTime now) const;
-	std::vector<wire::Record> ownState(SteadyTime now) const;
-	std::vector<wire::Record> fullState(SteadyTime now) const;
-	// Datagrams holding @records; the first carries @flags, a request also
-	// the cookie @to handed us and padding to minRequest.
-	std::vector<std::vector<std::uint8_t>> pack(const std::vector<wire::Record> &records, std::uint8_t flags,
-						    const Endpoint *to = nullptr);
-	std::vector<std::uint8_t> seal(std::vector<std::uint8_t> bytes);
-	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
+
+	void expire(SteadyTime now);
+	std::uint64_t nextRandom();
+	std::vector<wire::Record> fullState(SteadyTime now) const;
+	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
 
 	GossipConfig config_;
@@ -276,15 +273,8 @@ private:
 	SteadyTime nextPushPull_{};
 	bool started_ = false;
 
-	std::optional<wire::Sample> ownSample_; // this node's, ageMs meaningless
-	SteadyTime ownOrigin_{};
-	unsigned ownTransmits_ = 0;
-	bool ownCompact_ = false;		   // only its load changed: a Load carries it
-	std::uint64_t sampleSequence_ = 0;	   // of own samples
-	std::uint64_t sequence_ = 0;		   // of own reservations and demand
-	std::uint64_t datagramSequence_ = 0;	   // of every datagram sent
-	std::optional<OwnEntry> ownDemand_;
-	std::map<std::uint64_t, OwnEntry> ownReservations_;
+	gossip::OwnNews own_;
+	gossip::Packer packer_;
 
 	gossip::PeerTable peers_;
 	gossip::ServerTable servers_;

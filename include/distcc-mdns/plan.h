@@ -68,26 +68,40 @@ struct PlannedHost {
 	std::uint32_t expected = 0;
 };
 
+// Why a server is not in the hosts line, one reason per server (the first
+// that applies, in this order).
+enum class Exclusion : std::uint8_t {
+	None,	    // listed: Plan::remote holds its host
+	Ineligible, // the picker leaves it out: PlanEntry::ineligible says why
+	Duplicate,  // same address and port as PlanEntry::duplicateOf, kept instead
+		    // (one distccd advertised twice)
+	NoAddress,  // no usable address or port
+	Failing,    // this client's distcc recently failed there (PlanOptions::failing)
+	Spare,	    // with room, but faster slots hold all the jobs the client wants
+	Slower,	    // a job there would finish later than on this machine
+	Full,	    // every slot is taken by other clients' running or reserved jobs
+	Overloaded, // overloaded farm: its part of this client's fair share is 0
+	// Never planned here: a reason read back from another program's view
+	// that this one does not know (the view keeps its text).
+	Other,
+};
+
+// What the plan says about one of the servers given to planHostsLine().
+struct PlanEntry {
+	Exclusion excluded = Exclusion::None;
+	Ineligible ineligible = Ineligible::None; // with Exclusion::Ineligible
+	std::size_t duplicateOf = 0;		  // with Exclusion::Duplicate: a server index
+};
+
 struct Plan {
 	std::vector<PlannedHost> remote; // in the picker's order
 	HostsLine line;			 // the hosts, localhost where placeLocal() says
 	std::uint32_t jobs = 0;		 // suggested make -j: every limit in the line added up
-	// Per server: the server listed instead of it because both point at
-	// the same address and port (one distccd advertised twice).
-	std::vector<std::optional<std::size_t>> duplicateOf;
-	// Per server: eligible, but every slot is taken by other clients'
-	// running or reserved jobs (or, overloaded, its part of the share is 0).
-	std::vector<bool> full;
+	// One per server given to planHostsLine(), in the same order.
+	std::vector<PlanEntry> servers;
 	// Overloaded farm: this client's fair share of the slots, which its
 	// limits add up to; 0 when the farm has room for every demand.
 	std::uint32_t share = 0;
-	// Per server: eligible, but a job there would finish later than here.
-	std::vector<bool> slower;
-	// Per server: eligible and with room, but faster slots hold all the
-	// jobs the client wants (PlanOptions::want).
-	std::vector<bool> spare;
-	// Per server: eligible, but this client's distcc recently failed there.
-	std::vector<bool> failing;
 	LocalPlace local = LocalPlace::Last;
 };
 
@@ -96,8 +110,9 @@ struct Plan {
 std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limits, std::uint32_t jobs);
 
 // Orders the eligible servers with @picker and lists each at its preferred
-// address; servers without a usable address or port are skipped, and an
-// address and port appears at most once. A server's slots count only as far
+// address, and says in Plan::servers why each other one is left out.
+// Servers without a usable address or port are skipped, and an address and
+// port appears at most once. A server's slots count only as far
 // as a job there still runs at the minimum speed (jobs beyond its cores
 // share them). Each /LIMIT is what the server has free of those: its slots
 // minus the jobs others run or reserved there (a load that is unknown

@@ -99,30 +99,23 @@ void ClientTable::expire(SteadyTime now)
 	});
 }
 
-DemandSummary ClientTable::summary(SteadyTime now, std::uint64_t capacity) const
+ClientTable::Tally ClientTable::tally(SteadyTime now, std::uint64_t capacity) const
 {
-	DemandSummary sum;
+	Tally out;
 	for (const auto &[client, e] : demands_) {
 		if (now - e.origin >= demandTtl_ || e.demand.wanted == 0)
 			continue;
-		sum.wanted += capped(e.demand, capacity);
-		sum.localSlots += e.demand.localSlots;
-		++sum.clients;
+		const std::uint64_t wanted = capped(e.demand, capacity);
+		out.summary.wanted += wanted;
+		out.summary.localSlots += e.demand.localSlots;
+		++out.summary.clients;
+		out.each.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, UINT32_MAX)));
 	}
-	return sum;
-}
-
-std::vector<std::uint32_t> ClientTable::wants(SteadyTime now, std::uint64_t capacity) const
-{
-	std::vector<std::uint32_t> out;
-	for (const auto &[client, e] : demands_)
-		if (now - e.origin < demandTtl_ && e.demand.wanted > 0)
-			out.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(capped(e.demand, capacity), UINT32_MAX)));
 	return out;
 }
 
-std::uint32_t ClientTable::reservedOn(std::uint64_t server, std::optional<SteadyTime> sampled,
-				      milliseconds coverAfter, SteadyTime now, std::uint64_t capacity) const
+std::vector<std::uint32_t> ClientTable::reservedOn(std::span<const Sampled> servers, milliseconds coverAfter,
+						   SteadyTime now, std::uint64_t capacity) const
 {
 	// Each client's live reservations together, to scale them down to
 	// what its demand lets it hold.
@@ -130,21 +123,40 @@ std::uint32_t ClientTable::reservedOn(std::uint64_t server, std::optional<Steady
 	for (const auto &[key, e] : reservations_)
 		if (live(e, now))
 			totals[key.first] += e.reservation.count;
-	double total = 0;
+	std::map<std::string, double> scales;
+	for (const auto &[client, held] : totals) {
+		std::uint64_t allowed = 0;
+		if (auto d = demands_.find(client); d != demands_.end() && now - d->second.origin < demandTtl_)
+			allowed = capped(d->second.demand, capacity);
+		scales[client] = held > allowed ? static_cast<double>(allowed) / static_cast<double>(held) : 1.0;
+	}
+	// Per server asked about, when its sample was measured and the jobs
+	// reserved on it, added in table order.
+	std::map<std::uint64_t, std::pair<std::optional<SteadyTime>, double>> sums;
+	for (const Sampled &s : servers)
+		sums.try_emplace(s.server, s.sampled, 0.0);
 	for (const auto &[key, e] : reservations_) {
-		if (key.second != server || !live(e, now))
+		auto it = sums.find(key.second);
+		if (it == sums.end() || !live(e, now))
 			continue;
 		// The server's own later sample already counts these jobs.
+		const std::optional<SteadyTime> &sampled = it->second.first;
 		if (sampled && *sampled > e.origin + coverAfter)
 			continue;
-		std::uint64_t allowed = 0;
-		if (auto d = demands_.find(key.first); d != demands_.end() && now - d->second.origin < demandTtl_)
-			allowed = capped(d->second.demand, capacity);
-		const std::uint64_t held = totals[key.first];
-		const double scale = held > allowed ? static_cast<double>(allowed) / static_cast<double>(held) : 1.0;
-		total += e.reservation.count * scale;
+		it->second.second += e.reservation.count * scales.at(key.first);
 	}
-	return static_cast<std::uint32_t>(std::min<double>(total + 1e-9, UINT32_MAX));
+	std::vector<std::uint32_t> out;
+	out.reserve(servers.size());
+	for (const Sampled &s : servers)
+		out.push_back(static_cast<std::uint32_t>(std::min<double>(sums.at(s.server).second + 1e-9, UINT32_MAX)));
+	return out;
+}
+
+std::uint32_t ClientTable::reservedOn(std::uint64_t server, std::optional<SteadyTime> sampled,
+				      milliseconds coverAfter, SteadyTime now, std::uint64_t capacity) const
+{
+	const Sampled one{ server, sampled };
+	return reservedOn(std::span<const Sampled>(&one, 1), coverAfter, now, capacity).front();
 }
 
 } // namespace dmdns::gossip

@@ -40,17 +40,25 @@ LiveServers overlayGossip(std::vector<DirectoryEntry> entries, const Gossip &gos
 {
 	LiveServers live;
 	live.reserved.assign(entries.size(), 0);
+	// Others' reservations in one call for every server gossip knows by
+	// id: asked one by one, each would add up the whole table again.
+	std::vector<std::size_t> known;
+	std::vector<std::uint64_t> ids;
 	for (std::size_t i = 0; i < entries.size(); ++i) {
 		const std::optional<std::uint64_t> id = gossipId(entries[i]);
 		if (!id)
 			continue;
+		known.push_back(i);
+		ids.push_back(*id);
 		Server &s = entries[i].server;
 		s.liveness = gossip.liveness(*id, now);
 		if (s.liveness != Liveness::Left)
 			if (const std::optional<GossipServer> g = gossip.server(*id, now))
 				apply(s, *g);
-		live.reserved[i] = gossip.reservedByOthers(*id, now);
 	}
+	const std::vector<std::uint32_t> reserved = gossip.reservedByOthers(ids, now);
+	for (std::size_t k = 0; k < known.size(); ++k)
+		live.reserved[known[k]] = reserved[k];
 	live.entries = std::move(entries);
 	return live;
 }

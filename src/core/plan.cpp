@@ -173,15 +173,24 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		throw std::invalid_argument("own jobs must be empty or match servers");
 	if (!options.failing.empty() && options.failing.size() != servers.size())
 		throw std::invalid_argument("failing servers must be empty or match servers");
+	const PickPolicy policy = effectivePolicy(options);
 	Plan plan;
-	plan.duplicateOf = duplicates(servers);
-	plan.full.assign(servers.size(), false);
-	plan.slower.assign(servers.size(), false);
-	plan.spare.assign(servers.size(), false);
-	plan.failing.assign(servers.size(), false);
+	plan.servers.resize(servers.size());
+	// Every reason is the first that applies (see Exclusion): the picker's
+	// rules, then the same address and port, before the ones below.
+	const std::vector<std::optional<std::size_t>> keptBy = duplicates(servers);
+	for (std::size_t i = 0; i < servers.size(); ++i) {
+		PlanEntry &entry = plan.servers[i];
+		entry.ineligible = checkEligible(servers[i], policy);
+		if (entry.ineligible != Ineligible::None) {
+			entry.excluded = Exclusion::Ineligible;
+		} else if (keptBy[i]) {
+			entry.excluded = Exclusion::Duplicate;
+			entry.duplicateOf = *keptBy[i];
+		}
+	}
 	const double localSpeed = std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed);
 	const std::uint32_t localSlots = std::clamp<std::uint32_t>(options.localSlots, 1, kMaxHostLimit);
-	const PickPolicy policy = effectivePolicy(options);
 
 	// The servers the line can hold, best first, with the slots worth using
 	// and what others leave free of them. A job beyond a server's cores
@@ -200,14 +209,17 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	std::vector<Candidate> candidates;
 	std::uint64_t totalSlots = 0;
 	for (std::size_t index : picker.order(servers, reserved, policy)) {
-		if (plan.duplicateOf[index])
+		PlanEntry &entry = plan.servers[index];
+		if (entry.excluded == Exclusion::Duplicate)
 			continue;
 		const Server &server = servers[index];
 		const std::optional<Address> address = server.preferredAddress();
-		if (!address || server.port == 0)
+		if (!address || server.port == 0) {
+			entry.excluded = Exclusion::NoAddress;
 			continue;
+		}
 		if (!options.failing.empty() && options.failing[index]) {
-			plan.failing[index] = true;
+			entry.excluded = Exclusion::Failing;
 			continue;
 		}
 		const std::uint32_t distccdSlots = std::clamp<std::uint32_t>(server.slots, 1, kMaxHostLimit);
@@ -301,7 +313,7 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		}
 		for (std::size_t i = 0; i < candidates.size(); ++i)
 			if (limits[i] == 0 && candidates[i].free > 0)
-				plan.spare[candidates[i].index] = true;
+				plan.servers[candidates[i].index].excluded = Exclusion::Spare;
 	}
 
 	// A job sent to a server finishes after its wait for a slot and its
@@ -312,15 +324,16 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	double remoteCapacity = 0.0;
 	for (std::size_t i = 0; i < candidates.size(); ++i) {
 		const Candidate &c = candidates[i];
+		Exclusion &excluded = plan.servers[c.index].excluded;
 		if (limits[i] == 0) {
-			if (!plan.spare[c.index])
-				plan.full[c.index] = true;
+			if (excluded != Exclusion::Spare)
+				excluded = plan.share > 0 ? Exclusion::Overloaded : Exclusion::Full;
 			continue;
 		}
 		const Server &server = servers[c.index];
 		const double remoteFinish = std::max(1.0, (c.others + 1.0) / c.slots) / c.speed;
 		if (remoteFinish > localFinish) {
-			plan.slower[c.index] = true;
+			excluded = Exclusion::Slower;
 			continue;
 		}
 		// The servers' whole capacity, not the part of it this client's

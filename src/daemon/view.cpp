@@ -133,24 +133,13 @@ View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::u
 		if (listed[i])
 			continue;
 		ServerView v = describe(entries[i], reservedAt(i));
-		const Ineligible why = checkEligible(entries[i].server, effectivePolicy(options));
-		if (why != Ineligible::None) {
-			v.excluded = Exclusion::Ineligible;
-			v.ineligible = why;
-		} else if (plan.duplicateOf[i]) {
-			v.excluded = Exclusion::Duplicate;
-			v.duplicateOf = entries[*plan.duplicateOf[i]].name;
-		} else if (plan.failing[i]) {
-			v.excluded = Exclusion::Failing;
-		} else if (plan.spare[i]) {
-			v.excluded = Exclusion::Spare;
-		} else if (plan.slower[i]) {
-			v.excluded = Exclusion::Slower;
-		} else if (plan.full[i]) {
-			v.excluded = plan.share ? Exclusion::Overloaded : Exclusion::Full;
-		} else {
-			v.excluded = Exclusion::NoAddress;
-		}
+		const PlanEntry &entry = plan.servers[i];
+		// Not listed, so left out for some reason: none planned means
+		// the plan found no address or port it could list.
+		v.excluded = entry.excluded == Exclusion::None ? Exclusion::NoAddress : entry.excluded;
+		v.ineligible = entry.ineligible;
+		if (entry.excluded == Exclusion::Duplicate)
+			v.duplicateOf = entries[entry.duplicateOf].name;
 		view.servers.push_back(std::move(v));
 	}
 	return view;

@@ -13,21 +13,6 @@
 
 namespace dmdns {
 
-// Why a server is not in the line. The reasons are tried in this order:
-// the first that holds is the one given.
-enum class Exclusion : std::uint8_t {
-	None,	    // listed
-	Ineligible, // ServerView::ineligible says why
-	Duplicate,  // ServerView::duplicateOf is listed at the same address and port
-	Failing,    // this client's distcc backs off from it
-	Spare,	    // faster slots hold every job the client wants
-	Slower,	    // a job there would finish later than here
-	Full,	    // other clients run or reserved all its slots
-	Overloaded, // no slot of this client's fair share here
-	NoAddress,
-	Other, // a reason this program does not know, read from another's view
-};
-
 // One server as a client sees it: what its records say, and what this
 // client's line does with it.
 struct ServerView {

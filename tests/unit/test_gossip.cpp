@@ -456,6 +456,9 @@ TEST_SUITE("gossip")
 		CHECK(other.reservedByOthers(0x20, kStart + 201ms) == 4);
 		CHECK(other.reservedByOthers(0x21, kStart + 201ms) == 2);
 		CHECK(other.reservedByOthers(0x22, kStart + 201ms) == 0);
+		// Asked for many servers at once, in their order, repeats too.
+		const std::vector<std::uint64_t> ids = { 0x22, 0x20, 0x21, 0x20 };
+		CHECK(other.reservedByOthers(ids, kStart + 201ms) == std::vector<std::uint32_t>{ 0, 4, 2, 4 });
 
 		// Replacing the count, then a sample measured after the reservation.
 		client.reserve(0x20, 6, kStart + 300ms);
@@ -469,6 +472,8 @@ TEST_SUITE("gossip")
 		server.setOwnSample(load(8), kStart + 1400ms);
 		pass(server.tick(kStart + 1400ms), other, serverAt, kStart + 1401ms);
 		CHECK(other.reservedByOthers(0x20, kStart + 1401ms) == 0);
+		// In one call each server's own sample covers its own only.
+		CHECK(other.reservedByOthers(ids, kStart + 1401ms) == std::vector<std::uint32_t>{ 0, 0, 2, 0 });
 
 		// Without a newer sample they lapse after their time to live.
 		CHECK(other.reservedByOthers(0x21, kStart + 3000ms) == 2);
@@ -505,6 +510,16 @@ TEST_SUITE("gossip")
 			CHECK(d.wanted == 64);
 			CHECK(d.localSlots == 12);
 			CHECK(d.clients == 2);
+			// The others' demand added up and one by one, in one walk.
+			const auto others = lan[i].othersDemand(lan.now);
+			CHECK(others.summary.wanted == lan[i].demand(lan.now, false).wanted);
+			CHECK(others.summary.clients == lan[i].demand(lan.now, false).clients);
+			CHECK(others.each == lan[i].demands(lan.now));
+			std::vector<std::uint32_t> each = others.each;
+			std::sort(each.begin(), each.end());
+			CHECK(each == (i == 1	? std::vector<std::uint32_t>{ 24 }
+				       : i == 2 ? std::vector<std::uint32_t>{ 40 }
+						: std::vector<std::uint32_t>{ 24, 40 }));
 		}
 		lan.run(8000ms); // longer than the demand ttl: renewals keep it
 		CHECK(lan[5].demand(lan.now).wanted == 64);

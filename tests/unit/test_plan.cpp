@@ -44,6 +44,17 @@ std::map<std::size_t, std::uint32_t> limits(const Plan &plan)
 	return out;
 }
 
+// Why each server is left out, in server order.
+std::vector<Exclusion> exclusions(const Plan &plan)
+{
+	std::vector<Exclusion> out;
+	for (const PlanEntry &e : plan.servers)
+		out.push_back(e.excluded);
+	return out;
+}
+
+using X = Exclusion;
+
 } // namespace
 
 TEST_SUITE("plan")
@@ -77,6 +88,9 @@ TEST_SUITE("plan")
 		CHECK(line.find("10.0.0.4") == std::string::npos);
 		CHECK(line.find("lzo") == std::string::npos); // not asked for
 		CHECK(parseHostsLine(line).line == plan.line);
+		CHECK(exclusions(plan) == std::vector{ X::None, X::None, X::Ineligible, X::NoAddress });
+		CHECK(plan.servers[2].ineligible == Ineligible::NotUp);
+		CHECK(plan.servers[3].ineligible == Ineligible::None);
 	}
 
 	TEST_CASE("options are added only where the server offers them")
@@ -113,6 +127,8 @@ TEST_SUITE("plan")
 			Picker picker(seed);
 			const Plan plan = planHostsLine(servers, {}, {}, picker);
 			CHECK(writeHostsLine(plan.line) == "10.0.0.2/4 localhost/2");
+			CHECK(exclusions(plan) == std::vector{ X::None, X::Duplicate, X::NoAddress });
+			CHECK(plan.servers[1].duplicateOf == 0);
 		}
 	}
 
@@ -163,7 +179,7 @@ TEST_SUITE("plan")
 		CHECK_FALSE(limit.contains(1)); // 4 running on 4 slots
 		CHECK_FALSE(limit.contains(2)); // 4 reserved on 4 slots
 		CHECK(limit.at(3) == 6 - 2);
-		CHECK(plan.full == std::vector<bool>{ false, true, true, false });
+		CHECK(exclusions(plan) == std::vector{ X::None, X::Full, X::Full, X::None });
 		CHECK(plan.share == 0);
 		// localhost's 2 slots are under a fifth of the 14 on the servers
 		// listed, however few of them are free.
@@ -262,12 +278,22 @@ TEST_SUITE("plan")
 		CHECK(none.remote.empty());
 		CHECK(writeHostsLine(none.line) == "localhost/4");
 		CHECK(none.jobs == 4);
+		CHECK(exclusions(none) == std::vector{ X::Full, X::Full });
 
 		// A tiny demand among huge ones still gets a job.
 		options.want = 1;
 		options.othersWanted = 1000;
 		Picker p4(1);
 		CHECK(planHostsLine(servers, {}, options, p4).share == 1);
+		// The other server's part of that one job is 0: left out as
+		// overloaded, not as full. (One local slot: the job's server,
+		// busy as it is, still beats waiting for it here.)
+		options.localSlots = 1;
+		Picker p5(1);
+		const Plan one = planHostsLine(servers, {}, options, p5);
+		REQUIRE(one.remote.size() == 1);
+		CHECK(one.servers[one.remote.front().server].excluded == X::None);
+		CHECK(one.servers[1 - one.remote.front().server].excluded == X::Overloaded);
 	}
 
 	TEST_CASE("localhost goes first, last or nowhere by the capacity it adds")
@@ -325,13 +351,14 @@ TEST_SUITE("plan")
 			listed.insert(h.server);
 		CHECK(listed == std::set<std::size_t>{ 2 });
 		// The faster server has room for both jobs: the slower one is spare.
-		CHECK(plan.spare == std::vector<bool>{ false, true, false });
+		CHECK(exclusions(plan) == std::vector{ X::Ineligible, X::Spare, X::None });
+		CHECK(plan.servers[0].ineligible == Ineligible::Slow);
 		CHECK(writeHostsLine(plan.line) == "localhost/4 10.0.0.4/2");
 		// Alone, it would still finish them later than the local slots.
 		servers[2].state = ServerState::Drain;
 		plan = planHostsLine(servers, {}, options, picker);
 		CHECK(plan.remote.empty());
-		CHECK(plan.slower == std::vector<bool>{ false, true, false });
+		CHECK(exclusions(plan) == std::vector{ X::Ineligible, X::Slower, X::Ineligible });
 		servers[2].state = ServerState::Up;
 		PickPolicy half;
 		half.minSpeed = 0.5;
@@ -360,7 +387,7 @@ TEST_SUITE("plan")
 		options.failing = { false, false, true };
 		Picker picker(5);
 		Plan plan = planHostsLine(servers, {}, options, picker);
-		CHECK(plan.failing == std::vector<bool>{ false, false, true });
+		CHECK(exclusions(plan) == std::vector{ X::None, X::None, X::Failing });
 		CHECK(plan.remote.size() == 2);
 		for (const PlannedHost &h : plan.remote)
 			CHECK(h.server != 2);
@@ -430,8 +457,7 @@ TEST_SUITE("plan")
 		// Few jobs: the fast server's cores alone; the others are spare.
 		Plan p = plan(5);
 		CHECK(limits(p) == Limits{ { 2, 5 } });
-		CHECK(p.spare == std::vector<bool>{ true, true, false });
-		CHECK(p.full == std::vector<bool>{ false, false, false });
+		CHECK(exclusions(p) == std::vector{ X::Spare, X::Spare, X::None });
 		// Every free core, fastest first, before any shared one.
 		CHECK(limits(plan(12)) == Limits{ { 1, 4 }, { 2, 8 } });
 		CHECK(limits(plan(14)) == Limits{ { 0, 2 }, { 1, 4 }, { 2, 8 } });
@@ -450,7 +476,7 @@ TEST_SUITE("plan")
 		servers[2].sample->running = 8;
 		p = plan(5);
 		CHECK(limits(p) == Limits{ { 0, 1 }, { 1, 4 } });
-		CHECK(p.spare == std::vector<bool>{ false, false, true });
+		CHECK(exclusions(p) == std::vector{ X::None, X::None, X::Spare });
 	}
 
 	TEST_CASE("an overloaded farm spreads the share by compute, each part at most the server's slots")

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "distcc-mdns/gossip/server_table.h"
 #include "distcc-mdns/gossip_wire.h"
@@ -44,12 +46,29 @@ public:
 	void forget(const std::string &client);
 	void expire(SteadyTime now);
 
-	// Every client's demand, each capped at @capacity.
-	DemandSummary summary(SteadyTime now, std::uint64_t capacity) const;
-	// Each live client's demand, capped at @capacity.
-	std::vector<std::uint32_t> wants(SteadyTime now, std::uint64_t capacity) const;
-	// Jobs reserved on @server not yet in its sample (measured at
-	// @sampled), each client's reservations scaled to its capped demand.
+	// Every live client's demand, each capped at @capacity: added up, and
+	// one by one in client order.
+	struct Tally {
+		DemandSummary summary;
+		std::vector<std::uint32_t> each;
+	};
+	Tally tally(SteadyTime now, std::uint64_t capacity) const;
+	DemandSummary summary(SteadyTime now, std::uint64_t capacity) const { return tally(now, capacity).summary; }
+	std::vector<std::uint32_t> wants(SteadyTime now, std::uint64_t capacity) const
+	{
+		return tally(now, capacity).each;
+	}
+
+	// A server asked about, and when its newest sample was measured.
+	struct Sampled {
+		std::uint64_t server = 0;
+		std::optional<SteadyTime> sampled;
+	};
+	// Per server, the jobs reserved on it not yet in its sample (measured
+	// at Sampled::sampled), each client's reservations scaled to its capped
+	// demand; one walk of the table whatever the number of servers.
+	std::vector<std::uint32_t> reservedOn(std::span<const Sampled> servers, std::chrono::milliseconds coverAfter,
+					      SteadyTime now, std::uint64_t capacity) const;
 	std::uint32_t reservedOn(std::uint64_t server, std::optional<SteadyTime> sampled,
 				 std::chrono::milliseconds coverAfter, SteadyTime now, std::uint64_t capacity) const;
 

@@ -1,0 +1,93 @@
+// This node's own word (its sample, demand and reservations) and the rounds each still goes out in.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "distcc-mdns/directory.h"
+#include "distcc-mdns/gossip_wire.h"
+
+namespace dmdns::gossip {
+
+// Milliseconds from @origin to @now, within what the wire carries.
+std::uint32_t ageMs(SteadyTime origin, SteadyTime now) noexcept;
+// Counters stop short of the wire's bound instead of wrapping.
+std::uint64_t bump(std::uint64_t &counter) noexcept;
+
+// What OwnNews takes of GossipConfig (which see).
+struct OwnNewsSettings {
+	std::uint64_t node = 0;
+	std::uint64_t incarnation = 1;
+	unsigned newsTransmits = 2;
+	unsigned loadTransmits = 1;
+	std::chrono::milliseconds heartbeatInterval{ 1000 };
+	std::chrono::milliseconds demandRefresh{ 1000 };
+	std::chrono::milliseconds reservationTtl{ 3000 };
+	std::size_t maxReservations = 4096;
+};
+
+// The transmit queue of what this node says of itself: every new word goes
+// to the peers in a few rounds (newsTransmits; a new load or heartbeat in
+// loadTransmits, as a compact Load once its full Sample went out), and the
+// whole of it answers a push-pull. Owns the sequence numbers of its records.
+class OwnNews final
+{
+public:
+	explicit OwnNews(const OwnNewsSettings &settings);
+
+	// A server's own load: fills in the id, incarnation and sequence. An
+	// unchanged load within heartbeatInterval is no news. Throws
+	// std::invalid_argument when the sample, brought into the wire's bounds,
+	// is still invalid.
+	void setSample(wire::Sample sample, SteadyTime now);
+	void setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now);
+	// Replaces this client's reservation on @server; returns whether an
+	// older one on another server was dropped to stay within
+	// maxReservations.
+	bool reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
+	// Something said this node left, or told a newer word of its own: say
+	// its own again.
+	void refute(const wire::Record &record, SteadyTime now);
+	// Answering a request: the sample goes with a newer sequence, which
+	// tells a prober that this node's stream goes on.
+	void restamp(SteadyTime now);
+	// A demand still wanted is renewed every demandRefresh, so that it does
+	// not expire elsewhere.
+	void renewDemand(SteadyTime now);
+	void expire(SteadyTime now);
+
+	// This round's news: each record still due, one transmit spent.
+	std::vector<wire::Record> round(SteadyTime now);
+	// Everything this node says of itself now (a push-pull's own part).
+	std::vector<wire::Record> state(SteadyTime now) const;
+
+	// The own sample (ageMs meaningless) and when it was made.
+	const std::optional<wire::Sample> &sample() const noexcept { return sample_; }
+	SteadyTime sampleOrigin() const noexcept { return sampleOrigin_; }
+	// The own sample with its age as of @now.
+	std::optional<wire::Sample> sampleAt(SteadyTime now) const;
+	const wire::Demand *demand() const noexcept;
+
+private:
+	struct Entry {
+		wire::Record record;
+		SteadyTime origin{};
+		unsigned transmits = 0;
+	};
+
+	OwnNewsSettings settings_;
+	std::optional<wire::Sample> sample_;
+	SteadyTime sampleOrigin_{};
+	unsigned sampleTransmits_ = 0;
+	bool compact_ = false;		   // only its load changed: a Load carries it
+	std::uint64_t sampleSequence_ = 0; // of own samples
+	std::uint64_t sequence_ = 0;	   // of own reservations and demand
+	std::optional<Entry> demand_;
+	std::map<std::uint64_t, Entry> reservations_;
+};
+
+} // namespace dmdns::gossip

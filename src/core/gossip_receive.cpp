@@ -1,0 +1,232 @@
+// Gossip's receiving half: checks on every datagram, the trust rules for each record, probes and answers.
+#include "distcc-mdns/gossip.h"
+
+#include <algorithm>
+
+namespace dmdns {
+
+namespace {
+
+using gossip::Verdict;
+
+std::uint64_t subjectOf(const wire::Record &record) noexcept
+{
+	return std::visit(
+		[](const auto &r) -> std::uint64_t {
+			using T = std::decay_t<decltype(r)>;
+			if constexpr (std::is_same_v<T, wire::Sample> || std::is_same_v<T, wire::Load>)
+				return r.server;
+			else if constexpr (std::is_same_v<T, wire::Leave>)
+				return r.node;
+			else if constexpr (std::is_same_v<T, wire::Reservation> || std::is_same_v<T, wire::Demand>)
+				return r.client;
+			else
+				return 0;
+		},
+		record);
+}
+
+} // namespace
+
+std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std::uint8_t> datagram,
+				      SteadyTime now)
+{
+	++stats_.received;
+	stats_.bytesReceived += datagram.size();
+	const wire::Decoded decoded = wire::decode(datagram);
+	// With a key, the tag is checked before anything is spent on the
+	// datagram: a forged source address must not use up its owner's budget.
+	if (!decoded.packet) {
+		++stats_.invalid;
+		stats_.otherVersion += decoded.otherVersion;
+		stats_.lastError = decoded.error;
+		return {};
+	}
+	const wire::Packet &packet = *decoded.packet;
+	Source source;
+	source.from = from;
+	source.sender = packet.header.sender;
+	if (config_.verify) {
+		if (!decoded.tagged || !config_.verify(datagram)) {
+			++stats_.unauthenticated;
+			return {};
+		}
+		if (packet.header.sender != config_.node &&
+		    !replay_.accept(packet.header.sender, packet.header.incarnation, packet.header.sequence)) {
+			++stats_.replayed;
+			return {};
+		}
+		source.authenticated = true;
+	}
+	if (!limiter_.admit(from.address, now)) {
+		++stats_.rateLimited;
+		return {};
+	}
+	if (packet.header.sender == config_.node) {
+		++stats_.looped;
+		return {};
+	}
+	++stats_.accepted;
+	stats_.unknownRecords += decoded.unknownRecords;
+
+	gossip::Peer *peer = peers_.find(from);
+	if (!peer)
+		peer = peers_.learn(from);
+	source.trustedRelay = source.authenticated || (peer && peer->pull && !peer->learnt);
+	source.client = source.authenticated ? wire::formatNodeId(source.sender) : from.address;
+
+	const bool isRequest = packet.header.flags & wire::kFlagPushPullRequest;
+	bool validated = source.authenticated;
+	std::set<std::uint64_t> probe;
+	std::vector<Datagram> out;
+	for (const wire::Record &record : packet.records) {
+		if (const auto *cookie = std::get_if<wire::Cookie>(&record)) {
+			// In a request, the echo of ours; elsewhere, its cookie for us.
+			if (isRequest) {
+				validated = validator_.check(from.address, cookie->value, now) || validated;
+			} else if (jar_.find(from.address) != cookie->value) {
+				jar_.remember(from.address, cookie->value, now);
+				// The answer was a small one for lack of the cookie: ask
+				// again with it at once.
+				if (peer && !left_ && !(packet.header.flags & wire::kFlagFullState))
+					for (Datagram &d : request(from, now))
+						out.push_back(std::move(d));
+			}
+			continue;
+		}
+		merge(record, source, now, probe);
+	}
+	if (peer) {
+		peer->heard = now;
+		peer->node = packet.header.sender;
+		peer->hellos = 0;
+	}
+
+	// Relayed claims that contradict a server's own word: ask the server.
+	for (std::uint64_t id : probe) {
+		if (auto it = probed_.find(id); it != probed_.end() && now - it->second < config_.probeInterval)
+			continue;
+		for (gossip::Peer &p : peers_.all()) {
+			if (p.node != id || p.learnt)
+				continue;
+			probed_[id] = now;
+			++stats_.probes;
+			for (Datagram &d : request(p.endpoint, now))
+				out.push_back(std::move(d));
+			break;
+		}
+	}
+	if (isRequest && peer && !left_)
+		for (Datagram &d : answer(source, datagram.size(), *peer, validated || validator_.validated(from.address, now), now))
+			out.push_back(std::move(d));
+	count(out);
+	return out;
+}
+
+void Gossip::merge(const wire::Record &record, const Source &source, SteadyTime now, std::set<std::uint64_t> &probe)
+{
+	const std::uint64_t subject = subjectOf(record);
+	if (subject == config_.node) {
+		if (!left_)
+			own_.refute(record, now);
+		return;
+	}
+	if (std::holds_alternative<wire::Demand>(record) || std::holds_alternative<wire::Reservation>(record))
+		mergeClient(record, subject, source, now);
+	else
+		mergeServer(record, subject, source, now, probe);
+}
+
+void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now,
+			 std::set<std::uint64_t> &probe)
+{
+	// A server's own word: its id is the sender's, from an address that
+	// speaks for it (with a key, the tag vouches for the id).
+	bool firstHand = subject == source.sender &&
+			 (source.authenticated || peers_.speaksFor(subject, source.from.address, now));
+	if (!firstHand && !source.trustedRelay) {
+		++stats_.untrusted;
+		return;
+	}
+	Verdict verdict;
+	if (const auto *s = std::get_if<wire::Sample>(&record))
+		verdict = servers_.sample(*s, firstHand, now);
+	else if (const auto *l = std::get_if<wire::Load>(&record))
+		verdict = servers_.load(*l, firstHand, now);
+	else
+		verdict = servers_.leave(std::get<wire::Leave>(record), firstHand, now);
+	if (verdict == Verdict::Probe) {
+		++stats_.contradicted;
+		probe.insert(subject);
+	} else if (verdict == Verdict::Missing) {
+		// The server's own Load on a Sample this node lacks (new here, or
+		// held from a forged copy of its address): ask the server for it.
+		++stats_.orphanLoads;
+		if (firstHand)
+			probe.insert(subject);
+	}
+	if (firstHand && verdict == Verdict::Applied && std::holds_alternative<wire::Leave>(record))
+		clients_.forget(source.client);
+}
+
+void Gossip::mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now)
+{
+	// Without a key a client speaks for itself only, counted by its
+	// address; a key holder's relays count under the client's id.
+	std::string key;
+	if (client == source.sender)
+		key = source.client;
+	else if (source.trustedRelay)
+		key = "relayed:" + wire::formatNodeId(client);
+	else {
+		++stats_.untrusted;
+		return;
+	}
+	if (const auto *d = std::get_if<wire::Demand>(&record)) {
+		if (!servers_.hasLeft(client, d->incarnation))
+			clients_.demand(key, *d, now);
+	} else {
+		const auto &r = std::get<wire::Reservation>(record);
+		if (!servers_.hasLeft(client, r.incarnation))
+			clients_.reservation(key, r, now);
+	}
+}
+
+std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
+				     bool validated, SteadyTime now)
+{
+	std::vector<Datagram> out;
+	// The answer may be a probe's: it carries a sequence newer than the
+	// last heartbeat, which is what tells the asker that this node's own
+	// stream goes on.
+	own_.restamp(now);
+	if (!validated) {
+		// Not proved to receive at its address: at most kAmplification
+		// times the request's bytes, a cookie first, then our own sample
+		// if it fits. The requester echoes the cookie and gets the rest.
+		const std::size_t budget = std::min(config_.maxDatagram, gossip::kAmplification * requestBytes);
+		if (budget < wire::kHeaderSize + (packer_.tagged() ? wire::kTagSize : 0) + 2 + wire::kCookieSize)
+			return out;
+		std::vector<wire::Record> records{ wire::Cookie{ validator_.cookieFor(source.from.address, now) } };
+		if (const std::optional<wire::Sample> sample = own_.sampleAt(now))
+			records.push_back(*sample);
+		out.push_back({ source.from, *packer_.packWithin(records, budget) });
+		++stats_.cookieAnswers;
+		return out;
+	}
+	// Once per half interval, since a request may arrive over several paths.
+	if (peer.replied && now - *peer.replied < config_.pushPullInterval / 2) {
+		// Still answer with our own word: it may be a probe.
+		for (auto &bytes : packer_.pack(own_.state(now), 0))
+			out.push_back({ source.from, std::move(bytes) });
+		return out;
+	}
+	peer.replied = now;
+	std::vector<wire::Record> records = fullState(now);
+	records.insert(records.begin(), wire::Cookie{ validator_.cookieFor(source.from.address, now) });
+	for (auto &bytes : packer_.pack(records, wire::kFlagFullState))
+		out.push_back({ source.from, std::move(bytes) });
+	return out;
+}
+
+} // namespace dmdns

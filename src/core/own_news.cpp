@@ -1,0 +1,250 @@
+// This node's own word (its sample, demand and reservations) and the rounds each still goes out in.
+#include "distcc-mdns/gossip/own_news.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "distcc-mdns/gossip/server_table.h"
+
+namespace dmdns::gossip {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// Whether two samples of one server describe the same load: a sample that
+// only advances the sequence is a heartbeat. The host's runnable count
+// jitters by a task or two from one reading to the next; only a move by a
+// quarter of its cpus (at least one task) is news.
+bool sameLoad(const wire::Sample &a, const wire::Sample &b) noexcept
+{
+	const double jitter = std::max(1.0, a.cpus / 4.0);
+	return sameCapacity(a, b) && a.running == b.running && std::abs(a.runnable - b.runnable) < jitter;
+}
+
+// What a Load record can carry of a runnable count.
+double loadRunnable(double runnable) noexcept
+{
+	return std::min(std::round(runnable * 10.0) / 10.0, 6553.5);
+}
+
+// Brings what a caller measured into the bounds the wire accepts, so that
+// one odd reading cannot make every datagram invalid.
+void clampSample(wire::Sample &s)
+{
+	s.running = std::min<std::uint32_t>(s.running, 65535);
+	s.slots = std::clamp<std::uint32_t>(s.slots, 1, kMaxSlots);
+	s.cpus = std::clamp<std::uint32_t>(s.cpus, 1, kMaxCpus);
+	if (!(s.runnable >= 0.0))
+		s.runnable = 0.0;
+	s.runnable = std::min(s.runnable, wire::kMaxRunnableMilli / 1000.0);
+	if (!(s.speed >= kMinSpeed))
+		s.speed = kMinSpeed;
+	s.speed = std::min(s.speed, kMaxSpeed);
+}
+
+} // namespace
+
+std::uint32_t ageMs(SteadyTime origin, SteadyTime now) noexcept
+{
+	const auto age = std::chrono::duration_cast<milliseconds>(now - origin).count();
+	if (age <= 0)
+		return 0;
+	return static_cast<std::uint32_t>(std::min<long long>(age, wire::kMaxAgeMs));
+}
+
+std::uint64_t bump(std::uint64_t &counter) noexcept
+{
+	if (counter + 1 < wire::kMaxCounter)
+		++counter;
+	return counter;
+}
+
+OwnNews::OwnNews(const OwnNewsSettings &settings) : settings_(settings) {}
+
+void OwnNews::setSample(wire::Sample sample, SteadyTime now)
+{
+	clampSample(sample);
+	sample.server = settings_.node;
+	sample.incarnation = settings_.incarnation;
+	sample.sequence = sampleSequence_ + 1;
+	sample.ageMs = 0;
+	if (std::string why = wire::validate(sample); !why.empty())
+		throw std::invalid_argument("own gossip sample: " + why);
+	const bool heartbeat = sample_ && sameLoad(*sample_, sample);
+	if (heartbeat && now - sampleOrigin_ < settings_.heartbeatInterval)
+		return;
+	sample.sequence = bump(sampleSequence_);
+	if (sample_ && sameCapacity(*sample_, sample)) {
+		// New load or a heartbeat: what a Load record can carry, once the
+		// full Sample went out its number of times.
+		if (heartbeat)
+			sample.runnable = sample_->runnable;
+		sample.runnable = loadRunnable(sample.runnable);
+		const bool spread = compact_ || sampleTransmits_ == 0;
+		sample_ = sample;
+		sampleOrigin_ = now;
+		compact_ = spread;
+		sampleTransmits_ = spread ? settings_.loadTransmits
+					  : std::max(sampleTransmits_, settings_.loadTransmits);
+		return;
+	}
+	sample_ = sample;
+	sampleOrigin_ = now;
+	compact_ = false;
+	sampleTransmits_ = settings_.newsTransmits;
+}
+
+void OwnNews::setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now)
+{
+	wanted = std::min(wanted, wire::kMaxWantedJobs);
+	localSlots = std::min(localSlots, wire::kMaxLocalSlots);
+	if (const wire::Demand *d = demand()) {
+		// renewDemand() renews an unchanged demand on its own schedule.
+		if (d->wanted == wanted && d->localSlots == localSlots)
+			return;
+	}
+	wire::Demand d{ settings_.node, settings_.incarnation, bump(sequence_), 0, wanted, localSlots };
+	demand_ = Entry{ d, now, settings_.newsTransmits };
+}
+
+bool OwnNews::reserve(std::uint64_t server, std::uint32_t count, SteadyTime now)
+{
+	if (server == 0)
+		throw std::invalid_argument("reservation on server id 0");
+	count = std::min(count, wire::kMaxReservedJobs);
+	if (count == 0 && !reservations_.contains(server))
+		return false;
+	bool evicted = false;
+	if (!reservations_.contains(server) && reservations_.size() >= settings_.maxReservations) {
+		reservations_.erase(std::min_element(reservations_.begin(), reservations_.end(),
+						     [](const auto &a, const auto &b) {
+							     return a.second.origin < b.second.origin;
+						     }));
+		evicted = true;
+	}
+	const auto ttl = static_cast<std::uint32_t>(settings_.reservationTtl.count());
+	wire::Reservation r{ settings_.node, server, count, ttl, 0, settings_.incarnation, bump(sequence_) };
+	reservations_[server] = Entry{ r, now, settings_.newsTransmits };
+	return evicted;
+}
+
+void OwnNews::refute(const wire::Record &record, SteadyTime now)
+{
+	if (!sample_)
+		return;
+	// Only this node speaks for itself, and every peer believes its own
+	// word over anything relayed: a LEAVE of this run, or a copy of its
+	// sample newer than its own, counts only where a relay may speak (a
+	// --peer or a key holder), and there it makes the peer ask this node.
+	// Saying its own word again at once is refutation enough, for an equal
+	// incarnation too; the run keeps its one incarnation (the TXT record
+	// carries the same), and no claim makes a counter jump.
+	if (const auto *sample = std::get_if<wire::Sample>(&record)) {
+		if (*sample == *sample_)
+			return;
+	} else if (!std::holds_alternative<wire::Leave>(record)) {
+		return;
+	}
+	sample_->sequence = bump(sampleSequence_);
+	sampleOrigin_ = now;
+	compact_ = false;
+	sampleTransmits_ = settings_.newsTransmits;
+}
+
+void OwnNews::restamp(SteadyTime now)
+{
+	// At most one a 50 ms, the pace receivers allow.
+	if (sample_ && now - sampleOrigin_ >= ServerTable::kMinSampleMs) {
+		sample_->sequence = bump(sampleSequence_);
+		sampleOrigin_ = now;
+	}
+}
+
+void OwnNews::renewDemand(SteadyTime now)
+{
+	if (!demand_)
+		return;
+	auto &d = std::get<wire::Demand>(demand_->record);
+	if (d.wanted > 0 && now - demand_->origin >= settings_.demandRefresh) {
+		d.sequence = bump(sequence_);
+		d.incarnation = settings_.incarnation;
+		demand_->origin = now;
+		demand_->transmits = std::max(demand_->transmits, 1u);
+	}
+}
+
+void OwnNews::expire(SteadyTime now)
+{
+	std::erase_if(reservations_, [&](const auto &kv) {
+		const auto &r = std::get<wire::Reservation>(kv.second.record);
+		return kv.second.origin + milliseconds(r.ttlMs) <= now;
+	});
+}
+
+std::vector<wire::Record> OwnNews::round(SteadyTime now)
+{
+	std::vector<wire::Record> news;
+	if (sample_ && sampleTransmits_) {
+		--sampleTransmits_;
+		if (compact_ && ageMs(sampleOrigin_, now) <= wire::kMaxLoadAgeMs && sampleSequence_ <= UINT32_MAX)
+			news.push_back(wire::Load{ settings_.node, static_cast<std::uint16_t>(settings_.incarnation & 0xffff),
+						   static_cast<std::uint32_t>(sample_->sequence), ageMs(sampleOrigin_, now),
+						   sample_->running, sample_->runnable });
+		else
+			news.push_back(*sampleAt(now));
+	}
+	if (demand_ && demand_->transmits) {
+		--demand_->transmits;
+		wire::Demand d = std::get<wire::Demand>(demand_->record);
+		d.ageMs = ageMs(demand_->origin, now);
+		news.push_back(d);
+	}
+	for (auto &[server, e] : reservations_) {
+		if (!e.transmits)
+			continue;
+		--e.transmits;
+		wire::Reservation r = std::get<wire::Reservation>(e.record);
+		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
+		news.push_back(r);
+	}
+	return news;
+}
+
+std::vector<wire::Record> OwnNews::state(SteadyTime now) const
+{
+	std::vector<wire::Record> out;
+	if (sample_)
+		out.push_back(*sampleAt(now));
+	if (demand_) {
+		wire::Demand d = std::get<wire::Demand>(demand_->record);
+		d.ageMs = ageMs(demand_->origin, now);
+		out.push_back(d);
+	}
+	for (const auto &[server, e] : reservations_) {
+		wire::Reservation r = std::get<wire::Reservation>(e.record);
+		if (r.count == 0)
+			continue;
+		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
+		out.push_back(r);
+	}
+	return out;
+}
+
+std::optional<wire::Sample> OwnNews::sampleAt(SteadyTime now) const
+{
+	if (!sample_)
+		return std::nullopt;
+	wire::Sample s = *sample_;
+	s.ageMs = ageMs(sampleOrigin_, now);
+	return s;
+}
+
+const wire::Demand *OwnNews::demand() const noexcept
+{
+	return demand_ ? &std::get<wire::Demand>(demand_->record) : nullptr;
+}
+
+} // namespace dmdns::gossip

@@ -1,0 +1,156 @@
+// Gossip wire format v2: the bounds every record must keep, sent or received.
+#include "distcc-mdns/gossip_wire.h"
+
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "wire_fields.h"
+
+namespace dmdns::wire {
+
+namespace detail {
+
+// Incarnations and sequences beyond kMaxCounter are forgeries or bugs.
+std::string checkCounters(std::uint64_t incarnation, std::uint64_t sequence)
+{
+	if (incarnation >= kMaxCounter)
+		return fmt::format("incarnation {} absurd", incarnation);
+	if (sequence >= kMaxCounter)
+		return fmt::format("sequence {} absurd", sequence);
+	return {};
+}
+
+std::size_t bodySize(RecordType type) noexcept
+{
+	switch (type) {
+	case RecordType::Sample:
+		return kSampleSize;
+	case RecordType::Leave:
+		return kLeaveSize;
+	case RecordType::Reservation:
+		return kReservationSize;
+	case RecordType::Demand:
+		return kDemandSize;
+	case RecordType::Load:
+		return kLoadSize;
+	case RecordType::Cookie:
+		return kCookieSize;
+	case RecordType::Pad:
+		return 0; // any length
+	}
+	return 0;
+}
+
+} // namespace detail
+
+namespace {
+
+using detail::checkCounters;
+
+std::string checkSample(const Sample &s)
+{
+	if (s.server == 0)
+		return "server id 0";
+	if (std::string why = checkCounters(s.incarnation, s.sequence); !why.empty())
+		return why;
+	if (s.ageMs > kMaxAgeMs)
+		return fmt::format("age {} ms over {}", s.ageMs, kMaxAgeMs);
+	if (s.running > 65535)
+		return fmt::format("running {} over 65535", s.running);
+	if (s.slots < 1 || s.slots > kMaxSlots)
+		return fmt::format("slots {} not in [1, {}]", s.slots, kMaxSlots);
+	if (s.cpus < 1 || s.cpus > kMaxCpus)
+		return fmt::format("cpus {} not in [1, {}]", s.cpus, kMaxCpus);
+	if (!(s.runnable >= 0.0 && s.runnable <= kMaxRunnableMilli / 1000.0))
+		return "runnable not in [0, 1e6]";
+	if (!(s.speed >= kMinSpeed && s.speed <= kMaxSpeed))
+		return fmt::format("speed not in [{}, {}]", kMinSpeed, kMaxSpeed);
+	if (s.state != ServerState::Up && s.state != ServerState::Drain && s.state != ServerState::Down)
+		return "unknown state";
+	if (s.cpp && !s.lzo)
+		return "cpp without lzo";
+	if (s.port == 0)
+		return "port 0";
+	return {};
+}
+
+std::string checkLeave(const Leave &l)
+{
+	if (l.node == 0)
+		return "node id 0";
+	return checkCounters(l.incarnation, 0);
+}
+
+std::string checkReservation(const Reservation &r)
+{
+	if (r.client == 0 || r.server == 0)
+		return "id 0";
+	if (std::string why = checkCounters(r.incarnation, r.sequence); !why.empty())
+		return why;
+	if (r.count > kMaxReservedJobs)
+		return fmt::format("count {} over {}", r.count, kMaxReservedJobs);
+	if (r.ttlMs == 0 || r.ttlMs > kMaxReservationTtlMs)
+		return fmt::format("ttl {} ms not in [1, {}]", r.ttlMs, kMaxReservationTtlMs);
+	if (r.ageMs > r.ttlMs)
+		return "older than its ttl";
+	return {};
+}
+
+std::string checkDemand(const Demand &d)
+{
+	if (d.client == 0)
+		return "client id 0";
+	if (std::string why = checkCounters(d.incarnation, d.sequence); !why.empty())
+		return why;
+	if (d.ageMs > kMaxAgeMs)
+		return fmt::format("age {} ms over {}", d.ageMs, kMaxAgeMs);
+	if (d.wanted > kMaxWantedJobs)
+		return fmt::format("wanted {} over {}", d.wanted, kMaxWantedJobs);
+	if (d.localSlots > kMaxLocalSlots)
+		return fmt::format("local slots {} over {}", d.localSlots, kMaxLocalSlots);
+	return {};
+}
+
+std::string checkLoad(const Load &l)
+{
+	if (l.server == 0)
+		return "server id 0";
+	if (l.ageMs > kMaxLoadAgeMs)
+		return fmt::format("age {} ms over {}", l.ageMs, kMaxLoadAgeMs);
+	if (l.running > 65535)
+		return fmt::format("running {} over 65535", l.running);
+	if (!(l.runnable >= 0.0 && l.runnable <= 6553.5))
+		return "runnable not in [0, 6553.5]";
+	return {};
+}
+
+std::string checkCookie(const Cookie &c)
+{
+	return c.value == 0 ? "cookie 0" : std::string{};
+}
+
+} // namespace
+
+std::string validate(const Record &record)
+{
+	return std::visit(
+		[](const auto &r) {
+			using T = std::decay_t<decltype(r)>;
+			if constexpr (std::is_same_v<T, Sample>)
+				return checkSample(r);
+			else if constexpr (std::is_same_v<T, Leave>)
+				return checkLeave(r);
+			else if constexpr (std::is_same_v<T, Reservation>)
+				return checkReservation(r);
+			else if constexpr (std::is_same_v<T, Demand>)
+				return checkDemand(r);
+			else if constexpr (std::is_same_v<T, Cookie>)
+				return checkCookie(r);
+			else
+				return checkLoad(r);
+		},
+		record);
+}
+
+} // namespace dmdns::wire
