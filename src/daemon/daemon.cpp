@@ -89,8 +89,9 @@ FarmState farmState(const LiveServers &live, const GossipNode *node)
 	FarmState farm{ live.reserved, 0, {}, {}, {} };
 	if (node) {
 		const auto now = std::chrono::steady_clock::now();
-		farm.wanted = node->gossip().demand(now, false).wanted;
-		farm.demands = node->gossip().demands(now);
+		auto others = node->gossip().othersDemand(now);
+		farm.wanted = others.summary.wanted;
+		farm.demands = std::move(others.each);
 	}
 	return farm;
 }
