@@ -21,8 +21,9 @@
 
 #include <fmt/format.h>
 
-#include "distcc-mdns/procfs.h"
+#include "procfs.h"
 #include "files.h"
+#include "host_id.h"
 #include "log.h"
 
 namespace dmdns::host {
@@ -47,9 +48,9 @@ bool allDigits(const char *s) noexcept
 	return true;
 }
 
-std::vector<procfs::NetInterface> packetInterfaces()
+std::vector<NetInterface> packetInterfaces()
 {
-	std::vector<procfs::NetInterface> interfaces;
+	std::vector<NetInterface> interfaces;
 	ifaddrs *list = nullptr;
 	// AF_PACKET entries follow the caller's network namespace even where
 	// /sys/class/net shows another one (nsenter without remounting /sys).
@@ -287,7 +288,7 @@ std::string hostId()
 		}
 	}
 	const auto interfaces = packetInterfaces();
-	return procfs::hostIdFrom(machineId, hostName(), interfaces);
+	return hostIdFrom(machineId, hostName(), interfaces);
 }
 
 std::vector<std::uint32_t> distccdUids()
