@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "distcc-mdns/host_port.h"
 #include "procfs.h"
 #include "files.h"
 #include "host_id.h"
@@ -221,9 +222,7 @@ std::string judge(const procfs::TcpEntry &listener, std::span<const std::uint32_
 		  const std::vector<Holder> &holders, const Holder *&verifiedBy)
 {
 	verifiedBy = nullptr;
-	const std::string address = listener.local.addressText();
-	const std::string where = listener.local.ipv6 ? fmt::format("[{}]:{}", address, listener.local.port)
-						      : fmt::format("{}:{}", address, listener.local.port);
+	const std::string where = formatHostPort({ listener.local.addressText(), listener.local.port });
 	// The processes known to hold the socket, by their fds.
 	std::vector<const Holder *> known;
 	for (const Holder &h : holders)
