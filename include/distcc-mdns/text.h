@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "distcc-mdns/host_port.h"
+
 namespace dmdns::text {
 
 // A plain decimal integer: digits only, no sign, no spaces, in [min, max].
@@ -41,13 +43,9 @@ bool isPrintableAscii(std::string_view s) noexcept;
 // kept, everything else escaped, cut at @max characters.
 std::string quote(std::string_view s, std::size_t max = 40);
 
-// "HOST", "HOST:PORT", "[IPV6]" or "[IPV6]:PORT" (a bare IPv6 address
-// too, without a port): the host and the port, @defaultPort when none is
-// given. nullopt for an empty host, a bad port or stray brackets.
-struct HostPort {
-	std::string host;
-	std::uint16_t port = 0;
-};
+// The older name of readHostPort (host_port.h), which it calls with
+// @defaultPort: kept for the callers not moved yet.
+using HostPort = dmdns::HostPort;
 std::optional<HostPort> parseHostPort(std::string_view s, std::uint16_t defaultPort);
 
 } // namespace dmdns::text

@@ -128,42 +128,7 @@ std::string quote(std::string_view s, std::size_t max)
 
 std::optional<HostPort> parseHostPort(std::string_view s, std::uint16_t defaultPort)
 {
-	HostPort out{ {}, defaultPort };
-	std::string_view port;
-	if (s.starts_with('[')) {
-		const std::size_t close = s.find(']');
-		if (close == std::string_view::npos)
-			return std::nullopt;
-		out.host = s.substr(1, close - 1);
-		const std::string_view rest = s.substr(close + 1);
-		if (!rest.empty()) {
-			if (rest.front() != ':')
-				return std::nullopt;
-			port = rest.substr(1);
-			if (port.empty())
-				return std::nullopt;
-		}
-	} else if (const std::size_t colon = s.find(':'); colon != std::string_view::npos) {
-		if (s.find(':', colon + 1) != std::string_view::npos) {
-			out.host = s; // a bare IPv6 address
-		} else {
-			out.host = s.substr(0, colon);
-			port = s.substr(colon + 1);
-			if (port.empty())
-				return std::nullopt;
-		}
-	} else {
-		out.host = s;
-	}
-	if (out.host.empty() || out.host.find_first_of("[]/ \t") != std::string::npos)
-		return std::nullopt;
-	if (!port.empty()) {
-		const auto n = parseUint(port, 1, 65535);
-		if (!n)
-			return std::nullopt;
-		out.port = static_cast<std::uint16_t>(*n);
-	}
-	return out;
+	return readHostPort(s, defaultPort).hostPort;
 }
 
 } // namespace dmdns::text

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distcc-mdns/procfs.h"
+#include "procfs.h"
 #include "log.h"
 #include "capture.h"
 

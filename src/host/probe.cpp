@@ -21,8 +21,10 @@
 
 #include <fmt/format.h>
 
-#include "distcc-mdns/procfs.h"
+#include "distcc-mdns/host_port.h"
+#include "procfs.h"
 #include "files.h"
+#include "host_id.h"
 #include "log.h"
 
 namespace dmdns::host {
@@ -47,9 +49,9 @@ bool allDigits(const char *s) noexcept
 	return true;
 }
 
-std::vector<procfs::NetInterface> packetInterfaces()
+std::vector<NetInterface> packetInterfaces()
 {
-	std::vector<procfs::NetInterface> interfaces;
+	std::vector<NetInterface> interfaces;
 	ifaddrs *list = nullptr;
 	// AF_PACKET entries follow the caller's network namespace even where
 	// /sys/class/net shows another one (nsenter without remounting /sys).
@@ -220,9 +222,7 @@ std::string judge(const procfs::TcpEntry &listener, std::span<const std::uint32_
 		  const std::vector<Holder> &holders, const Holder *&verifiedBy)
 {
 	verifiedBy = nullptr;
-	const std::string address = listener.local.addressText();
-	const std::string where = listener.local.ipv6 ? fmt::format("[{}]:{}", address, listener.local.port)
-						      : fmt::format("{}:{}", address, listener.local.port);
+	const std::string where = formatHostPort({ listener.local.addressText(), listener.local.port });
 	// The processes known to hold the socket, by their fds.
 	std::vector<const Holder *> known;
 	for (const Holder &h : holders)
@@ -287,7 +287,7 @@ std::string hostId()
 		}
 	}
 	const auto interfaces = packetInterfaces();
-	return procfs::hostIdFrom(machineId, hostName(), interfaces);
+	return hostIdFrom(machineId, hostName(), interfaces);
 }
 
 std::vector<std::uint32_t> distccdUids()

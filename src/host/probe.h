@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "distcc-mdns/procfs.h"
+#include "procfs.h"
 #include "distcc-mdns/server.h"
 
 namespace dmdns::host {
@@ -25,8 +25,9 @@ std::uint32_t onlineCpus() noexcept;
 std::string hostName();
 
 // 16 hex digits, stable for the host, distinct between network namespaces of
-// one machine even with one machine id and host name: a hash of
-// /etc/machine-id, the host name and this namespace's lasting MAC addresses.
+// one machine even with one machine id and host name: a keyed hash of
+// /etc/machine-id, the host name and this namespace's lasting MAC addresses
+// (hostIdFrom in host_id.h), which does not reveal the machine id.
 std::string hostId();
 
 struct LoadReading {

@@ -39,9 +39,9 @@ std::vector<DirectoryEntry> farm()
 
 void checkQueryLine(const std::uint8_t *data, std::size_t size)
 {
-	static const std::vector<DirectoryEntry> entries = farm();
+	const std::vector<DirectoryEntry> entries = farm();
 	const std::string_view line(reinterpret_cast<const char *>(data), size);
-	const std::string reply = codec::answerLine(line, [](const Request &request, const Caller &) {
+	const std::string reply = codec::answerLine(line, [&entries](const Request &request, const Caller &) {
 		const auto *hosts = std::get_if<HostsRequest>(&request);
 		if (!hosts)
 			throw std::invalid_argument("not a hosts request");

@@ -95,17 +95,6 @@ bool validCompilerName(std::string_view name) noexcept;
 std::optional<Compiler> parseCompilerOutput(std::string_view dumpMachine,
 					    std::string_view dumpVersion);
 
-// A network interface as getifaddrs(AF_PACKET) shows it.
-struct NetInterface {
-	std::string name;
-	std::vector<std::uint8_t> mac;
-	bool loopback = false;
-};
-
-// The host id: 16 hex digits of a hash of the machine id, the host name and
-// the MAC addresses that identify this host (see procfs.cpp for which).
-// Stable while those stay, and distinct for network namespaces of one
-// machine, which share the machine id and may share the host name.
 // A file some process holds a lock on, as /proc/locks names it.
 struct LockedFile {
 	std::uint32_t major = 0;
@@ -145,8 +134,5 @@ struct DistccSlot {
 	std::uint32_t slot = 0;
 };
 std::optional<DistccSlot> parseDistccLockName(std::string_view name, std::string_view kind = "cpu");
-
-std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
-		       std::span<const NetInterface> interfaces);
 
 } // namespace dmdns::procfs

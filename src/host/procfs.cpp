@@ -1,11 +1,9 @@
 // Pure parsers of what Linux and distccd tell about the local host: no I/O.
-#include "distcc-mdns/procfs.h"
+#include "procfs.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "distcc-mdns/text.h"
 
@@ -136,37 +134,6 @@ constexpr std::string_view kLongWithValue[] = {
 	"--whitelist",
 };
 constexpr std::string_view kShortWithValue = "aNjpP";
-
-// Interfaces whose MAC address says nothing lasting about the host: container
-// and VM plumbing comes and goes with random addresses, and ifb and dummy
-// devices get new random ones at every boot.
-constexpr std::string_view kTransientPrefixes[] = {
-	"br-",	"cali", "cni",	"docker", "dummy", "flannel", "ifb",   "kube",
-	"lxc",	"tap",	"tun",	"veth",	  "virbr", "vnet",    "vxlan", "weave",
-};
-
-bool transientInterface(std::string_view name) noexcept
-{
-	return std::any_of(std::begin(kTransientPrefixes), std::end(kTransientPrefixes),
-			   [&](std::string_view prefix) { return name.starts_with(prefix); });
-}
-
-bool universallyAdministered(const std::vector<std::uint8_t> &mac) noexcept
-{
-	return (mac.front() & 0x02) == 0;
-}
-
-std::uint64_t fnv1a(std::uint64_t hash, std::string_view data) noexcept
-{
-	for (char c : data) {
-		hash ^= static_cast<std::uint8_t>(c);
-		hash *= 0x100000001b3ULL;
-	}
-	// A separator, so that ("ab", "c") and ("a", "bc") differ.
-	hash ^= 0xff;
-	hash *= 0x100000001b3ULL;
-	return hash;
-}
 
 } // namespace
 
@@ -322,45 +289,6 @@ std::optional<Compiler> parseCompilerOutput(std::string_view dumpMachine, std::s
 	if (!compiler.valid())
 		return std::nullopt;
 	return compiler;
-}
-
-std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
-		       std::span<const NetInterface> interfaces)
-{
-	// Loopback and address-less interfaces carry nothing; transient ones
-	// would change the id whenever a container starts. Of the rest, burnt-in
-	// (universally administered) addresses win when there are any, since
-	// locally administered ones are often random; hosts in network
-	// namespaces have only the latter (veth) and are told apart by them.
-	std::vector<const NetInterface *> candidates;
-	for (const NetInterface &i : interfaces) {
-		if (i.loopback || i.mac.empty() || transientInterface(i.name) ||
-		    std::all_of(i.mac.begin(), i.mac.end(), [](std::uint8_t b) { return b == 0; }))
-			continue;
-		candidates.push_back(&i);
-	}
-	const bool anyUniversal = std::any_of(candidates.begin(), candidates.end(),
-					      [](const NetInterface *i) { return universallyAdministered(i->mac); });
-
-	std::vector<std::string> macs;
-	for (const NetInterface *i : candidates) {
-		if (anyUniversal && !universallyAdministered(i->mac))
-			continue;
-		std::string mac;
-		for (std::uint8_t b : i->mac)
-			mac += fmt::format("{}{:02x}", mac.empty() ? "" : ":", b);
-		macs.push_back(std::move(mac));
-	}
-	// Interface order and names vary between boots; the set does not.
-	std::sort(macs.begin(), macs.end());
-	macs.erase(std::unique(macs.begin(), macs.end()), macs.end());
-
-	std::uint64_t hash = 0xcbf29ce484222325ULL;
-	hash = fnv1a(hash, trimRight(machineId));
-	hash = fnv1a(hash, hostName);
-	for (const std::string &mac : macs)
-		hash = fnv1a(hash, mac);
-	return fmt::format("{:016x}", hash);
 }
 
 std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries)

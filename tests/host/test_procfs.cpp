@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "distcc-mdns/procfs.h"
+#include "procfs.h"
 
 using namespace dmdns;
 using namespace dmdns::procfs;
@@ -52,11 +52,6 @@ std::vector<TcpEntry> both()
 std::vector<std::string> args(std::initializer_list<const char *> list)
 {
 	return { list.begin(), list.end() };
-}
-
-NetInterface iface(std::string name, std::vector<std::uint8_t> mac, bool loopback = false)
-{
-	return NetInterface{ std::move(name), std::move(mac), loopback };
 }
 
 } // namespace
@@ -463,57 +458,6 @@ TEST_SUITE("procfs")
 		CHECK_FALSE(parseCompilerOutput(std::string(64, 'a'), "12"));
 		CHECK(parseCompilerOutput(std::string(63, 'a'), "12"));
 		CHECK_FALSE(parseCompilerOutput("x86_64-linux-gnu", std::string(64, '1')));
-	}
-
-	TEST_CASE("host id: 16 hex digits, stable, and distinct per network namespace")
-	{
-		const std::string machineId = "3d1219c7c4c5404aaa1f6d2a48adfda4\n";
-		const std::vector<NetInterface> hostA = { iface("lo", { 0, 0, 0, 0, 0, 0 }, true),
-							  iface("eth0", { 0xc2, 0xd1, 0xcf, 0xa5, 0x10, 0x05 }) };
-		const std::vector<NetInterface> hostB = { iface("lo", { 0, 0, 0, 0, 0, 0 }, true),
-							  iface("eth0", { 0x6a, 0x11, 0x2f, 0x00, 0x01, 0x02 }) };
-		const std::string a = hostIdFrom(machineId, "node", hostA);
-		CHECK(a.size() == 16);
-		CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
-		CHECK(hostIdFrom(machineId, "node", hostA) == a);
-		// Two namespaces of one machine with the same host name.
-		CHECK(hostIdFrom(machineId, "node", hostB) != a);
-		CHECK(hostIdFrom(machineId, "other", hostA) != a);
-		CHECK(hostIdFrom("0123456789abcdef0123456789abcdef", "node", hostA) != a);
-		// The machine id's newline does not count.
-		CHECK(hostIdFrom("3d1219c7c4c5404aaa1f6d2a48adfda4", "node", hostA) == a);
-		// No machine id, no interfaces: still an id.
-		CHECK(hostIdFrom("", "", {}).size() == 16);
-	}
-
-	TEST_CASE("host id ignores interface order, loopback and transient interfaces")
-	{
-		const NetInterface nic = iface("enp3s0", { 0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x10 });
-		const NetInterface wifi = iface("wlp2s0", { 0x3c, 0xa9, 0xf4, 0x01, 0x02, 0x03 });
-		const std::string base = hostIdFrom("id", "node", std::vector{ nic, wifi });
-		CHECK(hostIdFrom("id", "node", std::vector{ wifi, nic }) == base);
-		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, nic }) == base);
-		// Containers and boot-random devices come and go.
-		CHECK(hostIdFrom("id", "node",
-				 std::vector{ iface("lo", { 0, 0, 0, 0, 0, 0 }, true), nic,
-					      iface("docker0", { 0x02, 0x42, 0xac, 0x11, 0, 1 }),
-					      iface("veth1a2b3c", { 0x86, 0x3e, 0x11, 0x22, 0x33, 0x44 }),
-					      iface("br-0123abcd", { 0x02, 0x42, 1, 2, 3, 4 }),
-					      iface("ifb0", { 0x76, 0x5a, 0x3d, 0x34, 0x91, 0x62 }),
-					      iface("tun0", {}), wifi }) == base);
-		// With a burnt-in address present, a locally administered one
-		// (random by nature) does not count ...
-		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("bond0", { 0x02, 9, 9, 9, 9, 9 }) }) ==
-		      base);
-		// ... but a burnt-in one does.
-		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("enp4s0", { 0x00, 0x1b, 0x21, 9, 9, 9 }) }) !=
-		      base);
-		// A VM: only locally administered addresses, which then count.
-		const std::string vm1 = hostIdFrom("id", "node", std::vector{ iface("ens3", { 0x52, 0x54, 0, 1, 2, 3 }) });
-		const std::string vm2 = hostIdFrom("id", "node", std::vector{ iface("ens3", { 0x52, 0x54, 0, 1, 2, 4 }) });
-		CHECK(vm1 != vm2);
-		// An all-zero address is no address.
-		CHECK(hostIdFrom("id", "node", std::vector{ nic, wifi, iface("eth9", { 0, 0, 0, 0, 0, 0 }) }) == base);
 	}
 
 	TEST_CASE("/proc/locks: held files by device and inode, waiters and junk skipped")
