@@ -170,7 +170,10 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 			   !plausible(e, s.sequence, now)))
 		return Verdict::Probe;
 	e.sample = s;
-	e.origin = std::min(origin, now);
+	// Newer news was not made before what is held: a relay's age can
+	// only bring the origin forward, never make a speaking server look
+	// silent.
+	e.origin = std::max(e.origin, std::min(origin, now));
 	return Verdict::Applied;
 }
 
@@ -202,7 +205,8 @@ Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
 	e.sample.sequence = sequence;
 	e.sample.running = l.running;
 	e.sample.runnable = l.runnable;
-	e.origin = now - milliseconds(l.ageMs);
+	// As for a relayed Sample: a newer Load never moves the origin back.
+	e.origin = std::max(e.origin, now - milliseconds(l.ageMs));
 	return Verdict::Applied;
 }
 

@@ -238,6 +238,17 @@ TEST_SUITE("gossip_trust")
 		CHECK(g.server(kServer, kT0 + 20ms)->sample.running == 5);
 		g.receive(kRelayAt, datagram(kRelay, { wire::Load{ kServer, 7, 100000, 0, 0, 0.0 } }), kT0 + 30ms);
 		CHECK(g.server(kServer, kT0 + 30ms)->sample.running == 5);
+		// Newer news that the relay calls old cannot make the server look
+		// silent (the gossip_merge fuzzer's fifth crash): a Load or a
+		// Sample aged past the dead time moves nothing back.
+		g.receive(kRelayAt, datagram(kRelay, { wire::Load{ kServer, 7, 103, wire::kMaxLoadAgeMs, 6, 0.0 } }),
+			  kT0 + 35ms);
+		CHECK(g.server(kServer, kT0 + 35ms)->sample.running == 6);
+		CHECK(g.liveness(kServer, kT0 + 35ms) == Liveness::Alive);
+		wire::Sample aged = sampleOf(kServer, 7, 104, 7);
+		aged.ageMs = 20'000;
+		g.receive(kRelayAt, datagram(kRelay, { aged }), kT0 + 36ms);
+		CHECK(g.liveness(kServer, kT0 + 36ms) == Liveness::Alive);
 		// The server's own word wins over whatever the relay said.
 		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 101, 2) }), kT0 + 40ms);
 		CHECK(g.server(kServer, kT0 + 40ms)->sample.running == 2);
