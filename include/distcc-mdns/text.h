@@ -6,7 +6,6 @@
 #include <string>
 #include <string_view>
 
-#include "distcc-mdns/host_port.h"
 
 namespace dmdns::text {
 
@@ -42,10 +41,5 @@ bool isPrintableAscii(std::string_view s) noexcept;
 // A short rendering of untrusted bytes for error messages: printable ASCII
 // kept, everything else escaped, cut at @max characters.
 std::string quote(std::string_view s, std::size_t max = 40);
-
-// The older name of readHostPort (host_port.h), which it calls with
-// @defaultPort: kept for the callers not moved yet.
-using HostPort = dmdns::HostPort;
-std::optional<HostPort> parseHostPort(std::string_view s, std::uint16_t defaultPort);
 
 } // namespace dmdns::text

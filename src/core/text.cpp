@@ -126,9 +126,4 @@ std::string quote(std::string_view s, std::size_t max)
 	return out;
 }
 
-std::optional<HostPort> parseHostPort(std::string_view s, std::uint16_t defaultPort)
-{
-	return readHostPort(s, defaultPort).hostPort;
-}
-
 } // namespace dmdns::text

@@ -210,7 +210,7 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 		line,
 		[this](const Request &request, const Caller &who) -> nlohmann::json {
 			if (std::holds_alternative<StatsRequest>(request))
-				return gossip_ ? gossip_->stats() : nlohmann::json{ { "gossip", nullptr } };
+				return codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, advertiser_.get()));
 			const LiveServers live = liveServers(*resolver_, gossip_.get());

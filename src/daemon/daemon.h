@@ -32,7 +32,7 @@ struct DaemonConfig {
 	std::string zeroconfDir; // empty: no +zeroconf compatibility
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
-	std::vector<text::HostPort> peers; // with their ports
+	std::vector<HostPort> peers; // with their ports
 	std::vector<std::string> keyFiles;
 };
 

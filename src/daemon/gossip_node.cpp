@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "distcc-mdns/host_port.h"
 #include "distcc-mdns/live.h"
 #include "log.h"
 #include "probe.h"
@@ -96,7 +97,7 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig conf
 	  publisher_(mdns.publisher()), browser_(mdns.browse(std::string(kGossipServiceType), *this))
 {
 	socket_->bind("::", config_.port);
-	for (const text::HostPort &spec : config_.peers) {
+	for (const HostPort &spec : config_.peers) {
 		static_.push_back({ spec, {}, nullptr });
 		StaticPeer &p = static_.back();
 		if (uv::resolveNumeric(spec.host, spec.port))
@@ -312,51 +313,24 @@ void GossipNode::leave()
 	publisher_->withdraw();
 }
 
-nlohmann::json GossipNode::stats() const
+GossipNodeStats GossipNode::stats() const
 {
 	const SteadyTime now = clock_.now();
-	const GossipStats &s = gossip_.stats();
-	nlohmann::json j;
-	j["node"] = wire::formatNodeId(config_.gossip.node);
-	j["incarnation"] = gossip_.incarnation();
-	j["port"] = socket_->localPort();
-	j["authenticated"] = !config_.keys.empty();
-	j["keys"] = config_.keys.size();
-	j["peers"] = nlohmann::json::array();
+	GossipNodeStats out;
+	out.node = wire::formatNodeId(config_.gossip.node);
+	out.incarnation = gossip_.incarnation();
+	out.port = socket_->localPort();
+	out.keys = config_.keys.size();
 	for (const Endpoint &e : gossip_.peers())
-		j["peers"].push_back(e.address.find(':') == std::string::npos ? fmt::format("{}:{}", e.address, e.port)
-									      : fmt::format("[{}]:{}", e.address, e.port));
-	j["received"] = s.received;
-	j["accepted"] = s.accepted;
-	j["invalid"] = s.invalid;
-	j["unauthenticated"] = s.unauthenticated;
-	j["rate_limited"] = s.rateLimited;
-	j["other_version"] = s.otherVersion;
-	j["replayed"] = s.replayed;
-	j["untrusted"] = s.untrusted;
-	j["contradicted"] = s.contradicted;
-	j["probes"] = s.probes;
-	j["cookie_answers"] = s.cookieAnswers;
-	j["looped"] = s.looped;
-	j["unknown_records"] = s.unknownRecords;
-	j["sent"] = s.sent;
-	j["bytes_sent"] = s.bytesSent;
-	j["bytes_received"] = s.bytesReceived;
-	j["evicted"] = s.evicted;
-	j["unsendable"] = unsendable_;
-	j["servers"] = gossip_.serverCount();
-	j["reservations"] = gossip_.reservationCount();
-	j["demands"] = gossip_.demandCount();
-	j["leaves"] = gossip_.leaveCount();
-	j["last_error"] = s.lastError;
-	const DemandSummary d = gossip_.demand(now);
-	const DemandSummary others = gossip_.demand(now, false);
-	nlohmann::json out;
-	out["gossip"] = std::move(j);
-	out["demand"] = { { "wanted", d.wanted },
-			  { "clients", d.clients },
-			  { "local_slots", d.localSlots },
-			  { "others_wanted", others.wanted } };
+		out.peers.push_back(formatHostPort({ e.address, e.port }));
+	out.counters = gossip_.stats();
+	out.unsendable = unsendable_;
+	out.servers = gossip_.serverCount();
+	out.reservations = gossip_.reservationCount();
+	out.demands = gossip_.demandCount();
+	out.leaves = gossip_.leaveCount();
+	out.demand = gossip_.demand(now);
+	out.othersWanted = gossip_.othersDemand(now).summary.wanted;
 	return out;
 }
 

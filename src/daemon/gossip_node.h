@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "auth.h"
 #include "clock.h"
 #include "dns.h"
 #include "distcc-mdns/gossip.h"
+#include "distcc-mdns/host_port.h"
 #include "distcc-mdns/text.h"
 #include "mdns.h"
 #include "udp.h"
@@ -28,12 +27,26 @@ inline constexpr std::string_view kGossipServiceType = "_distcc-mdns._udp";
 struct GossipNodeConfig {
 	GossipConfig gossip;		   // node id and incarnation set by the caller
 	std::uint16_t port = kDistccPort;  // UDP, ours and the peers' default
-	std::vector<text::HostPort> peers; // --peer
+	std::vector<HostPort> peers; // --peer
 	// --key-file, at most two: the first signs, either verifies, so that a
 	// farm rotates keys without a flag day (docs/security.md).
 	std::vector<net::Authenticator> keys;
 	// A client's demand lasts this long after its last hosts query.
 	std::chrono::milliseconds demandHold{ 30000 };
+};
+
+// What the query socket's "stats" reports of a node (docs/query-socket.md).
+struct GossipNodeStats {
+	std::string node; // its id, 16 hex digits
+	std::uint64_t incarnation = 0;
+	std::uint16_t port = 0;
+	std::size_t keys = 0;		 // --key-file count; 0: unauthenticated
+	std::vector<std::string> peers;	 // HOST:PORT, [IPV6]:PORT
+	GossipStats counters;
+	std::uint64_t unsendable = 0;	 // datagrams the socket refused
+	std::size_t servers = 0, reservations = 0, demands = 0, leaves = 0;
+	DemandSummary demand;		 // every client's, this one's included
+	std::uint64_t othersWanted = 0;	 // the other clients' remote jobs
 };
 
 // The clock and the socket a GossipNode runs on; what is unset is libuv's
@@ -71,7 +84,7 @@ public:
 	// A clean stop: tells every peer, withdraws the advertisement.
 	void leave();
 
-	nlohmann::json stats() const;
+	GossipNodeStats stats() const;
 
 	void instanceResolved(const ResolvedInstance &instance) override;
 	void instanceRemoved(const InstanceKey &key) override;
@@ -80,7 +93,7 @@ public:
 
 private:
 	struct StaticPeer {
-		text::HostPort spec;
+		HostPort spec;
 		std::vector<std::string> addresses; // numeric, once looked up
 		std::unique_ptr<uv::Lookup> lookup;
 	};

@@ -396,4 +396,48 @@ std::string answerLine(std::string_view line, const Handler &handler, const Call
 	}
 }
 
+json encode(const std::optional<GossipNodeStats> &stats)
+{
+	if (!stats)
+		return { { "gossip", nullptr } };
+	const GossipStats &c = stats->counters;
+	json j;
+	j["node"] = stats->node;
+	j["incarnation"] = stats->incarnation;
+	j["port"] = stats->port;
+	j["authenticated"] = stats->keys > 0;
+	j["keys"] = stats->keys;
+	j["peers"] = stats->peers;
+	j["received"] = c.received;
+	j["accepted"] = c.accepted;
+	j["invalid"] = c.invalid;
+	j["unauthenticated"] = c.unauthenticated;
+	j["rate_limited"] = c.rateLimited;
+	j["other_version"] = c.otherVersion;
+	j["replayed"] = c.replayed;
+	j["untrusted"] = c.untrusted;
+	j["contradicted"] = c.contradicted;
+	j["probes"] = c.probes;
+	j["cookie_answers"] = c.cookieAnswers;
+	j["looped"] = c.looped;
+	j["unknown_records"] = c.unknownRecords;
+	j["sent"] = c.sent;
+	j["bytes_sent"] = c.bytesSent;
+	j["bytes_received"] = c.bytesReceived;
+	j["evicted"] = c.evicted;
+	j["unsendable"] = stats->unsendable;
+	j["servers"] = stats->servers;
+	j["reservations"] = stats->reservations;
+	j["demands"] = stats->demands;
+	j["leaves"] = stats->leaves;
+	j["last_error"] = c.lastError;
+	json out;
+	out["gossip"] = std::move(j);
+	out["demand"] = { { "wanted", stats->demand.wanted },
+			  { "clients", stats->demand.clients },
+			  { "local_slots", stats->demand.localSlots },
+			  { "others_wanted", stats->othersWanted } };
+	return out;
+}
+
 } // namespace dmdns::codec

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gossip_node.h"
 #include "request.h"
 #include "view.h"
 
@@ -24,6 +25,8 @@ nlohmann::json encode(const HostsRequest &request);
 nlohmann::json encode(const SetStateRequest &request);
 nlohmann::json encode(const SetStateReply &reply);
 nlohmann::json encode(const View &view);
+// The "stats" reply: {"gossip": null} without a gossip node.
+nlohmann::json encode(const std::optional<GossipNodeStats> &stats);
 
 // A view as encode() writes it (the "ok" of a reply is ignored); throws
 // std::invalid_argument for a field of the wrong type or a missing "line"

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "distcc-mdns/host_port.h"
 #include "dmdns-config.h"
 #include "incarnation.h"
 #include "log.h"
@@ -167,10 +168,10 @@ Options parse(int argc, char **argv)
 			o.gossip = false;
 			break;
 		case OptPeer: {
-			auto peer = text::parseHostPort(optarg, 0);
-			if (!peer)
-				cli.fail("--peer must be HOST, HOST:PORT or [IPV6]:PORT, not '{}'", optarg);
-			o.peers.push_back(std::move(*peer));
+			HostPortParse peer = readHostPort(optarg, 0);
+			if (!peer.hostPort)
+				cli.fail("--peer must be HOST, HOST:PORT or [IPV6]:PORT, not '{}': {}", optarg, peer.error);
+			o.peers.push_back(std::move(*peer.hostPort));
 			break;
 		}
 		case OptKeyFile:
@@ -223,7 +224,7 @@ Options parse(int argc, char **argv)
 	if (o.socket.empty())
 		cli.fail("--socket needs a path");
 	// A peer without a port gossips on the port we use.
-	for (text::HostPort &p : o.peers)
+	for (HostPort &p : o.peers)
 		if (p.port == 0)
 			p.port = o.gossipPort;
 	if (!o.resolve && (!o.hostsFile.empty() || !o.zeroconfDir.empty()))

@@ -24,7 +24,7 @@ struct Node {
 	std::unique_ptr<GossipNode> node;
 
 	Node(uv_loop_t &loop, test::FakeClock &clock, std::uint64_t id, std::uint16_t port,
-	     std::vector<text::HostPort> peers)
+	     std::vector<HostPort> peers)
 	{
 		GossipNodeConfig config;
 		config.gossip.node = id;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/host_port.h"
 #include "distcc-mdns/text.h"
 
 using namespace dmdns;
@@ -454,25 +455,25 @@ TEST_SUITE("gossip_wire")
 
 	TEST_CASE("--peer specs: host, host:port, bracketed IPv6; bad ones refused")
 	{
-		auto hp = text::parseHostPort("build-7.example", 3632);
+		auto hp = readHostPort("build-7.example", 3632).hostPort;
 		REQUIRE(hp);
 		CHECK(hp->host == "build-7.example");
 		CHECK(hp->port == 3632);
-		hp = text::parseHostPort("10.1.2.3:4000", 3632);
+		hp = readHostPort("10.1.2.3:4000", 3632).hostPort;
 		REQUIRE(hp);
 		CHECK(hp->host == "10.1.2.3");
 		CHECK(hp->port == 4000);
-		hp = text::parseHostPort("[fe80::1%eth0]:4000", 3632);
+		hp = readHostPort("[fe80::1%eth0]:4000", 3632).hostPort;
 		REQUIRE(hp);
 		CHECK(hp->host == "fe80::1%eth0");
 		CHECK(hp->port == 4000);
-		hp = text::parseHostPort("2001:db8::7", 3632);
+		hp = readHostPort("2001:db8::7", 3632).hostPort;
 		REQUIRE(hp);
 		CHECK(hp->host == "2001:db8::7");
 		CHECK(hp->port == 3632);
 		for (const char *bad : { "", ":4000", "host:", "host:0", "host:65536", "host:x", "[::1", "[::1]x",
 					 "[::1]:", "[]:1", "a b", "a/b" })
-			CHECK_MESSAGE(!text::parseHostPort(bad, 3632), bad);
+			CHECK_MESSAGE(!readHostPort(bad, 3632).hostPort, bad);
 	}
 
 	TEST_CASE("a Load record is a third of a Sample and round-trips in its units")

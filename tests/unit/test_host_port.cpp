@@ -112,11 +112,4 @@ TEST_SUITE("host_port")
 		CHECK(formatHostPort({ "fe80::1", 3632 }) == "[fe80::1]:3632");
 		CHECK(formatHostPort({ "h", 1 }) == "h:1");
 	}
-
-	TEST_CASE("text::parseHostPort, the older name, reads as readHostPort does")
-	{
-		CHECK(text::parseHostPort("[::1]:5", 0) == HostPort{ "::1", 5 });
-		CHECK(text::parseHostPort("h", 0) == HostPort{ "h", 0 });
-		CHECK_FALSE(text::parseHostPort("fe80::1:3632", 0));
-	}
 }
