@@ -46,19 +46,6 @@ sockaddr_storage address(const std::string &host, std::uint16_t port)
 	return *resolved;
 }
 
-// False where the host has no IPv6 loopback (IPv6 disabled, some containers).
-bool haveIpv6Loopback()
-{
-	uv::Loop loop;
-	uv::Udp probe(loop.get(), {});
-	try {
-		probe.bind("::1", 0);
-		return true;
-	} catch (const std::system_error &) {
-		return false;
-	}
-}
-
 // Sends "ping" from a socket on @host to another there, which answers
 // "pong" to whatever address the ping came from.
 void pingPong(const std::string &host)
@@ -118,46 +105,6 @@ TEST_SUITE("uv_udp")
 	TEST_CASE("two sockets exchange datagrams over 127.0.0.1")
 	{
 		pingPong("127.0.0.1");
-	}
-
-	TEST_CASE("two sockets exchange datagrams over ::1")
-	{
-		if (!haveIpv6Loopback()) {
-			MESSAGE("skipped: no IPv6 loopback on this host");
-			return;
-		}
-		pingPong("::1");
-	}
-
-	TEST_CASE("a dual-stack socket on :: talks to IPv4 peers under their IPv4 address")
-	{
-		if (!haveIpv6Loopback()) {
-			MESSAGE("skipped: no IPv6 on this host");
-			return;
-		}
-		uv::Loop loop;
-		std::vector<Datagram> atV4, atAny;
-		std::unique_ptr<uv::Udp> any;
-		uv::Udp v4(loop.get(), [&](Data data, const sockaddr_storage &from) {
-			atV4.push_back({ Bytes(data.begin(), data.end()), uv::toString(from) });
-			loop.stop();
-		});
-		any = std::make_unique<uv::Udp>(loop.get(), [&](Data data, const sockaddr_storage &from) {
-			atAny.push_back({ Bytes(data.begin(), data.end()), uv::toString(from) });
-			// An AF_INET destination on an IPv6 socket.
-			CHECK(from.ss_family == AF_INET);
-			CHECK(any->send(from, bytes("back")));
-		});
-		v4.bind("127.0.0.1", 0);
-		any->bind("::", 0);
-		CHECK(v4.send(address("127.0.0.1", any->localPort()), bytes("hello")));
-		REQUIRE(runUntilStopped(loop));
-		REQUIRE(atAny.size() == 1);
-		// Not [::ffff:127.0.0.1]:port: one peer, one address.
-		CHECK(atAny[0].from == "127.0.0.1:" + std::to_string(v4.localPort()));
-		REQUIRE(atV4.size() == 1);
-		CHECK(atV4[0].data == bytes("back"));
-		CHECK(atV4[0].from == "127.0.0.1:" + std::to_string(any->localPort()));
 	}
 
 	TEST_CASE("oversized and truncated datagrams are counted and dropped, the rest passed on whole")
@@ -388,5 +335,42 @@ TEST_SUITE("uv_udp")
 			CAPTURE(bad);
 			CHECK_FALSE(uv::resolveNumeric(bad, 3632));
 		}
+	}
+}
+
+// Needs an IPv6 loopback: tests/adapter/main.cpp exits 77 (skipped) for
+// this suite where there is none, so that the skip shows.
+TEST_SUITE("uv_udp_ipv6")
+{
+	TEST_CASE("two sockets exchange datagrams over ::1")
+	{
+		pingPong("::1");
+	}
+
+	TEST_CASE("a dual-stack socket on :: talks to IPv4 peers under their IPv4 address")
+	{
+		uv::Loop loop;
+		std::vector<Datagram> atV4, atAny;
+		std::unique_ptr<uv::Udp> any;
+		uv::Udp v4(loop.get(), [&](Data data, const sockaddr_storage &from) {
+			atV4.push_back({ Bytes(data.begin(), data.end()), uv::toString(from) });
+			loop.stop();
+		});
+		any = std::make_unique<uv::Udp>(loop.get(), [&](Data data, const sockaddr_storage &from) {
+			atAny.push_back({ Bytes(data.begin(), data.end()), uv::toString(from) });
+			// An AF_INET destination on an IPv6 socket.
+			CHECK(from.ss_family == AF_INET);
+			CHECK(any->send(from, bytes("back")));
+		});
+		v4.bind("127.0.0.1", 0);
+		any->bind("::", 0);
+		CHECK(v4.send(address("127.0.0.1", any->localPort()), bytes("hello")));
+		REQUIRE(runUntilStopped(loop));
+		REQUIRE(atAny.size() == 1);
+		// Not [::ffff:127.0.0.1]:port: one peer, one address.
+		CHECK(atAny[0].from == "127.0.0.1:" + std::to_string(v4.localPort()));
+		REQUIRE(atV4.size() == 1);
+		CHECK(atV4[0].data == bytes("back"));
+		CHECK(atV4[0].from == "127.0.0.1:" + std::to_string(any->localPort()));
 	}
 }
