@@ -26,7 +26,7 @@
 
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/gossip_wire.h"
-#include "options.h"
+#include "common/options.h"
 
 namespace dmdns {
 namespace {

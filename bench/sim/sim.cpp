@@ -1,5 +1,5 @@
 // Discrete-event scheduling simulator: jobs, servers with slots and speeds, and the policies that place jobs.
-#include "sim.h"
+#include "sim/sim.h"
 
 #include <algorithm>
 #include <chrono>

@@ -18,8 +18,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "options.h"
-#include "sim.h"
+#include "common/options.h"
+#include "sim/sim.h"
 
 namespace dmdns::sim {
 namespace {

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim.h"
+#include "sim/sim.h"
 
 using namespace dmdns::sim;
 

@@ -1,13 +1,13 @@
 // Browses one DNS-SD service type and keeps following every instance found.
-#include "browser.h"
+#include "avahi/browser.h"
 
 #include <algorithm>
 
 #include <avahi-common/address.h>
 #include <avahi-common/error.h>
 
-#include "guarded.h"
-#include "log.h"
+#include "uv/guarded.h"
+#include "common/log.h"
 
 namespace dmdns::avahi {
 

@@ -13,9 +13,9 @@
 #include <chrono>
 #include <optional>
 
-#include "client.h"
+#include "avahi/client.h"
 #include "distcc-mdns/directory.h"
-#include "mdns.h"
+#include "avahi/mdns.h"
 
 namespace dmdns::avahi {
 

@@ -1,14 +1,14 @@
 // Owns the connection to avahi-daemon and survives the daemon's restarts.
-#include "client.h"
+#include "avahi/client.h"
 
 #include <algorithm>
 
 #include <avahi-common/error.h>
 
-#include "browser.h"
-#include "guarded.h"
-#include "log.h"
-#include "publisher.h"
+#include "avahi/browser.h"
+#include "uv/guarded.h"
+#include "common/log.h"
+#include "avahi/publisher.h"
 
 namespace dmdns::avahi {
 

@@ -7,8 +7,8 @@
 
 #include <avahi-client/client.h>
 
-#include "handle.h"
-#include "mdns.h"
+#include "uv/handle.h"
+#include "avahi/mdns.h"
 
 namespace dmdns::avahi {
 

@@ -1,5 +1,5 @@
 // Publishes one DNS-SD service through avahi-daemon and keeps it published.
-#include "publisher.h"
+#include "avahi/publisher.h"
 
 #include <new>
 
@@ -7,8 +7,8 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 
-#include "guarded.h"
-#include "log.h"
+#include "uv/guarded.h"
+#include "common/log.h"
 
 namespace dmdns::avahi {
 

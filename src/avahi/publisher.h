@@ -9,8 +9,8 @@
 
 #include <avahi-client/publish.h>
 
-#include "client.h"
-#include "mdns.h"
+#include "avahi/client.h"
+#include "avahi/mdns.h"
 
 namespace dmdns::avahi {
 

@@ -1,5 +1,5 @@
 // AvahiPoll over a libuv loop, so avahi-client runs on the daemon's one event loop.
-#include "uv_poll.h"
+#include "avahi/uv_poll.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,9 @@
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 
-#include "guarded.h"
-#include "handle.h"
-#include "log.h"
+#include "uv/guarded.h"
+#include "uv/handle.h"
+#include "common/log.h"
 
 namespace dmdns::avahi {
 

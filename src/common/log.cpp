@@ -1,5 +1,5 @@
 // Levelled logging to stderr.
-#include "log.h"
+#include "common/log.h"
 
 #include <atomic>
 #include <cerrno>

@@ -1,5 +1,5 @@
 // Command-line value parsing shared by the executables.
-#include "options.h"
+#include "common/options.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "wire_fields.h"
+#include "core/wire_fields.h"
 
 namespace dmdns::wire {
 

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "wire_fields.h"
+#include "core/wire_fields.h"
 
 namespace dmdns::wire {
 

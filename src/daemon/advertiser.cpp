@@ -1,5 +1,5 @@
 // Advertises this host's distccd over mDNS while it accepts connections, with its capacity and load.
-#include "advertiser.h"
+#include "daemon/advertiser.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "distcc-mdns/txt.h"
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

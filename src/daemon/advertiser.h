@@ -11,9 +11,9 @@
 
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
-#include "handle.h"
-#include "mdns.h"
-#include "probe.h"
+#include "uv/handle.h"
+#include "avahi/mdns.h"
+#include "host/probe.h"
 
 namespace dmdns {
 

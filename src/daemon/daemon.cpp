@@ -1,5 +1,5 @@
 // distcc-mdnsd's one owner: every part of the daemon, started and stopped in one documented order.
-#include "daemon.h"
+#include "daemon/daemon.h"
 
 #include <csignal>
 #include <filesystem>
@@ -8,14 +8,14 @@
 
 #include <unistd.h>
 
-#include "auth.h"
+#include "net/auth.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/live.h"
-#include "incarnation.h"
-#include "json_codec.h"
-#include "log.h"
-#include "probe.h"
-#include "speed.h"
+#include "host/incarnation.h"
+#include "daemon/json_codec.h"
+#include "common/log.h"
+#include "host/probe.h"
+#include "host/speed.h"
 
 namespace dmdns {
 

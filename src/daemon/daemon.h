@@ -7,17 +7,17 @@
 #include <string>
 #include <vector>
 
-#include "advertiser.h"
-#include "client.h"
-#include "demand_ledger.h"
+#include "daemon/advertiser.h"
+#include "avahi/client.h"
+#include "daemon/demand_ledger.h"
 #include "distcc-mdns/text.h"
-#include "gossip_node.h"
-#include "handle.h"
-#include "hosts_file.h"
-#include "query_server.h"
-#include "resolver.h"
-#include "uv_poll.h"
-#include "zeroconf_compat.h"
+#include "daemon/gossip_node.h"
+#include "uv/handle.h"
+#include "daemon/hosts_file.h"
+#include "daemon/query_server.h"
+#include "daemon/resolver.h"
+#include "avahi/uv_poll.h"
+#include "daemon/zeroconf_compat.h"
 
 namespace dmdns {
 

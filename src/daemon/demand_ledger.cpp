@@ -1,5 +1,5 @@
 // What this daemon tells gossip its own clients want.
-#include "demand_ledger.h"
+#include "daemon/demand_ledger.h"
 
 namespace dmdns {
 

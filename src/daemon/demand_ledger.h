@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "hosts_query.h"
+#include "daemon/hosts_query.h"
 
 namespace dmdns {
 

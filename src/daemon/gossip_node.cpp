@@ -1,5 +1,5 @@
 // Runs the gossip protocol on a UDP socket: peers from mDNS and --peer, ticks, a clean leave.
-#include "gossip_node.h"
+#include "daemon/gossip_node.h"
 
 #include <algorithm>
 #include <cstring>
@@ -11,8 +11,8 @@
 
 #include "distcc-mdns/host_port.h"
 #include "distcc-mdns/live.h"
-#include "log.h"
-#include "probe.h"
+#include "common/log.h"
+#include "host/probe.h"
 
 namespace dmdns {
 

@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "auth.h"
-#include "clock.h"
-#include "dns.h"
+#include "net/auth.h"
+#include "uv/clock.h"
+#include "uv/dns.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/host_port.h"
 #include "distcc-mdns/text.h"
-#include "mdns.h"
-#include "udp.h"
+#include "avahi/mdns.h"
+#include "uv/udp.h"
 
 namespace dmdns {
 

@@ -1,7 +1,7 @@
 // Keeps a distcc hosts file current, so that every compile of a running build reads fresh picks.
-#include "hosts_file.h"
+#include "daemon/hosts_file.h"
 
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "handle.h"
-#include "safe_dir.h"
+#include "uv/handle.h"
+#include "host/safe_dir.h"
 
 namespace dmdns {
 

@@ -1,5 +1,5 @@
 // The one request both programs answer: which hosts should this client use.
-#include "hosts_query.h"
+#include "daemon/hosts_query.h"
 
 #include <algorithm>
 #include <random>

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "distcc-mdns/directory.h"
-#include "request.h"
-#include "view.h"
+#include "daemon/request.h"
+#include "daemon/view.h"
 
 namespace dmdns {
 

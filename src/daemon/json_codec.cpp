@@ -1,5 +1,5 @@
 // The one adapter between JSON and the typed requests, replies and view.
-#include "json_codec.h"
+#include "daemon/json_codec.h"
 
 #include <stdexcept>
 
@@ -8,7 +8,7 @@
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/hosts_line.h"
 #include "distcc-mdns/text.h"
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns::codec {
 

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gossip_node.h"
-#include "request.h"
-#include "view.h"
+#include "daemon/gossip_node.h"
+#include "daemon/request.h"
+#include "daemon/view.h"
 
 namespace dmdns::codec {
 

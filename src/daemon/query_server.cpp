@@ -1,5 +1,5 @@
 // The daemon's Unix query socket: one JSON request per line, one JSON reply per line.
-#include "query_server.h"
+#include "daemon/query_server.h"
 
 #include <unistd.h>
 
@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "json_codec.h"
-#include "log.h"
-#include "socket_dir.h"
+#include "daemon/json_codec.h"
+#include "common/log.h"
+#include "daemon/socket_dir.h"
 
 namespace dmdns {
 

@@ -12,8 +12,8 @@
 
 #include <sys/types.h>
 
-#include "handle.h"
-#include "request.h"
+#include "uv/handle.h"
+#include "daemon/request.h"
 
 namespace dmdns {
 

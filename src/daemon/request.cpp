@@ -1,5 +1,5 @@
 // The strict reading of the HOST:PORT names a query request carries.
-#include "request.h"
+#include "daemon/request.h"
 
 #include <algorithm>
 

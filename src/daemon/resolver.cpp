@@ -1,10 +1,10 @@
 // Follows every _distcc._tcp service on the network and keeps the directory of servers.
-#include "resolver.h"
+#include "daemon/resolver.h"
 
 #include <chrono>
 
 #include "distcc-mdns/txt.h"
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "distcc-mdns/directory.h"
-#include "mdns.h"
+#include "avahi/mdns.h"
 
 namespace dmdns {
 

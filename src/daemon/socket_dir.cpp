@@ -1,5 +1,5 @@
 // Where the query socket lives and whom its users trust: the daemon's directory, the clients' order and checks.
-#include "socket_dir.h"
+#include "daemon/socket_dir.h"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

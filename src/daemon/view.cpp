@@ -1,5 +1,5 @@
 // The view of the servers and the chosen hosts line.
-#include "view.h"
+#include "daemon/view.h"
 
 #include <fmt/format.h>
 

@@ -1,11 +1,11 @@
 // Serves stock distcc's +zeroconf: keeps its hosts file in $DISTCC_DIR/zeroconf with our picks.
-#include "zeroconf_compat.h"
+#include "daemon/zeroconf_compat.h"
 
 #include <sstream>
 
 #include <fcntl.h>
 
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

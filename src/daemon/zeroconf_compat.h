@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "clock.h"
-#include "files.h"
-#include "safe_dir.h"
+#include "uv/clock.h"
+#include "host/files.h"
+#include "host/safe_dir.h"
 
 namespace dmdns {
 

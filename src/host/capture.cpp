@@ -1,5 +1,5 @@
 // Runs a short-lived helper program and captures its output, without a shell.
-#include "capture.h"
+#include "host/capture.h"
 
 #include <cerrno>
 #include <csignal>
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "host/files.h"
 
 extern char **environ;
 

@@ -1,5 +1,5 @@
 // The compilers of this host: what distccd's masquerade directory lets it run.
-#include "probe.h"
+#include "host/probe.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "procfs.h"
-#include "log.h"
-#include "capture.h"
+#include "host/procfs.h"
+#include "common/log.h"
+#include "host/capture.h"
 
 namespace dmdns::host {
 

@@ -1,5 +1,5 @@
 // Bounded reads of small files such as those under /proc and /sys.
-#include "files.h"
+#include "host/files.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,5 +1,5 @@
 // The host id: an HMAC-SHA256 of the machine id, the host name and the lasting MAC addresses.
-#include "host_id.h"
+#include "host/host_id.h"
 
 #include <algorithm>
 #include <array>

@@ -1,5 +1,5 @@
 // The daemon's incarnation: one per run, larger than any earlier run's, kept in its state directory.
-#include "incarnation.h"
+#include "host/incarnation.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -17,8 +17,8 @@
 #include <fmt/format.h>
 
 #include "distcc-mdns/text.h"
-#include "files.h"
-#include "log.h"
+#include "host/files.h"
+#include "common/log.h"
 
 namespace dmdns::host {
 

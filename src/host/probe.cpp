@@ -1,5 +1,5 @@
 // Measurements of the local host: its identity, distccd and its load.
-#include "probe.h"
+#include "host/probe.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -22,10 +22,10 @@
 #include <fmt/format.h>
 
 #include "distcc-mdns/host_port.h"
-#include "procfs.h"
-#include "files.h"
-#include "host_id.h"
-#include "log.h"
+#include "host/procfs.h"
+#include "host/files.h"
+#include "host/host_id.h"
+#include "common/log.h"
 
 namespace dmdns::host {
 

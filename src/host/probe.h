@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "procfs.h"
+#include "host/procfs.h"
 #include "distcc-mdns/server.h"
 
 namespace dmdns::host {

@@ -1,5 +1,5 @@
 // Pure parsers of what Linux and distccd tell about the local host: no I/O.
-#include "procfs.h"
+#include "host/procfs.h"
 
 #include <algorithm>
 #include <arpa/inet.h>

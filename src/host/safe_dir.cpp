@@ -1,5 +1,5 @@
 // Writes files as root in directories other users own without following their links or blocking on their FIFOs.
-#include "safe_dir.h"
+#include "host/safe_dir.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns::host {
 

@@ -11,7 +11,7 @@
 
 #include <sys/types.h>
 
-#include "files.h"
+#include "host/files.h"
 
 namespace dmdns::host {
 

@@ -1,5 +1,5 @@
 // This machine's relative speed: a short, fixed CPU workload timed at start.
-#include "speed.h"
+#include "host/speed.h"
 
 #include <algorithm>
 #include <array>

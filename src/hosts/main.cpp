@@ -15,21 +15,21 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "client.h"
+#include "avahi/client.h"
 #include "distcc-mdns/hosts_line.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "dmdns-config.h"
-#include "handle.h"
-#include "hosts_query.h"
-#include "json_codec.h"
-#include "log.h"
-#include "options.h"
-#include "uv_poll.h"
-#include "probe.h"
-#include "query_server.h"
-#include "resolver.h"
-#include "socket_dir.h"
-#include "view.h"
+#include "uv/handle.h"
+#include "daemon/hosts_query.h"
+#include "daemon/json_codec.h"
+#include "common/log.h"
+#include "common/options.h"
+#include "avahi/uv_poll.h"
+#include "host/probe.h"
+#include "daemon/query_server.h"
+#include "daemon/resolver.h"
+#include "daemon/socket_dir.h"
+#include "daemon/view.h"
 
 namespace {
 

@@ -8,14 +8,14 @@
 
 #include <fmt/format.h>
 
-#include "auth.h"
-#include "daemon.h"
+#include "net/auth.h"
+#include "daemon/daemon.h"
 #include "distcc-mdns/host_port.h"
 #include "dmdns-config.h"
-#include "incarnation.h"
-#include "log.h"
-#include "options.h"
-#include "query_server.h"
+#include "host/incarnation.h"
+#include "common/log.h"
+#include "common/options.h"
+#include "daemon/query_server.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Gossip packet authentication with a pre-shared key: libsodium's crypto_auth (HMAC-SHA512-256).
-#include "auth.h"
+#include "net/auth.h"
 
 #include <array>
 #include <cerrno>

@@ -1,7 +1,7 @@
 // Time and alarms as the daemon's parts see them: steady_clock and libuv timers in the daemon, a fake in tests.
-#include "clock.h"
+#include "uv/clock.h"
 
-#include "handle.h"
+#include "uv/handle.h"
 
 namespace dmdns::uv {
 

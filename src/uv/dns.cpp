@@ -1,12 +1,12 @@
 // Name lookups on the libuv thread pool, cancelled by dropping their owner.
-#include "dns.h"
+#include "uv/dns.h"
 
 #include <memory>
 
 #include <netdb.h>
 
-#include "handle.h"
-#include "handle_detail.h"
+#include "uv/handle.h"
+#include "uv/handle_detail.h"
 
 namespace dmdns::uv {
 

@@ -1,9 +1,9 @@
 // The error sink of guarded C callbacks: what escaped them goes to the log.
-#include "guarded.h"
+#include "uv/guarded.h"
 
 #include <exception>
 
-#include "log.h"
+#include "common/log.h"
 
 namespace dmdns {
 

@@ -1,5 +1,5 @@
 // RAII owners of a libuv loop and its handles; handle memory outlives its owner until libuv's close callback.
-#include "handle.h"
+#include "uv/handle.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,8 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "handle_detail.h"
-#include "log.h"
+#include "uv/handle_detail.h"
+#include "common/log.h"
 
 namespace dmdns::uv {
 

@@ -14,7 +14,7 @@
 
 #include <uv.h>
 
-#include "clock.h"
+#include "uv/clock.h"
 
 namespace dmdns::uv {
 

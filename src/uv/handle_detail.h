@@ -6,8 +6,8 @@
 
 #include <uv.h>
 
-#include "guarded.h"
-#include "handle.h"
+#include "uv/guarded.h"
+#include "uv/handle.h"
 
 namespace dmdns::uv::detail {
 

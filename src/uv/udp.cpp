@@ -1,5 +1,5 @@
 // A UDP socket on a libuv loop for the gossip protocol, and numeric socket-address helpers.
-#include "udp.h"
+#include "uv/udp.h"
 
 #include <fmt/format.h>
 
@@ -16,8 +16,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "handle_detail.h"
-#include "log.h"
+#include "uv/handle_detail.h"
+#include "common/log.h"
 
 namespace dmdns::uv {
 

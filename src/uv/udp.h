@@ -11,7 +11,7 @@
 
 #include <sys/socket.h>
 
-#include "handle.h"
+#include "uv/handle.h"
 
 namespace dmdns::uv {
 

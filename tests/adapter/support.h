@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "uv/handle.h"
 
 namespace dmdns::test {
 

@@ -4,11 +4,11 @@
 #include <optional>
 #include <string>
 
-#include "advertiser.h"
+#include "daemon/advertiser.h"
 #include "distcc-mdns/txt.h"
-#include "fake_mdns.h"
-#include "probe.h"
-#include "support.h"
+#include "support/fake_mdns.h"
+#include "host/probe.h"
+#include "adapter/support.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

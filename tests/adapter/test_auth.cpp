@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "support.h"
+#include "net/auth.h"
+#include "adapter/support.h"
 
 using dmdns::net::Authenticator;
 using dmdns::test::Fd;

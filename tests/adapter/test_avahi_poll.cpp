@@ -10,8 +10,8 @@
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 
-#include "uv_poll.h"
-#include "support.h"
+#include "avahi/uv_poll.h"
+#include "adapter/support.h"
 
 using namespace std::chrono_literals;
 namespace uv = dmdns::uv;

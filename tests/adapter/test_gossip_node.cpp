@@ -7,10 +7,10 @@
 #include <string>
 
 #include "distcc-mdns/gossip_wire.h"
-#include "fake_clock.h"
-#include "fake_mdns.h"
-#include "fake_udp.h"
-#include "gossip_node.h"
+#include "support/fake_clock.h"
+#include "support/fake_mdns.h"
+#include "support/fake_udp.h"
+#include "daemon/gossip_node.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

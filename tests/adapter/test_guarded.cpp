@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "guarded.h"
+#include "uv/guarded.h"
 
 using dmdns::guarded;
 

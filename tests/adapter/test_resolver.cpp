@@ -5,8 +5,8 @@
 #include <string>
 
 #include "distcc-mdns/txt.h"
-#include "fake_mdns.h"
-#include "resolver.h"
+#include "support/fake_mdns.h"
+#include "daemon/resolver.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

@@ -14,9 +14,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "handle.h"
-#include "support.h"
-#include "udp.h"
+#include "uv/handle.h"
+#include "adapter/support.h"
+#include "uv/udp.h"
 
 using namespace std::chrono_literals;
 namespace uv = dmdns::uv;

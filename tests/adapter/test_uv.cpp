@@ -10,8 +10,8 @@
 
 #include <sys/stat.h>
 
-#include "handle.h"
-#include "support.h"
+#include "uv/handle.h"
+#include "adapter/support.h"
 
 using namespace std::chrono_literals;
 namespace uv = dmdns::uv;

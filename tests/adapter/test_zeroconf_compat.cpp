@@ -10,9 +10,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "fake_clock.h"
-#include "support.h"
-#include "zeroconf_compat.h"
+#include "support/fake_clock.h"
+#include "adapter/support.h"
+#include "daemon/zeroconf_compat.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

@@ -3,10 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "demand_ledger.h"
-#include "hosts_query.h"
-#include "json_codec.h"
-#include "view.h"
+#include "daemon/demand_ledger.h"
+#include "daemon/hosts_query.h"
+#include "daemon/json_codec.h"
+#include "daemon/view.h"
 
 using namespace dmdns;
 

@@ -15,13 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "demand_ledger.h"
-#include "hosts_file.h"
-#include "hosts_query.h"
-#include "json_codec.h"
-#include "query_server.h"
-#include "socket_dir.h"
-#include "view.h"
+#include "daemon/demand_ledger.h"
+#include "daemon/hosts_file.h"
+#include "daemon/hosts_query.h"
+#include "daemon/json_codec.h"
+#include "daemon/query_server.h"
+#include "daemon/socket_dir.h"
+#include "daemon/view.h"
 
 using namespace dmdns;
 

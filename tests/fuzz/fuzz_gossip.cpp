@@ -1,5 +1,5 @@
 // libFuzzer driver for the gossip datagram decoder and state machine.
-#include "targets.h"
+#include "fuzz/targets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {

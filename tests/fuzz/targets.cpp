@@ -1,5 +1,5 @@
 // The invariants each fuzz target checks on one input.
-#include "targets.h"
+#include "fuzz/targets.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -6,7 +6,7 @@
 
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/gossip_wire.h"
-#include "targets.h"
+#include "fuzz/targets.h"
 
 namespace dmdns::fuzz {
 

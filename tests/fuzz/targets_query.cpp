@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "distcc-mdns/hosts_line.h"
-#include "hosts_query.h"
-#include "json_codec.h"
-#include "targets.h"
+#include "daemon/hosts_query.h"
+#include "daemon/json_codec.h"
+#include "fuzz/targets.h"
 
 namespace dmdns::fuzz {
 

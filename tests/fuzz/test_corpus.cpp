@@ -1,8 +1,8 @@
 // Replays the committed corpora of the fuzz targets over the pure core.
 #include <doctest/doctest.h>
 
-#include "corpus.h"
-#include "targets.h"
+#include "fuzz/corpus.h"
+#include "fuzz/targets.h"
 
 using dmdns::fuzz::replay;
 

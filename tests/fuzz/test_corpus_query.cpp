@@ -1,8 +1,8 @@
 // Replays the committed query-line corpus through the daemon's request path.
 #include <doctest/doctest.h>
 
-#include "corpus.h"
-#include "targets.h"
+#include "fuzz/corpus.h"
+#include "fuzz/targets.h"
 
 using dmdns::fuzz::replay;
 

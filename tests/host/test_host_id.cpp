@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "host_id.h"
+#include "host/host_id.h"
 
 using namespace dmdns::host;
 

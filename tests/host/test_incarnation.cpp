@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "incarnation.h"
+#include "host/incarnation.h"
 
 using namespace dmdns::host;
 namespace fs = std::filesystem;

@@ -21,10 +21,10 @@
 
 #include <fmt/format.h>
 
-#include "capture.h"
-#include "files.h"
-#include "probe.h"
-#include "speed.h"
+#include "host/capture.h"
+#include "host/files.h"
+#include "host/probe.h"
+#include "host/speed.h"
 
 extern char **environ;
 

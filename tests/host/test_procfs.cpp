@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "procfs.h"
+#include "host/procfs.h"
 
 using namespace dmdns;
 using namespace dmdns::procfs;

@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handle.h"
-#include "hosts_file.h"
-#include "safe_dir.h"
-#include "zeroconf_compat.h"
+#include "uv/handle.h"
+#include "daemon/hosts_file.h"
+#include "host/safe_dir.h"
+#include "daemon/zeroconf_compat.h"
 
 using namespace dmdns;
 using namespace dmdns::host;

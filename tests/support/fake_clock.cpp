@@ -1,5 +1,5 @@
 // A clock that moves only when the test says so, firing the alarms due on the way.
-#include "fake_clock.h"
+#include "support/fake_clock.h"
 
 #include <algorithm>
 #include <exception>

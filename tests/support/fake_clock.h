@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "clock.h"
+#include "uv/clock.h"
 
 namespace dmdns::test {
 

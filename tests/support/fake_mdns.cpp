@@ -1,5 +1,5 @@
 // Avahi stand-ins: a publisher that records what is published and a browser the test feeds with instances.
-#include "fake_mdns.h"
+#include "support/fake_mdns.h"
 
 #include <stdexcept>
 

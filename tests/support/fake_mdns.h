@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "mdns.h"
+#include "avahi/mdns.h"
 
 namespace dmdns::test {
 

@@ -1,5 +1,5 @@
 // A datagram socket that records what is sent and receives what the test delivers.
-#include "fake_udp.h"
+#include "support/fake_udp.h"
 
 #include <stdexcept>
 

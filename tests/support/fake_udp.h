@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "udp.h"
+#include "uv/udp.h"
 
 namespace dmdns::test {
 
