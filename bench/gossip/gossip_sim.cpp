@@ -24,9 +24,9 @@
 
 #include <fmt/format.h>
 
+#include "common/options.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/gossip_wire.h"
-#include "common/options.h"
 
 namespace dmdns {
 namespace {
@@ -44,13 +44,13 @@ constexpr milliseconds kCrashPoll{ 10 };    // and the crashed server's liveness
 constexpr milliseconds kCrashGap{ 500 };    // between one crash detected everywhere and the next
 constexpr nanoseconds kMinDelay{ 200'000 }; // one-way LAN delay, uniform
 constexpr nanoseconds kMaxDelay{ 2'000'000 };
-constexpr std::uint32_t kSlots = 16; // of every simulated distccd
+constexpr std::uint32_t kSlots = 16;   // of every simulated distccd
 constexpr std::size_t kMaxNodes = 500; // below GossipConfig::maxPeers: every node knows every other
 
 // The goal the gossip defaults are tuned for: printed next to the numbers,
 // never asserted.
-constexpr double kGoalBytes = 2000.0; // per second per node
-constexpr double kGoalAgeMs = 1000.0; // median sample age
+constexpr double kGoalBytes = 2000.0;  // per second per node
+constexpr double kGoalAgeMs = 1000.0;  // median sample age
 constexpr double kGoalDeadMs = 5000.0; // crashed server dead at every node
 
 // A broken invariant of the harness or of what gossip sent: exit 1.
@@ -155,7 +155,7 @@ struct Result {
 	double fullStateShare = 0.0; // of the bytes, in push-pull datagrams
 	// Ages of the servers' samples at the other nodes, polled, in ms.
 	std::optional<double> ageP50, ageP99;
-	double worstAge = 0.0; // the oldest any live server's sample got anywhere, exact
+	double worstAge = 0.0;	      // the oldest any live server's sample got anywhere, exact
 	std::uint64_t ageMissing = 0; // polls of a server a node had not heard of
 	// From a sample carrying a new load until every live node holds it.
 	std::optional<double> spreadP50, spreadP99;
@@ -178,7 +178,16 @@ public:
 	Result run();
 
 private:
-	enum class Kind : std::uint8_t { Tick, Sample, LoadChange, Deliver, WindowStart, AgePoll, Crash, CrashPoll };
+	enum class Kind : std::uint8_t {
+		Tick,
+		Sample,
+		LoadChange,
+		Deliver,
+		WindowStart,
+		AgePoll,
+		Crash,
+		CrashPoll
+	};
 	struct Event {
 		SteadyTime at;
 		std::uint64_t order = 0; // first scheduled first among equal times

@@ -120,7 +120,13 @@ struct Job {
 };
 
 struct Event {
-	enum class Kind : std::uint8_t { Arrival, Done, BuildDue, Retry, Refresh };
+	enum class Kind : std::uint8_t {
+		Arrival,
+		Done,
+		BuildDue,
+		Retry,
+		Refresh
+	};
 	double time;
 	std::uint64_t seq; // equal times run in the order they were scheduled
 	Kind kind;

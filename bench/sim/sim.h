@@ -47,7 +47,10 @@ std::string_view policyName(Policy policy) noexcept;
 
 // Job sizes in work units (seconds on a speed-1 server).
 struct JobSizes {
-	enum class Kind : std::uint8_t { Exponential, Lognormal };
+	enum class Kind : std::uint8_t {
+		Exponential,
+		Lognormal
+	};
 	Kind kind = Kind::Exponential;
 	double mean = 1.0;   // Exponential
 	double median = 1.0; // Lognormal
@@ -58,7 +61,7 @@ struct JobSizes {
 
 // Poisson arrivals, each job placed on its own (the supermarket model).
 struct OpenWorkload {
-	double load = 0.9; // arrival rate x mean size / total capacity
+	double load = 0.9;     // arrival rate x mean size / total capacity
 	double jobs = 200'000; // measured jobs
 	double warmupJobs = 20'000;
 };
@@ -70,7 +73,7 @@ struct BuildWorkload {
 	std::uint32_t clients = 20;
 	std::uint32_t units = 200;
 	std::uint32_t parallel = 40;
-	double load = 0.9; // offered work / total capacity
+	double load = 0.9;	  // offered work / total capacity
 	double duration = 3000.0; // seconds of builds started and measured
 	double warmup = 300.0;	  // builds starting before this are not measured
 };
@@ -92,9 +95,9 @@ struct Config {
 	bool reservations = false;
 	double reservationTtl = 3.0;
 	double coverAfter = 1.0;
-	double maxSampleAge = 3.0; // PickPolicy::maxSampleAge, seconds
-	double retry = 1.0;	   // distcc's sleep when every own slot is busy
-	double lineRefresh = 1.0;  // HostsFile: the daemon's rewrite interval
+	double maxSampleAge = 3.0;    // PickPolicy::maxSampleAge, seconds
+	double retry = 1.0;	      // distcc's sleep when every own slot is busy
+	double lineRefresh = 1.0;     // HostsFile: the daemon's rewrite interval
 	std::uint32_t localSlots = 4; // HostsFile: PlanOptions::localSlots (cpus)
 	std::uint64_t seed = 1;
 	// Above this many jobs in system per slot the run stops as unstable.
@@ -131,6 +134,6 @@ Result simulate(const Config &config);
 // The farms the benchmark and its test use.
 std::vector<ServerSpec> uniformFarm(std::size_t servers, std::uint32_t slots);
 std::vector<ServerSpec> mixedSpeedFarm(); // 20 at speed 4 and 80 at speed 1, one slot each
-std::vector<ServerSpec> distccFarm();	 // 20 heterogeneous distccd hosts
+std::vector<ServerSpec> distccFarm();	  // 20 heterogeneous distccd hosts
 
 } // namespace dmdns::sim

@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <stdexcept>
 #include <exception>
 #include <fstream>
 #include <optional>
 #include <ranges>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -327,8 +327,14 @@ using Section = void (*)(const Options &, std::vector<Row> &);
 
 // In the order a full run takes them.
 const std::vector<std::pair<std::string_view, Section>> kSections{
-	{ "supermarket", supermarket }, { "stale", stale }, { "mixed", mixed },	  { "slots", slots },
-	{ "distcc", distcc },		{ "parallel", parallel }, { "loads", loads }, { "ages", ages },
+	{ "supermarket", supermarket },
+	{ "stale", stale },
+	{ "mixed", mixed },
+	{ "slots", slots },
+	{ "distcc", distcc },
+	{ "parallel", parallel },
+	{ "loads", loads },
+	{ "ages", ages },
 };
 
 std::optional<Section> findSection(std::string_view name)

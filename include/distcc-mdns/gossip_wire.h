@@ -27,13 +27,13 @@ inline constexpr std::size_t kMaxRecords = 255; // the count is one byte
 
 // Header flags; any other bit set makes the datagram invalid in v2, since a
 // receiver cannot know what an unknown flag changes.
-inline constexpr std::uint8_t kFlagTagged = 0x01;	    // a 32-byte tag follows the body
+inline constexpr std::uint8_t kFlagTagged = 0x01;	   // a 32-byte tag follows the body
 inline constexpr std::uint8_t kFlagPushPullRequest = 0x02; // answer with your full state
-inline constexpr std::uint8_t kFlagFullState = 0x04;	    // part of a full-state exchange
+inline constexpr std::uint8_t kFlagFullState = 0x04;	   // part of a full-state exchange
 inline constexpr std::uint8_t kKnownFlags = kFlagTagged | kFlagPushPullRequest | kFlagFullState;
 
 // Bounds the decoder enforces besides those of server.h.
-inline constexpr std::uint32_t kMaxAgeMs = 3'600'000;	   // older news is no news
+inline constexpr std::uint32_t kMaxAgeMs = 3'600'000;		  // older news is no news
 inline constexpr std::uint32_t kMaxRunnableMilli = 1'000'000'000; // 1e6 tasks, as the TXT `load`
 inline constexpr std::uint32_t kMaxReservationTtlMs = 60'000;
 inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;

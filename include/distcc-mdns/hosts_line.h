@@ -24,11 +24,16 @@ inline constexpr std::uint32_t kMaxHostLimit = 9999;
 //   +zeroconf
 // with OPTIONS = ,lzo ,cpp ,auth[=NAME]; ,cpp needs ,lzo.
 struct HostSpec {
-	enum class Kind : std::uint8_t { Tcp, Ssh, Local, Zeroconf };
+	enum class Kind : std::uint8_t {
+		Tcp,
+		Ssh,
+		Local,
+		Zeroconf
+	};
 
 	Kind kind = Kind::Tcp;
-	std::string host;	     // name or numeric address; IPv6 without brackets
-	std::uint16_t port = kDistccPort; // tcp only
+	std::string host;		    // name or numeric address; IPv6 without brackets
+	std::uint16_t port = kDistccPort;   // tcp only
 	std::optional<std::uint32_t> limit; // empty: distcc's default
 	bool lzo = false;
 	bool cpp = false;

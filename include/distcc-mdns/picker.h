@@ -32,7 +32,16 @@ struct PickPolicy {
 };
 
 // Why a server cannot be picked.
-enum class Ineligible : std::uint8_t { None, NotUp, NoCapacity, Stale, Compiler, Slow, Dead, Left };
+enum class Ineligible : std::uint8_t {
+	None,
+	NotUp,
+	NoCapacity,
+	Stale,
+	Compiler,
+	Slow,
+	Dead,
+	Left
+};
 
 std::string_view describe(Ineligible reason) noexcept;
 Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcept;

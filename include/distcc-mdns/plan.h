@@ -52,8 +52,8 @@ PickPolicy effectivePolicy(const PlanOptions &options);
 // (local slots x its speed) against the remote hosts listed (their slots x
 // speed, however few of them the line's limits give this client).
 enum class LocalPlace : std::uint8_t {
-	First, // at least half the total: the client is the bigger part
-	Last,  // a fifth to a half
+	First,	// at least half the total: the client is the bigger part
+	Last,	// a fifth to a half
 	Absent, // under a fifth (distcc's advice); never when no remote host is
 		// listed, nor when the farm is overloaded (planHostsLine())
 };

@@ -19,7 +19,11 @@ inline constexpr std::uint32_t kMaxSlots = 4096;
 inline constexpr double kMinSpeed = 0.001;
 inline constexpr double kMaxSpeed = 1000.0;
 
-enum class ServerState : std::uint8_t { Up, Drain, Down };
+enum class ServerState : std::uint8_t {
+	Up,
+	Drain,
+	Down
+};
 
 std::string_view stateName(ServerState state) noexcept;
 std::optional<ServerState> parseServerState(std::string_view text) noexcept;
@@ -39,10 +43,13 @@ struct Compiler {
 
 // A numeric IP address as the resolver saw it.
 struct Address {
-	enum class Family : std::uint8_t { IPv4, IPv6 };
+	enum class Family : std::uint8_t {
+		IPv4,
+		IPv6
+	};
 
 	Family family = Family::IPv4;
-	std::string text;	  // canonical numeric form, no brackets, no scope
+	std::string text;	 // canonical numeric form, no brackets, no scope
 	std::uint32_t scope = 0; // interface index of a link-local IPv6, 0 if none
 
 	// Accepts a numeric IPv4 or IPv6 address; returns it in canonical form.
@@ -56,11 +63,11 @@ struct Address {
 
 // A load measurement originated by the server itself.
 struct LoadSample {
-	std::uint32_t running = 0;   // running + queued jobs on distccd
-	double runnable = 0.0;	     // runnable tasks of the whole host
-	std::uint64_t incarnation = 0; // new at every daemon start
-	std::uint64_t sequence = 0;    // increases with every sample
-	std::chrono::milliseconds age{0}; // how old the measurement is
+	std::uint32_t running = 0;	    // running + queued jobs on distccd
+	double runnable = 0.0;		    // runnable tasks of the whole host
+	std::uint64_t incarnation = 0;	    // new at every daemon start
+	std::uint64_t sequence = 0;	    // increases with every sample
+	std::chrono::milliseconds age{ 0 }; // how old the measurement is
 
 	// Whether this sample supersedes @other from the same server.
 	bool newerThan(const LoadSample &other) const noexcept;
@@ -88,9 +95,9 @@ struct Server {
 	ServerState state = ServerState::Up;
 	bool lzo = false;
 	bool cpp = false;
-	std::vector<Compiler> compilers; // the first is the default `cc`
+	std::vector<Compiler> compilers;   // the first is the default `cc`
 	std::string distccVersion = "3.4"; // of the distccd behind the port
-	std::optional<LoadSample> sample; // empty: load unknown (stock distccd)
+	std::optional<LoadSample> sample;  // empty: load unknown (stock distccd)
 	Liveness liveness = Liveness::Unknown;
 
 	// Work the server completes per unit time, in reference-job units.

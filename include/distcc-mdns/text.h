@@ -6,7 +6,6 @@
 #include <string>
 #include <string_view>
 
-
 namespace dmdns::text {
 
 // A plain decimal integer: digits only, no sign, no spaces, in [min, max].

@@ -6,8 +6,8 @@
 #include <avahi-common/address.h>
 #include <avahi-common/error.h>
 
-#include "uv/guarded.h"
 #include "common/log.h"
+#include "uv/guarded.h"
 
 namespace dmdns::avahi {
 

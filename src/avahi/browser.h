@@ -14,8 +14,8 @@
 #include <optional>
 
 #include "avahi/client.h"
-#include "distcc-mdns/directory.h"
 #include "avahi/mdns.h"
+#include "distcc-mdns/directory.h"
 
 namespace dmdns::avahi {
 

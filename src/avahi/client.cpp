@@ -6,9 +6,9 @@
 #include <avahi-common/error.h>
 
 #include "avahi/browser.h"
-#include "uv/guarded.h"
-#include "common/log.h"
 #include "avahi/publisher.h"
+#include "common/log.h"
+#include "uv/guarded.h"
 
 namespace dmdns::avahi {
 

@@ -7,8 +7,8 @@
 
 #include <avahi-client/client.h>
 
-#include "uv/handle.h"
 #include "avahi/mdns.h"
+#include "uv/handle.h"
 
 namespace dmdns::avahi {
 

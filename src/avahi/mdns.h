@@ -13,8 +13,8 @@
 namespace dmdns::avahi {
 
 struct ServiceSpec {
-	std::string name;  // instance name, e.g. distcc@host
-	std::string type;  // e.g. _distcc._tcp
+	std::string name; // instance name, e.g. distcc@host
+	std::string type; // e.g. _distcc._tcp
 	std::uint16_t port = 0;
 	std::vector<std::string> txt;
 	std::vector<std::string> subtypes; // full names, e.g. _x._sub._distcc._tcp

@@ -7,8 +7,8 @@
 #include <avahi-common/error.h>
 #include <avahi-common/malloc.h>
 
-#include "uv/guarded.h"
 #include "common/log.h"
+#include "uv/guarded.h"
 
 namespace dmdns::avahi {
 
@@ -46,7 +46,8 @@ std::string alternativeName(const std::string &name)
 	return out;
 }
 
-Publisher::Publisher(Client &client) : client_(client)
+Publisher::Publisher(Client &client)
+	: client_(client)
 {
 	client_.addListener(*this);
 }

@@ -9,9 +9,9 @@
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 
+#include "common/log.h"
 #include "uv/guarded.h"
 #include "uv/handle.h"
-#include "common/log.h"
 
 namespace dmdns::avahi {
 
@@ -59,7 +59,8 @@ private:
 	class Dispatch final
 	{
 	public:
-		explicit Dispatch(Impl &impl) noexcept : impl_(impl) { ++impl_.depth_; }
+		explicit Dispatch(Impl &impl) noexcept
+			: impl_(impl) { ++impl_.depth_; }
 		~Dispatch()
 		{
 			if (--impl_.depth_ == 0)
@@ -152,7 +153,8 @@ std::chrono::milliseconds delayUntil(const timeval &deadline) noexcept
 
 } // namespace
 
-UvPoll::Impl::Impl(uv_loop_t &loop) : loop_(loop)
+UvPoll::Impl::Impl(uv_loop_t &loop)
+	: loop_(loop)
 {
 	api.userdata = this;
 	api.watch_new = &Impl::watchNew;
@@ -400,7 +402,8 @@ void UvPoll::Impl::reclaim() noexcept
 
 // ---- UvPoll
 
-UvPoll::UvPoll(uv_loop_t &loop) : impl_(std::make_unique<Impl>(loop)) {}
+UvPoll::UvPoll(uv_loop_t &loop)
+	: impl_(std::make_unique<Impl>(loop)) { }
 
 UvPoll::~UvPoll() = default;
 

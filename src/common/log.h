@@ -5,7 +5,12 @@
 
 namespace dmdns {
 
-enum class LogLevel { Error, Warning, Info, Debug };
+enum class LogLevel {
+	Error,
+	Warning,
+	Info,
+	Debug
+};
 
 void setLogLevel(LogLevel level) noexcept;
 bool logEnabled(LogLevel level) noexcept;
@@ -13,7 +18,7 @@ bool logEnabled(LogLevel level) noexcept;
 // The one non-template sink; use log() below.
 void vlog(LogLevel level, fmt::string_view format, fmt::format_args args) noexcept;
 
-template<typename... Args>
+template <typename... Args>
 void log(LogLevel level, fmt::format_string<Args...> format, const Args &...args) noexcept
 {
 	if (logEnabled(level))

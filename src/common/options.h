@@ -14,10 +14,11 @@ inline constexpr int kUsageError = 2;
 class Parser final
 {
 public:
-	explicit Parser(std::string program) : program_(std::move(program)) {}
+	explicit Parser(std::string program)
+		: program_(std::move(program)) { }
 
 	// Prints "PROGRAM: MESSAGE" and the --help hint, then exits with 2.
-	template<typename... Args>
+	template <typename... Args>
 	[[noreturn]] void fail(fmt::format_string<Args...> format, const Args &...args) const
 	{
 		vfail(format, fmt::make_format_args(args...));

@@ -8,7 +8,7 @@ namespace dmdns::gossip {
 
 namespace {
 
-template<typename Map, typename Time>
+template <typename Map, typename Time>
 void makeRoom(Map &table, std::size_t max, Time when)
 {
 	while (table.size() >= max)
@@ -69,7 +69,8 @@ void AddressValidator::expire(SteadyTime now)
 	});
 }
 
-CookieJar::CookieJar(std::size_t maxAddresses) : maxAddresses_(maxAddresses)
+CookieJar::CookieJar(std::size_t maxAddresses)
+	: maxAddresses_(maxAddresses)
 {
 	if (maxAddresses == 0)
 		throw std::invalid_argument("cookie jar needs room");

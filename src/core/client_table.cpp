@@ -12,7 +12,7 @@ using std::chrono::milliseconds;
 
 // Whether (incarnation, sequence) @a supersedes @b, for one client id; a
 // record under another id from the same client replaces it outright.
-template<typename Record>
+template <typename Record>
 bool supersedes(const Record &a, const Record &b, std::uint64_t idA, std::uint64_t idB) noexcept
 {
 	if (idA != idB)

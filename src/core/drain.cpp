@@ -7,7 +7,8 @@
 
 namespace dmdns {
 
-AutoDrain::AutoDrain(double share, std::chrono::milliseconds window) : share_(share), window_(window)
+AutoDrain::AutoDrain(double share, std::chrono::milliseconds window)
+	: share_(share), window_(window)
 {
 	if (!(share > 0.0 && share <= 4.0))
 		throw std::invalid_argument("auto-drain share must be in (0, 4]");

@@ -8,8 +8,8 @@ namespace dmdns {
 
 namespace {
 
-using std::chrono::milliseconds;
 using gossip::ageMs;
+using std::chrono::milliseconds;
 
 } // namespace
 
@@ -308,7 +308,8 @@ std::optional<GossipServer> Gossip::server(std::uint64_t id, SteadyTime now) con
 Liveness Gossip::liveness(std::uint64_t id, SteadyTime now) const
 {
 	if (id == config_.node)
-		return !own_.sample() ? Liveness::Unknown : left_ ? Liveness::Left : Liveness::Alive;
+		return !own_.sample() ? Liveness::Unknown : left_ ? Liveness::Left
+								  : Liveness::Alive;
 	const gossip::ServerTable::Entry *e = servers_.find(id);
 	if (!e)
 		return servers_.leftAny(id) ? Liveness::Left : Liveness::Unknown;

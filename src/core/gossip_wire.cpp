@@ -27,7 +27,8 @@ double fromMilli(std::uint32_t value) noexcept
 class Reader final
 {
 public:
-	explicit Reader(std::span<const std::uint8_t> in) : in_(in) {}
+	explicit Reader(std::span<const std::uint8_t> in)
+		: in_(in) { }
 
 	std::uint8_t u8() { return static_cast<std::uint8_t>(be(1)); }
 	std::uint16_t u16() { return static_cast<std::uint16_t>(be(2)); }
@@ -222,7 +223,7 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 		}
 		if (length != bodySize(known))
 			return fail(std::move(d), fmt::format("record {}: type {} with length {}, not {}", i,
-							     type, length, bodySize(known)));
+							      type, length, bodySize(known)));
 		std::string why;
 		auto record = readBody(known, field, why);
 		if (record && why.empty())

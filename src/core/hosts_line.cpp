@@ -82,7 +82,8 @@ std::string_view takeUntil(std::string_view &rest, std::string_view stops)
 class SpecParser final
 {
 public:
-	explicit SpecParser(std::string_view token) : rest_(token) {}
+	explicit SpecParser(std::string_view token)
+		: rest_(token) { }
 
 	std::string local(HostSpec &spec)
 	{
@@ -198,7 +199,7 @@ std::string checkHostSpec(const HostSpec &spec)
 		return hasNoOptions(spec) ? std::string{} : "localhost takes only a limit";
 	case HostSpec::Kind::Zeroconf:
 		return hasNoOptions(spec) && !spec.limit ? std::string{}
-							  : "+zeroconf takes no limit or options";
+							 : "+zeroconf takes no limit or options";
 	case HostSpec::Kind::Ssh:
 		if (!isHostName(spec.host))
 			return fmt::format("bad ssh host name {}", text::quote(spec.host));

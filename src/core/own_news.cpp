@@ -62,7 +62,8 @@ std::uint64_t bump(std::uint64_t &counter) noexcept
 	return counter;
 }
 
-OwnNews::OwnNews(const OwnNewsSettings &settings) : settings_(settings) {}
+OwnNews::OwnNews(const OwnNewsSettings &settings)
+	: settings_(settings) { }
 
 void OwnNews::setSample(wire::Sample sample, SteadyTime now)
 {

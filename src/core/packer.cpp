@@ -7,7 +7,8 @@
 
 namespace dmdns::gossip {
 
-Packer::Packer(PackerSettings settings) : settings_(std::move(settings)) {}
+Packer::Packer(PackerSettings settings)
+	: settings_(std::move(settings)) { }
 
 std::vector<std::uint8_t> Packer::seal(std::vector<std::uint8_t> bytes)
 {
@@ -53,7 +54,7 @@ std::vector<std::vector<std::uint8_t>> Packer::pack(const std::vector<wire::Reco
 }
 
 std::optional<std::vector<std::uint8_t>> Packer::packWithin(std::span<const wire::Record> records,
-							      std::size_t budget)
+							    std::size_t budget)
 {
 	if (budget < wire::kHeaderSize + (tagged() ? wire::kTagSize : 0))
 		return std::nullopt;

@@ -49,7 +49,8 @@ Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcep
 	return Ineligible::None;
 }
 
-Picker::Picker(std::uint64_t seed) : rng_(seed) {}
+Picker::Picker(std::uint64_t seed)
+	: rng_(seed) { }
 
 double Picker::uniform()
 {

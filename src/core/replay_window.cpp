@@ -6,7 +6,8 @@
 
 namespace dmdns::gossip {
 
-ReplayWindow::ReplayWindow(std::size_t maxSenders) : maxSenders_(maxSenders)
+ReplayWindow::ReplayWindow(std::size_t maxSenders)
+	: maxSenders_(maxSenders)
 {
 	if (maxSenders == 0)
 		throw std::invalid_argument("replay window needs room for a sender");

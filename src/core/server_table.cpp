@@ -62,7 +62,7 @@ bool ServerTable::plausible(const Entry &e, std::uint64_t sequence, SteadyTime n
 }
 
 Verdict ServerTable::firstHandVerdict(Entry &e, std::uint64_t incarnation, std::uint64_t sequence, bool full,
-				       SteadyTime now) const
+				      SteadyTime now) const
 {
 	if (!e.anchored) {
 		e.staleSince.reset();
@@ -225,7 +225,7 @@ Verdict ServerTable::leave(const wire::Leave &l, bool firstHand, SteadyTime now)
 	}
 	std::uint64_t last = 0;
 	if (auto e = servers_.find(l.node); e != servers_.end() && e->second.anchored &&
-	    e->second.anchorIncarnation == l.incarnation)
+					    e->second.anchorIncarnation == l.incarnation)
 		last = e->second.anchorSequence;
 	leaves_[l.node] = Left{ l.incarnation, now, last };
 	return Verdict::Applied;

@@ -55,7 +55,8 @@ std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, s
 class FieldDecoder final
 {
 public:
-	explicit FieldDecoder(TxtDecoded &out) : out_(out) {}
+	explicit FieldDecoder(TxtDecoded &out)
+		: out_(out) { }
 
 	void decode(const std::string &key, std::string_view value)
 	{
@@ -164,7 +165,7 @@ private:
 		return {}; // RFC 6763 §6.4: unknown keys are ignored
 	}
 
-	template<typename Set>
+	template <typename Set>
 	static std::string number(std::string_view value, std::uint64_t min, std::uint64_t max, Set set)
 	{
 		auto v = text::parseUint(value, min, max);
@@ -174,7 +175,7 @@ private:
 		return {};
 	}
 
-	template<typename Set>
+	template <typename Set>
 	static std::string token(std::string_view value, std::string_view extra, Set set)
 	{
 		if (!text::isToken(value, extra))
@@ -215,7 +216,7 @@ private:
 	bool cpp_ = false;
 };
 
-template<typename String>
+template <typename String>
 TxtDecoded decodeStrings(std::span<const String> strings)
 {
 	TxtDecoded out;

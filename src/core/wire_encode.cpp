@@ -25,7 +25,8 @@ std::uint32_t toMilli(double value) noexcept
 class Writer final
 {
 public:
-	explicit Writer(std::vector<std::uint8_t> &out) : out_(out) {}
+	explicit Writer(std::vector<std::uint8_t> &out)
+		: out_(out) { }
 
 	void u8(std::uint8_t v) { out_.push_back(v); }
 	void u16(std::uint16_t v) { be(v, 2); }

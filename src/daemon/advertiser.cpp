@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "distcc-mdns/txt.h"
 #include "common/log.h"
+#include "distcc-mdns/txt.h"
 
 namespace dmdns {
 

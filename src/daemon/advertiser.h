@@ -9,16 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "avahi/mdns.h"
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
-#include "uv/handle.h"
-#include "avahi/mdns.h"
 #include "host/probe.h"
+#include "uv/handle.h"
 
 namespace dmdns {
 
 struct AdvertiserConfig {
-	enum class Mode { Auto, Yes, No };
+	enum class Mode {
+		Auto,
+		Yes,
+		No
+	};
 
 	Mode mode = Mode::Auto;
 	std::uint16_t distccPort = kDistccPort;

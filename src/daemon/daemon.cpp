@@ -8,14 +8,14 @@
 
 #include <unistd.h>
 
-#include "net/auth.h"
+#include "common/log.h"
+#include "daemon/json_codec.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/live.h"
 #include "host/incarnation.h"
-#include "daemon/json_codec.h"
-#include "common/log.h"
 #include "host/probe.h"
 #include "host/speed.h"
+#include "net/auth.h"
 
 namespace dmdns {
 

@@ -7,17 +7,17 @@
 #include <string>
 #include <vector>
 
-#include "daemon/advertiser.h"
 #include "avahi/client.h"
+#include "avahi/uv_poll.h"
+#include "daemon/advertiser.h"
 #include "daemon/demand_ledger.h"
-#include "distcc-mdns/text.h"
 #include "daemon/gossip_node.h"
-#include "uv/handle.h"
 #include "daemon/hosts_file.h"
 #include "daemon/query_server.h"
 #include "daemon/resolver.h"
-#include "avahi/uv_poll.h"
 #include "daemon/zeroconf_compat.h"
+#include "distcc-mdns/text.h"
+#include "uv/handle.h"
 
 namespace dmdns {
 

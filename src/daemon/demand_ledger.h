@@ -25,7 +25,8 @@ public:
 	// this machine's slots (GossipNode::handedOut()).
 	using Sink = std::function<void(const Reservations &reservations, std::uint32_t want, std::uint32_t localSlots)>;
 
-	explicit DemandLedger(Sink sink) : sink_(std::move(sink)) {}
+	explicit DemandLedger(Sink sink)
+		: sink_(std::move(sink)) { }
 
 	// A query was answered; a look (not @answer.reserve) leaves nothing.
 	void answered(const HostsAnswer &answer);

@@ -9,9 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "distcc-mdns/host_port.h"
 #include "distcc-mdns/live.h"
-#include "common/log.h"
 #include "host/probe.h"
 
 namespace dmdns {
@@ -123,7 +123,8 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig conf
 	publisher_->publish(std::move(spec));
 	log(LogLevel::Info, "gossip on udp port {} as node {}{}", socket_->localPort(),
 	    wire::formatNodeId(config_.gossip.node),
-	    config_.keys.empty() ? "" : config_.keys.size() > 1 ? ", authenticated (two keys)" : ", authenticated");
+	    config_.keys.empty() ? "" : config_.keys.size() > 1 ? ", authenticated (two keys)"
+								: ", authenticated");
 	timer_->start(milliseconds(0));
 }
 

@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "net/auth.h"
-#include "uv/clock.h"
-#include "uv/dns.h"
+#include "avahi/mdns.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/host_port.h"
 #include "distcc-mdns/text.h"
-#include "avahi/mdns.h"
+#include "net/auth.h"
+#include "uv/clock.h"
+#include "uv/dns.h"
 #include "uv/udp.h"
 
 namespace dmdns {
@@ -25,9 +25,9 @@ namespace dmdns {
 inline constexpr std::string_view kGossipServiceType = "_distcc-mdns._udp";
 
 struct GossipNodeConfig {
-	GossipConfig gossip;		   // node id and incarnation set by the caller
-	std::uint16_t port = kDistccPort;  // UDP, ours and the peers' default
-	std::vector<HostPort> peers; // --peer
+	GossipConfig gossip;		  // node id and incarnation set by the caller
+	std::uint16_t port = kDistccPort; // UDP, ours and the peers' default
+	std::vector<HostPort> peers;	  // --peer
 	// --key-file, at most two: the first signs, either verifies, so that a
 	// farm rotates keys without a flag day (docs/security.md).
 	std::vector<net::Authenticator> keys;
@@ -40,13 +40,13 @@ struct GossipNodeStats {
 	std::string node; // its id, 16 hex digits
 	std::uint64_t incarnation = 0;
 	std::uint16_t port = 0;
-	std::size_t keys = 0;		 // --key-file count; 0: unauthenticated
-	std::vector<std::string> peers;	 // HOST:PORT, [IPV6]:PORT
+	std::size_t keys = 0;		// --key-file count; 0: unauthenticated
+	std::vector<std::string> peers; // HOST:PORT, [IPV6]:PORT
 	GossipStats counters;
-	std::uint64_t unsendable = 0;	 // datagrams the socket refused
+	std::uint64_t unsendable = 0; // datagrams the socket refused
 	std::size_t servers = 0, reservations = 0, demands = 0, leaves = 0;
-	DemandSummary demand;		 // every client's, this one's included
-	std::uint64_t othersWanted = 0;	 // the other clients' remote jobs
+	DemandSummary demand;		// every client's, this one's included
+	std::uint64_t othersWanted = 0; // the other clients' remote jobs
 };
 
 // The clock and the socket a GossipNode runs on; what is unset is libuv's
@@ -88,7 +88,7 @@ public:
 
 	void instanceResolved(const ResolvedInstance &instance) override;
 	void instanceRemoved(const InstanceKey &key) override;
-	void allForNow() override {}
+	void allForNow() override { }
 	void browserReset() override;
 
 private:

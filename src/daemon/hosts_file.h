@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "uv/handle.h"
 #include "host/safe_dir.h"
+#include "uv/handle.h"
 
 namespace dmdns {
 

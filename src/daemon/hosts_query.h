@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "distcc-mdns/directory.h"
 #include "daemon/request.h"
 #include "daemon/view.h"
+#include "distcc-mdns/directory.h"
 
 namespace dmdns {
 

@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/hosts_line.h"
 #include "distcc-mdns/text.h"
-#include "common/log.h"
 
 namespace dmdns::codec {
 
@@ -127,7 +127,7 @@ HostsRequest hostsRequest(const json &r)
 
 // View fields: what this program wrote; a field of another type is refused.
 
-template<typename T>
+template <typename T>
 T as(const json &v, const char *key)
 {
 	bool fits = false;
@@ -146,14 +146,14 @@ T as(const json &v, const char *key)
 	return v.get<T>();
 }
 
-template<typename T>
+template <typename T>
 void read(const json &object, const char *key, T &out)
 {
 	if (object.contains(key))
 		out = as<T>(object[key], key);
 }
 
-template<typename T>
+template <typename T>
 void read(const json &object, const char *key, std::optional<T> &out)
 {
 	if (object.contains(key) && !object[key].is_null())
@@ -170,7 +170,7 @@ void read(const json &object, const char *key, std::vector<std::string> &out)
 		out.push_back(as<std::string>(item, key));
 }
 
-template<typename T>
+template <typename T>
 json orNull(const std::optional<T> &value)
 {
 	return value ? json(*value) : json(nullptr);

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "daemon/json_codec.h"
 #include "common/log.h"
+#include "daemon/json_codec.h"
 #include "daemon/socket_dir.h"
 
 namespace dmdns {

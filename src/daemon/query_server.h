@@ -12,8 +12,8 @@
 
 #include <sys/types.h>
 
-#include "uv/handle.h"
 #include "daemon/request.h"
+#include "uv/handle.h"
 
 namespace dmdns {
 

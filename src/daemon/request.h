@@ -52,11 +52,11 @@ struct HostsRequest {
 	bool cpp = false;
 	std::optional<Compiler> compiler; // valid() when set
 	std::optional<bool> reserve;	  // default: whether want is given
-	std::vector<FailingHost> failing;	  // at most kMaxFailing
+	std::vector<FailingHost> failing; // at most kMaxFailing
 };
 
 // {"op":"stats"}: the gossip node's counters.
-struct StatsRequest {};
+struct StatsRequest { };
 
 // {"op":"set-state","state":"drain"|"up"}: the state name as sent; the
 // daemon checks who asks before it reads it.

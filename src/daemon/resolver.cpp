@@ -3,12 +3,13 @@
 
 #include <chrono>
 
-#include "distcc-mdns/txt.h"
 #include "common/log.h"
+#include "distcc-mdns/txt.h"
 
 namespace dmdns {
 
-Resolver::Resolver(avahi::Mdns &mdns) : browser_(mdns.browse(std::string(kServiceType), *this)) {}
+Resolver::Resolver(avahi::Mdns &mdns)
+	: browser_(mdns.browse(std::string(kServiceType), *this)) { }
 
 bool Resolver::settled() const noexcept
 {

@@ -8,8 +8,8 @@
 #include <string>
 #include <utility>
 
-#include "distcc-mdns/directory.h"
 #include "avahi/mdns.h"
+#include "distcc-mdns/directory.h"
 
 namespace dmdns {
 

@@ -89,7 +89,7 @@ void prepareSocketDirectory(const std::string &dir)
 				"refusing the socket directory {}: it is a symbolic link or not a directory", dir));
 		throw std::runtime_error(fmt::format("cannot open the socket directory {}: {}", dir, errnoText(error)));
 	}
-	struct stat st {};
+	struct stat st { };
 	if (::fstat(d.fd, &st) != 0)
 		throw std::runtime_error(fmt::format("cannot stat the socket directory {}: {}", dir, errnoText(errno)));
 	const uid_t self = ::geteuid();
@@ -125,10 +125,11 @@ SocketCheck checkSocket(const std::string &path, uid_t caller)
 	auto refused = [](std::string why) { return SocketCheck{ SocketCheck::Verdict::Refused, std::move(why) }; };
 	auto owner = [](uid_t uid) {
 		const std::optional<uid_t> system = systemUid();
-		return uid == 0 ? std::string("root")
-				: system && uid == *system ? std::string(kSystemUser) : fmt::format("uid {}", uid);
+		return uid == 0			  ? std::string("root")
+		       : system && uid == *system ? std::string(kSystemUser)
+						  : fmt::format("uid {}", uid);
 	};
-	struct stat st {};
+	struct stat st { };
 	if (::lstat(dir.c_str(), &st) != 0)
 		return { SocketCheck::Verdict::Absent, {} };
 	if (S_ISLNK(st.st_mode))

@@ -44,7 +44,11 @@ void prepareSocketDirectory(const std::string &dir);
 // socket and its directory must be owned by @caller, root or kSystemUser,
 // neither a link, and the directory writable by no one else.
 struct SocketCheck {
-	enum class Verdict { Absent, Trusted, Refused };
+	enum class Verdict {
+		Absent,
+		Trusted,
+		Refused
+	};
 	Verdict verdict;
 	std::string why; // for Refused: what is wrong, naming the path
 };

@@ -22,7 +22,7 @@ ZeroconfCompat::ZeroconfCompat(uv_loop_t &loop, std::string distccDir, std::chro
 bool ZeroconfCompat::takeLock(const host::SafeDir &dir)
 {
 	host::UniqueFd fd = dir.openFile("lock");
-	struct flock l {};
+	struct flock l { };
 	l.l_type = F_WRLCK;
 	l.l_whence = SEEK_SET;
 	if (::fcntl(fd.get(), F_SETLK, &l) != 0)

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "uv/clock.h"
 #include "host/files.h"
 #include "host/safe_dir.h"
+#include "uv/clock.h"
 
 namespace dmdns {
 
@@ -56,7 +56,7 @@ private:
 	Line line_;
 	std::optional<std::string> written_;
 	std::optional<host::FileId> file_; // the hosts file written last
-	host::UniqueFd lock_; // open for as long as the lock is held: closing drops it
+	host::UniqueFd lock_;		   // open for as long as the lock is held: closing drops it
 	host::FileId lockId_;
 	host::PathFaults faults_;
 	std::unique_ptr<uv::Clock> loopClock_; // when no clock was given

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host/procfs.h"
 #include "common/log.h"
 #include "host/capture.h"
+#include "host/procfs.h"
 
 namespace dmdns::host {
 

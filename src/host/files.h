@@ -12,9 +12,11 @@ namespace dmdns::host {
 class UniqueFd final
 {
 public:
-	explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
+	explicit UniqueFd(int fd = -1) noexcept
+		: fd_(fd) { }
 	~UniqueFd() { reset(); }
-	UniqueFd(UniqueFd &&other) noexcept : fd_(other.release()) {}
+	UniqueFd(UniqueFd &&other) noexcept
+		: fd_(other.release()) { }
 	UniqueFd &operator=(UniqueFd &&other) noexcept
 	{
 		if (this != &other)

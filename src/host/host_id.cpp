@@ -16,16 +16,60 @@ namespace {
 // changes every host's id). It is no secret; it only makes our id a value
 // nothing else derives from the machine id, as systemd asks of applications.
 constexpr std::array<unsigned char, crypto_auth_hmacsha256_KEYBYTES> kAppKey = {
-	0xf7, 0x17, 0xc1, 0xfa, 0x43, 0x47, 0x2b, 0x10, 0x32, 0x5d, 0x9a, 0x51, 0x69, 0x3c, 0x37, 0x49,
-	0x32, 0x55, 0xbd, 0xc1, 0x60, 0x40, 0x9d, 0xf3, 0xcc, 0x61, 0x36, 0x01, 0x5a, 0xf3, 0xc7, 0x60,
+	0xf7,
+	0x17,
+	0xc1,
+	0xfa,
+	0x43,
+	0x47,
+	0x2b,
+	0x10,
+	0x32,
+	0x5d,
+	0x9a,
+	0x51,
+	0x69,
+	0x3c,
+	0x37,
+	0x49,
+	0x32,
+	0x55,
+	0xbd,
+	0xc1,
+	0x60,
+	0x40,
+	0x9d,
+	0xf3,
+	0xcc,
+	0x61,
+	0x36,
+	0x01,
+	0x5a,
+	0xf3,
+	0xc7,
+	0x60,
 };
 
 // Interfaces whose MAC address says nothing lasting about the host: container
 // and VM plumbing comes and goes with random addresses, and ifb and dummy
 // devices get new random ones at every boot.
 constexpr std::string_view kTransientPrefixes[] = {
-	"br-",	"cali", "cni",	"docker", "dummy", "flannel", "ifb",   "kube",
-	"lxc",	"tap",	"tun",	"veth",	  "virbr", "vnet",    "vxlan", "weave",
+	"br-",
+	"cali",
+	"cni",
+	"docker",
+	"dummy",
+	"flannel",
+	"ifb",
+	"kube",
+	"lxc",
+	"tap",
+	"tun",
+	"veth",
+	"virbr",
+	"vnet",
+	"vxlan",
+	"weave",
 };
 
 bool transientInterface(std::string_view name) noexcept

@@ -16,9 +16,9 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "distcc-mdns/text.h"
 #include "host/files.h"
-#include "common/log.h"
 
 namespace dmdns::host {
 
@@ -55,7 +55,7 @@ UniqueFd openStateDir(const std::string &dir, std::string &why)
 		why = fmt::format("cannot open {}: {}", dir, std::strerror(errno));
 		return UniqueFd();
 	}
-	struct stat st {};
+	struct stat st { };
 	if (::fstat(fd.get(), &st) < 0) {
 		why = fmt::format("cannot stat {}: {}", dir, std::strerror(errno));
 		return UniqueFd();
@@ -88,7 +88,7 @@ std::optional<std::uint64_t> readLast(int dirFd, const std::string &dir, std::st
 		why = fmt::format("cannot open {}/{}: {}", dir, kFileName, std::strerror(errno));
 		return std::nullopt;
 	}
-	struct stat st {};
+	struct stat st { };
 	if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) {
 		log(LogLevel::Warning, "{}/{} is not a regular file: ignored, replaced", dir, kFileName);
 		return 0;
@@ -140,7 +140,7 @@ bool store(int dirFd, const std::string &dir, std::uint64_t value, std::string &
 		if (!ok) {
 			why = fmt::format("cannot write {}/{}: {}", dir, kFileName,
 					  n >= 0 && n < static_cast<ssize_t>(text.size()) ? "short write"
-											   : std::strerror(errno));
+											  : std::strerror(errno));
 			::unlinkat(dirFd, temp.c_str(), 0);
 			return false;
 		}
@@ -177,7 +177,8 @@ std::uint64_t IncarnationStore::wallClockMs()
 	return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
 }
 
-IncarnationStore::IncarnationStore(std::string dir, Clock clock) : dir_(std::move(dir)), clock_(std::move(clock))
+IncarnationStore::IncarnationStore(std::string dir, Clock clock)
+	: dir_(std::move(dir)), clock_(std::move(clock))
 {
 }
 

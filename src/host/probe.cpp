@@ -8,24 +8,24 @@
 #include <cstring>
 #include <ctime>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <memory>
 #include <net/if.h>
 #include <netpacket/packet.h>
 #include <pwd.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "distcc-mdns/host_port.h"
-#include "host/procfs.h"
 #include "host/files.h"
 #include "host/host_id.h"
-#include "common/log.h"
+#include "host/procfs.h"
 
 namespace dmdns::host {
 
@@ -125,8 +125,8 @@ struct Holder {
 	unsigned long pid = 0;
 	procfs::ProcessUids uids;
 	std::vector<std::string> argv;
-	std::optional<procfs::DistccdArgs> distccd; // serving the port, not --inetd
-	std::optional<bool> sameNet;		    // empty: its namespace is unreadable
+	std::optional<procfs::DistccdArgs> distccd;	   // serving the port, not --inetd
+	std::optional<bool> sameNet;			   // empty: its namespace is unreadable
 	std::optional<std::vector<std::uint64_t>> sockets; // empty: its fds are unreadable
 };
 
@@ -376,7 +376,7 @@ namespace {
 
 // Calls @fn for every regular file of @kind ("cpu", "backoff") in distcc's
 // @lockDir, with its parsed name and its stat.
-template<typename Fn>
+template <typename Fn>
 void forEachDistccFile(const std::string &lockDir, std::string_view kind, Fn fn)
 {
 	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(lockDir.c_str()), ::closedir);
@@ -390,7 +390,7 @@ void forEachDistccFile(const std::string &lockDir, std::string_view kind, Fn fn)
 		const auto slot = procfs::parseDistccLockName(e->d_name, kind);
 		if (!slot)
 			continue;
-		struct stat st {};
+		struct stat st { };
 		if (::fstatat(::dirfd(dir.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
 			fn(*slot, st);
 	}
@@ -399,7 +399,7 @@ void forEachDistccFile(const std::string &lockDir, std::string_view kind, Fn fn)
 } // namespace
 
 std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFlight(const std::string &lockDir,
-									  const std::string &procRoot)
+										  const std::string &procRoot)
 {
 	std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> jobs;
 	// /proc/locks has a line per lock on the system: bounded at 4 MiB.

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "host/procfs.h"
 #include "distcc-mdns/server.h"
+#include "host/procfs.h"
 
 namespace dmdns::host {
 

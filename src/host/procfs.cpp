@@ -129,8 +129,18 @@ std::string_view basename(std::string_view path) noexcept
 
 // distccd's options that take a value, long and short (distccd --help, 3.4).
 constexpr std::string_view kLongWithValue[] = {
-	"--allow",  "--blacklist", "--job-lifetime", "--jobs",	     "--listen",     "--log-file",
-	"--log-level", "--nice",   "--pid-file",     "--port",	     "--stats-port", "--user",
+	"--allow",
+	"--blacklist",
+	"--job-lifetime",
+	"--jobs",
+	"--listen",
+	"--log-file",
+	"--log-level",
+	"--nice",
+	"--pid-file",
+	"--port",
+	"--stats-port",
+	"--user",
 	"--whitelist",
 };
 constexpr std::string_view kShortWithValue = "aNjpP";
@@ -319,7 +329,8 @@ std::vector<LockedFile> parseLocks(std::string_view text, std::size_t maxEntries
 			if (h.empty() || h.size() > 8)
 				return std::nullopt;
 			for (char c : h) {
-				const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+				const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+												    : -1;
 				if (d < 0)
 					return std::nullopt;
 				v = v * 16 + static_cast<std::uint32_t>(d);

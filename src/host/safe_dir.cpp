@@ -85,7 +85,7 @@ UniqueFd openDir(int dirfd, const std::string &name, const std::string &path)
 	if (fd.get() >= 0)
 		return fd;
 	const int error = errno;
-	struct stat st {};
+	struct stat st { };
 	if ((error == ENOTDIR || error == ELOOP) && ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
 		throw refusal(error, fmt::format("{} is {}, not a directory{}", path, kindOf(st.st_mode),
 						 because(st.st_mode)));
@@ -94,7 +94,7 @@ UniqueFd openDir(int dirfd, const std::string &name, const std::string &path)
 
 struct stat statFd(int fd, const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	if (::fstat(fd, &st) != 0)
 		throw fault(errno, "cannot stat " + path);
 	return st;
@@ -218,7 +218,7 @@ std::optional<FileId> SafeDir::identity(const std::string &name) const
 {
 	checkName(name, path_);
 	const std::string where = child(name);
-	struct stat st {};
+	struct stat st { };
 	if (::fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno == ENOENT)
 			return std::nullopt;

@@ -122,7 +122,8 @@ class PathFaults final
 {
 public:
 	// @what names the file in every message, e.g. "hosts file".
-	explicit PathFaults(std::string what) : what_(std::move(what)) {}
+	explicit PathFaults(std::string what)
+		: what_(std::move(what)) { }
 
 	void failed(const PathError &error);
 	void succeeded();

@@ -16,20 +16,20 @@
 #include <nlohmann/json.hpp>
 
 #include "avahi/client.h"
-#include "distcc-mdns/hosts_line.h"
-#include "distcc-mdns/gossip_wire.h"
-#include "dmdns-config.h"
-#include "uv/handle.h"
-#include "daemon/hosts_query.h"
-#include "daemon/json_codec.h"
+#include "avahi/uv_poll.h"
 #include "common/log.h"
 #include "common/options.h"
-#include "avahi/uv_poll.h"
-#include "host/probe.h"
+#include "daemon/hosts_query.h"
+#include "daemon/json_codec.h"
 #include "daemon/query_server.h"
 #include "daemon/resolver.h"
 #include "daemon/socket_dir.h"
 #include "daemon/view.h"
+#include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/hosts_line.h"
+#include "dmdns-config.h"
+#include "host/probe.h"
+#include "uv/handle.h"
 
 namespace {
 
@@ -38,45 +38,50 @@ using namespace dmdns;
 void usage(std::FILE *out)
 {
 	fmt::print(out, "{}", "Usage: distcc-mdns-hosts [OPTION]...\n"
-		   "Print a distcc hosts line for the servers on this network.\n"
-		   "\n"
-		   "  -j, --jobs             print the suggested make -j value for the line\n"
-		   "      --json             print the machine-readable view\n"
-		   "      --status           print a table of the servers and the line\n"
-		   "      --set-state=STATE  make the local daemon advertise this host as\n"
-		   "                         drain (no new jobs) or up; root or its user\n"
-		   "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
-		   "      --want=N           remote jobs this build will run at once: the\n"
-		   "                         line lists the fastest free slots for them and\n"
-		   "                         the daemon reserves them on the servers listed\n"
-		   "                         [as many as the line offers]\n"
-		   "      --compiler=CC      list only servers that run the compiler CC runs\n"
-		   "                         here (same target and version) [$CC, else cc]\n"
-		   "      --any-compiler     list servers whatever compilers they run\n"
-		   "      --speed=X          this machine's speed (1 = the reference machine)\n"
-		   "                         [the daemon's; 1 when browsing]\n"
-		   "      --min-speed=F      leave out servers slower than F times this\n"
-		   "                         machine [0.5]\n"
-		   "      --lzo              add ,lzo for servers that offer compression\n"
-		   "      --pump             add ,cpp (and ,lzo) for servers that offer pump\n"
-		   "                         mode\n"
-		   "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
-		   "      --no-daemon        browse even if a daemon answers\n"
-		   "      --socket=PATH      the daemon's query socket, used only if it and its\n"
-		   "                         directory belong to you, root or distcc-mdns\n"
-		   "                         [$DISTCC_MDNS_SOCKET, else the first that answers\n"
-		   "                         of $XDG_RUNTIME_DIR/distcc-mdns/socket (without\n"
-		   "                         XDG_RUNTIME_DIR /tmp/distcc-mdns-UID/socket; for\n"
-		   "                         root /run/distcc-mdns/socket), then\n"
-		   "                         /run/distcc-mdns/socket]\n"
-		   "  -v, --verbose          log more\n"
-		   "  -h, --help             show this help and exit\n"
-		   "      --version          show the version and exit\n"
-		   "\n"
-		   "Example: DISTCC_HOSTS=\"$(distcc-mdns-hosts)\" make -j$(distcc-mdns-hosts -j) CC=\"distcc gcc\"\n");
+			      "Print a distcc hosts line for the servers on this network.\n"
+			      "\n"
+			      "  -j, --jobs             print the suggested make -j value for the line\n"
+			      "      --json             print the machine-readable view\n"
+			      "      --status           print a table of the servers and the line\n"
+			      "      --set-state=STATE  make the local daemon advertise this host as\n"
+			      "                         drain (no new jobs) or up; root or its user\n"
+			      "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
+			      "      --want=N           remote jobs this build will run at once: the\n"
+			      "                         line lists the fastest free slots for them and\n"
+			      "                         the daemon reserves them on the servers listed\n"
+			      "                         [as many as the line offers]\n"
+			      "      --compiler=CC      list only servers that run the compiler CC runs\n"
+			      "                         here (same target and version) [$CC, else cc]\n"
+			      "      --any-compiler     list servers whatever compilers they run\n"
+			      "      --speed=X          this machine's speed (1 = the reference machine)\n"
+			      "                         [the daemon's; 1 when browsing]\n"
+			      "      --min-speed=F      leave out servers slower than F times this\n"
+			      "                         machine [0.5]\n"
+			      "      --lzo              add ,lzo for servers that offer compression\n"
+			      "      --pump             add ,cpp (and ,lzo) for servers that offer pump\n"
+			      "                         mode\n"
+			      "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
+			      "      --no-daemon        browse even if a daemon answers\n"
+			      "      --socket=PATH      the daemon's query socket, used only if it and its\n"
+			      "                         directory belong to you, root or distcc-mdns\n"
+			      "                         [$DISTCC_MDNS_SOCKET, else the first that answers\n"
+			      "                         of $XDG_RUNTIME_DIR/distcc-mdns/socket (without\n"
+			      "                         XDG_RUNTIME_DIR /tmp/distcc-mdns-UID/socket; for\n"
+			      "                         root /run/distcc-mdns/socket), then\n"
+			      "                         /run/distcc-mdns/socket]\n"
+			      "  -v, --verbose          log more\n"
+			      "  -h, --help             show this help and exit\n"
+			      "      --version          show the version and exit\n"
+			      "\n"
+			      "Example: DISTCC_HOSTS=\"$(distcc-mdns-hosts)\" make -j$(distcc-mdns-hosts -j) CC=\"distcc gcc\"\n");
 }
 
-enum class Output { Line, Jobs, Json, Status };
+enum class Output {
+	Line,
+	Jobs,
+	Json,
+	Status
+};
 
 struct Options {
 	Output output = Output::Line;

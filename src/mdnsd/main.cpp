@@ -8,14 +8,14 @@
 
 #include <fmt/format.h>
 
-#include "net/auth.h"
+#include "common/log.h"
+#include "common/options.h"
 #include "daemon/daemon.h"
+#include "daemon/query_server.h"
 #include "distcc-mdns/host_port.h"
 #include "dmdns-config.h"
 #include "host/incarnation.h"
-#include "common/log.h"
-#include "common/options.h"
-#include "daemon/query_server.h"
+#include "net/auth.h"
 
 namespace {
 
@@ -24,48 +24,48 @@ using namespace dmdns;
 void usage(std::FILE *out)
 {
 	fmt::print(out, "{}", "Usage: distcc-mdnsd [OPTION]...\n"
-		   "Advertise this distccd host over mDNS/DNS-SD and resolve the others.\n"
-		   "\n"
-		   "      --advertise=MODE    auto (while distccd accepts connections), yes, no [auto]\n"
-		   "      --distcc-port=N     distccd's TCP port [3632]\n"
-		   "      --cpus=N            advertise N cpus instead of the online ones\n"
-		   "      --slots=N           advertise N slots instead of distccd's --jobs\n"
-		   "      --speed=X           this machine's speed, 1 being the reference\n"
-		   "                          machine [measured at start]\n"
-		   "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
-		   "      --no-resolve        do not browse for servers nor serve queries\n"
-		   "      --gossip-port=N     UDP port of the gossip protocol [3632]\n"
-		   "      --no-gossip         no gossip: load from TXT only, crashed servers\n"
-		   "                          stay listed until mDNS drops them\n"
-		   "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
-		   "                          (repeatable); a server there is listed too\n"
-		   "      --key-file=PATH     authenticate gossip with the key in PATH; give it\n"
-		   "                          twice to rotate keys (the first signs, both verify)\n"
-		   "      --generate-key      print a new random key for --key-file and exit\n"
-		   "      --sample-interval=MS  how often a server samples its load [250]\n"
-		   "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
-		   "                          distcc) load exceeds SHARE x its cpus (a desktop\n"
-		   "                          whose owner works); back below half of it\n"
-		   "      --zeroconf-compat=DIR  serve stock distcc's +zeroconf from DISTCC_DIR\n"
-		   "                          DIR: hold DIR/zeroconf/lock and keep\n"
-		   "                          DIR/zeroconf/hosts with this daemon's picks\n"
-		   "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
-		   "                          hosts line, rewritten atomically when it changes\n"
-		   "                          (at most once a second); jobs in flight are\n"
-		   "                          read from the lock directory beside it\n"
-		   "      --socket=PATH       query socket [/run/distcc-mdns/socket for root,\n"
-		   "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket, without\n"
-		   "                          it /tmp/distcc-mdns-UID/socket; $DISTCC_MDNS_SOCKET\n"
-		   "                          overrides]\n"
-		   "      --state-dir=DIR     keep the last run's incarnation in DIR, so peers\n"
-		   "                          take a restart as newer even after the clock\n"
-		   "                          stepped back [$STATE_DIRECTORY, else\n"
-		   "                          /var/lib/distcc-mdns for root, else\n"
-		   "                          $XDG_STATE_HOME/distcc-mdns or\n"
-		   "                          ~/.local/state/distcc-mdns]\n"
-		   "  -v, --verbose           log more (repeat for debug output)\n"
-		   "  -h, --help              show this help and exit\n"
-		   "      --version           show the version and exit\n");
+			      "Advertise this distccd host over mDNS/DNS-SD and resolve the others.\n"
+			      "\n"
+			      "      --advertise=MODE    auto (while distccd accepts connections), yes, no [auto]\n"
+			      "      --distcc-port=N     distccd's TCP port [3632]\n"
+			      "      --cpus=N            advertise N cpus instead of the online ones\n"
+			      "      --slots=N           advertise N slots instead of distccd's --jobs\n"
+			      "      --speed=X           this machine's speed, 1 being the reference\n"
+			      "                          machine [measured at start]\n"
+			      "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
+			      "      --no-resolve        do not browse for servers nor serve queries\n"
+			      "      --gossip-port=N     UDP port of the gossip protocol [3632]\n"
+			      "      --no-gossip         no gossip: load from TXT only, crashed servers\n"
+			      "                          stay listed until mDNS drops them\n"
+			      "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
+			      "                          (repeatable); a server there is listed too\n"
+			      "      --key-file=PATH     authenticate gossip with the key in PATH; give it\n"
+			      "                          twice to rotate keys (the first signs, both verify)\n"
+			      "      --generate-key      print a new random key for --key-file and exit\n"
+			      "      --sample-interval=MS  how often a server samples its load [250]\n"
+			      "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
+			      "                          distcc) load exceeds SHARE x its cpus (a desktop\n"
+			      "                          whose owner works); back below half of it\n"
+			      "      --zeroconf-compat=DIR  serve stock distcc's +zeroconf from DISTCC_DIR\n"
+			      "                          DIR: hold DIR/zeroconf/lock and keep\n"
+			      "                          DIR/zeroconf/hosts with this daemon's picks\n"
+			      "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
+			      "                          hosts line, rewritten atomically when it changes\n"
+			      "                          (at most once a second); jobs in flight are\n"
+			      "                          read from the lock directory beside it\n"
+			      "      --socket=PATH       query socket [/run/distcc-mdns/socket for root,\n"
+			      "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket, without\n"
+			      "                          it /tmp/distcc-mdns-UID/socket; $DISTCC_MDNS_SOCKET\n"
+			      "                          overrides]\n"
+			      "      --state-dir=DIR     keep the last run's incarnation in DIR, so peers\n"
+			      "                          take a restart as newer even after the clock\n"
+			      "                          stepped back [$STATE_DIRECTORY, else\n"
+			      "                          /var/lib/distcc-mdns for root, else\n"
+			      "                          $XDG_STATE_HOME/distcc-mdns or\n"
+			      "                          ~/.local/state/distcc-mdns]\n"
+			      "  -v, --verbose           log more (repeat for debug output)\n"
+			      "  -h, --help              show this help and exit\n"
+			      "      --version           show the version and exit\n");
 }
 
 struct Options {
@@ -239,7 +239,8 @@ Options parse(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const Options options = parse(argc, argv);
-	setLogLevel(options.verbosity > 1 ? LogLevel::Debug : options.verbosity ? LogLevel::Info : LogLevel::Warning);
+	setLogLevel(options.verbosity > 1 ? LogLevel::Debug : options.verbosity ? LogLevel::Info
+										: LogLevel::Warning);
 	try {
 		Daemon daemon(options.daemon);
 		daemon.run();

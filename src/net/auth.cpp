@@ -33,7 +33,7 @@ void initSodium()
 }
 
 // Wipes a buffer that held key material when it goes out of scope.
-template<std::size_t N>
+template <std::size_t N>
 struct Secret {
 	std::array<char, N> bytes{};
 	~Secret() { sodium_memzero(bytes.data(), bytes.size()); }
@@ -97,7 +97,7 @@ Authenticator Authenticator::fromFile(const std::string &path)
 	} closer{ fd };
 	// The checks look at the file that is read, not at whatever the path
 	// names a moment later.
-	struct stat st {};
+	struct stat st { };
 	if (::fstat(fd, &st) != 0)
 		refuse(path, std::strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -153,7 +153,8 @@ std::string Authenticator::generateKeyHex()
 	return std::string(hex.bytes.data(), kHexChars);
 }
 
-Authenticator::Authenticator(Authenticator &&other) noexcept : key_(std::exchange(other.key_, nullptr)) {}
+Authenticator::Authenticator(Authenticator &&other) noexcept
+	: key_(std::exchange(other.key_, nullptr)) { }
 
 Authenticator &Authenticator::operator=(Authenticator &&other) noexcept
 {

@@ -45,7 +45,8 @@ public:
 	std::optional<std::span<const std::uint8_t>> verify(std::span<const std::uint8_t> packet) const noexcept;
 
 private:
-	explicit Authenticator(unsigned char *key) noexcept : key_(key) {}
+	explicit Authenticator(unsigned char *key) noexcept
+		: key_(key) { }
 
 	unsigned char *key_; // sodium_malloc'd; nullptr once moved from
 };

@@ -36,7 +36,8 @@ class LoopClock final : public Clock
 {
 public:
 	// Borrows @loop for its lifetime.
-	explicit LoopClock(uv_loop_t &loop) noexcept : loop_(loop) {}
+	explicit LoopClock(uv_loop_t &loop) noexcept
+		: loop_(loop) { }
 
 	std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
 	std::unique_ptr<Alarm> alarm(std::function<void()> onExpire) override;

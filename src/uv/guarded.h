@@ -17,7 +17,7 @@ void reportEscaped(std::string_view where) noexcept;
 // reportEscaped(@where): C callers (libuv, Avahi) cannot unwind, so the
 // callback is noexcept and its failure is logged instead. Returns whether
 // it ran to the end, or for a callback with a value, that value if it did.
-template<typename F, typename... Args>
+template <typename F, typename... Args>
 auto guarded(std::string_view where, F &&callback, Args &&...args) noexcept
 {
 	using Result = std::invoke_result_t<F, Args...>;

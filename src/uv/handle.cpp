@@ -14,8 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "uv/handle_detail.h"
 #include "common/log.h"
+#include "uv/handle_detail.h"
 
 namespace dmdns::uv {
 
@@ -79,7 +79,7 @@ bool answers(const std::string &path)
 
 void removeStale(const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	if (::lstat(path.c_str(), &st) != 0) {
 		if (errno == ENOENT)
 			return;
@@ -145,7 +145,8 @@ void Loop::stop() noexcept
 
 // ---- Handle
 
-Handle::Handle(uv_handle_t *handle, uv_close_cb release) : handle_(handle), release_(release)
+Handle::Handle(uv_handle_t *handle, uv_close_cb release)
+	: handle_(handle), release_(release)
 {
 	handle_->data = this;
 	try {

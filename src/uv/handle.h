@@ -67,18 +67,18 @@ protected:
 	~Handle();
 
 	// The open handle; throws std::logic_error once closed.
-	template<typename T>
+	template <typename T>
 	T *live() const
 	{
 		return reinterpret_cast<T *>(open());
 	}
-	template<typename T>
+	template <typename T>
 	T *maybe() const noexcept
 	{
 		return reinterpret_cast<T *>(handle_);
 	}
 	// The owner a libuv callback belongs to, or nullptr once it let go.
-	template<typename Owner, typename T>
+	template <typename Owner, typename T>
 	static Owner *owner(const T *handle) noexcept
 	{
 		return static_cast<Owner *>(static_cast<Handle *>(handle->data));

@@ -13,7 +13,7 @@ namespace dmdns::uv::detail {
 
 // Heap memory for a handle of type T, initialised by @init; freed here if
 // init fails (libuv has not registered it then) and by release<T> otherwise.
-template<typename T, typename Init>
+template <typename T, typename Init>
 uv_handle_t *make(Init &&init, std::string_view what)
 {
 	auto handle = std::make_unique<T>();
@@ -21,7 +21,7 @@ uv_handle_t *make(Init &&init, std::string_view what)
 	return reinterpret_cast<uv_handle_t *>(handle.release());
 }
 
-template<typename T>
+template <typename T>
 void release(uv_handle_t *handle) noexcept
 {
 	delete reinterpret_cast<T *>(handle);

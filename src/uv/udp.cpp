@@ -16,8 +16,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "uv/handle_detail.h"
 #include "common/log.h"
+#include "uv/handle_detail.h"
 
 namespace dmdns::uv {
 
@@ -30,7 +30,6 @@ struct SendRequest {
 	uv_udp_send_t request{};
 	std::vector<std::uint8_t> data;
 };
-
 
 sockaddr_storage ipv4(const in_addr &address, in_port_t port) noexcept
 {
@@ -103,7 +102,8 @@ std::optional<std::uint32_t> scopeId(const std::string &zone)
 
 Udp::Udp(uv_loop_t &loop, OnDatagram onDatagram)
 	: Handle(detail::make<uv_udp_t>([&](uv_udp_t *u) { return uv_udp_init(&loop, u); }, "uv_udp_init"),
-		 detail::release<uv_udp_t>), onDatagram_(std::move(onDatagram)), buffer_(kReceiveBuffer)
+		 detail::release<uv_udp_t>),
+	  onDatagram_(std::move(onDatagram)), buffer_(kReceiveBuffer)
 {
 }
 

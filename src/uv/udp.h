@@ -21,7 +21,7 @@ inline constexpr std::size_t kMaxDatagram = 1400 + 64;
 
 // What a Udp socket did since construction.
 struct UdpCounters {
-	std::uint64_t sent = 0;      // datagrams the kernel accepted
+	std::uint64_t sent = 0;	     // datagrams the kernel accepted
 	std::uint64_t received = 0;  // datagrams passed to onDatagram
 	std::uint64_t failed = 0;    // sends that failed, receive errors
 	std::uint64_t oversized = 0; // datagrams dropped for exceeding kMaxDatagram
@@ -47,7 +47,6 @@ public:
 class Udp final : public Handle, public DatagramSocket
 {
 public:
-
 	// @onDatagram sees each datagram of at most kMaxDatagram bytes, whole;
 	// its data lives only during the call. It may destroy the Udp.
 	Udp(uv_loop_t &loop, OnDatagram onDatagram);

@@ -52,9 +52,11 @@ inline void runFor(uv::Loop &loop, std::chrono::milliseconds span)
 class Fd final
 {
 public:
-	explicit Fd(int fd = -1) noexcept : fd_(fd) {}
+	explicit Fd(int fd = -1) noexcept
+		: fd_(fd) { }
 	~Fd() { reset(); }
-	Fd(Fd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+	Fd(Fd &&other) noexcept
+		: fd_(std::exchange(other.fd_, -1)) { }
 	Fd &operator=(Fd &&other) noexcept
 	{
 		reset(std::exchange(other.fd_, -1));

@@ -4,11 +4,11 @@
 #include <optional>
 #include <string>
 
+#include "adapter/support.h"
 #include "daemon/advertiser.h"
 #include "distcc-mdns/txt.h"
-#include "support/fake_mdns.h"
 #include "host/probe.h"
-#include "adapter/support.h"
+#include "support/fake_mdns.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

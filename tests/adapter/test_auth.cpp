@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/auth.h"
 #include "adapter/support.h"
+#include "net/auth.h"
 
 using dmdns::net::Authenticator;
 using dmdns::test::Fd;
@@ -201,7 +201,7 @@ TEST_SUITE("net_auth")
 		CHECK(contains(refusal(path), "holds 65 characters"));
 		writeFile(path, kHex + std::string(10000, 'a'));
 		CHECK(refusal(path) == "key file " + path +
-			      ": is too long, a key file holds 64 hex characters and optionally a newline");
+					       ": is too long, a key file holds 64 hex characters and optionally a newline");
 		writeFile(path, kHex + "\r\n");
 		CHECK(contains(refusal(path), "holds 65 characters"));
 		writeFile(path, "zz" + kHex.substr(2));

@@ -10,8 +10,8 @@
 #include <avahi-common/timeval.h>
 #include <avahi-common/watch.h>
 
-#include "avahi/uv_poll.h"
 #include "adapter/support.h"
+#include "avahi/uv_poll.h"
 
 using namespace std::chrono_literals;
 namespace uv = dmdns::uv;

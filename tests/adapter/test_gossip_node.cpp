@@ -6,11 +6,11 @@
 #include <optional>
 #include <string>
 
+#include "daemon/gossip_node.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "support/fake_clock.h"
 #include "support/fake_mdns.h"
 #include "support/fake_udp.h"
-#include "daemon/gossip_node.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

@@ -12,7 +12,8 @@ TEST_SUITE("uv_guarded")
 	TEST_CASE("a callback that returns normally runs once with its arguments")
 	{
 		int calls = 0;
-		CHECK(guarded("test", [&](int a, int b) { calls += a + b; }, 2, 3));
+		CHECK(guarded(
+			"test", [&](int a, int b) { calls += a + b; }, 2, 3));
 		CHECK(calls == 5);
 		const std::optional<int> value = guarded("test", [] { return 42; });
 		CHECK(value == 42);

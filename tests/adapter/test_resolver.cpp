@@ -4,9 +4,9 @@
 #include <set>
 #include <string>
 
+#include "daemon/resolver.h"
 #include "distcc-mdns/txt.h"
 #include "support/fake_mdns.h"
-#include "daemon/resolver.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;

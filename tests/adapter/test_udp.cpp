@@ -14,8 +14,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "uv/handle.h"
 #include "adapter/support.h"
+#include "uv/handle.h"
 #include "uv/udp.h"
 
 using namespace std::chrono_literals;
@@ -308,8 +308,8 @@ TEST_SUITE("uv_udp")
 			CHECK(uv::toString(*resolved) == c.text);
 			// The address part of the text resolves to the same socket address.
 			const std::string host = c.text.front() == '['
-				? c.text.substr(1, c.text.find(']') - 1)
-				: c.text.substr(0, c.text.rfind(':'));
+							 ? c.text.substr(1, c.text.find(']') - 1)
+							 : c.text.substr(0, c.text.rfind(':'));
 			const auto again = uv::resolveNumeric(host, c.port);
 			REQUIRE(again);
 			CHECK(again->ss_family == resolved->ss_family);

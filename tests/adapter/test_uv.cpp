@@ -10,8 +10,8 @@
 
 #include <sys/stat.h>
 
-#include "uv/handle.h"
 #include "adapter/support.h"
+#include "uv/handle.h"
 
 using namespace std::chrono_literals;
 namespace uv = dmdns::uv;
@@ -28,7 +28,7 @@ namespace {
 
 bool exists(const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	return ::lstat(path.c_str(), &st) == 0;
 }
 
@@ -191,7 +191,8 @@ TEST_SUITE("uv_handles")
 		{
 			uv::Loop loop;
 			REQUIRE(uv_timer_init(&loop.get(), &foreign) == 0);
-			REQUIRE(uv_timer_start(&foreign, [](uv_timer_t *) {}, 3600000, 0) == 0);
+			REQUIRE(uv_timer_start(
+					&foreign, [](uv_timer_t *) {}, 3600000, 0) == 0);
 			timer = std::make_unique<uv::Timer>(loop.get(), [&] { ++fired; });
 			timer->start(1h);
 			server = std::make_unique<uv::UnixServer>(loop.get(), path, [](std::unique_ptr<uv::Stream>) {});
@@ -218,7 +219,7 @@ TEST_SUITE("uv_handles")
 		std::vector<Fd> fds;
 		{
 			EchoServer server(loop.get(), path, [] {});
-			struct stat st {};
+			struct stat st { };
 			REQUIRE(::stat(path.c_str(), &st) == 0);
 			CHECK(S_ISSOCK(st.st_mode));
 			CHECK((st.st_mode & 0777) == 0666);

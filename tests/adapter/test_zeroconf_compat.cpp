@@ -10,9 +10,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "support/fake_clock.h"
 #include "adapter/support.h"
 #include "daemon/zeroconf_compat.h"
+#include "support/fake_clock.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
@@ -46,7 +46,7 @@ std::string contentOf(int fd)
 
 ino_t inodeOf(const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	REQUIRE(::stat(path.c_str(), &st) == 0);
 	return st.st_ino;
 }
@@ -66,7 +66,7 @@ bool writeLocked(const std::string &path)
 {
 	test::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
 	REQUIRE(fd.get() >= 0);
-	struct flock l {};
+	struct flock l { };
 	l.l_type = F_WRLCK;
 	l.l_whence = SEEK_SET;
 	REQUIRE(::fcntl(fd.get(), F_OFD_GETLK, &l) == 0);
@@ -88,7 +88,8 @@ struct Fixture {
 
 	void start()
 	{
-		compat.emplace(loop.get(), distccDir.file(""), kInterval, [this] { return line; }, &clock);
+		compat.emplace(
+			loop.get(), distccDir.file(""), kInterval, [this] { return line; }, &clock);
 	}
 };
 
@@ -160,7 +161,7 @@ TEST_SUITE("adapter_zeroconf_compat")
 		const std::string lock = f.distccDir.file("zeroconf/lock");
 		test::Fd stock(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
 		REQUIRE(stock.get() >= 0);
-		struct flock l {};
+		struct flock l { };
 		l.l_type = F_WRLCK;
 		l.l_whence = SEEK_SET;
 		REQUIRE(::fcntl(stock.get(), F_OFD_SETLK, &l) == 0);

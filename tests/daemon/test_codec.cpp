@@ -232,7 +232,10 @@ TEST_SUITE("codec")
 			CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
 		}
 		for (const auto &[key, value] : { std::pair<const char *, nlohmann::json>{ "jobs", "12" },
-						  { "jobs", -1 }, { "line", 3 }, { "servers", "none" }, { "localhost", "nowhere" },
+						  { "jobs", -1 },
+						  { "line", 3 },
+						  { "servers", "none" },
+						  { "localhost", "nowhere" },
 						  { "share", "half" } }) {
 			nlohmann::json broken = j;
 			broken[key] = value;

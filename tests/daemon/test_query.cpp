@@ -123,7 +123,9 @@ TEST_SUITE("query")
 
 	TEST_CASE("the status table never passes control characters from the network")
 	{
-		DirectoryEntry e = entry("distcc@x\x1b[31m\x01" "evil", "10.0.0.2", 4);
+		DirectoryEntry e = entry("distcc@x\x1b[31m\x01"
+					 "evil",
+					 "10.0.0.2", 4);
 		const nlohmann::json r = reply(R"({"op":"hosts"})", { e });
 		const std::string table = statusTable(codec::decodeView(r));
 		for (char c : table)
@@ -342,7 +344,7 @@ struct Harness {
 	}
 
 	// Runs the loop until @done or @limit passed; whether @done held.
-	template<typename F>
+	template <typename F>
 	bool runUntil(F done, std::chrono::milliseconds limit = std::chrono::seconds(5))
 	{
 		const auto end = std::chrono::steady_clock::now() + limit;
@@ -527,7 +529,7 @@ TEST_SUITE("socket directory")
 		const std::string base = tmpl;
 		const std::string made = base + "/made";
 		prepareSocketDirectory(made);
-		struct stat st {};
+		struct stat st { };
 		REQUIRE(::lstat(made.c_str(), &st) == 0);
 		CHECK((st.st_mode & 07777) == socketDirectoryMode());
 		CHECK(socketDirectoryMode() == (::geteuid() == 0 ? 0755u : 0700u));

@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "distcc-mdns/hosts_line.h"
 #include "daemon/hosts_query.h"
 #include "daemon/json_codec.h"
+#include "distcc-mdns/hosts_line.h"
 #include "fuzz/targets.h"
 
 namespace dmdns::fuzz {

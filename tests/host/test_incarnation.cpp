@@ -48,7 +48,8 @@ private:
 class ScopedEnv final
 {
 public:
-	ScopedEnv(const char *name, std::optional<std::string> value) : name_(name)
+	ScopedEnv(const char *name, std::optional<std::string> value)
+		: name_(name)
 	{
 		if (const char *old = std::getenv(name))
 			old_ = old;
@@ -112,7 +113,7 @@ TEST_SUITE("host_incarnation")
 		CHECK(first == kT);
 		CHECK(persisted);
 		// Created for its owner only, holding the value.
-		struct stat st {};
+		struct stat st { };
 		REQUIRE(::stat(dir.c_str(), &st) == 0);
 		CHECK((st.st_mode & 07777) == 0700);
 		CHECK(slurp(dir / "incarnation") == std::to_string(kT) + "\n");
@@ -151,7 +152,7 @@ TEST_SUITE("host_incarnation")
 		TempDir tmp;
 		const fs::path file = tmp.path() / "incarnation";
 		const std::string corrupt[] = { "", "\n", "garbage\n", "-5\n", "12 34\n", "0x10\n", "1.5\n",
-					    std::string(40, '9'), std::string("12\0", 3) + "34\n", std::string(1000, '7') };
+						std::string(40, '9'), std::string("12\0", 3) + "34\n", std::string(1000, '7') };
 		for (const std::string &bad : corrupt) {
 			CAPTURE(bad);
 			spit(file, bad);

@@ -70,7 +70,8 @@ void writeFile(const fs::path &path, std::string_view content, bool executable =
 class ScopedEnv final
 {
 public:
-	ScopedEnv(const char *name, const std::string &value) : name_(name)
+	ScopedEnv(const char *name, const std::string &value)
+		: name_(name)
 	{
 		if (const char *old = std::getenv(name))
 			old_ = old;
@@ -158,7 +159,8 @@ std::string listenLine(int slot, std::string_view local, std::uint32_t uid, std:
 class FakeProc final
 {
 public:
-	explicit FakeProc(fs::path root) : root_(std::move(root)) {}
+	explicit FakeProc(fs::path root)
+		: root_(std::move(root)) { }
 
 	// A process whose fds (with these socket inodes) are readable.
 	void process(int pid, std::string_view cmdline, std::uint32_t uid, std::initializer_list<std::uint64_t> sockets)
@@ -260,7 +262,7 @@ TEST_SUITE("host_probe")
 		const LoadReading r = LoadProbe(3632, proc.path().string()).read();
 		CHECK(r.listening);
 		CHECK_FALSE(r.distccd); // no process holds it
-		CHECK(r.running == 3); // two IPv4, one v4-mapped; not the client side, not TIME_WAIT
+		CHECK(r.running == 3);	// two IPv4, one v4-mapped; not the client side, not TIME_WAIT
 		CHECK(r.runnable == doctest::Approx(6.0));
 		CHECK(r.load1 == doctest::Approx(3.52));
 
@@ -333,13 +335,22 @@ TEST_SUITE("host_probe")
 		TempDir proc;
 		using namespace std::string_view_literals;
 		FakeProc fake(proc.path());
-		fake.process(100, "/usr/bin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 1 });
-		fake.process(101, "distccd\0--port=3700\0--allow\0" "10.0.0.0/8\0"sv, 102, { 2 });
+		fake.process(100, "/usr/bin/distccd\0--daemon\0--jobs\0"
+				  "7\0"sv,
+			     102, { 1 });
+		fake.process(101, "distccd\0--port=3700\0--allow\0"
+				  "10.0.0.0/8\0"sv,
+			     102, { 2 });
 		fake.process(102, "distcc\0gcc\0-c\0x.c\0"sv, 102, {});
-		fake.process(103, "distccd\0--inetd\0-j\0" "2\0--port\0" "3800\0"sv, 102, { 3 });
+		fake.process(103, "distccd\0--inetd\0-j\0"
+				  "2\0--port\0"
+				  "3800\0"sv,
+			     102, { 3 });
 		fake.process(104, ""sv, 0, {}); // a kernel thread
-		writeFile(proc.path() / "self/cmdline", "distccd\0-j\0" "99\0"sv);
-		writeFile(proc.path() / "notapid/cmdline", "distccd\0-j\0" "98\0"sv);
+		writeFile(proc.path() / "self/cmdline", "distccd\0-j\0"
+							"99\0"sv);
+		writeFile(proc.path() / "notapid/cmdline", "distccd\0-j\0"
+							   "98\0"sv);
 		// Listeners of uid 102 on 3632 (0E30), 3700 (0E74) and 3800 (0ED8).
 		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 102, 1) +
 							   listenLine(1, "00000000:0E74", 102, 2) +
@@ -366,8 +377,12 @@ TEST_SUITE("host_probe")
 		FakeProc fake(proc.path());
 		const std::string root = proc.path().string();
 		const std::vector<std::uint32_t> uids{ 0, 102 };
-		fake.process(100, "/usr/sbin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 500 });
-		fake.process(101, "/usr/sbin/distccd\0--daemon\0--jobs\0" "7\0"sv, 102, { 500 }); // a worker
+		fake.process(100, "/usr/sbin/distccd\0--daemon\0--jobs\0"
+				  "7\0"sv,
+			     102, { 500 });
+		fake.process(101, "/usr/sbin/distccd\0--daemon\0--jobs\0"
+				  "7\0"sv,
+			     102, { 500 }); // a worker
 
 		// distccd's own listener: verified, with its options.
 		writeFile(proc.path() / "net/tcp", listenLine(0, "0200000A:0E30", 102, 500));
@@ -387,7 +402,9 @@ TEST_SUITE("host_probe")
 		CHECK(c.refusal.find("command '/usr/sbin/distccd --daemon --jobs 7'") != std::string::npos);
 
 		// Another user on the port, even calling itself distccd.
-		fake.process(200, "distccd\0--jobs\0" "200\0"sv, 65534, { 600 });
+		fake.process(200, "distccd\0--jobs\0"
+				  "200\0"sv,
+			     65534, { 600 });
 		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 65534, 600));
 		c = checkDistccd(3632, root, uids);
 		CHECK(c.listening);
@@ -489,7 +506,9 @@ TEST_SUITE("host_probe")
 		using namespace std::string_view_literals;
 		FakeProc fake(proc.path());
 		const std::vector<std::uint32_t> uids{ 0, 102 };
-		fake.process(200, "/usr/bin/python3\0-m\0http.server\0" "3632\0"sv, 65534, { 600 });
+		fake.process(200, "/usr/bin/python3\0-m\0http.server\0"
+				  "3632\0"sv,
+			     65534, { 600 });
 		writeFile(proc.path() / "net/tcp", listenLine(0, "00000000:0E30", 65534, 600));
 		LoadProbe probe(3632, proc.path().string(), uids);
 		StderrCapture err;
@@ -532,7 +551,7 @@ TEST_SUITE("host_probe")
 					 "open(a[a.index('--log-file')+1],'w').close()\n"
 					 "time.sleep(60)\n";
 		const pid_t pid = spawnGroup("/usr/bin/python3", { "distccd", "-c", code, "--port", std::to_string(port),
-								  "--jobs", "5", "--log-file", ready.string() });
+								   "--jobs", "5", "--log-file", ready.string() });
 		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
 		for (int i = 0; i < 2000 && !fs::exists(ready) && std::chrono::steady_clock::now() < deadline; ++i)
 			::usleep(10000);
@@ -718,7 +737,7 @@ TEST_SUITE("host_probe")
 			return fd;
 		};
 		auto lock = [](int fd) {
-			struct flock l {};
+			struct flock l { };
 			l.l_type = F_WRLCK;
 			l.l_whence = SEEK_SET;
 			REQUIRE(::fcntl(fd, F_SETLK, &l) == 0);
@@ -758,7 +777,7 @@ TEST_SUITE("host_probe")
 		touch("backoff_tcp_10.0.0.2_3632_0", 5);
 		touch("backoff_tcp_10.0.0.3_4000_0", 0);
 		touch("backoff_tcp_10.0.0.4_3632_0", 61); // the period is over
-		touch("cpu_tcp_10.0.0.5_3632_0", 0);	    // a slot lock, not a failure
+		touch("cpu_tcp_10.0.0.5_3632_0", 0);	  // a slot lock, not a failure
 		touch("backoff_localhost_0", 0);
 		const auto failing = host::distccBackoffs(lockDir, 60);
 		CHECK(failing == std::set<std::pair<std::string, std::uint16_t>>{ { "10.0.0.2", 3632 },

@@ -137,20 +137,20 @@ TEST_SUITE("procfs")
 			"garbage\n",
 			"   0:\n",
 			"   0: 0100007F:0E30\n",
-			"   0: 0100007F:0E30 0100007F:A000\n",				 // no state
-			"   0: 0100007F:0E30 0100007F:A000 1\n",			 // one-digit state
-			"   0: 0100007F:0E30 0100007F:A000 001\n",			 // three-digit state
-			"   0: 0100007F:0E30 0100007F:A000 0G\n",			 // not hex
-			"   0: 0100007F:E30 0100007F:A000 01\n",			 // three-digit port
-			"   0: 0100007F:10E30 0100007F:A000 01\n",			 // port > 65535
-			"   0: 100007F:0E30 0100007F:A000 01\n",			 // 7-digit address
-			"   0: 0100007F0E30 0100007F:A000 01\n",			 // no colon
+			"   0: 0100007F:0E30 0100007F:A000\n",				  // no state
+			"   0: 0100007F:0E30 0100007F:A000 1\n",			  // one-digit state
+			"   0: 0100007F:0E30 0100007F:A000 001\n",			  // three-digit state
+			"   0: 0100007F:0E30 0100007F:A000 0G\n",			  // not hex
+			"   0: 0100007F:E30 0100007F:A000 01\n",			  // three-digit port
+			"   0: 0100007F:10E30 0100007F:A000 01\n",			  // port > 65535
+			"   0: 100007F:0E30 0100007F:A000 01\n",			  // 7-digit address
+			"   0: 0100007F0E30 0100007F:A000 01\n",			  // no colon
 			"   0: 0100007F:0E30 00000000000000000000000001000000:A000 01\n", // mixed families
 			"   0: 0100007Z:0E30 0100007F:A000 01\n",
-			"  -1: 0100007F:0E30 0100007F:A000 01\n",			 // signed slot
+			"  -1: 0100007F:0E30 0100007F:A000 01\n", // signed slot
 			"   x: 0100007F:0E30 0100007F:A000 01\n",
-			"0100007F:0E30 0100007F:A000 01\n",				 // no slot
-			"   99999999999999999999999: 0100007F:0E30 0100007F:A000 01\n", // absurd slot
+			"0100007F:0E30 0100007F:A000 01\n",					      // no slot
+			"   99999999999999999999999: 0100007F:0E30 0100007F:A000 01\n",		      // absurd slot
 			"   0: 0100007F:0E30 0100007F:A000 01"s + std::string("\0\0\xff", 3) + "x\n", // junk after the state token
 			std::string("\0\0\0\xff\xfe\n", 6),
 			"   0: :0E30 0100007F:A000 01\n",
@@ -228,14 +228,14 @@ TEST_SUITE("procfs")
 	{
 		const std::string head = "   0: 0100007F:0E30 00000000:0000 0A";
 		const std::string cut[] = {
-			head,								// cut after the state
-			head + " 00000000:00000000 00:00000000 00000000",			// cut before the uid
-			head + " 00000000:00000000 00:00000000 00000000 -1 0 7 1",		// signed uid
-			head + " 00000000:00000000 00:00000000 00000000 4294967296 0 7 1",	// uid > 32 bits
-			head + " 00000000:00000000 00:00000000 00000000 0x10 0 7 1",		// not decimal
-			head + " 00000000:00000000 00:00000000 0000000G 0 0 7 1",		// bad retransmits
-			head + " 0000000000000000 00:00000000 00000000 0 0 7 1",		// queues without ':'
-			head + " 00000000:00000000 0000000000 00000000 0 0 7 1",		// timer without ':'
+			head,											// cut after the state
+			head + " 00000000:00000000 00:00000000 00000000",					// cut before the uid
+			head + " 00000000:00000000 00:00000000 00000000 -1 0 7 1",				// signed uid
+			head + " 00000000:00000000 00:00000000 00000000 4294967296 0 7 1",			// uid > 32 bits
+			head + " 00000000:00000000 00:00000000 00000000 0x10 0 7 1",				// not decimal
+			head + " 00000000:00000000 00:00000000 0000000G 0 0 7 1",				// bad retransmits
+			head + " 0000000000000000 00:00000000 00000000 0 0 7 1",				// queues without ':'
+			head + " 00000000:00000000 0000000000 00000000 0 0 7 1",				// timer without ':'
 			head + " 00000000:00000000 00:00000000 00000000 1"s + std::string("\0", 1) + "0 0 7 1", // NUL in the uid
 		};
 		for (const std::string &line : cut) {
@@ -319,7 +319,8 @@ TEST_SUITE("procfs")
 
 	TEST_CASE("cmdline splits on NULs")
 	{
-		CHECK(splitCmdline("distccd\0--jobs\0" "3\0"sv) == args({ "distccd", "--jobs", "3" }));
+		CHECK(splitCmdline("distccd\0--jobs\0"
+				   "3\0"sv) == args({ "distccd", "--jobs", "3" }));
 		// No final NUL (a process that rewrote its title), inner empty args.
 		CHECK(splitCmdline("distccd\0\0-j4"sv) == args({ "distccd", "", "-j4" }));
 		CHECK(splitCmdline("").empty());
@@ -443,15 +444,15 @@ TEST_SUITE("procfs")
 			{ "x86_64-linux-gnu\n", "12\n13\n" },
 			{ "x86_64-linux-gnu\nfoo\n", "12\n" },
 			{ "x86_64 linux", "12" },
-			{ "x86+64-linux-gnu", "12" }, // '+' is for versions only
+			{ "x86+64-linux-gnu", "12" },	// '+' is for versions only
 			{ "x86_64-linux-gnu", "12:1" }, // ':' splits the TXT cc list
 			{ "x86_64-linux-gnu", "12,1" },
 			{ "x86_64-linux-gnu", "gcc: error: unrecognized option" },
 			{ " x86_64-linux-gnu", "12" },
-			{ "x86_64-linux-gnu", "1\0"sv "2" },
+			{ "x86_64-linux-gnu", "1\0"sv
+					      "2" },
 		};
-		for (auto [machine, version] : bad)
-			{
+		for (auto [machine, version] : bad) {
 			const std::string shown = std::string(machine) + "|" + std::string(version);
 			CHECK_MESSAGE(!parseCompilerOutput(machine, version), shown);
 		}

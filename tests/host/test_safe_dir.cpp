@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "uv/handle.h"
 #include "daemon/hosts_file.h"
-#include "host/safe_dir.h"
 #include "daemon/zeroconf_compat.h"
+#include "host/safe_dir.h"
+#include "uv/handle.h"
 
 using namespace dmdns;
 using namespace dmdns::host;
@@ -69,7 +69,7 @@ void writeFile(const std::string &path, const std::string &content)
 
 struct stat lstatOf(const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	REQUIRE(::lstat(path.c_str(), &st) == 0);
 	return st;
 }
@@ -114,7 +114,7 @@ bool runUntil(uv::Loop &loop, const std::function<bool()> &done,
 // Whether this process holds a POSIX lock on the file now at @path.
 bool locked(const std::string &path)
 {
-	struct stat st {};
+	struct stat st { };
 	if (::stat(path.c_str(), &st) != 0)
 		return false;
 	// Lines read "1: POSIX  ADVISORY  WRITE PID MAJ:MIN:INODE START END".
@@ -245,7 +245,8 @@ TEST_SUITE("safe_dir")
 		dir.replace("hosts", "ours\n", [&](const std::string &name) {
 			CHECK(name == "hosts");
 			++calls;
-			return calls == 1 ? std::string("planted") : calls == 2 ? std::string("planted-file") : "fresh";
+			return calls == 1 ? std::string("planted") : calls == 2 ? std::string("planted-file")
+										: "fresh";
 		});
 		CHECK(calls == 3);
 		CHECK(readFile(tmp / "hosts") == "ours\n");
@@ -285,7 +286,8 @@ TEST_SUITE("safe_dir")
 		const SafeDir dir = SafeDir::open(tmp.path().string());
 		const UniqueFd first = dir.openFile("lock");
 		REQUIRE(first.get() >= 0);
-		struct stat a {}, b {};
+		struct stat a {
+		}, b{};
 		REQUIRE(::fstat(first.get(), &a) == 0);
 		const UniqueFd again = dir.openFile("lock");
 		REQUIRE(::fstat(again.get(), &b) == 0);

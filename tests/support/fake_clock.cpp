@@ -10,7 +10,8 @@ namespace dmdns::test {
 class FakeClock::Alarm final : public uv::Alarm
 {
 public:
-	Alarm(FakeClock &clock, std::function<void()> onExpire) : clock_(clock), onExpire_(std::move(onExpire))
+	Alarm(FakeClock &clock, std::function<void()> onExpire)
+		: clock_(clock), onExpire_(std::move(onExpire))
 	{
 		clock_.alarms_.push_back(this);
 	}

@@ -5,7 +5,8 @@
 
 namespace dmdns::test {
 
-FakePublisher::FakePublisher(FakeMdns &mdns) : mdns_(mdns)
+FakePublisher::FakePublisher(FakeMdns &mdns)
+	: mdns_(mdns)
 {
 	mdns_.publishers_.push_back(this);
 }

@@ -22,7 +22,11 @@ class FakePublisher final : public avahi::Publishing
 {
 public:
 	struct Event {
-		enum class Kind { Publish, Txt, Withdraw };
+		enum class Kind {
+			Publish,
+			Txt,
+			Withdraw
+		};
 		Kind kind;
 		std::string name;
 		std::vector<std::string> txt;

@@ -23,7 +23,8 @@ public:
 	// Bounded: a test must take() what is sent now and then.
 	static constexpr std::size_t kMaxSent = 4096;
 
-	explicit FakeUdp(OnDatagram onDatagram) : onDatagram_(std::move(onDatagram)) {}
+	explicit FakeUdp(OnDatagram onDatagram)
+		: onDatagram_(std::move(onDatagram)) { }
 
 	// Port 0 picks a port, as the kernel would.
 	void bind(const std::string &address, std::uint16_t port) override;

@@ -93,7 +93,7 @@ public:
 
 	// Advances the virtual clock by @span in 1 ms steps; @check runs after
 	// every step.
-	template<typename Check>
+	template <typename Check>
 	void run(milliseconds span, Check check)
 	{
 		const SteadyTime end = now + span;
@@ -490,7 +490,8 @@ TEST_SUITE("gossip")
 		lan[7].setDemand(3, 2, lan.now);
 		lan.run(1000ms);
 		for (std::size_t i = 0; i < lan.size(); ++i) {
-			const std::uint32_t own = i == 4 ? 5 : i == 7 ? 3 : 0;
+			const std::uint32_t own = i == 4 ? 5 : i == 7 ? 3
+								      : 0;
 			CHECK(lan[i].reservedByOthers(0x9999, lan.now) == 8 - own);
 		}
 		lan.run(2100ms);
@@ -918,4 +919,3 @@ TEST_SUITE("gossip")
 		CHECK(to == std::set<Endpoint>{ { "10.0.0.2", 3632 }, { "10.0.0.3", 3632 } });
 	}
 }
-

@@ -126,7 +126,7 @@ TEST_SUITE("gossip_trust")
 		CHECK(t.speaksFor(0x20, "10.0.0.2", kT0));
 		CHECK_FALSE(t.speaksFor(0x20, "10.0.0.66", kT0 + 1s)); // a liar, while the server speaks
 		CHECK(t.speaksFor(0x20, "10.0.0.2", kT0 + 3s));
-		CHECK_FALSE(t.speaksFor(0x21, "10.0.0.2", kT0 + 3s)); // one host, one node
+		CHECK_FALSE(t.speaksFor(0x21, "10.0.0.2", kT0 + 3s));	 // one host, one node
 		CHECK(t.speaksFor(0x20, "10.0.0.3", kT0 + 3s + 3501ms)); // moved (DHCP) after silence
 		// A configured --peer's address is the one that counts.
 		t.vouch({ { 0x30, { "10.0.0.9" } } });

@@ -107,7 +107,7 @@ TEST_SUITE("host_port")
 	TEST_CASE("formatHostPort writes what readHostPort reads back")
 	{
 		for (const HostPort &e : { HostPort{ "10.0.0.2", 3632 }, HostPort{ "fe80::1:3632", 1 },
-					  HostPort{ "fe80::1%eth0", 3632 }, HostPort{ "build-7", 65535 } })
+					   HostPort{ "fe80::1%eth0", 3632 }, HostPort{ "build-7", 65535 } })
 			CHECK(parsed(formatHostPort(e), std::nullopt) == e);
 		CHECK(formatHostPort({ "fe80::1", 3632 }) == "[fe80::1]:3632");
 		CHECK(formatHostPort({ "h", 1 }) == "h:1");

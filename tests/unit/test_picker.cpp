@@ -115,10 +115,10 @@ TEST_SUITE("picker")
 		// Every expected wait is exactly 1, so each pick is decided by the
 		// first, capacity-weighted draw alone.
 		const std::vector<Server> servers = {
-			makeServer(4, 1.0, 3),	// capacity 4
-			makeServer(8, 1.0, 7),	// capacity 8
-			makeServer(4, 2.0, 7),	// capacity 8
-			makeServer(2, 0.5, 0),	// capacity 1
+			makeServer(4, 1.0, 3), // capacity 4
+			makeServer(8, 1.0, 7), // capacity 8
+			makeServer(4, 2.0, 7), // capacity 8
+			makeServer(2, 0.5, 0), // capacity 1
 		};
 		for (const Server &s : servers)
 			REQUIRE(s.expectedWait(0) == doctest::Approx(1.0));
@@ -140,8 +140,11 @@ TEST_SUITE("picker")
 		// P(i) = sum over j of P(draw i then j) [wait_i <= wait_j]
 		//                    + P(draw j then i) [wait_i <  wait_j]
 		const std::vector<Server> servers = {
-			makeServer(8, 1.0, 6), makeServer(4, 1.0, 0), makeServer(16, 0.5, 2),
-			makeServer(2, 2.0, 3), makeServer(4, 1.0, 1),
+			makeServer(8, 1.0, 6),
+			makeServer(4, 1.0, 0),
+			makeServer(16, 0.5, 2),
+			makeServer(2, 2.0, 3),
+			makeServer(4, 1.0, 1),
 		};
 		const std::size_t n = servers.size();
 		double total = 0.0;

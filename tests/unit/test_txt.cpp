@@ -22,10 +22,8 @@ Server sampleServer()
 	s.state = ServerState::Drain;
 	s.lzo = true;
 	s.cpp = true;
-	s.compilers = { { "x86_64-linux-gnu", "12" }, { "aarch64-linux-gnu", "12" },
-			{ "x86_64-pc-linux-gnu", "14.0.6" } };
-	s.sample = LoadSample{ .running = 7, .runnable = 3.5, .incarnation = 1732750000,
-			       .sequence = 42 };
+	s.compilers = { { "x86_64-linux-gnu", "12" }, { "aarch64-linux-gnu", "12" }, { "x86_64-pc-linux-gnu", "14.0.6" } };
+	s.sample = LoadSample{ .running = 7, .runnable = 3.5, .incarnation = 1732750000, .sequence = 42 };
 	return s;
 }
 
@@ -36,8 +34,13 @@ bool hasProblem(const TxtDecoded &d, const std::string &key)
 }
 
 const std::vector<std::string> kStock = {
-	"txtvers=1", "cpus=2", "jobs=4", "distcc=3.4", "gnuhost=x86_64-pc-linux-gnu",
-	"cc_version=12", "cc_machine=x86_64-linux-gnu",
+	"txtvers=1",
+	"cpus=2",
+	"jobs=4",
+	"distcc=3.4",
+	"gnuhost=x86_64-pc-linux-gnu",
+	"cc_version=12",
+	"cc_machine=x86_64-linux-gnu",
 };
 
 } // namespace

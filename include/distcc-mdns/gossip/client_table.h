@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "distcc-mdns/directory.h"
 #include "distcc-mdns/gossip/server_table.h"
 #include "distcc-mdns/gossip_wire.h"
-#include "distcc-mdns/directory.h"
 
 namespace dmdns {
 

@@ -29,15 +29,15 @@ namespace dmdns::gossip {
 
 struct Peer {
 	Endpoint endpoint;
-	std::uint64_t node = 0; // sender id of its last accepted datagram
+	std::uint64_t node = 0;		   // sender id of its last accepted datagram
 	std::optional<SteadyTime> heard;   // its last accepted datagram
 	std::optional<SteadyTime> replied; // our last full answer to it
 	std::optional<SteadyTime> probed;  // our last direct request while it was suspect
 	std::optional<SteadyTime> hello;   // our last request while it had not answered
 	unsigned hellos = 0;		   // requests unanswered in a row: their spacing doubles
 	std::optional<SteadyTime> pulled;  // our last pull of a --peer
-	bool learnt = false; // it wrote to us first; forgotten when silent
-	bool pull = false;   // a --peer: trusted relay, asked for news every heartbeat
+	bool learnt = false;		   // it wrote to us first; forgotten when silent
+	bool pull = false;		   // a --peer: trusted relay, asked for news every heartbeat
 };
 
 // Who a node is: the addresses the caller vouches for (the servers' own

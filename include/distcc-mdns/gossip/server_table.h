@@ -10,16 +10,16 @@
 #include <set>
 #include <span>
 
-#include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/directory.h"
+#include "distcc-mdns/gossip_wire.h"
 
 namespace dmdns::gossip {
 
 // What became of a record offered to a table.
 enum class Verdict {
 	Applied,
-	Stale,	// older than what is held, or about a run that left
-	Probe,	// a relayed claim that contradicts the server's own word: ask it
+	Stale,	 // older than what is held, or about a run that left
+	Probe,	 // a relayed claim that contradicts the server's own word: ask it
 	Refused, // no room, or not for this table
 	Missing	 // a Load without its Sample (of that run) here: ask for it
 };
@@ -47,7 +47,7 @@ public:
 	static constexpr std::uint64_t kSequenceSlack = 16;
 
 	struct Entry {
-		wire::Sample sample;  // ageMs meaningless here: see origin
+		wire::Sample sample; // ageMs meaningless here: see origin
 		SteadyTime origin{}; // when the server measured it, on our clock
 		bool anchored = false;
 		std::uint64_t anchorIncarnation = 0;
