@@ -7,31 +7,19 @@
 #include "daemon/hosts_query.h"
 #include "daemon/json_codec.h"
 #include "daemon/view.h"
+#include "support/entries.h"
 
 using namespace dmdns;
 
 namespace {
 
-DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
-{
-	DirectoryEntry e;
-	e.name = name;
-	e.hostName = std::string(name) + ".local";
-	e.server.id = name;
-	e.server.addresses = { *Address::parse(address) };
-	e.server.cpus = slots;
-	e.server.slots = slots;
-	e.server.compilers = { { "x86_64-linux-gnu", "12" } };
-	return e;
-}
-
 // A farm whose view uses every field: samples, gossip, a duplicate, a
 // failing host, an ineligible one, a clamped demand.
 HostsAnswer busyAnswer()
 {
-	std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("a-stock", "10.0.0.2", 4),
-						entry("b", "10.0.0.3", 8), entry("c", "fe80::9", 2),
-						entry("d", "10.0.0.5", 4) };
+	std::vector<DirectoryEntry> entries = { test::entry("a", "10.0.0.2", 4), test::entry("a-stock", "10.0.0.2", 4),
+						test::entry("b", "10.0.0.3", 8), test::entry("c", "fe80::9", 2),
+						test::entry("d", "10.0.0.5", 4) };
 	entries[0].server.id = "00000000000000aa";
 	entries[0].server.sample = LoadSample{ 2, 1.25, 1, 1, std::chrono::milliseconds(1500) };
 	entries[0].server.liveness = Liveness::Alive;

@@ -22,22 +22,17 @@
 #include "daemon/query_server.h"
 #include "daemon/socket_dir.h"
 #include "daemon/view.h"
+#include "support/entries.h"
 
 using namespace dmdns;
 
 namespace {
 
+// A stock server: no sample, so its load is unknown.
 DirectoryEntry entry(const char *name, const char *address, std::uint32_t slots)
 {
-	DirectoryEntry e;
-	e.name = name;
-	e.hostName = std::string(name) + ".local";
-	e.server.id = name;
-	e.server.addresses = { *Address::parse(address) };
-	e.server.cpus = slots;
-	e.server.slots = slots;
-	e.server.compilers = { { "x86_64-linux-gnu", "12" } };
-	e.stock = true; // no sample: load unknown
+	DirectoryEntry e = test::entry(name, address, slots);
+	e.stock = true;
 	return e;
 }
 
