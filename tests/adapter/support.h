@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "support/temp_dir.h"
 #include "uv/handle.h"
 
 namespace dmdns::test {
@@ -87,31 +88,6 @@ struct Pair {
 		a.reset(fds[0]);
 		b.reset(fds[1]);
 	}
-};
-
-// A private directory under /tmp, removed with its contents.
-class TempDir final
-{
-public:
-	TempDir()
-	{
-		std::string pattern = "/tmp/dmdns-adapter-XXXXXX";
-		if (!::mkdtemp(pattern.data()))
-			fail("mkdtemp");
-		path_ = pattern;
-	}
-	~TempDir()
-	{
-		std::error_code ignored;
-		std::filesystem::remove_all(path_, ignored);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-
-	std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
-private:
-	std::string path_;
 };
 
 // A blocking client connected to @path; reads give up after 5 s so that a

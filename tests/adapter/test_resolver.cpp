@@ -7,23 +7,14 @@
 #include "daemon/resolver.h"
 #include "distcc-mdns/txt.h"
 #include "support/fake_mdns.h"
+#include "support/txt_records.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
 
 namespace {
 
-const std::vector<std::string> kStock = { "txtvers=1", "cpus=2", "jobs=4", "distcc=3.4",
-					  "gnuhost=x86_64-pc-linux-gnu", "cc_version=12",
-					  "cc_machine=x86_64-linux-gnu" };
-
-// The TXT of a distcc-mdns server with gossip id @id.
-std::vector<std::string> ours(const std::string &id)
-{
-	std::vector<std::string> txt = kStock;
-	txt.insert(txt.end(), { "dmver=1", "id=" + id, "run=1", "state=up" });
-	return txt;
-}
+const std::vector<std::string> &kStock = test::kStockTxt;
 
 ResolvedInstance instance(const std::string &name, const std::string &host, const char *address,
 			  std::vector<std::string> txt)
@@ -70,14 +61,14 @@ TEST_SUITE("adapter_resolver")
 	{
 		Fixture f;
 		f.heard = { "aaa", "bbb" };
-		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", test::oursTxt("aaa")));
 		CHECK(f.changes == 1);
 		CHECK(f.entry("distcc@twin").server.id == "aaa");
 		CHECK(f.browser.takeReresolves().empty());
 
 		// Another server's TXT on the holder's name, while gossip still
 		// hears the holder: refused, and resolved afresh after a delay.
-		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("bbb")));
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", test::oursTxt("bbb")));
 		CHECK(f.changes == 2);
 		const DirectoryEntry kept = f.entry("distcc@twin");
 		CHECK(kept.server.id == "aaa");
@@ -92,10 +83,10 @@ TEST_SUITE("adapter_resolver")
 		// Once gossip lets go, the name changes hands: dropped, and asked
 		// about afresh.
 		f.heard.erase("aaa");
-		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", test::oursTxt("bbb")));
 		CHECK(f.resolver.directory().size() == 0);
 		REQUIRE(f.browser.takeReresolves().size() == 1);
-		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", test::oursTxt("bbb")));
 		CHECK(f.entry("distcc@twin").server.id == "bbb");
 	}
 
@@ -105,11 +96,11 @@ TEST_SUITE("adapter_resolver")
 		// daemon took it and Avahi renamed twin-2's instance.
 		Fixture f;
 		f.heard = { "aaa", "bbb" };
-		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("aaa")));
-		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", ours("bbb")));
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", test::oursTxt("aaa")));
+		f.browser.resolve(instance("distcc@twin", "twin-2.local", "10.0.0.2", test::oursTxt("bbb")));
 		REQUIRE(f.browser.takeReresolves().size() == 1); // contested
 
-		f.browser.resolve(instance("distcc@twin #2", "twin-2.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@twin #2", "twin-2.local", "10.0.0.2", test::oursTxt("aaa")));
 		const auto asked = f.browser.takeReresolves();
 		REQUIRE(asked.size() == 1);
 		CHECK_FALSE(asked[0].key); // on every interface the old name was seen on
@@ -120,7 +111,7 @@ TEST_SUITE("adapter_resolver")
 
 		// The winner's record, resolved afresh, is accepted at once: the
 		// old name is no longer contested.
-		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", ours("bbb")));
+		f.browser.resolve(instance("distcc@twin", "twin.local", "10.0.0.3", test::oursTxt("bbb")));
 		CHECK(f.browser.takeReresolves().empty());
 		CHECK(f.entry("distcc@twin").server.id == "bbb");
 		CHECK(f.resolver.directory().size() == 2);
@@ -130,8 +121,8 @@ TEST_SUITE("adapter_resolver")
 	{
 		Fixture f;
 		f.heard = { "aaa" };
-		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", ours("aaa")));
-		f.browser.resolve(instance("distcc@b", "b.local", "10.0.0.3", ours("bbb")));
+		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", test::oursTxt("aaa")));
+		f.browser.resolve(instance("distcc@b", "b.local", "10.0.0.3", test::oursTxt("bbb")));
 		f.browser.resolve(instance("distcc@s", "s.local", "10.0.0.4", kStock));
 		REQUIRE(f.resolver.directory().size() == 3);
 
@@ -164,7 +155,7 @@ TEST_SUITE("adapter_resolver")
 	{
 		Fixture f;
 		f.heard = { "aaa" };
-		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", ours("aaa")));
+		f.browser.resolve(instance("distcc@a", "a.local", "10.0.0.2", test::oursTxt("aaa")));
 		f.browser.resolve(instance("distcc@s", "s.local", "10.0.0.4", kStock));
 		REQUIRE(f.resolver.directory().size() == 2);
 		f.browser.reset();

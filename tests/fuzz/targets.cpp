@@ -14,16 +14,6 @@
 
 namespace dmdns::fuzz {
 
-namespace {
-
-[[noreturn]] void violated(const char *what)
-{
-	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-	std::abort();
-}
-
-} // namespace
-
 void checkTxt(const std::uint8_t *data, std::size_t size)
 {
 	std::vector<std::string> strings;

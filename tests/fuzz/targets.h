@@ -3,8 +3,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "distcc-mdns/gossip.h"
 
 namespace dmdns::fuzz {
+
+// Reports a broken invariant and aborts, which libFuzzer records as a crash.
+[[noreturn]] inline void violated(const char *what)
+{
+	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+	std::abort();
+}
 
 // Input: TXT RDATA as on the wire, length-prefixed strings.
 void checkTxt(const std::uint8_t *data, std::size_t size);
@@ -12,29 +23,11 @@ void checkTxt(const std::uint8_t *data, std::size_t size);
 // Input: a host list as distcc would read it from $DISTCC_HOSTS.
 void checkHostsLine(const std::uint8_t *data, std::size_t size);
 
-} // namespace dmdns::fuzz
-
-namespace dmdns::fuzz {
-
 // Input: one request line as a client writes it to the query socket.
 void checkQueryLine(const std::uint8_t *data, std::size_t size);
 
-} // namespace dmdns::fuzz
-
-namespace dmdns::fuzz {
-
 // Input: one gossip datagram as received over UDP.
 void checkGossipPacket(const std::uint8_t *data, std::size_t size);
-
-} // namespace dmdns::fuzz
-
-namespace dmdns::fuzz {
-
-} // namespace dmdns::fuzz
-
-#include "distcc-mdns/gossip.h"
-
-namespace dmdns::fuzz {
 
 // A gossip node with small tables (8 entries, 4 sources), so that inputs
 // reach their bounds and evictions.

@@ -10,16 +10,6 @@
 
 namespace dmdns::fuzz {
 
-namespace {
-
-[[noreturn]] void violated(const char *what)
-{
-	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-	std::abort();
-}
-
-} // namespace
-
 GossipConfig smallGossipConfig()
 {
 	GossipConfig c;

@@ -13,12 +13,6 @@ namespace dmdns::fuzz {
 
 namespace {
 
-[[noreturn]] void violated(const char *what)
-{
-	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-	std::abort();
-}
-
 constexpr std::uint64_t kServer = 0x20;
 const Endpoint kServerAt{ "10.0.0.2", 3632 };
 // The hostile sources: a host of its own, a --peer that lies, and, for

@@ -14,12 +14,6 @@ namespace dmdns::fuzz {
 
 namespace {
 
-[[noreturn]] void violated(const char *what)
-{
-	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-	std::abort();
-}
-
 std::vector<DirectoryEntry> farm()
 {
 	std::vector<DirectoryEntry> entries(3);

@@ -13,36 +13,14 @@
 #include <unistd.h>
 
 #include "host/incarnation.h"
+#include "support/temp_dir.h"
 
 using namespace dmdns::host;
 namespace fs = std::filesystem;
 
+using dmdns::test::TempDir;
+
 namespace {
-
-// A temporary directory removed with everything in it.
-class TempDir final
-{
-public:
-	TempDir()
-	{
-		std::string pattern = (fs::temp_directory_path() / "dmdns-inc-XXXXXX").string();
-		REQUIRE(::mkdtemp(pattern.data()));
-		path_ = pattern;
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-		fs::remove_all(path_, ec);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-
-	const fs::path &path() const noexcept { return path_; }
-
-private:
-	fs::path path_;
-};
 
 // Sets (or with an empty optional, unsets) an environment variable for one scope.
 class ScopedEnv final

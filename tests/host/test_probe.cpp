@@ -25,6 +25,7 @@
 #include "host/files.h"
 #include "host/probe.h"
 #include "host/speed.h"
+#include "support/temp_dir.h"
 
 extern char **environ;
 
@@ -32,31 +33,9 @@ using namespace dmdns;
 using namespace dmdns::host;
 namespace fs = std::filesystem;
 
+using dmdns::test::TempDir;
+
 namespace {
-
-// A temporary directory removed with everything in it.
-class TempDir final
-{
-public:
-	TempDir()
-	{
-		std::string pattern = (fs::temp_directory_path() / "dmdns-probe-XXXXXX").string();
-		REQUIRE(::mkdtemp(pattern.data()));
-		path_ = pattern;
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		fs::remove_all(path_, ec);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-
-	const fs::path &path() const noexcept { return path_; }
-
-private:
-	fs::path path_;
-};
 
 void writeFile(const fs::path &path, std::string_view content, bool executable = false)
 {

@@ -17,11 +17,14 @@
 #include "daemon/hosts_file.h"
 #include "daemon/zeroconf_compat.h"
 #include "host/safe_dir.h"
+#include "support/temp_dir.h"
 #include "uv/handle.h"
 
 using namespace dmdns;
 using namespace dmdns::host;
 namespace fs = std::filesystem;
+
+using dmdns::test::TempDir;
 
 namespace {
 
@@ -29,32 +32,6 @@ namespace {
 // for, and another one.
 constexpr uid_t kUser = 65534;
 constexpr uid_t kOther = 65533;
-
-// A temporary directory removed with everything in it.
-class TempDir final
-{
-public:
-	TempDir()
-	{
-		std::string pattern = (fs::temp_directory_path() / "dmdns-safedir-XXXXXX").string();
-		REQUIRE(::mkdtemp(pattern.data()));
-		path_ = pattern;
-		fs::permissions(path_, fs::perms(0755));
-	}
-	~TempDir()
-	{
-		std::error_code ec;
-		fs::remove_all(path_, ec);
-	}
-	TempDir(const TempDir &) = delete;
-	TempDir &operator=(const TempDir &) = delete;
-
-	const fs::path &path() const noexcept { return path_; }
-	std::string operator/(const std::string &name) const { return (path_ / name).string(); }
-
-private:
-	fs::path path_;
-};
 
 std::string readFile(const std::string &path)
 {
@@ -145,7 +122,7 @@ TEST_SUITE("safe_dir")
 {
 	TEST_CASE("a file is replaced whole through the directory, mode 0644, no temporary left")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const SafeDir dir = SafeDir::open(tmp.path().string());
 		CHECK(dir.path() == tmp.path().string());
 		CHECK(dir.owner() == ::geteuid());
@@ -161,7 +138,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("relative paths, '.' and '..' are walked as words")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		fs::create_directory(tmp / "a");
 		const SafeDir dir = SafeDir::open(tmp / "a/../a/./");
 		CHECK(dir.path() == tmp / "a");
@@ -177,7 +154,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("a symbolic link on the way is refused, not followed")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		fs::create_directory(tmp / "outside");
 		fs::create_directory(tmp / "home");
 		fs::create_directory_symlink(tmp / "outside", tmp / "home/link");
@@ -204,7 +181,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("a file where a directory goes, or a missing directory")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		writeFile(tmp / "file", "x");
 		const PathError notDir = thrown([&] { SafeDir::open(tmp / "file"); });
 		CHECK(notDir.refused());
@@ -219,7 +196,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("a FIFO at any name is refused at once, never opened for long")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		REQUIRE(::mkfifo((tmp / "hosts").c_str(), 0644) == 0);
 		REQUIRE(::mkfifo((tmp / "lock").c_str(), 0644) == 0);
 		REQUIRE(::mkfifo((tmp / "zeroconf").c_str(), 0644) == 0);
@@ -237,7 +214,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("a planted temporary name is skipped, never opened; too many give up")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		REQUIRE(::mkfifo((tmp / "planted").c_str(), 0644) == 0);
 		writeFile(tmp / "planted-file", "theirs\n");
 		const SafeDir dir = SafeDir::open(tmp.path().string());
@@ -271,7 +248,7 @@ TEST_SUITE("safe_dir")
 	{
 		// The name writeAtomically used before: PATH.tmp.PID, opened
 		// without O_EXCL, so a FIFO there blocked the daemon for good.
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const std::string old = tmp / ("hosts.tmp." + std::to_string(::getpid()));
 		REQUIRE(::mkfifo(old.c_str(), 0644) == 0);
 		writeAtomically(tmp / "hosts", "x\n");
@@ -282,7 +259,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("the lock is made once, opened again as the same file, refused with two links")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const SafeDir dir = SafeDir::open(tmp.path().string());
 		const UniqueFd first = dir.openFile("lock");
 		REQUIRE(first.get() >= 0);
@@ -303,7 +280,7 @@ TEST_SUITE("safe_dir")
 
 	TEST_CASE("a directory others may write is refused unless it is a sticky one of root's")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		fs::create_directory(tmp / "open");
 		fs::permissions(tmp / "open", fs::perms(0777));
 		const PathError open = thrown([&] { SafeDir::open(tmp / "open"); });
@@ -333,7 +310,7 @@ TEST_SUITE("safe_dir")
 	{
 		if (!isRoot())
 			return;
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		fs::create_directory(tmp / "outside");
 		const std::string user = tmp / "user";
 		fs::create_directory(user);
@@ -405,7 +382,7 @@ TEST_SUITE("keepers")
 {
 	TEST_CASE("the hosts file keeper rewrites a deleted file and survives a deleted directory")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const std::string dirPath = tmp / "distcc";
 		fs::create_directory(dirPath);
 		const std::string path = dirPath + "/hosts";
@@ -448,7 +425,7 @@ TEST_SUITE("keepers")
 
 	TEST_CASE("the hosts file keeper starts with an unusable path and recovers")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const std::string path = tmp / "later/hosts";
 		uv::Loop loop;
 		HostsFileKeeper keeper(loop.get(), path, std::chrono::milliseconds(10), [] { return std::string("x"); });
@@ -464,7 +441,7 @@ TEST_SUITE("keepers")
 
 	TEST_CASE("the zeroconf keeper holds the lock, writes remote hosts, refuses a linked zeroconf")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const std::string distccDir = tmp / "distcc";
 		fs::create_directory(distccDir);
 		fs::create_directory(tmp / "outside");
@@ -498,7 +475,7 @@ TEST_SUITE("keepers")
 
 	TEST_CASE("the zeroconf keeper starts without its directory and recovers")
 	{
-		TempDir tmp;
+		TempDir tmp(fs::perms(0755));
 		const std::string distccDir = tmp / "distcc";
 		uv::Loop loop;
 		ZeroconfCompat compat(loop.get(), distccDir, std::chrono::milliseconds(10),

@@ -4,15 +4,14 @@
 #include <set>
 
 #include "distcc-mdns/directory.h"
+#include "support/txt_records.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
 
 namespace {
 
-const std::vector<std::string> kStock = { "txtvers=1", "cpus=2", "jobs=4", "distcc=3.4",
-					  "gnuhost=x86_64-pc-linux-gnu", "cc_version=12",
-					  "cc_machine=x86_64-linux-gnu" };
+const std::vector<std::string> &kStock = test::kStockTxt;
 
 ResolvedInstance instance(int interface, int protocol, const char *address,
 			  std::vector<std::string> txt = kStock, const char *name = "distcc@a")
@@ -24,13 +23,6 @@ ResolvedInstance instance(int interface, int protocol, const char *address,
 	r.port = 3632;
 	r.txt = std::move(txt);
 	return r;
-}
-
-std::vector<std::string> ours(const char *id)
-{
-	std::vector<std::string> txt = kStock;
-	txt.insert(txt.end(), { "dmver=1", std::string("id=") + id, "run=1", "state=up" });
-	return txt;
 }
 
 // A directory whose vouch function says gossip hears the ids in heard.
@@ -176,8 +168,8 @@ TEST_SUITE("directory")
 		Vouched v;
 		const SteadyTime t0{};
 		v.heard.insert("abc");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), t0) == Directory::Outcome::Accepted);
-		CHECK(v.d.resolved(instance(2, 1, "fe80::2", ours("abc")), t0) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), t0) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 1, "fe80::2", test::oursTxt("abc")), t0) == Directory::Outcome::Accepted);
 		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, t0) == Directory::Removal::Kept);
 		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, t0) == Directory::Removal::Withdrawn);
 		// Repeated goodbyes change nothing.
@@ -203,9 +195,9 @@ TEST_SUITE("directory")
 	{
 		Vouched v;
 		v.heard.insert("abc");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
-		CHECK(v.d.resolved(instance(3, 0, "10.0.1.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(3, 0, "10.0.1.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
 		const auto snap = v.d.snapshot({});
 		REQUIRE(snap.size() == 1);
 		CHECK_FALSE(snap[0].withdrawn);
@@ -222,12 +214,12 @@ TEST_SUITE("directory")
 		v.heard.insert("distcc@s"); // a stock server's name is never asked about
 		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", kStock, "distcc@s"), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.removed({ 2, 0, "distcc@s", "local" }, {}) == Directory::Removal::Gone);
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.3", ours("def"), "distcc@u"), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.3", test::oursTxt("def"), "distcc@u"), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.removed({ 2, 0, "distcc@u", "local" }, {}) == Directory::Removal::Gone);
 		CHECK(v.d.size() == 0);
 
 		Directory plain; // no vouch function: --no-gossip
-		CHECK(plain.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(plain.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
 		CHECK(plain.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Gone);
 		CHECK(plain.size() == 0);
 	}
@@ -237,7 +229,7 @@ TEST_SUITE("directory")
 		Vouched v;
 		v.heard.insert("abc");
 		v.heard.insert("def");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
 		auto unchanged = [&] {
 			const auto snap = v.d.snapshot({});
 			REQUIRE(snap.size() == 1);
@@ -248,27 +240,27 @@ TEST_SUITE("directory")
 			CHECK(snap[0].server.addresses[0].text == "10.0.0.2");
 		};
 		// Another id, even one gossip hears too.
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::Contested);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("def")), {}) == Directory::Outcome::Contested);
 		unchanged();
 		// A stock record, an unusable one.
 		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2"), {}) == Directory::Outcome::Contested);
 		unchanged();
-		std::vector<std::string> bad = ours("abc");
+		std::vector<std::string> bad = test::oursTxt("abc");
 		bad[0] = "txtvers=9";
 		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", bad), {}) == Directory::Outcome::Contested);
 		unchanged();
 		// Another host behind the name.
-		ResolvedInstance moved = instance(2, 0, "10.0.0.66", ours("abc"));
+		ResolvedInstance moved = instance(2, 0, "10.0.0.66", test::oursTxt("abc"));
 		moved.hostName = "evil.local";
 		CHECK(v.d.resolved(moved, {}) == Directory::Outcome::Contested);
 		unchanged();
 		// A withdrawn record is no easier to take.
 		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::Contested);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("def")), {}) == Directory::Outcome::Contested);
 		unchanged();
 
 		// A TXT of the same server with other values is its own news.
-		std::vector<std::string> drain = ours("abc");
+		std::vector<std::string> drain = test::oursTxt("abc");
 		drain.back() = "state=drain";
 		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", drain), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.snapshot({}).at(0).server.state == ServerState::Drain);
@@ -276,7 +268,7 @@ TEST_SUITE("directory")
 
 		// Once gossip lets go, the name changes hands as before.
 		v.heard.erase("abc");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("def")), {}) == Directory::Outcome::IdentityChanged);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("def")), {}) == Directory::Outcome::IdentityChanged);
 		CHECK(v.d.size() == 0);
 	}
 
@@ -284,7 +276,7 @@ TEST_SUITE("directory")
 	{
 		Vouched v;
 		v.heard.insert("abc");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
 		for (std::size_t i = 1; i < Directory::kMaxServers; ++i)
 			REQUIRE(v.d.resolved(instance(2, 0, "10.0.0.3", kStock, ("s" + std::to_string(i)).c_str()), {}) ==
@@ -299,8 +291,8 @@ TEST_SUITE("directory")
 	{
 		Vouched v;
 		v.heard.insert("abc");
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc")), {}) == Directory::Outcome::Accepted);
-		ResolvedInstance evil = instance(2, 0, "10.0.0.66", ours("abc"), "distcc@evil");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc")), {}) == Directory::Outcome::Accepted);
+		ResolvedInstance evil = instance(2, 0, "10.0.0.66", test::oursTxt("abc"), "distcc@evil");
 		evil.hostName = "evil.local";
 		CHECK(v.d.resolved(evil, {}) == Directory::Outcome::Contested);
 		CHECK(v.d.size() == 1);
@@ -310,7 +302,7 @@ TEST_SUITE("directory")
 
 		// The same host under a new name (Avahi renamed it) replaces the
 		// withdrawn holder.
-		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", ours("abc"), "distcc@a #2"), {}) ==
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("abc"), "distcc@a #2"), {}) ==
 		      Directory::Outcome::Accepted);
 		auto snap = v.d.snapshot({});
 		REQUIRE(snap.size() == 1);
@@ -330,14 +322,14 @@ TEST_SUITE("directory")
 		Vouched v;
 		v.heard.insert("aaa");
 		v.heard.insert("bbb");
-		ResolvedInstance first = instance(2, 0, "10.0.0.2", ours("aaa"), "distcc@twin");
+		ResolvedInstance first = instance(2, 0, "10.0.0.2", test::oursTxt("aaa"), "distcc@twin");
 		first.hostName = "twin-2.local";
 		CHECK(v.d.resolved(first, {}) == Directory::Outcome::Accepted);
 		CHECK(v.d.takeReleased().empty());
 
 		// The winner's TXT, reported with the loser's old host: refused
 		// while gossip hears the holder.
-		ResolvedInstance mixed = instance(2, 0, "10.0.0.2", ours("bbb"), "distcc@twin");
+		ResolvedInstance mixed = instance(2, 0, "10.0.0.2", test::oursTxt("bbb"), "distcc@twin");
 		mixed.hostName = "twin-2.local";
 		CHECK(v.d.resolved(mixed, {}) == Directory::Outcome::Contested);
 
@@ -351,7 +343,7 @@ TEST_SUITE("directory")
 		CHECK(released[0].first == "distcc@twin");
 		CHECK(v.d.takeReleased().empty());
 
-		ResolvedInstance winner = instance(2, 0, "10.0.0.3", ours("bbb"), "distcc@twin");
+		ResolvedInstance winner = instance(2, 0, "10.0.0.3", test::oursTxt("bbb"), "distcc@twin");
 		winner.hostName = "twin.local";
 		CHECK(v.d.resolved(winner, {}) == Directory::Outcome::Accepted);
 		const auto snap = v.d.snapshot({});
