@@ -216,7 +216,7 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
 			const HostsAnswer hosts = answerHosts(std::get<HostsRequest>(request), live.entries,
 							      farmState(live, gossip_.get()),
-							      { host::onlineCpus(), *config_.speed }, "daemon");
+							      localMachine(), "daemon");
 			ledger_.answered(hosts);
 			return codec::encode(hosts.view);
 		},
@@ -231,8 +231,8 @@ std::string Daemon::fileLine(const std::string &lockDir, std::uint64_t seed, boo
 	FarmState farm = farmState(live, gossip_.get());
 	farm.own = ownJobs(live.entries, lockDir);
 	farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
-	HostsRequest request;
-	request.localSlots = host::onlineCpus();
+	const LocalMachine local = localMachine();
+	HostsRequest request; // local slots: this machine's
 	request.lzo = request.cpp = lzoCpp;
 	// The distcc clients running here are the builds' demand: told by
 	// gossip, it gives every client its fair share of an overloaded farm,
@@ -241,8 +241,13 @@ std::string Daemon::fileLine(const std::string &lockDir, std::uint64_t seed, boo
 	const std::uint32_t demand = host::distccClients();
 	if (demand > 0)
 		request.want = demand;
-	ledger_.buildsRunning(demand, host::onlineCpus());
-	return answerHosts(request, live.entries, farm, { host::onlineCpus(), *config_.speed }, "daemon", seed).view.line;
+	ledger_.buildsRunning(demand, local.slots);
+	return answerHosts(request, live.entries, farm, local, "daemon", seed).view.line;
+}
+
+LocalMachine Daemon::localMachine() const
+{
+	return { host::onlineCpus(), *config_.speed };
 }
 
 } // namespace dmdns

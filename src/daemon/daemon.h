@@ -73,6 +73,8 @@ private:
 	// The line a hosts file or the +zeroconf file holds, for distcc's files
 	// in @lockDir.
 	std::string fileLine(const std::string &lockDir, std::uint64_t seed, bool lzoCpp);
+	// This machine's slots (its online CPUs, read anew) and speed.
+	LocalMachine localMachine() const;
 
 	DaemonConfig config_;
 	uv::Loop loop_;
