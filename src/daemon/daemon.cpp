@@ -111,12 +111,16 @@ std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, c
 	return own;
 }
 
-// {"op":"set-state"}: only root or the daemon's own user may change what
-// this host advertises; who asks is checked before what is asked.
-SetStateReply setState(const SetStateRequest &request, const Caller &caller, Advertiser *advertiser)
+// {"op":"set-state"}: only root, the daemon's own user and the admin
+// group may change what this host advertises; who asks is checked before
+// what is asked.
+SetStateReply setState(const SetStateRequest &request, const Caller &caller, const Admins &admins,
+		       Advertiser *advertiser)
 {
-	if (!caller.uid || (*caller.uid != 0 && *caller.uid != ::geteuid()))
-		throw std::invalid_argument("set-state: only root or the daemon's user may change the state");
+	if (!caller.uid || !admins.allows(*caller.uid))
+		throw std::invalid_argument(fmt::format("set-state: only {} may change the state; uid {} may not",
+							admins.who(),
+							caller.uid ? std::to_string(*caller.uid) : std::string("unknown")));
 	if (!advertiser)
 		throw std::invalid_argument("set-state: this daemon advertises no server (--advertise=no)");
 	const auto state = parseServerState(request.state);
@@ -138,7 +142,8 @@ std::vector<std::uint64_t> listedIds(const Resolver &resolver)
 } // namespace
 
 Daemon::Daemon(DaemonConfig config)
-	: config_(prepared(std::move(config))), poll_(loop_.get()), client_(loop_.get(), *poll_.get()),
+	: config_(prepared(std::move(config))), admins_(Admins::forDaemon(config_.adminGroup, ::geteuid())),
+	  poll_(loop_.get()), client_(loop_.get(), *poll_.get()),
 	  ledger_([this](const DemandLedger::Reservations &reservations, std::uint32_t want, std::uint32_t localSlots) {
 		  if (gossip_)
 			  gossip_->handedOut(reservations, want, localSlots);
@@ -212,11 +217,30 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			if (std::holds_alternative<StatsRequest>(request))
 				return codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
-				return codec::encode(setState(*set, who, advertiser_.get()));
+				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
+			const auto &query = std::get<HostsRequest>(request);
+			const auto now = std::chrono::steady_clock::now();
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
-			const HostsAnswer hosts = answerHosts(std::get<HostsRequest>(request), live.entries,
-							      farmState(live, gossip_.get()),
-							      localMachine(), "daemon");
+			FarmState farm = farmState(live, gossip_.get());
+			// The other local users building now ask of this machine's
+			// share as other clients ask of the farm: with them counted,
+			// an overloaded share is split by demand, and one user alone
+			// keeps it all. The kernel names the uid; an unknown peer
+			// is no one's and splits nothing.
+			std::uint64_t localOthers = 0;
+			if (who.uid)
+				for (const std::uint32_t demand : users_.othersDemands(*who.uid, now)) {
+					farm.demands.push_back(demand);
+					farm.wanted += demand;
+					localOthers += std::min<std::uint32_t>(demand, wire::kMaxWantedJobs);
+				}
+			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
+			if (who.uid)
+				users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
+			// To other machines this one is one client: its demand is
+			// every local user's together.
+			hosts.want = static_cast<std::uint32_t>(
+				std::min<std::uint64_t>(hosts.want + localOthers, wire::kMaxWantedJobs));
 			ledger_.answered(hosts);
 			return codec::encode(hosts.view);
 		},

@@ -9,10 +9,12 @@
 
 #include "avahi/client.h"
 #include "avahi/uv_poll.h"
+#include "daemon/admins.h"
 #include "daemon/advertiser.h"
 #include "daemon/demand_ledger.h"
 #include "daemon/gossip_node.h"
 #include "daemon/hosts_file.h"
+#include "daemon/local_users.h"
 #include "daemon/query_server.h"
 #include "daemon/resolver.h"
 #include "daemon/zeroconf_compat.h"
@@ -34,6 +36,9 @@ struct DaemonConfig {
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<HostPort> peers; // with their ports
 	std::vector<std::string> keyFiles;
+	// --admin-group: nullopt takes kDefaultAdminGroup if it exists, ""
+	// none (Admins::forDaemon()).
+	std::optional<std::string> adminGroup;
 };
 
 // Owns the event loop, the Avahi client and the parts that borrow them.
@@ -77,6 +82,10 @@ private:
 	LocalMachine localMachine() const;
 
 	DaemonConfig config_;
+	// Who may --set-state.
+	Admins admins_;
+	// This machine's users, among whom its share of the farm is split.
+	LocalUsers users_;
 	uv::Loop loop_;
 	avahi::UvPoll poll_;
 	avahi::Client client_;

@@ -57,6 +57,9 @@ void usage(std::FILE *out)
 			      "                          else $XDG_RUNTIME_DIR/distcc-mdns/socket, without\n"
 			      "                          it /tmp/distcc-mdns-UID/socket; $DISTCC_MDNS_SOCKET\n"
 			      "                          overrides]\n"
+			      "      --admin-group=GROUP  members of GROUP may --set-state too (besides\n"
+			      "                          root and this daemon's user); '' for none\n"
+			      "                          [distcc-mdns if that group exists]\n"
 			      "      --state-dir=DIR     keep the last run's incarnation in DIR, so peers\n"
 			      "                          take a restart as newer even after the clock\n"
 			      "                          stepped back [$STATE_DIRECTORY, else\n"
@@ -95,6 +98,7 @@ Options parse(int argc, char **argv)
 		OptAutoDrain,
 		OptZeroconfCompat,
 		OptStateDir,
+		OptAdminGroup,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -116,6 +120,7 @@ Options parse(int argc, char **argv)
 		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
 		{ "zeroconf-compat", required_argument, nullptr, OptZeroconfCompat },
 		{ "state-dir", required_argument, nullptr, OptStateDir },
+		{ "admin-group", required_argument, nullptr, OptAdminGroup },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -197,6 +202,14 @@ Options parse(int argc, char **argv)
 			o.stateDir = optarg;
 			if (o.stateDir.empty())
 				cli.fail("--state-dir needs a directory");
+			break;
+		case OptAdminGroup:
+			o.adminGroup = optarg;
+			try {
+				Admins::forDaemon(o.adminGroup, ::geteuid());
+			} catch (const std::invalid_argument &e) {
+				cli.fail("{}", e.what());
+			}
 			break;
 		case OptAutoDrain:
 			o.advertiser.autoDrain = cli.decimal("--auto-drain", optarg, 0.05, 4.0);

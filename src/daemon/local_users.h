@@ -1,0 +1,86 @@
+// This machine's local users as the system daemon sees them: who is building now, and each one's portion of the machine's share.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "distcc-mdns/directory.h"
+
+namespace dmdns {
+
+// To other machines one address is one client; locally the daemon serves
+// every user of the machine, and each user's distcc has its own lock
+// directory, so two users given the same limits would double-book every
+// slot. A uid counts as building while it asked within lookHold, or while
+// the line it was handed out (or the builds a hosts file counted for it)
+// still stands, for buildHold. The table is bounded: past maxUsers the uid
+// heard from least recently is dropped.
+class LocalUsers final
+{
+public:
+	static constexpr std::size_t kMaxUsers = 256;
+	// A demand that was not given: as many remote jobs as the farm has.
+	static constexpr std::uint32_t kAll = UINT32_MAX;
+
+	struct Config {
+		// A look (--status, -j, --json) says a user is here now, not that
+		// a build follows: it counts for a few seconds only.
+		std::chrono::milliseconds lookHold{ 5000 };
+		// A line handed out, or builds seen running, count as long as a
+		// client's demand does in gossip (GossipNodeConfig::demandHold).
+		std::chrono::milliseconds buildHold{ 30000 };
+		std::size_t maxUsers = kMaxUsers;
+	};
+
+	LocalUsers()
+		: LocalUsers(Config{}) { }
+	explicit LocalUsers(Config config)
+		: config_(config) { }
+
+	// @uid asked for @demand remote jobs (kAll: as many as there are);
+	// @building: the line is handed out to distcc (a reserving query, or a
+	// hosts file with builds running), not only looked at. Replaces what
+	// @uid asked before.
+	void asked(uid_t uid, std::uint32_t demand, bool building, SteadyTime now);
+	// @uid stopped building (its hosts file saw no distcc client): it still
+	// counts for lookHold, like a look.
+	void idle(uid_t uid, SteadyTime now);
+
+	// The uids building now, in ascending order.
+	std::vector<uid_t> building(SteadyTime now) const;
+	// The demands of the uids other than @uid building now, for the planner
+	// (PlanOptions::othersDemands): with them the machine's share of an
+	// overloaded farm is split among its users in proportion to what each
+	// asks, and a user alone keeps all of it.
+	std::vector<std::uint32_t> othersDemands(uid_t uid, SteadyTime now) const;
+	// Every building uid's demand added up, saturating at kAll: what this
+	// machine as one client asks of the farm.
+	std::uint32_t totalDemand(SteadyTime now) const;
+	// @uid's portion of @slots (this machine's share of the remote slots):
+	// an equal part for each uid building now, @uid counted among them even
+	// when it has not asked yet; the remainder goes one each to the lowest
+	// uids, so the portions add up to @slots.
+	std::uint32_t shareFor(uid_t uid, std::uint32_t slots, SteadyTime now) const;
+
+	std::size_t size() const noexcept { return users_.size(); }
+
+private:
+	struct User {
+		uid_t uid;
+		std::uint32_t demand;
+		SteadyTime seen;  // last asked
+		SteadyTime until; // counts as building until then
+	};
+
+	bool active(const User &user, SteadyTime now) const noexcept { return now < user.until; }
+	User &entry(uid_t uid, SteadyTime now);
+
+	Config config_;
+	std::vector<User> users_; // at most config_.maxUsers
+};
+
+} // namespace dmdns
