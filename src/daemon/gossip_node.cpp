@@ -269,7 +269,33 @@ void GossipNode::received(std::span<const std::uint8_t> data, const sockaddr_sto
 {
 	if (left_)
 		return;
-	send(gossip_.receive(endpointOf(from), data, clock_.now()));
+	const SteadyTime now = clock_.now();
+	const Endpoint source = endpointOf(from);
+	const std::uint64_t before = gossip_.stats().unauthenticated;
+	send(gossip_.receive(source, data, now));
+	if (gossip_.stats().unauthenticated != before)
+		failedAuthentication(source.address, now);
+}
+
+void GossipNode::failedAuthentication(const std::string &address, SteadyTime now)
+{
+	auto it = std::find_if(authSources_.begin(), authSources_.end(),
+			       [&](const AuthSource &s) { return s.address == address; });
+	if (it == authSources_.end()) {
+		// Once per source while it is remembered: a peer with another key
+		// sends every round.
+		log(LogLevel::Warning,
+		    "gossip: a datagram from {} failed authentication: does it have a different --key-file? "
+		    "(distcc-mdns-hosts --status counts them)",
+		    address);
+		if (authSources_.size() >= kMaxAuthSources)
+			authSources_.erase(std::min_element(
+				authSources_.begin(), authSources_.end(),
+				[](const AuthSource &a, const AuthSource &b) { return a.last < b.last; }));
+		it = authSources_.insert(authSources_.end(), AuthSource{ address, 0, now });
+	}
+	++it->count;
+	it->last = now;
 }
 
 void GossipNode::send(const std::vector<Datagram> &datagrams)
@@ -332,6 +358,12 @@ GossipNodeStats GossipNode::stats() const
 	out.leaves = gossip_.leaveCount();
 	out.demand = gossip_.demand(now);
 	out.othersWanted = gossip_.othersDemand(now).summary.wanted;
+	for (const AuthSource &a : authSources_)
+		out.authFailures.push_back(
+			{ a.address, a.count,
+			  std::chrono::duration_cast<std::chrono::milliseconds>(now - a.last).count() });
+	std::sort(out.authFailures.begin(), out.authFailures.end(),
+		  [](const AuthFailure &a, const AuthFailure &b) { return a.agoMs < b.agoMs; });
 	return out;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "avahi/mdns.h"
+#include "daemon/view.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/host_port.h"
 #include "distcc-mdns/text.h"
@@ -47,6 +48,8 @@ struct GossipNodeStats {
 	std::size_t servers = 0, reservations = 0, demands = 0, leaves = 0;
 	DemandSummary demand;		// every client's, this one's included
 	std::uint64_t othersWanted = 0; // the other clients' remote jobs
+	// Sources of datagrams that failed authentication, most recent first.
+	std::vector<AuthFailure> authFailures;
 };
 
 // The clock and the socket a GossipNode runs on; what is unset is libuv's
@@ -99,6 +102,9 @@ private:
 	};
 
 	void received(std::span<const std::uint8_t> data, const sockaddr_storage &from);
+	// Counts a datagram from @address that failed authentication; warns
+	// once per source.
+	void failedAuthentication(const std::string &address, SteadyTime now);
 	void tick();
 	void send(const std::vector<Datagram> &datagrams);
 	void schedule();
@@ -122,6 +128,15 @@ private:
 	std::vector<std::uint64_t> listed_;
 	std::optional<SteadyTime> demandAt_;
 	std::uint64_t unsendable_ = 0;
+	// Sources whose datagrams failed authentication: a few, so that a
+	// flood of forged addresses costs nothing; the oldest goes first.
+	static constexpr std::size_t kMaxAuthSources = 16;
+	struct AuthSource {
+		std::string address;
+		std::uint64_t count = 0;
+		SteadyTime last;
+	};
+	std::vector<AuthSource> authSources_;
 	bool left_ = false;
 	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
 };

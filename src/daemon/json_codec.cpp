@@ -369,6 +369,31 @@ View decodeView(const json &j)
 	return v;
 }
 
+std::vector<AuthFailure> decodeAuthFailures(const json &stats)
+{
+	std::vector<AuthFailure> out;
+	if (!stats.is_object() || !stats.contains("gossip") || !stats["gossip"].is_object())
+		return out;
+	const json &gossip = stats["gossip"];
+	if (!gossip.contains("auth_failures"))
+		return out;
+	if (!gossip["auth_failures"].is_array())
+		throw std::invalid_argument("the stats' 'auth_failures' must be an array");
+	for (const json &f : gossip["auth_failures"]) {
+		if (!f.is_object())
+			throw std::invalid_argument("an 'auth_failures' entry is not an object");
+		// A daemon keeps 16 sources; more is not what one sent.
+		if (out.size() >= 64)
+			throw std::invalid_argument("the stats' 'auth_failures' has too many entries");
+		AuthFailure a;
+		read(f, "address", a.address);
+		read(f, "count", a.count);
+		read(f, "ago_ms", a.agoMs);
+		out.push_back(std::move(a));
+	}
+	return out;
+}
+
 std::string errorLine(std::string_view message)
 {
 	const json reply = { { "ok", false }, { "error", message } };
@@ -431,6 +456,10 @@ json encode(const std::optional<GossipNodeStats> &stats)
 	j["demands"] = stats->demands;
 	j["leaves"] = stats->leaves;
 	j["last_error"] = c.lastError;
+	json failures = json::array();
+	for (const AuthFailure &f : stats->authFailures)
+		failures.push_back({ { "address", f.address }, { "count", f.count }, { "ago_ms", f.agoMs } });
+	j["auth_failures"] = std::move(failures);
 	json out;
 	out["gossip"] = std::move(j);
 	out["demand"] = { { "wanted", stats->demand.wanted },

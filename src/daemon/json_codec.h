@@ -33,6 +33,11 @@ nlohmann::json encode(const std::optional<GossipNodeStats> &stats);
 // or "jobs". Fields it does not know are ignored.
 View decodeView(const nlohmann::json &view);
 
+// The sources of unauthenticated gossip a "stats" reply lists (none
+// without gossip); throws std::invalid_argument for a field of the wrong
+// type.
+std::vector<AuthFailure> decodeAuthFailures(const nlohmann::json &stats);
+
 // The reply line, newline included, for a request refused with @message.
 std::string errorLine(std::string_view message);
 

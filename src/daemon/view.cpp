@@ -187,4 +187,11 @@ std::string statusTable(const View &view)
 	return out;
 }
 
+std::string authFailureText(const AuthFailure &failure)
+{
+	return fmt::format("{} datagram{} from {} failed authentication: different key? (last {:.1f}s ago)",
+			   failure.count, failure.count == 1 ? "" : "s", printable(failure.address),
+			   static_cast<double>(failure.agoMs) / 1000.0);
+}
+
 } // namespace dmdns

@@ -78,4 +78,16 @@ View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::u
 // A readable table of a view.
 std::string statusTable(const View &view);
 
+// One source whose gossip datagrams failed authentication (a missing or
+// wrong tag while this node verifies): the usual sign of a peer holding
+// another --key-file, which otherwise looks alive to mDNS.
+struct AuthFailure {
+	std::string address; // the datagrams' source, numeric
+	std::uint64_t count = 0;
+	std::int64_t agoMs = 0; // since the last one
+};
+// "N datagrams from ADDRESS failed authentication: different key? (last
+// Ts ago)", the address made printable.
+std::string authFailureText(const AuthFailure &failure);
+
 } // namespace dmdns
