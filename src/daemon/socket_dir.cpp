@@ -117,21 +117,29 @@ bool trustedOwner(uid_t uid, uid_t caller)
 	return uid == caller || uid == 0 || uid == systemUid();
 }
 
+std::string userName(uid_t uid)
+{
+	if (uid == 0)
+		return "root";
+	passwd entry{};
+	passwd *found = nullptr;
+	std::vector<char> buffer(16384);
+	if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+		return found->pw_name;
+	return fmt::format("uid {}", uid);
+}
+
 SocketCheck checkSocket(const std::string &path, uid_t caller)
 {
 	std::string dir = std::filesystem::path(path).parent_path().string();
 	if (dir.empty())
 		dir = ".";
 	auto refused = [](std::string why) { return SocketCheck{ SocketCheck::Verdict::Refused, std::move(why) }; };
-	auto owner = [](uid_t uid) {
-		const std::optional<uid_t> system = systemUid();
-		return uid == 0			  ? std::string("root")
-		       : system && uid == *system ? std::string(kSystemUser)
-						  : fmt::format("uid {}", uid);
-	};
+	const auto owner = userName;
+	const auto absent = [] { return SocketCheck{ SocketCheck::Verdict::Absent, {}, errno }; };
 	struct stat st { };
 	if (::lstat(dir.c_str(), &st) != 0)
-		return { SocketCheck::Verdict::Absent, {} };
+		return absent();
 	if (S_ISLNK(st.st_mode))
 		return refused(fmt::format("{} is a symbolic link", dir));
 	if (!S_ISDIR(st.st_mode))
@@ -141,7 +149,7 @@ SocketCheck checkSocket(const std::string &path, uid_t caller)
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return refused(fmt::format("{} is writable by others (mode {:04o})", dir, st.st_mode & 07777));
 	if (::lstat(path.c_str(), &st) != 0)
-		return { SocketCheck::Verdict::Absent, {} };
+		return absent();
 	if (!S_ISSOCK(st.st_mode))
 		return refused(fmt::format("{} is not a socket", path));
 	if (!trustedOwner(st.st_uid, caller))

@@ -51,10 +51,17 @@ struct SocketCheck {
 	};
 	Verdict verdict;
 	std::string why; // for Refused: what is wrong, naming the path
+	// For Absent: lstat()'s errno, ENOENT for a socket that is not there,
+	// EACCES for one this user may not look at (which is not "no daemon").
+	int error = 0;
 };
 SocketCheck checkSocket(const std::string &path, uid_t caller);
 
 // Whether @uid may serve a client of user @caller: @caller, root or kSystemUser.
 bool trustedOwner(uid_t uid, uid_t caller);
+
+// "root", kSystemUser, a user's name, else "uid N": who owns a socket or
+// runs a daemon, for messages.
+std::string userName(uid_t uid);
 
 } // namespace dmdns

@@ -4,9 +4,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -241,18 +243,64 @@ LocalMachine withoutDaemon(const HostsRequest &request)
 	return { request.localSlots.value_or(host::onlineCpus()), 1.0 };
 }
 
-// One request to the daemon and its reply object; nothing if no daemon
-// answers within a second or the reply is no JSON object.
-std::optional<nlohmann::json> roundTrip(const std::string &path, const nlohmann::json &request)
+// The exit status when the daemon the user relies on does not do what was
+// asked: an explicit socket that does not answer, a --set-state that fails
+// (man/distcc-mdns-hosts.1, EXIT STATUS).
+constexpr int kDaemonFailed = 1;
+
+// One socket a client may ask: the path, and why it is not asked when the
+// checks before connecting already tell (missing, permission denied, not
+// trusted).
+struct Candidate {
+	std::string path;
+	std::optional<std::string> skipped;
+};
+
+// What one socket did with a request: its reply object and who runs the
+// daemon, or why there is none ("missing", "permission denied", "refused:
+// ...", "no answer within 1 s", ...).
+struct Exchange {
+	std::string path;
+	std::optional<nlohmann::json> reply;
+	uid_t server = 0;
+	std::string failure;
+};
+
+// The words for a connect() or lstat() errno: the place, not the daemon,
+// is what failed.
+std::string placeFailure(int error)
 {
+	switch (error) {
+	case ENOENT:
+	case ENOTDIR:
+		return "missing";
+	case EACCES:
+	case EPERM:
+		return "permission denied";
+	case ECONNREFUSED:
+		return "refused: no daemon listens there (a stale socket?)";
+	default:
+		return std::strerror(error);
+	}
+}
+
+// One request to the daemon at @path and its reply object; the failure
+// says why there is none (within a second, or the reply is no JSON object).
+Exchange roundTrip(const std::string &path, const nlohmann::json &request)
+{
+	Exchange out{ path, std::nullopt, 0, {} };
 	sockaddr_un address{};
 	address.sun_family = AF_UNIX;
-	if (path.size() >= sizeof address.sun_path)
-		return std::nullopt;
+	if (path.size() >= sizeof address.sun_path) {
+		out.failure = "path too long for a Unix socket";
+		return out;
+	}
 	path.copy(address.sun_path, path.size());
 	const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return std::nullopt;
+	if (fd < 0) {
+		out.failure = std::strerror(errno);
+		return out;
+	}
 	struct Close {
 		int fd;
 		~Close() { ::close(fd); }
@@ -261,8 +309,9 @@ std::optional<nlohmann::json> roundTrip(const std::string &path, const nlohmann:
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 	if (connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) < 0) {
-		log(LogLevel::Info, "no daemon at {}", path);
-		return std::nullopt;
+		out.failure = placeFailure(errno);
+		log(LogLevel::Info, "no daemon at {}: {}", path, out.failure);
+		return out;
 	}
 	// The kernel's word on who listens, fixed when it did: a socket file
 	// swapped after the checks still names its real owner here.
@@ -270,92 +319,193 @@ std::optional<nlohmann::json> roundTrip(const std::string &path, const nlohmann:
 	socklen_t length = sizeof server;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &length) != 0 || length != sizeof server ||
 	    !trustedOwner(server.uid, geteuid())) {
-		log(LogLevel::Warning, "ignoring the daemon at {}: it runs as uid {}, not as you, root or {}", path,
-		    server.uid, kSystemUser);
-		return std::nullopt;
+		out.failure = fmt::format("not trusted: the daemon runs as {}, not as you, root or {}",
+					  userName(server.uid), kSystemUser);
+		log(LogLevel::Warning, "ignoring the daemon at {}: {}", path, out.failure);
+		return out;
 	}
+	out.server = server.uid;
 	const std::string line = request.dump() + "\n";
-	if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
-		return std::nullopt;
+	if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+		out.failure = fmt::format("refused the request: {}", std::strerror(errno));
+		return out;
+	}
 
 	std::string reply;
 	char buffer[16384];
 	// A reply describes at most a few hundred servers; 4 MiB is ample.
+	bool timedOut = false;
 	while (reply.find('\n') == std::string::npos && reply.size() < (4u << 20)) {
 		const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-		if (n <= 0)
+		if (n <= 0) {
+			timedOut = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 			break;
+		}
 		reply.append(buffer, static_cast<std::size_t>(n));
 	}
 	nlohmann::json object = nlohmann::json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
-	if (object.is_discarded() || !object.is_object())
-		return std::nullopt;
-	return object;
+	if (object.is_discarded() || !object.is_object()) {
+		out.failure = timedOut ? "no answer within 1 s" : "no valid reply";
+		return out;
+	}
+	out.reply = std::move(object);
+	return out;
 }
 
 // The sockets to try: the one given, or the documented order. A given
 // socket that fails the owner checks ends the program: the user named it,
 // and someone else serves it. In the order, such a socket is skipped with
-// a warning naming it.
-std::vector<std::string> socketsToTry(const Options &o)
+// a warning naming it, and so is one this user may not reach.
+std::vector<Candidate> socketsToTry(const Options &o)
 {
 	if (o.socket) {
 		const SocketCheck check = checkSocket(*o.socket, geteuid());
 		if (check.verdict == SocketCheck::Verdict::Refused) {
 			log(LogLevel::Error, "refusing the query socket {}: {}", *o.socket, check.why);
-			std::exit(EXIT_FAILURE);
+			std::exit(kDaemonFailed);
 		}
-		return { *o.socket };
+		// Absent: connect() says whether it is missing or forbidden.
+		return { { *o.socket, std::nullopt } };
 	}
-	std::vector<std::string> paths;
+	std::vector<Candidate> out;
 	for (std::string &path : socketSearchOrder()) {
 		const SocketCheck check = checkSocket(path, geteuid());
-		if (check.verdict == SocketCheck::Verdict::Refused)
+		switch (check.verdict) {
+		case SocketCheck::Verdict::Refused:
 			log(LogLevel::Warning, "ignoring the query socket {}: {}", path, check.why);
-		else if (check.verdict == SocketCheck::Verdict::Trusted)
-			paths.push_back(std::move(path));
+			out.push_back({ std::move(path), "not trusted: " + check.why });
+			break;
+		case SocketCheck::Verdict::Absent: {
+			std::string why = placeFailure(check.error);
+			if (check.error == EACCES || check.error == EPERM)
+				log(LogLevel::Warning, "cannot reach the query socket {}: permission denied", path);
+			out.push_back({ std::move(path), std::move(why) });
+			break;
+		}
+		case SocketCheck::Verdict::Trusted:
+			out.push_back({ std::move(path), std::nullopt });
+			break;
+		}
 	}
-	return paths;
+	return out;
 }
 
-// The first usable answer of a daemon at @paths, in order; nothing if none.
-std::optional<View> askDaemon(const std::vector<std::string> &paths, const HostsRequest &request)
+// What asking the daemons came to: the exchange that was used, if any,
+// and what happened at every place tried, in order.
+struct Search {
+	std::optional<Exchange> used;
+	std::vector<std::pair<std::string, std::string>> tried; // path, what happened
+};
+
+// Asks @candidates in order until one gives a reply @usable accepts.
+template <typename Usable>
+Search ask(const std::vector<Candidate> &candidates, const nlohmann::json &request, Usable usable)
 {
-	for (const std::string &path : paths) {
-		const std::optional<nlohmann::json> reply = roundTrip(path, codec::encode(request));
-		if (!reply)
+	Search search;
+	for (const Candidate &c : candidates) {
+		if (c.skipped) {
+			search.tried.emplace_back(c.path, *c.skipped);
 			continue;
-		try {
-			if (reply->value("ok", false) && reply->contains("jobs") && (*reply)["jobs"].is_number_unsigned())
-				return codec::decodeView(*reply);
-		} catch (const std::invalid_argument &e) {
-			log(LogLevel::Info, "the daemon at {}: {}", path, e.what());
 		}
-		log(LogLevel::Warning, "the daemon at {} gave no usable answer", path);
+		Exchange e = roundTrip(c.path, request);
+		if (e.reply && usable(*e.reply)) {
+			search.used = std::move(e);
+			return search;
+		}
+		if (e.reply) {
+			e.failure = "no usable answer";
+			log(LogLevel::Warning, "the daemon at {} gave no usable answer", c.path);
+		}
+		search.tried.emplace_back(c.path, e.failure);
 	}
-	log(LogLevel::Info, "no daemon answers: browsing");
+	return search;
+}
+
+// "PATH: WHAT; PATH: WHAT" for the places tried.
+std::string triedText(const Search &search)
+{
+	std::string out;
+	for (const auto &[path, what] : search.tried)
+		out += fmt::format("{}{}: {}", out.empty() ? "" : "; ", path, what);
+	return out.empty() ? std::string("no socket to try") : out;
+}
+
+// The first usable answer of a daemon, in order, and where it came from.
+std::optional<View> askDaemon(Search &search, const std::vector<Candidate> &candidates, const HostsRequest &request)
+{
+	search = ask(candidates, codec::encode(request), [](const nlohmann::json &reply) {
+		return reply.value("ok", false) && reply.contains("jobs") && reply["jobs"].is_number_unsigned();
+	});
+	if (search.used) {
+		try {
+			return codec::decodeView(*search.used->reply);
+		} catch (const std::invalid_argument &e) {
+			log(LogLevel::Warning, "the daemon at {} gave no usable answer: {}", search.used->path, e.what());
+			search.tried.emplace_back(search.used->path, fmt::format("no usable answer: {}", e.what()));
+			search.used.reset();
+		}
+	}
+	log(LogLevel::Info, "no daemon answers ({}): browsing", triedText(search));
 	return std::nullopt;
 }
 
 // --set-state: asks the local daemon to change what it advertises.
-int setState(const std::vector<std::string> &paths, const std::string &state)
+int setState(const std::vector<Candidate> &candidates, const std::string &state)
 {
-	std::optional<nlohmann::json> reply;
-	for (const std::string &path : paths)
-		if ((reply = roundTrip(path, codec::encode(SetStateRequest{ state }))))
-			break;
-	if (!reply) {
-		log(LogLevel::Error, "no distcc-mdnsd answers at {}",
-		    paths.empty() ? std::string("a socket you may trust") : fmt::format("{}", fmt::join(paths, " or ")));
-		return EXIT_FAILURE;
+	const Search search = ask(candidates, codec::encode(SetStateRequest{ state }),
+				  [](const nlohmann::json &) { return true; });
+	if (!search.used) {
+		log(LogLevel::Error, "no distcc-mdnsd answers: {}", triedText(search));
+		return kDaemonFailed;
 	}
-	if (!reply->value("ok", false)) {
-		const nlohmann::json error = reply->value("error", nlohmann::json("unknown error"));
-		log(LogLevel::Error, "{}", error.is_string() ? error.get<std::string>() : error.dump());
-		return EXIT_FAILURE;
+	const nlohmann::json &reply = *search.used->reply;
+	if (!reply.value("ok", false)) {
+		const nlohmann::json error = reply.value("error", nlohmann::json("unknown error"));
+		log(LogLevel::Error, "the daemon at {} refused: {}", search.used->path,
+		    error.is_string() ? error.get<std::string>() : error.dump());
+		return kDaemonFailed;
 	}
-	fmt::print("state: {}\n", reply->value("state", std::string(state)));
+	fmt::print("state: {}\n", reply.value("state", std::string(state)));
 	return EXIT_SUCCESS;
+}
+
+// Set (even empty), DISTCC_HOSTS makes distcc ignore every hosts file; a
+// hosts file there then helps no build. The sentence, or nothing.
+std::optional<std::string> distccHostsOverride()
+{
+	if (!std::getenv("DISTCC_HOSTS"))
+		return std::nullopt;
+	const std::string dir = host::distccDir();
+	const std::string file = dir.empty() ? std::string("~/.distcc/hosts") : dir + "/hosts";
+	return fmt::format("DISTCC_HOSTS is set in the environment: distcc uses it and ignores {} (unset it "
+			   "to use the hosts file)",
+			   file);
+}
+
+// The lines --status adds under the table: which daemon answered, or why
+// none did, what its gossip refused, and whether distcc reads the hosts file.
+std::string statusFooter(const Search &search, bool asked)
+{
+	std::string out;
+	if (search.used) {
+		out += fmt::format("answered by {} (distcc-mdnsd running as {})\n", search.used->path,
+				   userName(search.used->server));
+		const Exchange stats = roundTrip(search.used->path, nlohmann::json{ { "op", "stats" } });
+		try {
+			if (stats.reply)
+				for (const AuthFailure &f : codec::decodeAuthFailures(*stats.reply))
+					out += authFailureText(f) + "\n";
+		} catch (const std::invalid_argument &e) {
+			log(LogLevel::Info, "the daemon's stats: {}", e.what());
+		}
+	} else if (asked) {
+		out += fmt::format("no daemon answered, browsed instead: {}\n", triedText(search));
+	} else {
+		out += "browsed (--no-daemon)\n";
+	}
+	if (const auto note = distccHostsOverride())
+		out += *note + "\n";
+	return out;
 }
 
 // Browses until everything found is resolved or @wait has passed, then
@@ -385,6 +535,11 @@ int main(int argc, char **argv)
 	const Options options = parse(argc, argv);
 	if (options.setState)
 		return setState(socketsToTry(options), *options.setState);
+	// distcc is ignoring a hosts file right now; --status says so in its
+	// table.
+	if (options.output != Output::Status && std::getenv("DISTCC_HOSTS"))
+		if (const std::string dir = host::distccDir(); !dir.empty() && ::access((dir + "/hosts").c_str(), F_OK) == 0)
+			log(LogLevel::Warning, "{}", *distccHostsOverride());
 	HostsRequest request;
 	request.localSlots = options.localSlots;
 	request.want = options.want;
@@ -409,10 +564,21 @@ int main(int argc, char **argv)
 	}
 
 	View view;
+	Search search;
 	try {
 		std::optional<View> answer;
-		if (options.useDaemon)
-			answer = askDaemon(socketsToTry(options), request);
+		if (options.useDaemon) {
+			answer = askDaemon(search, socketsToTry(options), request);
+			// The user named this daemon: browsing instead would hide that
+			// it is not there.
+			if (!answer && options.socket) {
+				log(LogLevel::Error,
+				    "no distcc-mdnsd answers at {} ({}): start it, fix --socket or "
+				    "DISTCC_MDNS_SOCKET, or use --no-daemon to browse",
+				    *options.socket, triedText(search));
+				return kDaemonFailed;
+			}
+		}
 		view = answer ? std::move(*answer) : browse(request, options.wait);
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.
@@ -433,7 +599,7 @@ int main(int argc, char **argv)
 		fmt::print("{}\n", codec::encode(view).dump(2));
 		break;
 	case Output::Status:
-		fmt::print("{}", statusTable(view));
+		fmt::print("{}{}", statusTable(view), statusFooter(search, options.useDaemon));
 		break;
 	}
 	return EXIT_SUCCESS;
