@@ -283,8 +283,13 @@ void GossipNode::failedAuthentication(const std::string &address, SteadyTime now
 			       [&](const AuthSource &s) { return s.address == address; });
 	if (it == authSources_.end()) {
 		// Once per source while it is remembered: a peer with another key
-		// sends every round.
-		log(LogLevel::Warning,
+		// sends every round. A table full of sources may be a flood of
+		// forged addresses: then at most one warning a minute.
+		const bool full = authSources_.size() >= kMaxAuthSources;
+		const bool warn = !full || !authWarnedFull_ || now - *authWarnedFull_ >= std::chrono::minutes(1);
+		if (full && warn)
+			authWarnedFull_ = now;
+		log(warn ? LogLevel::Warning : LogLevel::Debug,
 		    "gossip: a datagram from {} failed authentication: does it have a different --key-file? "
 		    "(distcc-mdns-hosts --status counts them)",
 		    address);

@@ -137,6 +137,7 @@ private:
 		SteadyTime last;
 	};
 	std::vector<AuthSource> authSources_;
+	std::optional<SteadyTime> authWarnedFull_; // last warning with the table full
 	bool left_ = false;
 	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
 };
