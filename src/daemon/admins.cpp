@@ -43,7 +43,7 @@ Admins Admins::forDaemon(const std::optional<std::string> &name, uid_t self)
 	if (name && name->empty())
 		return Admins(self);
 	const std::string wanted = name.value_or(kDefaultAdminGroup);
-	struct group entry{};
+	struct group entry { };
 	std::vector<char> buffer;
 	if (!lookUpGroup([&](struct group *g, char *b, std::size_t n,
 			     struct group **found) { return ::getgrnam_r(wanted.c_str(), g, b, n, found); },
@@ -68,7 +68,7 @@ bool Admins::allows(uid_t uid) const
 		return false;
 	if (user.pw_gid == *group_)
 		return true;
-	struct group entry{};
+	struct group entry { };
 	std::vector<char> buffer;
 	if (!lookUpGroup([&](struct group *g, char *b, std::size_t n,
 			     struct group **out) { return ::getgrgid_r(*group_, g, b, n, out); },

@@ -92,8 +92,8 @@ TEST_SUITE("adapter_gossip_auth")
 		CHECK(authFailureText(read.front()).find(" from 10.99.0.") != std::string::npos);
 		CHECK(authFailureText(read.front()).find("failed authentication: different key?") != std::string::npos);
 		CHECK(authFailureText({ "10.99.0.2", 5, 0 }).rfind("5 datagrams from 10.99.0.2 failed authentication: "
-								    "different key?",
-								    0) == 0);
+								   "different key?",
+								   0) == 0);
 		CHECK(codec::decodeAuthFailures(codec::encode(std::optional<GossipNodeStats>())).empty());
 
 		// A flood of forged sources keeps 16, the most recent.
