@@ -235,8 +235,17 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 					localOthers += std::min<std::uint32_t>(demand, wire::kMaxWantedJobs);
 				}
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
-			if (who.uid)
+			if (who.uid) {
 				users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
+				// Gossip keeps one reservation per client and server: the
+				// machine's are every local user's added up.
+				if (hosts.reserve) {
+					const auto ttl = gossip_ ? gossip_->gossip().config().reservationTtl
+								 : GossipConfig{}.reservationTtl;
+					users_.reserved(*who.uid, hosts.reservations, now + ttl, now);
+					hosts.reservations = users_.reservations(now);
+				}
+			}
 			// To other machines this one is one client: its demand is
 			// every local user's together.
 			hosts.want = static_cast<std::uint32_t>(

@@ -2,6 +2,7 @@
 #include "daemon/local_users.h"
 
 #include <algorithm>
+#include <map>
 
 namespace dmdns {
 
@@ -16,7 +17,7 @@ LocalUsers::User &LocalUsers::entry(uid_t uid, SteadyTime now)
 	if (users_.size() >= std::max<std::size_t>(config_.maxUsers, 1))
 		users_.erase(std::min_element(users_.begin(), users_.end(),
 					      [](const User &a, const User &b) { return a.seen < b.seen; }));
-	return users_.emplace_back(User{ uid, 0, now, now });
+	return users_.emplace_back(User{ uid, 0, now, now, {}, now });
 }
 
 void LocalUsers::asked(uid_t uid, std::uint32_t demand, bool building, SteadyTime now)
@@ -25,8 +26,7 @@ void LocalUsers::asked(uid_t uid, std::uint32_t demand, bool building, SteadyTim
 	u.demand = demand;
 	u.seen = now;
 	// A look never shortens what a handed-out line still holds.
-	u.until = std::max(active(u, now) ? u.until : now,
-			   now + (building ? config_.buildHold : config_.lookHold));
+	u.until = std::max(now < u.until ? u.until : now, now + (building ? config_.buildHold : config_.lookHold));
 }
 
 void LocalUsers::idle(uid_t uid, SteadyTime now)
@@ -34,6 +34,26 @@ void LocalUsers::idle(uid_t uid, SteadyTime now)
 	User &u = entry(uid, now);
 	u.seen = now;
 	u.until = now + config_.lookHold;
+}
+
+void LocalUsers::reserved(uid_t uid, Reservations jobs, SteadyTime until, SteadyTime now)
+{
+	User &u = entry(uid, now);
+	u.jobs = std::move(jobs);
+	u.jobsUntil = until;
+}
+
+LocalUsers::Reservations LocalUsers::reservations(SteadyTime now) const
+{
+	std::map<std::uint64_t, std::uint64_t> sum;
+	for (const User &u : users_)
+		if (now < u.jobsUntil)
+			for (const auto &[server, count] : u.jobs)
+				sum[server] += count;
+	Reservations out;
+	for (const auto &[server, count] : sum)
+		out.emplace_back(server, static_cast<std::uint32_t>(std::min<std::uint64_t>(count, UINT32_MAX)));
+	return out;
 }
 
 std::vector<uid_t> LocalUsers::building(SteadyTime now) const

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -66,6 +67,17 @@ public:
 	// uids, so the portions add up to @slots.
 	std::uint32_t shareFor(uid_t uid, std::uint32_t slots, SteadyTime now) const;
 
+	// Jobs per server id, as HostsAnswer::reservations.
+	using Reservations = std::vector<std::pair<std::uint64_t, std::uint32_t>>;
+	// @uid's handed-out line reserves @jobs until @until, replacing what
+	// its earlier line reserved.
+	void reserved(uid_t uid, Reservations jobs, SteadyTime until, SteadyTime now);
+	// Every uid's reservations standing at @now, added up per server: what
+	// this machine, one client to the others, has reserved. Gossip keeps
+	// one reservation per client and server, so one user's line must not
+	// replace another's.
+	Reservations reservations(SteadyTime now) const;
+
 	std::size_t size() const noexcept { return users_.size(); }
 
 private:
@@ -74,9 +86,15 @@ private:
 		std::uint32_t demand;
 		SteadyTime seen;  // last asked
 		SteadyTime until; // counts as building until then
+		Reservations jobs;
+		SteadyTime jobsUntil;
 	};
 
-	bool active(const User &user, SteadyTime now) const noexcept { return now < user.until; }
+	// Asked recently enough, or holds a reservation.
+	bool active(const User &user, SteadyTime now) const noexcept
+	{
+		return now < user.until || now < user.jobsUntil;
+	}
 	User &entry(uid_t uid, SteadyTime now);
 
 	Config config_;

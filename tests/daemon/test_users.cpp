@@ -101,6 +101,19 @@ TEST_SUITE("local users")
 		CHECK(users.totalDemand(kT0) == LocalUsers::kAll);
 	}
 
+	TEST_CASE("the machine's reservations are every user's standing ones added up per server")
+	{
+		LocalUsers users;
+		users.reserved(1000, { { 0xa, 2 }, { 0xb, 2 } }, kT0 + 3s, kT0);
+		users.reserved(1001, { { 0xa, 3 } }, kT0 + 4s, kT0 + 1s);
+		CHECK(users.reservations(kT0 + 2s) == LocalUsers::Reservations{ { 0xa, 5 }, { 0xb, 2 } });
+		// A user's new line replaces its own, not the other's.
+		users.reserved(1000, { { 0xb, 1 } }, kT0 + 5s, kT0 + 2s);
+		CHECK(users.reservations(kT0 + 2s) == LocalUsers::Reservations{ { 0xa, 3 }, { 0xb, 1 } });
+		CHECK(users.reservations(kT0 + 4s) == LocalUsers::Reservations{ { 0xb, 1 } });
+		CHECK(users.reservations(kT0 + 5s).empty());
+	}
+
 	TEST_CASE("the table is bounded: past its size the user heard from least recently goes")
 	{
 		LocalUsers users(LocalUsers::Config{ 5s, 30s, 4 });

@@ -16,7 +16,8 @@ Asserted:
       "permission denied";
   (b) two uids (65534 and 65533) querying h3's daemon at once each get
       about half of the 8 remote slots (3 to 5, together at most 9), while
-      one of them alone gets all 8;
+      one of them alone gets all 8; when both print a line (which reserves),
+      h2 sees h3's reservations as both lines' together;
   (c) h3's --status reports h4's datagrams: "N datagrams from H4
       failed authentication: different key?";
   (d) --set-state on h1's daemon (--admin-group=daemon): uid 1 (daemon,
@@ -145,6 +146,30 @@ def part_b(cli, bins, servers, daemons):
     figure('users.two_users_slots_b', seen[-1][USER_B], 'slots')
 
 
+def part_b_reserve(cli, peer, bins, servers, daemons):
+    """Both users print a line (which reserves) at once: the other machines
+    see h3's reservations as both users' together, not the last one's."""
+    procs = {uid: subprocess.Popen(cli.argv(as_user(uid, [bins.hosts])), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=cli.env(user_env(cli)))
+             for uid in (USER_A, USER_B)}
+    t0 = time.monotonic()
+    handed = 0
+    for uid, p in procs.items():
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, f'uid {uid} exited {p.returncode}: {err}'
+        handed += sum(h['limit'] for h in dm.parse_line(out.strip()) if h['host'] in servers)
+    assert handed >= 6, f'the two lines listed {handed} remote slots'
+
+    def reserved():
+        r = dm.hosts_query(peer)
+        total = sum(s['reserved'] for s in r['servers'] if s.get('address') in servers)
+        return total if total >= handed else None
+    total = lan.wait_until(reserved, 2.5, 0.05, what=f'{peer.name} seeing both users\' {handed} reserved jobs',
+                           watch=daemons)
+    figure('users.both_reservations_seen', time.monotonic() - t0, 's')
+    dm.note(f'{peer.name} sees {total} jobs reserved by h3 for two lines of {handed} remote slots')
+
+
 def part_c(cli, bins, other, daemons, t_start):
     pattern = re.compile(rf'^(\d+) datagrams? from {re.escape(other.ip)} failed authentication: different key\?',
                          re.M)
@@ -197,6 +222,7 @@ def main(argv):
 
         part_a(cli, bins, servers, daemons)
         part_b(cli, bins, servers, daemons)
+        part_b_reserve(cli, s2, bins, servers, daemons)
         part_c(cli, bins, other, daemons, t_other)
         part_d(s1, cli, bins, daemons)
 
