@@ -1,6 +1,7 @@
 // distcc-mdnsd's one owner: every part of the daemon, started and stopped in one documented order.
 #include "daemon/daemon.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <random>
@@ -227,12 +228,19 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			// an overloaded share is split by demand, and one user alone
 			// keeps it all. The kernel names the uid; an unknown peer
 			// is no one's and splits nothing.
+			// Each counts at most the farm's slots, as a demand told by
+			// gossip does.
+			std::uint64_t slots = 0;
+			for (const DirectoryEntry &e : live.entries)
+				slots += e.server.slots;
+			const auto most = static_cast<std::uint32_t>(
+				std::clamp<std::uint64_t>(slots, 1, wire::kMaxWantedJobs));
 			std::uint64_t localOthers = 0;
 			if (who.uid)
 				for (const std::uint32_t demand : users_.othersDemands(*who.uid, now)) {
-					farm.demands.push_back(demand);
-					farm.wanted += demand;
-					localOthers += std::min<std::uint32_t>(demand, wire::kMaxWantedJobs);
+					farm.demands.push_back(std::min(demand, most));
+					farm.wanted += std::min(demand, most);
+					localOthers += std::min(demand, most);
 				}
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
 			if (who.uid) {
