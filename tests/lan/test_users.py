@@ -13,7 +13,8 @@ Asserted:
       comes from the daemon and lists h1 and h2 alive by gossip. Given a
       socket that does not exist, it exits 1 naming it, instead of
       browsing; with a socket directory it may not enter, it says
-      "permission denied";
+      "permission denied" (given, exit 1; in the order, a warning, and the
+      system socket still answers);
   (b) two uids (65534 and 65533) querying h3's daemon at once each get
       about half of the 8 remote slots (3 to 5, together at most 9), while
       one of them alone gets all 8; when both print a line (which reserves),
@@ -94,6 +95,17 @@ def part_a(cli, bins, servers, daemons):
     assert dt < 4, f'it browsed ({dt:.1f}s) instead of failing'
     r = run_as(cli, USER_A, [bins.hosts, '--status'], env={'DISTCC_MDNS_SOCKET': '/run/none/socket'})
     assert r.returncode == 1, f'a missing DISTCC_MDNS_SOCKET exited {r.returncode}'
+
+    # In the order, a place the user may not look into is "permission
+    # denied" (warned), and the next place still answers.
+    xdg = cli.path('/run/xdg-65534')
+    os.makedirs(os.path.join(xdg, 'distcc-mdns'), exist_ok=True)
+    os.chmod(os.path.join(xdg, 'distcc-mdns'), 0o700)
+    r = run_as(cli, USER_A, [bins.hosts, '--status'], env={'XDG_RUNTIME_DIR': '/run/xdg-65534'})
+    assert r.returncode == 0, r.stderr
+    assert '/run/xdg-65534/distcc-mdns/socket: permission denied' in r.stderr, \
+        f'the unreachable own socket was not reported: {r.stderr!r}'
+    assert 'answered by /run/distcc-mdns/socket' in r.stdout, r.stdout
 
     # A socket the user may not reach is "permission denied", not "no daemon".
     private = cli.path('/run/private')
