@@ -72,7 +72,7 @@ def main(argv):
         note(f'h2 line: {line!r}, -j {jobs}\n{status}')
 
         # No daemon socket: the tool browses by itself for at most --wait.
-        obj = dm.hosts_json(cli, bins, '--socket', '/nonexistent/distcc-mdns.sock')
+        obj = dm.hosts_json(cli, bins, '--no-daemon')
         assert obj['source'] == 'browse', obj
         assert dm.find_server(obj, srv.ip), f'browse mode missed {srv.ip}: {obj}'
         figure('appear.browse_mode_runtime', obj['elapsed'], 's', 2.0)

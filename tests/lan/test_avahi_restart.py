@@ -60,7 +60,7 @@ def main(argv):
         assert rec['t'] - t_up <= 10, 'not advertised again within 10 s of avahi startup'
         assert rec['txt'].get('id') == first['txt'].get('id'), (first['txt'], rec['txt'])
         dm.wait_listed(cli, bins, srv.ip, 10, watch=(d, cli_d))
-        obj = dm.hosts_json(cli, bins, '--socket', '/nonexistent/distcc-mdns.sock')
+        obj = dm.hosts_json(cli, bins, '--no-daemon')
         assert dm.find_server(obj, srv.ip), f'browse mode misses {srv.ip} after restart: {obj}'
 
         # Round 2: straight restart. h2 may keep its cached copy throughout

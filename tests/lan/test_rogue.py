@@ -134,7 +134,7 @@ def main(argv):
         for host in (honest, rogue):
             check_all(dm.hosts_json(host, bins), honest, f'{host.name} --json: ',
                       own=host is honest)
-        obj = dm.hosts_json(cli, bins, '--socket', '/nonexistent/distcc-mdns.sock')
+        obj = dm.hosts_json(cli, bins, '--no-daemon')
         check_all(obj, honest, 'h3 browse mode: ')
         st = cli.run([bins.hosts, '--status'], timeout=15)
         assert honest.ip in st.stdout or 'distcc@h1' in st.stdout, st.stdout

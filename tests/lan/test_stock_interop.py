@@ -61,7 +61,7 @@ def main(argv):
         assert s3['slots'] in (None, 5) and 1 <= s3['limit'] <= 5, s3
         assert s3['cpus'] in (None, 2) or s3['cpus'] >= 1, s3
         assert s1 and s1['stock'] is False, s1
-        obj = dm.hosts_json(cli, bins, '--socket', '/nonexistent/distcc-mdns.sock')
+        obj = dm.hosts_json(cli, bins, '--no-daemon')
         assert dm.find_server(obj, stock.ip) and dm.find_server(obj, ours.ip), \
             f'browse mode: {obj}'
 
