@@ -131,6 +131,29 @@ SetStateReply setState(const SetStateRequest &request, const Caller &caller, con
 	return { *state };
 }
 
+// The other local users building now ask of this machine's share as other
+// clients ask of the farm: counted into @farm's demands (each at most the
+// farm's slots, as a demand told by gossip), an overloaded share is split
+// among them and @uid by demand, and one user alone keeps it all. Returns
+// their demand added up: what they add to this machine's, which other
+// machines see as one client's. For the query socket (the kernel names the
+// uid) and for a uid's hosts file alike.
+std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users, uid_t uid,
+			    const std::vector<DirectoryEntry> &entries, SteadyTime now)
+{
+	std::uint64_t slots = 0;
+	for (const DirectoryEntry &e : entries)
+		slots += e.server.slots;
+	const auto most = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(slots, 1, wire::kMaxWantedJobs));
+	std::uint64_t added = 0;
+	for (const std::uint32_t demand : users.othersDemands(uid, now)) {
+		farm.demands.push_back(std::min(demand, most));
+		farm.wanted += std::min(demand, most);
+		added += std::min(demand, most);
+	}
+	return added;
+}
+
 std::vector<std::uint64_t> listedIds(const Resolver &resolver)
 {
 	std::vector<std::uint64_t> ids;
@@ -223,25 +246,8 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			const auto now = std::chrono::steady_clock::now();
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
 			FarmState farm = farmState(live, gossip_.get());
-			// The other local users building now ask of this machine's
-			// share as other clients ask of the farm: with them counted,
-			// an overloaded share is split by demand, and one user alone
-			// keeps it all. The kernel names the uid; an unknown peer
-			// is no one's and splits nothing.
-			// Each counts at most the farm's slots, as a demand told by
-			// gossip does.
-			std::uint64_t slots = 0;
-			for (const DirectoryEntry &e : live.entries)
-				slots += e.server.slots;
-			const auto most = static_cast<std::uint32_t>(
-				std::clamp<std::uint64_t>(slots, 1, wire::kMaxWantedJobs));
-			std::uint64_t localOthers = 0;
-			if (who.uid)
-				for (const std::uint32_t demand : users_.othersDemands(*who.uid, now)) {
-					farm.demands.push_back(std::min(demand, most));
-					farm.wanted += std::min(demand, most);
-					localOthers += std::min(demand, most);
-				}
+			const std::uint64_t localOthers =
+				who.uid ? addLocalUsers(farm, users_, *who.uid, live.entries, now) : 0;
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
 			if (who.uid) {
 				users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
