@@ -29,6 +29,7 @@
 #include "distcc-mdns/hosts_line.h"
 #include "dmdns-config.h"
 #include "host/probe.h"
+#include "hosts/setup_user.h"
 #include "uv/handle.h"
 
 namespace {
@@ -45,6 +46,10 @@ void usage(std::FILE *out)
 			      "      --status           print a table of the servers and the line\n"
 			      "      --set-state=STATE  make the local daemon advertise this host as\n"
 			      "                         drain (no new jobs) or up; root or its user\n"
+			      "      --setup-user       ask the daemon to keep a live hosts file for you\n"
+			      "                         and link $DISTCC_DIR/hosts (~/.distcc/hosts) to it;\n"
+			      "                         a file already there is left alone unless --force\n"
+			      "                         (moved to hosts.orig); exit 1 if not done\n"
 			      "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
 			      "      --want=N           remote jobs this build will run at once: the\n"
 			      "                         line lists the fastest free slots for them and\n"
@@ -91,6 +96,8 @@ struct Options {
 	std::optional<double> speed;
 	std::optional<double> minSpeed;
 	std::optional<std::string> setState;
+	bool setupUser = false;
+	bool force = false;
 	bool lzo = false;
 	bool pump = false;
 	std::chrono::milliseconds wait{ 1500 };
@@ -111,6 +118,8 @@ Options parse(int argc, char **argv)
 		OptSpeed,
 		OptMinSpeed,
 		OptSetState,
+		OptSetupUser,
+		OptForce,
 		OptLzo,
 		OptPump,
 		OptWait,
@@ -128,6 +137,8 @@ Options parse(int argc, char **argv)
 		{ "any-compiler", no_argument, nullptr, OptAnyCompiler },
 		{ "speed", required_argument, nullptr, OptSpeed },
 		{ "set-state", required_argument, nullptr, OptSetState },
+		{ "setup-user", no_argument, nullptr, OptSetupUser },
+		{ "force", no_argument, nullptr, OptForce },
 		{ "min-speed", required_argument, nullptr, OptMinSpeed },
 		{ "lzo", no_argument, nullptr, OptLzo },
 		{ "pump", no_argument, nullptr, OptPump },
@@ -169,6 +180,12 @@ Options parse(int argc, char **argv)
 			o.setState = optarg;
 			if (*o.setState != "drain" && *o.setState != "up")
 				cli.fail("--set-state must be drain or up, not '{}'", optarg);
+			break;
+		case OptSetupUser:
+			o.setupUser = true;
+			break;
+		case OptForce:
+			o.force = true;
 			break;
 		case OptSpeed:
 			o.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
@@ -212,6 +229,8 @@ Options parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		cli.fail("unexpected argument '{}'", argv[optind]);
+	if (o.force && !o.setupUser)
+		cli.fail("--force goes with --setup-user");
 	return o;
 }
 
@@ -385,6 +404,15 @@ int main(int argc, char **argv)
 	const Options options = parse(argc, argv);
 	if (options.setState)
 		return setState(socketsToTry(options), *options.setState);
+	if (options.setupUser)
+		return setupUser(
+			[&](const nlohmann::json &request) -> std::optional<nlohmann::json> {
+				for (const std::string &path : socketsToTry(options))
+					if (auto reply = roundTrip(path, request))
+						return reply;
+				return std::nullopt;
+			},
+			host::distccDir(), options.force, stdout);
 	HostsRequest request;
 	request.localSlots = options.localSlots;
 	request.want = options.want;
