@@ -262,9 +262,9 @@ TEST_SUITE("user_files")
 			put(proc / (std::to_string(pid) + "/stat"),
 			    std::to_string(pid) + " (" + name + ") S " + std::to_string(parent) + " 1 1 0\n");
 			put(proc / (std::to_string(pid) + "/status"), "Name:\t" + std::string(name) + "\nUid:\t" +
-									 std::to_string(uid) + "\t" + std::to_string(uid) +
-									 "\t" + std::to_string(uid) + "\t" +
-									 std::to_string(uid) + "\n");
+									      std::to_string(uid) + "\t" + std::to_string(uid) +
+									      "\t" + std::to_string(uid) + "\t" +
+									      std::to_string(uid) + "\n");
 		};
 		process(100, "make", 1, 1000);
 		process(101, "distcc", 100, 1000);
