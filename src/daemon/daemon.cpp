@@ -289,9 +289,16 @@ std::map<std::uint32_t, std::string> Daemon::userLines(const std::set<std::uint3
 		return lines;
 	// The daemon cannot read the users' lock files (the unit hides homes):
 	// their connections to the servers' ports are their jobs in flight.
-	const std::set<std::uint16_t> ports =
-		serverPorts(resolver_->directory().snapshot(std::chrono::steady_clock::now()));
-	const auto jobs = host::tcpJobsByUid(uids, ports);
+	// Only users with distcc clients running can have any: an idle machine
+	// reads no socket table.
+	std::set<std::uint32_t> building;
+	for (std::uint32_t uid : uids)
+		if (ledger_.clients(uid) > 0)
+			building.insert(uid);
+	const auto jobs = building.empty()
+				  ? std::map<std::uint32_t, host::JobsByServer>{}
+				  : host::tcpJobsByUid(building, serverPorts(resolver_->directory().snapshot(
+									 std::chrono::steady_clock::now())));
 	const host::JobsByServer none;
 	for (std::uint32_t uid : uids) {
 		// A seed per user, so that users spread over the servers.
