@@ -9,9 +9,10 @@ namespace dmdns {
 
 namespace {
 
-// The file's directory, made when missing (mode 0755, given to its parent's
-// owner, through the parent's descriptor): distcc makes ~/.distcc only when
-// it first runs, and a daemon started before that must not give up.
+// The file's directory, made when missing at start (mode 0755, given to its
+// parent's owner, through the parent's descriptor): distcc makes ~/.distcc
+// only when it first runs, and a daemon started before that must neither
+// give up nor wait in the background while distcc builds locally.
 host::SafeDir openDir(const std::string &dir)
 {
 	try {
@@ -58,7 +59,9 @@ void HostsFileKeeper::refresh()
 {
 	std::string content = line_() + "\n";
 	try {
-		const host::SafeDir dir = openDir(dir_);
+		// A directory deleted later is not made again, only waited for:
+		// the user removed it on purpose, and says when it is back.
+		const host::SafeDir dir = host::SafeDir::open(dir_);
 		// Compared every time, not only when the line changes: a file
 		// deleted or replaced behind our back is written again.
 		if (content == written_ && file_ && dir.identity(name_) == file_) {

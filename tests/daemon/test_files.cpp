@@ -156,15 +156,16 @@ TEST_SUITE("user_files")
 		}
 		CHECK(slurp(path) == "localhost/2\n");
 		CHECK(modeOf(tmp / ".distcc") == 0755);
-		// Deleted while the daemon runs: made again at the next write.
+		// Made for the user as its parent's owner would: by its owner, not
+		// more open than 0755, whatever the daemon's umask.
+		const mode_t old = ::umask(0);
+		std::filesystem::remove_all(tmp / ".distcc");
 		{
 			HostsFileKeeper keeper(loop.get(), path, 1s, [] { return std::string("localhost/3"); });
-			std::filesystem::remove_all(tmp / ".distcc");
-			uv::Timer stop(loop.get(), [&] { loop.stop(); });
-			stop.start(1500ms);
-			loop.run();
 			CHECK(keeper.current());
 		}
+		::umask(old);
+		CHECK(modeOf(tmp / ".distcc") == 0755);
 		CHECK(slurp(path) == "localhost/3\n");
 		// No parent either: a clear error at start, not a retry forever.
 		CHECK_THROWS_WITH_AS(HostsFileKeeper(loop.get(), tmp / "no/such/.distcc/hosts", 1s, [] { return std::string("x"); }),
