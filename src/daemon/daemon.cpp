@@ -269,6 +269,8 @@ std::string Daemon::fileLine(const FileFor &file)
 	} else if (file.jobs) {
 		farm.own = ownJobs(live.entries, *file.jobs);
 	}
+	if (file.uid)
+		farm = withLocalUsers(std::move(farm), ledger_.clientsByUid(), *file.uid);
 	HostsRequest request; // local slots: this machine's
 	request.lzo = file.lzo;
 	request.cpp = file.cpp;

@@ -68,4 +68,16 @@ void DemandLedger::census()
 	}
 }
 
+FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &clientsByUid,
+			 std::uint32_t uid)
+{
+	for (const auto &[other, clients] : clientsByUid) {
+		if (other == uid || clients == 0)
+			continue;
+		farm.wanted += clients;
+		farm.demands.push_back(clients);
+	}
+	return farm;
+}
+
 } // namespace dmdns

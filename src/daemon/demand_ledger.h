@@ -24,6 +24,9 @@ namespace dmdns {
 // reservations' own TTL in gossip is as short), instead of cutting every
 // other client's limits for half a minute.
 //
+// Gossip hears one client per machine; the users of this machine share
+// its part (withLocalUsers()).
+//
 // The census runs while there is a reason: for kWatch after a line was
 // handed out, for as long as distcc clients run, and always while the
 // daemon keeps files that builds read (watchAlways()). An idle daemon that
@@ -62,6 +65,7 @@ public:
 	// The distcc clients the last census found: all, or @uid's.
 	std::uint32_t clients() const noexcept { return total_; }
 	std::uint32_t clients(std::uint32_t uid) const;
+	const std::map<std::uint32_t, std::uint32_t> &clientsByUid() const noexcept { return byUid_; }
 	// The demand told last.
 	std::uint32_t demand() const noexcept { return told_; }
 
@@ -82,5 +86,12 @@ private:
 	bool running_ = false;
 	std::unique_ptr<uv::Alarm> timer_;
 };
+
+// @farm as one local user (@uid) sees it: every other user building here
+// (@clientsByUid, from the census) is one more client with their distcc
+// clients as demand, so that the users of one machine share its part of an
+// overloaded farm as clients of different machines do.
+FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &clientsByUid,
+			 std::uint32_t uid);
 
 } // namespace dmdns

@@ -214,3 +214,20 @@ TEST_SUITE("adapter_demand_ledger")
 		CHECK(farm.b->gossip().othersDemand(farm.clock.now()).each.empty());
 	}
 }
+
+TEST_SUITE("adapter_demand_ledger")
+{
+	TEST_CASE("users of one machine are each other's clients in a per-user line")
+	{
+		FarmState farm;
+		farm.wanted = 5;
+		farm.demands = { 5 };
+		const FarmState seen = withLocalUsers(farm, { { 1000, 3 }, { 1001, 4 }, { 1002, 0 } }, 1000);
+		CHECK(seen.wanted == 9);
+		CHECK(seen.demands == std::vector<std::uint32_t>{ 5, 4 });
+		// Alone on the machine: the farm as gossip sees it.
+		const FarmState alone = withLocalUsers(farm, { { 1000, 3 } }, 1000);
+		CHECK(alone.wanted == 5);
+		CHECK(alone.demands == std::vector<std::uint32_t>{ 5 });
+	}
+}
