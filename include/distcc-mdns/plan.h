@@ -42,6 +42,10 @@ struct PlanOptions {
 	// on this machine's own slots.
 	double localSpeed = 1.0;
 	double minSpeed = 0.5;
+	// The index of this machine's own record, when it is a server too. Its
+	// cores are the local slots: the line lists them once, as that remote
+	// entry, never also as localhost (planHostsLine() says why).
+	std::optional<std::size_t> self;
 };
 
 // The policy planHostsLine() picks with: PlanOptions::policy with its
@@ -55,7 +59,8 @@ enum class LocalPlace : std::uint8_t {
 	First,	// at least half the total: the client is the bigger part
 	Last,	// a fifth to a half
 	Absent, // under a fifth (distcc's advice); never when no remote host is
-		// listed, nor when the farm is overloaded (planHostsLine())
+		// listed, nor when the farm is overloaded (planHostsLine()); always
+		// when this machine is listed as a server (PlanOptions::self)
 };
 LocalPlace placeLocal(double localCapacity, double remoteCapacity) noexcept;
 

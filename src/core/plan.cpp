@@ -332,7 +332,8 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 		}
 		const Server &server = servers[c.index];
 		const double remoteFinish = std::max(1.0, (c.others + 1.0) / c.slots) / c.speed;
-		if (remoteFinish > localFinish) {
+		// This machine is not slower than itself.
+		if (remoteFinish > localFinish && c.index != options.self) {
 			excluded = Exclusion::Slower;
 			continue;
 		}
@@ -356,6 +357,23 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	// applies.
 	if (plan.share > 0 && plan.local == LocalPlace::Absent)
 		plan.local = LocalPlace::Last;
+	// A client that is also a server has one set of cores, which its own
+	// record offers: listing localhost as well would put both limits' jobs
+	// on them. The record is kept and localhost goes, although distcc runs
+	// localhost jobs without a connection, because a job through this
+	// machine's distccd is one its gossip samples count: other clients see
+	// these cores busy and stay off them, and this client's limit there is
+	// what the others leave free. Localhost jobs would be invisible to the
+	// farm, which would then send its own jobs to the same cores. Only when
+	// the plan uses this machine's record as a server (eligible, reachable)
+	// and the line lists some remote host; otherwise localhost stays, so
+	// that a line is never empty.
+	if (options.self && *options.self < plan.servers.size() && !plan.remote.empty()) {
+		const Exclusion self = plan.servers[*options.self].excluded;
+		if (self == Exclusion::None || self == Exclusion::Spare || self == Exclusion::Full ||
+		    self == Exclusion::Overloaded || self == Exclusion::Slower)
+			plan.local = LocalPlace::Absent;
+	}
 	if (plan.local == LocalPlace::First)
 		plan.line.hosts.insert(plan.line.hosts.begin(), local);
 	else if (plan.local == LocalPlace::Last)

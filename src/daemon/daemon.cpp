@@ -48,6 +48,9 @@ std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, 
 	config.gossip.incarnation = options.advertiser.incarnation;
 	config.gossip.seed = std::random_device{}() ^ config.gossip.incarnation;
 	config.port = options.gossipPort;
+	// A backstop only: the DemandLedger tells every change of demand, and
+	// re-tells it every second while builds run.
+	config.demandHold = 2 * DemandLedger::kQueryHold;
 	config.peers = options.peers;
 	for (const std::string &file : options.keyFiles)
 		config.keys.push_back(net::Authenticator::fromFile(file));
@@ -97,11 +100,10 @@ FarmState farmState(const LiveServers &live, const GossipNode *node)
 	return farm;
 }
 
-// This user's jobs in flight on each entry, from distcc's slot locks in
-// @lockDir, matched by the address and port the line lists.
-std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, const std::string &lockDir)
+// A user's jobs in flight on each entry (from distcc's slot locks or the
+// socket table), matched by the address and port the line lists.
+std::vector<std::uint32_t> ownJobs(const std::vector<DirectoryEntry> &entries, const host::JobsByServer &inFlight)
 {
-	const auto inFlight = host::distccJobsInFlight(lockDir);
 	std::vector<std::uint32_t> own(entries.size(), 0);
 	if (inFlight.empty())
 		return own;
@@ -138,7 +140,8 @@ SetStateReply setState(const SetStateRequest &request, const Caller &caller, con
 // their demand added up: what they add to this machine's, which other
 // machines see as one client's. For the query socket (the kernel names the
 // uid) and for a uid's hosts file alike.
-std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users, uid_t uid,
+std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users,
+			    const std::map<std::uint32_t, std::uint32_t> &clientsByUid, uid_t uid,
 			    const std::vector<DirectoryEntry> &entries, SteadyTime now)
 {
 	std::uint64_t slots = 0;
@@ -146,11 +149,19 @@ std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users, uid_t uid,
 		slots += e.server.slots;
 	const auto most = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(slots, 1, wire::kMaxWantedJobs));
 	std::uint64_t added = 0;
-	for (const std::uint32_t demand : users.othersDemands(uid, now)) {
+	const auto add = [&](std::uint32_t demand) {
 		farm.demands.push_back(std::min(demand, most));
 		farm.wanted += std::min(demand, most);
 		added += std::min(demand, most);
-	}
+	};
+	for (const std::uint32_t demand : users.othersDemands(uid, now))
+		add(demand);
+	// Users building from a hosts file or an old line ask nothing: their
+	// distcc clients running (the ledger's census) are their demand.
+	const std::vector<uid_t> asking = users.building(now);
+	for (const auto &[other, clients] : clientsByUid)
+		if (other != uid && clients > 0 && !std::binary_search(asking.begin(), asking.end(), other))
+			add(clients);
 	return added;
 }
 
@@ -163,15 +174,28 @@ std::vector<std::uint64_t> listedIds(const Resolver &resolver)
 	return ids;
 }
 
+// The distcc ports of @entries: where a user's connections are jobs.
+std::set<std::uint16_t> serverPorts(const std::vector<DirectoryEntry> &entries)
+{
+	std::set<std::uint16_t> ports;
+	for (const DirectoryEntry &e : entries)
+		if (e.server.port != 0)
+			ports.insert(e.server.port);
+	return ports;
+}
+
 } // namespace
 
 Daemon::Daemon(DaemonConfig config)
 	: config_(prepared(std::move(config))), admins_(Admins::forDaemon(config_.adminGroup, ::geteuid())),
-	  poll_(loop_.get()), client_(loop_.get(), *poll_.get()),
-	  ledger_([this](const DemandLedger::Reservations &reservations, std::uint32_t want, std::uint32_t localSlots) {
-		  if (gossip_)
-			  gossip_->handedOut(reservations, want, localSlots);
-	  })
+	  poll_(loop_.get()), client_(loop_.get(), *poll_.get()), clock_(loop_.get()), hostId_(host::hostId()),
+	  ledger_(
+		  clock_,
+		  [this](const DemandLedger::Reservations &reservations, std::uint32_t want, std::uint32_t localSlots) {
+			  if (gossip_)
+				  gossip_->handedOut(reservations, want, localSlots);
+		  },
+		  [] { return host::distccClientsByUid(); }, [] { return host::onlineCpus(); })
 {
 	if (config_.gossip)
 		gossip_ = startGossip(loop_.get(), client_, config_);
@@ -195,19 +219,34 @@ Daemon::Daemon(DaemonConfig config)
 		[this](std::string_view line, const Caller &caller) { return answer(line, caller); });
 	log(LogLevel::Info, "answering queries on {}", config_.socket);
 	if (!config_.hostsFile.empty()) {
-		const std::string lockDir = std::filesystem::path(config_.hostsFile).parent_path().append("lock").string();
+		FileFor file;
+		file.lockDir = std::filesystem::path(config_.hostsFile).parent_path().append("lock").string();
 		// One seed for the file: its order changes when the farm does, not
 		// at every rewrite; other clients have other seeds.
-		const std::uint64_t seed = std::random_device{}();
+		file.seed = std::random_device{}();
 		hostsFile_ = std::make_unique<HostsFileKeeper>(loop_.get(), config_.hostsFile, std::chrono::seconds(1),
-							       [this, lockDir, seed] { return fileLine(lockDir, seed, false); });
+							       [this, file] { return fileLine(file); });
 	}
 	if (!config_.zeroconfDir.empty()) {
-		const std::string lockDir = config_.zeroconfDir + "/lock";
-		const std::uint64_t seed = std::random_device{}();
+		FileFor file;
+		file.lockDir = config_.zeroconfDir + "/lock";
+		file.seed = std::random_device{}();
+		// A plain +zeroconf build gets what stock distcc's browser writes
+		// plus ,lzo where the server offers it, which needs nothing of the
+		// build; ,cpp (pump mode) only when asked: distcc warns twice per
+		// compile run outside distcc-pump and preprocesses locally anyway.
+		file.lzo = true;
+		file.cpp = config_.zeroconfPump;
 		zeroconf_ = std::make_unique<ZeroconfCompat>(loop_.get(), config_.zeroconfDir, std::chrono::seconds(1),
-							     [this, lockDir, seed] { return fileLine(lockDir, seed, true); });
+							     [this, file] { return fileLine(file); });
 	}
+	const std::filesystem::path socket(config_.socket);
+	userFiles_ = std::make_unique<UserHostsFiles>(
+		clock_, socket.parent_path().string(), config_.stateDir.empty() ? "" : config_.stateDir + "/users",
+		std::chrono::seconds(1), [this](const std::set<std::uint32_t> &uids) { return userLines(uids); });
+	// Files that builds read follow the builds running here.
+	if (hostsFile_ || zeroconf_ || !userFiles_->empty())
+		ledger_.watchAlways();
 }
 
 Daemon::~Daemon() = default;
@@ -230,6 +269,7 @@ void Daemon::stop()
 	queries_.reset();
 	hostsFile_.reset();
 	zeroconf_.reset();
+	userFiles_.reset();
 	loop_.stop();
 }
 
@@ -242,12 +282,14 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 				return codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
+			if (std::holds_alternative<SetupUserRequest>(request))
+				return codec::encode(setupUser(who));
 			const auto &query = std::get<HostsRequest>(request);
 			const auto now = std::chrono::steady_clock::now();
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
 			FarmState farm = farmState(live, gossip_.get());
 			const std::uint64_t localOthers =
-				who.uid ? addLocalUsers(farm, users_, *who.uid, live.entries, now) : 0;
+				who.uid ? addLocalUsers(farm, users_, ledger_.clientsByUid(), *who.uid, live.entries, now) : 0;
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
 			if (who.uid) {
 				users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
@@ -270,31 +312,80 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 		caller);
 }
 
-// No reservation, this user's jobs in flight and recent failures from
-// distcc's files in @lockDir, a fixed seed.
-std::string Daemon::fileLine(const std::string &lockDir, std::uint64_t seed, bool lzoCpp)
+// No reservation, the user's jobs in flight and recent failures, a fixed
+// seed.
+std::string Daemon::fileLine(const FileFor &file)
 {
 	const LiveServers live = liveServers(*resolver_, gossip_.get());
 	FarmState farm = farmState(live, gossip_.get());
-	farm.own = ownJobs(live.entries, lockDir);
-	farm.failing = host::distccBackoffs(lockDir, host::distccBackoffPeriod());
-	const LocalMachine local = localMachine();
+	if (!file.lockDir.empty()) {
+		farm.own = ownJobs(live.entries, host::distccJobsInFlight(file.lockDir));
+		farm.failing = host::distccBackoffs(file.lockDir, host::distccBackoffPeriod());
+	} else if (file.jobs) {
+		farm.own = ownJobs(live.entries, *file.jobs);
+	}
+	if (file.uid)
+		farm = withLocalUsers(std::move(farm), ledger_.clientsByUid(), *file.uid);
 	HostsRequest request; // local slots: this machine's
-	request.lzo = request.cpp = lzoCpp;
+	request.lzo = file.lzo;
+	request.cpp = file.cpp;
 	// The distcc clients running here are the builds' demand: told by
-	// gossip, it gives every client its fair share of an overloaded farm,
-	// this one included; at the end of a build it also keeps the last jobs
-	// off servers slower than here.
-	const std::uint32_t demand = host::distccClients();
+	// gossip (DemandLedger), it gives every client its fair share of an
+	// overloaded farm, this one included; at the end of a build it also
+	// keeps the last jobs off servers slower than here.
+	const std::uint32_t demand = file.uid ? ledger_.clients(*file.uid) : ledger_.clients();
 	if (demand > 0)
 		request.want = demand;
-	ledger_.buildsRunning(demand, local.slots);
-	return answerHosts(request, live.entries, farm, local, "daemon", seed).view.line;
+	return answerHosts(request, live.entries, farm, localMachine(), "daemon", file.seed).view.line;
+}
+
+std::map<std::uint32_t, std::string> Daemon::userLines(const std::set<std::uint32_t> &uids)
+{
+	std::map<std::uint32_t, std::string> lines;
+	if (uids.empty())
+		return lines;
+	// The daemon cannot read the users' lock files (the unit hides homes):
+	// their connections to the servers' ports are their jobs in flight.
+	// Only users with distcc clients running can have any: an idle machine
+	// reads no socket table.
+	std::set<std::uint32_t> building;
+	for (std::uint32_t uid : uids)
+		if (ledger_.clients(uid) > 0)
+			building.insert(uid);
+	const auto jobs = building.empty()
+				  ? std::map<std::uint32_t, host::JobsByServer>{}
+				  : host::tcpJobsByUid(building, serverPorts(resolver_->directory().snapshot(
+									 std::chrono::steady_clock::now())));
+	const host::JobsByServer none;
+	for (std::uint32_t uid : uids) {
+		// A seed per user, so that users spread over the servers.
+		auto seed = userSeeds_.try_emplace(uid, std::random_device{}()).first->second;
+		const auto it = jobs.find(uid);
+		FileFor file;
+		file.seed = seed;
+		file.jobs = it == jobs.end() ? &none : &it->second;
+		file.uid = uid;
+		lines.emplace(uid, fileLine(file));
+	}
+	return lines;
+}
+
+SetupUserReply Daemon::setupUser(const Caller &caller)
+{
+	if (!caller.uid)
+		throw std::invalid_argument("setup-user: the kernel did not say who asks");
+	try {
+		SetupUserReply reply{ userFiles_->add(*caller.uid) };
+		ledger_.watchAlways();
+		return reply;
+	} catch (const std::runtime_error &e) {
+		throw std::invalid_argument(e.what());
+	}
 }
 
 LocalMachine Daemon::localMachine() const
 {
-	return { host::onlineCpus(), *config_.speed };
+	return { host::onlineCpus(), *config_.speed, hostId_ };
 }
 
 } // namespace dmdns

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,8 +19,11 @@
 #include "daemon/local_users.h"
 #include "daemon/query_server.h"
 #include "daemon/resolver.h"
+#include "daemon/user_hosts.h"
 #include "daemon/zeroconf_compat.h"
 #include "distcc-mdns/text.h"
+#include "host/user_jobs.h"
+#include "uv/clock.h"
 #include "uv/handle.h"
 
 namespace dmdns {
@@ -30,8 +35,9 @@ struct DaemonConfig {
 	std::string stateDir;	     // where the incarnation is kept
 	bool resolve = true;	     // browse for servers and serve queries
 	std::string socket;
-	std::string hostsFile;	 // empty: none
-	std::string zeroconfDir; // empty: no +zeroconf compatibility
+	std::string hostsFile;	   // empty: none
+	std::string zeroconfDir;   // empty: no +zeroconf compatibility
+	bool zeroconfPump = false; // ,cpp (and ,lzo) in the +zeroconf file: builds run under pump
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<HostPort> peers; // with their ports
@@ -52,11 +58,13 @@ struct DaemonConfig {
 //   4. the advertiser (unless --advertise=no), its samples fed to gossip;
 //   5. the resolver (unless --no-resolve), then the query socket that
 //      answers from it and from gossip;
-//   6. the hosts file and the +zeroconf file, whose first lines are
+//   6. the hosts file, the +zeroconf file and the per-user hosts files
+//      (UserHostsFiles, beside the query socket), whose first lines are
 //      written at once from what 5 and 3 know.
 // Stop order (stop(), on SIGTERM or SIGINT): gossip says goodbye, the
 // advertiser withdraws its record, the query socket, the hosts file and the
-// +zeroconf file close (releasing its lock), then the loop ends. The rest
+// +zeroconf file close (releasing its lock), the per-user files stop being
+// rewritten, then the loop ends. The rest
 // is destroyed in the reverse of the start order.
 class Daemon final
 {
@@ -75,9 +83,25 @@ public:
 private:
 	// Answers one query-socket request.
 	std::string answer(std::string_view line, const Caller &caller);
-	// The line a hosts file or the +zeroconf file holds, for distcc's files
-	// in @lockDir.
-	std::string fileLine(const std::string &lockDir, std::uint64_t seed, bool lzoCpp);
+	// What a file's line is for: whose jobs in flight, with which options.
+	struct FileFor {
+		std::uint64_t seed = 0; // one per file: its order changes when the farm does
+		bool lzo = false;
+		bool cpp = false;
+		// This user's distcc files (lock and backoff), when the daemon can
+		// read them; else jobs in flight come from @jobs.
+		std::string lockDir;
+		const host::JobsByServer *jobs = nullptr;
+		// The distcc clients of this user running here; unset: every user's.
+		std::optional<std::uint32_t> uid;
+	};
+	// The line a hosts file, the +zeroconf file or a user's file holds.
+	std::string fileLine(const FileFor &file);
+	// Every registered user's line ("setup-user"), from one look at the
+	// farm and the socket table.
+	std::map<std::uint32_t, std::string> userLines(const std::set<std::uint32_t> &uids);
+	// {"op":"setup-user"}.
+	SetupUserReply setupUser(const Caller &caller);
 	// This machine's slots (its online CPUs, read anew) and speed.
 	LocalMachine localMachine() const;
 
@@ -89,6 +113,9 @@ private:
 	uv::Loop loop_;
 	avahi::UvPoll poll_;
 	avahi::Client client_;
+	uv::LoopClock clock_;
+	std::string hostId_; // this machine's, as its TXT record names it
+	std::map<std::uint32_t, std::uint64_t> userSeeds_;
 	// Declared in the start order: destroyed in reverse.
 	std::unique_ptr<GossipNode> gossip_;
 	std::unique_ptr<Advertiser> advertiser_;
@@ -97,6 +124,7 @@ private:
 	std::unique_ptr<QueryServer> queries_;
 	std::unique_ptr<HostsFileKeeper> hostsFile_;
 	std::unique_ptr<ZeroconfCompat> zeroconf_;
+	std::unique_ptr<UserHostsFiles> userFiles_;
 };
 
 } // namespace dmdns

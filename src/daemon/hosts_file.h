@@ -25,10 +25,13 @@ class HostsFileKeeper final
 public:
 	using Line = std::function<std::string()>;
 
-	// Borrows @loop; writes the first line at once. A path that names no
-	// file throws PathError; a write that fails or is refused, then or
-	// later, is logged once per cause and retried at every interval: the
-	// user who owns the directory must not be able to stop the daemon.
+	// Borrows @loop; writes the first line at once, making the directory
+	// (0755, given to its parent's owner) when it is missing. A path that
+	// names no file, or whose directory is missing and cannot be made,
+	// throws PathError saying what to do; a write that fails or is
+	// refused, then or later (a directory deleted later is waited for, not
+	// made again), is logged once per cause and retried at every interval:
+	// the user who owns the directory must not be able to stop the daemon.
 	HostsFileKeeper(uv_loop_t &loop, std::string path, std::chrono::milliseconds interval, Line line);
 
 	HostsFileKeeper(const HostsFileKeeper &) = delete;

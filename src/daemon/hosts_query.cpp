@@ -90,6 +90,15 @@ HostsAnswer answerHosts(const HostsRequest &request, const std::vector<Directory
 	for (const FailingHost &f : request.failing)
 		failing.emplace(bareHost(f.host), f.port);
 	options.failing = failingEntries(entries, failing);
+	// This machine's own record, known by its host id, not by a name or
+	// an address (a server advertises under any name, and its addresses
+	// are not ours to compare).
+	if (!local.id.empty())
+		for (std::size_t i = 0; i < entries.size(); ++i)
+			if (!entries[i].stock && entries[i].server.id == local.id) {
+				options.self = i;
+				break;
+			}
 	answer.view = makeView(entries, others.reserved, options, seed, source);
 	answer.localSlots = options.localSlots;
 	std::uint32_t planned = 0;

@@ -46,6 +46,9 @@ struct FarmState {
 struct LocalMachine {
 	std::uint32_t slots = 1;
 	double speed = 1.0;
+	// Its host id (host::hostId()), which its own TXT record carries when
+	// it is a server too: that entry is this machine (PlanOptions::self).
+	std::string id{};
 };
 
 // Answers @request from the servers in @entries and what @others do. A

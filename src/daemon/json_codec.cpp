@@ -269,12 +269,14 @@ Request decodeRequest(const json &request)
 		return StatsRequest{};
 	if (op == "set-state")
 		return SetStateRequest{ string(request, "state").value_or("") };
+	if (op == "setup-user")
+		return SetupUserRequest{};
 	throw std::invalid_argument(op.empty() ? "missing 'op'" : "unknown op '" + op + "'");
 }
 
 std::string_view opName(const Request &request)
 {
-	static constexpr std::string_view kNames[] = { "hosts", "stats", "set-state" };
+	static constexpr std::string_view kNames[] = { "hosts", "stats", "set-state", "setup-user" };
 	static_assert(std::size(kNames) == std::variant_size_v<Request>);
 	return kNames[request.index()];
 }
@@ -312,6 +314,26 @@ json encode(const SetStateRequest &request)
 json encode(const SetStateReply &reply)
 {
 	return { { "state", stateName(reply.state) } };
+}
+
+json encode(const SetupUserRequest &)
+{
+	return { { "op", "setup-user" } };
+}
+
+json encode(const SetupUserReply &reply)
+{
+	return { { "path", reply.path } };
+}
+
+SetupUserReply decodeSetupUserReply(const json &reply)
+{
+	SetupUserReply r;
+	const std::optional<std::string> path = string(reply, "path");
+	if (!path || !path->starts_with('/'))
+		throw std::invalid_argument("the reply's 'path' is missing or not absolute");
+	r.path = *path;
+	return r;
 }
 
 json encode(const View &view)

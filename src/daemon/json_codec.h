@@ -24,6 +24,11 @@ std::string_view opName(const Request &request);
 nlohmann::json encode(const HostsRequest &request);
 nlohmann::json encode(const SetStateRequest &request);
 nlohmann::json encode(const SetStateReply &reply);
+nlohmann::json encode(const SetupUserRequest &request);
+nlohmann::json encode(const SetupUserReply &reply);
+// A "setup-user" reply; throws std::invalid_argument without an absolute
+// "path".
+SetupUserReply decodeSetupUserReply(const nlohmann::json &reply);
 nlohmann::json encode(const View &view);
 // The "stats" reply: {"gossip": null} without a gossip node.
 nlohmann::json encode(const std::optional<GossipNodeStats> &stats);

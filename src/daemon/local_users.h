@@ -16,10 +16,11 @@ namespace dmdns {
 // To other machines one address is one client; locally the daemon serves
 // every user of the machine, and each user's distcc has its own lock
 // directory, so two users given the same limits would double-book every
-// slot. A uid counts as building while it asked within lookHold, or while
-// the line it was handed out (or the builds a hosts file counted for it)
-// still stands, for buildHold. The table is bounded: past maxUsers the uid
-// heard from least recently is dropped.
+// slot. A uid counts as building while it asked within lookHold, or for
+// buildHold after it was handed a line; from then on its distcc clients
+// running (DemandLedger's census, added by the daemon) are its demand, so
+// a line no build follows holds nothing for long. The table is bounded:
+// past maxUsers the uid heard from least recently is dropped.
 class LocalUsers final
 {
 public:
@@ -31,9 +32,9 @@ public:
 		// A look (--status, -j, --json) says a user is here now, not that
 		// a build follows: it counts for a few seconds only.
 		std::chrono::milliseconds lookHold{ 5000 };
-		// A line handed out, or builds seen running, count as long as a
-		// client's demand does in gossip (GossipNodeConfig::demandHold).
-		std::chrono::milliseconds buildHold{ 30000 };
+		// A line handed out counts until its build's distcc clients can
+		// be counted (the ledger holds a line's demand kQueryHold).
+		std::chrono::milliseconds buildHold{ 5000 };
 		std::size_t maxUsers = kMaxUsers;
 	};
 

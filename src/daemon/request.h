@@ -64,10 +64,19 @@ struct SetStateRequest {
 	std::string state;
 };
 
-using Request = std::variant<HostsRequest, StatsRequest, SetStateRequest>;
+// {"op":"setup-user"}: keep a hosts file for the caller, whose uid is the
+// kernel's word (SO_PEERCRED), never a field of the request.
+struct SetupUserRequest { };
+
+using Request = std::variant<HostsRequest, StatsRequest, SetStateRequest, SetupUserRequest>;
 
 struct SetStateReply {
 	ServerState state = ServerState::Up;
+};
+
+// The hosts file the daemon keeps for the caller: an absolute path.
+struct SetupUserReply {
+	std::string path;
 };
 
 } // namespace dmdns

@@ -31,6 +31,7 @@
 #include "distcc-mdns/hosts_line.h"
 #include "dmdns-config.h"
 #include "host/probe.h"
+#include "hosts/setup_user.h"
 #include "uv/handle.h"
 
 namespace {
@@ -48,6 +49,10 @@ void usage(std::FILE *out)
 			      "      --set-state=STATE  make the local daemon advertise this host as\n"
 			      "                         drain (no new jobs) or up; root, its user or\n"
 			      "                         its admin group (exit 1 if refused)\n"
+			      "      --setup-user       ask the daemon to keep a live hosts file for you\n"
+			      "                         and link $DISTCC_DIR/hosts (~/.distcc/hosts) to it;\n"
+			      "                         a file already there is left alone unless --force\n"
+			      "                         (moved to hosts.orig); exit 1 if not done\n"
 			      "      --local-slots=N    jobs to run on this machine [online CPUs]\n"
 			      "      --want=N           remote jobs this build will run at once: the\n"
 			      "                         line lists the fastest free slots for them and\n"
@@ -95,6 +100,8 @@ struct Options {
 	std::optional<double> speed;
 	std::optional<double> minSpeed;
 	std::optional<std::string> setState;
+	bool setupUser = false;
+	bool force = false;
 	bool lzo = false;
 	bool pump = false;
 	std::chrono::milliseconds wait{ 1500 };
@@ -115,6 +122,8 @@ Options parse(int argc, char **argv)
 		OptSpeed,
 		OptMinSpeed,
 		OptSetState,
+		OptSetupUser,
+		OptForce,
 		OptLzo,
 		OptPump,
 		OptWait,
@@ -132,6 +141,8 @@ Options parse(int argc, char **argv)
 		{ "any-compiler", no_argument, nullptr, OptAnyCompiler },
 		{ "speed", required_argument, nullptr, OptSpeed },
 		{ "set-state", required_argument, nullptr, OptSetState },
+		{ "setup-user", no_argument, nullptr, OptSetupUser },
+		{ "force", no_argument, nullptr, OptForce },
 		{ "min-speed", required_argument, nullptr, OptMinSpeed },
 		{ "lzo", no_argument, nullptr, OptLzo },
 		{ "pump", no_argument, nullptr, OptPump },
@@ -173,6 +184,12 @@ Options parse(int argc, char **argv)
 			o.setState = optarg;
 			if (*o.setState != "drain" && *o.setState != "up")
 				cli.fail("--set-state must be drain or up, not '{}'", optarg);
+			break;
+		case OptSetupUser:
+			o.setupUser = true;
+			break;
+		case OptForce:
+			o.force = true;
 			break;
 		case OptSpeed:
 			o.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
@@ -216,6 +233,8 @@ Options parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		cli.fail("unexpected argument '{}'", argv[optind]);
+	if (o.force && !o.setupUser)
+		cli.fail("--force goes with --setup-user");
 	return o;
 }
 
@@ -539,9 +558,27 @@ int main(int argc, char **argv)
 		return setState(socketsToTry(options), *options.setState);
 	// distcc is ignoring a hosts file right now; --status says so in its
 	// table.
-	if (options.output != Output::Status && std::getenv("DISTCC_HOSTS"))
+	if (options.output != Output::Status && !options.setupUser && std::getenv("DISTCC_HOSTS"))
 		if (const std::string dir = host::distccDir(); !dir.empty() && ::access((dir + "/hosts").c_str(), F_OK) == 0)
 			log(LogLevel::Warning, "{}", *distccHostsOverride());
+	if (options.setupUser) {
+		const std::vector<Candidate> candidates = socketsToTry(options);
+		const int status = setupUser(
+			[&](const nlohmann::json &request) -> std::optional<nlohmann::json> {
+				Search search = ask(candidates, request, [](const nlohmann::json &) { return true; });
+				if (!search.used) {
+					log(LogLevel::Error, "no distcc-mdnsd answers: {}", triedText(search));
+					return std::nullopt;
+				}
+				return std::move(search.used->reply);
+			},
+			host::distccDir(), options.force, stdout);
+		// The link is made, but distcc reads it only without DISTCC_HOSTS.
+		if (status == EXIT_SUCCESS)
+			if (const auto override = distccHostsOverride())
+				log(LogLevel::Warning, "{}", *override);
+		return status;
+	}
 	HostsRequest request;
 	request.localSlots = options.localSlots;
 	request.want = options.want;

@@ -49,6 +49,8 @@ void usage(std::FILE *out)
 			      "      --zeroconf-compat=DIR  serve stock distcc's +zeroconf from DISTCC_DIR\n"
 			      "                          DIR: hold DIR/zeroconf/lock and keep\n"
 			      "                          DIR/zeroconf/hosts with this daemon's picks\n"
+			      "      --zeroconf-compat-pump  add ,lzo,cpp (pump mode) to that file's hosts\n"
+			      "                          that offer it: only for builds run under pump\n"
 			      "      --hosts-file=PATH   keep PATH (e.g. ~/.distcc/hosts) holding a fresh\n"
 			      "                          hosts line, rewritten atomically when it changes\n"
 			      "                          (at most once a second); jobs in flight are\n"
@@ -97,6 +99,7 @@ Options parse(int argc, char **argv)
 		OptHostsFile,
 		OptAutoDrain,
 		OptZeroconfCompat,
+		OptZeroconfPump,
 		OptStateDir,
 		OptAdminGroup,
 		OptVersion,
@@ -119,6 +122,7 @@ Options parse(int argc, char **argv)
 		{ "hosts-file", required_argument, nullptr, OptHostsFile },
 		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
 		{ "zeroconf-compat", required_argument, nullptr, OptZeroconfCompat },
+		{ "zeroconf-compat-pump", no_argument, nullptr, OptZeroconfPump },
 		{ "state-dir", required_argument, nullptr, OptStateDir },
 		{ "admin-group", required_argument, nullptr, OptAdminGroup },
 		{ "verbose", no_argument, nullptr, 'v' },
@@ -198,6 +202,9 @@ Options parse(int argc, char **argv)
 			if (o.zeroconfDir.empty())
 				cli.fail("--zeroconf-compat needs the DISTCC_DIR to serve");
 			break;
+		case OptZeroconfPump:
+			o.zeroconfPump = true;
+			break;
 		case OptStateDir:
 			o.stateDir = optarg;
 			if (o.stateDir.empty())
@@ -242,6 +249,8 @@ Options parse(int argc, char **argv)
 			p.port = o.gossipPort;
 	if (!o.resolve && (!o.hostsFile.empty() || !o.zeroconfDir.empty()))
 		cli.fail("--hosts-file and --zeroconf-compat need the resolver; drop --no-resolve");
+	if (o.zeroconfPump && o.zeroconfDir.empty())
+		cli.fail("--zeroconf-compat-pump needs --zeroconf-compat=DIR");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFiles.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
 	return options;

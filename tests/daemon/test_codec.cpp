@@ -3,7 +3,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/demand_ledger.h"
 #include "daemon/hosts_query.h"
 #include "daemon/json_codec.h"
 #include "daemon/view.h"
@@ -240,41 +239,5 @@ TEST_SUITE("codec")
 		broken["servers"][0]["compilers"] = { 1 };
 		CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
 		CHECK_THROWS_AS(codec::decodeView(nlohmann::json::array()), std::invalid_argument);
-	}
-}
-
-TEST_SUITE("demand ledger")
-{
-	TEST_CASE("a look leaves nothing; a line handed out is told with its reservations")
-	{
-		std::vector<std::tuple<DemandLedger::Reservations, std::uint32_t, std::uint32_t>> told;
-		DemandLedger ledger([&](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t slots) {
-			told.emplace_back(r, want, slots);
-		});
-		HostsAnswer look = busyAnswer();
-		look.reserve = false;
-		ledger.answered(look);
-		CHECK(told.empty());
-		HostsAnswer use = busyAnswer();
-		use.reserve = true;
-		ledger.answered(use);
-		REQUIRE(told.size() == 1);
-		CHECK(std::get<0>(told[0]) == use.reservations);
-		CHECK_FALSE(use.reservations.empty());
-		CHECK(std::get<1>(told[0]) == use.want);
-		CHECK(std::get<2>(told[0]) == 3);
-	}
-
-	TEST_CASE("the builds' demand is told while it lasts and once more when it ends")
-	{
-		std::vector<std::uint32_t> told;
-		DemandLedger ledger([&](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t) {
-			CHECK(r.empty());
-			told.push_back(want);
-		});
-		for (std::uint32_t clients : { 0u, 0u, 3u, 3u, 5u, 0u, 0u, 2u })
-			ledger.buildsRunning(clients, 8);
-		CHECK(told == std::vector<std::uint32_t>{ 3, 3, 5, 0, 2 });
-		CHECK(ledger.fileDemand() == 2);
 	}
 }

@@ -141,6 +141,36 @@ TEST_SUITE("query")
 		CHECK(r["servers"][1]["excluded"] == "same address and port as distcc@a");
 	}
 
+	TEST_CASE("this machine's own record is recognised by its host id, not its name: listed once")
+	{
+		// h1 serves and asks; its record has a name and address of no
+		// help, only the host id says it is this machine.
+		std::vector<DirectoryEntry> entries = { test::entry("h1", "10.99.0.1", 4), test::entry("h2", "10.99.0.2", 3),
+							test::entry("h3", "10.99.0.3", 2) };
+		entries[0].server.id = "00000000000000e1";
+		entries[0].server.cpus = 2;
+		entries[1].server.id = "00000000000000e2";
+		entries[2].server.id = "00000000000000e3";
+		HostsRequest request;
+		request.localSlots = 4; // enough to be listed (a fifth)
+		for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+			const HostsAnswer answer =
+				answerHosts(request, entries, {}, { 4, 1.0, "00000000000000e1" }, "test", seed);
+			CAPTURE(answer.view.line);
+			CHECK(answer.view.line.find("localhost") == std::string::npos);
+			CHECK(answer.view.line.find("10.99.0.1/4") != std::string::npos);
+			CHECK(answer.view.jobs == 9);
+		}
+		// Another machine's id: h1 is a server like the others, localhost
+		// is this machine.
+		const HostsAnswer other = answerHosts(request, entries, {}, { 4, 1.0, "00000000000000ff" }, "test", 1);
+		CHECK(other.view.line.find("localhost/4") != std::string::npos);
+		// A stock record carrying the same id is not this machine's word.
+		entries[0].stock = true;
+		const HostsAnswer stock = answerHosts(request, entries, {}, { 4, 1.0, "00000000000000e1" }, "test", 1);
+		CHECK(stock.view.line.find("localhost/4") != std::string::npos);
+	}
+
 	TEST_CASE("a request that hands the line out reserves the jobs its demand puts on each server")
 	{
 		std::vector<DirectoryEntry> entries = { entry("a", "10.0.0.2", 4), entry("b", "10.0.0.3", 4) };

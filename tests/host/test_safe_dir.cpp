@@ -423,15 +423,29 @@ TEST_SUITE("keepers")
 		CHECK(runUntil(loop, [&] { return keeper.current(); }));
 	}
 
-	TEST_CASE("the hosts file keeper starts with an unusable path and recovers")
+	TEST_CASE("the hosts file keeper makes its missing directory at start, and recovers from an unusable one")
 	{
 		TempDir tmp(fs::perms(0755));
 		const std::string path = tmp / "later/hosts";
 		uv::Loop loop;
+		{
+			// distcc makes ~/.distcc only when it first runs: made here.
+			HostsFileKeeper keeper(loop.get(), path, std::chrono::milliseconds(10),
+					       [] { return std::string("x"); });
+			CHECK(keeper.writes() == 1);
+			CHECK(keeper.current());
+			CHECK(readFile(path) == "x\n");
+			CHECK((lstatOf(tmp / "later").st_mode & 07777) == 0755);
+		}
+		// Unusable (others may write it): refused at start, retried, fine
+		// once fixed.
+		fs::remove_all(tmp / "later");
+		fs::create_directory(tmp / "later");
+		fs::permissions(tmp / "later", fs::perms(0777));
 		HostsFileKeeper keeper(loop.get(), path, std::chrono::milliseconds(10), [] { return std::string("x"); });
 		CHECK(keeper.writes() == 0);
 		CHECK_FALSE(keeper.current());
-		fs::create_directory(tmp / "later");
+		fs::permissions(tmp / "later", fs::perms(0755));
 		CHECK(runUntil(loop, [&] { return keeper.current(); }));
 		CHECK(readFile(path) == "x\n");
 		CHECK_THROWS_AS(HostsFileKeeper(loop.get(), tmp / "later/", std::chrono::milliseconds(10),

@@ -6,7 +6,10 @@ runs distcc-mdnsd --zeroconf-compat=$DISTCC_DIR. Asserted: the daemon holds
 $DISTCC_DIR/zeroconf/lock, so the stock client forks no browser of its own
 (its log never says "Spawning zeroconf daemon" and no other process holds
 the lock), the file holds our line with ,lzo (stock's browser never writes
-options), and a compile with DISTCC_HOSTS=+zeroconf runs on h1. Once h1
+options) but no ,cpp: a plain +zeroconf build, not run under distcc-pump,
+compiles every file on h1 without one "did you forget to run under
+'distcc-pump'" warning (with ,cpp it printed two per file and preprocessed
+locally); with --zeroconf-compat-pump the file offers ,lzo,cpp. Once h1
 leaves, the file holds localhost alone and a +zeroconf compile runs here
 (an empty file would leave distcc with no hosts at all). When the
 daemon stops, the lock is free again and the stock client falls back to its
@@ -56,6 +59,7 @@ def main(argv):
             return text if srv.ip in text else None
         text = lan.wait_until(our_line, 10, watch=watch, what=f'{srv.ip} in {hosts}')
         assert ',lzo' in text and 'localhost' not in text, f'not our line: {text!r}'
+        assert ',cpp' not in text, f'pump mode in a plain +zeroconf file: {text!r}'
         assert not lock_free(os.path.join(zdir, 'lock')), 'the daemon does not hold the zeroconf lock'
         figure('zeroconf_compat.hosts_file', len(text.split()), 'hosts')
 
@@ -64,6 +68,33 @@ def main(argv):
         r = cli.distcc(['gcc', '-c', name, '-o', name[:-2] + '.o'], '+zeroconf')
         assert 'Spawning zeroconf daemon' not in r.stderr, 'the stock client forked its own browser'
         dm.wait_job(j1, cli.ip, name)
+
+        # A plain build of several files: every one on h1, no pump warning.
+        names = []
+        for k in range(6):
+            n, src = dm.proof_source(f'z{k}{os.getpid()}')
+            cli.write(n, src)
+            names.append(n)
+        warnings = 0
+        for n in names:
+            r = cli.distcc(['gcc', '-c', n, '-o', n[:-2] + '.o'], '+zeroconf')
+            warnings += r.stderr.count('distcc-pump')
+            assert 'preprocessing locally' not in r.stderr, f'{n}: {r.stderr[-400:]}'
+        for n in names:
+            dm.wait_job(j1, cli.ip, n)
+        figure('zeroconf_compat.pump_warnings', warnings, 'warnings', target=0)
+        assert warnings == 0, f'{warnings} pump warnings in a plain +zeroconf build'
+
+        # Asked for: the file offers pump mode where the server does.
+        dm.stop_mdnsd(dc)
+        watch.remove(dc)
+        dc = dm.start_mdnsd(cli, bins, f'--zeroconf-compat={cli.distcc_dir}', '--zeroconf-compat-pump')
+        watch.append(dc)
+
+        def pump_line():
+            text = our_line()
+            return text if text and ',lzo,cpp' in text else None
+        lan.wait_until(pump_line, 10, watch=watch, what=f',lzo,cpp in {hosts} with --zeroconf-compat-pump')
 
         # The only server leaves: the file keeps localhost, so a line of
         # only +zeroconf compiles here instead of finding no hosts at all.

@@ -93,6 +93,52 @@ TEST_SUITE("plan")
 		CHECK(plan.servers[3].ineligible == Ineligible::None);
 	}
 
+	TEST_CASE("a client that is also a server is listed once, as its own record, never also as localhost")
+	{
+		// h1 (10.99.0.1, 2 cores) asks; it serves too. Before, its line was
+		// "10.99.0.1/4 10.99.0.2/3 10.99.0.3/2 localhost/2": 6 jobs on 2 cores.
+		std::vector<Server> servers = { server("10.99.0.1", 4, 0), server("10.99.0.2", 3, 0),
+						server("10.99.0.3", 2, 0) };
+		servers[0].cpus = 2;
+		for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+			Picker picker(seed);
+			PlanOptions options;
+			options.localSlots = 4; // enough to be listed (a fifth)
+			options.self = 0;
+			const Plan plan = planHostsLine(servers, {}, options, picker);
+			const std::string line = writeHostsLine(plan.line);
+			CAPTURE(line);
+			CHECK(line.find("localhost") == std::string::npos);
+			CHECK(line.find("10.99.0.1/") != std::string::npos);
+			CHECK(plan.local == LocalPlace::Absent);
+			std::uint32_t here = 0;
+			for (const HostSpec &h : plan.line.hosts)
+				if (h.kind == HostSpec::Kind::Local || h.host == "10.99.0.1")
+					here += h.limit.value_or(0);
+			CHECK(here <= 4); // distccd's slots on h1, and nothing more: not 4 + 4
+			CHECK(plan.jobs == 4 + 3 + 2);
+		}
+		// Its record busy with others' jobs: still not listed twice.
+		servers[0].sample = LoadSample{ .running = 3 };
+		Picker picker(3);
+		PlanOptions options;
+		options.localSlots = 4; // enough to be listed (a fifth)
+		options.self = 0;
+		const std::string line = writeHostsLine(planHostsLine(servers, {}, options, picker).line);
+		CHECK(line.find("localhost") == std::string::npos);
+		CHECK(line.find("10.99.0.1/1") != std::string::npos);
+		// Not usable as a server (drained): localhost takes its cores.
+		servers[0].state = ServerState::Drain;
+		const Plan drained = planHostsLine(servers, {}, options, picker);
+		CHECK(writeHostsLine(drained.line).find("10.99.0.1") == std::string::npos);
+		CHECK(drained.line.hosts.back().kind == HostSpec::Kind::Local);
+		// Without PlanOptions::self nothing is known of whose record it is.
+		servers[0].state = ServerState::Up;
+		options.self.reset();
+		const std::string unknown = writeHostsLine(planHostsLine(servers, {}, options, picker).line);
+		CHECK(unknown.find("localhost") != std::string::npos);
+	}
+
 	TEST_CASE("options are added only where the server offers them")
 	{
 		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.3", 4, 0) };

@@ -1,0 +1,28 @@
+// distcc-mdns-hosts --setup-user: links the user's distcc hosts file to the one the daemon keeps for them.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace dmdns {
+
+// One request to the daemon: its reply object, nullopt when none answered.
+using AskDaemon = std::function<std::optional<nlohmann::json>(const nlohmann::json &request)>;
+
+inline constexpr int kSetupUserFailed = 1;
+
+// Asks the daemon to keep a hosts file for this user ({"op":"setup-user"};
+// the daemon takes the uid from the socket, not from the request), then
+// makes @distccDir/hosts a symbolic link to it, creating @distccDir (mode
+// 0755) when missing. An existing hosts file that is not already that link
+// is left alone with a message saying why and what to do; with @force it is
+// moved to hosts.orig first (never over an existing hosts.orig). Prints
+// what it did and how to undo it to @out; problems go to the log. Returns 0,
+// or kSetupUserFailed.
+int setupUser(const AskDaemon &ask, const std::string &distccDir, bool force, std::FILE *out);
+
+} // namespace dmdns

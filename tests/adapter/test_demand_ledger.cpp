@@ -1,0 +1,233 @@
+// DemandLedger on the fake clock: a look leaves nothing, a line handed out lasts only until its build shows, builds carry the demand.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "daemon/demand_ledger.h"
+#include "daemon/gossip_node.h"
+#include "support/fake_clock.h"
+#include "support/fake_mdns.h"
+#include "support/fake_udp.h"
+
+using namespace dmdns;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Census = std::map<std::uint32_t, std::uint32_t>;
+
+// A line handed out: 4 jobs reserved on server 0x20, 2 on 0x21, 6 wanted.
+HostsAnswer handedOut(bool reserve)
+{
+	HostsAnswer a;
+	a.reservations = { { 0x20, 4 }, { 0x21, 2 } };
+	a.want = 6;
+	a.localSlots = 3;
+	a.reserve = reserve;
+	return a;
+}
+
+struct Told {
+	DemandLedger::Reservations reservations;
+	std::uint32_t want;
+	std::uint32_t slots;
+};
+
+// A ledger whose census answers what the test sets, and what it told.
+struct Ledger {
+	test::FakeClock &clock;
+	Census census;
+	std::size_t censuses = 0;
+	std::vector<Told> told;
+	DemandLedger ledger{ clock,
+			     [this](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t slots) {
+				     told.push_back({ r, want, slots });
+			     },
+			     [this] {
+				     ++censuses;
+				     return census;
+			     },
+			     [] { return 8u; } };
+
+	explicit Ledger(test::FakeClock &c)
+		: clock(c) { }
+
+	std::vector<std::uint32_t> wants() const
+	{
+		std::vector<std::uint32_t> w;
+		for (const Told &t : told)
+			w.push_back(t.want);
+		return w;
+	}
+};
+
+// Two gossip nodes on one fake clock, each other's --peer: a client whose
+// ledger tells its node, and another client that sees what it tells.
+struct Farm {
+	uv::Loop loop;
+	test::FakeClock clock;
+	test::FakeMdns mdnsA, mdnsB;
+	test::FakeUdp *socketA = nullptr, *socketB = nullptr;
+	std::unique_ptr<GossipNode> a, b;
+
+	Farm()
+	{
+		a = node(0xa, 41001, 41002, mdnsA, socketA);
+		b = node(0xb, 41002, 41001, mdnsB, socketB);
+	}
+
+	std::unique_ptr<GossipNode> node(std::uint64_t id, std::uint16_t port, std::uint16_t peer, test::FakeMdns &mdns,
+					 test::FakeUdp *&socket)
+	{
+		GossipNodeConfig config;
+		config.gossip.node = id;
+		config.gossip.incarnation = 1;
+		config.port = port;
+		config.peers = { { "127.0.0.1", peer } };
+		GossipIo io;
+		io.clock = &clock;
+		io.socket = [&socket](uv::DatagramSocket::OnDatagram onDatagram) {
+			auto s = std::make_unique<test::FakeUdp>(std::move(onDatagram));
+			socket = s.get();
+			return std::unique_ptr<uv::DatagramSocket>(std::move(s));
+		};
+		return std::make_unique<GossipNode>(loop.get(), mdns, std::move(config), std::move(io));
+	}
+
+	// Moves time on in steps of 50 ms, carrying every datagram across.
+	void run(std::chrono::milliseconds span)
+	{
+		for (auto passed = 0ms; passed < span; passed += 50ms) {
+			clock.advance(50ms);
+			for (const test::FakeUdp::Sent &d : socketA->take())
+				socketB->deliver(d.bytes, "127.0.0.1", 41001);
+			for (const test::FakeUdp::Sent &d : socketB->take())
+				socketA->deliver(d.bytes, "127.0.0.1", 41002);
+		}
+	}
+
+	std::uint64_t wantedSeenByB() const { return b->gossip().othersDemand(clock.now()).summary.wanted; }
+	std::uint32_t reservedSeenByB(std::uint64_t server) const
+	{
+		return b->gossip().reservedByOthers(server, clock.now());
+	}
+};
+
+} // namespace
+
+TEST_SUITE("adapter_demand_ledger")
+{
+	TEST_CASE("a look leaves nothing; a line handed out is told with its reservations")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.answered(handedOut(false));
+		clock.advance(60s);
+		CHECK(l.told.empty());
+		CHECK(l.censuses == 0); // an idle daemon reads nothing
+
+		l.ledger.answered(handedOut(true));
+		REQUIRE(l.told.size() == 1);
+		CHECK(l.told[0].reservations == handedOut(true).reservations);
+		CHECK(l.told[0].want == 6);
+		CHECK(l.told[0].slots == 3);
+	}
+
+	TEST_CASE("a line with no build after it is withdrawn after the hold; the census then stops")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.answered(handedOut(true));
+		clock.advance(DemandLedger::kQueryHold - 1ms);
+		// Re-told while held, so that gossip's own hold never ends it early.
+		CHECK(l.wants() == std::vector<std::uint32_t>{ 6, 6 });
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants() == std::vector<std::uint32_t>{ 6, 6, 0 });
+		CHECK(l.ledger.demand() == 0);
+		// It watches a while for the build, then reads nothing more.
+		clock.advance(DemandLedger::kWatch);
+		const std::size_t censuses = l.censuses;
+		clock.advance(60s);
+		CHECK(l.censuses == censuses);
+		CHECK(l.wants().back() == 0);
+		CHECK(clock.armed() == 0);
+	}
+
+	TEST_CASE("the build that follows a line carries the demand while it runs, and its end is told once")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.answered(handedOut(true));
+		l.census = { { 1000, 9 } };
+		clock.advance(5s); // long past the hold: the build's 9 clients
+		CHECK(l.wants().back() == 9);
+		CHECK(l.ledger.clients() == 9);
+		CHECK(l.ledger.clients(1000) == 9);
+		CHECK(l.ledger.clients(1001) == 0);
+		clock.advance(60s); // past the watch: still counted while it runs
+		CHECK(l.wants().back() == 9);
+		l.census = {};
+		const std::size_t before = l.told.size();
+		clock.advance(10s);
+		CHECK(l.told.size() == before + 1);
+		CHECK(l.wants().back() == 0);
+	}
+
+	TEST_CASE("kept files follow the builds: told while they run and once more when they end")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.watchAlways();
+		std::vector<std::uint32_t> counts;
+		for (std::uint32_t clients : { 0u, 0u, 3u, 3u, 5u, 0u, 0u, 2u }) {
+			l.census = clients ? Census{ { 1000, clients - 1 }, { 1001, 1 } } : Census{};
+			clock.advance(DemandLedger::kCensusInterval);
+		}
+		CHECK(l.wants() == std::vector<std::uint32_t>{ 3, 3, 5, 0, 2 });
+		CHECK(l.ledger.clients() == 2);
+		CHECK(l.ledger.clients(1001) == 1);
+	}
+
+	TEST_CASE("on the farm, a line with no build leaves the other clients' view within 3 s")
+	{
+		Farm farm;
+		DemandLedger ledger(
+			farm.clock,
+			[&](const DemandLedger::Reservations &r, std::uint32_t want, std::uint32_t slots) {
+				farm.a->handedOut(r, want, slots);
+			},
+			[] { return Census{}; }, [] { return 2u; });
+		farm.run(1s); // the nodes meet
+		ledger.answered(handedOut(true));
+		farm.run(500ms);
+		CHECK(farm.wantedSeenByB() == 6);
+		CHECK(farm.reservedSeenByB(0x20) == 4);
+		CHECK(farm.reservedSeenByB(0x21) == 2);
+		// The old ledger held a look's demand for 30 s and gossip for 5 s more.
+		farm.run(2500ms);
+		CHECK(farm.wantedSeenByB() == 0);
+		CHECK(farm.reservedSeenByB(0x20) == 0);
+		CHECK(farm.reservedSeenByB(0x21) == 0);
+		CHECK(farm.b->gossip().othersDemand(farm.clock.now()).each.empty());
+	}
+}
+
+TEST_SUITE("adapter_demand_ledger")
+{
+	TEST_CASE("users of one machine are each other's clients in a per-user line")
+	{
+		FarmState farm;
+		farm.wanted = 5;
+		farm.demands = { 5 };
+		const FarmState seen = withLocalUsers(farm, { { 1000, 3 }, { 1001, 4 }, { 1002, 0 } }, 1000);
+		CHECK(seen.wanted == 9);
+		CHECK(seen.demands == std::vector<std::uint32_t>{ 5, 4 });
+		// Alone on the machine: the farm as gossip sees it.
+		const FarmState alone = withLocalUsers(farm, { { 1000, 3 } }, 1000);
+		CHECK(alone.wanted == 5);
+		CHECK(alone.demands == std::vector<std::uint32_t>{ 5 });
+	}
+}
