@@ -34,6 +34,9 @@ struct DaemonConfig {
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<HostPort> peers; // with their ports
 	std::vector<std::string> keyFiles;
+	// A per-user daemon's uid: it gossips as a node id of its own
+	// (host::userHostIdFrom), not as the host.
+	std::optional<std::uint32_t> userUid;
 };
 
 // Owns the event loop, the Avahi client and the parts that borrow them.
