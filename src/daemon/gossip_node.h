@@ -106,6 +106,8 @@ private:
 	void repin();
 	// Makes the gossip peers those mDNS shows now, plus the static ones.
 	void syncPeers();
+	// -v: logs peers joining, changing liveness and going (log lines only).
+	void logPeerChanges(SteadyTime now);
 
 	uv_loop_t &loop_;
 	GossipNodeConfig config_;
@@ -123,6 +125,9 @@ private:
 	std::optional<SteadyTime> demandAt_;
 	std::uint64_t unsendable_ = 0;
 	bool left_ = false;
+	// What logPeerChanges last said of each peer: its node and liveness.
+	// Bounded by the peer table, whose peers it follows.
+	std::map<Endpoint, std::pair<std::uint64_t, Liveness>> told_;
 	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
 };
 
