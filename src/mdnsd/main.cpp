@@ -306,9 +306,22 @@ Options parse(int argc, char **argv)
 	return options;
 }
 
+// Whether the small file @path holds nothing but white space.
+bool blank(const std::string &path)
+{
+	std::FILE *f = std::fopen(path.c_str(), "re");
+	if (!f)
+		return false;
+	bool onlySpace = true;
+	for (int c, n = 0; n < 8 && (c = std::fgetc(f)) != EOF; ++n)
+		onlySpace = onlySpace && (c == '\n' || c == ' ' || c == '\r' || c == '\t');
+	std::fclose(f);
+	return onlySpace;
+}
+
 // The unit's key: LoadCredential= puts /etc/distcc-mdns/key in
-// $CREDENTIALS_DIRECTORY/gossip-key, or (SetCredential='s empty default)
-// an empty file when the machine has no key. --key-file wins over it.
+// $CREDENTIALS_DIRECTORY/gossip-key, or (the unit's SetCredential= default,
+// a newline) a blank file when the machine has no key. --key-file wins.
 void addCredentialKey(Options &options)
 {
 	DaemonConfig &o = options.daemon;
@@ -323,12 +336,14 @@ void addCredentialKey(Options &options)
 		log(LogLevel::Info, "gossip key: --key-file given, credential {} not used", path);
 		return;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size == 0) {
+	if (S_ISREG(st.st_mode) && st.st_size <= 2 && blank(path)) {
 		log(LogLevel::Info, "gossip key: credential {} is empty (no /etc/distcc-mdns/key): gossip "
 				    "is not authenticated",
 		    path);
 		return;
 	}
+	// Anything else is a key file, and Authenticator::fromFile says what
+	// is wrong with it, if anything.
 	o.keyFiles.push_back(path);
 }
 
