@@ -16,9 +16,7 @@
 #include "daemon/query_server.h"
 #include "distcc-mdns/host_port.h"
 #include "dmdns-config.h"
-#include "host/host_id.h"
 #include "host/incarnation.h"
-#include "host/probe.h"
 #include "net/auth.h"
 
 namespace {
