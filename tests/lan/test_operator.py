@@ -115,7 +115,12 @@ class Operator:
             for f in ('passwd', 'group', 'shadow', 'gshadow'):
                 if os.path.exists(f'/etc/{f}'):
                     shutil.copy2(f'/etc/{f}', os.path.join(self.root, 'etc', f))
-            r = subprocess.run(['systemd-sysusers', f'--root={self.root}', self.sysusers],
+            # The README names the file, which systemd-sysusers looks up in
+            # the sysusers.d directories: the installed one, under the root.
+            in_root = os.path.join(self.root, self.sysusers[len(self.dest):].lstrip('/'))
+            os.makedirs(os.path.dirname(in_root), exist_ok=True)
+            shutil.copy(self.sysusers, in_root)
+            r = subprocess.run(['systemd-sysusers', f'--root={self.root}'] + argv[1:],
                                capture_output=True, text=True, timeout=30)
             assert r.returncode == 0, f'systemd-sysusers: {r.stderr}'
             for h in self.net.hosts:
