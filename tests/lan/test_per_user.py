@@ -6,12 +6,13 @@ its own distcc-mdnsd with no port or advertise option (issue 16 item 9).
 Asserts that it starts (no "Address already in use"), gossips from a port
 the kernel chose under a node id other than h1's, advertises nothing, and
 that h2's daemon answers it there (it hears h2's server alive through
-gossip). Then it stops: at h2, h1's server stays in the line and never
+gossip), and h2's -v log shows it joining as a client. Then it stops: at h2, h1's server stays in the line and never
 turns "left" over the next 3 s (before issue 16 it shared h1's node id and
 its goodbye took h1's distccd out for about 2 s).
 """
 
 import os
+import re
 import sys
 import time
 
@@ -88,6 +89,11 @@ def main(argv):
         wait_until(hears_h2, 10, 0.1, what='h2 alive through gossip at the per-user daemon',
                    watch=[user] + root)
         assert dm.gossip_stats(h1, sock=sock)['accepted'] > 0
+        # -v at h2 names both nodes of h1 as they joined: the server, and
+        # the per-user daemon as a client at its own port.
+        d2.wait_log(re.escape(f'gossip peer {h1_node} at {h1.ip}:3632 joined'), 5)
+        d2.wait_log(re.escape(f'gossip peer {stats["node"]} at {h1.ip}:{stats["port"]} joined '
+                              f'(a client, no server)'), 10)
 
         # It advertises nothing: h1 is on mDNS once, by the root daemon (an
         # advertisement is seen within about a second, hears_h2 took longer).
