@@ -6,9 +6,10 @@ its own distcc-mdnsd with no port or advertise option (issue 16 item 9).
 Asserts that it starts (no "Address already in use"), gossips from a port
 the kernel chose under a node id other than h1's, advertises nothing, and
 that h2's daemon answers it there (it hears h2's server alive through
-gossip), and h2's -v log shows it joining as a client. Then it stops: at h2, h1's server stays in the line and never
-turns "left" over the next 3 s (before issue 16 it shared h1's node id and
-its goodbye took h1's distccd out for about 2 s).
+gossip), and h2's -v log shows it joining as a client. Then it stops: at
+h2, h1's server stays in the line and never turns "left" over the next 3 s
+(before issue 16 it shared h1's node id and its goodbye took h1's distccd
+out for about 2 s).
 """
 
 import os
