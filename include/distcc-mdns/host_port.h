@@ -31,7 +31,9 @@ struct HostPortParse {
 // the result has @defaultPort; when that is empty, a port is required.
 // Refused: an empty or overlong text, a host name with characters DNS does
 // not use, brackets around anything but an IPv6 address, a port outside
-// 1-65535, and a bare IPv6 address whose last group reads as a port too
+// 1-65535, an address that names no one host (0.0.0.0, ::, multicast,
+// broadcast), digits and dots that are no IPv4 address ("10.1", "999.1.1.1"),
+// and a bare IPv6 address whose last group reads as a port too
 // ("fe80::1:3632": fe80::1 port 3632, or the address fe80::1:3632?).
 HostPortParse readHostPort(std::string_view text, std::optional<std::uint16_t> defaultPort);
 

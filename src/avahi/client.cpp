@@ -56,7 +56,17 @@ void Client::connect()
 	// callback works on the pointer it is given, not on client_.
 	AvahiClient *client = avahi_client_new(&poll_, AVAHI_CLIENT_NO_FAIL, &Client::callback, this, &error);
 	if (!client) {
-		log(LogLevel::Error, "cannot create an Avahi client: {}; retrying in 5 s", avahi_strerror(error));
+		// Said in full once; every 5 s after that would bury the log.
+		const LogLevel level = toldUnreachable_ ? LogLevel::Info : LogLevel::Error;
+		if (error == AVAHI_ERR_NO_DAEMON)
+			log(level,
+			    "cannot reach avahi-daemon ({}): neither it nor the D-Bus system bus answers. Start them "
+			    "(systemctl start dbus avahi-daemon; Debian package avahi-daemon). Gossip and --peer "
+			    "work meanwhile; retrying every 5 s",
+			    avahi_strerror(error));
+		else
+			log(level, "cannot create an Avahi client: {}; retrying every 5 s", avahi_strerror(error));
+		toldUnreachable_ = true;
 		reconnect_.start(std::chrono::seconds(5));
 		return;
 	}
@@ -77,6 +87,7 @@ void Client::stateChanged(AvahiClient *client, AvahiClientState state)
 	case AVAHI_CLIENT_S_RUNNING: {
 		const bool inConstructor = !client_;
 		running_ = true;
+		toldUnreachable_ = false;
 		log(LogLevel::Info, "avahi-daemon is running (host name {})",
 		    avahi_client_get_host_name(client) ? avahi_client_get_host_name(client) : "?");
 		// From inside avahi_client_new connect() notifies once it holds
@@ -97,7 +108,11 @@ void Client::stateChanged(AvahiClient *client, AvahiClientState state)
 		}
 		break;
 	case AVAHI_CLIENT_CONNECTING:
-		log(LogLevel::Info, "waiting for avahi-daemon");
+		// AVAHI_CLIENT_NO_FAIL: D-Bus is there, avahi-daemon is not.
+		log(toldUnreachable_ ? LogLevel::Info : LogLevel::Warning,
+		    "avahi-daemon is not running: waiting for it. Start it (systemctl start avahi-daemon); "
+		    "until then this host is not advertised and finds servers only through gossip and --peer");
+		toldUnreachable_ = true;
 		break;
 	case AVAHI_CLIENT_FAILURE:
 		if (avahi_client_errno(client) == AVAHI_ERR_DISCONNECTED) {

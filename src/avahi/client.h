@@ -66,6 +66,9 @@ private:
 	const AvahiPoll &poll_;
 	std::unique_ptr<AvahiClient, Free> client_;
 	bool running_ = false;
+	// avahi-daemon's absence was logged with what to do: later retries
+	// log at Info only.
+	bool toldUnreachable_ = false;
 	std::vector<ClientListener *> listeners_;
 	// Frees the dead client and reconnects outside Avahi's own callback.
 	uv::Timer reconnect_;

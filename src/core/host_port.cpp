@@ -53,6 +53,38 @@ HostPortParse refuse(std::string error)
 	return HostPortParse{ std::nullopt, std::move(error) };
 }
 
+// Why @host (a name or an address, IPv6 without brackets) can name no host
+// to send to, or nothing. Digits and dots alone are an IPv4 address or
+// nothing: the resolver would read "10.1" as 10.0.0.1 and "999.1.1.1" as a
+// name, neither of which anyone means.
+std::optional<std::string> notAHost(std::string_view host)
+{
+	const std::string address(host.substr(0, host.find('%')));
+	if (address.find(':') != std::string::npos) {
+		in6_addr a6{};
+		if (inet_pton(AF_INET6, address.c_str(), &a6) != 1)
+			return std::nullopt; // isIpv6 said it is one; nothing more to say
+		if (IN6_IS_ADDR_UNSPECIFIED(&a6))
+			return "'::' is no host (it means any address)";
+		if (IN6_IS_ADDR_MULTICAST(&a6))
+			return "a multicast address is no host";
+		return std::nullopt;
+	}
+	if (address.find_first_not_of("0123456789.") != std::string::npos)
+		return std::nullopt;
+	in_addr a4{};
+	if (inet_pton(AF_INET, address.c_str(), &a4) != 1)
+		return "not an IPv4 address (four numbers 0-255 with dots between)";
+	const std::uint32_t value = ntohl(a4.s_addr);
+	if (value == 0)
+		return "'0.0.0.0' is no host (it means any address)";
+	if (value == 0xffffffffU)
+		return "the broadcast address is no host";
+	if ((value >> 28) == 0xe)
+		return "a multicast address is no host";
+	return std::nullopt;
+}
+
 } // namespace
 
 HostPortParse readHostPort(std::string_view text, std::optional<std::uint16_t> defaultPort)
@@ -96,6 +128,8 @@ HostPortParse readHostPort(std::string_view text, std::optional<std::uint16_t> d
 
 	if (host.find(':') == std::string_view::npos && !isHostName(host))
 		return refuse("the host must be a name or an address (letters, digits, '.', '-', '_')");
+	if (auto problem = notAHost(host))
+		return refuse(std::move(*problem));
 	HostPort hostPort{ std::string(host), 0 };
 	if (port) {
 		const auto value = parsePort(*port);

@@ -13,6 +13,7 @@
 #include "daemon/json_codec.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/live.h"
+#include "host/host_id.h"
 #include "host/incarnation.h"
 #include "host/probe.h"
 #include "host/speed.h"
@@ -39,7 +40,8 @@ DaemonConfig prepared(DaemonConfig config)
 std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, const DaemonConfig &options)
 {
 	GossipNodeConfig config;
-	const std::string id = host::hostId();
+	const std::string id =
+		options.userUid ? host::userHostIdFrom(host::hostId(), *options.userUid) : host::hostId();
 	const auto node = wire::parseNodeId(id);
 	if (!node)
 		throw std::runtime_error("host id '" + id + "' is not a gossip node id");

@@ -45,6 +45,9 @@ struct DaemonConfig {
 	// --admin-group: nullopt takes kDefaultAdminGroup if it exists, ""
 	// none (Admins::forDaemon()).
 	std::optional<std::string> adminGroup;
+	// A per-user daemon's uid: it gossips as a node id of its own
+	// (host::userHostIdFrom), not as the host.
+	std::optional<std::uint32_t> userUid;
 };
 
 // Owns the event loop, the Avahi client and the parts that borrow them.

@@ -325,7 +325,57 @@ void GossipNode::tick()
 	send(gossip_.tick(now));
 	// Peers introduced by --peer become pinned once they said who they are.
 	repin();
+	logPeerChanges(now);
 	schedule();
+}
+
+void GossipNode::logPeerChanges(SteadyTime now)
+{
+	if (!logEnabled(LogLevel::Info))
+		return;
+	std::map<Endpoint, std::pair<std::uint64_t, Liveness>> current;
+	for (const Endpoint &e : gossip_.peers())
+		if (const auto node = gossip_.peerNode(e))
+			current[e] = { *node, gossip_.liveness(*node, now) };
+	for (const auto &[endpoint, state] : current) {
+		const auto &[node, liveness] = state;
+		const std::string who = fmt::format("gossip peer {} at {}", wire::formatNodeId(node),
+						    formatHostPort({ endpoint.address, endpoint.port }));
+		const auto it = told_.find(endpoint);
+		if (it == told_.end() || it->second.first != node) {
+			// A node that sends no load sample is a client (another
+			// machine's or a per-user daemon), not a server.
+			log(LogLevel::Info, "{} joined ({})", who,
+			    liveness == Liveness::Unknown ? "a client, no server" : livenessName(liveness));
+			continue;
+		}
+		if (it->second.second == liveness)
+			continue;
+		switch (liveness) {
+		case Liveness::Alive:
+			log(LogLevel::Info, "{} is alive{}", who,
+			    it->second.second == Liveness::Unknown ? ": its server is sampled" : " again");
+			break;
+		case Liveness::Suspect:
+			log(LogLevel::Info, "{} is suspected: no fresh sample for {} ms", who,
+			    config_.gossip.suspectAfter.count());
+			break;
+		case Liveness::Dead:
+			log(LogLevel::Info, "{} left: suspected dead, no fresh sample for {} ms", who,
+			    config_.gossip.deadAfter.count());
+			break;
+		case Liveness::Left:
+			log(LogLevel::Info, "{} left: it said goodbye", who);
+			break;
+		case Liveness::Unknown:
+			break;
+		}
+	}
+	for (const auto &[endpoint, state] : told_)
+		if (!current.contains(endpoint))
+			log(LogLevel::Info, "gossip peer {} at {} is no longer a peer (mDNS no longer lists it)",
+			    wire::formatNodeId(state.first), formatHostPort({ endpoint.address, endpoint.port }));
+	told_ = std::move(current);
 }
 
 void GossipNode::schedule()

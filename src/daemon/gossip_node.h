@@ -112,6 +112,8 @@ private:
 	void repin();
 	// Makes the gossip peers those mDNS shows now, plus the static ones.
 	void syncPeers();
+	// -v: logs peers joining, changing liveness and going (log lines only).
+	void logPeerChanges(SteadyTime now);
 
 	uv_loop_t &loop_;
 	GossipNodeConfig config_;
@@ -139,6 +141,9 @@ private:
 	std::vector<AuthSource> authSources_;
 	std::optional<SteadyTime> authWarnedFull_; // last warning with the table full
 	bool left_ = false;
+	// What logPeerChanges last said of each peer: its node and liveness.
+	// Bounded by the peer table, whose peers it follows.
+	std::map<Endpoint, std::pair<std::uint64_t, Liveness>> told_;
 	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
 };
 

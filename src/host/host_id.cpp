@@ -101,6 +101,18 @@ void addField(crypto_auth_hmacsha256_state &state, std::string_view field)
 	crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char *>(field.data()), field.size());
 }
 
+// The first 8 bytes of the digest, as the 16 hex digits ids have always had.
+std::string finalId(crypto_auth_hmacsha256_state &state)
+{
+	std::array<unsigned char, crypto_auth_hmacsha256_BYTES> digest{};
+	crypto_auth_hmacsha256_final(&state, digest.data());
+	sodium_memzero(&state, sizeof state);
+	std::string id;
+	for (std::size_t i = 0; i < 8; ++i)
+		id += fmt::format("{:02x}", digest[i]);
+	return id;
+}
+
 } // namespace
 
 std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
@@ -143,15 +155,20 @@ std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
 	addField(state, hostName);
 	for (const std::string &mac : macs)
 		addField(state, mac);
-	std::array<unsigned char, crypto_auth_hmacsha256_BYTES> digest{};
-	crypto_auth_hmacsha256_final(&state, digest.data());
-	sodium_memzero(&state, sizeof state);
+	return finalId(state);
+}
 
-	// The first 8 bytes, as the 16 hex digits ids have always had.
-	std::string id;
-	for (std::size_t i = 0; i < 8; ++i)
-		id += fmt::format("{:02x}", digest[i]);
-	return id;
+std::string userHostIdFrom(std::string_view hostId, std::uint32_t uid)
+{
+	if (sodium_init() < 0)
+		throw std::runtime_error("libsodium failed to initialise");
+	crypto_auth_hmacsha256_state state;
+	crypto_auth_hmacsha256_init(&state, kAppKey.data(), kAppKey.size());
+	// A label first: no host's own fields hash to the same input.
+	addField(state, "per-user daemon");
+	addField(state, hostId);
+	addField(state, std::to_string(uid));
+	return finalId(state);
 }
 
 } // namespace dmdns::host

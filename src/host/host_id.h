@@ -27,4 +27,11 @@ struct NetInterface {
 std::string hostIdFrom(std::string_view machineId, std::string_view hostName,
 		       std::span<const NetInterface> interfaces);
 
+// The node id of a per-user daemon of uid @uid on the host whose id is
+// @hostId: the same keyed hash over both, so it differs from the host's own
+// id (which the system daemon gossips as, and which its advertised server
+// carries) and from every other user's. A per-user daemon stopping then says
+// goodbye for itself, never for the machine's distccd.
+std::string userHostIdFrom(std::string_view hostId, std::uint32_t uid);
+
 } // namespace dmdns::host

@@ -1,5 +1,7 @@
 // distcc-mdnsd: advertises a distccd host and resolves its peers (entry point).
 #include <getopt.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,7 +28,8 @@ void usage(std::FILE *out)
 	fmt::print(out, "{}", "Usage: distcc-mdnsd [OPTION]...\n"
 			      "Advertise this distccd host over mDNS/DNS-SD and resolve the others.\n"
 			      "\n"
-			      "      --advertise=MODE    auto (while distccd accepts connections), yes, no [auto]\n"
+			      "      --advertise=MODE    auto (while distccd accepts connections), yes, no\n"
+			      "                          [auto; no for a per-user daemon]\n"
 			      "      --distcc-port=N     distccd's TCP port [3632]\n"
 			      "      --cpus=N            advertise N cpus instead of the online ones\n"
 			      "      --slots=N           advertise N slots instead of distccd's --jobs\n"
@@ -34,14 +37,17 @@ void usage(std::FILE *out)
 			      "                          machine [measured at start]\n"
 			      "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
 			      "      --no-resolve        do not browse for servers nor serve queries\n"
-			      "      --gossip-port=N     UDP port of the gossip protocol [3632]\n"
+			      "      --gossip-port=N     UDP port of the gossip protocol [3632; for a\n"
+			      "                          per-user daemon, one the kernel chooses]\n"
 			      "      --no-gossip         no gossip: load from TXT only, crashed servers\n"
 			      "                          stay listed until mDNS drops them\n"
 			      "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
 			      "                          (repeatable); a server there is listed too\n"
 			      "      --key-file=PATH     authenticate gossip with the key in PATH; give it\n"
 			      "                          twice to rotate keys (the first signs, both verify)\n"
-			      "      --generate-key      print a new random key for --key-file and exit\n"
+			      "                          [$CREDENTIALS_DIRECTORY/gossip-key when present]\n"
+			      "      --generate-key[=PATH]  write a new random key for --key-file to PATH\n"
+			      "                          (a new file, mode 0600) or print it, and exit\n"
 			      "      --sample-interval=MS  how often a server samples its load [250]\n"
 			      "      --auto-drain=SHARE  take no new jobs while this machine's own (non-\n"
 			      "                          distcc) load exceeds SHARE x its cpus (a desktop\n"
@@ -68,14 +74,60 @@ void usage(std::FILE *out)
 			      "                          /var/lib/distcc-mdns for root, else\n"
 			      "                          $XDG_STATE_HOME/distcc-mdns or\n"
 			      "                          ~/.local/state/distcc-mdns]\n"
-			      "  -v, --verbose           log more (repeat for debug output)\n"
+			      "  -v, --verbose           log more: peers and servers joining and leaving\n"
+			      "                          (repeat for debug output)\n"
 			      "  -h, --help              show this help and exit\n"
-			      "      --version           show the version and exit\n");
+			      "      --version           show the version and exit\n"
+			      "\n"
+			      "Run as root or as the system user distcc-mdns it is the machine's daemon.\n"
+			      "Run as any other user it is a per-user daemon: it does not advertise, gossips\n"
+			      "on a port the kernel chooses and under a node id of its own, so that it runs\n"
+			      "beside the machine's daemon.\n");
+}
+
+// The user the packaged unit runs the system daemon as (data/sysusers.d).
+constexpr const char *kSystemUser = "distcc-mdns";
+// The credential the unit loads the gossip key into (LoadCredential=).
+constexpr const char *kKeyCredential = "gossip-key";
+
+// The machine's daemon runs as root or as the unit's user; any other
+// user's is a per-user daemon, which must not take the machine's place.
+bool systemDaemon()
+{
+	const uid_t uid = ::geteuid();
+	if (uid == 0)
+		return true;
+	const passwd *pw = ::getpwnam(kSystemUser);
+	return pw && pw->pw_uid == uid;
+}
+
+// --generate-key: a new key to @path, or to stdout, made private first
+// when it is a file (`> FILE` creates it with the umask's 0644).
+[[noreturn]] void generateKey(const char *path)
+{
+	try {
+		if (path) {
+			net::Authenticator::generateKeyFile(path);
+			fmt::print(stderr, "distcc-mdnsd: wrote a new key to {} (mode 0600)\n", path);
+		} else {
+			if (net::Authenticator::makeOutputPrivate(STDOUT_FILENO))
+				fmt::print(stderr, "distcc-mdnsd: the output is a file: made it private (mode 0600), "
+						   "as --key-file requires\n");
+			fmt::print("{}\n", net::Authenticator::generateKeyHex());
+			std::fflush(stdout);
+		}
+	} catch (const std::exception &e) {
+		fmt::print(stderr, "distcc-mdnsd: {}\n", e.what());
+		std::exit(EXIT_FAILURE);
+	}
+	std::exit(EXIT_SUCCESS);
 }
 
 struct Options {
 	DaemonConfig daemon;
 	int verbosity = 0;
+	bool perUser = false; // see systemDaemon()
+	bool keyFileGiven = false;
 };
 
 // Parses the command line; exits on --help, --version and usage errors.
@@ -117,7 +169,7 @@ Options parse(int argc, char **argv)
 		{ "no-gossip", no_argument, nullptr, OptNoGossip },
 		{ "peer", required_argument, nullptr, OptPeer },
 		{ "key-file", required_argument, nullptr, OptKeyFile },
-		{ "generate-key", no_argument, nullptr, OptGenerateKey },
+		{ "generate-key", optional_argument, nullptr, OptGenerateKey },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
 		{ "hosts-file", required_argument, nullptr, OptHostsFile },
 		{ "auto-drain", required_argument, nullptr, OptAutoDrain },
@@ -134,11 +186,15 @@ Options parse(int argc, char **argv)
 	DaemonConfig &o = options.daemon;
 	o.socket = defaultSocketPath();
 	o.stateDir = host::defaultStateDir();
+	options.perUser = !systemDaemon();
+	bool advertiseGiven = false;
+	bool gossipPortGiven = false;
 	cli::Parser cli("distcc-mdnsd");
 	for (int c; (c = getopt_long(argc, argv, "vh", longOptions, nullptr)) != -1;) {
 		switch (c) {
 		case OptAdvertise: {
 			const std::string mode = optarg;
+			advertiseGiven = true;
 			if (mode == "auto")
 				o.advertiser.mode = AdvertiserConfig::Mode::Auto;
 			else if (mode == "yes")
@@ -172,6 +228,7 @@ Options parse(int argc, char **argv)
 			break;
 		case OptGossipPort:
 			o.gossipPort = static_cast<std::uint16_t>(cli.integer("--gossip-port", optarg, 1, 65535));
+			gossipPortGiven = true;
 			break;
 		case OptNoGossip:
 			o.gossip = false;
@@ -189,10 +246,12 @@ Options parse(int argc, char **argv)
 			if (o.keyFiles.size() == 2)
 				cli.fail("--key-file at most twice: the current key and the next");
 			o.keyFiles.emplace_back(optarg);
+			options.keyFileGiven = true;
 			break;
 		case OptGenerateKey:
-			fmt::print("{}\n", net::Authenticator::generateKeyHex());
-			std::exit(EXIT_SUCCESS);
+			if (optarg && !*optarg)
+				cli.fail("--generate-key=PATH needs a path (or no '=' to print the key)");
+			generateKey(optarg);
 		case OptSampleInterval:
 			o.advertiser.checkInterval =
 				std::chrono::milliseconds(cli.integer("--sample-interval", optarg, 50, 10000));
@@ -243,10 +302,21 @@ Options parse(int argc, char **argv)
 		cli.fail("unexpected argument '{}'", argv[optind]);
 	if (o.socket.empty())
 		cli.fail("--socket needs a path");
-	// A peer without a port gossips on the port we use.
+	// A per-user daemon runs beside the machine's: it leaves advertising
+	// the host and the gossip port to that one, and gossips as a node of
+	// its own, so that its goodbye is not the machine's distccd leaving.
+	if (options.perUser) {
+		if (!advertiseGiven)
+			o.advertiser.mode = AdvertiserConfig::Mode::No;
+		if (!gossipPortGiven)
+			o.gossipPort = 0;
+		o.userUid = static_cast<std::uint32_t>(::geteuid());
+	}
+	// A peer without a port gossips on the port we use, or on the
+	// machine daemons' one when the kernel chose ours.
 	for (HostPort &p : o.peers)
 		if (p.port == 0)
-			p.port = o.gossipPort;
+			p.port = o.gossipPort ? o.gossipPort : kDistccPort;
 	if (!o.resolve && (!o.hostsFile.empty() || !o.zeroconfDir.empty()))
 		cli.fail("--hosts-file and --zeroconf-compat need the resolver; drop --no-resolve");
 	if (o.zeroconfPump && o.zeroconfDir.empty())
@@ -256,13 +326,59 @@ Options parse(int argc, char **argv)
 	return options;
 }
 
+// Whether the small file @path holds nothing but white space.
+bool blank(const std::string &path)
+{
+	std::FILE *f = std::fopen(path.c_str(), "re");
+	if (!f)
+		return false;
+	bool onlySpace = true;
+	for (int c, n = 0; n < 8 && (c = std::fgetc(f)) != EOF; ++n)
+		onlySpace = onlySpace && (c == '\n' || c == ' ' || c == '\r' || c == '\t');
+	std::fclose(f);
+	return onlySpace;
+}
+
+// The unit's key: LoadCredential= puts /etc/distcc-mdns/key in
+// $CREDENTIALS_DIRECTORY/gossip-key, or (the unit's SetCredential= default,
+// a newline) a blank file when the machine has no key. --key-file wins.
+void addCredentialKey(Options &options)
+{
+	DaemonConfig &o = options.daemon;
+	const char *dir = std::getenv("CREDENTIALS_DIRECTORY");
+	if (!dir || !*dir || !o.gossip)
+		return;
+	const std::string path = std::string(dir) + "/" + kKeyCredential;
+	struct stat st { };
+	if (::stat(path.c_str(), &st) != 0)
+		return;
+	if (options.keyFileGiven) {
+		log(LogLevel::Info, "gossip key: --key-file given, credential {} not used", path);
+		return;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size <= 2 && blank(path)) {
+		log(LogLevel::Info, "gossip key: credential {} is empty (no /etc/distcc-mdns/key): gossip "
+				    "is not authenticated",
+		    path);
+		return;
+	}
+	// Anything else is a key file, and Authenticator::fromFile says what
+	// is wrong with it, if anything.
+	o.keyFiles.push_back(path);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
-	const Options options = parse(argc, argv);
+	Options options = parse(argc, argv);
 	setLogLevel(options.verbosity > 1 ? LogLevel::Debug : options.verbosity ? LogLevel::Info
 										: LogLevel::Warning);
+	addCredentialKey(options);
+	if (options.perUser)
+		log(LogLevel::Info, "per-user daemon of uid {}: advertise {}, gossip port {}", ::geteuid(),
+		    options.daemon.advertiser.mode == AdvertiserConfig::Mode::No ? "no" : "as asked",
+		    options.daemon.gossipPort ? std::to_string(options.daemon.gossipPort) : "chosen by the kernel");
 	try {
 		Daemon daemon(options.daemon);
 		daemon.run();

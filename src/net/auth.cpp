@@ -153,6 +153,56 @@ std::string Authenticator::generateKeyHex()
 	return std::string(hex.bytes.data(), kHexChars);
 }
 
+void Authenticator::generateKeyFile(const std::string &path)
+{
+	if (path.empty())
+		throw std::runtime_error("--generate-key needs a file path");
+	const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			refuse(path, "already exists; a new key never replaces one (remove it first to rotate keys)");
+		refuse(path, std::strerror(errno));
+	}
+	struct Closer {
+		int fd;
+		~Closer() { ::close(fd); }
+	} closer{ fd };
+	// The umask may only have taken bits away; make it exactly 0600.
+	if (::fchmod(fd, 0600) != 0)
+		refuse(path, std::strerror(errno));
+	const std::string line = generateKeyHex() + "\n";
+	std::size_t written = 0;
+	while (written < line.size()) {
+		const ssize_t n = ::write(fd, line.data() + written, line.size() - written);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			const std::string why = std::strerror(n < 0 ? errno : EIO);
+			::unlink(path.c_str()); // a half key would only be refused later
+			refuse(path, why);
+		}
+		written += static_cast<std::size_t>(n);
+	}
+	if (::fsync(fd) != 0) {
+		const std::string why = std::strerror(errno);
+		::unlink(path.c_str());
+		refuse(path, why);
+	}
+}
+
+bool Authenticator::makeOutputPrivate(int fd)
+{
+	struct stat st { };
+	if (::fstat(fd, &st) != 0)
+		throw std::runtime_error(fmt::format("cannot check the output: {}", std::strerror(errno)));
+	if (!S_ISREG(st.st_mode))
+		return false;
+	if ((st.st_mode & 077) != 0 && ::fchmod(fd, st.st_mode & 0700) != 0)
+		throw std::runtime_error(fmt::format("the output file has mode {:04o} and cannot be made private: {}",
+						     st.st_mode & 07777, std::strerror(errno)));
+	return true;
+}
+
 Authenticator::Authenticator(Authenticator &&other) noexcept
 	: key_(std::exchange(other.key_, nullptr)) { }
 

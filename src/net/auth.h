@@ -31,6 +31,16 @@ public:
 	// A fresh random key as 64 lowercase hex characters, no newline: what
 	// a key file holds (`--generate-key`).
 	static std::string generateKeyHex();
+	// Creates @path holding a fresh key and a newline: O_EXCL (never over
+	// an existing file or link), mode 0600 whatever the umask, so that
+	// fromFile accepts it. Throws std::runtime_error naming the path.
+	static void generateKeyFile(const std::string &path);
+	// Before a key is printed to @fd (`--generate-key > FILE`): a regular
+	// file is made 0600 first, since the shell created it with the umask's
+	// 0644 and fromFile would refuse it. Returns whether it was one; a
+	// pipe or a terminal is left alone. Throws std::runtime_error if the
+	// file cannot be made private (another user's file).
+	static bool makeOutputPrivate(int fd);
 
 	Authenticator(Authenticator &&other) noexcept;
 	Authenticator &operator=(Authenticator &&other) noexcept;

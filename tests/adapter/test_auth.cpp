@@ -248,4 +248,59 @@ TEST_SUITE("net_auth")
 		writeFile(path, kHex, 0000);
 		CHECK(refusal(path) == "key file " + path + ": Permission denied");
 	}
+
+	TEST_CASE("generateKeyFile writes a 0600 key that fromFile accepts, whatever the umask, never over a file")
+	{
+		TempDir dir;
+		const std::string path = dir.file("key");
+		const mode_t old = ::umask(0);
+		Authenticator::generateKeyFile(path);
+		::umask(old);
+		struct stat st { };
+		REQUIRE(::lstat(path.c_str(), &st) == 0);
+		CHECK(S_ISREG(st.st_mode));
+		CHECK((st.st_mode & 07777) == 0600);
+		CHECK(refusal(path).empty());
+
+		// Neither a second key, nor a link, nor an empty path replaces anything.
+		const Bytes plain = body(8);
+		const Bytes signedBefore = Authenticator::fromFile(path).sign(plain);
+		CHECK_THROWS_WITH_AS(Authenticator::generateKeyFile(path),
+				     doctest::Contains("already exists; a new key never replaces one"),
+				     std::runtime_error);
+		CHECK(Authenticator::fromFile(path).sign(plain) == signedBefore);
+		const std::string link = dir.file("link");
+		REQUIRE(::symlink(dir.file("elsewhere").c_str(), link.c_str()) == 0);
+		CHECK_THROWS_AS(Authenticator::generateKeyFile(link), std::runtime_error);
+		CHECK(::access(dir.file("elsewhere").c_str(), F_OK) != 0);
+		CHECK_THROWS_WITH_AS(Authenticator::generateKeyFile(dir.file("no/such/dir")),
+				     doctest::Contains("No such file or directory"), std::runtime_error);
+		CHECK_THROWS_AS(Authenticator::generateKeyFile(""), std::runtime_error);
+	}
+
+	TEST_CASE("makeOutputPrivate makes a 0644 regular file 0600 and leaves pipes alone")
+	{
+		TempDir dir;
+		const std::string path = dir.file("out");
+		writeFile(path, "", 0644);
+		Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+		REQUIRE(fd.get() >= 0);
+		CHECK(Authenticator::makeOutputPrivate(fd.get()));
+		struct stat st { };
+		REQUIRE(::stat(path.c_str(), &st) == 0);
+		CHECK((st.st_mode & 07777) == 0600);
+		dmdns::test::writeAll(fd.get(), kHex + "\n");
+		CHECK(refusal(path).empty());
+
+		int pipeFds[2];
+		REQUIRE(::pipe(pipeFds) == 0);
+		Fd readEnd(pipeFds[0]);
+		Fd writeEnd(pipeFds[1]);
+		struct stat before { };
+		REQUIRE(::fstat(writeEnd.get(), &before) == 0);
+		CHECK_FALSE(Authenticator::makeOutputPrivate(writeEnd.get()));
+		struct stat after { };
+		REQUIRE(::fstat(writeEnd.get(), &after) == 0);
+		CHECK(before.st_mode == after.st_mode);
+	}
 }

@@ -2,9 +2,17 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
+
+#include <unistd.h>
+
+#include "common/log.h"
+#include "support/temp_dir.h"
 
 #include "daemon/gossip_node.h"
 #include "distcc-mdns/gossip_wire.h"
@@ -74,6 +82,46 @@ ResolvedInstance gossipInstance(const char *name, const char *address, std::uint
 	r.txt = std::move(txt);
 	return r;
 }
+
+// Everything logged (stderr, at Info) while it lives; text() reads it so far.
+class LogCapture final
+{
+public:
+	LogCapture()
+		: path_(dir_.file("log"))
+	{
+		std::fflush(stderr);
+		saved_ = ::dup(STDERR_FILENO);
+		std::FILE *f = std::fopen(path_.c_str(), "w");
+		REQUIRE(f);
+		REQUIRE(::dup2(::fileno(f), STDERR_FILENO) >= 0);
+		std::fclose(f);
+		setLogLevel(LogLevel::Info);
+	}
+	~LogCapture()
+	{
+		setLogLevel(LogLevel::Warning);
+		std::fflush(stderr);
+		::dup2(saved_, STDERR_FILENO);
+		::close(saved_);
+	}
+	LogCapture(const LogCapture &) = delete;
+	LogCapture &operator=(const LogCapture &) = delete;
+
+	std::string text() const
+	{
+		std::fflush(stderr);
+		std::ifstream in(path_);
+		std::stringstream out;
+		out << in.rdbuf();
+		return out.str();
+	}
+
+private:
+	test::TempDir dir_;
+	std::string path_;
+	int saved_ = -1;
+};
 
 } // namespace
 
@@ -177,5 +225,51 @@ TEST_SUITE("adapter_gossip_node")
 		clock.advance(10s);
 		CHECK(a.socket->take().empty());
 		CHECK(clock.armed() == 0);
+	}
+
+	TEST_CASE("-v logs a peer joining, leaving with a goodbye, and a silent one suspected, then dead")
+	{
+		LogCapture logged;
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, { { "127.0.0.1", 40002 } });
+		Node b(loop.get(), clock, 0xb, 40002, { { "127.0.0.1", 40001 } });
+		Node c(loop.get(), clock, 0xc, 40003, { { "127.0.0.1", 40002 } });
+		a.node->gossip().setOwnSample(sample(4), clock.now());
+		c.node->gossip().setOwnSample(sample(2), clock.now());
+		const std::string aAtB = "gossip peer " + wire::formatNodeId(0xa) + " at 127.0.0.1:40001";
+		const std::string cAtB = "gossip peer " + wire::formatNodeId(0xc) + " at 127.0.0.1:40003";
+		const auto has = [&](const std::string &what) { return logged.text().find(what) != std::string::npos; };
+		// Bounded: rounds of 100 ms of fake time.
+		// A node may join before its first sample: alive comes after.
+		const auto cAlive = [&] { return has(cAtB + " joined (alive)") || has(cAtB + " is alive"); };
+		for (int round = 0; round < 50 && !(has(aAtB + " joined") && cAlive()); ++round) {
+			clock.advance(100ms);
+			route(a, 40001, b, 40002);
+			route(b, 40002, a, 40001);
+			route(c, 40003, b, 40002);
+			route(b, 40002, c, 40003);
+		}
+		INFO(logged.text());
+		CHECK(has(aAtB + " joined"));
+		CHECK(has(cAtB + " joined"));
+		CHECK(cAlive());
+		CHECK_FALSE(has("left"));
+
+		// a says goodbye; c falls silent (a crash or a pulled link).
+		a.node->leave();
+		route(a, 40001, b, 40002);
+		for (int round = 0; round < 100 && !has(cAtB + " left"); ++round) {
+			clock.advance(100ms);
+			b.socket->take();
+			c.socket->take();
+		}
+		const std::string text = logged.text();
+		INFO(text);
+		CHECK(has(aAtB + " left: it said goodbye"));
+		CHECK(has(cAtB + " is suspected: no fresh sample for"));
+		CHECK(has(cAtB + " left: suspected dead, no fresh sample for"));
+		CHECK(text.find(cAtB + " is suspected") < text.find(cAtB + " left"));
+		CHECK_FALSE(has(aAtB + " left: suspected dead"));
 	}
 }

@@ -96,4 +96,19 @@ TEST_SUITE("host_id")
 		// Same inputs, same id, as after a restart.
 		CHECK(hostIdFrom(machineId + "\n", "node", host) == id);
 	}
+
+	TEST_CASE("a per-user daemon's node id: stable, distinct from the host's and per uid")
+	{
+		const std::string host = hostIdFrom("3d1219c7c4c5404aaa1f6d2a48adfda4", "node", {});
+		const std::string user = userHostIdFrom(host, 1000);
+		CHECK(user.size() == 16);
+		CHECK(user.find_first_not_of("0123456789abcdef") == std::string::npos);
+		CHECK(userHostIdFrom(host, 1000) == user);
+		CHECK(user != host);
+		CHECK(userHostIdFrom(host, 1001) != user);
+		CHECK(userHostIdFrom(host, 0) != host);
+		CHECK(userHostIdFrom(hostIdFrom("", "other", {}), 1000) != user);
+		// Not the host id of a host whose name is the uid.
+		CHECK(userHostIdFrom(host, 1000) != hostIdFrom(host, "1000", {}));
+	}
 }

@@ -94,6 +94,28 @@ TEST_SUITE("host_port")
 		CHECK_FALSE(readHostPort(std::string_view("a\0b", 3), 1).hostPort);
 	}
 
+	TEST_CASE("addresses that name no one host, and numbers that are no address, are refused")
+	{
+		// Each read as a host by the resolver before: --peer=:: gossiped
+		// to nobody, --peer=10.1 to 10.0.0.1.
+		for (const char *bad : { "::", "[::]:5", "[::]", "::%eth0", "0.0.0.0", "0.0.0.0:3632", "ff02::fb",
+					 "[ff02::1%eth0]:3632", "224.0.0.251", "239.1.2.3:9", "255.255.255.255", "10.1",
+					 "1.2.3", "999.1.1.1", "10.0.0.256:80", "1.2.3.4.5", "10", "010.1.2.3", "..." })
+			CHECK_MESSAGE(refused(bad).size() > 0, bad);
+		CHECK(refused("::").find("any address") != std::string::npos);
+		CHECK(refused("0.0.0.0").find("any address") != std::string::npos);
+		CHECK(refused("224.0.0.251").find("multicast") != std::string::npos);
+		CHECK(refused("999.1.1.1").find("not an IPv4 address") != std::string::npos);
+		// Their neighbours are hosts.
+		CHECK(parsed("::2") == HostPort{ "::2", 3632 });
+		CHECK(parsed("0.0.0.1") == HostPort{ "0.0.0.1", 3632 });
+		CHECK(parsed("223.255.255.254:1") == HostPort{ "223.255.255.254", 1 });
+		CHECK(parsed("240.0.0.1") == HostPort{ "240.0.0.1", 3632 });
+		CHECK(parsed("fe02::1") == HostPort{ "fe02::1", 3632 });
+		CHECK(parsed("10.1.example") == HostPort{ "10.1.example", 3632 });
+		CHECK(parsed("10-1") == HostPort{ "10-1", 3632 });
+	}
+
 	TEST_CASE("overlong input is refused before it is looked at")
 	{
 		const std::string name(253, 'a');
