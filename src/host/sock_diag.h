@@ -26,7 +26,7 @@ struct PortSockets {
 // owner and remote end: one user's distcc jobs running on one server.
 struct OutgoingKey {
 	std::uint32_t uid = 0;
-	bool ipv6 = false;			  // the socket's family (v4-mapped counts as IPv6)
+	bool ipv6 = false;			// the socket's family (v4-mapped counts as IPv6)
 	std::array<std::uint8_t, 16> address{}; // network byte order; IPv4 fills the first 4 bytes
 	std::uint16_t port = 0;
 
