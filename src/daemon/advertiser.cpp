@@ -15,21 +15,30 @@ namespace dmdns {
 
 namespace {
 
-// DISTCC_MDNS_SAMPLING=legacy: every socket of the host read from
-// /proc/net/tcp* at a fixed cadence, as before NETLINK_SOCK_DIAG; only for
-// tools/bench-idle's comparison.
-bool legacySampling()
+// For tools/bench-idle's comparison only, DISTCC_MDNS_SAMPLING=legacy reads
+// every socket of the host from /proc/net/tcp* at a fixed cadence, as before
+// NETLINK_SOCK_DIAG; =fixed reads the new way at a fixed cadence.
+enum class Sampling {
+	Adaptive,
+	Fixed,
+	Legacy
+};
+
+Sampling samplingMode()
 {
 	const char *mode = std::getenv("DISTCC_MDNS_SAMPLING");
-	return mode && std::string_view(mode) == "legacy";
+	const std::string_view m = mode ? mode : "";
+	return m == "legacy" ? Sampling::Legacy : m == "fixed" ? Sampling::Fixed
+							       : Sampling::Adaptive;
 }
 
 } // namespace
 
 Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig config)
 	: config_(std::move(config)), publisher_(mdns.publisher()),
-	  probe_(config_.distccPort, "/proc", host::distccdUids(), legacySampling()),
-	  cadence_(config_.checkInterval, legacySampling() ? config_.checkInterval : config_.maxCheckInterval),
+	  probe_(config_.distccPort, "/proc", host::distccdUids(), samplingMode() == Sampling::Legacy),
+	  cadence_(config_.checkInterval,
+		   samplingMode() == Sampling::Adaptive ? config_.maxCheckInterval : config_.checkInterval),
 	  timer_(loop, [this] { check(); })
 {
 	self_.id = host::hostId();
@@ -53,8 +62,9 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig conf
 	for (const Compiler &c : self_.compilers)
 		log(LogLevel::Info, "distccd runs {} {}", c.machine, c.version);
 
-	if (legacySampling())
-		log(LogLevel::Info, "DISTCC_MDNS_SAMPLING=legacy: /proc/net/tcp* every {} ms",
+	if (samplingMode() != Sampling::Adaptive)
+		log(LogLevel::Info, "DISTCC_MDNS_SAMPLING={}: sampling every {} ms",
+		    samplingMode() == Sampling::Legacy ? "legacy (/proc/net/tcp*)" : "fixed",
 		    config_.checkInterval.count());
 	if (config_.mode != AdvertiserConfig::Mode::No && !self_.compilers.empty())
 		check(); // arms the timer for the next one

@@ -320,9 +320,12 @@ PortSockets LoadProbe::sockets()
 	if (legacy_)
 		return portSocketsFromProc(port_, procRoot_);
 	// The connections are re-counted at least this often even when the
-	// socket counts stay put: one job ending while an unrelated connection
-	// opens leaves them equal.
-	constexpr auto kMaxSocketAge = std::chrono::seconds(2);
+	// socket counts stay put: a client that closes first leaves distccd's
+	// end in CLOSE_WAIT (still compiling, until distccd closes it too), and
+	// a job ending while an unrelated connection opens in the same instant
+	// leaves the counts equal. Rare and short-lived both; the walk costs
+	// ~1 ms, most of an idle daemon's sampling at 2 s.
+	constexpr auto kMaxSocketAge = std::chrono::seconds(10);
 	const auto now = std::chrono::steady_clock::now();
 	// Read before the sockets, so that a change meanwhile shows next time.
 	const auto counts = counts_.read();

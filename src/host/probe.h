@@ -92,7 +92,7 @@ private:
 	std::vector<std::uint32_t> uids_;
 	// The sockets on the port: the listeners from the kernel at every
 	// reading, the connections re-counted when the namespace's socket counts
-	// moved or 2 s passed (a peer that closes first moves none).
+	// moved or 10 s passed (a peer that closes first moves none).
 	PortSockets sockets();
 
 	bool legacy_;

@@ -143,7 +143,7 @@ TEST_SUITE("adapter_sample_cadence")
 		REQUIRE(running.size() == kIdle + 3);
 		for (std::size_t i = 0; i < kIdle; ++i)
 			CHECK(running[i] == 0);
-		CHECK(running[kIdle] == 2);	// the first sample after they opened
+		CHECK(running[kIdle] == 2); // the first sample after they opened
 		CHECK(running[kIdle + 1] == 2);
 		CHECK(running[kIdle + 2] == 1); // one closed (client side: orphaned)
 	}
