@@ -4,13 +4,23 @@
 
 #include <arpa/inet.h>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <sstream>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+
+#include "common/log.h"
 
 #include "host/files.h"
 #include "host/probe.h"
@@ -95,6 +105,23 @@ bool ipv6Loopback()
 	a.sin6_family = AF_INET6;
 	a.sin6_addr = in6addr_loopback;
 	return s.get() >= 0 && ::bind(s.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+}
+
+// Makes socket(AF_NETLINK, ...) fail with EAFNOSUPPORT in this process from
+// now on, as a sandbox without AF_NETLINK does; false if seccomp refused.
+bool refuseNetlink()
+{
+	sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	sock_fprog program{ static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter };
+	return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
 } // namespace
@@ -257,6 +284,51 @@ TEST_SUITE("sock_diag")
 		// No sockstat in a tree of files: nothing is known, nothing is reused.
 		TempDir proc;
 		CHECK_FALSE(SocketCounts(proc.path().string()).read());
+	}
+
+	TEST_CASE("without NETLINK_SOCK_DIAG the probes read /proc/net/tcp*, and say so once at debug level")
+	{
+		Listener listener;
+		std::vector<UniqueFd> clients;
+		clients.push_back(listener.connect());
+		clients.push_back(listener.connect());
+		TempDir dir;
+		const fs::path logPath = dir.path() / "stderr";
+		// A child, since the filter cannot be taken off again: it exits with
+		// the number of the first check that failed, 0 if none did.
+		const pid_t pid = ::fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			const int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (log < 0 || ::dup2(log, STDERR_FILENO) < 0)
+				::_exit(10);
+			if (!refuseNetlink())
+				::_exit(11);
+			setLogLevel(LogLevel::Debug);
+			SockDiag diag;
+			if (diag.available() || diag.port(listener.port()))
+				::_exit(1);
+			if (portSockets(listener.port()).established != 2)
+				::_exit(2);
+			LoadProbe probe(listener.port(), "/proc", { ::getuid() });
+			for (int i = 0; i < 3; ++i) {
+				const LoadReading r = probe.read();
+				if (!r.listening || r.running != 2)
+					::_exit(3);
+			}
+			::_exit(0);
+		}
+		int status = 0;
+		REQUIRE(::waitpid(pid, &status, 0) == pid);
+		REQUIRE(WIFEXITED(status));
+		CHECK(WEXITSTATUS(status) == 0);
+		std::ostringstream text;
+		text << std::ifstream(logPath).rdbuf();
+		const std::string log = text.str();
+		const auto first = log.find("NETLINK_SOCK_DIAG socket");
+		CHECK(first != std::string::npos);
+		CHECK(log.find("Address family not supported") != std::string::npos);
+		CHECK(log.find("NETLINK_SOCK_DIAG", first + 1) == std::string::npos);
 	}
 
 	TEST_CASE("LoadProbe on the real /proc follows connections through the socket counts")
