@@ -14,6 +14,7 @@
 #include <linux/sock_diag.h>
 #include <map>
 #include <netinet/in.h>
+#include <span>
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -224,6 +225,28 @@ std::optional<PortSockets> SockDiag::port(std::uint16_t port)
 	return out;
 }
 
+namespace {
+
+// Adds the ESTABLISHED sockets to remote @port among @entries to @counts.
+void countOutgoing(std::span<const procfs::TcpEntry> entries, std::uint16_t port,
+		   std::map<OutgoingKey, std::uint32_t> &counts)
+{
+	for (const procfs::TcpEntry &e : entries)
+		if (e.remote.port == port && e.state == procfs::kTcpEstablished)
+			++counts[OutgoingKey{ e.uid.value_or(UINT32_MAX), e.remote.ipv6, e.remote.address, e.remote.port }];
+}
+
+std::vector<OutgoingCount> sorted(const std::map<OutgoingKey, std::uint32_t> &counts)
+{
+	std::vector<OutgoingCount> out;
+	out.reserve(counts.size());
+	for (const auto &[key, count] : counts)
+		out.push_back({ key, count });
+	return out;
+}
+
+} // namespace
+
 std::optional<std::vector<OutgoingCount>> SockDiag::outgoing(std::uint16_t remotePort)
 {
 	std::map<OutgoingKey, std::uint32_t> counts;
@@ -231,18 +254,9 @@ std::optional<std::vector<OutgoingCount>> SockDiag::outgoing(std::uint16_t remot
 		auto d = dump(family, 1u << procfs::kTcpEstablished, false, remotePort);
 		if (!d)
 			return std::nullopt;
-		for (const procfs::TcpEntry &e : d->entries) {
-			if (e.remote.port != remotePort || e.state != procfs::kTcpEstablished)
-				continue;
-			OutgoingKey key{ e.uid.value_or(UINT32_MAX), e.remote.ipv6, e.remote.address, e.remote.port };
-			++counts[key];
-		}
+		countOutgoing(d->entries, remotePort, counts);
 	}
-	std::vector<OutgoingCount> out;
-	out.reserve(counts.size());
-	for (const auto &[key, count] : counts)
-		out.push_back({ key, count });
-	return out;
+	return sorted(counts);
 }
 
 namespace {
@@ -332,6 +346,24 @@ PortSockets portSocketsFromProc(std::uint16_t port, const std::string &procRoot)
 		counts.established += procfs::established(entries, port);
 	}
 	return counts;
+}
+
+std::vector<OutgoingCount> outgoingConnections(std::uint16_t remotePort, const std::string &procRoot, SockDiag *diag)
+{
+	if (procRoot == "/proc") {
+		std::optional<std::vector<OutgoingCount>> answer;
+		if (diag)
+			answer = diag->outgoing(remotePort);
+		else
+			answer = SockDiag().outgoing(remotePort);
+		if (answer)
+			return std::move(*answer);
+	}
+	std::map<OutgoingKey, std::uint32_t> counts;
+	for (const char *name : { "/net/tcp", "/net/tcp6" })
+		if (auto file = readBounded(procRoot + name, kMaxTcpBytes))
+			countOutgoing(procfs::parseTcp(wholeLines(*file)), remotePort, counts);
+	return sorted(counts);
 }
 
 PortSockets portSockets(std::uint16_t port, const std::string &procRoot, SockDiag *diag)

@@ -123,6 +123,14 @@ private:
 // cannot be read count as empty.
 PortSockets portSockets(std::uint16_t port, const std::string &procRoot = "/proc", SockDiag *diag = nullptr);
 
+// ESTABLISHED connections of this machine to remote @remotePort per (uid,
+// remote address, remote port), in key order: through @diag (or a
+// short-lived SockDiag) when @procRoot is "/proc" and the kernel answers,
+// else from @procRoot/net/tcp and tcp6. At most procfs::kMaxTcpEntries
+// sockets per family are counted.
+std::vector<OutgoingCount> outgoingConnections(std::uint16_t remotePort, const std::string &procRoot = "/proc",
+					       SockDiag *diag = nullptr);
+
 // The same from @procRoot/net/tcp and tcp6 only: the old way, which costs
 // more the more sockets the host has; for the benchmark's comparison.
 PortSockets portSocketsFromProc(std::uint16_t port, const std::string &procRoot = "/proc");

@@ -245,6 +245,29 @@ TEST_SUITE("sock_diag")
 		REQUIRE(fewer);
 		REQUIRE(fewer->size() == 1);
 		CHECK(fewer->front().count == 2);
+		CHECK(outgoingConnections(a.port()).front().count == 2);
+
+		// From a tree of files: per uid and server, not other ports nor
+		// connections in another state.
+		TempDir proc;
+		fs::create_directories(proc.path() / "net");
+		std::ofstream(proc.path() / "net/tcp")
+			<< "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+			   "   0: 0100000A:A001 0200000A:0E30 01 00000000:00000000 00:00000000 00000000  1000        0 1 1\n"
+			   "   1: 0100000A:A002 0200000A:0E30 01 00000000:00000000 00:00000000 00000000  1000        0 2 1\n"
+			   "   2: 0100000A:A003 0200000A:0E30 01 00000000:00000000 00:00000000 00000000  1001        0 3 1\n"
+			   "   3: 0100000A:A004 0300000A:0E30 01 00000000:00000000 00:00000000 00000000  1000        0 4 1\n"
+			   "   4: 0100000A:A005 0200000A:0E31 01 00000000:00000000 00:00000000 00000000  1000        0 5 1\n"
+			   "   5: 0100000A:A006 0200000A:0E30 06 00000000:00000000 00:00000000 00000000  1000        0 0 1\n";
+		const auto files = outgoingConnections(3632, proc.path().string());
+		REQUIRE(files.size() == 3);
+		auto text = [](const OutgoingCount &c) {
+			return std::to_string(c.key.uid) + "@" + std::to_string(c.key.address[3]) + ":" +
+			       std::to_string(c.key.port) + "=" + std::to_string(c.count);
+		};
+		CHECK(text(files[0]) == "1000@2:3632=2");
+		CHECK(text(files[1]) == "1000@3:3632=1");
+		CHECK(text(files[2]) == "1001@2:3632=1");
 	}
 
 	TEST_CASE("portSockets reads a tree of files when it is not the real /proc")
