@@ -87,14 +87,14 @@ public:
 	LoadReading read();
 
 private:
-	std::uint16_t port_;
-	std::string procRoot_;
-	std::vector<std::uint32_t> uids_;
 	// The sockets on the port: the listeners from the kernel at every
 	// reading, the connections re-counted when the namespace's socket counts
 	// moved or 10 s passed (a peer that closes first moves none).
 	PortSockets sockets();
 
+	std::uint16_t port_;
+	std::string procRoot_;
+	std::vector<std::uint32_t> uids_;
 	bool legacy_;
 	SockDiag diag_; // kept open: one socket for every reading
 	SocketCounts counts_;

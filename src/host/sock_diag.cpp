@@ -128,7 +128,8 @@ std::optional<SockDiag::Dump> SockDiag::dump(int family, std::uint32_t states, b
 	}
 
 	Dump out;
-	std::vector<std::uint8_t> buffer(kReceiveBuffer);
+	std::vector<std::uint8_t> &buffer = buffer_;
+	buffer.resize(kReceiveBuffer);
 	for (int datagrams = 0; datagrams < kMaxDatagrams; ++datagrams) {
 		const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), 0);
 		if (n < 0) {
@@ -156,6 +157,10 @@ std::optional<SockDiag::Dump> SockDiag::dump(int family, std::uint32_t states, b
 				std::memcpy(&error, body, std::min(bodyLength, sizeof error));
 				if (error.error == 0)
 					continue; // an acknowledgement
+				// A kernel without IPv6 (ipv6.disable=1) has no handler
+				// for it, and no IPv6 socket either.
+				if (family == AF_INET6 && (error.error == -ENOENT || error.error == -EAFNOSUPPORT))
+					return out;
 				fail("dump", -error.error);
 				return std::nullopt;
 			}

@@ -90,6 +90,7 @@ private:
 	UniqueFd fd_;
 	std::uint32_t sequence_ = 0;
 	std::uint64_t received_ = 0;
+	std::vector<std::uint8_t> buffer_; // for the answers, kept between dumps
 };
 
 // Whether the socket table of this network namespace may have changed,
