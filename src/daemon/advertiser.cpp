@@ -2,7 +2,9 @@
 #include "daemon/advertiser.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -11,8 +13,32 @@
 
 namespace dmdns {
 
+namespace {
+
+// For tools/bench-idle's comparison only, DISTCC_MDNS_SAMPLING=legacy reads
+// every socket of the host from /proc/net/tcp* at a fixed cadence, as before
+// NETLINK_SOCK_DIAG; =fixed reads the new way at a fixed cadence.
+enum class Sampling {
+	Adaptive,
+	Fixed,
+	Legacy
+};
+
+Sampling samplingMode()
+{
+	const char *mode = std::getenv("DISTCC_MDNS_SAMPLING");
+	const std::string_view m = mode ? mode : "";
+	return m == "legacy" ? Sampling::Legacy : m == "fixed" ? Sampling::Fixed
+							       : Sampling::Adaptive;
+}
+
+} // namespace
+
 Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig config)
-	: config_(std::move(config)), publisher_(mdns.publisher()), probe_(config_.distccPort),
+	: config_(std::move(config)), publisher_(mdns.publisher()),
+	  probe_(config_.distccPort, "/proc", host::distccdUids(), samplingMode() == Sampling::Legacy),
+	  cadence_(config_.checkInterval,
+		   samplingMode() == Sampling::Adaptive ? config_.maxCheckInterval : config_.checkInterval),
 	  timer_(loop, [this] { check(); })
 {
 	self_.id = host::hostId();
@@ -36,10 +62,12 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig conf
 	for (const Compiler &c : self_.compilers)
 		log(LogLevel::Info, "distccd runs {} {}", c.machine, c.version);
 
-	if (config_.mode != AdvertiserConfig::Mode::No && !self_.compilers.empty()) {
-		check();
-		timer_.start(config_.checkInterval, config_.checkInterval);
-	}
+	if (samplingMode() != Sampling::Adaptive)
+		log(LogLevel::Info, "DISTCC_MDNS_SAMPLING={}: sampling every {} ms",
+		    samplingMode() == Sampling::Legacy ? "legacy (/proc/net/tcp*)" : "fixed",
+		    config_.checkInterval.count());
+	if (config_.mode != AdvertiserConfig::Mode::No && !self_.compilers.empty())
+		check(); // arms the timer for the next one
 }
 
 void Advertiser::stop()
@@ -87,6 +115,11 @@ Advertiser::Coarse Advertiser::coarsen(const host::LoadReading &reading) const
 void Advertiser::check()
 {
 	const host::LoadReading reading = probe_.read();
+	// The next check: soon while the load moves, later while it does not.
+	// Armed before anything below can throw, so sampling never stops.
+	const bool changed = !lastReading_ || loadChanged(*lastReading_, reading, self_.cpus);
+	lastReading_ = reading;
+	timer_.start(cadence_.next(changed));
 	// Only a verified distccd: anyone may listen on its port.
 	const bool listening = reading.distccd || config_.mode == AdvertiserConfig::Mode::Yes;
 	const auto now = std::chrono::steady_clock::now();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "avahi/mdns.h"
+#include "daemon/sample_cadence.h"
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
 #include "host/probe.h"
@@ -30,8 +31,16 @@ struct AdvertiserConfig {
 	std::optional<std::uint32_t> slots; // --slots: instead of distccd's --jobs
 	std::string masqueradeDir = "/usr/lib/distcc";
 	double speed = 1.0;
-	// How often distccd and the load are looked at: the gossip sample period.
+	// How often distccd and the load are looked at while they change: the
+	// gossip sample period. While nothing changes the period doubles up to
+	// maxCheckInterval (SampleCadence): a little over the gossip heartbeat's
+	// period (1 s), so that every slow check finds the last heartbeat 1 s
+	// old and sends the next (at exactly 1000 ms the loop's millisecond
+	// clock makes checks fall short of it by a hair, and heartbeats go out
+	// every 2 s, close to suspectAfter, 2.5 s). A new job on an idle host is
+	// thus seen at most this late, and every change after it at once.
 	std::chrono::milliseconds checkInterval{ 250 };
+	std::chrono::milliseconds maxCheckInterval{ 1050 };
 	// RFC 6762 §8.4 allows a record update at most 10 times a minute; load
 	// in TXT is coarse and changes at most this often.
 	std::chrono::milliseconds txtInterval{ 10000 };
@@ -92,6 +101,8 @@ private:
 	const AdvertiserConfig config_;
 	std::unique_ptr<avahi::Publishing> publisher_;
 	host::LoadProbe probe_;
+	SampleCadence cadence_;
+	std::optional<host::LoadReading> lastReading_; // the previous check's
 	uv::Timer timer_;
 	Server self_;
 	std::string name_;

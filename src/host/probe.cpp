@@ -26,13 +26,12 @@
 #include "host/files.h"
 #include "host/host_id.h"
 #include "host/procfs.h"
+#include "host/sock_diag.h"
 
 namespace dmdns::host {
 
 namespace {
 
-// /proc/net/tcp6 lines are 150-180 bytes: room for kMaxTcpEntries of them.
-constexpr std::size_t kMaxTcpBytes = 16u << 20;
 constexpr std::size_t kMaxSmallFile = 4096;
 // distccd's command line is short; a long one is read this far.
 constexpr std::size_t kMaxCmdline = 64u << 10;
@@ -71,27 +70,13 @@ std::vector<NetInterface> packetInterfaces()
 	return interfaces;
 }
 
-// The socket lines of this namespace on @port: its listeners and how many
-// connections it has accepted or queued.
-struct TcpCounts {
-	std::vector<procfs::TcpEntry> listeners;
-	std::uint32_t established = 0;
-};
+// The sockets of this namespace on @port: its listeners and how many
+// connections it has accepted or queued (portSockets in sock_diag.h).
+using TcpCounts = PortSockets;
 
 TcpCounts countTcp(const std::string &procRoot, std::uint16_t port)
 {
-	TcpCounts counts;
-	// tcp6 holds IPv6 and v4-mapped sockets, tcp the IPv4 ones: no socket in both.
-	for (const char *name : { "/net/tcp", "/net/tcp6" }) {
-		auto file = readBounded(procRoot + name, kMaxTcpBytes);
-		if (!file)
-			continue;
-		const auto entries = procfs::parseTcp(wholeLines(*file));
-		for (procfs::TcpEntry &e : procfs::listeners(entries, port))
-			counts.listeners.push_back(std::move(e));
-		counts.established += procfs::established(entries, port);
-	}
-	return counts;
+	return portSockets(port, procRoot);
 }
 
 // A command line fit for the log: spaces between the arguments, anything
@@ -325,15 +310,60 @@ DistccdListener checkDistccd(std::uint16_t port, const std::string &procRoot, st
 	return result;
 }
 
-LoadProbe::LoadProbe(std::uint16_t port, std::string procRoot, std::vector<std::uint32_t> uids)
-	: port_(port), procRoot_(std::move(procRoot)), uids_(std::move(uids))
+LoadProbe::LoadProbe(std::uint16_t port, std::string procRoot, std::vector<std::uint32_t> uids, bool legacy)
+	: port_(port), procRoot_(std::move(procRoot)), uids_(std::move(uids)), legacy_(legacy), counts_(procRoot_)
 {
+}
+
+PortSockets LoadProbe::sockets()
+{
+	if (legacy_)
+		return portSocketsFromProc(port_, procRoot_);
+	// The connections are re-counted at least this often even when the
+	// socket counts stay put: a client that closes first leaves distccd's
+	// end in CLOSE_WAIT (still compiling, until distccd closes it too), and
+	// a job ending while an unrelated connection opens in the same instant
+	// leaves the counts equal. Rare and short-lived both; the walk costs
+	// ~1 ms (every 2 s, that was a third of an idle daemon's CPU).
+	constexpr auto kMaxSocketAge = std::chrono::seconds(10);
+	const auto now = std::chrono::steady_clock::now();
+	// Read before the sockets, so that a change meanwhile shows next time.
+	const auto counts = counts_.read();
+	const bool unchanged = counts && counts == lastCounts_ && last_ && now - lastAt_ < kMaxSocketAge;
+	// The listeners are always asked for (cheap, and distccd restarting
+	// between two readings changes no count), the connections only when
+	// something moved: the kernel walks every connection of the host.
+	if (auto listeners = procRoot_ == "/proc" ? diag_.listeners(port_) : std::nullopt) {
+		unsigned families = 0;
+		for (const procfs::TcpEntry &l : listeners->listeners)
+			families |= l.local.ipv6 ? 2u : 1u;
+		if (unchanged && families == lastFamilies_) {
+			listeners->established = last_->established;
+			return std::move(*listeners);
+		}
+		if (auto all = diag_.port(port_)) {
+			last_ = std::move(*all);
+			lastCounts_ = counts;
+			lastFamilies_ = families;
+			lastAt_ = now;
+			return *last_;
+		}
+	}
+	// No netlink (or a tree of files instead of /proc): the files, parsed
+	// only when something moved.
+	if (!unchanged) {
+		last_ = portSocketsFromProc(port_, procRoot_);
+		lastCounts_ = counts;
+		lastFamilies_ = 0;
+		lastAt_ = now;
+	}
+	return *last_;
 }
 
 LoadReading LoadProbe::read()
 {
 	LoadReading reading;
-	const TcpCounts tcp = countTcp(procRoot_, port_);
+	const TcpCounts tcp = sockets();
 	reading.listening = !tcp.listeners.empty();
 	reading.running = tcp.established;
 	std::vector<std::pair<std::uint64_t, std::uint32_t>> now;

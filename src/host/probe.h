@@ -1,6 +1,8 @@
 // Measurements of the local host: its identity, distccd, its load, its compilers.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,6 +14,7 @@
 
 #include "distcc-mdns/server.h"
 #include "host/procfs.h"
+#include "host/sock_diag.h"
 
 namespace dmdns::host {
 
@@ -65,14 +68,18 @@ inline constexpr std::size_t kMaxListeners = 64;
 DistccdListener checkDistccd(std::uint16_t port, const std::string &procRoot,
 			     std::span<const std::uint32_t> uids);
 
-// Reads distccd's live load from /proc (of this network namespace: /proc/net
-// follows the reader's namespace). Bounded: a host with more sockets than
+// Reads distccd's live load: the sockets on its port from the kernel
+// (portSockets: NETLINK_SOCK_DIAG, or /proc/net/tcp* where that is refused or
+// @procRoot is not the real /proc) and the runnable tasks from /proc/loadavg,
+// of this network namespace. Bounded: a host with more sockets than
 // procfs::kMaxTcpEntries per family reads as having that many.
 class LoadProbe final
 {
 public:
+	// @legacy reads every socket of the host from /proc/net/tcp* as before
+	// netlink, for the benchmark's comparison (DISTCC_MDNS_SAMPLING=legacy).
 	explicit LoadProbe(std::uint16_t port, std::string procRoot = "/proc",
-			   std::vector<std::uint32_t> uids = distccdUids());
+			   std::vector<std::uint32_t> uids = distccdUids(), bool legacy = false);
 
 	// A file that cannot be read counts as empty: no listener, no jobs. The
 	// listeners are checked with checkDistccd when they change (not at every
@@ -80,9 +87,23 @@ public:
 	LoadReading read();
 
 private:
+	// The sockets on the port: the listeners from the kernel at every
+	// reading, the connections re-counted when the namespace's socket counts
+	// moved or 10 s passed (a peer that closes first moves none).
+	PortSockets sockets();
+
 	std::uint16_t port_;
 	std::string procRoot_;
 	std::vector<std::uint32_t> uids_;
+	bool legacy_;
+	SockDiag diag_; // kept open: one socket for every reading
+	SocketCounts counts_;
+	// What the last walk over the connections saw, when, and the counts and
+	// listener families it was made under.
+	std::optional<PortSockets> last_;
+	std::optional<std::array<std::uint64_t, 4>> lastCounts_;
+	unsigned lastFamilies_ = 0;
+	std::chrono::steady_clock::time_point lastAt_{};
 	// The listeners last checked, as (inode, uid) pairs, and the verdict.
 	std::vector<std::pair<std::uint64_t, std::uint32_t>> checked_;
 	bool verified_ = false;
