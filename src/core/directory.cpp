@@ -6,6 +6,30 @@
 
 namespace dmdns {
 
+std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local)
+{
+	std::vector<Address> out;
+	for (const Address &a : server.addresses) {
+		if (a.family == Address::Family::IPv6 && a.isLinkLocal() && a.scope == 0)
+			continue; // which interface? distcc could not connect
+		if (!server.listensOn(a))
+			continue;
+		// The client's own addresses on @a's link are the ones distccd
+		// will see as the peer; off-link, the route decides: unknown.
+		bool onLink = false, admitted = false;
+		for (const Network &n : local) {
+			if (n.address.family != a.family || !n.contains(a))
+				continue;
+			onLink = true;
+			admitted = admitted || server.admits(n.address);
+		}
+		if (onLink && !admitted)
+			continue;
+		out.push_back(a);
+	}
+	return out;
+}
+
 bool Directory::vouched(const Record &record, SteadyTime now) const
 {
 	return vouch_ && record.decoded.ours && !record.decoded.server.id.empty() &&
@@ -147,6 +171,7 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 				    server.addresses.end())
 				server.addresses.push_back(*sighting.address);
 		}
+		server.addresses = usableAddresses(server, local_);
 		if (server.sample)
 			server.sample->age = std::chrono::duration_cast<std::chrono::milliseconds>(now - record.txtAt);
 		out.push_back(std::move(entry));

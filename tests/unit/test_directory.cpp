@@ -353,4 +353,81 @@ TEST_SUITE("directory")
 			      (e.server.id == "aaa" ? "10.0.0.2" : "10.0.0.3"));
 		CHECK(snap[0].name != snap[1].name);
 	}
+
+	TEST_CASE("the address choice: IPv4 first, only where distccd listens and admits, link-local only scoped")
+	{
+		const SteadyTime t0{};
+		auto ours = [](std::vector<std::string> extra) {
+			std::vector<std::string> txt = test::oursTxt("a1");
+			txt.insert(txt.end(), extra.begin(), extra.end());
+			return txt;
+		};
+		auto addresses = [&](const Directory &d) {
+			std::vector<std::string> out;
+			const auto snapshot = d.snapshot(t0); // outlives the loop
+			for (const Address &a : snapshot.at(0).server.addresses)
+				out.push_back(a.text);
+			return out;
+		};
+
+		SUBCASE("a stock server resolved over IPv6 first still gets its IPv4 address")
+		{
+			Directory d;
+			d.resolved(instance(2, 1, "fe80::2"), t0);
+			d.resolved(instance(2, 0, "10.0.0.2"), t0);
+			CHECK(d.snapshot(t0).at(0).server.preferredAddress()->text == "10.0.0.2");
+		}
+		SUBCASE("never a link-local IPv6 address without its interface")
+		{
+			Directory d;
+			d.resolved(instance(0, 1, "fe80::2"), t0);
+			CHECK(addresses(d).empty());
+			CHECK_FALSE(d.snapshot(t0).at(0).server.preferredAddress());
+		}
+		SUBCASE("distccd on IPv4 only: its IPv6 addresses are never named")
+		{
+			Directory d;
+			d.resolved(instance(2, 1, "fe80::2", ours({ "listen=0.0.0.0" })), t0);
+			d.resolved(instance(2, 1, "2001:db8::2", ours({ "listen=0.0.0.0" })), t0);
+			CHECK(addresses(d).empty());
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=0.0.0.0" })), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "10.0.0.2" });
+		}
+		SUBCASE("distccd on IPv6 only: a scoped link-local address is used, IPv4 is not")
+		{
+			Directory d;
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=::" })), t0);
+			d.resolved(instance(2, 1, "fe80::2", ours({ "listen=::" })), t0);
+			const auto preferred = d.snapshot(t0).at(0).server.preferredAddress();
+			REQUIRE(preferred);
+			CHECK(preferred->text == "fe80::2");
+			CHECK(preferred->scope == 2);
+		}
+		SUBCASE("distccd on one address: only that one")
+		{
+			Directory d;
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=192.168.5.2" })), t0);
+			d.resolved(instance(3, 0, "192.168.5.2", ours({ "listen=192.168.5.2" })), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2" });
+		}
+		SUBCASE("an address on a link where --allow admits none of this client's addresses is dropped")
+		{
+			Directory d;
+			d.setLocalNetworks({ *Network::parse("10.0.0.9/24"), *Network::parse("192.168.5.9/24") });
+			const auto txt = ours({ "listen=0.0.0.0", "allow=192.168.5.0/24" });
+			d.resolved(instance(2, 0, "10.0.0.2", txt), t0);
+			d.resolved(instance(3, 0, "192.168.5.2", txt), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2" });
+			// Off every link of ours, the route decides: kept.
+			d.resolved(instance(4, 0, "172.16.0.2", txt), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2", "172.16.0.2" });
+		}
+		SUBCASE("only loopback admitted: nothing to name from here")
+		{
+			Directory d;
+			d.setLocalNetworks({ *Network::parse("10.0.0.9/24") });
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "allow=127.0.0.1" })), t0);
+			CHECK(addresses(d).empty());
+		}
+	}
 }
