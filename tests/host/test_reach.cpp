@@ -88,9 +88,7 @@ TEST_SUITE("reach")
 		std::vector<procfs::TcpEndpoint> many;
 		for (int i = 1; i <= 9; ++i)
 			many.push_back(endpoint(("10.0.0." + std::to_string(i)).c_str()));
-		const DistccdReach wide = reachOf(many, allowing({ "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16", "10.4.0.0/16",
-								   "10.5.0.0/16", "10.6.0.0/16", "10.7.0.0/16", "10.8.0.0/16",
-								   "10.9.0.0/16" }),
+		const DistccdReach wide = reachOf(many, allowing({ "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16", "10.4.0.0/16", "10.5.0.0/16", "10.6.0.0/16", "10.7.0.0/16", "10.8.0.0/16", "10.9.0.0/16" }),
 						  true);
 		CHECK(wide.refusal.empty());
 		CHECK(wide.listens.empty());
