@@ -134,6 +134,12 @@ private:
 	struct Sighting {
 		std::optional<Address> address;
 		std::uint16_t port = 0;
+		// mDNS said goodbye on this interface and protocol while gossip
+		// vouched for the server: kept, so that the server stays listed at
+		// an address its distccd accepts (its IPv4 one may go before its
+		// IPv6 one), until every sighting went and the record is withdrawn
+		// or one is announced again.
+		bool gone = false;
 	};
 	struct Record {
 		std::map<InstanceKey, Sighting> sightings;

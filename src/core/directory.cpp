@@ -117,18 +117,22 @@ Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 		return Removal::Kept;
 	Record &record = it->second;
 	auto sighting = record.sightings.find(key);
-	if (record.withdrawn || sighting == record.sightings.end())
+	if (record.withdrawn || sighting == record.sightings.end() || sighting->second.gone)
 		return Removal::Kept;
-	if (record.sightings.size() > 1) {
-		record.sightings.erase(sighting);
-		return Removal::Kept;
-	}
 	// A goodbye costs nothing to forge: it removes a server only when
 	// gossip does not hear the server say otherwise.
 	if (vouched(record, now)) {
+		sighting->second.gone = true;
+		if (std::any_of(record.sightings.begin(), record.sightings.end(),
+				[](const auto &s) { return !s.second.gone; }))
+			return Removal::Kept;
 		record.withdrawn = true;
 		return Removal::Withdrawn;
 	}
+	record.sightings.erase(sighting);
+	std::erase_if(record.sightings, [](const auto &s) { return s.second.gone; });
+	if (!record.sightings.empty())
+		return Removal::Kept;
 	records_.erase(it);
 	return Removal::Gone;
 }
@@ -163,7 +167,10 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 		Server &server = entry.server;
 		if (server.id.empty())
 			server.id = key.first;
+		const bool vouchedNow = vouched(record, now);
 		for (const auto &[_, sighting] : record.sightings) {
+			if (sighting.gone && !vouchedNow)
+				continue;
 			if (sighting.port)
 				server.port = sighting.port;
 			if (sighting.address &&

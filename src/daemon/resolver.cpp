@@ -113,7 +113,7 @@ void Resolver::logChanges()
 		if (const auto a = e.server.preferredAddress())
 			seen.address = a->scope ? fmt::format("{}%{}", a->text, a->scope) : a->text;
 		const auto old = seen_.find(e.name);
-		const std::string_view where = seen.address.empty() ? "no usable address" : seen.address;
+		const std::string where = seen.address.empty() ? "no usable address" : seen.address;
 		if (old == seen_.end())
 			log(LogLevel::Info, "server '{}' joined at {}, {}", e.name, where, stateName(seen.state));
 		else if (old->second.state != seen.state)

@@ -2,6 +2,8 @@
 #include "host/reach.h"
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -23,6 +25,19 @@ bool loopbackOnly(const Network &n) noexcept
 		return true;
 	// ::ffff:127.0.0.0/104 and narrower.
 	return n.prefix >= 104 && v4.contains(n.address);
+}
+
+// "10.77.0.0/24" for the interface address 10.77.0.2/24.
+std::string networkOf(const Network &n)
+{
+	in_addr a{};
+	if (inet_pton(AF_INET, n.address.text.c_str(), &a) != 1 || n.prefix > 32)
+		return n.text();
+	const std::uint32_t mask = n.prefix == 0 ? 0 : ~std::uint32_t{ 0 } << (32 - n.prefix);
+	a.s_addr = htonl(ntohl(a.s_addr) & mask);
+	char text[INET_ADDRSTRLEN] = {};
+	inet_ntop(AF_INET, &a, text, sizeof text);
+	return fmt::format("{}/{}", text, n.prefix);
 }
 
 std::string joined(const std::vector<std::string> &items)
@@ -89,7 +104,7 @@ DistccdReach reachOf(std::span<const procfs::TcpEndpoint> listeners, const std::
 			std::string example = "192.168.1.0/24";
 			for (const Network &n : local)
 				if (n.address.family == Address::Family::IPv4) {
-					example = n.text();
+					example = networkOf(n);
 					break;
 				}
 			reach.refusal = fmt::format("distccd admits only {} (its --allow): set ALLOWEDNETS= in "

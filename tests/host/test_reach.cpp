@@ -54,7 +54,7 @@ TEST_SUITE("reach")
 	TEST_CASE("a distccd on the network that admits only loopback is refused, with this host's network as example")
 	{
 		const std::vector listeners{ endpoint("0.0.0.0") };
-		const std::vector local{ *Network::parse("10.99.0.0/16") };
+		const std::vector local{ *Network::parse("10.99.3.4/16") };
 		const DistccdReach reach = reachOf(listeners, allowing({ "127.0.0.1", "127.0.0.0/8", "::1" }), true, local);
 		CHECK(reach.refusal.find("distccd admits only 127.0.0.1, 127.0.0.0/8, ::1 (its --allow)") == 0);
 		CHECK(reach.refusal.find("ALLOWEDNETS=") != std::string::npos);

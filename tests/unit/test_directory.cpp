@@ -178,8 +178,10 @@ TEST_SUITE("directory")
 		const DirectoryEntry e = v.d.snapshot(t0).at(0);
 		CHECK(e.withdrawn);
 		CHECK(e.server.id == "abc");
-		REQUIRE(e.server.addresses.size() == 1);
-		CHECK(e.server.addresses[0].text == "10.0.0.2");
+		// Every last sighting is kept, whichever went first: the IPv4
+		// address stays the one named.
+		CHECK(e.server.addresses.size() == 2);
+		CHECK(e.server.preferredAddress()->text == "10.0.0.2");
 		CHECK(v.d.forgetUnvouched(t0) == 0);
 		CHECK(v.d.size() == 1);
 
@@ -429,5 +431,39 @@ TEST_SUITE("directory")
 			d.resolved(instance(2, 0, "10.0.0.2", ours({ "allow=127.0.0.1" })), t0);
 			CHECK(addresses(d).empty());
 		}
+	}
+
+	TEST_CASE("while gossip vouches, an address mDNS said goodbye to stays until the record is withdrawn or announced again")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		const auto txt = [] {
+			auto t = test::oursTxt("abc");
+			t.push_back("listen=0.0.0.0");
+			return t;
+		}();
+		v.d.resolved(instance(2, 0, "10.0.0.2", txt), {});
+		v.d.resolved(instance(2, 1, "fe80::2", txt), {});
+		// The IPv4 goodbye first: the server is still named at 10.0.0.2,
+		// not dropped for want of an address its distccd accepts.
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		CHECK(v.d.snapshot({}).at(0).server.preferredAddress()->text == "10.0.0.2");
+		CHECK_FALSE(v.d.snapshot({}).at(0).withdrawn);
+		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		CHECK(v.d.snapshot({}).at(0).server.preferredAddress()->text == "10.0.0.2");
+		// Announced again at a new address: only that one.
+		v.d.resolved(instance(2, 0, "10.0.0.7", txt), {});
+		const auto snap = v.d.snapshot({});
+		REQUIRE(snap.at(0).server.addresses.size() == 1);
+		CHECK(snap.at(0).server.addresses[0].text == "10.0.0.7");
+
+		// Unvouched, a goodbye removes its sighting and the kept ones.
+		v.d.resolved(instance(2, 1, "fe80::2", txt), {});
+		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		v.heard.clear();
+		CHECK(v.d.snapshot({}).at(0).server.addresses.size() == 1);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Gone);
+		CHECK(v.d.size() == 0);
 	}
 }
