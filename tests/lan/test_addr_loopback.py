@@ -8,10 +8,12 @@ on port 3632", once), then distccd as Debian's /etc/default/distcc starts it
 listening on the network but admitting only 127.0.0.1 (ALLOWEDNETS): not
 advertised, the log names ALLOWEDNETS=; then a distccd that admits the
 subnet: advertised, with listen= and allow= in its TXT. h2 browses with the
-stock avahi-browse throughout.
+stock avahi-browse throughout; its distcc-mdnsd -v then logs h1 joining,
+draining (--set-state) and leaving, one line each.
 """
 
 import os
+import re
 import sys
 import time
 
@@ -79,7 +81,16 @@ def main(argv):
         figure('addr_loopback.advertised_after_fix', rec['t'] - d.t_spawn, 's')
         assert rec['txt'].get('listen') == '0.0.0.0', rec['txt']
         assert rec['txt'].get('allow') == str(net.subnet), rec['txt']
-        dm.wait_listed(cli, bins, srv.ip, 10, watch=(md,))
+        cli_d = dm.start_mdnsd(cli, bins)
+        dm.wait_listed(cli, bins, srv.ip, 10, watch=(md, cli_d))
+
+        # -v on the client: one line for the join, the state change, the leave.
+        cli_d.wait_log(rf"server 'distcc@h1' (joined at|moved from no usable address to) "
+                       rf"{re.escape(srv.ip)}\b", 10)
+        srv.run([bins.hosts, '--set-state=drain'])
+        cli_d.wait_log(r"server 'distcc@h1' is drain now \(was up\)$", 10)
+        dm.stop_mdnsd(md)
+        cli_d.wait_log(r"server 'distcc@h1' left$", 10)
 
         # Each reason logged once at its change, never twice in a row.
         said = [line.split('not advertising: ', 1)[1] for line in md.log().splitlines()
