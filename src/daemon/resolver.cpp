@@ -95,7 +95,9 @@ void Resolver::changed()
 		log(LogLevel::Info, "forgot {} withdrawn server(s) gossip no longer hears", n);
 	if (localNetworks_)
 		directory_.setLocalNetworks(localNetworks_());
-	logChanges();
+	// A snapshot per mDNS event: only when someone reads the lines.
+	if (logEnabled(LogLevel::Info))
+		logChanges();
 	if (onChange)
 		onChange();
 }
