@@ -112,7 +112,12 @@ void Advertiser::check()
 		reach_ = {};
 	}
 	if (!reading.listening && !forced)
-		setReason(fmt::format("no distccd listening on port {}", config_.distccPort), LogLevel::Info);
+		// Said as a warning: the usual reason a server is missing; a
+		// client-only machine says --advertise=no and hears nothing.
+		setReason(fmt::format("no distccd listening on port {} (start distccd, or give --advertise=no on a "
+				      "machine that only builds)",
+				      config_.distccPort),
+			  LogLevel::Warning);
 	else if (!reading.distccd && !forced)
 		// The probe logged who listens instead.
 		setReason(fmt::format("what listens on port {} is not a verified distccd", config_.distccPort),

@@ -54,7 +54,8 @@ def main(argv):
         srv, cli = net.hosts
         browse = cli.browse()
         md = dm.start_mdnsd(srv, bins)
-        md.wait_log(r'not advertising: no distccd listening on port 3632$', 10)
+        md.wait_log(r'not advertising: no distccd listening on port 3632 \(start distccd, or give '
+                    r'--advertise=no on a machine that only builds\)$', 10)
 
         # Debian's defaults: LISTENER="127.0.0.1", ALLOWEDNETS="127.0.0.1".
         start = md.log_size()
