@@ -3,7 +3,6 @@
 
 #include <set>
 #include <stdexcept>
-#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -51,10 +50,10 @@ std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, s
 	return list;
 }
 
-// Reads a comma list of at most kMaxTxtNetworks items with @parse; all or
-// nothing.
+// Reads a comma list of at most kMaxTxtNetworks items with @parse, each a
+// @what; all or nothing.
 template <typename Parse>
-auto parseList(std::string_view value, Parse parse, std::string &why)
+auto parseList(std::string_view value, Parse parse, std::string_view what, std::string &why)
 	-> std::optional<std::vector<typename decltype(parse(value))::value_type>>
 {
 	std::vector<typename decltype(parse(value))::value_type> list;
@@ -67,8 +66,7 @@ auto parseList(std::string_view value, Parse parse, std::string &why)
 		const std::string_view item = value.substr(0, comma);
 		auto parsed = parse(item);
 		if (!parsed) {
-			why = fmt::format("entry {} is not a numeric address{}", text::quote(item),
-					  std::is_same_v<decltype(parsed), std::optional<Network>> ? " or network" : "");
+			why = fmt::format("entry {} is not {}", text::quote(item), what);
 			return std::nullopt;
 		}
 		list.push_back(std::move(*parsed));
@@ -193,13 +191,13 @@ private:
 		if (key == "listen") {
 			std::string why;
 			auto parse = [](std::string_view a) { return Address::parse(a); };
-			if (auto list = parseList(value, parse, why))
+			if (auto list = parseList(value, parse, "a numeric address", why))
 				s.listens = std::move(*list);
 			return why;
 		}
 		if (key == "allow") {
 			std::string why;
-			if (auto list = parseList(value, Network::parse, why))
+			if (auto list = parseList(value, Network::parse, "an address or ADDRESS/PREFIX", why))
 				s.allows = std::move(*list);
 			return why;
 		}

@@ -102,10 +102,6 @@ void Resolver::changed()
 		onChange();
 }
 
-} // namespace dmdns
-
-namespace dmdns {
-
 void Resolver::logChanges()
 {
 	const auto snapshot = directory_.snapshot(std::chrono::steady_clock::now());
