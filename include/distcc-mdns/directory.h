@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,15 @@ struct DirectoryEntry {
 	bool withdrawn = false;
 	std::vector<TxtProblem> problems; // what its TXT had wrong
 };
+
+// The addresses of @server a distcc client with the interface addresses
+// @local may connect to, in the order seen: never a link-local IPv6 without
+// its scope, only addresses distccd listens on, and not one whose link this
+// client is on with addresses the server's --allow admits none of. What
+// the server did not advertise (a stock distccd) and what the client does
+// not know (no @local) constrain nothing. Server::preferredAddress() then
+// picks IPv4 first.
+std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local);
 
 // Merges the instances of one service name seen over several interfaces and
 // protocols into one server. Records are keyed by (name, domain): DNS-SD
@@ -111,6 +121,10 @@ public:
 	// server left, died or went silent); returns how many.
 	std::size_t forgetUnvouched(SteadyTime now);
 	void clear() noexcept { records_.clear(); }
+	// This client's own addresses with their prefixes (its interfaces),
+	// for telling which of a server's addresses its distccd admits us on;
+	// empty: unknown, every address is taken as admitted.
+	void setLocalNetworks(std::vector<Network> networks) { local_ = std::move(networks); }
 
 	std::size_t size() const noexcept { return records_.size(); }
 	// The records, less the withdrawn ones gossip no longer vouches for.
@@ -120,6 +134,12 @@ private:
 	struct Sighting {
 		std::optional<Address> address;
 		std::uint16_t port = 0;
+		// mDNS said goodbye on this interface and protocol while gossip
+		// vouched for the server: kept, so that the server stays listed at
+		// an address its distccd accepts (its IPv4 one may go before its
+		// IPv6 one), until every sighting went and the record is withdrawn
+		// or one is announced again.
+		bool gone = false;
 	};
 	struct Record {
 		std::map<InstanceKey, Sighting> sightings;
@@ -138,6 +158,7 @@ private:
 	std::map<RecordKey, Record> records_;
 	std::vector<RecordKey> released_;
 	Vouch vouch_;
+	std::vector<Network> local_;
 };
 
 } // namespace dmdns

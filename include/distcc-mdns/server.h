@@ -58,7 +58,27 @@ struct Address {
 
 	bool isLinkLocal() const noexcept;
 	bool isLoopback() const noexcept;
+	// 0.0.0.0 or ::, which a listening socket binds to accept on every
+	// address of its family.
+	bool isWildcard() const noexcept;
 	bool operator==(const Address &) const = default;
+};
+
+// An address block, "10.99.0.0/16" or "fe80::/64"; a bare address is one
+// host. distccd's --allow takes this form, and an interface has one.
+struct Network {
+	Address address; // as written: host bits may be set, the scope is 0
+	std::uint8_t prefix = 32;
+
+	// "ADDRESS" or "ADDRESS/PREFIX" with PREFIX at most 32 (IPv4) or 128.
+	static std::optional<Network> parse(std::string_view text);
+
+	// Whether @a lies in the block; an IPv4-mapped IPv6 address (as an
+	// IPv6 socket sees an IPv4 peer) counts as its IPv4 address.
+	bool contains(const Address &a) const noexcept;
+	// "ADDRESS/PREFIX", or ADDRESS alone for one host.
+	std::string text() const;
+	bool operator==(const Network &) const = default;
 };
 
 // A load measurement originated by the server itself.
@@ -99,6 +119,12 @@ struct Server {
 	std::string distccVersion = "3.4"; // of the distccd behind the port
 	std::optional<LoadSample> sample;  // empty: load unknown (stock distccd)
 	Liveness liveness = Liveness::Unknown;
+	// Where its distccd accepts, as the server advertises it (empty: not
+	// said, as by a stock distccd): the addresses it listens on, a
+	// wildcard standing for every address of its family, and the networks
+	// its --allow admits.
+	std::vector<Address> listens;
+	std::vector<Network> allows;
 
 	// Work the server completes per unit time, in reference-job units.
 	double capacity() const noexcept;
@@ -114,6 +140,12 @@ struct Server {
 
 	// Whether the server runs @compiler (same target machine and version).
 	bool offers(const Compiler &compiler) const noexcept;
+
+	// Whether distccd listens on @a (always, when the server did not say).
+	bool listensOn(const Address &a) const noexcept;
+	// Whether distccd's --allow admits a client at @from (always, when the
+	// server did not say).
+	bool admits(const Address &from) const noexcept;
 
 	// The address a distcc client should connect to: IPv4 first, then
 	// global IPv6, then scoped link-local IPv6; never an unscoped

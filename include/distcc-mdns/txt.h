@@ -21,6 +21,10 @@ inline constexpr std::size_t kMaxTxtStrings = 64;
 // Compilers besides the default one that one `cc` value may list.
 inline constexpr std::size_t kMaxTxtCompilers = 16;
 
+// Addresses in `listen`, networks in `allow`: a longer list is refused
+// whole, and the server says nothing instead (unknown: no constraint).
+inline constexpr std::size_t kMaxTxtNetworks = 8;
+
 // Our schema version, advertised as `dmver`.
 inline constexpr unsigned kTxtSchemaVersion = 1;
 

@@ -84,9 +84,16 @@ bool Browser::startResolver(const InstanceKey &key, Entry &entry)
 	entry.resolved = false;
 	entry.failed = false;
 	entry.restartAt.reset();
+	// The address in the protocol the instance was seen over: with
+	// AVAHI_PROTO_UNSPEC an instance seen over IPv4 resolves to whichever
+	// of its A and AAAA records comes first (Avahi publishes AAAA over IPv4
+	// by default), and distccd may not listen on IPv6. An instance on both
+	// protocols is seen, and so resolved, once per protocol: the directory
+	// keeps both addresses and the client picks.
 	AvahiServiceResolver *r = avahi_service_resolver_new(
 		client_.running(), key.interface, key.protocol, key.name.c_str(), type_.c_str(),
-		key.domain.c_str(), AVAHI_PROTO_UNSPEC, AvahiLookupFlags(0), &Browser::resolveCallback, this);
+		key.domain.c_str(), static_cast<AvahiProtocol>(key.protocol), AvahiLookupFlags(0),
+		&Browser::resolveCallback, this);
 	if (!r) {
 		log(LogLevel::Warning, "cannot resolve '{}': {}", key.name,
 		    avahi_strerror(avahi_client_errno(client_.running())));

@@ -6,6 +6,30 @@
 
 namespace dmdns {
 
+std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local)
+{
+	std::vector<Address> out;
+	for (const Address &a : server.addresses) {
+		if (a.family == Address::Family::IPv6 && a.isLinkLocal() && a.scope == 0)
+			continue; // which interface? distcc could not connect
+		if (!server.listensOn(a))
+			continue;
+		// The client's own addresses on @a's link are the ones distccd
+		// will see as the peer; off-link, the route decides: unknown.
+		bool onLink = false, admitted = false;
+		for (const Network &n : local) {
+			if (n.address.family != a.family || !n.contains(a))
+				continue;
+			onLink = true;
+			admitted = admitted || server.admits(n.address);
+		}
+		if (onLink && !admitted)
+			continue;
+		out.push_back(a);
+	}
+	return out;
+}
+
 bool Directory::vouched(const Record &record, SteadyTime now) const
 {
 	return vouch_ && record.decoded.ours && !record.decoded.server.id.empty() &&
@@ -93,18 +117,22 @@ Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 		return Removal::Kept;
 	Record &record = it->second;
 	auto sighting = record.sightings.find(key);
-	if (record.withdrawn || sighting == record.sightings.end())
+	if (record.withdrawn || sighting == record.sightings.end() || sighting->second.gone)
 		return Removal::Kept;
-	if (record.sightings.size() > 1) {
-		record.sightings.erase(sighting);
-		return Removal::Kept;
-	}
 	// A goodbye costs nothing to forge: it removes a server only when
 	// gossip does not hear the server say otherwise.
 	if (vouched(record, now)) {
+		sighting->second.gone = true;
+		if (std::any_of(record.sightings.begin(), record.sightings.end(),
+				[](const auto &s) { return !s.second.gone; }))
+			return Removal::Kept;
 		record.withdrawn = true;
 		return Removal::Withdrawn;
 	}
+	record.sightings.erase(sighting);
+	std::erase_if(record.sightings, [](const auto &s) { return s.second.gone; });
+	if (!record.sightings.empty())
+		return Removal::Kept;
 	records_.erase(it);
 	return Removal::Gone;
 }
@@ -139,7 +167,10 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 		Server &server = entry.server;
 		if (server.id.empty())
 			server.id = key.first;
+		const bool vouchedNow = vouched(record, now);
 		for (const auto &[_, sighting] : record.sightings) {
+			if (sighting.gone && !vouchedNow)
+				continue;
 			if (sighting.port)
 				server.port = sighting.port;
 			if (sighting.address &&
@@ -147,6 +178,7 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 				    server.addresses.end())
 				server.addresses.push_back(*sighting.address);
 		}
+		server.addresses = usableAddresses(server, local_);
 		if (server.sample)
 			server.sample->age = std::chrono::duration_cast<std::chrono::milliseconds>(now - record.txtAt);
 		out.push_back(std::move(entry));

@@ -78,6 +78,76 @@ bool Address::isLoopback() const noexcept
 	return family == Family::IPv4 ? text.starts_with("127.") : text == "::1";
 }
 
+bool Address::isWildcard() const noexcept
+{
+	return text == (family == Family::IPv4 ? "0.0.0.0" : "::");
+}
+
+namespace {
+
+// The 16 bytes of @a, an IPv4 address as its IPv4-mapped IPv6 form, so that
+// a block and an address compare whatever families they were written in.
+std::optional<std::array<std::uint8_t, 16>> mappedBytes(const Address &a) noexcept
+{
+	std::array<std::uint8_t, 16> bytes{};
+	char input[INET6_ADDRSTRLEN] = {};
+	if (a.text.size() >= sizeof input)
+		return std::nullopt;
+	a.text.copy(input, a.text.size());
+	if (a.family == Address::Family::IPv4) {
+		bytes[10] = bytes[11] = 0xff;
+		if (inet_pton(AF_INET, input, bytes.data() + 12) != 1)
+			return std::nullopt;
+	} else if (inet_pton(AF_INET6, input, bytes.data()) != 1) {
+		return std::nullopt;
+	}
+	return bytes;
+}
+
+} // namespace
+
+std::optional<Network> Network::parse(std::string_view text)
+{
+	const auto slash = text.find('/');
+	auto address = Address::parse(text.substr(0, slash));
+	if (!address)
+		return std::nullopt;
+	const unsigned max = address->family == Address::Family::IPv4 ? 32 : 128;
+	std::uint64_t prefix = max;
+	if (slash != std::string_view::npos) {
+		auto bits = text::parseUint(text.substr(slash + 1), 0, max);
+		if (!bits)
+			return std::nullopt;
+		prefix = *bits;
+	}
+	return Network{ *address, static_cast<std::uint8_t>(prefix) };
+}
+
+bool Network::contains(const Address &a) const noexcept
+{
+	const auto block = mappedBytes(address);
+	const auto bytes = mappedBytes(a);
+	if (!block || !bytes)
+		return false;
+	// An IPv4 block covers the last 32 bits of the mapped form.
+	const unsigned bits = address.family == Address::Family::IPv4 ? 96u + prefix : prefix;
+	for (unsigned i = 0; i < bits / 8; ++i)
+		if ((*block)[i] != (*bytes)[i])
+			return false;
+	if (const unsigned rest = bits % 8) {
+		const std::uint8_t mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+		if (((*block)[bits / 8] & mask) != ((*bytes)[bits / 8] & mask))
+			return false;
+	}
+	return true;
+}
+
+std::string Network::text() const
+{
+	const unsigned max = address.family == Address::Family::IPv4 ? 32 : 128;
+	return prefix == max ? address.text : address.text + "/" + std::to_string(prefix);
+}
+
 bool LoadSample::newerThan(const LoadSample &other) const noexcept
 {
 	if (incarnation != other.incarnation)
@@ -108,6 +178,22 @@ double Server::expectedWait(std::uint32_t reserved) const noexcept
 bool Server::offers(const Compiler &compiler) const noexcept
 {
 	return std::find(compilers.begin(), compilers.end(), compiler) != compilers.end();
+}
+
+bool Server::listensOn(const Address &a) const noexcept
+{
+	if (listens.empty())
+		return true;
+	return std::any_of(listens.begin(), listens.end(), [&](const Address &l) {
+		return l.family == a.family && (l.isWildcard() || l.text == a.text);
+	});
+}
+
+bool Server::admits(const Address &from) const noexcept
+{
+	if (allows.empty())
+		return true;
+	return std::any_of(allows.begin(), allows.end(), [&](const Network &n) { return n.contains(from); });
 }
 
 std::optional<Address> Server::preferredAddress() const

@@ -50,6 +50,32 @@ std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, s
 	return list;
 }
 
+// Reads a comma list of at most kMaxTxtNetworks items with @parse, each a
+// @what; all or nothing.
+template <typename Parse>
+auto parseList(std::string_view value, Parse parse, std::string_view what, std::string &why)
+	-> std::optional<std::vector<typename decltype(parse(value))::value_type>>
+{
+	std::vector<typename decltype(parse(value))::value_type> list;
+	for (;;) {
+		if (list.size() == kMaxTxtNetworks) {
+			why = fmt::format("more than {} entries", kMaxTxtNetworks);
+			return std::nullopt;
+		}
+		const auto comma = value.find(',');
+		const std::string_view item = value.substr(0, comma);
+		auto parsed = parse(item);
+		if (!parsed) {
+			why = fmt::format("entry {} is not {}", text::quote(item), what);
+			return std::nullopt;
+		}
+		list.push_back(std::move(*parsed));
+		if (comma == std::string_view::npos)
+			return list;
+		value.remove_prefix(comma + 1);
+	}
+}
+
 // Applies the known keys to @out; a refused value is recorded with its
 // reason and leaves the field at its default.
 class FieldDecoder final
@@ -162,6 +188,19 @@ private:
 			return number(value, 0, UINT64_MAX, [&](auto v) { incarnation_ = v; });
 		if (key == "seq")
 			return number(value, 0, UINT64_MAX, [&](auto v) { sequence_ = v; });
+		if (key == "listen") {
+			std::string why;
+			auto parse = [](std::string_view a) { return Address::parse(a); };
+			if (auto list = parseList(value, parse, "a numeric address", why))
+				s.listens = std::move(*list);
+			return why;
+		}
+		if (key == "allow") {
+			std::string why;
+			if (auto list = parseList(value, Network::parse, "an address or ADDRESS/PREFIX", why))
+				s.allows = std::move(*list);
+			return why;
+		}
 		return {}; // RFC 6763 §6.4: unknown keys are ignored
 	}
 
@@ -314,6 +353,20 @@ std::vector<std::string> encodeTxt(const Server &server)
 					    server.compilers[i].version);
 		txt.push_back("cc=" + list);
 	}
+	// Where distccd accepts, for the client to pick an address by.
+	auto list = [](std::string_view key, const auto &items, auto text) {
+		if (items.size() > kMaxTxtNetworks)
+			throw std::invalid_argument(fmt::format("more than {} entries in {}", kMaxTxtNetworks, key));
+		std::string out(key);
+		out += '=';
+		for (std::size_t i = 0; i < items.size(); ++i)
+			out += (i ? "," : "") + text(items[i]);
+		return out;
+	};
+	if (!server.listens.empty())
+		txt.push_back(list("listen", server.listens, [](const Address &a) { return a.text; }));
+	if (!server.allows.empty())
+		txt.push_back(list("allow", server.allows, [](const Network &n) { return n.text(); }));
 	if (server.sample) {
 		const LoadSample &s = *server.sample;
 		txt.push_back(fmt::format("run={}", std::min<std::uint32_t>(s.running, 65535)));

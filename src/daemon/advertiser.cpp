@@ -10,6 +10,8 @@
 
 #include "common/log.h"
 #include "distcc-mdns/txt.h"
+#include "host/files.h"
+#include "host/interfaces.h"
 
 namespace dmdns {
 
@@ -49,18 +51,28 @@ Advertiser::Advertiser(uv_loop_t &loop, avahi::Mdns &mdns, AdvertiserConfig conf
 	self_.lzo = true;
 	self_.cpp = true;
 	self_.compilers = host::masqueradeCompilers(config_.masqueradeDir);
+	const bool masqueraded = !self_.compilers.empty();
 	if (self_.compilers.empty())
-		if (auto cc = host::probeCompiler("cc"))
+		if (auto cc = host::probeCompiler("cc")) {
+			// Said once, instead of both "no compiler" and "runs cc".
+			log(LogLevel::Warning,
+			    "no compiler in {}: advertising cc ({} {}), which distccd runs only if started with "
+			    "--enable-tcp-insecure; install distcc's masquerade links (update-distcc-symlinks)",
+			    config_.masqueradeDir, cc->machine, cc->version);
 			self_.compilers.push_back(*cc);
+		}
 	self_.sample = LoadSample{ .incarnation = config_.incarnation };
 	if (config_.autoDrain)
 		autoDrain_.emplace(*config_.autoDrain);
 	name_ = "distcc@" + host::hostName();
 
 	if (self_.compilers.empty())
-		log(LogLevel::Error, "no compiler found in {} nor as cc: not advertising", config_.masqueradeDir);
-	for (const Compiler &c : self_.compilers)
-		log(LogLevel::Info, "distccd runs {} {}", c.machine, c.version);
+		setReason(fmt::format("no compiler found in {} nor as cc", config_.masqueradeDir), LogLevel::Error);
+	else if (masqueraded)
+		for (const Compiler &c : self_.compilers)
+			log(LogLevel::Info, "distccd runs {} {}", c.machine, c.version);
+	if (config_.mode == AdvertiserConfig::Mode::No)
+		reason_ = "advertising is off (--advertise=no)";
 
 	if (samplingMode() != Sampling::Adaptive)
 		log(LogLevel::Info, "DISTCC_MDNS_SAMPLING={}: sampling every {} ms",
@@ -120,9 +132,29 @@ void Advertiser::check()
 	const bool changed = !lastReading_ || loadChanged(*lastReading_, reading, self_.cpus);
 	lastReading_ = reading;
 	timer_.start(cadence_.next(changed));
-	// Only a verified distccd: anyone may listen on its port.
-	const bool listening = reading.distccd || config_.mode == AdvertiserConfig::Mode::Yes;
 	const auto now = std::chrono::steady_clock::now();
+	// Only a verified distccd: anyone may listen on its port. In auto mode
+	// only one that other hosts can reach: Debian's defaults make distccd
+	// listen on and admit 127.0.0.1 alone.
+	const bool forced = config_.mode == AdvertiserConfig::Mode::Yes;
+	bool listening = reading.distccd || forced;
+	if (reading.distccd && !forced && !listening_)
+		listening = reachable(now);
+	if (!reading.distccd) {
+		distccd_.reset();
+		reach_ = {};
+	}
+	if (!reading.listening && !forced)
+		// Said as a warning: the usual reason a server is missing; a
+		// client-only machine says --advertise=no and hears nothing.
+		setReason(fmt::format("no distccd listening on port {} (start distccd, or give --advertise=no on a "
+				      "machine that only builds)",
+				      config_.distccPort),
+			  LogLevel::Warning);
+	else if (!reading.distccd && !forced)
+		// The probe logged who listens instead.
+		setReason(fmt::format("what listens on port {} is not a verified distccd", config_.distccPort),
+			  LogLevel::Debug);
 	if (autoDrain_ && checkedAt_ != std::chrono::steady_clock::time_point{})
 		autoDrain_->update(reading.runnable, reading.running, self_.cpus,
 				   std::chrono::duration_cast<std::chrono::milliseconds>(now - checkedAt_));
@@ -144,10 +176,19 @@ void Advertiser::update(const host::LoadReading &reading, bool listening)
 		}
 		log(LogLevel::Info, "distccd accepts on port {}", config_.distccPort);
 		everListened_ = true;
+		setReason({}, LogLevel::Info);
 		// distccd may have come back with another --jobs.
-		self_.slots = std::clamp<std::uint32_t>(
-			config_.slots.value_or(host::distccdSlots(config_.distccPort).value_or(self_.cpus + 2)), 1,
-			kMaxSlots);
+		if (!distccd_)
+			distccd_ = host::checkDistccd(config_.distccPort, "/proc", host::distccdUids());
+		std::optional<std::uint32_t> jobs;
+		if (distccd_->verified && distccd_->args)
+			// distccd's default: the CPUs it sees plus two.
+			jobs = distccd_->args->jobs.value_or(std::min(host::onlineCpus() + 2, kMaxSlots));
+		self_.slots = std::clamp<std::uint32_t>(config_.slots.value_or(jobs.value_or(self_.cpus + 2)), 1,
+							kMaxSlots);
+		self_.listens = reach_.listens;
+		self_.allows = reach_.allows;
+		distccd_.reset(); // looked at afresh when distccd comes back
 		coarse_ = coarsen(reading);
 		publish();
 		return;
@@ -167,13 +208,50 @@ void Advertiser::update(const host::LoadReading &reading, bool listening)
 	publisher_->updateTxt(txt());
 }
 
+bool Advertiser::reachable(std::chrono::steady_clock::time_point now)
+{
+	if (!reach_.refusal.empty() && now < recheckAt_)
+		return false;
+	distccd_ = host::checkDistccd(config_.distccPort, "/proc", host::distccdUids());
+	if (!distccd_->verified)
+		return false; // gone meanwhile: the next reading says so
+	// Linux's default (0): an IPv6 wildcard socket takes IPv4 too.
+	const auto v6only = host::readBounded("/proc/sys/net/ipv6/bindv6only", 64);
+	const bool dualStack = !v6only || !v6only->text.starts_with('1');
+	reach_ = host::reachOf(distccd_->addresses, distccd_->args, dualStack, host::localNetworks());
+	if (reach_.refusal.empty())
+		return true;
+	recheckAt_ = now + kRecheckRefused;
+	setReason(reach_.refusal, LogLevel::Warning);
+	return false;
+}
+
+void Advertiser::setReason(std::string reason, LogLevel level)
+{
+	if (reason == reason_)
+		return;
+	if (!reason.empty())
+		log(level, "not advertising: {}", reason);
+	reason_ = std::move(reason);
+}
+
 std::vector<std::string> Advertiser::txt()
 {
 	for (;;) {
 		try {
 			return encodeTxt(self_);
 		} catch (const std::length_error &e) {
-			// Many cross compilers: advertise the ones that fit.
+			// What a client picks an address by is a hint: dropped first
+			// (unknown to the client), then the cross compilers.
+			if (!self_.allows.empty() || !self_.listens.empty()) {
+				log(LogLevel::Warning, "{}; not advertising distccd's {}", e.what(),
+				    self_.allows.empty() ? "listening addresses" : "--allow networks");
+				if (self_.allows.empty())
+					self_.listens.clear();
+				else
+					self_.allows.clear();
+				continue;
+			}
 			if (self_.compilers.size() <= 1)
 				throw;
 			log(LogLevel::Warning, "{}; not advertising {} {}", e.what(),

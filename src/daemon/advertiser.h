@@ -11,9 +11,11 @@
 
 #include "avahi/mdns.h"
 #include "daemon/sample_cadence.h"
+#include "common/log.h"
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
 #include "host/probe.h"
+#include "host/reach.h"
 #include "uv/handle.h"
 
 namespace dmdns {
@@ -75,6 +77,14 @@ public:
 	void setState(ServerState state);
 	ServerState state() const noexcept { return self_.state; }
 
+	// Why this host is not advertised now and what to change, for the
+	// status; empty while it is (or before the first look).
+	const std::string &notAdvertising() const noexcept { return reason_; }
+
+	// How long a distccd that no other host can reach waits before it is
+	// looked at again (its command line and sockets: a walk of /proc).
+	static constexpr std::chrono::seconds kRecheckRefused{ 5 };
+
 	// Called at every check (checkInterval) once distccd was seen accepting:
 	// this host's record and the fresh reading, and whether distccd accepts
 	// now. The gossip sample is made from it.
@@ -90,6 +100,12 @@ private:
 	};
 
 	void check();
+	// Whether other hosts can reach the distccd that accepts now (its
+	// listening addresses and --allow); sets reach_, and the reason when
+	// not. Looks again at most every kRecheckRefused while refused.
+	bool reachable(std::chrono::steady_clock::time_point now);
+	// Sets the reason for not advertising, logged once per new reason.
+	void setReason(std::string reason, LogLevel level);
 	void update(const host::LoadReading &reading, bool listening);
 	// Advertises the state the owner's request and the auto drain call for.
 	void applyState();
@@ -113,6 +129,11 @@ private:
 	ServerState wanted_ = ServerState::Up; // what --set-state asked for
 	std::optional<AutoDrain> autoDrain_;
 	std::chrono::steady_clock::time_point checkedAt_{};
+	std::string reason_;
+	// The distccd last looked at by reachable(), and what it admits.
+	std::optional<host::DistccdListener> distccd_;
+	host::DistccdReach reach_;
+	std::chrono::steady_clock::time_point recheckAt_{};
 };
 
 } // namespace dmdns

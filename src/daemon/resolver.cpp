@@ -3,13 +3,15 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include "common/log.h"
 #include "distcc-mdns/txt.h"
 
 namespace dmdns {
 
-Resolver::Resolver(avahi::Mdns &mdns)
-	: browser_(mdns.browse(std::string(kServiceType), *this)) { }
+Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks)
+	: localNetworks_(std::move(localNetworks)), browser_(mdns.browse(std::string(kServiceType), *this)) { }
 
 bool Resolver::settled() const noexcept
 {
@@ -66,7 +68,7 @@ void Resolver::instanceRemoved(const InstanceKey &key)
 	case Directory::Removal::Kept:
 		break;
 	case Directory::Removal::Gone:
-		log(LogLevel::Info, "'{}' left", key.name);
+		log(LogLevel::Debug, "'{}' withdrawn", key.name); // logChanges says it left
 		break;
 	case Directory::Removal::Withdrawn:
 		log(LogLevel::Info, "mDNS withdrew '{}', but gossip still hears it: kept", key.name);
@@ -91,8 +93,39 @@ void Resolver::changed()
 {
 	if (const std::size_t n = directory_.forgetUnvouched(std::chrono::steady_clock::now()))
 		log(LogLevel::Info, "forgot {} withdrawn server(s) gossip no longer hears", n);
+	if (localNetworks_)
+		directory_.setLocalNetworks(localNetworks_());
+	// A snapshot per mDNS event: only when someone reads the lines.
+	if (logEnabled(LogLevel::Info))
+		logChanges();
 	if (onChange)
 		onChange();
+}
+
+void Resolver::logChanges()
+{
+	const auto snapshot = directory_.snapshot(std::chrono::steady_clock::now());
+	std::map<std::string, Seen> now;
+	for (const DirectoryEntry &e : snapshot) {
+		Seen seen{ e.server.state, {} };
+		if (const auto a = e.server.preferredAddress())
+			seen.address = a->scope ? fmt::format("{}%{}", a->text, a->scope) : a->text;
+		const auto old = seen_.find(e.name);
+		const std::string where = seen.address.empty() ? "no usable address" : seen.address;
+		if (old == seen_.end())
+			log(LogLevel::Info, "server '{}' joined at {}, {}", e.name, where, stateName(seen.state));
+		else if (old->second.state != seen.state)
+			log(LogLevel::Info, "server '{}' is {} now (was {})", e.name, stateName(seen.state),
+			    stateName(old->second.state));
+		if (old != seen_.end() && old->second.address != seen.address)
+			log(LogLevel::Info, "server '{}' moved from {} to {}", e.name,
+			    old->second.address.empty() ? "no usable address" : old->second.address, where);
+		now.emplace(e.name, std::move(seen));
+	}
+	for (const auto &[name, _] : seen_)
+		if (!now.contains(name))
+			log(LogLevel::Info, "server '{}' left", name);
+	seen_ = std::move(now);
 }
 
 } // namespace dmdns

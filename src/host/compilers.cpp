@@ -2,8 +2,10 @@
 #include "host/probe.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <memory>
 #include <sys/stat.h>
@@ -102,7 +104,7 @@ std::vector<Compiler> masqueradeCompilers(const std::string &dir)
 	std::vector<Compiler> compilers;
 	std::unique_ptr<DIR, int (*)(DIR *)> handle(::opendir(dir.c_str()), ::closedir);
 	if (!handle) {
-		log(LogLevel::Warning, "cannot read the masquerade directory {}: distccd will run no compiler", dir);
+		log(LogLevel::Warning, "cannot read the masquerade directory {}: {}", dir, std::strerror(errno));
 		return compilers;
 	}
 	std::vector<std::string> names;

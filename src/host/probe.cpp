@@ -294,6 +294,8 @@ DistccdListener checkDistccd(std::uint16_t port, const std::string &procRoot, st
 		result.refusal = fmt::format("{} sockets listen on port {}; distccd has a few", tcp.listeners.size(), port);
 		return result;
 	}
+	for (const procfs::TcpEntry &listener : tcp.listeners)
+		result.addresses.push_back(listener.local);
 	const std::vector<Holder> holders = findHolders(procRoot, port, tcp.listeners);
 	const Holder *best = nullptr;
 	for (const procfs::TcpEntry &listener : tcp.listeners) {

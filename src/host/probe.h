@@ -51,6 +51,9 @@ struct DistccdListener {
 	bool verified = false;			 // and every one of them is distccd's
 	std::optional<procfs::DistccdArgs> args; // the verified distccd's options
 	std::string refusal;			 // why not: the uid and command, for the log
+	// Where the listeners listen, as the kernel's socket table says (at
+	// most kMaxListeners): what distccd accepts on, whatever its --listen.
+	std::vector<procfs::TcpEndpoint> addresses;
 };
 
 // At most this many listeners on one port are looked at; more are refused.

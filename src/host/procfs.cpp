@@ -145,6 +145,15 @@ constexpr std::string_view kLongWithValue[] = {
 };
 constexpr std::string_view kShortWithValue = "aNjpP";
 
+void addAllow(DistccdArgs &args, std::string_view value)
+{
+	auto network = Network::parse(value);
+	if (!network || args.allow.size() == kMaxAllow)
+		args.allowUnknown = true;
+	else if (std::find(args.allow.begin(), args.allow.end(), *network) == args.allow.end())
+		args.allow.push_back(*network);
+}
+
 } // namespace
 
 std::string TcpEndpoint::addressText() const
@@ -279,6 +288,14 @@ std::optional<DistccdArgs> parseDistccd(std::span<const std::string> argv)
 			args.port = static_cast<std::uint16_t>(*port);
 		} else if (name == "--inetd") {
 			args.inetd = true;
+		} else if (name == "--listen") {
+			// distccd exits on an address it cannot bind: this one runs.
+			args.listen = Address::parse(value.value_or(""));
+		} else if (name == "--allow" || name == "-a") {
+			addAllow(args, value.value_or(""));
+		} else if (name == "--allow-private") {
+			for (std::string_view network : kPrivateNetworks)
+				addAllow(args, network);
 		}
 	}
 	return args;

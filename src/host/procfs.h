@@ -80,7 +80,23 @@ struct DistccdArgs {
 	std::uint16_t port = kDistccPort;
 	std::optional<std::uint32_t> jobs; // empty: distccd's default, cpus + 2
 	bool inetd = false;		   // serves one connection on stdin, listens on nothing
+	// --listen ADDRESS: empty, distccd's default, 0.0.0.0 (measured with
+	// distccd 3.4); the kernel's socket table says the same, and is what
+	// the advertiser reads.
+	std::optional<Address> listen;
+	// The networks --allow and --allow-private admit, at most kMaxAllow
+	// (distccd refuses every client when there are none).
+	std::vector<Network> allow;
+	// Some --allow could not be read, or there were more than kMaxAllow:
+	// whom distccd admits is not known in full.
+	bool allowUnknown = false;
 };
+
+inline constexpr std::size_t kMaxAllow = 64;
+
+// What distccd 3.4's --allow-private stands for (distccd(1)).
+inline constexpr std::string_view kPrivateNetworks[] = { "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+							 "127.0.0.0/8" };
 
 // The options of a distccd command line; empty when argv[0] is not distccd or
 // an option distccd would refuse to start with (a bad --jobs or --port).

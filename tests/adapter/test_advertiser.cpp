@@ -124,4 +124,29 @@ TEST_SUITE("adapter_advertiser")
 		CHECK_FALSE(p.wanted());
 		CHECK_FALSE(f.advertiser->advertised());
 	}
+
+	TEST_CASE("in auto mode with no distccd on its port, it publishes nothing and says why")
+	{
+		uv::Loop loop;
+		test::TempDir masquerade;
+		test::FakeMdns mdns;
+		AdvertiserConfig config;
+		config.mode = AdvertiserConfig::Mode::Auto;
+		// A port nothing on a test machine listens on: 1 needs root to bind
+		// and no service uses it.
+		config.distccPort = 1;
+		config.cpus = 2;
+		config.masqueradeDir = masquerade.file("");
+		Advertiser advertiser(loop.get(), mdns, config);
+		CHECK(advertiser.notAdvertising().starts_with("no distccd listening on port 1 "));
+		CHECK_FALSE(advertiser.advertised());
+
+		config.mode = AdvertiserConfig::Mode::No;
+		Advertiser off(loop.get(), mdns, config);
+		CHECK(off.notAdvertising().find("--advertise=no") != std::string::npos);
+
+		// Forced, it says nothing against itself.
+		Fixture f;
+		CHECK(f.advertiser->notAdvertising().empty());
+	}
 }

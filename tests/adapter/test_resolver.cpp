@@ -162,4 +162,58 @@ TEST_SUITE("adapter_resolver")
 		CHECK(f.resolver.directory().size() == 0);
 		CHECK_FALSE(f.resolver.settled());
 	}
+
+	TEST_CASE("the resolver names only addresses distccd accepts from this client, whatever resolves first")
+	{
+		test::FakeMdns mdns;
+		std::vector<Network> local{ *Network::parse("10.0.0.9/24"), *Network::parse("fe80::9/64") };
+		Resolver resolver{ mdns, [&] { return local; } };
+		test::FakeBrowser &browser = mdns.browser(kServiceType);
+		auto preferred = [&](const std::string &name) -> std::string {
+			for (const DirectoryEntry &e : resolver.directory().snapshot(std::chrono::steady_clock::now()))
+				if (e.name == name) {
+					const auto a = e.server.preferredAddress();
+					return a ? a->text : "none";
+				}
+			return "absent";
+		};
+		auto seen = [](const char *name, int protocol, const char *address, std::uint32_t scope,
+			       std::vector<std::string> txt) {
+			ResolvedInstance r;
+			r.key = { 2, protocol, name, "local" };
+			r.hostName = std::string(name).substr(7) + ".local";
+			r.address = Address::parse(address, scope);
+			r.port = 3632;
+			r.txt = std::move(txt);
+			return r;
+		};
+		auto txt = [](std::vector<std::string> extra) {
+			std::vector<std::string> t = test::oursTxt("id-" + extra.front());
+			t.insert(t.end(), extra.begin() + 1, extra.end());
+			return t;
+		};
+
+		// Avahi publishes AAAA over IPv4 too; distccd listens on IPv4 only.
+		browser.resolve(seen("distcc@v4", 1, "fe80::2", 2, txt({ "v4", "listen=0.0.0.0" })));
+		CHECK(preferred("distcc@v4") == "none");
+		browser.resolve(seen("distcc@v4", 0, "10.0.0.2", 2, txt({ "v4", "listen=0.0.0.0" })));
+		CHECK(preferred("distcc@v4") == "10.0.0.2");
+
+		// A stock server: IPv4 first, a link-local address only with its scope.
+		browser.resolve(seen("distcc@stock", 1, "fe80::3", 0, kStock));
+		CHECK(preferred("distcc@stock") == "none");
+		browser.resolve(seen("distcc@stock", 1, "fe80::3", 2, kStock));
+		CHECK(preferred("distcc@stock") == "fe80::3");
+		browser.resolve(seen("distcc@stock", 0, "10.0.0.3", 2, kStock));
+		CHECK(preferred("distcc@stock") == "10.0.0.3");
+
+		// --allow admits another network only: nothing from here, until
+		// this host gets an address there (asked again at every change).
+		browser.resolve(seen("distcc@strict", 0, "10.0.0.4", 2, txt({ "strict", "allow=192.168.7.0/24" })));
+		CHECK(preferred("distcc@strict") == "none");
+		local.push_back(*Network::parse("10.0.0.77/24"));
+		local.push_back(*Network::parse("192.168.7.9/24"));
+		browser.resolve(seen("distcc@strict", 0, "10.0.0.4", 2, txt({ "strict", "allow=10.0.0.77" })));
+		CHECK(preferred("distcc@strict") == "10.0.0.4");
+	}
 }

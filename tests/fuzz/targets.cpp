@@ -34,6 +34,11 @@ void checkTxt(const std::uint8_t *data, std::size_t size)
 		violated("cpp without lzo");
 	if (s.compilers.size() > kMaxTxtCompilers + 1)
 		violated("too many compilers");
+	if (s.listens.size() > kMaxTxtNetworks || s.allows.size() > kMaxTxtNetworks)
+		violated("too many listen or allow entries");
+	for (const Network &n : s.allows)
+		if (n.prefix > (n.address.family == Address::Family::IPv4 ? 32 : 128))
+			violated("allow prefix out of range");
 
 	// Whatever decodes and can be advertised again must decode the same.
 	if (!decoded.usable || s.compilers.empty() || s.id.empty() || s.cpus == 0)
@@ -47,7 +52,8 @@ void checkTxt(const std::uint8_t *data, std::size_t size)
 	const TxtDecoded round = decodeTxt(again);
 	if (!round.problems.empty() || round.server.compilers != s.compilers ||
 	    round.server.slots != s.slots || round.server.cpus != s.cpus ||
-	    round.server.state != s.state || round.server.id != s.id)
+	    round.server.state != s.state || round.server.id != s.id || round.server.listens != s.listens ||
+	    round.server.allows != s.allows)
 		violated("TXT round trip changed the record");
 }
 

@@ -343,6 +343,45 @@ TEST_SUITE("procfs")
 		CHECK_FALSE(parseDistccd(std::vector<std::string>{}));
 	}
 
+	TEST_CASE("distccd options: --listen, --allow, -a, --allow-private")
+	{
+		auto d = parseDistccd(args({ "distccd", "--daemon", "--allow", "127.0.0.1", "--listen", "127.0.0.1" }));
+		REQUIRE(d);
+		REQUIRE(d->listen);
+		CHECK(d->listen->text == "127.0.0.1");
+		REQUIRE(d->allow.size() == 1);
+		CHECK(d->allow[0].text() == "127.0.0.1");
+		CHECK_FALSE(d->allowUnknown);
+
+		d = parseDistccd(args({ "distccd", "-a", "10.0.0.0/8", "-a192.168.1.0/24", "--allow=fd00::/8",
+					"--allow-private", "--listen=::" }));
+		REQUIRE(d);
+		std::vector<std::string> allowed;
+		for (const Network &n : d->allow)
+			allowed.push_back(n.text());
+		// --allow-private repeats 10.0.0.0/8: listed once.
+		CHECK(allowed == args({ "10.0.0.0/8", "192.168.1.0/24", "fd00::/8", "172.16.0.0/12", "192.168.0.0/16",
+					"127.0.0.0/8" }));
+		CHECK(d->listen->text == "::");
+
+		// One unreadable --allow, or too many, makes the list incomplete.
+		d = parseDistccd(args({ "distccd", "--allow", "build-net", "--allow", "10.0.0.0/8" }));
+		REQUIRE(d);
+		CHECK(d->allowUnknown);
+		std::vector<std::string> many{ "distccd" };
+		for (std::size_t i = 0; i <= kMaxAllow; ++i)
+			many.push_back("--allow=10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+		d = parseDistccd(many);
+		REQUIRE(d);
+		CHECK(d->allow.size() == kMaxAllow);
+		CHECK(d->allowUnknown);
+		// A value that looks like an option is still --allow's value (popt).
+		d = parseDistccd(args({ "distccd", "--allow", "--jobs" }));
+		REQUIRE(d);
+		CHECK(d->allowUnknown);
+		CHECK_FALSE(d->jobs);
+	}
+
 	TEST_CASE("distccd options: --jobs, -j, --port, -p in every spelling")
 	{
 		auto d = parseDistccd(args({ "distccd", "--daemon", "--allow", "10.0.0.0/8" }));

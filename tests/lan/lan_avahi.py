@@ -14,6 +14,41 @@ import time
 from lan_proc import T0, LanError, rc_text, wait_until
 
 
+SHIPPED_AVAHI_CONF = '/etc/avahi/avahi-daemon.conf'
+
+# Debian 12's /etc/avahi/avahi-daemon.conf without its comments: used where
+# the file is missing, so that every machine runs the same configuration.
+DEBIAN_AVAHI_CONF = {
+    'server': {'use-ipv4': 'yes', 'use-ipv6': 'yes', 'ratelimit-interval-usec': '1000000',
+               'ratelimit-burst': '1000'},
+    'wide-area': {'enable-wide-area': 'yes'},
+    'publish': {'publish-hinfo': 'no', 'publish-workstation': 'no'},
+    'reflector': {},
+    'rlimits': {},
+}
+
+
+def shipped_avahi_conf(path=SHIPPED_AVAHI_CONF):
+    """The [section] key=value pairs of the system's avahi-daemon.conf, in
+    order, comments dropped; Debian's defaults if it cannot be read."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return {sec: dict(kv) for sec, kv in DEBIAN_AVAHI_CONF.items()}
+    sections, current = {}, None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(('#', ';')):
+            continue
+        if line.startswith('[') and line.endswith(']'):
+            current = sections.setdefault(line[1:-1].strip(), {})
+        elif current is not None and '=' in line:
+            k, _, v = line.partition('=')
+            current[k.strip()] = v.strip()
+    return sections
+
+
 class Browse:
     """A long-running stock `avahi-browse -prk TYPE` on a host.
 
@@ -21,6 +56,12 @@ class Browse:
     maps instance name -> latest resolved IPv4 record (dict with name, host,
     address, port, txt (dict of lower-case keys, first occurrence wins),
     txt_raw (list), t); `events` lists (t, '+'|'='|'-', name, record).
+
+    avahi-browse resolves addresses of any family, and Avahi publishes AAAA
+    records over IPv4 too (Debian's default): a row seen over IPv4 may carry
+    the host's IPv6 address. Such a record keeps it as `resolved` and takes
+    as `address` the IPv4 address of the LAN host of that name (the A
+    record its avahi-daemon publishes), so that tests compare like with like.
     """
 
     _TXT = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -70,8 +111,8 @@ class Browse:
                         for item in raw_txt:
                             k, _, v = item.partition('=')
                             txt.setdefault(k.lower(), v if '=' in item else None)
-                        rec = dict(name=name, host=f[6], address=f[7], port=int(f[8]),
-                                   txt=txt, txt_raw=raw_txt, t=t)
+                        rec = dict(name=name, host=f[6], address=self._ipv4_of(f[6], f[7]),
+                                   resolved=f[7], port=int(f[8]), txt=txt, txt_raw=raw_txt, t=t)
                         self.services[name] = rec
                         self.events.append((t, '=', name, rec))
                     elif kind == '-':
@@ -79,6 +120,14 @@ class Browse:
                         self.events.append((t, '-', name, None))
                     elif kind == '+':
                         self.events.append((t, '+', name, None))
+
+    def _ipv4_of(self, host_name, address):
+        if ':' not in address:
+            return address
+        for h in self.host.lan.hosts:
+            if host_name in (f'{h.hostname}.local', h.hostname):
+                return h.ip
+        return address
 
     def get(self, name):
         with self.lock:
@@ -136,18 +185,12 @@ class AvahiHost:
                    what=f'{self.name}: D-Bus system socket', watch=(self.dbus,))
 
     def avahi_conf(self, extra=None):
-        sections = {
-            'server': {'host-name': self.hostname, 'domain-name': 'local',
-                       'use-ipv4': 'yes', 'use-ipv6': 'yes' if self.lan.ipv6 else 'no',
-                       'allow-interfaces': 'eth0', 'enable-dbus': 'yes',
-                       'ratelimit-interval-usec': '1000000', 'ratelimit-burst': '1000'},
-            'wide-area': {'enable-wide-area': 'no'},
-            'publish': {'publish-hinfo': 'no', 'publish-workstation': 'no',
-                        'publish-domain': 'no', 'publish-aaaa-on-ipv4': 'no',
-                        'publish-a-on-ipv6': 'no'},
-            'reflector': {'enable-reflector': 'no'},
-            'rlimits': {},
-        }
+        """Debian's shipped avahi-daemon.conf with only host-name and
+        allow-interfaces changed (IPv6 on, AAAA published over IPv4 too: as
+        a real network runs it), then a test's `extra` {section: {key: value}}."""
+        sections = shipped_avahi_conf()
+        sections.setdefault('server', {}).update({'host-name': self.hostname,
+                                                  'allow-interfaces': 'eth0'})
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)
         return ''.join(f'[{s}]\n' + ''.join(f'{k}={v}\n' for k, v in kv.items())

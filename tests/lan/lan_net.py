@@ -25,7 +25,7 @@ from lan_proc import Proc, Skip, note, rc_text, sh
 class Lan:
     """N hosts on one bridge. Use as a context manager (or call close())."""
 
-    def __init__(self, n=2, hostnames=None, avahi=True, ipv6=False, names=None):
+    def __init__(self, n=2, hostnames=None, avahi=True, ipv6=True, names=None):
         lan_netns.check_environment()
         lan_runner.install_signal_handlers()
         self.ipv6 = ipv6

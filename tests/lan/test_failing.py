@@ -44,7 +44,10 @@ def main(argv):
         good, bad, cli = net.hosts
         j_good = good.start_distccd(jobs=4)
         j_bad = refusing_distccd(bad)
-        watch = [dm.start_mdnsd(good, bins), dm.start_mdnsd(bad, bins)]
+        # Forced: in auto mode h2's daemon sees that distccd admits nobody
+        # here and does not advertise it (lan-addr-loopback), or advertises
+        # its --allow, and clients leave it out from the start.
+        watch = [dm.start_mdnsd(good, bins), dm.start_mdnsd(bad, bins, advertise='yes')]
         hosts_file = os.path.join(cli.distcc_dir, 'hosts')
         env = {'DISTCC_BACKOFF_PERIOD': str(PERIOD)}
         watch.append(dm.start_mdnsd(cli, bins, f'--hosts-file={hosts_file}', env=env))

@@ -178,8 +178,10 @@ TEST_SUITE("directory")
 		const DirectoryEntry e = v.d.snapshot(t0).at(0);
 		CHECK(e.withdrawn);
 		CHECK(e.server.id == "abc");
-		REQUIRE(e.server.addresses.size() == 1);
-		CHECK(e.server.addresses[0].text == "10.0.0.2");
+		// Every last sighting is kept, whichever went first: the IPv4
+		// address stays the one named.
+		CHECK(e.server.addresses.size() == 2);
+		CHECK(e.server.preferredAddress()->text == "10.0.0.2");
 		CHECK(v.d.forgetUnvouched(t0) == 0);
 		CHECK(v.d.size() == 1);
 
@@ -352,5 +354,116 @@ TEST_SUITE("directory")
 			CHECK(e.server.addresses.at(0).text ==
 			      (e.server.id == "aaa" ? "10.0.0.2" : "10.0.0.3"));
 		CHECK(snap[0].name != snap[1].name);
+	}
+
+	TEST_CASE("the address choice: IPv4 first, only where distccd listens and admits, link-local only scoped")
+	{
+		const SteadyTime t0{};
+		auto ours = [](std::vector<std::string> extra) {
+			std::vector<std::string> txt = test::oursTxt("a1");
+			txt.insert(txt.end(), extra.begin(), extra.end());
+			return txt;
+		};
+		auto addresses = [&](const Directory &d) {
+			std::vector<std::string> out;
+			const auto snapshot = d.snapshot(t0); // outlives the loop
+			for (const Address &a : snapshot.at(0).server.addresses)
+				out.push_back(a.text);
+			return out;
+		};
+
+		SUBCASE("a stock server resolved over IPv6 first still gets its IPv4 address")
+		{
+			Directory d;
+			d.resolved(instance(2, 1, "fe80::2"), t0);
+			d.resolved(instance(2, 0, "10.0.0.2"), t0);
+			CHECK(d.snapshot(t0).at(0).server.preferredAddress()->text == "10.0.0.2");
+		}
+		SUBCASE("never a link-local IPv6 address without its interface")
+		{
+			Directory d;
+			d.resolved(instance(0, 1, "fe80::2"), t0);
+			CHECK(addresses(d).empty());
+			CHECK_FALSE(d.snapshot(t0).at(0).server.preferredAddress());
+		}
+		SUBCASE("distccd on IPv4 only: its IPv6 addresses are never named")
+		{
+			Directory d;
+			d.resolved(instance(2, 1, "fe80::2", ours({ "listen=0.0.0.0" })), t0);
+			d.resolved(instance(2, 1, "2001:db8::2", ours({ "listen=0.0.0.0" })), t0);
+			CHECK(addresses(d).empty());
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=0.0.0.0" })), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "10.0.0.2" });
+		}
+		SUBCASE("distccd on IPv6 only: a scoped link-local address is used, IPv4 is not")
+		{
+			Directory d;
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=::" })), t0);
+			d.resolved(instance(2, 1, "fe80::2", ours({ "listen=::" })), t0);
+			const auto preferred = d.snapshot(t0).at(0).server.preferredAddress();
+			REQUIRE(preferred);
+			CHECK(preferred->text == "fe80::2");
+			CHECK(preferred->scope == 2);
+		}
+		SUBCASE("distccd on one address: only that one")
+		{
+			Directory d;
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "listen=192.168.5.2" })), t0);
+			d.resolved(instance(3, 0, "192.168.5.2", ours({ "listen=192.168.5.2" })), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2" });
+		}
+		SUBCASE("an address on a link where --allow admits none of this client's addresses is dropped")
+		{
+			Directory d;
+			d.setLocalNetworks({ *Network::parse("10.0.0.9/24"), *Network::parse("192.168.5.9/24") });
+			const auto txt = ours({ "listen=0.0.0.0", "allow=192.168.5.0/24" });
+			d.resolved(instance(2, 0, "10.0.0.2", txt), t0);
+			d.resolved(instance(3, 0, "192.168.5.2", txt), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2" });
+			// Off every link of ours, the route decides: kept.
+			d.resolved(instance(4, 0, "172.16.0.2", txt), t0);
+			CHECK(addresses(d) == std::vector<std::string>{ "192.168.5.2", "172.16.0.2" });
+		}
+		SUBCASE("only loopback admitted: nothing to name from here")
+		{
+			Directory d;
+			d.setLocalNetworks({ *Network::parse("10.0.0.9/24") });
+			d.resolved(instance(2, 0, "10.0.0.2", ours({ "allow=127.0.0.1" })), t0);
+			CHECK(addresses(d).empty());
+		}
+	}
+
+	TEST_CASE("while gossip vouches, an address mDNS said goodbye to stays until the record is withdrawn or announced again")
+	{
+		Vouched v;
+		v.heard.insert("abc");
+		const auto txt = [] {
+			auto t = test::oursTxt("abc");
+			t.push_back("listen=0.0.0.0");
+			return t;
+		}();
+		v.d.resolved(instance(2, 0, "10.0.0.2", txt), {});
+		v.d.resolved(instance(2, 1, "fe80::2", txt), {});
+		// The IPv4 goodbye first: the server is still named at 10.0.0.2,
+		// not dropped for want of an address its distccd accepts.
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		CHECK(v.d.snapshot({}).at(0).server.preferredAddress()->text == "10.0.0.2");
+		CHECK_FALSE(v.d.snapshot({}).at(0).withdrawn);
+		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, {}) == Directory::Removal::Withdrawn);
+		CHECK(v.d.snapshot({}).at(0).server.preferredAddress()->text == "10.0.0.2");
+		// Announced again at a new address: only that one.
+		v.d.resolved(instance(2, 0, "10.0.0.7", txt), {});
+		const auto snap = v.d.snapshot({});
+		REQUIRE(snap.at(0).server.addresses.size() == 1);
+		CHECK(snap.at(0).server.addresses[0].text == "10.0.0.7");
+
+		// Unvouched, a goodbye removes its sighting and the kept ones.
+		v.d.resolved(instance(2, 1, "fe80::2", txt), {});
+		CHECK(v.d.removed({ 2, 1, "distcc@a", "local" }, {}) == Directory::Removal::Kept);
+		v.heard.clear();
+		CHECK(v.d.snapshot({}).at(0).server.addresses.size() == 1);
+		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Gone);
+		CHECK(v.d.size() == 0);
 	}
 }

@@ -96,4 +96,46 @@ TEST_SUITE("server")
 		s.addresses.pop_back();
 		CHECK_FALSE(s.preferredAddress());
 	}
+
+	TEST_CASE("networks parse as distccd's --allow does and contain what they should")
+	{
+		const auto net = Network::parse("10.99.0.0/16");
+		REQUIRE(net);
+		CHECK(net->contains(*Address::parse("10.99.3.4")));
+		CHECK_FALSE(net->contains(*Address::parse("10.98.3.4")));
+		// An IPv4 peer on an IPv6 socket shows as IPv4-mapped.
+		CHECK(net->contains(*Address::parse("::ffff:10.99.0.1")));
+		CHECK_FALSE(net->contains(*Address::parse("::10.99.0.1")));
+		CHECK(Network::parse("127.0.0.1")->prefix == 32);
+		CHECK(Network::parse("127.0.0.1")->contains(*Address::parse("127.0.0.1")));
+		CHECK_FALSE(Network::parse("127.0.0.1")->contains(*Address::parse("127.0.0.2")));
+		CHECK(Network::parse("10.1.2.3/13")->contains(*Address::parse("10.7.255.255")));
+		CHECK_FALSE(Network::parse("10.1.2.3/13")->contains(*Address::parse("10.8.0.0")));
+		CHECK(Network::parse("0.0.0.0/0")->contains(*Address::parse("203.0.113.9")));
+		CHECK(Network::parse("fe80::/10")->contains(*Address::parse("febf::1")));
+		CHECK_FALSE(Network::parse("fe80::/10")->contains(*Address::parse("fec0::1")));
+		CHECK_FALSE(Network::parse("fe80::/10")->contains(*Address::parse("10.0.0.1")));
+		for (const char *bad : { "", "/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "x/8", "10.0.0.0/8/8" })
+			CHECK_MESSAGE(!Network::parse(bad), bad);
+		CHECK(Network::parse("fd00::/8")->text() == "fd00::/8");
+		CHECK(Network::parse("10.0.0.1")->text() == "10.0.0.1");
+	}
+
+	TEST_CASE("listensOn and admits constrain only what the server said")
+	{
+		Server s;
+		const Address v4 = *Address::parse("10.0.0.2"), v6 = *Address::parse("2001:db8::2");
+		CHECK(s.listensOn(v4));
+		CHECK(s.listensOn(v6));
+		CHECK(s.admits(v4));
+		s.listens = { *Address::parse("0.0.0.0") };
+		CHECK(s.listensOn(v4));
+		CHECK_FALSE(s.listensOn(v6));
+		s.listens = { *Address::parse("10.0.0.3"), *Address::parse("::") };
+		CHECK_FALSE(s.listensOn(v4));
+		CHECK(s.listensOn(v6));
+		s.allows = { *Network::parse("127.0.0.1"), *Network::parse("10.0.0.0/24") };
+		CHECK(s.admits(*Address::parse("10.0.0.77")));
+		CHECK_FALSE(s.admits(*Address::parse("10.0.1.77")));
+	}
 }

@@ -253,6 +253,61 @@ TEST_SUITE("txt")
 		}
 	}
 
+	TEST_CASE("where distccd accepts travels in listen and allow, and comes back the same")
+	{
+		Server s = sampleServer();
+		s.compilers.resize(1);
+		s.listens = { *Address::parse("0.0.0.0"), *Address::parse("fe80::1") };
+		s.allows = { *Network::parse("10.99.0.0/16"), *Network::parse("192.168.1.7"),
+			     *Network::parse("fd00::/8") };
+		const std::vector<std::string> txt = encodeTxt(s);
+		CHECK(std::find(txt.begin(), txt.end(), "listen=0.0.0.0,fe80::1") != txt.end());
+		CHECK(std::find(txt.begin(), txt.end(), "allow=10.99.0.0/16,192.168.1.7,fd00::/8") != txt.end());
+		// Stock distcc's keys are untouched.
+		CHECK(txt.at(0) == "txtvers=1");
+		const TxtDecoded d = decodeTxt(txt);
+		CHECK(d.problems.empty());
+		CHECK(d.server.listens == s.listens);
+		CHECK(d.server.allows == s.allows);
+
+		// Eight is the most either list may hold, on both sides.
+		s.allows.assign(kMaxTxtNetworks + 1, *Network::parse("10.0.0.0/8"));
+		CHECK_THROWS_AS(encodeTxt(s), std::invalid_argument);
+	}
+
+	TEST_CASE("a bad or overlong listen or allow is refused whole and means unknown")
+	{
+		auto decodeWith = [](std::vector<std::string> extra) {
+			std::vector<std::string> txt = kStock;
+			txt.insert(txt.end(), extra.begin(), extra.end());
+			return decodeTxt(txt);
+		};
+		for (const char *bad : { "allow=10.0.0.0/33", "allow=::/129", "allow=10.0.0.0/", "allow=/8",
+					 "allow=10.0.0.1,", "allow=", "allow=host.example", "allow=1.2.3.4/-1",
+					 "allow=1.2.3.4/08x" }) {
+			const TxtDecoded d = decodeWith({ bad });
+			CHECK_MESSAGE(hasProblem(d, "allow"), bad);
+			CHECK_MESSAGE(d.server.allows.empty(), bad);
+			CHECK_MESSAGE(d.usable, bad);
+		}
+		for (const char *bad : { "listen=fe80::1%2", "listen=", "listen=10.0.0.1/24", "listen=10.0.0.1,,::" }) {
+			const TxtDecoded d = decodeWith({ bad });
+			CHECK_MESSAGE(hasProblem(d, "listen"), bad);
+			CHECK_MESSAGE(d.server.listens.empty(), bad);
+		}
+		std::string many = "allow=10.0.0.0/8";
+		for (std::size_t i = 1; i <= kMaxTxtNetworks; ++i)
+			many += ",10.0.0.0/8";
+		CHECK(decodeWith({ many }).server.allows.empty());
+		CHECK(hasProblem(decodeWith({ many }), "allow"));
+		many.resize(many.rfind(','));
+		CHECK(decodeWith({ many }).server.allows.size() == kMaxTxtNetworks);
+		// The first occurrence wins, as for every key.
+		const TxtDecoded first = decodeWith({ "ALLOW=10.1.0.0/16", "allow=0.0.0.0/0" });
+		REQUIRE(first.server.allows.size() == 1);
+		CHECK(first.server.allows[0].text() == "10.1.0.0/16");
+	}
+
 	TEST_CASE("stock subtype is built exactly as distcc 3.4 builds it")
 	{
 		CHECK(stockSubtype({ "x86_64-linux-gnu", "12" }) == "_x86-64-linux-gnu--12._sub._distcc._tcp");
