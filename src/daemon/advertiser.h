@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "avahi/mdns.h"
-#include "daemon/sample_cadence.h"
 #include "common/log.h"
+#include "daemon/sample_cadence.h"
 #include "distcc-mdns/drain.h"
 #include "distcc-mdns/server.h"
 #include "host/probe.h"

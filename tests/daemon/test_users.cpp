@@ -64,9 +64,9 @@ TEST_SUITE("local users")
 		CHECK(remoteSlots(users, 1000, farm, kT0 + 3s) >= 14);
 	}
 
-	TEST_CASE("a look counts for a few seconds, a handed-out line as long as a demand")
+	TEST_CASE("a look counts for lookHold, a handed-out line for buildHold")
 	{
-		LocalUsers users;
+		LocalUsers users(LocalUsers::Config{ 5s, 30s, LocalUsers::kMaxUsers });
 		users.asked(1000, 10, false, kT0);
 		users.asked(1001, 10, true, kT0);
 		CHECK(users.building(kT0 + 4s) == std::vector<uid_t>{ 1000, 1001 });
@@ -81,6 +81,16 @@ TEST_SUITE("local users")
 		users.asked(1002, 3, true, kT0 + 31s);
 		users.idle(1002, kT0 + 32s);
 		CHECK(users.building(kT0 + 38s).empty());
+	}
+
+	TEST_CASE("by default a line no build follows holds its user a few seconds only")
+	{
+		// From then on the daemon counts the user's distcc clients running
+		// (DemandLedger's census): demand follows builds, not queries.
+		LocalUsers users;
+		users.asked(1001, 10, true, kT0);
+		CHECK(users.building(kT0 + 4s) == std::vector<uid_t>{ 1001 });
+		CHECK(users.building(kT0 + 6s).empty());
 	}
 
 	TEST_CASE("shareFor splits slots equally among the building uids, the remainder to the lowest")
