@@ -280,8 +280,12 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 	return codec::answerLine(
 		line,
 		[this](const Request &request, const Caller &who) -> nlohmann::json {
-			if (std::holds_alternative<StatsRequest>(request))
-				return codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
+			if (std::holds_alternative<StatsRequest>(request)) {
+				nlohmann::json stats = codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
+				codec::addNotAdvertising(stats, advertiser_ ? advertiser_->notAdvertising()
+									    : std::string("advertising is off (--advertise=no)"));
+				return stats;
+			}
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
 			if (std::holds_alternative<SetupUserRequest>(request))

@@ -443,6 +443,22 @@ std::string answerLine(std::string_view line, const Handler &handler, const Call
 	}
 }
 
+void addNotAdvertising(json &stats, const std::string &reason)
+{
+	if (!reason.empty())
+		stats["not_advertising"] = reason;
+}
+
+std::string decodeNotAdvertising(const json &stats)
+{
+	if (!stats.is_object() || !stats.contains("not_advertising"))
+		return {};
+	const json &reason = stats["not_advertising"];
+	if (!reason.is_string() || reason.get_ref<const std::string &>().size() > 1024)
+		throw std::invalid_argument("the stats' 'not_advertising' must be a string of at most 1024 bytes");
+	return reason.get<std::string>();
+}
+
 json encode(const std::optional<GossipNodeStats> &stats)
 {
 	if (!stats)

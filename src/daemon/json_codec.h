@@ -32,6 +32,12 @@ SetupUserReply decodeSetupUserReply(const nlohmann::json &reply);
 nlohmann::json encode(const View &view);
 // The "stats" reply: {"gossip": null} without a gossip node.
 nlohmann::json encode(const std::optional<GossipNodeStats> &stats);
+// Adds to a stats reply why this host is not advertised and what to change
+// ("not_advertising"; absent while it is advertised).
+void addNotAdvertising(nlohmann::json &stats, const std::string &reason);
+// The reason a stats reply gives, or empty; throws std::invalid_argument
+// for one that is not a string of at most 1024 bytes.
+std::string decodeNotAdvertising(const nlohmann::json &stats);
 
 // A view as encode() writes it (the "ok" of a reply is ignored); throws
 // std::invalid_argument for a field of the wrong type or a missing "line"

@@ -513,9 +513,12 @@ std::string statusFooter(const Search &search, bool asked)
 				   userName(search.used->server));
 		const Exchange stats = roundTrip(search.used->path, nlohmann::json{ { "op", "stats" } });
 		try {
-			if (stats.reply)
+			if (stats.reply) {
 				for (const AuthFailure &f : codec::decodeAuthFailures(*stats.reply))
 					out += authFailureText(f) + "\n";
+				if (const std::string why = codec::decodeNotAdvertising(*stats.reply); !why.empty())
+					out += fmt::format("this host is not advertised: {}\n", why);
+			}
 		} catch (const std::invalid_argument &e) {
 			log(LogLevel::Info, "the daemon's stats: {}", e.what());
 		}

@@ -63,6 +63,10 @@ def main(argv):
         m = md.wait_log(r'not advertising: distccd listens only on 127\.0\.0\.1: set LISTENER=.*'
                         r'/etc/default/distcc.*$', 10, start=start)
         note(f'h1: {m.group(0)}')
+        # The host's own --status says it too, from the daemon that answered.
+        status = srv.run([bins.hosts, '--status']).stdout
+        assert re.search(r'this host is not advertised: distccd listens only on 127\.0\.0\.1: set '
+                         r'LISTENER=', status), status
         not_seen(browse, WINDOW)
         d.stop()
 
