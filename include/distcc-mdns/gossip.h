@@ -59,7 +59,11 @@ struct GossipConfig {
 	// stay dead, not fall back to what mDNS says of it.
 	std::chrono::milliseconds forgetAfter{ 60000 };
 
-	std::chrono::milliseconds reservationTtl{ 3000 };
+	// Long enough for a build's first jobs to reach distccd and the
+	// server's sample to count them (reservationCoverAfter, plus an idle
+	// server's slower sampling); short enough that a line no build follows
+	// leaves the others' limits alone within 3 s.
+	std::chrono::milliseconds reservationTtl{ 2500 };
 	// A server's sample covers (replaces) a reservation on it only when it
 	// was measured this long after the reservation was made: jobs handed
 	// out take a moment to reach distccd.

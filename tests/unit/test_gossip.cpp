@@ -476,8 +476,9 @@ TEST_SUITE("gossip")
 		CHECK(other.reservedByOthers(ids, kStart + 1401ms) == std::vector<std::uint32_t>{ 0, 0, 2, 0 });
 
 		// Without a newer sample they lapse after their time to live.
-		CHECK(other.reservedByOthers(0x21, kStart + 3000ms) == 2);
-		CHECK(other.reservedByOthers(0x21, kStart + 3011ms) == 0);
+		const auto ttl = configFor(0x11).reservationTtl; // made at kStart + 10ms
+		CHECK(other.reservedByOthers(0x21, kStart + ttl) == 2);
+		CHECK(other.reservedByOthers(0x21, kStart + ttl + 11ms) == 0);
 	}
 
 	TEST_CASE("reservations spread through the simulated LAN and expire")
