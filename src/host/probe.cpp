@@ -27,6 +27,7 @@
 #include "host/host_id.h"
 #include "host/procfs.h"
 #include "host/sock_diag.h"
+#include "host/user_jobs.h"
 
 namespace dmdns::host {
 
@@ -451,39 +452,11 @@ std::map<std::pair<std::string, std::uint16_t>, std::uint32_t> distccJobsInFligh
 
 std::uint32_t distccClients(const std::string &procRoot)
 {
-	std::unique_ptr<DIR, int (*)(DIR *)> dir(::opendir(procRoot.c_str()), ::closedir);
-	if (!dir)
-		return 0;
-	const auto ownNet = readLink(procRoot + "/self/ns/net");
-	auto isDistcc = [&](const std::string &pid) {
-		const auto exe = readLink(procRoot + "/" + pid + "/exe");
-		if (!exe)
-			return false;
-		std::string_view name(*exe);
-		name.remove_prefix(std::min(name.size(), name.rfind('/') + 1));
-		return name == "distcc" || name == "distcc (deleted)";
-	};
-	std::uint32_t count = 0;
-	std::size_t scanned = 0;
-	while (const dirent *entry = ::readdir(dir.get())) {
-		if (!allDigits(entry->d_name))
-			continue;
-		if (++scanned > kMaxProcesses)
-			break;
-		const std::string pid = entry->d_name;
-		if (!isDistcc(pid))
-			continue;
-		// Simulated hosts share one pid namespace: only this network's.
-		const auto net = readLink(procRoot + "/" + pid + "/ns/net");
-		if (!ownNet || !net || *net != *ownNet)
-			continue;
-		const auto stat = readBounded(procRoot + "/" + pid + "/stat", kMaxSmallFile);
-		const auto parent = stat ? procfs::parseStatParent(stat->text) : std::nullopt;
-		if (parent && isDistcc(std::to_string(*parent)))
-			continue; // a child forked to run the preprocessor or compiler
-		++count;
-	}
-	return count;
+	// One walk of /proc for both: the per-uid census is the daemon's.
+	std::uint64_t count = 0;
+	for (const auto &[uid, clients] : distccClientsByUid(procRoot))
+		count += clients;
+	return static_cast<std::uint32_t>(std::min<std::uint64_t>(count, UINT32_MAX));
 }
 
 std::string distccDir()

@@ -127,8 +127,8 @@ distccJobsInFlight(const std::string &lockDir, const std::string &procRoot = "/p
 // executable is distcc (masqueraded as gcc or not), not counting the
 // children a distcc forks. Each stands for one compile wanting a slot,
 // whether it runs, waits for a lock or compiles here: the demand of the
-// builds on this machine. Processes this user may not inspect are not
-// counted (as root: all).
+// builds on this machine: distccClientsByUid() (host/user_jobs.h) added
+// up.
 std::uint32_t distccClients(const std::string &procRoot = "/proc");
 
 // distcc's own directory: $DISTCC_DIR, else $HOME/.distcc; empty when
