@@ -490,6 +490,26 @@ int setState(const std::vector<Candidate> &candidates, const std::string &state)
 	return EXIT_SUCCESS;
 }
 
+// Asks the daemons in order to keep a hosts file for this user.
+std::optional<UserFileAnswer> askUserFile(const std::vector<Candidate> &candidates)
+{
+	const Search search = ask(candidates, codec::encode(SetupUserRequest{}), [](const nlohmann::json &) { return true; });
+	if (!search.used) {
+		log(LogLevel::Error, "no distcc-mdnsd answers: {}", triedText(search));
+		return std::nullopt;
+	}
+	const nlohmann::json &reply = *search.used->reply;
+	if (!reply.value("ok", false)) {
+		const nlohmann::json error = reply.value("error", nlohmann::json("unknown error"));
+		return UserFileAnswer{ {}, error.is_string() ? error.get<std::string>() : error.dump() };
+	}
+	try {
+		return UserFileAnswer{ codec::decodeSetupUserReply(reply).path, {} };
+	} catch (const std::invalid_argument &e) {
+		return UserFileAnswer{ {}, fmt::format("its answer: {}", e.what()) };
+	}
+}
+
 // Set (even empty), DISTCC_HOSTS makes distcc ignore every hosts file; a
 // hosts file there then helps no build. The sentence, or nothing.
 std::optional<std::string> distccHostsOverride()
@@ -567,14 +587,7 @@ int main(int argc, char **argv)
 	if (options.setupUser) {
 		const std::vector<Candidate> candidates = socketsToTry(options);
 		const int status = setupUser(
-			[&](const nlohmann::json &request) -> std::optional<nlohmann::json> {
-				Search search = ask(candidates, request, [](const nlohmann::json &) { return true; });
-				if (!search.used) {
-					log(LogLevel::Error, "no distcc-mdnsd answers: {}", triedText(search));
-					return std::nullopt;
-				}
-				return std::move(search.used->reply);
-			},
+			[&] { return askUserFile(candidates); },
 			host::distccDir(), options.force, stdout);
 		// The link is made, but distcc reads it only without DISTCC_HOSTS.
 		if (status == EXIT_SUCCESS)

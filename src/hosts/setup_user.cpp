@@ -13,8 +13,6 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
-#include "daemon/json_codec.h"
-#include "daemon/request.h"
 
 namespace dmdns {
 
@@ -55,25 +53,21 @@ int setupUser(const AskDaemon &ask, const std::string &distccDir, bool force, st
 		log(LogLevel::Error, "neither DISTCC_DIR nor HOME is set: no place for distcc's hosts file");
 		return kSetupUserFailed;
 	}
-	const std::optional<nlohmann::json> reply = ask(codec::encode(SetupUserRequest{}));
-	if (!reply) {
+	const std::optional<UserFileAnswer> answer = ask();
+	if (!answer) {
 		log(LogLevel::Error, "no distcc-mdnsd answers: start the system daemon (systemctl start "
-				     "distcc-mdns) or name its socket with --socket");
+				     "distcc-mdnsd) or name its socket with --socket");
 		return kSetupUserFailed;
 	}
-	if (!reply->value("ok", false)) {
-		const nlohmann::json error = reply->value("error", nlohmann::json("unknown error"));
-		log(LogLevel::Error, "the daemon keeps no hosts file for you: {}",
-		    error.is_string() ? error.get<std::string>() : error.dump());
+	if (!answer->refused.empty()) {
+		log(LogLevel::Error, "the daemon keeps no hosts file for you: {}", answer->refused);
 		return kSetupUserFailed;
 	}
-	std::string target;
-	try {
-		target = codec::decodeSetupUserReply(*reply).path;
-	} catch (const std::invalid_argument &e) {
-		log(LogLevel::Error, "the daemon's answer to setup-user: {}", e.what());
+	if (!answer->path.starts_with('/')) {
+		log(LogLevel::Error, "the daemon's answer to setup-user names no absolute path: '{}'", answer->path);
 		return kSetupUserFailed;
 	}
+	const std::string &target = answer->path;
 
 	// distcc makes ~/.distcc itself, but only when it runs; a missing one
 	// here is made as distcc would make it.

@@ -6,18 +6,23 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 namespace dmdns {
 
-// One request to the daemon: its reply object, nullopt when none answered.
-using AskDaemon = std::function<std::optional<nlohmann::json>(const nlohmann::json &request)>;
+// The daemon's answer to setup-user: the file it keeps for this user, or
+// why it keeps none.
+struct UserFileAnswer {
+	std::string path;    // absolute, when it keeps one
+	std::string refused; // the daemon's error, when it does not
+};
+
+// Asks the daemon to keep a file for this user ({"op":"setup-user"}; the
+// daemon takes the uid from the socket, not from the request); nullopt
+// when no daemon answered.
+using AskDaemon = std::function<std::optional<UserFileAnswer>()>;
 
 inline constexpr int kSetupUserFailed = 1;
 
-// Asks the daemon to keep a hosts file for this user ({"op":"setup-user"};
-// the daemon takes the uid from the socket, not from the request), then
-// makes @distccDir/hosts a symbolic link to it, creating @distccDir (mode
+// Asks the daemon to keep a hosts file for this user (@ask), then makes @distccDir/hosts a symbolic link to it, creating @distccDir (mode
 // 0755) when missing. An existing hosts file that is not already that link
 // is left alone with a message saying why and what to do; with @force it is
 // moved to hosts.orig first (never over an existing hosts.orig). Prints

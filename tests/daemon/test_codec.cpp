@@ -134,6 +134,16 @@ TEST_SUITE("codec")
 		CHECK(codec::encode(SetStateReply{ ServerState::Drain }) == nlohmann::json{ { "state", "drain" } });
 	}
 
+	TEST_CASE("setup-user carries no uid (the socket says who asks); its reply needs an absolute path")
+	{
+		CHECK(codec::encode(SetupUserRequest{}) == nlohmann::json{ { "op", "setup-user" } });
+		CHECK(std::holds_alternative<SetupUserRequest>(codec::decodeRequest({ { "op", "setup-user" } })));
+		CHECK(codec::decodeSetupUserReply({ { "ok", true }, { "path", "/run/distcc-mdns/users/1000/hosts" } }).path ==
+		      "/run/distcc-mdns/users/1000/hosts");
+		CHECK_THROWS_AS(codec::decodeSetupUserReply({ { "ok", true }, { "path", "relative" } }), std::invalid_argument);
+		CHECK_THROWS_AS(codec::decodeSetupUserReply({ { "ok", true } }), std::invalid_argument);
+	}
+
 	TEST_CASE("a view read back from its JSON writes the same JSON and the same table")
 	{
 		const HostsAnswer answer = busyAnswer();

@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include "daemon/hosts_file.h"
 #include "daemon/user_hosts.h"
 #include "host/safe_dir.h"
@@ -47,13 +45,12 @@ unsigned modeOf(const std::string &path)
 // A daemon that answers setup-user with @path, or with an error.
 AskDaemon daemonAnswering(std::string path, int *asked = nullptr)
 {
-	return [path, asked](const nlohmann::json &request) -> std::optional<nlohmann::json> {
+	return [path, asked]() -> std::optional<UserFileAnswer> {
 		if (asked)
 			++*asked;
-		CHECK(request == nlohmann::json{ { "op", "setup-user" } }); // no uid: the socket says it
 		if (path.empty())
-			return nlohmann::json{ { "ok", false }, { "error", "setup-user: full" } };
-		return nlohmann::json{ { "ok", true }, { "path", path } };
+			return UserFileAnswer{ {}, "setup-user: full" };
+		return UserFileAnswer{ path, {} };
 	};
 }
 
@@ -218,14 +215,9 @@ TEST_SUITE("user_files")
 		CHECK(std::filesystem::read_symlink(dir + "/hosts") == target);
 		// No daemon, or one that refuses: exit 1 and nothing touched.
 		const std::string other = tmp / "other";
-		CHECK(setupUser([](const nlohmann::json &) { return std::optional<nlohmann::json>(); }, other, false, out) ==
-		      kSetupUserFailed);
+		CHECK(setupUser([] { return std::optional<UserFileAnswer>(); }, other, false, out) == kSetupUserFailed);
 		CHECK(setupUser(daemonAnswering(""), other, false, out) == kSetupUserFailed);
-		CHECK(setupUser(
-			      [](const nlohmann::json &) {
-				      return std::optional<nlohmann::json>(nlohmann::json{ { "ok", true }, { "path", "relative" } });
-			      },
-			      other, false, out) == kSetupUserFailed);
+		CHECK(setupUser(daemonAnswering("relative"), other, false, out) == kSetupUserFailed);
 		CHECK_FALSE(std::filesystem::exists(other));
 		std::fclose(out);
 	}
