@@ -63,7 +63,7 @@ struct GossipConfig {
 	// server's sample to count them (reservationCoverAfter, plus an idle
 	// server's slower sampling); short enough that a line no build follows
 	// leaves the others' limits alone within 3 s.
-	std::chrono::milliseconds reservationTtl{ 2500 };
+	std::chrono::milliseconds reservationTtl{ 2000 };
 	// A server's sample covers (replaces) a reservation on it only when it
 	// was measured this long after the reservation was made: jobs handed
 	// out take a moment to reach distccd.

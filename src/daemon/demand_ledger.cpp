@@ -27,7 +27,10 @@ void DemandLedger::answered(const HostsAnswer &answer)
 	queryWant_ = answer.want;
 	told_ = std::max(told_, answer.want);
 	sink_(answer.reservations, std::max(answer.want, total_), answer.localSlots);
-	schedule();
+	// The census that ends the line's hold runs when the hold ends, not up
+	// to a census interval later.
+	running_ = true;
+	timer_->start(kQueryHold, kCensusInterval);
 }
 
 void DemandLedger::watchAlways()

@@ -4,7 +4,7 @@
 h1-h4 are servers (distccd --jobs 2, distcc-mdnsd --slots=2), h5-h8 clients.
 Each client asks its daemon for a hosts line with "want": 2 (remote jobs it
 will run); the daemon reserves them on the servers of its line and gossips
-the reservations (time to live 2.5 s). No job is actually sent, so the
+the reservations (time to live 2 s). No job is actually sent, so the
 reservations are all the others know of.
 
 A. Sequential: client i asks only once its own daemon counts the
@@ -66,7 +66,7 @@ def expected_by_server(reply, ips):
 
 def settled(clients, ips):
     """True when no client holds any other client's reservation any more
-    (all expired: their time to live is 2.5 s) and none counts one."""
+    (all expired: their time to live is 2 s) and none counts one."""
     return all(dm.gossip_stats(c)['reservations'] == 0 and
                sum(reserved_by_server(dm.hosts_query(c), ips).values()) == 0 for c in clients)
 

@@ -26,7 +26,7 @@ struct OwnNewsSettings {
 	unsigned loadTransmits = 1;
 	std::chrono::milliseconds heartbeatInterval{ 1000 };
 	std::chrono::milliseconds demandRefresh{ 1000 };
-	std::chrono::milliseconds reservationTtl{ 2500 };
+	std::chrono::milliseconds reservationTtl{ 2000 };
 	std::size_t maxReservations = 4096;
 };
 
