@@ -13,7 +13,15 @@ namespace dmdns {
 // replace (overlayGossip): they change with the load, so the digest leaves
 // them out. Every other key, a future one included, is covered.
 inline constexpr std::array<std::string_view, 9> kTxtKeysGossipCarries = {
-	"cpus", "jobs", "speed", "state", "opts", "run", "load", "inc", "seq",
+	"cpus",
+	"jobs",
+	"speed",
+	"state",
+	"opts",
+	"run",
+	"load",
+	"inc",
+	"seq",
 };
 
 // BLAKE2b (libsodium's crypto_generichash), 8 bytes read big-endian, over
