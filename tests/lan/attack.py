@@ -403,7 +403,7 @@ class Suite:
 
     def listed_by(self, client):
         """Whether client's line lists the victim (a look, no reservation)."""
-        r = dm.query(client, {'op': 'hosts', 'reserve': False})
+        r = dm.query(client, self._look())
         assert r.get('ok') is True, f'{client.name}: hosts query failed: {r}'
         return self.victim.ip in dm.line_hosts(r['line'])
 
@@ -416,13 +416,23 @@ class Suite:
         """c1's line: (whether it lists the victim as itself: its address
         in the line, from an entry that carries its own id, not a
         forger's; whether it lists evil, which serves nothing)."""
-        r = dm.query(self.c1, {'op': 'hosts', 'reserve': False})
+        r = dm.query(self.c1, self._look())
         assert r.get('ok') is True, f'c1: hosts query failed: {r}'
         hosts = dm.line_hosts(r['line'])
         victim = self.victim.ip in hosts and any(
             s['address'] == self.victim.ip and s['id'] == self.victim_id and s['excluded'] is None
             for s in r['servers'])
         return victim, self.evil.ip in hosts
+
+    def _look(self):
+        """A hosts query that reserves nothing, for the victim's default
+        compiler as a build names it: a server that does not offer it is
+        left out of the line."""
+        req = {'op': 'hosts', 'reserve': False}
+        txt = getattr(self, 'victim_record', {}).get('txt', {})
+        if txt.get('cc_machine') and txt.get('cc_version'):
+            req['compiler'] = f"{txt['cc_machine']} {txt['cc_version']}"
+        return req
 
     def _line_listed(self):
         return self._line()[0]

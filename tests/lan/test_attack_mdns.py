@@ -11,7 +11,8 @@ every host but h1 (so that h1's avahi-daemon cannot defend its records):
     genuine one) saying state=drain, another id, jobs=1, every 200 ms;
   - a TXT for h1 with h1's own id and host but what gossip does not carry
     (h1's PROFILE digest covers it): a compiler no client has, or
-    `allow=192.0.2.0/24` (no client admitted), every 200 ms for 5 s;
+    `allow=192.0.2.0/24` (no client admitted), every 200 ms for 5 s, and
+    both every 1.2 s for 6 s;
   - evil's own service, distcc@evil at evil's address, claiming h1's id
     (so that h1's gossip samples would vouch for it), every 200 ms.
 For each, evil never enters c1's line, h1 stays in it as itself (>= 95% of lines at 10 Hz, every
@@ -79,6 +80,15 @@ def foreign_compilers(suite, duration):
                          count=int(duration / 0.2))
 
 
+def foreign_profile_paced(suite, duration):
+    # A kept-open Avahi resolver reports nothing while a TXT changes less
+    # than ~1 s apart, so the 200 ms streams above land mostly when they
+    # stop; one every 1.2 s is reported every time.
+    items = at.replace_txt(at.foreign_compilers(suite.victim_txt), allow='192.0.2.0/24')
+    suite.mdns_from_evil([at.forged_txt(suite.victim_instance, items)], every=1.2,
+                         count=int(duration / 1.2))
+
+
 def genuine_change(suite, allow, c1_lists, bound=3.0):
     """Restarts h1's distccd with allow; returns the seconds until c1's
     line does (c1_lists) or does not list h1 while c2's lists it."""
@@ -113,6 +123,7 @@ def main(argv):
                   foreign_compilers, 5)
         suite.run('TXT for h1 with its own id: allow=192.0.2.0/24, every 200 ms for 5 s',
                   txt_forgery(allow='192.0.2.0/24'), 5)
+        suite.run('TXT for h1 with its own id: both, every 1.2 s for 6 s', foreign_profile_paced, 6)
         suite.run('distcc@evil at evil\'s address with h1\'s id, every 200 ms for 5 s', impostor, 5)
         suite.report()
         # The positive control, after the table: a genuine change of h1's
