@@ -74,9 +74,14 @@ std::vector<Address> usableAddresses(const Server &server, std::span<const Netwo
 // new name on another host claiming that id. A
 // record gossip does not vouch for, a stock one above all, behaves as plain
 // DNS-SD says. TXT values that gossip samples carry too (state, slots,
-// cpus, speed, load) are replaced by the sample later (overlayGossip), so a
-// forged TXT with the right id changes only what gossip does not carry: the
-// compilers and distccd's version.
+// cpus, speed, load) are replaced by the sample later (overlayGossip). For
+// the rest (compilers, listen, allow, versions, every other key) the
+// server's own PROFILE carries a digest of its TXT (txtProfileDigest):
+// while gossip vouches for a record and has that digest, a TXT change is
+// taken only when it matches. One that does not is kept aside (the newest
+// one only) and taken once the digest moves to it: a genuine change whose
+// TXT outran the gossip. A record without a digest yet (an older daemon,
+// or before its first PROFILE) behaves as above.
 class Directory final
 {
 public:
@@ -85,6 +90,9 @@ public:
 	// Whether gossip hears the server with TXT id @id itself at @now, so
 	// that its word outweighs mDNS's. Never called for stock records.
 	using Vouch = std::function<bool(std::string_view id, SteadyTime now)>;
+	// The digest of the TXT the server with TXT id @id says it advertises
+	// (Gossip::profileDigest), empty when gossip has none.
+	using Profile = std::function<std::optional<std::uint64_t>(std::string_view id)>;
 
 	enum class Outcome {
 		Accepted,
@@ -95,9 +103,10 @@ public:
 		// resolver can briefly report the new TXT with the old address.
 		// The caller should resolve the name afresh.
 		IdentityChanged,
-		// Such a change while gossip vouches for the record's id: the
-		// record is kept as it was and the new TXT ignored. The caller
-		// may resolve afresh later, when gossip may have let go.
+		// Such a change while gossip vouches for the record's id, or a
+		// TXT whose digest is not the one the server gossips: the record
+		// is kept as it was. The caller may resolve afresh later, when
+		// gossip may have let go.
 		Contested,
 	};
 
@@ -110,6 +119,9 @@ public:
 	// Without a vouch function (no gossip) mDNS alone decides, as DNS-SD
 	// says.
 	void setVouch(Vouch vouch) { vouch_ = std::move(vouch); }
+	// Without a profile function every TXT change of a vouched record that
+	// keeps its id and host is taken.
+	void setProfile(Profile profile) { profile_ = std::move(profile); }
 
 	Outcome resolved(const ResolvedInstance &instance, SteadyTime now);
 	// The names (name, domain) whose server took a new name in resolved()
@@ -141,6 +153,13 @@ private:
 		// or one is announced again.
 		bool gone = false;
 	};
+	// A TXT change whose digest did not match the server's gossiped one.
+	struct Pending {
+		std::vector<std::string> txt;
+		TxtDecoded decoded;
+		std::uint64_t digest = 0;
+		SteadyTime at{};
+	};
 	struct Record {
 		std::map<InstanceKey, Sighting> sightings;
 		std::string hostName;
@@ -150,14 +169,21 @@ private:
 		bool local = false;
 		// mDNS withdrew the name; sightings holds the last one.
 		bool withdrawn = false;
+		// The newest contested TXT: at most one a record.
+		std::optional<Pending> pending;
 	};
 	using RecordKey = std::pair<std::string, std::string>; // name, domain
 
 	bool vouched(const Record &record, SteadyTime now) const;
+	std::optional<std::uint64_t> gossipedDigest(const Record &record) const;
+	// Whether @record's pending TXT is the one to believe now: its digest
+	// is the gossiped one, or gossip let go of the server.
+	bool pendingWins(const Record &record, SteadyTime now) const;
 
 	std::map<RecordKey, Record> records_;
 	std::vector<RecordKey> released_;
 	Vouch vouch_;
+	Profile profile_;
 	std::vector<Network> local_;
 };
 

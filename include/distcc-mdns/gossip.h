@@ -190,6 +190,10 @@ public:
 	// A server daemon's own load, every sampling period: gossip fills in the
 	// server id (this node), the incarnation and the next sequence number.
 	void setOwnSample(wire::Sample sample, SteadyTime now);
+	// The digest of the TXT this server advertises (txtProfileDigest): sent
+	// as a PROFILE with the own Sample, so that clients take only the TXT
+	// that matches it. Cheap when unchanged.
+	void setOwnProfile(std::uint64_t digest, SteadyTime now);
 	// How many remote jobs this client asks for now (0: none).
 	void setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now);
 	// "This client handed out @count jobs on @server": replaces this client's
@@ -213,6 +217,9 @@ public:
 	// Queries.
 	std::optional<GossipServer> server(std::uint64_t id, SteadyTime now) const;
 	Liveness liveness(std::uint64_t id, SteadyTime now) const;
+	// The TXT digest @server's own PROFILE gave for its current run; empty
+	// before it (or from a daemon that sends none: an older version).
+	std::optional<std::uint64_t> profileDigest(std::uint64_t server) const;
 	// The farm's slots as gossip knows them: the listed servers' (all
 	// known ones when none is listed) and this node's own.
 	std::uint64_t capacity() const;

@@ -53,6 +53,7 @@ enum class RecordType : std::uint8_t {
 	Load = 5,
 	Cookie = 6,
 	Pad = 7, // any length, ignored: pads a request so that its answer may be larger
+	Profile = 8,
 };
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
@@ -138,7 +139,21 @@ struct Cookie {
 	bool operator==(const Cookie &) const = default;
 };
 
-using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie>;
+// What a server advertises by mDNS beyond its samples, as a digest of its
+// TXT record (txtProfileDigest): clients take a TXT change for a server
+// only when it matches what the server says here itself, so that a forged
+// TXT cannot change its compilers, addresses or --allow. Only the server's
+// own, of its current incarnation, counts; it goes wherever its full Sample
+// goes.
+struct Profile {
+	std::uint64_t server = 0;
+	std::uint64_t incarnation = 0;
+	std::uint64_t digest = 0;
+
+	bool operator==(const Profile &) const = default;
+};
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Profile>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
@@ -147,6 +162,7 @@ inline constexpr std::size_t kReservationSize = 42;
 inline constexpr std::size_t kDemandSize = 34;
 inline constexpr std::size_t kLoadSize = 20;
 inline constexpr std::size_t kCookieSize = 8;
+inline constexpr std::size_t kProfileSize = 24;
 
 struct Header {
 	std::uint8_t flags = 0;

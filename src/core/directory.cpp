@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "distcc-mdns/txt_digest.h"
+
 namespace dmdns {
 
 std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local)
@@ -36,12 +38,33 @@ bool Directory::vouched(const Record &record, SteadyTime now) const
 	       vouch_(record.decoded.server.id, now);
 }
 
+std::optional<std::uint64_t> Directory::gossipedDigest(const Record &record) const
+{
+	if (!profile_ || !record.decoded.ours || record.decoded.server.id.empty())
+		return std::nullopt;
+	return profile_(record.decoded.server.id);
+}
+
+bool Directory::pendingWins(const Record &record, SteadyTime now) const
+{
+	return record.pending && (!vouched(record, now) || gossipedDigest(record) == record.pending->digest);
+}
+
 Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyTime now)
 {
 	if (instance.port == 0)
 		return Outcome::Refused;
 	const RecordKey key{ instance.key.name, instance.key.domain };
 	auto it = records_.find(key);
+	if (it != records_.end() && pendingWins(it->second, now)) {
+		// The gossip confirmed the TXT kept aside, or let go of the
+		// server: that TXT is the record's before this one is judged.
+		Record &record = it->second;
+		record.decoded = std::move(record.pending->decoded);
+		record.txt = std::move(record.pending->txt);
+		record.txtAt = record.pending->at;
+		record.pending.reset();
+	}
 	if (it == records_.end() && records_.size() >= kMaxServers && forgetUnvouched(now) == 0)
 		return Outcome::Refused;
 
@@ -68,6 +91,19 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 				return Outcome::Contested;
 			records_.erase(it);
 			return Outcome::IdentityChanged;
+		}
+	}
+	if (it != records_.end() && !sameTxt) {
+		// Same id, same host, other content: only what the server's own
+		// PROFILE confirms, while gossip hears it.
+		Record &record = it->second;
+		const std::optional<std::uint64_t> digest = gossipedDigest(record);
+		if (digest && vouched(record, now)) {
+			const std::uint64_t received = txtProfileDigest(instance.txt);
+			if (received != *digest) {
+				record.pending = Pending{ instance.txt, std::move(decoded), received, now };
+				return Outcome::Contested;
+			}
 		}
 	}
 	if (it == records_.end() && decoded.ours && !decoded.server.id.empty()) {
@@ -98,6 +134,7 @@ Directory::Outcome Directory::resolved(const ResolvedInstance &instance, SteadyT
 		record.decoded = std::move(decoded);
 		record.txt = instance.txt;
 		record.txtAt = now;
+		record.pending.reset(); // superseded
 	}
 	if (record.withdrawn) {
 		// Announced again: the fresh sightings replace the last known one.
@@ -162,8 +199,12 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 		entry.stock = !record.decoded.ours;
 		entry.local = record.local;
 		entry.withdrawn = record.withdrawn;
-		entry.problems = record.decoded.problems;
-		entry.server = record.decoded.server;
+		// A pending TXT the gossip now confirms is shown at once, not
+		// only at the record's next mDNS event.
+		const bool pending = pendingWins(record, now);
+		const TxtDecoded &decoded = pending ? record.pending->decoded : record.decoded;
+		entry.problems = decoded.problems;
+		entry.server = decoded.server;
 		Server &server = entry.server;
 		if (server.id.empty())
 			server.id = key.first;
@@ -180,7 +221,8 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 		}
 		server.addresses = usableAddresses(server, local_);
 		if (server.sample)
-			server.sample->age = std::chrono::duration_cast<std::chrono::milliseconds>(now - record.txtAt);
+			server.sample->age = std::chrono::duration_cast<std::chrono::milliseconds>(
+				now - (pending ? record.pending->at : record.txtAt));
 		out.push_back(std::move(entry));
 	}
 	return out;

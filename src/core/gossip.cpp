@@ -107,6 +107,11 @@ void Gossip::setOwnSample(wire::Sample sample, SteadyTime now)
 	own_.setSample(sample, now);
 }
 
+void Gossip::setOwnProfile(std::uint64_t digest, SteadyTime now)
+{
+	own_.setProfile(digest, now);
+}
+
 void Gossip::setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now)
 {
 	own_.setDemand(wanted, localSlots, now);
@@ -321,6 +326,15 @@ Liveness Gossip::liveness(std::uint64_t id, SteadyTime now) const
 	if (silent < config_.deadAfter)
 		return Liveness::Suspect;
 	return Liveness::Dead;
+}
+
+std::optional<std::uint64_t> Gossip::profileDigest(std::uint64_t server) const
+{
+	if (server == config_.node) {
+		const std::optional<wire::Profile> own = own_.profile();
+		return own ? std::optional(own->digest) : std::nullopt;
+	}
+	return servers_.profileDigest(server);
 }
 
 std::uint64_t Gossip::capacity() const

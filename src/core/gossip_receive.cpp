@@ -14,7 +14,8 @@ std::uint64_t subjectOf(const wire::Record &record) noexcept
 	return std::visit(
 		[](const auto &r) -> std::uint64_t {
 			using T = std::decay_t<decltype(r)>;
-			if constexpr (std::is_same_v<T, wire::Sample> || std::is_same_v<T, wire::Load>)
+			if constexpr (std::is_same_v<T, wire::Sample> || std::is_same_v<T, wire::Load> ||
+				      std::is_same_v<T, wire::Profile>)
 				return r.server;
 			else if constexpr (std::is_same_v<T, wire::Leave>)
 				return r.node;
@@ -144,6 +145,13 @@ void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, cons
 	// speaks for it (with a key, the tag vouches for the id).
 	bool firstHand = subject == source.sender &&
 			 (source.authenticated || peers_.speaksFor(subject, source.from.address, now));
+	if (const auto *p = std::get_if<wire::Profile>(&record)) {
+		// Which TXT clients believe: the server's own word only, never a
+		// relay's, not even a key holder's.
+		if (servers_.profile(*p, firstHand) == Verdict::Refused)
+			++stats_.untrusted;
+		return;
+	}
 	if (!firstHand && !source.trustedRelay) {
 		++stats_.untrusted;
 		return;
@@ -210,6 +218,8 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 		std::vector<wire::Record> records{ wire::Cookie{ validator_.cookieFor(source.from.address, now) } };
 		if (const std::optional<wire::Sample> sample = own_.sampleAt(now))
 			records.push_back(*sample);
+		if (const std::optional<wire::Profile> profile = own_.profile())
+			records.push_back(*profile);
 		out.push_back({ source.from, *packer_.packWithin(records, budget) });
 		++stats_.cookieAnswers;
 		return out;

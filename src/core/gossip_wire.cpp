@@ -141,6 +141,13 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 	}
 	case RecordType::Cookie:
 		return Cookie{ r.u64() };
+	case RecordType::Profile: {
+		Profile p;
+		p.server = r.u64();
+		p.incarnation = r.u64();
+		p.digest = r.u64();
+		return p;
+	}
 	case RecordType::Pad:
 		break;
 	}
@@ -151,7 +158,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Pad);
+	       type <= static_cast<std::uint8_t>(RecordType::Profile);
 }
 
 Decoded fail(Decoded d, std::string why)

@@ -16,6 +16,8 @@ void apply(Server &s, const GossipServer &g)
 	s.state = g.sample.state;
 	s.lzo = g.sample.lzo;
 	s.cpp = g.sample.cpp;
+	// distccd's port too: an SRV record is as easy to forge as a TXT.
+	s.port = g.sample.port;
 }
 
 } // namespace

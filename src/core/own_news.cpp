@@ -98,6 +98,21 @@ void OwnNews::setSample(wire::Sample sample, SteadyTime now)
 	sampleTransmits_ = settings_.newsTransmits;
 }
 
+void OwnNews::setProfile(std::uint64_t digest, SteadyTime now)
+{
+	if (profile_ == digest)
+		return;
+	profile_ = digest;
+	if (!sample_)
+		return; // goes with the first Sample
+	// The PROFILE rides with the full Sample, which peers take first-hand:
+	// send both again at once, with a new sequence like any news.
+	sample_->sequence = bump(sampleSequence_);
+	sampleOrigin_ = now;
+	compact_ = false;
+	sampleTransmits_ = settings_.newsTransmits;
+}
+
 void OwnNews::setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now)
 {
 	wanted = std::min(wanted, wire::kMaxWantedJobs);
@@ -194,8 +209,11 @@ std::vector<wire::Record> OwnNews::round(SteadyTime now)
 			news.push_back(wire::Load{ settings_.node, static_cast<std::uint16_t>(settings_.incarnation & 0xffff),
 						   static_cast<std::uint32_t>(sample_->sequence), ageMs(sampleOrigin_, now),
 						   sample_->running, sample_->runnable });
-		else
+		else {
 			news.push_back(*sampleAt(now));
+			if (const auto p = profile())
+				news.push_back(*p);
+		}
 	}
 	if (demand_ && demand_->transmits) {
 		--demand_->transmits;
@@ -219,6 +237,8 @@ std::vector<wire::Record> OwnNews::state(SteadyTime now) const
 	std::vector<wire::Record> out;
 	if (sample_)
 		out.push_back(*sampleAt(now));
+	if (const auto p = profile())
+		out.push_back(*p);
 	if (demand_) {
 		wire::Demand d = std::get<wire::Demand>(demand_->record);
 		d.ageMs = ageMs(demand_->origin, now);
@@ -241,6 +261,14 @@ std::optional<wire::Sample> OwnNews::sampleAt(SteadyTime now) const
 	wire::Sample s = *sample_;
 	s.ageMs = ageMs(sampleOrigin_, now);
 	return s;
+}
+
+std::optional<wire::Profile> OwnNews::profile() const
+{
+	// Only beside a Sample: alone it would be taken nowhere.
+	if (!sample_ || !profile_)
+		return std::nullopt;
+	return wire::Profile{ settings_.node, settings_.incarnation, *profile_ };
 }
 
 const wire::Demand *OwnNews::demand() const noexcept

@@ -231,6 +231,33 @@ Verdict ServerTable::leave(const wire::Leave &l, bool firstHand, SteadyTime now)
 	return Verdict::Applied;
 }
 
+Verdict ServerTable::profile(const wire::Profile &p, bool firstHand)
+{
+	// A digest decides which TXT a client believes: no one but the server
+	// may say it, and only for the run whose samples it sends first-hand,
+	// so that a replayed digest of an earlier run cannot bring back an old
+	// TXT.
+	if (!firstHand)
+		return Verdict::Refused;
+	auto it = servers_.find(p.server);
+	if (it == servers_.end() || !it->second.anchored)
+		return Verdict::Missing; // its Sample goes first, in the same datagram
+	Entry &e = it->second;
+	if (p.incarnation != e.anchorIncarnation || hasLeft(p.server, p.incarnation))
+		return Verdict::Stale;
+	e.profile = p.digest;
+	e.profileIncarnation = p.incarnation;
+	return Verdict::Applied;
+}
+
+std::optional<std::uint64_t> ServerTable::profileDigest(std::uint64_t id) const
+{
+	const Entry *e = find(id);
+	if (!e || !e->profile || !e->anchored || e->profileIncarnation != e->anchorIncarnation)
+		return std::nullopt;
+	return e->profile;
+}
+
 void ServerTable::expire(SteadyTime now)
 {
 	std::erase_if(servers_, [&](const auto &kv) {

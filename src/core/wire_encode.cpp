@@ -56,8 +56,10 @@ RecordType typeOf(const Record &record) noexcept
 		return RecordType::Demand;
 	case 4:
 		return RecordType::Load;
-	default:
+	case 5:
 		return RecordType::Cookie;
+	default:
+		return RecordType::Profile;
 	}
 }
 
@@ -99,6 +101,10 @@ void writeBody(Writer &w, const Record &record)
 				w.u16(static_cast<std::uint16_t>(r.localSlots));
 			} else if constexpr (std::is_same_v<T, Cookie>) {
 				w.u64(r.value);
+			} else if constexpr (std::is_same_v<T, Profile>) {
+				w.u64(r.server);
+				w.u64(r.incarnation);
+				w.u64(r.digest);
 			} else {
 				w.u64(r.server);
 				w.u16(r.incarnation);

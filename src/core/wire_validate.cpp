@@ -36,6 +36,8 @@ std::size_t bodySize(RecordType type) noexcept
 		return kLoadSize;
 	case RecordType::Cookie:
 		return kCookieSize;
+	case RecordType::Profile:
+		return kProfileSize;
 	case RecordType::Pad:
 		return 0; // any length
 	}
@@ -130,6 +132,13 @@ std::string checkCookie(const Cookie &c)
 	return c.value == 0 ? "cookie 0" : std::string{};
 }
 
+std::string checkProfile(const Profile &p)
+{
+	if (p.server == 0)
+		return "server id 0";
+	return checkCounters(p.incarnation, 0);
+}
+
 } // namespace
 
 std::string validate(const Record &record)
@@ -147,6 +156,8 @@ std::string validate(const Record &record)
 				return checkDemand(r);
 			else if constexpr (std::is_same_v<T, Cookie>)
 				return checkCookie(r);
+			else if constexpr (std::is_same_v<T, Profile>)
+				return checkProfile(r);
 			else
 				return checkLoad(r);
 		},

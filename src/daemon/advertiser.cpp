@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "distcc-mdns/txt.h"
+#include "distcc-mdns/txt_digest.h"
 #include "host/files.h"
 #include "host/interfaces.h"
 
@@ -239,7 +240,11 @@ std::vector<std::string> Advertiser::txt()
 {
 	for (;;) {
 		try {
-			return encodeTxt(self_);
+			std::vector<std::string> strings = encodeTxt(self_);
+			// Every string that is published is in the digest: clients
+			// take a TXT for this host only when the two match.
+			profile_ = txtProfileDigest(strings);
+			return strings;
 		} catch (const std::length_error &e) {
 			// What a client picks an address by is a hint: dropped first
 			// (unknown to the client), then the cross compilers.

@@ -70,6 +70,9 @@ public:
 
 	// The record as advertised now, if it is.
 	std::optional<Server> advertised() const;
+	// The digest of the TXT last published (txtProfileDigest), for gossip
+	// to vouch for it (a PROFILE); empty before the first.
+	std::optional<std::uint64_t> profileDigest() const noexcept { return profile_; }
 
 	// Drain (no new jobs, please) or up again: advertised at once in TXT
 	// and by the next gossip sample, which goes out now. With --auto-drain
@@ -111,7 +114,7 @@ private:
 	void applyState();
 	Coarse coarsen(const host::LoadReading &reading) const;
 	void publish();
-	// The TXT of self_, dropping compilers that do not fit.
+	// The TXT of self_, dropping compilers that do not fit; sets profile_.
 	std::vector<std::string> txt();
 
 	const AdvertiserConfig config_;
@@ -134,6 +137,7 @@ private:
 	std::optional<host::DistccdListener> distccd_;
 	host::DistccdReach reach_;
 	std::chrono::steady_clock::time_point recheckAt_{};
+	std::optional<std::uint64_t> profile_;
 };
 
 } // namespace dmdns

@@ -205,7 +205,10 @@ Daemon::Daemon(DaemonConfig config)
 		advertiser_ = std::make_unique<Advertiser>(loop_.get(), client_, config_.advertiser);
 	if (advertiser_ && gossip_)
 		advertiser_->onSample = [this](const Server &self, const host::LoadReading &reading, bool accepting) {
-			gossip_->gossip().setOwnSample(sampleOf(self, reading, accepting), std::chrono::steady_clock::now());
+			const auto now = std::chrono::steady_clock::now();
+			if (const std::optional<std::uint64_t> digest = advertiser_->profileDigest())
+				gossip_->gossip().setOwnProfile(*digest, now);
+			gossip_->gossip().setOwnSample(sampleOf(self, reading, accepting), now);
 		};
 	if (!config_.resolve)
 		return;
@@ -214,6 +217,10 @@ Daemon::Daemon(DaemonConfig config)
 		resolver_->onChange = [this] { gossip_->setListed(listedIds(*resolver_)); };
 		resolver_->setVouch([this](std::string_view id, SteadyTime now) {
 			return gossipVouches(gossip_->gossip(), id, now);
+		});
+		resolver_->setProfile([this](std::string_view id) -> std::optional<std::uint64_t> {
+			const std::optional<std::uint64_t> node = wire::parseNodeId(id);
+			return node ? gossip_->gossip().profileDigest(*node) : std::nullopt;
 		});
 	}
 	queries_ = std::make_unique<QueryServer>(

@@ -53,7 +53,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		// yet: look again later, when gossip may have let go.
 		log(reported ? LogLevel::Debug : LogLevel::Warning,
 		    "ignoring '{}' at {} ({}): it would re-point the name or the id of a server gossip "
-		    "still hears",
+		    "still hears, or change what that server does not say by gossip it advertises",
 		    instance.key.name, address, instance.hostName);
 		browser_->reresolve(instance.key, kReresolveDelay);
 		break;

@@ -32,6 +32,9 @@ public:
 	// What gossip says outweighs mDNS's goodbyes and identity changes for
 	// the servers @vouch vouches for (see Directory).
 	void setVouch(Directory::Vouch vouch) { directory_.setVouch(std::move(vouch)); }
+	// The TXT digests gossip has from the servers themselves: a TXT change
+	// of a vouched server is taken only when it matches (see Directory).
+	void setProfile(Directory::Profile profile) { directory_.setProfile(std::move(profile)); }
 	// Avahi reported every instance present at start, and each resolved
 	// or failed.
 	bool settled() const noexcept;

@@ -130,6 +130,16 @@ def replace_txt(items, **changes):
     return out
 
 
+def foreign_compilers(items):
+    """items (TXT strings) naming only a compiler no host of the LAN has,
+    as default and in the `cc` list if there is one."""
+    changes = {'cc_machine': 'mips-unknown-linux-gnu', 'cc_version': '1.0',
+               'gnuhost': 'mips-unknown-linux-gnu'}
+    if any(i.partition('=')[0].lower() == 'cc' for i in items):
+        changes['cc'] = 'mips-unknown-linux-gnu:1.0'
+    return replace_txt(items, **changes)
+
+
 # ---------------------------------------------------------------- on a LAN host
 
 def _send(addresses, port, source_port, every, count, payloads):
@@ -370,6 +380,33 @@ class Suite:
         return self.send_from_evil(to, MDNS_PORT, payloads, every, count,
                                    source_port=MDNS_PORT, name='mdns-forger')
 
+    def restart_victim_distccd(self, allow):
+        """Restarts the victim's distccd admitting only the networks in
+        allow (a list): its daemon then advertises a new `allow`, a genuine
+        TXT change. Returns when the new distccd listens."""
+        h = self.victim
+        daemon = self.daemons[h.name]
+        mark = daemon.log_size()
+        h.distccd.stop()
+        # A restart the daemon does not see (between two of its looks)
+        # changes nothing it advertises: wait until it saw distccd go.
+        daemon.wait_log('distccd stopped accepting', 10, start=mark)
+        argv = ['distccd', '--daemon', '--no-detach', '--log-stderr', '--log-level=info',
+                '--listen', h.ip, '--port', '3632', '--jobs', str(SLOTS)]
+        for network in allow:
+            argv += ['--allow', network]
+        proc = h.spawn(argv, name=f'distccd-{len(self.results)}')
+        h.distccd = proc
+        wait_until(lambda: h.listening(3632), 10, 0.02, what=f'{h.name}: distccd listening',
+                   watch=(proc,))
+        return proc
+
+    def listed_by(self, client):
+        """Whether client's line lists the victim (a look, no reservation)."""
+        r = dm.query(client, self._look())
+        assert r.get('ok') is True, f'{client.name}: hosts query failed: {r}'
+        return self.victim.ip in dm.line_hosts(r['line'])
+
     # -- running attacks
 
     def _rss(self):
@@ -379,13 +416,23 @@ class Suite:
         """c1's line: (whether it lists the victim as itself: its address
         in the line, from an entry that carries its own id, not a
         forger's; whether it lists evil, which serves nothing)."""
-        r = dm.query(self.c1, {'op': 'hosts', 'reserve': False})
+        r = dm.query(self.c1, self._look())
         assert r.get('ok') is True, f'c1: hosts query failed: {r}'
         hosts = dm.line_hosts(r['line'])
         victim = self.victim.ip in hosts and any(
             s['address'] == self.victim.ip and s['id'] == self.victim_id and s['excluded'] is None
             for s in r['servers'])
         return victim, self.evil.ip in hosts
+
+    def _look(self):
+        """A hosts query that reserves nothing, for the victim's default
+        compiler as a build names it: a server that does not offer it is
+        left out of the line."""
+        req = {'op': 'hosts', 'reserve': False}
+        txt = getattr(self, 'victim_record', {}).get('txt', {})
+        if txt.get('cc_machine') and txt.get('cc_version'):
+            req['compiler'] = f"{txt['cc_machine']} {txt['cc_version']}"
+        return req
 
     def _line_listed(self):
         return self._line()[0]

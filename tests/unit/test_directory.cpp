@@ -4,6 +4,7 @@
 #include <set>
 
 #include "distcc-mdns/directory.h"
+#include "distcc-mdns/txt_digest.h"
 #include "support/txt_records.h"
 
 using namespace dmdns;
@@ -35,6 +36,27 @@ struct Vouched {
 		d.setVouch([this](std::string_view id, SteadyTime) { return heard.contains(id); });
 	}
 };
+
+// A directory whose gossip vouches for the ids in heard and gossips the TXT
+// digests in digests (a PROFILE each).
+struct Profiled : Vouched {
+	std::map<std::string, std::uint64_t, std::less<>> digests;
+
+	Profiled()
+	{
+		d.setProfile([this](std::string_view id) -> std::optional<std::uint64_t> {
+			auto it = digests.find(id);
+			return it == digests.end() ? std::nullopt : std::optional(it->second);
+		});
+	}
+};
+
+// h1's TXT with another compiler list or --allow: what a forger would send.
+std::vector<std::string> withKey(std::vector<std::string> txt, const std::string &entry)
+{
+	txt.push_back(entry);
+	return txt;
+}
 
 } // namespace
 
@@ -465,5 +487,109 @@ TEST_SUITE("directory")
 		CHECK(v.d.snapshot({}).at(0).server.addresses.size() == 1);
 		CHECK(v.d.removed({ 2, 0, "distcc@a", "local" }, {}) == Directory::Removal::Gone);
 		CHECK(v.d.size() == 0);
+	}
+
+	TEST_CASE("while gossip vouches and has a digest, a TXT that does not match it changes nothing")
+	{
+		Profiled v;
+		v.heard.insert("abc");
+		const std::vector<std::string> genuine = test::oursTxt("abc");
+		v.digests["abc"] = txtProfileDigest(genuine);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", genuine), {}) == Directory::Outcome::Accepted);
+		// Forged: h1's own id and host, but compilers no client has, an
+		// --allow that excludes every client, listen addresses elsewhere.
+		for (const auto &forged : { withKey(genuine, "cc=mips-linux-gnu:1.0"), withKey(genuine, "allow=192.0.2.0/24"),
+					    withKey(genuine, "listen=192.0.2.9") }) {
+			CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", forged), {}) == Directory::Outcome::Contested);
+			const auto snap = v.d.snapshot({});
+			REQUIRE(snap.size() == 1);
+			CHECK(snap[0].server.compilers.size() == 1);
+			CHECK(snap[0].server.allows.empty());
+			CHECK(snap[0].server.listens.empty());
+			REQUIRE(snap[0].server.addresses.size() == 1);
+		}
+		// What gossip's samples carry anyway is no change to the digest:
+		// the server's own TXT with a new load goes through.
+		std::vector<std::string> drained = genuine;
+		drained.back() = "state=drain";
+		CHECK(txtProfileDigest(drained) == v.digests["abc"]);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", drained), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.state == ServerState::Drain);
+	}
+
+	TEST_CASE("a genuine TXT change is taken when the digest matches, whichever arrives first")
+	{
+		Profiled v;
+		v.heard.insert("abc");
+		const std::vector<std::string> before = test::oursTxt("abc");
+		const std::vector<std::string> after = withKey(before, "allow=10.0.0.0/8");
+		v.digests["abc"] = txtProfileDigest(before);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", before), {}) == Directory::Outcome::Accepted);
+
+		// The gossip first: the TXT is taken as it comes.
+		v.digests["abc"] = txtProfileDigest(after);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", after), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.allows.size() == 1);
+
+		// The TXT first: kept aside, shown as soon as the digest moves to
+		// it, and the record's own from its next mDNS event on.
+		const std::vector<std::string> third = withKey(before, "cc=aarch64-linux-gnu:12");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", third), {}) == Directory::Outcome::Contested);
+		CHECK(v.d.snapshot({}).at(0).server.compilers.size() == 1);
+		CHECK(v.d.snapshot({}).at(0).server.allows.size() == 1);
+		v.digests["abc"] = txtProfileDigest(third);
+		REQUIRE(v.d.snapshot({}).at(0).server.compilers.size() == 2);
+		CHECK(v.d.snapshot({}).at(0).server.allows.empty());
+		CHECK(v.d.resolved(instance(3, 0, "192.168.5.2", third), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.compilers.size() == 2);
+
+		// A forged one in between is kept aside only until a newer TXT of
+		// the server replaces it; it is never shown.
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", withKey(third, "allow=192.0.2.0/24")), {}) ==
+		      Directory::Outcome::Contested);
+		CHECK(v.d.snapshot({}).at(0).server.allows.empty());
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", third), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.allows.empty());
+	}
+
+	TEST_CASE("without a gossiped digest, or once gossip lets go, TXT changes are taken as before")
+	{
+		Profiled v;
+		v.heard.insert("abc");
+		const std::vector<std::string> genuine = test::oursTxt("abc");
+		const std::vector<std::string> other = withKey(genuine, "allow=192.0.2.0/24");
+		// No PROFILE (an older daemon): the TXT is the server's word.
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", genuine), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", other), {}) == Directory::Outcome::Accepted);
+		CHECK(v.d.snapshot({}).at(0).server.allows.size() == 1);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", genuine), {}) == Directory::Outcome::Accepted);
+
+		// Kept aside while gossip vouched; gossip lets go: mDNS decides.
+		v.digests["abc"] = txtProfileDigest(genuine);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", other), {}) == Directory::Outcome::Contested);
+		CHECK(v.d.snapshot({}).at(0).server.allows.empty());
+		v.heard.erase("abc");
+		CHECK(v.d.snapshot({}).at(0).server.allows.size() == 1);
+
+		// No profile function at all (no gossip): plain DNS-SD.
+		Directory plain;
+		CHECK(plain.resolved(instance(2, 0, "10.0.0.2", genuine), {}) == Directory::Outcome::Accepted);
+		CHECK(plain.resolved(instance(2, 0, "10.0.0.2", other), {}) == Directory::Outcome::Accepted);
+	}
+
+	TEST_CASE("the TXT digest ignores order and what gossip carries, and covers every other key")
+	{
+		const std::vector<std::string> txt = test::oursTxt("abc");
+		std::vector<std::string> reversed(txt.rbegin(), txt.rend());
+		CHECK(txtProfileDigest(reversed) == txtProfileDigest(txt));
+		std::vector<std::string> loaded = txt;
+		loaded.insert(loaded.end(), { "LOAD=7.5", "inc=9", "seq=12", "speed=2", "opts=lzo", "cpus=64", "jobs=99" });
+		CHECK(txtProfileDigest(loaded) == txtProfileDigest(txt));
+		// Keys nobody knows yet count too: the list excludes, never includes.
+		CHECK(txtProfileDigest(withKey(txt, "ccid=gcc:12:a1b2")) != txtProfileDigest(txt));
+		CHECK(txtProfileDigest(withKey(txt, "flag")) != txtProfileDigest(txt));
+		// No two lists of strings hash the same bytes.
+		CHECK(txtProfileDigest(std::vector<std::string>{ "ab", "c" }) !=
+		      txtProfileDigest(std::vector<std::string>{ "a", "bc" }));
 	}
 }

@@ -340,4 +340,83 @@ TEST_SUITE("gossip_trust")
 		CHECK(client.liveness(kServer, kT0 + 2s) == Liveness::Alive);
 		CHECK(client.liveness(kServer, kT0 + 3s) != Liveness::Alive); // the replay fed no timer
 	}
+
+	TEST_CASE("a server's TXT digest counts only from the server itself, of its current run")
+	{
+		Gossip g = clientKnowingServer();
+		CHECK_FALSE(g.profileDigest(kServer));
+		// The server's own PROFILE with its Sample: taken.
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 101), wire::Profile{ kServer, 7, 0xaaaa } }),
+			  kT0 + 10ms);
+		CHECK(g.profileDigest(kServer) == 0xaaaaU);
+		const auto untrusted = g.stats().untrusted;
+		// From another address under the server's id, from another id, or
+		// relayed even by a --peer: ignored and counted.
+		g.addPeer(kRelayAt, true);
+		g.receive(kRelayAt, datagram(kRelay, {}), kT0 + 20ms);
+		for (const auto &[at, sender] : { std::pair{ kEvilAt, kServer }, std::pair{ kEvilAt, kEvil },
+						  std::pair{ kRelayAt, kRelay } })
+			g.receive(at, datagram(sender, { wire::Profile{ kServer, 7, 0xbad } }), kT0 + 30ms);
+		CHECK(g.profileDigest(kServer) == 0xaaaaU);
+		CHECK(g.stats().untrusted == untrusted + 3);
+		// Of another run than the one its samples speak for: ignored, and
+		// a new run has no digest until its own PROFILE.
+		g.receive(kServerAt, datagram(kServer, { wire::Profile{ kServer, 6, 0xbad } }), kT0 + 40ms);
+		g.receive(kServerAt, datagram(kServer, { wire::Profile{ kServer, 8, 0xbad } }), kT0 + 40ms);
+		CHECK(g.profileDigest(kServer) == 0xaaaaU);
+		g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 8, 1) }), kT0 + 50ms);
+		CHECK_FALSE(g.profileDigest(kServer));
+		g.receive(kServerAt, datagram(kServer, { wire::Profile{ kServer, 8, 0xcccc } }), kT0 + 60ms);
+		CHECK(g.profileDigest(kServer) == 0xccccU);
+	}
+
+	TEST_CASE("a server's PROFILE goes wherever its full Sample goes, and a new one sends both at once")
+	{
+		GossipConfig c = configFor(kServer);
+		Gossip server(c);
+		const Endpoint clientAt{ "10.0.0.1", 3632 };
+		server.addPeer(clientAt);
+		server.receive(clientAt, datagram(0x10, {}), kT0); // heard: own news goes there
+		wire::Sample own = sampleOf(0, 0, 0);
+		server.setOwnProfile(0x1234, kT0);
+		server.setOwnSample(own, kT0);
+		CHECK(server.profileDigest(kServer) == 0x1234U);
+		auto profilesIn = [](const std::vector<Datagram> &out) {
+			std::vector<std::uint64_t> digests;
+			for (const Datagram &d : out)
+				if (const auto decoded = wire::decode(d.bytes); decoded.packet)
+					for (const wire::Record &r : decoded.packet->records)
+						if (const auto *p = std::get_if<wire::Profile>(&r))
+							digests.push_back(p->digest);
+			return digests;
+		};
+		SteadyTime t = kT0;
+		std::vector<std::uint64_t> seen;
+		for (int i = 0; i < 10 && seen.empty(); ++i, t += 200ms)
+			seen = profilesIn(server.tick(t));
+		REQUIRE(seen.size() == 1);
+		CHECK(seen[0] == 0x1234U);
+		// Drain the news, then change the profile: it goes out again.
+		for (int i = 0; i < 10; ++i, t += 200ms)
+			server.tick(t);
+		server.setOwnProfile(0x5678, t);
+		seen.clear();
+		for (int i = 0; i < 3 && seen.empty(); ++i, t += 200ms)
+			seen = profilesIn(server.tick(t));
+		REQUIRE(seen.size() == 1);
+		CHECK(seen[0] == 0x5678U);
+		// And a client hearing the server's news from it believes it.
+		Gossip client(configFor(0x10));
+		client.addPeer(kServerAt);
+		const std::vector<std::uint64_t> listed{ kServer };
+		client.pin(listed);
+		server.setOwnProfile(0x9abc, t);
+		std::optional<std::uint64_t> got;
+		for (int i = 0; i < 20 && !got; ++i, t += 200ms) {
+			for (const Datagram &d : server.tick(t))
+				client.receive(kServerAt, d.bytes, t);
+			got = client.profileDigest(kServer);
+		}
+		CHECK(got == 0x9abcU);
+	}
 }

@@ -496,4 +496,34 @@ TEST_SUITE("gossip_wire")
 		CHECK_FALSE(validate(Load{ 1, 1, 1, 0, 0, 7000.0 }).empty());
 		CHECK(validate(Load{ 1, 1, 1, kMaxLoadAgeMs, 65535, 6553.5 }).empty());
 	}
+
+	TEST_CASE("a PROFILE round-trips, is refused when absurd, and an old v2 decoder could skip it")
+	{
+		Packet p;
+		p.header.sender = 0x20;
+		p.header.incarnation = 7;
+		p.records = { Sample{ 0x20, 7, 1 }, Profile{ 0x20, 7, 0xfedcba9876543210 } };
+		const auto bytes = encode(p);
+		CHECK(bytes.size() == kHeaderSize + 2 * 2 + kSampleSize + kProfileSize);
+		const Decoded d = decode(bytes);
+		REQUIRE_MESSAGE(d.packet, d.error);
+		REQUIRE(d.packet->records.size() == 2);
+		CHECK(d.packet->records[1] == p.records[1]);
+		// Type 8, 24 bytes: the length byte lets a peer that knows no type
+		// 8 skip it, as it does any unknown type.
+		const std::size_t at = kHeaderSize + 2 + kSampleSize;
+		CHECK(bytes[at] == 8);
+		CHECK(bytes[at + 1] == kProfileSize);
+		CHECK(bytes[at + 2 + 16] == 0xfe);
+		CHECK(validate(Profile{ 0, 7, 1 }) == "server id 0");
+		CHECK_FALSE(validate(Profile{ 1, kMaxCounter, 1 }).empty());
+		CHECK(validate(Profile{ 1, 7, 0 }).empty());
+		auto absurd = bytes;
+		putBe(absurd, at + 2 + 8, kMaxCounter, 8);
+		CHECK_FALSE(decode(absurd).packet);
+		auto shortened = bytes;
+		shortened[at + 1] = kProfileSize - 1;
+		shortened.erase(shortened.begin() + static_cast<std::ptrdiff_t>(at + 2));
+		CHECK_FALSE(decode(shortened).packet);
+	}
 }

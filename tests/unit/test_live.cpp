@@ -7,6 +7,7 @@
 #include "distcc-mdns/directory.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/live.h"
+#include "distcc-mdns/txt_digest.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
@@ -175,5 +176,38 @@ TEST_SUITE("live")
 		CHECK(overlayGossip(d.snapshot(p.now), p.client, p.now).entries.empty());
 		CHECK(d.forgetUnvouched(p.now) == 1);
 		CHECK(d.size() == 0);
+	}
+
+	TEST_CASE("a forged TXT or SRV with the server's own id and host changes nothing the server gossips")
+	{
+		Pair p;
+		const std::string id = wire::formatNodeId(kServer);
+		const std::vector<std::string> genuine = txt(id, "up", "8");
+		p.server.setOwnProfile(txtProfileDigest(genuine), p.now);
+		p.run(1000ms);
+		Directory d;
+		d.setVouch([&](std::string_view i, SteadyTime now) { return gossipVouches(p.client, i, now); });
+		d.setProfile([&](std::string_view i) -> std::optional<std::uint64_t> {
+			const auto node = wire::parseNodeId(i);
+			return node ? p.client.profileDigest(*node) : std::nullopt;
+		});
+		REQUIRE(d.resolved(instance(genuine), p.now) == Directory::Outcome::Accepted);
+
+		std::vector<std::string> forged = genuine;
+		forged.push_back("allow=192.0.2.0/24");
+		CHECK(d.resolved(instance(forged), p.now) == Directory::Outcome::Contested);
+		ResolvedInstance otherPort = instance(genuine);
+		otherPort.port = 9;
+		CHECK(d.resolved(otherPort, p.now) == Directory::Outcome::Accepted);
+		const LiveServers live = overlayGossip(d.snapshot(p.now), p.client, p.now);
+		REQUIRE(live.entries.size() == 1);
+		CHECK(live.entries[0].server.allows.empty());
+		CHECK(live.entries[0].server.port == 3632);
+
+		// Had the server itself published that TXT, its PROFILE follows and
+		// the TXT kept aside is taken.
+		p.server.setOwnProfile(txtProfileDigest(forged), p.now);
+		p.run(1000ms);
+		CHECK(overlayGossip(d.snapshot(p.now), p.client, p.now).entries.at(0).server.allows.size() == 1);
 	}
 }

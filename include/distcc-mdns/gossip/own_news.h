@@ -44,6 +44,10 @@ public:
 	// std::invalid_argument when the sample, brought into the wire's bounds,
 	// is still invalid.
 	void setSample(wire::Sample sample, SteadyTime now);
+	// The digest of the TXT this server advertises (txtProfileDigest): it
+	// goes out as a PROFILE wherever the full Sample goes; a new one sends
+	// the full Sample again.
+	void setProfile(std::uint64_t digest, SteadyTime now);
 	void setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now);
 	// Replaces this client's reservation on @server; returns whether an
 	// older one on another server was dropped to stay within
@@ -71,6 +75,7 @@ public:
 	// The own sample with its age as of @now.
 	std::optional<wire::Sample> sampleAt(SteadyTime now) const;
 	const wire::Demand *demand() const noexcept;
+	std::optional<wire::Profile> profile() const;
 
 private:
 	struct Entry {
@@ -86,6 +91,7 @@ private:
 	bool compact_ = false;		   // only its load changed: a Load carries it
 	std::uint64_t sampleSequence_ = 0; // of own samples
 	std::uint64_t sequence_ = 0;	   // of own reservations and demand
+	std::optional<std::uint64_t> profile_;
 	std::optional<Entry> demand_;
 	std::map<std::uint64_t, Entry> reservations_;
 };

@@ -58,6 +58,10 @@ public:
 		std::optional<SteadyTime> staleSince;
 		std::uint64_t staleIncarnation = 0;
 		std::uint64_t staleSequence = 0;
+		// The digest of the server's TXT as it said itself (a PROFILE), and
+		// of which run: one per entry.
+		std::optional<std::uint64_t> profile;
+		std::uint64_t profileIncarnation = 0;
 	};
 
 	ServerTable(std::size_t maxServers, std::size_t maxLeaves, std::chrono::milliseconds forgetAfter);
@@ -70,6 +74,11 @@ public:
 	Verdict load(const wire::Load &l, bool firstHand, SteadyTime now);
 	// Only a first-hand leave is applied; a relayed one asks for a probe.
 	Verdict leave(const wire::Leave &l, bool firstHand, SteadyTime now);
+	// Only the server's own PROFILE of the run its own samples speak for
+	// (the anchor's) is taken; a relayed one is Refused, another run's Stale.
+	Verdict profile(const wire::Profile &p, bool firstHand);
+	// The digest the server's own PROFILE gave for the run it speaks for now.
+	std::optional<std::uint64_t> profileDigest(std::uint64_t id) const;
 
 	const Entry *find(std::uint64_t id) const;
 	bool hasLeft(std::uint64_t id, std::uint64_t incarnation) const;
