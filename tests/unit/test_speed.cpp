@@ -304,3 +304,192 @@ TEST_SUITE("speed")
 		CHECK(after.logTime > before);
 	}
 }
+
+namespace {
+
+wire::Speed speedReport(std::uint64_t client, std::uint64_t server, std::uint64_t sequence, double logTime = 7.0)
+{
+	return wire::Speed{ client, server, 1, sequence, 250, logTime, 30 };
+}
+
+// A datagram of @sender holding @records.
+std::vector<std::uint8_t> datagram(std::uint64_t sender, std::vector<wire::Record> records, std::uint64_t sequence = 1)
+{
+	wire::Packet p;
+	p.header = { 0, sender, 1, sequence };
+	p.records = std::move(records);
+	return wire::encode(p);
+}
+
+std::size_t speedRecords(const std::vector<Datagram> &out)
+{
+	std::size_t n = 0;
+	for (const Datagram &d : out) {
+		const wire::Decoded decoded = wire::decode(d.bytes);
+		REQUIRE(decoded.packet);
+		for (const wire::Record &r : decoded.packet->records)
+			n += std::holds_alternative<wire::Speed>(r);
+	}
+	return n;
+}
+
+} // namespace
+
+TEST_SUITE("speed")
+{
+	TEST_CASE("the SPEED record round-trips and its bounds are enforced")
+	{
+		wire::Packet p;
+		p.header = { 0, 0xc1, 3, 9 };
+		p.records = { speedReport(0xc1, 0x5000, 12, 8.1234), wire::Speed{ 0xc1, 0x5001, 3, 13, 0, 0.0, 65535 } };
+		const std::vector<std::uint8_t> bytes = wire::encode(p);
+		CHECK(bytes.size() == wire::kHeaderSize + 2 * (2 + wire::kSpeedSize));
+		CHECK(wire::encodedSize(p.records[0]) == 2 + wire::kSpeedSize);
+		const wire::Decoded d = wire::decode(bytes);
+		REQUIRE_MESSAGE(d.packet, d.error);
+		REQUIRE(d.packet->records.size() == 2);
+		const auto &back = std::get<wire::Speed>(d.packet->records[0]);
+		CHECK(back.logTime == doctest::Approx(8.1234).epsilon(1e-6));
+		wire::Speed exact = std::get<wire::Speed>(p.records[0]);
+		exact.logTime = back.logTime;
+		CHECK(back == exact);
+		CHECK(std::get<wire::Speed>(d.packet->records[1]) == std::get<wire::Speed>(p.records[1]));
+
+		auto refused = [](wire::Speed s) { return !wire::validate(s).empty(); };
+		const wire::Speed good = speedReport(0xc1, 0x5000, 1);
+		CHECK_FALSE(refused(good));
+		wire::Speed s = good;
+		s.client = 0;
+		CHECK(refused(s));
+		s = good;
+		s.server = s.client; // a client's jobs on itself are not remote
+		CHECK(refused(s));
+		s = good;
+		s.logTime = wire::kMaxSpeedLogTime + 0.01;
+		CHECK(refused(s));
+		s.logTime = -0.5;
+		CHECK(refused(s));
+		s.logTime = std::nan("");
+		CHECK(refused(s));
+		s = good;
+		s.jobs = 0;
+		CHECK(refused(s));
+		s.jobs = wire::kMaxSpeedJobs + 1;
+		CHECK(refused(s));
+		s = good;
+		s.sequence = wire::kMaxCounter;
+		CHECK(refused(s));
+		s = good;
+		s.ageMs = wire::kMaxAgeMs + 1;
+		CHECK(refused(s));
+
+		// On the wire: a log time past the bound, or a wrong length, voids the datagram.
+		std::vector<std::uint8_t> bad = wire::encode({ p.header, { good } });
+		const std::size_t logAt = wire::kHeaderSize + 2 + 36;
+		bad[logAt] = 0x7f;
+		CHECK_FALSE(wire::decode(bad).packet);
+		bad = wire::encode({ p.header, { good } });
+		bad[wire::kHeaderSize + 1] = wire::kSpeedSize - 1;
+		bad.pop_back();
+		CHECK_FALSE(wire::decode(bad).packet);
+	}
+
+	TEST_CASE("speed reports count once per source address, newest first, in bounded tables")
+	{
+		gossip::SpeedTable table({ 600s, 64.0, 3, 4 });
+		// One address inventing ids: one report per server.
+		for (std::uint64_t id = 1; id <= 50; ++id)
+			CHECK(table.report("10.0.0.9", speedReport(0xa000 + id, 0x5000, 1), kStart) ==
+			      gossip::Verdict::Applied);
+		CHECK(table.others().size() == 1);
+		// Of one id: an older or equal sequence is stale, a newer one replaces.
+		CHECK(table.report("10.0.0.9", speedReport(0xa032, 0x5000, 1, 3.0), kStart) == gossip::Verdict::Stale);
+		CHECK(table.report("10.0.0.9", speedReport(0xa032, 0x5000, 2, 3.0), kStart) == gossip::Verdict::Applied);
+		CHECK(table.others().begin()->second.speed.logTime == 3.0);
+		// At most maxReports; the least recently updated goes first.
+		for (int i = 0; i < 6; ++i)
+			table.report("10.0.0." + std::to_string(20 + i), speedReport(0xb000 + i, 0x5001, 1),
+				     kStart + milliseconds(i + 1));
+		CHECK(table.others().size() == 4);
+		CHECK_FALSE(table.others().contains({ "10.0.0.9", 0x5000 }));
+		CHECK(table.evicted() >= 3);
+		// Own windows: at most maxServers.
+		for (std::uint64_t s = 0; s < 10; ++s)
+			table.record(0x6000 + s, 7.0, kStart + milliseconds(s));
+		CHECK(table.own().size() == 3);
+		CHECK(table.own().contains(0x6009));
+		// Everything is forgotten after ten half-lives.
+		table.expire(kStart + 6001s);
+		CHECK(table.own().empty());
+		CHECK(table.others().empty());
+	}
+
+	TEST_CASE("a client's reports reach its peers; only a client speaks of its own jobs")
+	{
+		GossipConfig ca = Client::base(), cb = Client::base();
+		cb.node = 0xc2;
+		Gossip a(ca), b(cb);
+		const Endpoint ea{ "10.0.2.1", 3632 }, eb{ "10.0.2.2", 3632 };
+		a.addPeer(eb);
+		b.addPeer(ea);
+		SteadyTime t = kStart;
+		for (int j = 0; j < 20; ++j)
+			for (std::uint64_t s : { kServers[0], kServers[1], kServers[2] })
+				a.recordJob(s, s == kServers[0] ? 2000ms : 1000ms, t);
+		std::size_t sent = 0;
+		for (int round = 0; round < 40; ++round, t += 100ms) {
+			const std::vector<Datagram> fromA = a.tick(t);
+			sent += speedRecords(fromA);
+			for (const Datagram &d : fromA)
+				for (const Datagram &reply : b.receive(ea, d.bytes, t))
+					a.receive(eb, reply.bytes, t);
+			for (const Datagram &d : b.tick(t))
+				for (const Datagram &reply : a.receive(eb, d.bytes, t))
+					b.receive(ea, reply.bytes, t);
+		}
+		CHECK(sent >= 3);
+		CHECK(sent <= 40 * 4); // a few a round at most
+		REQUIRE(b.speeds().others().size() == 3);
+		CHECK(b.speeds().others().begin()->first.first == "10.0.2.1");
+		const SpeedEstimate e = b.speedOf(kServers[0], 1.0, t);
+		CHECK(e.sources == 1);
+		CHECK(e.jobs >= 15);
+
+		// Another client's jobs, said by a third party: not believed.
+		const auto before = b.stats().untrusted;
+		b.receive({ "10.0.2.3", 3632 }, datagram(0xc3, { speedReport(0xc4, kServers[3], 1) }), t);
+		CHECK(b.stats().untrusted == before + 1);
+		// Its own jobs it may tell, as a second source on a server.
+		b.receive({ "10.0.2.3", 3632 }, datagram(0xc3, { speedReport(0xc3, kServers[0], 2) }, 2), t);
+		CHECK(b.speeds().others().size() == 4);
+		CHECK(b.speedOf(kServers[0], 1.0, t).sources == 2);
+		// A second id from the same address replaces its word, adds no vote.
+		b.receive({ "10.0.2.3", 3632 }, datagram(0xc5, { speedReport(0xc5, kServers[0], 1) }, 3), t);
+		CHECK(b.speeds().others().size() == 4);
+		CHECK(b.speedOf(kServers[0], 1.0, t).sources == 2);
+	}
+
+	TEST_CASE("learnSpeed false: the benchmark alone, nothing gossiped or taken")
+	{
+		GossipConfig config = Client::base();
+		config.learnSpeed = false;
+		Client client(config);
+		for (std::size_t i = 0; i < 4; ++i)
+			client.sample(i, 1.0);
+		client.gossip.addPeer({ "10.0.2.2", 3632 });
+		SteadyTime t = kStart;
+		for (int j = 0; j < 50; ++j)
+			client.gossip.recordJob(kServers[0], 10000ms, t += 10ms);
+		const SpeedEstimate e = client.gossip.speedOf(kServers[0], 1.25, t);
+		CHECK_FALSE(e.learned);
+		CHECK(e.used == 1.25);
+		CHECK(e.benchmark == 1.25);
+		CHECK(client.gossip.speeds().own().empty());
+		client.gossip.receive({ "10.0.2.2", 3632 }, datagram(0xc2, { speedReport(0xc2, kServers[1], 1) }), t);
+		CHECK(client.gossip.speeds().others().empty());
+		std::size_t sent = 0;
+		for (int round = 0; round < 10; ++round)
+			sent += speedRecords(client.gossip.tick(t += 200ms));
+		CHECK(sent == 0);
+	}
+}
