@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/gossip/speed_table.h"
 #include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/live.h"
 #include "distcc-mdns/plan.h"
 #include "distcc-mdns/speed_estimate.h"
 
@@ -491,5 +493,145 @@ TEST_SUITE("speed")
 		for (int round = 0; round < 10; ++round)
 			sent += speedRecords(client.gossip.tick(t += 200ms));
 		CHECK(sent == 0);
+	}
+}
+
+namespace {
+
+// Clients that peer with one another over a lossless LAN, and servers
+// whose own samples reach every client.
+struct Mesh {
+	std::vector<std::unique_ptr<Gossip>> clients;
+	std::vector<Endpoint> at;
+	std::vector<std::uint64_t> sequence;
+	SteadyTime now = kStart;
+
+	explicit Mesh(std::size_t n)
+	{
+		for (std::size_t i = 0; i < n; ++i) {
+			GossipConfig c = Client::base();
+			c.node = 0xc100 + i;
+			c.seed = i;
+			clients.push_back(std::make_unique<Gossip>(c));
+			at.push_back({ "10.0.3." + std::to_string(i + 1), 3632 });
+		}
+		for (std::size_t i = 0; i < n; ++i)
+			for (std::size_t j = 0; j < n; ++j)
+				if (i != j)
+					clients[i]->addPeer(at[j]);
+		sequence.assign(kServers.size(), 0);
+	}
+
+	void deliver(std::size_t from, const std::vector<Datagram> &out, int depth = 0)
+	{
+		for (const Datagram &d : out)
+			for (std::size_t j = 0; j < clients.size(); ++j)
+				if (at[j] == d.to && depth < 3)
+					deliver(j, clients[j]->receive(at[from], d.bytes, now), depth + 1);
+	}
+
+	void sample(std::size_t s, double speed, std::uint32_t cpus, std::uint32_t running)
+	{
+		wire::Sample x;
+		x.server = kServers[s];
+		x.incarnation = 1;
+		x.sequence = ++sequence[s];
+		x.slots = cpus * 2;
+		x.cpus = cpus;
+		x.running = running;
+		x.runnable = running;
+		x.speed = speed;
+		wire::Packet p;
+		p.header = { 0, kServers[s], 1, sequence[s] };
+		p.records = { x };
+		for (auto &c : clients)
+			c->receive(serverEndpoint(s), wire::encode(p), now);
+	}
+
+	void tick()
+	{
+		for (std::size_t i = 0; i < clients.size(); ++i)
+			deliver(i, clients[i]->tick(now));
+	}
+};
+
+} // namespace
+
+TEST_SUITE("speed")
+{
+	TEST_CASE("four clients at full load learn the servers' true speed ratios within 15 % through gossip")
+	{
+		const std::vector<double> truth = { 2.0, 1.0, 0.5 };
+		const std::vector<double> benchmark = { 1.1, 1.2, 0.7 }; // a busy second at start
+		const std::vector<double> unitMs = { 900, 2500, 400, 1500 };
+		const std::uint32_t cpus = 4;
+		Mesh mesh(unitMs.size());
+		std::mt19937_64 rng(11);
+		std::uniform_int_distribution<std::uint32_t> crowd(1, 3 * cpus);
+		std::vector<std::uint32_t> running(truth.size(), 0);
+		std::size_t next = 0;
+		// 200 units per client, spread over the servers regardless of size;
+		// each job shares its server's cores with the others running there.
+		for (int unit = 0; unit < 200; ++unit) {
+			mesh.now += 100ms;
+			for (std::size_t s = 0; s < truth.size(); ++s) {
+				running[s] = crowd(rng);
+				mesh.sample(s, benchmark[s], cpus, running[s]);
+			}
+			for (std::size_t c = 0; c < unitMs.size(); ++c) {
+				const std::size_t s = next++ % truth.size();
+				std::lognormal_distribution<double> size(std::log(unitMs[c]), 0.7);
+				const double share = std::min(1.0, double(cpus) / running[s]);
+				const double wall = size(rng) / truth[s] / share;
+				mesh.clients[c]->recordJob(kServers[s], milliseconds(static_cast<long long>(wall)), mesh.now);
+			}
+			mesh.tick();
+		}
+		for (int settle = 0; settle < 20; ++settle) {
+			mesh.now += 100ms;
+			mesh.tick();
+		}
+		for (std::size_t c = 0; c < unitMs.size(); ++c) {
+			std::vector<double> learned;
+			for (std::size_t s = 0; s < truth.size(); ++s) {
+				const SpeedEstimate e = mesh.clients[c]->speedOf(kServers[s], benchmark[s], mesh.now);
+				REQUIRE(e.learned);
+				CHECK(e.sources == unitMs.size());
+				learned.push_back(*e.learned);
+			}
+			MESSAGE("client " << c << " learned " << learned[0] << " " << learned[1] << " " << learned[2]);
+			CHECK(learned[0] / learned[1] == doctest::Approx(2.0).epsilon(0.15));
+			CHECK(learned[2] / learned[1] == doctest::Approx(0.5).epsilon(0.15));
+		}
+		// Where the benchmark alone is off by more.
+		CHECK(std::abs(benchmark[0] / benchmark[1] - 2.0) > 0.15 * 2.0);
+	}
+
+	TEST_CASE("the overlay hands the planner the used speed and keeps the estimate")
+	{
+		Client client;
+		for (std::size_t i = 0; i < 4; ++i)
+			client.sample(i, i == 3 ? 1000.0 : 1.0);
+		SteadyTime t = kStart;
+		for (int j = 0; j < 50; ++j)
+			for (std::size_t i = 0; i < 4; ++i)
+				client.gossip.recordJob(kServers[i], i == 3 ? 2000ms : 1000ms, t += 10ms);
+		std::vector<DirectoryEntry> entries(5);
+		for (std::size_t i = 0; i < entries.size(); ++i) {
+			entries[i].name = "distcc@s" + std::to_string(i);
+			entries[i].server.id = wire::formatNodeId(kServers[i]);
+			entries[i].server.speed = 1.5; // the TXT's
+		}
+		const LiveServers live = overlayGossip(entries, client.gossip, t);
+		const Server &rogue = live.entries[3].server;
+		REQUIRE(rogue.speedEstimate);
+		CHECK(rogue.speedEstimate->benchmark == 1000.0); // the sample's, over the TXT's
+		CHECK(rogue.speed == doctest::Approx(0.5).epsilon(0.15));
+		CHECK(rogue.speed == rogue.speedEstimate->used);
+		// Gossip has no sample of server 4 and no jobs: the TXT's speed, unchanged.
+		const Server &unknown = live.entries[4].server;
+		REQUIRE(unknown.speedEstimate);
+		CHECK_FALSE(unknown.speedEstimate->learned);
+		CHECK(unknown.speed == 1.5);
 	}
 }
