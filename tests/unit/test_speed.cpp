@@ -1,6 +1,7 @@
 // Unit tests of learned speed: the estimator, the evidence table, the SPEED record and its gossip.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -563,30 +564,62 @@ TEST_SUITE("speed")
 	{
 		const std::vector<double> truth = { 2.0, 1.0, 0.5 };
 		const std::vector<double> benchmark = { 1.1, 1.2, 0.7 }; // a busy second at start
-		const std::vector<double> unitMs = { 900, 2500, 400, 1500 };
+		const std::vector<double> unitMs = { 300, 800, 150, 500 };
 		const std::uint32_t cpus = 4;
 		Mesh mesh(unitMs.size());
 		std::mt19937_64 rng(11);
-		std::uniform_int_distribution<std::uint32_t> crowd(1, 3 * cpus);
-		std::vector<std::uint32_t> running(truth.size(), 0);
+		// Full load, the fast server the most crowded (the planner sends it
+		// more): 1-3x as many jobs as cores there, up to 2x and 1x on the
+		// others, changing with every sample (each 100 ms).
+		std::vector<std::uniform_int_distribution<std::uint32_t>> crowd = {
+			std::uniform_int_distribution<std::uint32_t>(cpus, 3 * cpus),
+			std::uniform_int_distribution<std::uint32_t>(1, 2 * cpus),
+			std::uniform_int_distribution<std::uint32_t>(1, cpus)
+		};
+		std::vector<double> share(truth.size(), 1.0);
+		// Each client runs one job at a time, its units spread over the
+		// servers in turn regardless of size (as the picker does); a job
+		// advances at its server's speed times its share of a core.
+		struct Job {
+			std::size_t server = 0;
+			double work = 0.0; // ms on a speed-1 core, left
+			SteadyTime start{};
+		};
+		std::vector<Job> jobs(unitMs.size());
+		std::vector<int> done(unitMs.size(), 0);
 		std::size_t next = 0;
-		// 200 units per client, spread over the servers regardless of size;
-		// each job shares its server's cores with the others running there.
-		for (int unit = 0; unit < 200; ++unit) {
-			mesh.now += 100ms;
-			for (std::size_t s = 0; s < truth.size(); ++s) {
-				running[s] = crowd(rng);
-				mesh.sample(s, benchmark[s], cpus, running[s]);
+		auto begin = [&](std::size_t c, SteadyTime at) {
+			std::lognormal_distribution<double> size(std::log(unitMs[c]), 0.7);
+			jobs[c] = { next++ % truth.size(), size(rng), at };
+		};
+		for (std::size_t c = 0; c < jobs.size(); ++c)
+			begin(c, mesh.now);
+		const auto step = 10ms;
+		for (int i = 0; i < 200000 && *std::min_element(done.begin(), done.end()) < 200; ++i) {
+			if (i % 10 == 0) {
+				for (std::size_t s = 0; s < truth.size(); ++s) {
+					const std::uint32_t running = crowd[s](rng);
+					share[s] = std::min(1.0, double(cpus) / running);
+					mesh.sample(s, benchmark[s], cpus, running);
+				}
+				mesh.tick();
 			}
-			for (std::size_t c = 0; c < unitMs.size(); ++c) {
-				const std::size_t s = next++ % truth.size();
-				std::lognormal_distribution<double> size(std::log(unitMs[c]), 0.7);
-				const double share = std::min(1.0, double(cpus) / running[s]);
-				const double wall = size(rng) / truth[s] / share;
-				mesh.clients[c]->recordJob(kServers[s], milliseconds(static_cast<long long>(wall)), mesh.now);
+			for (std::size_t c = 0; c < jobs.size(); ++c) {
+				Job &j = jobs[c];
+				const double rate = truth[j.server] * share[j.server]; // work per ms
+				if (j.work > rate * step.count()) {
+					j.work -= rate * step.count();
+					continue;
+				}
+				const auto end = mesh.now + std::chrono::microseconds(static_cast<long long>(j.work / rate * 1000));
+				mesh.clients[c]->recordJob(kServers[j.server],
+							   std::chrono::duration_cast<milliseconds>(end - j.start), end);
+				++done[c];
+				begin(c, mesh.now + step);
 			}
-			mesh.tick();
+			mesh.now += step;
 		}
+		REQUIRE(*std::min_element(done.begin(), done.end()) >= 200);
 		for (int settle = 0; settle < 20; ++settle) {
 			mesh.now += 100ms;
 			mesh.tick();
@@ -633,5 +666,37 @@ TEST_SUITE("speed")
 		REQUIRE(unknown.speedEstimate);
 		CHECK_FALSE(unknown.speedEstimate->learned);
 		CHECK(unknown.speed == 1.5);
+	}
+}
+
+TEST_SUITE("speed")
+{
+	TEST_CASE("a job's share of a core is averaged over the samples sent while it ran")
+	{
+		gossip::SpeedTable table({});
+		wire::Sample crowded;
+		crowded.cpus = 4;
+		crowded.running = 8;
+		wire::Sample idle = crowded;
+		idle.running = 2;
+		wire::Sample absurd = crowded;
+		absurd.runnable = 1e6;
+		CHECK(table.share(kServers[0], kStart, kStart + 1s) == 1.0); // nothing known
+		table.contention(kServers[0], kStart, crowded);
+		table.contention(kServers[0], kStart + 1s, idle);
+		// Half the job at 1/2 a core, half at a whole one.
+		CHECK(table.share(kServers[0], kStart, kStart + 2s) == doctest::Approx(0.75));
+		// Before the first sample its share holds; after the last, the last's.
+		CHECK(table.share(kServers[0], kStart - 1s, kStart + 1s) == doctest::Approx(0.5));
+		CHECK(table.share(kServers[0], kStart + 5s, kStart + 6s) == doctest::Approx(1.0));
+		CHECK(table.share(kServers[0], kStart + 500ms, kStart + 500ms) == doctest::Approx(0.5));
+		// A claimed huge load counts for at most 4x.
+		table.contention(kServers[1], kStart, absurd);
+		CHECK(table.share(kServers[1], kStart, kStart + 1s) == gossip::SpeedTable::kMinShare);
+		// Bounded history: the 32 newest samples, the oldest kept holding before it.
+		for (int i = 0; i < 100; ++i)
+			table.contention(kServers[2], kStart + std::chrono::seconds(i), i % 2 ? idle : crowded);
+		CHECK(table.share(kServers[2], kStart + 68s, kStart + 100s) == doctest::Approx(0.75));
+		CHECK(table.share(kServers[2], kStart, kStart + 100s) == doctest::Approx((68 * 0.5 + 32 * 0.75) / 100));
 	}
 }
