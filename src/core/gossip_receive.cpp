@@ -203,10 +203,11 @@ void Gossip::mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTi
 {
 	// Only a client speaks of its own jobs, and nobody relays them: one
 	// source per address without a key (whatever ids it invents), per
-	// key holder with one. A server's word on its own speed is its sample.
+	// key holder with one. (A server's word on its own speed is its
+	// sample: the decoder refuses a report on the client itself.)
 	if (!config_.learnSpeed)
 		return;
-	if (speed.client != source.sender || speed.server == source.sender) {
+	if (speed.client != source.sender) {
 		++stats_.untrusted;
 		return;
 	}

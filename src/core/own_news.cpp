@@ -200,6 +200,9 @@ void OwnNews::renewDemand(SteadyTime now)
 
 void OwnNews::expire(SteadyTime now)
 {
+	// A window not updated for an hour (the oldest age the wire carries)
+	// is no news: receivers have let it decay long since.
+	std::erase_if(speeds_, [&](const auto &kv) { return now - kv.second.updated >= milliseconds(wire::kMaxAgeMs); });
 	std::erase_if(reservations_, [&](const auto &kv) {
 		const auto &r = std::get<wire::Reservation>(kv.second.record);
 		return kv.second.origin + milliseconds(r.ttlMs) <= now;

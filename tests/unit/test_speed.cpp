@@ -700,3 +700,25 @@ TEST_SUITE("speed")
 		CHECK(table.share(kServers[2], kStart, kStart + 100s) == doctest::Approx((68 * 0.5 + 32 * 0.75) / 100));
 	}
 }
+
+TEST_SUITE("speed")
+{
+	TEST_CASE("a client's own reports go out while fresh and stop after an hour without jobs")
+	{
+		GossipConfig config = Client::base();
+		Gossip g(config);
+		const Endpoint peer{ "10.0.2.2", 3632 };
+		g.addPeer(peer, true); // pulled: asked (with our state) every second
+		SteadyTime t = kStart;
+		for (int j = 0; j < 10; ++j)
+			g.recordJob(kServers[0], 1000ms, t);
+		std::size_t early = 0, late = 0;
+		for (int round = 0; round < 30; ++round)
+			early += speedRecords(g.tick(t += 200ms));
+		CHECK(early >= 1);
+		t += 61min;
+		for (int round = 0; round < 30; ++round)
+			late += speedRecords(g.tick(t += 200ms));
+		CHECK(late == 0);
+	}
+}
