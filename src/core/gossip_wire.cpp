@@ -148,6 +148,17 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 		p.digest = r.u64();
 		return p;
 	}
+	case RecordType::Speed: {
+		Speed s;
+		s.client = r.u64();
+		s.server = r.u64();
+		s.incarnation = r.u64();
+		s.sequence = r.u64();
+		s.ageMs = r.u32();
+		s.logTime = r.u32() / 10000.0;
+		s.jobs = r.u16();
+		return s;
+	}
 	case RecordType::Pad:
 		break;
 	}
@@ -158,7 +169,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Profile);
+	       type <= static_cast<std::uint8_t>(RecordType::Speed);
 }
 
 Decoded fail(Decoded d, std::string why)

@@ -16,6 +16,9 @@ using detail::bodySize;
 using detail::kOptCpp;
 using detail::kOptLzo;
 
+// A Speed's log time, in 1/10000: steps of 0.01 % in time.
+constexpr double kSpeedLogUnit = 10000.0;
+
 // Fixed point in thousandths; callers validate the range first.
 std::uint32_t toMilli(double value) noexcept
 {
@@ -45,22 +48,29 @@ private:
 
 RecordType typeOf(const Record &record) noexcept
 {
-	switch (record.index()) {
-	case 0:
-		return RecordType::Sample;
-	case 1:
-		return RecordType::Leave;
-	case 2:
-		return RecordType::Reservation;
-	case 3:
-		return RecordType::Demand;
-	case 4:
-		return RecordType::Load;
-	case 5:
-		return RecordType::Cookie;
-	default:
-		return RecordType::Profile;
-	}
+	return std::visit(
+		[](const auto &r) {
+			using T = std::decay_t<decltype(r)>;
+			if constexpr (std::is_same_v<T, Sample>)
+				return RecordType::Sample;
+			else if constexpr (std::is_same_v<T, Leave>)
+				return RecordType::Leave;
+			else if constexpr (std::is_same_v<T, Reservation>)
+				return RecordType::Reservation;
+			else if constexpr (std::is_same_v<T, Demand>)
+				return RecordType::Demand;
+			else if constexpr (std::is_same_v<T, Load>)
+				return RecordType::Load;
+			else if constexpr (std::is_same_v<T, Cookie>)
+				return RecordType::Cookie;
+			else if constexpr (std::is_same_v<T, Profile>)
+				return RecordType::Profile;
+			else {
+				static_assert(std::is_same_v<T, Speed>, "a record type without a number");
+				return RecordType::Speed;
+			}
+		},
+		record);
 }
 
 void writeBody(Writer &w, const Record &record)
@@ -105,6 +115,14 @@ void writeBody(Writer &w, const Record &record)
 				w.u64(r.server);
 				w.u64(r.incarnation);
 				w.u64(r.digest);
+			} else if constexpr (std::is_same_v<T, Speed>) {
+				w.u64(r.client);
+				w.u64(r.server);
+				w.u64(r.incarnation);
+				w.u64(r.sequence);
+				w.u32(r.ageMs);
+				w.u32(static_cast<std::uint32_t>(std::llround(r.logTime * kSpeedLogUnit)));
+				w.u16(static_cast<std::uint16_t>(r.jobs));
 			} else {
 				w.u64(r.server);
 				w.u16(r.incarnation);
