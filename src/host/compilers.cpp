@@ -107,7 +107,7 @@ std::optional<std::pair<Compiler, std::string>> probeAt(const std::string &name,
 
 // Adds the identity of the compiler at @path; none when its files cannot
 // be read (the compiler is then matched by version, unverified).
-void identify(Compiler &compiler, const std::string &path)
+void attachIdentity(Compiler &compiler, const std::string &path)
 {
 	compiler.identity = compilerIdentifier().identify(path);
 	if (compiler.identity.empty())
@@ -116,12 +116,13 @@ void identify(Compiler &compiler, const std::string &path)
 
 } // namespace
 
-std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir)
+std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir, bool identify)
 {
 	auto found = probeAt(name, excludeDir);
 	if (!found)
 		return std::nullopt;
-	identify(found->first, found->second);
+	if (identify)
+		attachIdentity(found->first, found->second);
 	return std::move(found->first);
 }
 
@@ -164,7 +165,7 @@ std::vector<Compiler> masqueradeCompilers(const std::string &dir)
 			continue;
 		// The first name of a version speaks for it (cc before c++, as
 		// stock distcc advertises cc): only that one is hashed.
-		identify(found->first, found->second);
+		attachIdentity(found->first, found->second);
 		compilers.push_back(std::move(found->first));
 	}
 	return compilers;

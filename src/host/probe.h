@@ -148,9 +148,12 @@ std::set<std::pair<std::string, std::uint16_t>> distccBackoffs(const std::string
 // identity (host/compiler_id.h; empty when its files cannot be read). A bare
 // NAME is looked up on $PATH with @excludeDir skipped (so that the
 // masquerade symlinks do not find distcc itself); a NAME with a '/' is run
-// as is. Runs the compiler four times, each with a timeout of 3 s; blocks
-// meanwhile.
-std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir = kMasqueradeDir);
+// as is. Runs the compiler four times (twice without @identify), each with
+// a timeout of 3 s; blocks meanwhile.
+// Without @identify the identity is left empty and the compiler's files are
+// not read (a line matched by version does not need it).
+std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir = kMasqueradeDir,
+				      bool identify = true);
 
 // The distinct compilers distccd will run: one per target machine and
 // version that an entry of its masquerade directory answers for with a real

@@ -627,11 +627,15 @@ int main(int argc, char **argv)
 			if (request.failing.size() < HostsRequest::kMaxFailing)
 				request.failing.push_back({ name, port });
 	if (const auto name = compilerName(options)) {
-		if (const auto c = host::probeCompiler(*name)) {
+		// Hashing the compiler's binaries (tens of MB) is for an exact match
+		// and for the outputs that show identities; a line matched by
+		// version does not depend on them.
+		const bool identify = options.match == MatchMode::Exact || options.output == Output::Json ||
+				      options.output == Output::Status;
+		if (const auto c = host::probeCompiler(*name, host::kMasqueradeDir, identify)) {
 			request.compiler = *c;
-			if (c->identity.empty() && options.match == MatchMode::Exact)
-				log(LogLevel::Warning, "cannot read {}'s binaries: every server is matched by version, "
-						       "unverified",
+			if (c->identity.empty() && identify)
+				log(LogLevel::Warning, "cannot read {}'s binaries: no server's compiler can be verified",
 				    *name);
 		} else {
 			log(LogLevel::Warning, "cannot ask {} for its target and version: listing servers whatever "

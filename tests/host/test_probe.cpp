@@ -643,6 +643,11 @@ TEST_SUITE("host_probe")
 		CHECK(entry->sameVersion(Compiler{ "wrong-machine", "0" }));
 		CHECK(entry->identity != c->identity);
 		CHECK(probeCompiler((bin / "mycc").string(), masq.string()) == *c);
+		// Not asked to identify: the files are not read.
+		const auto quick = probeCompiler("mycc", masq.string(), false);
+		REQUIRE(quick);
+		CHECK(quick->sameVersion(*c));
+		CHECK(quick->identity.empty());
 		CHECK_FALSE(probeCompiler("noisy", masq.string()));
 		CHECK_FALSE(probeCompiler("broken", masq.string()));
 		CHECK_FALSE(probeCompiler("notexec", masq.string()));
