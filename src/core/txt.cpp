@@ -1,6 +1,7 @@
 // DNS-SD TXT schema of a _distcc._tcp advertisement.
 #include "distcc-mdns/txt.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -417,6 +418,7 @@ std::vector<std::string> encodeTxt(const Server &server)
 		txt.push_back(list("listen", server.listens, [](const Address &a) { return a.text; }));
 	if (!server.allows.empty())
 		txt.push_back(list("allow", server.allows, [](const Network &n) { return n.text(); }));
+	const std::size_t beforeSample = txtWireSize(txt);
 	if (server.sample) {
 		const LoadSample &s = *server.sample;
 		txt.push_back(fmt::format("run={}", std::min<std::uint32_t>(s.running, 65535)));
@@ -432,7 +434,14 @@ std::vector<std::string> encodeTxt(const Server &server)
 		ids.push_back(c.identity.empty() ? kNoIdentity : std::string_view(c.identity));
 	while (!ids.empty() && ids.back() == kNoIdentity)
 		ids.pop_back();
-	const std::size_t rest = txtWireSize(txt);
+	// Sized for the widest sample, so that which identities fit does not
+	// change as the sample's numbers grow between two updates of the record.
+	std::size_t rest = txtWireSize(txt);
+	if (server.sample) {
+		const std::string widest[] = { "run=65535", "load=999999.999", fmt::format("inc={}", UINT64_MAX),
+					       fmt::format("seq={}", UINT64_MAX) };
+		rest = std::max(rest, beforeSample + txtWireSize(widest));
+	}
 	for (; !ids.empty(); ids.pop_back()) {
 		const std::string ccid = fmt::format("ccid={}", fmt::join(ids, ","));
 		if (ccid.size() <= kMaxTxtString && rest + 1 + ccid.size() <= kMaxTxtBytes) {
