@@ -24,6 +24,10 @@ struct PickPolicy {
 	// When set, only servers that run this compiler (same target machine and
 	// version), and those whose compilers are unknown.
 	std::optional<Compiler> compiler;
+	// MatchMode::Exact also leaves out a server whose identity for that
+	// compiler differs from the compiler's; one without an identity stays
+	// (matched by version, unverified).
+	MatchMode match = MatchMode::Version;
 	// Servers with room (assumed running plus reserved below their slots)
 	// come before full ones, each group ordered by power-of-two-choices: a
 	// job never queues behind others while a server that knows of no queue
@@ -40,7 +44,8 @@ enum class Ineligible : std::uint8_t {
 	Compiler,
 	Slow,
 	Dead,
-	Left
+	Left,
+	Identity, // MatchMode::Exact: another build of the same compiler version
 };
 
 std::string_view describe(Ineligible reason) noexcept;

@@ -14,6 +14,9 @@ namespace dmdns {
 
 struct PlanOptions {
 	PickPolicy policy;
+	// How the client's compiler (PickPolicy::compiler) must match a
+	// server's: by version (default), or exactly, by identity too.
+	MatchMode match = MatchMode::Version;
 	std::uint32_t localSlots = 2; // localhost/N closes every line
 	bool lzo = false;	      // add ,lzo for servers that offer it
 	bool cpp = false;	      // add ,cpp (pump) for servers that offer it
@@ -49,7 +52,7 @@ struct PlanOptions {
 };
 
 // The policy planHostsLine() picks with: PlanOptions::policy with its
-// minimum speed raised to minSpeed x localSpeed.
+// minimum speed raised to minSpeed x localSpeed and PlanOptions::match.
 PickPolicy effectivePolicy(const PlanOptions &options);
 
 // Where localhost goes in the line, from the capacity this machine adds

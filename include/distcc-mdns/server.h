@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,17 +31,50 @@ enum class ServerState : std::uint8_t {
 std::string_view stateName(ServerState state) noexcept;
 std::optional<ServerState> parseServerState(std::string_view text) noexcept;
 
+// Hex digits of a compiler identity: 32 bits of a hash of its binaries
+// (host/compiler_id.h). It tells builds apart by accident, not by malice: a
+// server can advertise any identity, so length buys no trust, while each
+// digit costs TXT space that up to kMaxTxtCompilers + 1 compilers share.
+inline constexpr std::size_t kCompilerIdentityDigits = 8;
+
+// Whether @identity is kCompilerIdentityDigits lower-case hex digits.
+bool validCompilerIdentity(std::string_view identity) noexcept;
+
 // One compiler a server runs: `cc -dumpmachine` and `cc -dumpversion`.
 struct Compiler {
 	std::string machine;
 	std::string version;
+	// A hash of the driver and the binaries it runs for C and C++ (see
+	// validCompilerIdentity); empty when not advertised, as by a stock or
+	// older server, or not known.
+	std::string identity = {};
 
 	// Both parts are 1-63 letters, digits or "._-" (machine) and "._+~-"
 	// (version): what `cc -dumpmachine`/`-dumpversion` print and what the
-	// TXT record can carry.
+	// TXT record can carry; the identity is empty or valid.
 	bool valid() const noexcept;
+	// Same target machine and version: what distcc needs, whatever the
+	// identities say.
+	bool sameVersion(const Compiler &other) const noexcept;
 
 	bool operator==(const Compiler &) const = default;
+};
+
+// How a client matches its compiler with a server's.
+enum class MatchMode : std::uint8_t {
+	Version, // same target machine and version (distcc's own rule)
+	Exact,	 // and, where both say one, the same identity
+};
+
+std::string_view matchModeName(MatchMode mode) noexcept;
+std::optional<MatchMode> parseMatchMode(std::string_view text) noexcept;
+
+// What a server's identity for a client's compiler says.
+enum class IdentityMatch : std::uint8_t {
+	Unchecked,  // no compiler asked for, or the server does not run it
+	Same,	    // both identities known and equal
+	Unverified, // one side has no identity (a stock or older server)
+	Differs,    // both known, different: another build of the compiler
 };
 
 // A numeric IP address as the resolver saw it.
@@ -146,6 +180,11 @@ struct Server {
 
 	// Whether the server runs @compiler (same target machine and version).
 	bool offers(const Compiler &compiler) const noexcept;
+	// The server's compiler of @compiler's machine and version; null when
+	// it runs none.
+	const Compiler *offered(const Compiler &compiler) const noexcept;
+	// How the server's identity for @compiler compares with @compiler's.
+	IdentityMatch identityMatch(const Compiler &compiler) const noexcept;
 
 	// Whether distccd listens on @a (always, when the server did not say).
 	bool listensOn(const Address &a) const noexcept;

@@ -50,13 +50,19 @@ struct TxtDecoded {
 std::size_t txtWireSize(std::span<const std::string> strings) noexcept;
 
 // Encodes @server as TXT strings: stock distcc's keys first, unchanged,
-// then ours. Throws std::length_error if the record would exceed
-// kMaxTxtBytes and std::invalid_argument if a field cannot be advertised.
+// then ours. The compilers' identities go in `ccid`, one per compiler in
+// the order the record lists them (the default's first, then `cc`'s), "-"
+// for one without, and only as many as fit: the last compilers' are cut
+// first (those compilers are then matched unverified), never the record
+// made oversize by them. Throws std::length_error if the record would
+// still exceed kMaxTxtBytes and std::invalid_argument if a field cannot be
+// advertised.
 std::vector<std::string> encodeTxt(const Server &server);
 
 // Decodes TXT strings as received (any order, raw bytes). Never throws for
 // bad input: every refused field is listed in problems and left at its
-// default.
+// default; a `ccid` with a malformed entry or more entries than compilers
+// is refused whole, leaving every identity empty.
 TxtDecoded decodeTxt(std::span<const std::string_view> strings);
 TxtDecoded decodeTxt(std::span<const std::string> strings);
 

@@ -24,6 +24,8 @@ std::string_view describe(Ineligible reason) noexcept
 		return "dead: its gossip stopped";
 	case Ineligible::Left:
 		return "left: its daemon stopped";
+	case Ineligible::Identity:
+		return "compiler identity differs";
 	}
 	return "unknown";
 }
@@ -44,6 +46,9 @@ Ineligible checkEligible(const Server &server, const PickPolicy &policy) noexcep
 	// compilers it runs: unknown is not refused.
 	if (policy.compiler && !server.compilers.empty() && !server.offers(*policy.compiler))
 		return Ineligible::Compiler;
+	if (policy.compiler && policy.match == MatchMode::Exact &&
+	    server.identityMatch(*policy.compiler) == IdentityMatch::Differs)
+		return Ineligible::Identity;
 	if (server.speed < policy.minSpeed)
 		return Ineligible::Slow;
 	return Ineligible::None;

@@ -161,6 +161,7 @@ LocalPlace placeLocal(double localCapacity, double remoteCapacity) noexcept
 PickPolicy effectivePolicy(const PlanOptions &options)
 {
 	PickPolicy policy = options.policy;
+	policy.match = options.match;
 	policy.minSpeed = std::max(policy.minSpeed,
 				   options.minSpeed * std::clamp(options.localSpeed, kMinSpeed, kMaxSpeed));
 	return policy;

@@ -33,9 +33,35 @@ std::optional<ServerState> parseServerState(std::string_view text) noexcept
 	return std::nullopt;
 }
 
+bool validCompilerIdentity(std::string_view identity) noexcept
+{
+	return identity.size() == kCompilerIdentityDigits &&
+	       std::all_of(identity.begin(), identity.end(),
+			   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 bool Compiler::valid() const noexcept
 {
-	return text::isToken(machine, text::kTripletChars) && text::isToken(version, text::kVersionChars);
+	return text::isToken(machine, text::kTripletChars) && text::isToken(version, text::kVersionChars) &&
+	       (identity.empty() || validCompilerIdentity(identity));
+}
+
+bool Compiler::sameVersion(const Compiler &other) const noexcept
+{
+	return machine == other.machine && version == other.version;
+}
+
+std::string_view matchModeName(MatchMode mode) noexcept
+{
+	return mode == MatchMode::Exact ? "exact" : "version";
+}
+
+std::optional<MatchMode> parseMatchMode(std::string_view text) noexcept
+{
+	for (MatchMode mode : { MatchMode::Version, MatchMode::Exact })
+		if (text == matchModeName(mode))
+			return mode;
+	return std::nullopt;
 }
 
 std::optional<Address> Address::parse(std::string_view text, std::uint32_t scope)
@@ -177,7 +203,24 @@ double Server::expectedWait(std::uint32_t reserved) const noexcept
 
 bool Server::offers(const Compiler &compiler) const noexcept
 {
-	return std::find(compilers.begin(), compilers.end(), compiler) != compilers.end();
+	return offered(compiler) != nullptr;
+}
+
+const Compiler *Server::offered(const Compiler &compiler) const noexcept
+{
+	const auto it = std::find_if(compilers.begin(), compilers.end(),
+				     [&](const Compiler &c) { return c.sameVersion(compiler); });
+	return it == compilers.end() ? nullptr : &*it;
+}
+
+IdentityMatch Server::identityMatch(const Compiler &compiler) const noexcept
+{
+	const Compiler *there = offered(compiler);
+	if (!there)
+		return IdentityMatch::Unchecked;
+	if (there->identity.empty() || compiler.identity.empty())
+		return IdentityMatch::Unverified;
+	return there->identity == compiler.identity ? IdentityMatch::Same : IdentityMatch::Differs;
 }
 
 bool Server::listensOn(const Address &a) const noexcept

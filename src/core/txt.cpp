@@ -1,10 +1,12 @@
 // DNS-SD TXT schema of a _distcc._tcp advertisement.
 #include "distcc-mdns/txt.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "distcc-mdns/text.h"
 
@@ -14,6 +16,8 @@ namespace {
 
 // A TXT string is one length byte plus at most 255 bytes.
 constexpr std::size_t kMaxTxtString = 255;
+// A compiler without an identity, in `ccid`.
+constexpr std::string_view kNoIdentity = "-";
 
 // Reads one `machine:version,...` list; all or nothing.
 std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, std::string &why)
@@ -48,6 +52,30 @@ std::optional<std::vector<Compiler>> parseCompilerList(std::string_view value, s
 		return std::nullopt;
 	}
 	return list;
+}
+
+// Reads a `ccid` value: one identity or "-" (none) per compiler, all or
+// nothing.
+std::optional<std::vector<std::string>> parseIdentityList(std::string_view value, std::string &why)
+{
+	std::vector<std::string> list;
+	for (;;) {
+		if (list.size() == kMaxTxtCompilers + 1) {
+			why = fmt::format("more than {} identities", kMaxTxtCompilers + 1);
+			return std::nullopt;
+		}
+		const auto comma = value.find(',');
+		const std::string_view item = value.substr(0, comma);
+		if (item != kNoIdentity && !validCompilerIdentity(item)) {
+			why = fmt::format("entry {} is not {} hex digits or \"{}\"", text::quote(item),
+					  kCompilerIdentityDigits, kNoIdentity);
+			return std::nullopt;
+		}
+		list.emplace_back(item == kNoIdentity ? std::string_view{} : item);
+		if (comma == std::string_view::npos)
+			return list;
+		value.remove_prefix(comma + 1);
+	}
 }
 
 // Reads a comma list of at most kMaxTxtNetworks items with @parse, each a
@@ -96,8 +124,24 @@ public:
 	{
 		Server &s = out_.server;
 		// The default compiler travels in distcc's keys, the others in `cc`.
+		std::optional<Compiler> cc;
 		if (ccMachine_ && ccVersion_)
-			s.compilers.push_back(Compiler{ *ccMachine_, *ccVersion_ });
+			cc = Compiler{ *ccMachine_, *ccVersion_ };
+		// `ccid` names the identities in that order, the default's first;
+		// a shorter list leaves the last compilers without one.
+		if (identities_.size() > 1 + compilers_.size()) {
+			out_.problems.push_back({ "ccid", fmt::format("{} identities for {} compilers",
+								      identities_.size(), 1 + compilers_.size()) });
+			identities_.clear();
+		}
+		for (std::size_t i = 0; i < identities_.size(); ++i) {
+			if (i == 0 && cc)
+				cc->identity = identities_[0];
+			else if (i > 0)
+				compilers_[i - 1].identity = identities_[i];
+		}
+		if (cc)
+			s.compilers.push_back(std::move(*cc));
 		for (Compiler &c : compilers_)
 			if (!s.offers(c))
 				s.compilers.push_back(std::move(c));
@@ -178,6 +222,12 @@ private:
 				compilers_ = std::move(*list);
 			return why;
 		}
+		if (key == "ccid") {
+			std::string why;
+			if (auto list = parseIdentityList(value, why))
+				identities_ = std::move(*list);
+			return why;
+		}
 		if (key == "run")
 			return number(value, 0, 65535, [&](auto v) { running_ = static_cast<std::uint32_t>(v); });
 		if (key == "load") {
@@ -244,6 +294,7 @@ private:
 
 	TxtDecoded &out_;
 	std::vector<Compiler> compilers_;
+	std::vector<std::string> identities_; // empty: none advertised
 	std::optional<std::string> ccMachine_;
 	std::optional<std::string> ccVersion_;
 	std::optional<std::uint32_t> jobs_;
@@ -367,12 +418,36 @@ std::vector<std::string> encodeTxt(const Server &server)
 		txt.push_back(list("listen", server.listens, [](const Address &a) { return a.text; }));
 	if (!server.allows.empty())
 		txt.push_back(list("allow", server.allows, [](const Network &n) { return n.text(); }));
+	const std::size_t beforeSample = txtWireSize(txt);
 	if (server.sample) {
 		const LoadSample &s = *server.sample;
 		txt.push_back(fmt::format("run={}", std::min<std::uint32_t>(s.running, 65535)));
 		txt.push_back(fmt::format("load={}", text::formatDecimal(s.runnable)));
 		txt.push_back(fmt::format("inc={}", s.incarnation));
 		txt.push_back(fmt::format("seq={}", s.sequence));
+	}
+
+	// The compilers' identities, as many as fit: the last compilers' go
+	// first, leaving them unverified rather than the record oversize.
+	std::vector<std::string_view> ids;
+	for (const Compiler &c : server.compilers)
+		ids.push_back(c.identity.empty() ? kNoIdentity : std::string_view(c.identity));
+	while (!ids.empty() && ids.back() == kNoIdentity)
+		ids.pop_back();
+	// Sized for the widest sample, so that which identities fit does not
+	// change as the sample's numbers grow between two updates of the record.
+	std::size_t rest = txtWireSize(txt);
+	if (server.sample) {
+		const std::string widest[] = { "run=65535", "load=999999.999", fmt::format("inc={}", UINT64_MAX),
+					       fmt::format("seq={}", UINT64_MAX) };
+		rest = std::max(rest, beforeSample + txtWireSize(widest));
+	}
+	for (; !ids.empty(); ids.pop_back()) {
+		const std::string ccid = fmt::format("ccid={}", fmt::join(ids, ","));
+		if (ccid.size() <= kMaxTxtString && rest + 1 + ccid.size() <= kMaxTxtBytes) {
+			txt.push_back(ccid);
+			break;
+		}
 	}
 
 	for (const std::string &s : txt)

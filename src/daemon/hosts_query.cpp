@@ -68,6 +68,7 @@ HostsAnswer answerHosts(const HostsRequest &request, const std::vector<Directory
 	options.lzo = request.lzo;
 	options.cpp = request.cpp;
 	options.policy.compiler = request.compiler;
+	options.match = request.match.value_or(MatchMode::Version);
 	// Load in TXT changes at most every 10 s and only when it changes by a
 	// quarter of the slots, so its age says nothing about its truth; live
 	// samples with real ages arrive by gossip.

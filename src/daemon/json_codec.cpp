@@ -120,6 +120,19 @@ HostsRequest hostsRequest(const json &r)
 	h.cpp = boolean(r, "cpp").value_or(false);
 	if (const auto text = string(r, "compiler"))
 		h.compiler = compiler(*text);
+	if (const auto id = string(r, "compiler_id")) {
+		if (!h.compiler)
+			throw std::invalid_argument("'compiler_id' needs 'compiler'");
+		if (!validCompilerIdentity(*id))
+			throw std::invalid_argument(fmt::format("'compiler_id' must be {} lower-case hex digits, not {}",
+								kCompilerIdentityDigits, text::quote(*id)));
+		h.compiler->identity = *id;
+	}
+	if (const auto mode = string(r, "match")) {
+		h.match = parseMatchMode(*mode);
+		if (!h.match)
+			throw std::invalid_argument("'match' must be \"version\" or \"exact\", not " + text::quote(*mode));
+	}
 	h.reserve = boolean(r, "reserve");
 	h.failing = failing(r);
 	return h;
@@ -207,6 +220,14 @@ json encode(const ServerView &s)
 	j["stock"] = s.stock;
 	j["local"] = s.local;
 	j["compilers"] = s.compilers;
+	if (s.identity.match == IdentityMatch::Unchecked)
+		j["identity"] = nullptr;
+	else
+		j["identity"] = { { "match", identityMatchName(s.identity.match) },
+				  { "machine", s.identity.machine },
+				  { "version", s.identity.version },
+				  { "here", s.identity.here },
+				  { "there", s.identity.there } };
 	j["problems"] = s.problems;
 	j["limit"] = s.limit;
 	j["expected"] = s.expected;
@@ -260,6 +281,21 @@ ServerView decodeServer(const json &j)
 	read(j, "stock", s.stock);
 	read(j, "local", s.local);
 	read(j, "compilers", s.compilers);
+	if (j.contains("identity") && !j["identity"].is_null()) {
+		const json &id = j["identity"];
+		if (!id.is_object())
+			throw std::invalid_argument("the view's 'identity' must be an object");
+		std::string match;
+		read(id, "match", match);
+		const auto parsed = parseIdentityMatch(match);
+		if (!parsed)
+			throw std::invalid_argument("the view's identity 'match' is unknown: " + text::quote(match));
+		s.identity.match = *parsed;
+		read(id, "machine", s.identity.machine);
+		read(id, "version", s.identity.version);
+		read(id, "here", s.identity.here);
+		read(id, "there", s.identity.there);
+	}
 	read(j, "problems", s.problems);
 	read(j, "limit", s.limit);
 	read(j, "expected", s.expected);
@@ -306,8 +342,13 @@ json encode(const HostsRequest &request)
 		j["min_speed"] = *request.minSpeed;
 	j["lzo"] = request.lzo;
 	j["cpp"] = request.cpp;
-	if (request.compiler)
+	if (request.compiler) {
 		j["compiler"] = request.compiler->machine + " " + request.compiler->version;
+		if (!request.compiler->identity.empty())
+			j["compiler_id"] = request.compiler->identity;
+	}
+	if (request.match)
+		j["match"] = matchModeName(*request.match);
 	if (request.reserve)
 		j["reserve"] = *request.reserve;
 	if (!request.failing.empty()) {
@@ -360,6 +401,7 @@ json encode(const View &view)
 		if (place == view.localhost)
 			j["localhost"] = name;
 	j["share"] = orNull(view.share);
+	j["match"] = matchModeName(view.match);
 	j["servers"] = json::array();
 	for (const ServerView &s : view.servers)
 		j["servers"].push_back(encode(s));
@@ -392,6 +434,14 @@ View decodeView(const json &j)
 		v.localhost = known->first;
 	}
 	read(j, "share", v.share);
+	std::optional<std::string> match;
+	read(j, "match", match);
+	if (match) {
+		const auto mode = parseMatchMode(*match);
+		if (!mode)
+			throw std::invalid_argument("the view's 'match' is unknown: " + text::quote(*match));
+		v.match = *mode;
+	}
 	if (j.contains("servers")) {
 		if (!j["servers"].is_array())
 			throw std::invalid_argument("the view's 'servers' must be an array");

@@ -50,7 +50,8 @@ struct HostsRequest {
 	std::optional<double> minSpeed;		 // [0, 1]
 	bool lzo = false;
 	bool cpp = false;
-	std::optional<Compiler> compiler; // valid() when set
+	std::optional<Compiler> compiler; // valid() when set; its identity may be empty
+	std::optional<MatchMode> match;	  // default: MatchMode::Version
 	std::optional<bool> reserve;	  // default: whether want is given
 	std::vector<FailingHost> failing; // at most kMaxFailing
 };

@@ -7,6 +7,29 @@ namespace dmdns {
 
 namespace {
 
+constexpr std::pair<IdentityMatch, std::string_view> kIdentityMatches[] = {
+	{ IdentityMatch::Same, "same" },
+	{ IdentityMatch::Unverified, "unverified" },
+	{ IdentityMatch::Differs, "differs" },
+};
+
+// How @s's compiler compares with the client's @asked.
+IdentityView compareIdentity(const Server &s, const std::optional<Compiler> &asked)
+{
+	IdentityView v;
+	if (!asked)
+		return v;
+	v.match = s.identityMatch(*asked);
+	if (v.match == IdentityMatch::Unchecked)
+		return v;
+	v.machine = asked->machine;
+	v.version = asked->version;
+	v.here = asked->identity;
+	if (const Compiler *there = s.offered(*asked))
+		v.there = there->identity;
+	return v;
+}
+
 ServerView describe(const DirectoryEntry &entry, std::uint32_t reserved)
 {
 	const Server &s = entry.server;
@@ -60,12 +83,38 @@ constexpr std::string_view kDuplicate = "same address and port as ";
 
 } // namespace
 
+std::string_view identityMatchName(IdentityMatch match) noexcept
+{
+	for (const auto &[m, name] : kIdentityMatches)
+		if (m == match)
+			return name;
+	return "unchecked";
+}
+
+std::optional<IdentityMatch> parseIdentityMatch(std::string_view name) noexcept
+{
+	for (const auto &[m, known] : kIdentityMatches)
+		if (known == name)
+			return m;
+	return std::nullopt;
+}
+
+std::string identityText(const IdentityView &identity)
+{
+	auto id = [](const std::string &s) { return s.empty() ? std::string("none") : s; };
+	return fmt::format("{} {} ({}) here, {} ({}) there", identity.machine, identity.version, id(identity.here),
+			   identity.version, id(identity.there));
+}
+
 std::string exclusionText(const ServerView &server)
 {
 	switch (server.excluded) {
 	case Exclusion::None:
 		return {};
 	case Exclusion::Ineligible:
+		// The one reason with details: which builds differ.
+		if (server.ineligible == Ineligible::Identity && server.identity.match == IdentityMatch::Differs)
+			return fmt::format("{}: {}", describe(server.ineligible), identityText(server.identity));
 		return std::string(describe(server.ineligible));
 	case Exclusion::Duplicate:
 		return std::string(kDuplicate) + server.duplicateOf;
@@ -94,13 +143,19 @@ void parseExclusion(std::string_view text, ServerView &server)
 		server.duplicateOf = text.substr(kDuplicate.size());
 		return;
 	}
-	for (auto i = static_cast<std::uint8_t>(Ineligible::NotUp); i <= static_cast<std::uint8_t>(Ineligible::Left);
-	     ++i)
+	for (auto i = static_cast<std::uint8_t>(Ineligible::NotUp);
+	     i <= static_cast<std::uint8_t>(Ineligible::Identity); ++i)
 		if (text == describe(static_cast<Ineligible>(i))) {
 			server.excluded = Exclusion::Ineligible;
 			server.ineligible = static_cast<Ineligible>(i);
 			return;
 		}
+	// Its details are the view's identity fields.
+	if (text.starts_with(std::string(describe(Ineligible::Identity)) + ": ")) {
+		server.excluded = Exclusion::Ineligible;
+		server.ineligible = Ineligible::Identity;
+		return;
+	}
 	server.excluded = Exclusion::Other;
 	server.otherReason = text;
 }
@@ -123,12 +178,14 @@ View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::u
 	view.localSlots = options.localSlots;
 	view.localSpeed = options.localSpeed;
 	view.localhost = plan.local;
+	view.match = options.match;
 	if (plan.share)
 		view.share = plan.share;
 	view.servers.reserve(entries.size());
 	std::vector<bool> listed(entries.size(), false);
 	for (const PlannedHost &host : plan.remote) {
 		ServerView v = describe(entries[host.server], reservedAt(host.server));
+		v.identity = compareIdentity(servers[host.server], options.policy.compiler);
 		v.address = host.address.text;
 		v.limit = host.limit;
 		v.expected = host.expected;
@@ -139,6 +196,7 @@ View makeView(const std::vector<DirectoryEntry> &entries, std::span<const std::u
 		if (listed[i])
 			continue;
 		ServerView v = describe(entries[i], reservedAt(i));
+		v.identity = compareIdentity(servers[i], options.policy.compiler);
 		const PlanEntry &entry = plan.servers[i];
 		// Not listed, so left out for some reason: none planned means
 		// the plan found no address or port it could list.
@@ -183,6 +241,15 @@ std::string statusTable(const View &view)
 			note += (note.empty() ? "" : "; ") + ("left out: " + printable(exclusionText(s)));
 		if (s.reserved > 0)
 			note += (note.empty() ? "" : "; ") + fmt::format("{} reserved by others", s.reserved);
+		// Listed although another build of the compiler runs there (a
+		// version match), or matched without proof (an exact one).
+		if (s.identity.match == IdentityMatch::Differs && s.excluded != Exclusion::Ineligible)
+			note += (note.empty() ? "" : "; ") +
+				printable("warning: compiler identity differs: " + identityText(s.identity));
+		if (s.identity.match == IdentityMatch::Unverified && view.match == MatchMode::Exact)
+			note += (note.empty() ? "" : "; ") +
+				printable(fmt::format("compiler unverified: no identity {}",
+						      s.identity.there.empty() ? "advertised" : "known here"));
 		const std::string liveness =
 			s.liveness == Liveness::Unknown ? "-" : std::string(livenessName(s.liveness));
 		// Which speed the planner takes: what the jobs taught, or the

@@ -13,6 +13,22 @@
 
 namespace dmdns {
 
+// The client's compiler against the server's compiler of the same target
+// machine and version: their identities (host/compiler_id.h).
+struct IdentityView {
+	IdentityMatch match = IdentityMatch::Unchecked; // Unchecked: the rest empty
+	std::string machine;				// the client's compiler's
+	std::string version;
+	std::string here;  // the client's identity, or empty
+	std::string there; // the server's, or empty
+};
+
+std::string_view identityMatchName(IdentityMatch match) noexcept;
+std::optional<IdentityMatch> parseIdentityMatch(std::string_view name) noexcept;
+// "x86_64-linux-gnu 12 (a1b2c3d4) here, 12 (e5f6a7b8) there", "none" for
+// a side without identity.
+std::string identityText(const IdentityView &identity);
+
 // One server as a client sees it: what its records say, and what this
 // client's line does with it.
 struct ServerView {
@@ -42,6 +58,7 @@ struct ServerView {
 	bool stock = false;
 	bool local = false;
 	std::vector<std::string> compilers; // "MACHINE:VERSION"
+	IdentityView identity;		    // with a compiler asked for
 	std::vector<std::string> problems;  // "KEY: REASON"
 	std::uint32_t limit = 0;	    // in the line; 0 when left out
 	std::uint32_t expected = 0;	    // jobs this client's demand puts there
@@ -67,6 +84,9 @@ struct View {
 	LocalPlace localhost = LocalPlace::Last;
 	// Overloaded farm: the slots this client's limits add up to.
 	std::optional<std::uint32_t> share;
+	// How the client's compiler was matched: an exact match leaves out a
+	// server whose identity differs, a version match warns of it.
+	MatchMode match = MatchMode::Version;
 	// Listed servers in line order, then the others.
 	std::vector<ServerView> servers;
 	// The demand counted, and what was asked when it was clamped.

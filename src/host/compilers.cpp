@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "host/capture.h"
+#include "host/compiler_id.h"
 #include "host/procfs.h"
 
 namespace dmdns::host {
@@ -76,7 +77,10 @@ std::optional<std::string> findOnPath(const std::string &name, const std::string
 
 } // namespace
 
-std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir)
+namespace {
+
+// The compiler @name answers for and the path it was run at.
+std::optional<std::pair<Compiler, std::string>> probeAt(const std::string &name, const std::string &excludeDir)
 {
 	if (name.find('/') == std::string::npos && !procfs::validCompilerName(name))
 		return std::nullopt;
@@ -94,9 +98,32 @@ std::optional<Compiler> probeCompiler(const std::string &name, const std::string
 		return std::nullopt;
 	}
 	auto compiler = procfs::parseCompilerOutput(*machine, *version);
-	if (!compiler)
+	if (!compiler) {
 		log(LogLevel::Debug, "compiler {}: output cannot be advertised", name);
-	return compiler;
+		return std::nullopt;
+	}
+	return std::pair{ std::move(*compiler), *path };
+}
+
+// Adds the identity of the compiler at @path; none when its files cannot
+// be read (the compiler is then matched by version, unverified).
+void attachIdentity(Compiler &compiler, const std::string &path)
+{
+	compiler.identity = compilerIdentifier().identify(path);
+	if (compiler.identity.empty())
+		log(LogLevel::Debug, "compiler {}: no identity", path);
+}
+
+} // namespace
+
+std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir, bool identify)
+{
+	auto found = probeAt(name, excludeDir);
+	if (!found)
+		return std::nullopt;
+	if (identify)
+		attachIdentity(found->first, found->second);
+	return std::move(found->first);
 }
 
 std::vector<Compiler> masqueradeCompilers(const std::string &dir)
@@ -132,9 +159,14 @@ std::vector<Compiler> masqueradeCompilers(const std::string &dir)
 			log(LogLevel::Warning, "{}: compilers after {} not probed: out of time", dir, name);
 			break;
 		}
-		auto compiler = probeCompiler(name, dir);
-		if (compiler && std::find(compilers.begin(), compilers.end(), *compiler) == compilers.end())
-			compilers.push_back(std::move(*compiler));
+		auto found = probeAt(name, dir);
+		if (!found || std::any_of(compilers.begin(), compilers.end(),
+					  [&](const Compiler &c) { return c.sameVersion(found->first); }))
+			continue;
+		// The first name of a version speaks for it (cc before c++, as
+		// stock distcc advertises cc): only that one is hashed.
+		attachIdentity(found->first, found->second);
+		compilers.push_back(std::move(found->first));
 	}
 	return compilers;
 }

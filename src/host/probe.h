@@ -144,15 +144,22 @@ long distccBackoffPeriod();
 // @period seconds ago (none when @period is 0 or less).
 std::set<std::pair<std::string, std::uint16_t>> distccBackoffs(const std::string &lockDir, long period);
 
-// `NAME -dumpmachine` and `NAME -dumpversion` of one compiler. A bare NAME is
-// looked up on $PATH with @excludeDir skipped (so that the masquerade
-// symlinks do not find distcc itself); a NAME with a '/' is run as is.
-// Runs the compiler twice, each with a timeout of 3 s; blocks meanwhile.
-std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir = kMasqueradeDir);
+// `NAME -dumpmachine` and `NAME -dumpversion` of one compiler, and its
+// identity (host/compiler_id.h; empty when its files cannot be read). A bare
+// NAME is looked up on $PATH with @excludeDir skipped (so that the
+// masquerade symlinks do not find distcc itself); a NAME with a '/' is run
+// as is. Runs the compiler four times (twice without @identify), each with
+// a timeout of 3 s; blocks meanwhile.
+// Without @identify the identity is left empty and the compiler's files are
+// not read (a line matched by version does not need it).
+std::optional<Compiler> probeCompiler(const std::string &name, const std::string &excludeDir = kMasqueradeDir,
+				      bool identify = true);
 
-// The distinct compilers distccd will run: one per entry of its masquerade
-// directory that a real compiler on $PATH answers for, `cc` first if present,
-// the rest in name order. Blocks while the compilers run.
+// The distinct compilers distccd will run: one per target machine and
+// version that an entry of its masquerade directory answers for with a real
+// compiler on $PATH, `cc` first if present, the rest in name order, each
+// with the identity of the first entry that answered for it. Blocks while
+// the compilers run.
 std::vector<Compiler> masqueradeCompilers(const std::string &dir = kMasqueradeDir);
 
 } // namespace dmdns::host

@@ -61,6 +61,12 @@ void usage(std::FILE *out)
 			      "      --compiler=CC      list only servers that run the compiler CC runs\n"
 			      "                         here (same target and version) [$CC, else cc]\n"
 			      "      --any-compiler     list servers whatever compilers they run\n"
+			      "      --match=MODE       how servers' compilers must match CC's: version\n"
+			      "                         (same target and version; --status warns when\n"
+			      "                         their identity, a hash of the compiler's\n"
+			      "                         binaries, differs) or exact (such servers are\n"
+			      "                         left out; those that advertise no identity are\n"
+			      "                         listed, marked unverified) [version]\n"
 			      "      --speed=X          this machine's speed (1 = the reference machine)\n"
 			      "                         [the daemon's; 1 when browsing]\n"
 			      "      --min-speed=F      leave out servers slower than F times this\n"
@@ -97,6 +103,7 @@ struct Options {
 	std::uint32_t localSlots = host::onlineCpus();
 	std::optional<std::uint32_t> want;
 	std::optional<std::string> compiler; // empty string: any
+	std::optional<MatchMode> match;
 	std::optional<double> speed;
 	std::optional<double> minSpeed;
 	std::optional<std::string> setState;
@@ -119,6 +126,7 @@ Options parse(int argc, char **argv)
 		OptWant,
 		OptCompiler,
 		OptAnyCompiler,
+		OptMatch,
 		OptSpeed,
 		OptMinSpeed,
 		OptSetState,
@@ -139,6 +147,7 @@ Options parse(int argc, char **argv)
 		{ "want", required_argument, nullptr, OptWant },
 		{ "compiler", required_argument, nullptr, OptCompiler },
 		{ "any-compiler", no_argument, nullptr, OptAnyCompiler },
+		{ "match", required_argument, nullptr, OptMatch },
 		{ "speed", required_argument, nullptr, OptSpeed },
 		{ "set-state", required_argument, nullptr, OptSetState },
 		{ "setup-user", no_argument, nullptr, OptSetupUser },
@@ -179,6 +188,11 @@ Options parse(int argc, char **argv)
 			break;
 		case OptAnyCompiler:
 			o.compiler = "";
+			break;
+		case OptMatch:
+			o.match = parseMatchMode(optarg);
+			if (!o.match)
+				cli.fail("--match must be exact or version, not '{}'", optarg);
 			break;
 		case OptSetState:
 			o.setState = optarg;
@@ -235,6 +249,8 @@ Options parse(int argc, char **argv)
 		cli.fail("unexpected argument '{}'", argv[optind]);
 	if (o.force && !o.setupUser)
 		cli.fail("--force goes with --setup-user");
+	if (o.match == MatchMode::Exact && o.compiler && o.compiler->empty())
+		cli.fail("--match=exact needs a compiler to match; --any-compiler names none");
 	return o;
 }
 
@@ -604,18 +620,28 @@ int main(int argc, char **argv)
 	request.minSpeed = options.minSpeed;
 	request.lzo = options.lzo;
 	request.cpp = options.pump;
+	request.match = options.match;
 	// distcc would skip these hosts for a while: give their slots to none.
 	if (const std::string dir = host::distccDir(); !dir.empty())
 		for (const auto &[name, port] : host::distccBackoffs(dir + "/lock", host::distccBackoffPeriod()))
 			if (request.failing.size() < HostsRequest::kMaxFailing)
 				request.failing.push_back({ name, port });
 	if (const auto name = compilerName(options)) {
-		if (const auto c = host::probeCompiler(*name))
+		// Hashing the compiler's binaries (tens of MB) is for an exact match
+		// and for the outputs that show identities; a line matched by
+		// version does not depend on them.
+		const bool identify = options.match == MatchMode::Exact || options.output == Output::Json ||
+				      options.output == Output::Status;
+		if (const auto c = host::probeCompiler(*name, host::kMasqueradeDir, identify)) {
 			request.compiler = *c;
-		else
+			if (c->identity.empty() && identify)
+				log(LogLevel::Warning, "cannot read {}'s binaries: no server's compiler can be verified",
+				    *name);
+		} else {
 			log(LogLevel::Warning, "cannot ask {} for its target and version: listing servers whatever "
 					       "compilers they run",
 			    *name);
+		}
 	}
 
 	View view;

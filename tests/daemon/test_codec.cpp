@@ -1,6 +1,8 @@
 // Unit tests of the typed model's JSON codec, the HOST:PORT reading of requests and the demand ledger.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "daemon/hosts_query.h"
@@ -121,6 +123,90 @@ TEST_SUITE("codec")
 		CHECK(codec::encode(back) == j);
 	}
 
+	TEST_CASE("the hosts op carries the compiler's identity and the match mode; bad values are named")
+	{
+		HostsRequest h;
+		h.compiler = Compiler{ "x86_64-linux-gnu", "12", "a1b2c3d4" };
+		h.match = MatchMode::Exact;
+		const nlohmann::json j = codec::encode(h);
+		CHECK(j["compiler"] == "x86_64-linux-gnu 12");
+		CHECK(j["compiler_id"] == "a1b2c3d4");
+		CHECK(j["match"] == "exact");
+		const auto back = std::get<HostsRequest>(codec::decodeRequest(j));
+		CHECK(back.compiler == h.compiler);
+		CHECK(back.match == MatchMode::Exact);
+		CHECK(codec::encode(back) == j);
+		// Absent: the defaults, version matching and no identity.
+		const auto plain = std::get<HostsRequest>(codec::decodeRequest({ { "op", "hosts" } }));
+		CHECK_FALSE(plain.match);
+
+		auto refused = [](nlohmann::json r, const std::string &named) {
+			r["op"] = "hosts";
+			try {
+				codec::decodeRequest(r);
+				return false;
+			} catch (const std::invalid_argument &e) {
+				return std::string(e.what()).find(named) != std::string::npos;
+			}
+		};
+		CHECK(refused({ { "match", "fuzzy" } }, "'match'"));
+		CHECK(refused({ { "match", 1 } }, "'match'"));
+		CHECK(refused({ { "compiler", "x86_64-linux-gnu 12" }, { "compiler_id", "A1B2C3D4" } }, "'compiler_id'"));
+		CHECK(refused({ { "compiler", "x86_64-linux-gnu 12" }, { "compiler_id", "a1b2" } }, "'compiler_id'"));
+		CHECK(refused({ { "compiler_id", "a1b2c3d4" } }, "'compiler_id'"));
+	}
+
+	TEST_CASE("identity mismatches: the reason, the warning and unverified read back from the JSON")
+	{
+		std::vector<DirectoryEntry> entries = { test::entry("same", "10.0.0.2", 4),
+							test::entry("other", "10.0.0.3", 4),
+							test::entry("stock", "10.0.0.4", 4) };
+		for (DirectoryEntry &e : entries)
+			e.server.compilers = { { "x86_64-linux-gnu", "12" } };
+		entries[0].server.compilers[0].identity = "a1b2c3d4";
+		entries[1].server.compilers[0].identity = "e5f6a7b8";
+		entries[2].stock = true;
+		HostsRequest request;
+		request.localSlots = 1;
+		request.compiler = Compiler{ "x86_64-linux-gnu", "12", "a1b2c3d4" };
+		for (MatchMode mode : { MatchMode::Version, MatchMode::Exact }) {
+			request.match = mode;
+			const View view = answerHosts(request, entries, FarmState{}, { 2, 1.0 }, "test", 7).view;
+			CHECK(view.match == mode);
+			const nlohmann::json j = codec::encode(view);
+			CHECK(j["match"] == matchModeName(mode));
+			std::map<std::string, const ServerView *> by;
+			for (const ServerView &s : view.servers)
+				by[s.name] = &s;
+			REQUIRE(by.size() == 3);
+			CHECK(by["same"]->identity.match == IdentityMatch::Same);
+			CHECK(by["other"]->identity.match == IdentityMatch::Differs);
+			CHECK(by["stock"]->identity.match == IdentityMatch::Unverified);
+			const std::string table = statusTable(view);
+			INFO(table);
+			const std::string detail = "x86_64-linux-gnu 12 (a1b2c3d4) here, 12 (e5f6a7b8) there";
+			if (mode == MatchMode::Exact) {
+				CHECK(by["other"]->excluded == Exclusion::Ineligible);
+				CHECK(exclusionText(*by["other"]) == "compiler identity differs: " + detail);
+				CHECK(table.find("left out: compiler identity differs: " + detail) != std::string::npos);
+				CHECK(table.find("compiler unverified: no identity advertised") != std::string::npos);
+			} else {
+				CHECK(by["other"]->excluded == Exclusion::None);
+				CHECK(table.find("warning: compiler identity differs: " + detail) != std::string::npos);
+				CHECK(table.find("unverified") == std::string::npos);
+			}
+			nlohmann::json sent = nlohmann::json::parse(j.dump());
+			const View back = codec::decodeView(sent);
+			CHECK(codec::encode(back).dump(2) == j.dump(2));
+			CHECK(statusTable(back) == table);
+		}
+		nlohmann::json bad = codec::encode(answerHosts(request, entries, FarmState{}, { 2, 1.0 }, "t", 7).view);
+		bad["servers"][0]["identity"] = { { "match", "maybe" } };
+		CHECK_THROWS_AS(codec::decodeView(bad), std::invalid_argument);
+		bad["servers"][0]["identity"] = "differs";
+		CHECK_THROWS_AS(codec::decodeView(bad), std::invalid_argument);
+	}
+
 	TEST_CASE("each op decodes to its type; set-state's state must be a string")
 	{
 		CHECK(std::holds_alternative<StatsRequest>(codec::decodeRequest({ { "op", "stats" } })));
@@ -205,7 +291,7 @@ TEST_SUITE("codec")
 			servers.push_back(s);
 		}
 		for (Ineligible why : { Ineligible::NotUp, Ineligible::NoCapacity, Ineligible::Stale, Ineligible::Compiler,
-					Ineligible::Slow, Ineligible::Dead, Ineligible::Left }) {
+					Ineligible::Slow, Ineligible::Dead, Ineligible::Left, Ineligible::Identity }) {
 			ServerView s;
 			s.excluded = Exclusion::Ineligible;
 			s.ineligible = why;

@@ -39,6 +39,9 @@ void checkTxt(const std::uint8_t *data, std::size_t size)
 	for (const Network &n : s.allows)
 		if (n.prefix > (n.address.family == Address::Family::IPv4 ? 32 : 128))
 			violated("allow prefix out of range");
+	for (const Compiler &c : s.compilers)
+		if (!c.valid())
+			violated("a compiler or its identity is not well-formed");
 
 	// Whatever decodes and can be advertised again must decode the same.
 	if (!decoded.usable || s.compilers.empty() || s.id.empty() || s.cpus == 0)
@@ -50,7 +53,14 @@ void checkTxt(const std::uint8_t *data, std::size_t size)
 		return; // a record we would not send, but may receive
 	}
 	const TxtDecoded round = decodeTxt(again);
-	if (!round.problems.empty() || round.server.compilers != s.compilers ||
+	// Identities that do not fit are cut (those compilers go unverified);
+	// none is ever changed into another.
+	bool compilersKept = round.server.compilers.size() == s.compilers.size();
+	for (std::size_t i = 0; compilersKept && i < s.compilers.size(); ++i) {
+		const Compiler &was = s.compilers[i], &is = round.server.compilers[i];
+		compilersKept = was.sameVersion(is) && (is.identity == was.identity || is.identity.empty());
+	}
+	if (!round.problems.empty() || !compilersKept ||
 	    round.server.slots != s.slots || round.server.cpus != s.cpus ||
 	    round.server.state != s.state || round.server.id != s.id || round.server.listens != s.listens ||
 	    round.server.allows != s.allows)

@@ -635,9 +635,19 @@ TEST_SUITE("host_probe")
 
 		auto c = probeCompiler("mycc", masq.string());
 		REQUIRE(c);
-		CHECK(*c == Compiler{ "m68k-linux-gnu", "9.1" });
-		CHECK(probeCompiler("mycc", "") == Compiler{ "wrong-machine", "0" });
-		CHECK(probeCompiler((bin / "mycc").string(), masq.string()) == Compiler{ "m68k-linux-gnu", "9.1" });
+		CHECK(c->sameVersion(Compiler{ "m68k-linux-gnu", "9.1" }));
+		// Its identity is its own file's: the script found, not the entry.
+		CHECK(validCompilerIdentity(c->identity));
+		const auto entry = probeCompiler("mycc", "");
+		REQUIRE(entry);
+		CHECK(entry->sameVersion(Compiler{ "wrong-machine", "0" }));
+		CHECK(entry->identity != c->identity);
+		CHECK(probeCompiler((bin / "mycc").string(), masq.string()) == *c);
+		// Not asked to identify: the files are not read.
+		const auto quick = probeCompiler("mycc", masq.string(), false);
+		REQUIRE(quick);
+		CHECK(quick->sameVersion(*c));
+		CHECK(quick->identity.empty());
 		CHECK_FALSE(probeCompiler("noisy", masq.string()));
 		CHECK_FALSE(probeCompiler("broken", masq.string()));
 		CHECK_FALSE(probeCompiler("notexec", masq.string()));
@@ -655,14 +665,18 @@ TEST_SUITE("host_probe")
 			fs::create_symlink("/usr/bin/distcc", masq / name);
 		writeFile(bin / "aa-cc", fakeCompiler("aarch64-linux-gnu", "12"), true);
 		writeFile(bin / "cc", fakeCompiler("x86_64-linux-gnu", "12"), true);
-		writeFile(bin / "c++", fakeCompiler("x86_64-linux-gnu", "12"), true);
+		writeFile(bin / "c++", fakeCompiler("x86_64-linux-gnu", "12") + "# another build\n", true);
 		writeFile(bin / "zz", fakeCompiler("x86_64-linux-gnu", "14.0.6"), true);
 		writeFile(bin / "bad name", fakeCompiler("evil", "1"), true);
 		ScopedEnv path("PATH", masq.string() + ":" + bin.string());
 
-		const std::vector<Compiler> expected = { { "x86_64-linux-gnu", "12" },
-							 { "aarch64-linux-gnu", "12" },
-							 { "x86_64-linux-gnu", "14.0.6" } };
+		// Each with the identity of the first name that answered for it:
+		// cc's, not c++'s (another file), which is not advertised.
+		const auto identity = [&](const char *name) { return probeCompiler((bin / name).string())->identity; };
+		CHECK(identity("cc") != identity("c++"));
+		const std::vector<Compiler> expected = { { "x86_64-linux-gnu", "12", identity("cc") },
+							 { "aarch64-linux-gnu", "12", identity("aa-cc") },
+							 { "x86_64-linux-gnu", "14.0.6", identity("zz") } };
 		CHECK(masqueradeCompilers(masq.string()) == expected);
 		CHECK(masqueradeCompilers((dir.path() / "none").string()).empty());
 	}

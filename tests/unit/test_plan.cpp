@@ -139,6 +139,43 @@ TEST_SUITE("plan")
 		CHECK(unknown.find("localhost") != std::string::npos);
 	}
 
+	TEST_CASE("compilers match by version unless exact: then another build is left out, a stock one unverified")
+	{
+		const Compiler here{ "x86_64-linux-gnu", "12", "a1b2c3d4" };
+		std::vector<Server> servers = { server("10.0.0.1", 4, 0), server("10.0.0.2", 4, 0),
+						server("10.0.0.3", 4, 0), server("10.0.0.4", 4, 0) };
+		servers[0].compilers[0].identity = "a1b2c3d4"; // the same build
+		servers[1].compilers[0].identity = "e5f6a7b8"; // another build of 12
+		// servers[2] advertises no identity: stock or older.
+		servers[3].compilers = { { "x86_64-linux-gnu", "13", "a1b2c3d4" } };
+		CHECK(servers[0].identityMatch(here) == IdentityMatch::Same);
+		CHECK(servers[1].identityMatch(here) == IdentityMatch::Differs);
+		CHECK(servers[2].identityMatch(here) == IdentityMatch::Unverified);
+		CHECK(servers[3].identityMatch(here) == IdentityMatch::Unchecked);
+		// A client that could not read its own compiler verifies nothing.
+		CHECK(servers[1].identityMatch({ "x86_64-linux-gnu", "12" }) == IdentityMatch::Unverified);
+
+		PlanOptions options;
+		options.policy.compiler = here;
+		options.localSlots = 1;
+		Picker picker(1);
+		Plan plan = planHostsLine(servers, {}, options, picker);
+		CHECK(exclusions(plan) == std::vector<X>{ X::None, X::None, X::None, X::Ineligible });
+		CHECK(plan.servers[3].ineligible == Ineligible::Compiler);
+
+		options.match = MatchMode::Exact;
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(exclusions(plan) == std::vector<X>{ X::None, X::Ineligible, X::None, X::Ineligible });
+		CHECK(plan.servers[1].ineligible == Ineligible::Identity);
+		CHECK(plan.servers[3].ineligible == Ineligible::Compiler);
+		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 4 }, { 2, 4 } });
+
+		// Exact without an identity here: every build of 12 stays.
+		options.policy.compiler = Compiler{ "x86_64-linux-gnu", "12" };
+		plan = planHostsLine(servers, {}, options, picker);
+		CHECK(exclusions(plan) == std::vector<X>{ X::None, X::None, X::None, X::Ineligible });
+	}
+
 	TEST_CASE("options are added only where the server offers them")
 	{
 		std::vector<Server> servers = { server("10.0.0.2", 4, 0), server("10.0.0.3", 4, 0) };

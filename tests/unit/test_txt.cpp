@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "distcc-mdns/txt.h"
 
 using namespace dmdns;
@@ -221,6 +223,119 @@ TEST_SUITE("txt")
 		for (int i = 0; i < 12; ++i)
 			s.compilers.push_back({ "some-very-long-machine-name-" + std::to_string(i), "12.2.0" });
 		CHECK_THROWS_AS(encodeTxt(s), std::length_error);
+	}
+
+	TEST_CASE("compiler identities travel in ccid, in the compilers' order, and come back the same")
+	{
+		Server s = sampleServer();
+		s.compilers[0].identity = "a1b2c3d4";
+		s.compilers[2].identity = "e5f6a7b8";
+		const std::vector<std::string> txt = encodeTxt(s);
+		// The stock keys stay as they are; the identities are ours.
+		CHECK(std::find(txt.begin(), txt.end(), "cc_version=12") != txt.end());
+		CHECK(std::find(txt.begin(), txt.end(), "ccid=a1b2c3d4,-,e5f6a7b8") != txt.end());
+		const TxtDecoded d = decodeTxt(txt);
+		CHECK(d.problems.empty());
+		CHECK(d.server.compilers == s.compilers);
+
+		// Only the default one known: the others need no "-".
+		Server one = sampleServer();
+		one.compilers[0].identity = "00112233";
+		const auto oneTxt = encodeTxt(one);
+		CHECK(std::find(oneTxt.begin(), oneTxt.end(), "ccid=00112233") != oneTxt.end());
+		CHECK(decodeTxt(oneTxt).server.compilers == one.compilers);
+		// None known (an older daemon): no key at all.
+		for (const std::string &entry : encodeTxt(sampleServer()))
+			CHECK_FALSE(entry.starts_with("ccid="));
+	}
+
+	TEST_CASE("a malformed ccid is refused whole with a problem and leaves every identity empty")
+	{
+		const std::vector<std::string> bad = {
+			"ccid=A1B2C3D4",	  // upper case
+			"ccid=a1b2c3d",		  // too short
+			"ccid=a1b2c3d4e",	  // too long
+			"ccid=a1b2c3d4,",	  // trailing comma: an empty entry
+			"ccid=",		  // empty
+			"ccid=a1b2c3d4,zzzzzzzz", // not hex
+			"ccid=a1b2c3d4,-,-",	  // more identities than the two compilers
+		};
+		for (const std::string &ccid : bad) {
+			std::vector<std::string> txt = kStock;
+			txt.push_back("dmver=1");
+			txt.push_back("cc=aarch64-linux-gnu:12");
+			txt.push_back(ccid);
+			const TxtDecoded d = decodeTxt(txt);
+			CHECK_MESSAGE(hasProblem(d, "ccid"), ccid);
+			CHECK_MESSAGE(d.usable, ccid);
+			REQUIRE(d.server.compilers.size() == 2);
+			for (const Compiler &c : d.server.compilers)
+				CHECK_MESSAGE(c.identity.empty(), ccid);
+		}
+		// A stock record with a well-formed ccid of one: the default's.
+		std::vector<std::string> txt = kStock;
+		txt.push_back("ccid=a1b2c3d4");
+		const TxtDecoded d = decodeTxt(txt);
+		CHECK(d.problems.empty());
+		REQUIRE(d.server.compilers.size() == 1);
+		CHECK(d.server.compilers[0].identity == "a1b2c3d4");
+	}
+
+	TEST_CASE("many compilers: identities are cut from the last, never an oversize record")
+	{
+		Server s = sampleServer();
+		s.listens.clear();
+		s.allows.clear();
+		s.compilers.resize(1);
+		// kMaxTxtCompilers + 1 compilers, each with an identity.
+		for (std::size_t i = 0; s.compilers.size() < kMaxTxtCompilers + 1; ++i)
+			s.compilers.push_back({ "m" + std::to_string(i), "1" });
+		for (std::size_t i = 0; i < s.compilers.size(); ++i)
+			s.compilers[i].identity = fmt::format("{:08x}", 0x10000000u + i);
+		const std::vector<std::string> txt = encodeTxt(s);
+		CHECK(txtWireSize(txt) <= kMaxTxtBytes);
+		for (const std::string &entry : txt)
+			CHECK(entry.size() <= 255);
+		const TxtDecoded d = decodeTxt(txt);
+		CHECK(d.problems.empty());
+		REQUIRE(d.server.compilers.size() == s.compilers.size());
+		// A prefix keeps its identities, the rest have none; at least the
+		// default compiler's fits, and not all do.
+		std::size_t kept = 0;
+		while (kept < d.server.compilers.size() && !d.server.compilers[kept].identity.empty())
+			++kept;
+		CHECK(kept >= 1);
+		CHECK(kept < s.compilers.size());
+		for (std::size_t i = 0; i < d.server.compilers.size(); ++i) {
+			CHECK(d.server.compilers[i].sameVersion(s.compilers[i]));
+			CHECK(d.server.compilers[i].identity == (i < kept ? s.compilers[i].identity : ""));
+		}
+		// The cut does not move with the sample's numbers (the record is
+		// sized for the widest), and with the widest one more identity
+		// would not have fitted.
+		auto ccidOf = [](const std::vector<std::string> &strings) {
+			return *std::find_if(strings.begin(), strings.end(),
+					     [](const std::string &e) { return e.starts_with("ccid="); });
+		};
+		Server widest = s;
+		widest.sample = LoadSample{ .running = 65535, .runnable = 999999.999, .incarnation = UINT64_MAX, .sequence = UINT64_MAX };
+		const std::vector<std::string> wide = encodeTxt(widest);
+		CHECK(ccidOf(wide) == ccidOf(txt));
+		CHECK(txtWireSize(wide) <= kMaxTxtBytes);
+		CHECK(txtWireSize(wide) + kCompilerIdentityDigits + 1 > kMaxTxtBytes);
+		widest.sample = LoadSample{};
+		CHECK(ccidOf(encodeTxt(widest)) == ccidOf(txt));
+
+		// Fewer compilers: every identity fits.
+		s.compilers.resize(4);
+		CHECK(decodeTxt(encodeTxt(s)).server.compilers == s.compilers);
+	}
+
+	TEST_CASE("an identity that is not 8 hex digits cannot be advertised")
+	{
+		Server s = sampleServer();
+		s.compilers[1].identity = "not-hex!";
+		CHECK_THROWS_AS(encodeTxt(s), std::invalid_argument);
 	}
 
 	TEST_CASE("decoding bounds the number of strings it reads")
