@@ -24,8 +24,10 @@
 #include "distcc-mdns/gossip/rate_limiter.h"
 #include "distcc-mdns/gossip/replay_window.h"
 #include "distcc-mdns/gossip/server_table.h"
+#include "distcc-mdns/gossip/speed_table.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/server.h"
+#include "distcc-mdns/speed_estimate.h"
 
 namespace dmdns {
 
@@ -95,6 +97,23 @@ struct GossipConfig {
 	double rateBurst = 100.0;
 
 	std::size_t maxDatagram = wire::kMaxDatagram;
+
+	// Learned speed (speed_estimate.h): this client's remote jobs' times,
+	// and every other client's, fitted against the advertised speeds.
+	// False: the planner uses the benchmark alone and nothing is gossiped.
+	bool learnSpeed = true;
+	// Evidence halves in weight every speedHalfLife, and with every
+	// speedHalfLifeJobs newer jobs on the same server.
+	std::chrono::milliseconds speedHalfLife{ 600000 };
+	double speedHalfLifeJobs = 64.0;
+	std::size_t maxSpeedReports = 4096; // others' (client, server) reports
+	// This client's report on a server goes out at most this often, at
+	// most speedPerRound reports a round, its speedInState newest in a
+	// push-pull.
+	std::chrono::milliseconds speedRefresh{ 1000 };
+	std::size_t speedPerRound = 4;
+	std::size_t speedInState = 32;
+	SpeedPolicy speedPolicy;
 
 	// Authentication, provided by the adapter that holds the key (e.g.
 	// net::Authenticator). With sign set every datagram is tagged: sign
@@ -196,6 +215,16 @@ public:
 	// previous reservation there, expires after reservationTtl; 0 cancels.
 	void reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
 
+	// A remote job of this machine's clients on @server ran @wall and ended
+	// at @end. Its time is corrected for the server's contention as its
+	// newest sample shows it (a server running more jobs than cores gave
+	// each cores/running of a core, at most a factor 4).
+	void recordJob(std::uint64_t server, std::chrono::milliseconds wall, SteadyTime end);
+	// What the planner should take for @server's speed, advertising
+	// @advertised: the benchmark, or what the jobs of this and every
+	// other client say (speed_estimate.h).
+	SpeedEstimate speedOf(std::uint64_t server, double advertised, SteadyTime now) const;
+
 	// Datagrams to send now: own news to every peer every period, requests
 	// to peers not heard yet and to suspects, and a push-pull every
 	// pushPullInterval. Call at least every period.
@@ -242,6 +271,7 @@ public:
 	std::size_t leaveCount() const noexcept { return servers_.leaves().size(); }
 	std::size_t sourceCount() const noexcept { return limiter_.size(); }
 	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
+	const gossip::SpeedTable &speeds() const noexcept { return speeds_; }
 
 private:
 	// Where a datagram came from, as far as this node can tell.
@@ -260,6 +290,7 @@ private:
 	void mergeServer(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now,
 			 std::set<std::uint64_t> &probe);
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
+	void mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTime now);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
 
@@ -268,6 +299,7 @@ private:
 	std::vector<wire::Record> fullState(SteadyTime now) const;
 	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
+	void refitSpeeds(SteadyTime now) const;
 
 	GossipConfig config_;
 	std::uint64_t incarnation_;
@@ -288,6 +320,11 @@ private:
 	gossip::AddressValidator validator_;
 	gossip::CookieJar jar_;
 	std::map<std::uint64_t, SteadyTime> probed_; // per server, the last probe about a claim
+	gossip::SpeedTable speeds_;
+	// The fit of speeds_, redone when evidence came in or a second passed.
+	mutable SpeedModel speedModel_;
+	mutable bool speedDirty_ = true;
+	mutable std::optional<SteadyTime> speedFitted_;
 	GossipStats stats_;
 };
 

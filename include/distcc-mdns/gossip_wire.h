@@ -53,6 +53,7 @@ enum class RecordType : std::uint8_t {
 	Load = 5,
 	Cookie = 6,
 	Pad = 7, // any length, ignored: pads a request so that its answer may be larger
+	Speed = 9,
 };
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
@@ -138,7 +139,28 @@ struct Cookie {
 	bool operator==(const Cookie &) const = default;
 };
 
-using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie>;
+// "Client @client's own remote jobs on @server took @logTime on average":
+// the client's window (decayed mean of ln wall milliseconds, corrected for
+// the server's contention, and the decayed number of jobs behind it), for
+// every client to learn the server's speed from (speed_estimate.h). Only a
+// client speaks of its own jobs, one source per address without a key.
+struct Speed {
+	std::uint64_t client = 0;
+	std::uint64_t server = 0;
+	std::uint64_t incarnation = 0; // the client's
+	std::uint64_t sequence = 0;    // the client's, as its demand's and reservations'
+	std::uint32_t ageMs = 0;       // since the client last updated it
+	double logTime = 0.0;	       // sent in 1/10000, in [0, kMaxSpeedLogTime]
+	std::uint32_t jobs = 1;	       // 1..65535
+
+	bool operator==(const Speed &) const = default;
+};
+
+// ln of 10^8 ms (28 hours) is 18.4: no compile takes longer.
+inline constexpr double kMaxSpeedLogTime = 20.0;
+inline constexpr std::uint32_t kMaxSpeedJobs = 65535;
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Speed>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
@@ -147,6 +169,7 @@ inline constexpr std::size_t kReservationSize = 42;
 inline constexpr std::size_t kDemandSize = 34;
 inline constexpr std::size_t kLoadSize = 20;
 inline constexpr std::size_t kCookieSize = 8;
+inline constexpr std::size_t kSpeedSize = 42;
 
 struct Header {
 	std::uint8_t flags = 0;

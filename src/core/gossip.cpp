@@ -2,6 +2,7 @@
 #include "distcc-mdns/gossip.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace dmdns {
@@ -27,14 +28,17 @@ LoadSample GossipServer::load() const
 Gossip::Gossip(GossipConfig config)
 	: config_(std::move(config)), incarnation_(config_.incarnation), rng_(config_.seed),
 	  own_({ config_.node, config_.incarnation, config_.newsTransmits, config_.loadTransmits,
-		 config_.heartbeatInterval, config_.demandRefresh, config_.reservationTtl, config_.maxReservations }),
+		 config_.heartbeatInterval, config_.demandRefresh, config_.reservationTtl, config_.maxReservations,
+		 config_.speedRefresh, config_.speedPerRound, config_.speedInState, config_.maxServers }),
 	  packer_({ config_.node, config_.incarnation, config_.maxDatagram, config_.minRequest, config_.sign }),
 	  peers_(config_.maxPeers, config_.maxServers, config_.deadAfter),
 	  servers_(config_.maxServers, config_.maxLeaves, config_.forgetAfter),
 	  clients_(config_.maxDemands, config_.maxReservations, config_.demandTtl),
 	  limiter_(config_.rateLimit, config_.rateBurst, config_.maxSources), replay_(config_.maxSources),
 	  validator_([this] { return nextRandom(); }, config_.maxSources, config_.cookieLifetime),
-	  jar_(config_.maxPeers)
+	  jar_(config_.maxPeers),
+	  speeds_({ config_.speedHalfLife, config_.speedHalfLifeJobs, config_.maxServers, config_.maxSpeedReports }),
+	  speedModel_(config_.speedPolicy)
 {
 	if (config_.node == 0)
 		throw std::invalid_argument("gossip node id 0");
@@ -118,6 +122,50 @@ void Gossip::reserve(std::uint64_t server, std::uint32_t count, SteadyTime now)
 		++stats_.evicted;
 }
 
+// ---- learned speed
+
+void Gossip::recordJob(std::uint64_t server, std::chrono::milliseconds wall, SteadyTime end)
+{
+	if (!config_.learnSpeed || server == 0 || server == config_.node)
+		return;
+	// The job had a core of its own while the server ran no more jobs (or
+	// runnable tasks) than cores; beyond, its share. Not corrected: the
+	// client's own preprocessing and the transfer, which every server's
+	// jobs of this client carry alike.
+	double share = 1.0;
+	if (const gossip::ServerTable::Entry *e = servers_.find(server)) {
+		const double busy = std::max({ static_cast<double>(e->sample.running), e->sample.runnable,
+					       static_cast<double>(e->sample.cpus) });
+		share = std::max(0.25, e->sample.cpus / busy);
+	}
+	const double ms = std::max<double>(1.0, static_cast<double>(wall.count())) * share;
+	const gossip::SpeedTable::Own &window = speeds_.record(server, std::log(std::max(ms, 1.0)), end);
+	own_.setSpeed(server, window.logTime, window.weight, end);
+	speedDirty_ = true;
+}
+
+void Gossip::refitSpeeds(SteadyTime now) const
+{
+	if (!speedDirty_ && speedFitted_ && now - *speedFitted_ < std::chrono::seconds(1))
+		return;
+	std::map<std::uint64_t, double> benchmarks;
+	if (own_.sample())
+		benchmarks[config_.node] = own_.sample()->speed;
+	for (const auto &[id, e] : servers_.entries())
+		benchmarks[id] = e.sample.speed;
+	speedModel_.fit(speeds_.reports(now), benchmarks);
+	speedDirty_ = false;
+	speedFitted_ = now;
+}
+
+SpeedEstimate Gossip::speedOf(std::uint64_t server, double advertised, SteadyTime now) const
+{
+	if (config_.learnSpeed)
+		refitSpeeds(now);
+	// Never fitted without learnSpeed: the benchmark.
+	return speedModel_.estimate(server, advertised);
+}
+
 // ---- sending
 
 std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
@@ -171,11 +219,13 @@ void Gossip::expire(SteadyTime now)
 	servers_.expire(now);
 	clients_.expire(now);
 	own_.expire(now);
+	speeds_.expire(now);
 	peers_.expire(now, config_.forgetAfter);
 	limiter_.expire(now);
 	validator_.expire(now);
 	std::erase_if(probed_, [&](const auto &kv) { return now - kv.second > config_.forgetAfter; });
-	stats_.evicted = servers_.evicted() + clients_.evicted() + peers_.evicted() + limiter_.evicted();
+	stats_.evicted = servers_.evicted() + clients_.evicted() + peers_.evicted() + limiter_.evicted() +
+			 speeds_.evicted();
 }
 
 std::vector<Datagram> Gossip::tick(SteadyTime now)

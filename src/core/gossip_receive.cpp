@@ -18,7 +18,8 @@ std::uint64_t subjectOf(const wire::Record &record) noexcept
 				return r.server;
 			else if constexpr (std::is_same_v<T, wire::Leave>)
 				return r.node;
-			else if constexpr (std::is_same_v<T, wire::Reservation> || std::is_same_v<T, wire::Demand>)
+			else if constexpr (std::is_same_v<T, wire::Reservation> || std::is_same_v<T, wire::Demand> ||
+					   std::is_same_v<T, wire::Speed>)
 				return r.client;
 			else
 				return 0;
@@ -131,7 +132,9 @@ void Gossip::merge(const wire::Record &record, const Source &source, SteadyTime 
 			own_.refute(record, now);
 		return;
 	}
-	if (std::holds_alternative<wire::Demand>(record) || std::holds_alternative<wire::Reservation>(record))
+	if (const auto *speed = std::get_if<wire::Speed>(&record))
+		mergeSpeed(*speed, source, now);
+	else if (std::holds_alternative<wire::Demand>(record) || std::holds_alternative<wire::Reservation>(record))
 		mergeClient(record, subject, source, now);
 	else
 		mergeServer(record, subject, source, now, probe);
@@ -190,6 +193,23 @@ void Gossip::mergeClient(const wire::Record &record, std::uint64_t client, const
 		if (!servers_.hasLeft(client, r.incarnation))
 			clients_.reservation(key, r, now);
 	}
+}
+
+void Gossip::mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTime now)
+{
+	// Only a client speaks of its own jobs, and nobody relays them: one
+	// source per address without a key (whatever ids it invents), per
+	// key holder with one. A server's word on its own speed is its sample.
+	if (!config_.learnSpeed)
+		return;
+	if (speed.client != source.sender || speed.server == source.sender) {
+		++stats_.untrusted;
+		return;
+	}
+	if (servers_.hasLeft(speed.client, speed.incarnation))
+		return;
+	if (speeds_.report(source.client, speed, now) == gossip::Verdict::Applied)
+		speedDirty_ = true;
 }
 
 std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,

@@ -141,6 +141,17 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 	}
 	case RecordType::Cookie:
 		return Cookie{ r.u64() };
+	case RecordType::Speed: {
+		Speed s;
+		s.client = r.u64();
+		s.server = r.u64();
+		s.incarnation = r.u64();
+		s.sequence = r.u64();
+		s.ageMs = r.u32();
+		s.logTime = r.u32() / 10000.0;
+		s.jobs = r.u16();
+		return s;
+	}
 	case RecordType::Pad:
 		break;
 	}
@@ -150,8 +161,9 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 
 bool knownType(std::uint8_t type) noexcept
 {
-	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Pad);
+	return (type >= static_cast<std::uint8_t>(RecordType::Sample) &&
+		type <= static_cast<std::uint8_t>(RecordType::Pad)) ||
+	       type == static_cast<std::uint8_t>(RecordType::Speed);
 }
 
 Decoded fail(Decoded d, std::string why)

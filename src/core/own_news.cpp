@@ -132,6 +132,27 @@ bool OwnNews::reserve(std::uint64_t server, std::uint32_t count, SteadyTime now)
 	return evicted;
 }
 
+void OwnNews::setSpeed(std::uint64_t server, double logTime, double jobs, SteadyTime now)
+{
+	if (server == 0 || server == settings_.node)
+		throw std::invalid_argument("speed report on server id 0 or this node");
+	auto it = speeds_.find(server);
+	if (it == speeds_.end()) {
+		if (speeds_.size() >= settings_.maxSpeedReports)
+			speeds_.erase(std::min_element(speeds_.begin(), speeds_.end(), [](const auto &a, const auto &b) {
+				return a.second.updated < b.second.updated;
+			}));
+		wire::Speed s{ settings_.node, server, settings_.incarnation, 0, 0, 0.0, 1 };
+		it = speeds_.emplace(server, SpeedEntry{ Entry{ s, now, 0 }, false, 0.0, 1, now }).first;
+		it->second.entry.origin = now - settings_.speedRefresh; // due at once
+	}
+	SpeedEntry &e = it->second;
+	e.logTime = std::clamp(logTime, 0.0, wire::kMaxSpeedLogTime);
+	e.jobs = static_cast<std::uint32_t>(std::clamp(std::round(jobs), 1.0, double{ wire::kMaxSpeedJobs }));
+	e.updated = now;
+	e.pending = true;
+}
+
 void OwnNews::refute(const wire::Record &record, SteadyTime now)
 {
 	if (!sample_)
@@ -211,7 +232,41 @@ std::vector<wire::Record> OwnNews::round(SteadyTime now)
 		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
 		news.push_back(r);
 	}
+	speedRound(news, now);
 	return news;
+}
+
+void OwnNews::speedRound(std::vector<wire::Record> &news, SteadyTime now)
+{
+	// Jobs end many a second: a changed window is said again once a
+	// speedRefresh, and a few reports a round at most, taken in turn after
+	// the last one sent so that none waits behind the others for ever.
+	for (auto &[server, e] : speeds_) {
+		if (!e.pending || now - e.entry.origin < settings_.speedRefresh)
+			continue;
+		auto &s = std::get<wire::Speed>(e.entry.record);
+		s.sequence = bump(sequence_);
+		s.logTime = e.logTime;
+		s.jobs = e.jobs;
+		e.entry.origin = e.updated;
+		e.entry.transmits = settings_.newsTransmits;
+		e.pending = false;
+	}
+	std::size_t sent = 0;
+	auto start = speeds_.upper_bound(speedCursor_);
+	for (std::size_t i = 0; i < speeds_.size() && sent < settings_.speedPerRound; ++i, ++start) {
+		if (start == speeds_.end())
+			start = speeds_.begin();
+		SpeedEntry &e = start->second;
+		if (!e.entry.transmits)
+			continue;
+		--e.entry.transmits;
+		wire::Speed s = std::get<wire::Speed>(e.entry.record);
+		s.ageMs = ageMs(e.entry.origin, now);
+		news.push_back(s);
+		speedCursor_ = start->first;
+		++sent;
+	}
 }
 
 std::vector<wire::Record> OwnNews::state(SteadyTime now) const
@@ -230,6 +285,19 @@ std::vector<wire::Record> OwnNews::state(SteadyTime now) const
 			continue;
 		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
 		out.push_back(r);
+	}
+	// The newest reports that went out at least once.
+	std::vector<const SpeedEntry *> speeds;
+	for (const auto &[server, e] : speeds_)
+		if (std::get<wire::Speed>(e.entry.record).sequence != 0)
+			speeds.push_back(&e);
+	const std::size_t keep = std::min(speeds.size(), settings_.speedInState);
+	std::partial_sort(speeds.begin(), speeds.begin() + keep, speeds.end(),
+			  [](const SpeedEntry *a, const SpeedEntry *b) { return a->entry.origin > b->entry.origin; });
+	for (std::size_t i = 0; i < keep; ++i) {
+		wire::Speed s = std::get<wire::Speed>(speeds[i]->entry.record);
+		s.ageMs = ageMs(speeds[i]->entry.origin, now);
+		out.push_back(s);
 	}
 	return out;
 }

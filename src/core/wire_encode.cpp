@@ -16,6 +16,9 @@ using detail::bodySize;
 using detail::kOptCpp;
 using detail::kOptLzo;
 
+// A Speed's log time, in 1/10000: steps of 0.01 % in time.
+constexpr double kSpeedLogUnit = 10000.0;
+
 // Fixed point in thousandths; callers validate the range first.
 std::uint32_t toMilli(double value) noexcept
 {
@@ -45,6 +48,8 @@ private:
 
 RecordType typeOf(const Record &record) noexcept
 {
+	if (std::holds_alternative<Speed>(record))
+		return RecordType::Speed;
 	switch (record.index()) {
 	case 0:
 		return RecordType::Sample;
@@ -99,6 +104,14 @@ void writeBody(Writer &w, const Record &record)
 				w.u16(static_cast<std::uint16_t>(r.localSlots));
 			} else if constexpr (std::is_same_v<T, Cookie>) {
 				w.u64(r.value);
+			} else if constexpr (std::is_same_v<T, Speed>) {
+				w.u64(r.client);
+				w.u64(r.server);
+				w.u64(r.incarnation);
+				w.u64(r.sequence);
+				w.u32(r.ageMs);
+				w.u32(static_cast<std::uint32_t>(std::llround(r.logTime * kSpeedLogUnit)));
+				w.u16(static_cast<std::uint16_t>(r.jobs));
 			} else {
 				w.u64(r.server);
 				w.u16(r.incarnation);

@@ -36,6 +36,8 @@ std::size_t bodySize(RecordType type) noexcept
 		return kLoadSize;
 	case RecordType::Cookie:
 		return kCookieSize;
+	case RecordType::Speed:
+		return kSpeedSize;
 	case RecordType::Pad:
 		return 0; // any length
 	}
@@ -125,6 +127,23 @@ std::string checkLoad(const Load &l)
 	return {};
 }
 
+std::string checkSpeed(const Speed &s)
+{
+	if (s.client == 0 || s.server == 0)
+		return "id 0";
+	if (s.client == s.server)
+		return "a client's jobs on itself are not remote";
+	if (std::string why = checkCounters(s.incarnation, s.sequence); !why.empty())
+		return why;
+	if (s.ageMs > kMaxAgeMs)
+		return fmt::format("age {} ms over {}", s.ageMs, kMaxAgeMs);
+	if (!(s.logTime >= 0.0 && s.logTime <= kMaxSpeedLogTime))
+		return fmt::format("log time not in [0, {}]", kMaxSpeedLogTime);
+	if (s.jobs < 1 || s.jobs > kMaxSpeedJobs)
+		return fmt::format("jobs {} not in [1, {}]", s.jobs, kMaxSpeedJobs);
+	return {};
+}
+
 std::string checkCookie(const Cookie &c)
 {
 	return c.value == 0 ? "cookie 0" : std::string{};
@@ -147,6 +166,8 @@ std::string validate(const Record &record)
 				return checkDemand(r);
 			else if constexpr (std::is_same_v<T, Cookie>)
 				return checkCookie(r);
+			else if constexpr (std::is_same_v<T, Speed>)
+				return checkSpeed(r);
 			else
 				return checkLoad(r);
 		},

@@ -28,6 +28,12 @@ struct OwnNewsSettings {
 	std::chrono::milliseconds demandRefresh{ 1000 };
 	std::chrono::milliseconds reservationTtl{ 2000 };
 	std::size_t maxReservations = 4096;
+	// Speed reports: one per server at most every speedRefresh, at most
+	// speedPerRound in a round, the speedInState newest in a push-pull.
+	std::chrono::milliseconds speedRefresh{ 1000 };
+	std::size_t speedPerRound = 4;
+	std::size_t speedInState = 32;
+	std::size_t maxSpeedReports = 512;
 };
 
 // The transmit queue of what this node says of itself: every new word goes
@@ -49,6 +55,10 @@ public:
 	// older one on another server was dropped to stay within
 	// maxReservations.
 	bool reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
+	// This client's window on @server changed (its mean ln job time and
+	// the decayed jobs behind it, as of @now): it goes out as a Speed
+	// record, at once or when speedRefresh has passed since the last one.
+	void setSpeed(std::uint64_t server, double logTime, double jobs, SteadyTime now);
 	// Something said this node left, or told a newer word of its own: say
 	// its own again.
 	void refute(const wire::Record &record, SteadyTime now);
@@ -73,6 +83,8 @@ public:
 	const wire::Demand *demand() const noexcept;
 
 private:
+	void speedRound(std::vector<wire::Record> &news, SteadyTime now);
+
 	struct Entry {
 		wire::Record record;
 		SteadyTime origin{};
@@ -88,6 +100,15 @@ private:
 	std::uint64_t sequence_ = 0;	   // of own reservations and demand
 	std::optional<Entry> demand_;
 	std::map<std::uint64_t, Entry> reservations_;
+	struct SpeedEntry {
+		Entry entry;	      // the record as last originated
+		bool pending = false; // changed since: originate when due
+		double logTime = 0.0; // the newest window
+		std::uint32_t jobs = 1;
+		SteadyTime updated{};
+	};
+	std::map<std::uint64_t, SpeedEntry> speeds_;
+	std::uint64_t speedCursor_ = 0; // the server whose report went out last
 };
 
 } // namespace dmdns::gossip
