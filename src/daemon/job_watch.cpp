@@ -46,8 +46,8 @@ void JobWatch::tick()
 	alarm_->start(host::JobTimer::kBusyInterval);
 	const SteadyTime now = clock_.now();
 	const bool moved = moved_();
-	if (timer_.open() == 0 && !moved && now - polledAt_ < host::JobTimer::kIdleInterval) {
-		timer_.quiet(now);
+	if (!moved && (timer_.open() == 0 || now - polledAt_ < host::JobTimer::kIdleInterval)) {
+		timer_.unchanged(now);
 		return;
 	}
 	polledAt_ = now;

@@ -17,9 +17,10 @@ namespace dmdns {
 // Polls a host::JobTimer on the loop and maps each finished job's server
 // address and port to the gossip id of the directory entry listing them
 // (a job on a server nobody lists, or one without an id, is dropped and
-// counted). Polls every JobTimer::kBusyInterval; while no job runs, a poll
-// that finds the namespace's socket counts unchanged reads no socket
-// table (JobTimer::quiet), and at least every kIdleInterval it does.
+// counted). Looks every JobTimer::kBusyInterval at the namespace's socket
+// counts (about a microsecond) and reads the socket table (about a
+// millisecond) only when they moved, or every kIdleInterval while jobs run
+// (JobTimer::unchanged): an idle host reads no table at all.
 class JobWatch final
 {
 public:

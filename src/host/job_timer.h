@@ -68,19 +68,26 @@ public:
 	// not reported. Returns the jobs that ended and were timed.
 	std::vector<FinishedJob> poll(const std::set<std::uint16_t> &ports, Clock::time_point now);
 
-	// What a poll at @now would have seen when the caller knows no
-	// connection opened since the last one and none is open (the
-	// namespace's socket counts, SocketCounts, did not move): nothing. Keeps
-	// the next job's start bracketed while polling costs microseconds.
-	void quiet(Clock::time_point now) noexcept
+	// What a poll at @now would have seen when the caller knows the table
+	// did not change since the last one (the namespace's socket counts,
+	// SocketCounts, did not move: no connection opened, none was closed by
+	// this host): every open job still running, none new. Keeps the jobs'
+	// brackets short while a poll costs microseconds instead of a walk of
+	// the kernel's connection table. A server that closes first leaves the
+	// connection in CLOSE_WAIT until the client closes it too, which distcc
+	// does as soon as it has read the object: that end is seen as late.
+	void unchanged(Clock::time_point now) noexcept
 	{
-		if (open_.empty() && lastGood_)
-			lastGood_ = now;
+		if (!lastGood_)
+			return;
+		for (auto &[key, job] : open_)
+			job.last = now;
+		lastGood_ = now;
 	}
 
 	// When to poll next: kBusyInterval while jobs run, else kIdleInterval.
 	// A job that starts while idle is thus seen late and not timed
-	// (kMaxBracket) unless quiet() kept the bracket short.
+	// (kMaxBracket) unless unchanged() kept the bracket short.
 	std::chrono::milliseconds nextDelay() const noexcept
 	{
 		return open_.empty() ? kIdleInterval : kBusyInterval;
