@@ -10,7 +10,7 @@ using namespace dmdns;
 using namespace dmdns::host;
 using namespace std::chrono_literals;
 
-TEST_SUITE("speed")
+TEST_SUITE("host_speed")
 {
 	TEST_CASE("a benchmark reports its fastest and slowest runs")
 	{
