@@ -34,6 +34,8 @@ bool gossipVouches(const Gossip &gossip, std::string_view id, SteadyTime now);
 // (state, slots, cpus, speed) loses to it whatever its age: both claim to
 // come from the server, but anyone can send a TXT for any name. (A
 // withdrawn entry is listed by the directory only while gossipVouches.)
+// The speed the planner gets is Gossip::speedOf's `used`, the advertised
+// one its benchmark; the estimate stays on Server::speedEstimate.
 LiveServers overlayGossip(std::vector<DirectoryEntry> entries, const Gossip &gossip, SteadyTime now);
 
 // An entry for a server mDNS cannot see but a --peer introduced: what its

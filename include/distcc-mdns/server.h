@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "distcc-mdns/speed_estimate.h"
+
 namespace dmdns {
 
 // distccd's default TCP port; hosts lines omit it.
@@ -112,6 +114,10 @@ struct Server {
 	std::uint32_t cpus = 0;
 	std::uint32_t slots = 0; // distccd's --jobs
 	double speed = 1.0;	 // relative to the documented reference machine
+	// How gossip chose `speed` (live.h): the benchmark the server
+	// advertised, what jobs taught, and which the planner uses. Empty
+	// where gossip does not know the server by id.
+	std::optional<SpeedEstimate> speedEstimate;
 	ServerState state = ServerState::Up;
 	bool lzo = false;
 	bool cpp = false;

@@ -55,6 +55,10 @@ LiveServers overlayGossip(std::vector<DirectoryEntry> entries, const Gossip &gos
 		if (s.liveness != Liveness::Left)
 			if (const std::optional<GossipServer> g = gossip.server(*id, now))
 				apply(s, *g);
+		// The advertised speed (the sample's over the TXT's) is the
+		// benchmark; what this and other clients' jobs took may overrule it.
+		s.speedEstimate = gossip.speedOf(*id, s.speed, now);
+		s.speed = s.speedEstimate->used;
 	}
 	const std::vector<std::uint32_t> reserved = gossip.reservedByOthers(ids, now);
 	for (std::size_t k = 0; k < known.size(); ++k)

@@ -141,7 +141,8 @@ void SpeedModel::fit(std::span<const SpeedReport> reports, const std::map<std::u
 		if (weight[s] >= policy_.minJobs)
 			offsets.push_back({ v[s] - *b, 1.0 });
 	}
-	const double shift = !offsets.empty() ? median(offsets) : !all.empty() ? median(all) : 0.0;
+	const double shift = !offsets.empty() ? median(offsets) : !all.empty() ? median(all)
+									       : 0.0;
 
 	for (std::size_t s = 0; s < v.size(); ++s) {
 		Fitted f;

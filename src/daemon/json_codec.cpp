@@ -194,6 +194,10 @@ json encode(const ServerView &s)
 	j["cpus"] = orNull(s.cpus);
 	j["slots"] = s.slots;
 	j["speed"] = s.speed;
+	j["benchmark_speed"] = orNull(s.benchmarkSpeed);
+	j["learned_speed"] = orNull(s.learnedSpeed);
+	j["speed_jobs"] = s.speedJobs;
+	j["speed_source"] = s.speedLearned ? "learned" : "benchmark";
 	j["state"] = stateName(s.state);
 	j["running"] = orNull(s.running);
 	j["load"] = orNull(s.load);
@@ -224,7 +228,15 @@ ServerView decodeServer(const json &j)
 	read(j, "cpus", s.cpus);
 	read(j, "slots", s.slots);
 	read(j, "speed", s.speed);
+	read(j, "benchmark_speed", s.benchmarkSpeed);
+	read(j, "learned_speed", s.learnedSpeed);
+	read(j, "speed_jobs", s.speedJobs);
 	std::optional<std::string> name;
+	read(j, "speed_source", name);
+	if (name && *name != "learned" && *name != "benchmark")
+		throw std::invalid_argument("the view's 'speed_source' is unknown: " + text::quote(*name));
+	s.speedLearned = name == "learned";
+	name.reset();
 	read(j, "state", name);
 	if (name) {
 		const auto state = parseServerState(*name);

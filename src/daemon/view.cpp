@@ -24,6 +24,12 @@ ServerView describe(const DirectoryEntry &entry, std::uint32_t reserved)
 		v.cpus = s.cpus;
 	v.slots = s.slots;
 	v.speed = s.speed;
+	if (const std::optional<SpeedEstimate> &e = s.speedEstimate) {
+		v.benchmarkSpeed = e->benchmark;
+		v.learnedSpeed = e->learned;
+		v.speedJobs = e->jobs;
+		v.speedLearned = e->learned.has_value();
+	}
 	v.state = s.state;
 	if (s.sample) {
 		v.running = s.sample->running;
@@ -166,9 +172,10 @@ std::string statusTable(const View &view)
 			return fmt::format("{}", value);
 	};
 	auto optional = [&](const auto &value) -> std::string { return value ? text(*value) : "-"; };
-	std::string out = fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
-				      "HOST", "ADDRESS", "CPUS", "SLOTS", "RUNNING", "LOAD", "SPEED",
-				      "STATE", "GOSSIP", "AGE", "LIMIT", "NOTE");
+	std::string out = fmt::format(
+		"{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<7} {:>6} {:>7} {:>5} {:<6} {:<7} {:>8} {:>5}  {}\n", "HOST",
+		"ADDRESS", "CPUS", "SLOTS", "RUNNING", "LOAD", "SPEED", "FROM", "BENCH", "LEARNED", "JOBS", "STATE",
+		"GOSSIP", "AGE", "LIMIT", "NOTE");
 	for (const ServerView &s : view.servers) {
 		const std::string age = s.ageMs ? fmt::format("{:.1f}s", static_cast<double>(*s.ageMs) / 1000.0) : "-";
 		std::string note = s.stock ? "stock distccd" : "";
@@ -178,10 +185,15 @@ std::string statusTable(const View &view)
 			note += (note.empty() ? "" : "; ") + fmt::format("{} reserved by others", s.reserved);
 		const std::string liveness =
 			s.liveness == Liveness::Unknown ? "-" : std::string(livenessName(s.liveness));
-		out += fmt::format("{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<6} {:<7} {:>8} {:>5}  {}\n",
-				   text(s.name), optional(s.address), optional(s.cpus), text(s.slots),
-				   optional(s.running), optional(s.load), text(s.speed),
-				   std::string(stateName(s.state)), liveness, age, text(s.limit), note);
+		// Which speed the planner takes: what the jobs taught, or the
+		// advertised benchmark (the TXT's alone without gossip).
+		const std::string from = s.speedLearned ? "learned" : "bench";
+		out += fmt::format(
+			"{:<28} {:<16} {:>5} {:>5} {:>7} {:>6} {:>6} {:<7} {:>6} {:>7} {:>5} {:<6} {:<7} {:>8} {:>5}  {}\n",
+			text(s.name), optional(s.address), optional(s.cpus), text(s.slots), optional(s.running),
+			optional(s.load), text(s.speed), from, optional(s.benchmarkSpeed), optional(s.learnedSpeed),
+			s.benchmarkSpeed ? text(s.speedJobs) : "-", std::string(stateName(s.state)), liveness, age,
+			text(s.limit), note);
 	}
 	out += fmt::format("line ({}): {}\njobs: {}\n", text(view.source), text(view.line), text(view.jobs));
 	return out;

@@ -24,7 +24,14 @@ struct ServerView {
 	std::uint16_t port = 0;
 	std::optional<std::uint32_t> cpus; // unknown without a usable TXT value
 	std::uint32_t slots = 0;
-	double speed = 1.0;
+	double speed = 1.0; // what the planner uses
+	// How `speed` was chosen where gossip knows the server: the speed it
+	// advertises (its benchmark), the one its jobs show once enough ran,
+	// the (decayed) jobs behind that, and whether the planner takes it.
+	std::optional<double> benchmarkSpeed;
+	std::optional<double> learnedSpeed;
+	std::uint32_t speedJobs = 0;
+	bool speedLearned = false;
 	ServerState state = ServerState::Up;
 	// From the load sample; unknown without one.
 	std::optional<std::uint32_t> running;
