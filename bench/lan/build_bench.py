@@ -150,6 +150,7 @@ class Farm:
         self.spec = {h.name: (c, s) for h, (_, c, s) in zip(self.servers, servers)}
         self.advertise = advertise or advertised_speeds(servers, getattr(args, 'speed_error', 1.0))
         self.measure = False
+        self.client_args = []   # more options for the clients' daemons
         for c in self.clients:
             self.spec[c.name] = (CLIENT_CORES, CLIENT_SPEED)
         self.bindir = os.path.join(net.tmpdir, 'bin')
@@ -256,7 +257,7 @@ class Farm:
         for c in self.clients:
             self.daemons.append(dm.start_mdnsd(c, self.bins, f'--hosts-file={self.hosts_file(c)}',
                                                *self.speed_flag(CLIENT_SPEED), f'--cpus={CLIENT_CORES}',
-                                               learn_flag(mode), wait=False))
+                                               learn_flag(mode), *self.client_args, wait=False))
         for c in self.clients:
             lan.wait_until(lambda c=c: self.all_listed(self.hosts_file(c)), 30, 0.1,
                            watch=self.daemons, what=f'{c.name}: every server in its hosts file')
