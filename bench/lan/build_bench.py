@@ -96,6 +96,9 @@ def parse(argv):
     ap.add_argument('--jobs', type=int, default=0,
                     help='make -j of the stock modes (default: the slots in the list)')
     ap.add_argument('--build-timeout', type=float, default=240.0)
+    ap.add_argument('--emulate-load', action='store_true',
+                    help="every host's /proc/loadavg shows the jobs on its model CPU, not "
+                         "this whole machine's runnable tasks (which every namespace shares)")
     ap.add_argument('--speed-error', type=float, default=1.0,
                     help='servers advertise their speed wrong by this factor, alternately too '
                          'fast and too slow (s1 x F, s2 / F, ...): a benchmark that lied')
@@ -140,16 +143,17 @@ def write_project(host, works):
 class Farm:
     """The LAN, fakecc, the CPU models and the per-mode daemons."""
 
-    def __init__(self, net, args, bins, servers=SERVERS, advertise=None):
+    def __init__(self, net, args, bins, servers=SERVERS, advertise=None, emulate_load=None):
         """@servers: (name, cores, true speed) of the first hosts of @net, the
         rest being clients; @advertise: name -> the speed its daemon
-        advertises (default: advertised_speeds with args.speed_error)."""
+        advertises (default: advertised_speeds with args.speed_error);
+        @emulate_load: every host's /proc/loadavg shows the jobs on its model
+        CPU (default: args.emulate_load)."""
         self.net, self.args, self.bins = net, args, bins
         self.servers = net.hosts[:len(servers)]
         self.clients = net.hosts[len(servers):]
         self.spec = {h.name: (c, s) for h, (_, c, s) in zip(self.servers, servers)}
         self.advertise = advertise or advertised_speeds(servers, getattr(args, 'speed_error', 1.0))
-        self.measure = False
         self.client_args = []   # more options for the clients' daemons
         for c in self.clients:
             self.spec[c.name] = (CLIENT_CORES, CLIENT_SPEED)
@@ -161,6 +165,10 @@ class Farm:
         self.start_models()
         for s in self.servers:
             self.masquerade(s)
+        if emulate_load if emulate_load is not None else getattr(args, 'emulate_load', False):
+            for h in net.hosts:
+                # This host's mount namespace only: lxcfs's way.
+                h.run(['mount', '--bind', os.path.join(self.cpudir, f'{h.name}.loadavg'), '/proc/loadavg'])
 
     def build_fakecc(self):
         for d in (self.bindir, self.cpudir):
@@ -197,9 +205,8 @@ class Farm:
         host.run(['mount', '--bind', masq, '/usr/lib/distcc'])
 
     def speed_flag(self, speed):
-        """--speed=SPEED, or nothing while self.measure: the daemon then runs
-        its own benchmark on this machine, as an unconfigured one does."""
-        return [] if self.measure or speed is None else [f'--speed={speed}']
+        """--speed=SPEED, or nothing for None (dmtest then gives --speed=1)."""
+        return [] if speed is None else [f'--speed={speed}']
 
     def env(self, extra=None):
         e = {'PATH': f'{self.bindir}:{lan.PATH}', 'CC': f'distcc {COMPILER}'}

@@ -33,7 +33,7 @@ from lan import note  # noqa: E402
 SERVERS = (('s1', 2, 1.0), ('s2', 2, 1.0), ('rogue', 2, 0.25))
 ADVERTISE = {'s1': 1.0, 's2': 1.0, 'rogue': 1000.0}
 CLIENTS = 2
-ARGS = types.SimpleNamespace(clients=CLIENTS, units=50, median=0.6, sigma=0.15, seed=23,
+ARGS = types.SimpleNamespace(clients=CLIENTS, units=50, median=0.6, sigma=0.15, seed=23, emulate_load=True,
                              jobs=0, build_timeout=150.0, speed_error=1.0)
 AFTER_JOBS = 50
 
