@@ -69,10 +69,13 @@ def slots(cores):
 
 
 def advertised_speeds(servers, error):
-    """What each server advertises: its true speed, or with @error > 1 that
-    speed alternately times and divided by @error (a benchmark wrong both ways)."""
-    return {name: round(speed * (error if i % 2 == 0 else 1 / error), 3)
-            for i, (name, _, speed) in enumerate(servers)}
+    """What each server advertises: its true speed, or with @error > 1 a
+    benchmark wrong both ways: servers faster than a client say they are
+    @error times slower, the others @error times faster. (Dividing a slow
+    one would drop it below half a client's speed, where no client sends
+    it a job, and no job ever tells the truth.)"""
+    return {name: round(speed / error if speed > CLIENT_SPEED else speed * error, 3)
+            for name, _, speed in servers}
 
 
 def learn_flag(mode):
@@ -100,8 +103,8 @@ def parse(argv):
                     help="every host's /proc/loadavg shows the jobs on its model CPU, not "
                          "this whole machine's runnable tasks (which every namespace shares)")
     ap.add_argument('--speed-error', type=float, default=1.0,
-                    help='servers advertise their speed wrong by this factor, alternately too '
-                         'fast and too slow (s1 x F, s2 / F, ...): a benchmark that lied')
+                    help='servers advertise their speed wrong by this factor: those faster than '
+                         'a client / F, the others x F (a benchmark that lied)')
     ap.add_argument('--json', default=os.path.join(ROOT, 'build', 'bench-lan', 'lan.json'))
     a = ap.parse_args(argv)
     a.modes = [m for m in a.modes.split(',') if m]
