@@ -217,8 +217,8 @@ public:
 
 	// A remote job of this machine's clients on @server ran @wall and ended
 	// at @end. Its time is corrected for the server's contention as its
-	// newest sample shows it (a server running more jobs than cores gave
-	// each cores/running of a core, at most a factor 4).
+	// samples while the job ran show it (a server running more jobs than
+	// cores gave each cores/running of a core; a factor 4 at most).
 	void recordJob(std::uint64_t server, std::chrono::milliseconds wall, SteadyTime end);
 	// What the planner should take for @server's speed, advertising
 	// @advertised: the benchmark, or what the jobs of this and every

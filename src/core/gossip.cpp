@@ -129,16 +129,12 @@ void Gossip::recordJob(std::uint64_t server, std::chrono::milliseconds wall, Ste
 	if (!config_.learnSpeed || server == 0 || server == config_.node)
 		return;
 	// The job had a core of its own while the server ran no more jobs (or
-	// runnable tasks) than cores; beyond, its share. Not corrected: the
+	// runnable tasks) than cores; beyond, its share, averaged over the
+	// samples the server sent while the job ran. Not corrected: the
 	// client's own preprocessing and the transfer, which every server's
 	// jobs of this client carry alike.
-	double share = 1.0;
-	if (const gossip::ServerTable::Entry *e = servers_.find(server)) {
-		const double busy = std::max({ static_cast<double>(e->sample.running), e->sample.runnable,
-					       static_cast<double>(e->sample.cpus) });
-		share = std::max(0.25, e->sample.cpus / busy);
-	}
-	const double ms = std::max<double>(1.0, static_cast<double>(wall.count())) * share;
+	const double ms = std::max<double>(1.0, static_cast<double>(wall.count())) *
+			  speeds_.share(server, end - wall, end);
 	const gossip::SpeedTable::Own &window = speeds_.record(server, std::log(std::max(ms, 1.0)), end);
 	own_.setSpeed(server, window.logTime, window.weight, end);
 	speedDirty_ = true;

@@ -158,6 +158,10 @@ void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, cons
 		verdict = servers_.load(*l, firstHand, now);
 	else
 		verdict = servers_.leave(std::get<wire::Leave>(record), firstHand, now);
+	// What the server ran when: how much of a core a job there had.
+	if (verdict == Verdict::Applied && config_.learnSpeed && !std::holds_alternative<wire::Leave>(record))
+		if (const gossip::ServerTable::Entry *e = servers_.find(subject))
+			speeds_.contention(subject, e->origin, e->sample);
 	if (verdict == Verdict::Probe) {
 		++stats_.contradicted;
 		probe.insert(subject);

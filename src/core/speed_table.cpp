@@ -59,6 +59,54 @@ const SpeedTable::Own &SpeedTable::record(std::uint64_t server, double logTime, 
 	return o;
 }
 
+void SpeedTable::contention(std::uint64_t server, SteadyTime at, const wire::Sample &sample)
+{
+	const double cpus = std::max<double>(1.0, sample.cpus);
+	const double busy = std::max({ static_cast<double>(sample.running), sample.runnable, cpus });
+	const double share = std::max(kMinShare, cpus / busy);
+	auto it = shares_.find(server);
+	if (it == shares_.end()) {
+		if (shares_.size() >= settings_.maxServers) {
+			shares_.erase(oldest(shares_, [](const auto &h) { return h.back().first; }));
+			++evicted_;
+		}
+		it = shares_.emplace(server, std::vector<std::pair<SteadyTime, double>>{}).first;
+	}
+	auto &history = it->second;
+	// Samples arrive in order; a late one (relayed) only adds a point.
+	const auto pos = std::upper_bound(history.begin(), history.end(), at,
+					  [](SteadyTime t, const auto &point) { return t < point.first; });
+	history.insert(pos, { at, share });
+	if (history.size() > kShareHistory)
+		history.erase(history.begin());
+}
+
+double SpeedTable::share(std::uint64_t server, SteadyTime start, SteadyTime end) const
+{
+	const auto it = shares_.find(server);
+	if (it == shares_.end() || it->second.empty())
+		return 1.0;
+	const auto &history = it->second;
+	if (end <= start) {
+		// An instant: the share measured last before it.
+		double s = history.front().second;
+		for (const auto &[at, share] : history)
+			if (at <= end)
+				s = share;
+		return s;
+	}
+	// Each sample's share holds until the next one.
+	double sum = 0.0;
+	for (std::size_t i = 0; i < history.size(); ++i) {
+		const SteadyTime from = i == 0 ? std::min(start, history[i].first) : history[i].first;
+		const SteadyTime to = i + 1 < history.size() ? history[i + 1].first : std::max(end, history[i].first);
+		const SteadyTime a = std::max(from, start), b = std::min(to, end);
+		if (a < b)
+			sum += history[i].second * std::chrono::duration<double>(b - a).count();
+	}
+	return std::clamp(sum / std::chrono::duration<double>(end - start).count(), kMinShare, 1.0);
+}
+
 Verdict SpeedTable::report(const std::string &source, const wire::Speed &speed, SteadyTime now)
 {
 	const SteadyTime origin = now - milliseconds(speed.ageMs);
@@ -96,6 +144,7 @@ void SpeedTable::expire(SteadyTime now)
 	// Ten half-lives: what is left weighs a thousandth.
 	const auto forget = settings_.halfLife * 10;
 	std::erase_if(own_, [&](const auto &kv) { return now - kv.second.last > forget; });
+	std::erase_if(shares_, [&](const auto &kv) { return now - kv.second.back().first > forget; });
 	std::erase_if(others_, [&](const auto &kv) { return now - kv.second.origin > forget; });
 }
 

@@ -23,6 +23,8 @@ HostsAnswer busyAnswer()
 	entries[0].server.sample = LoadSample{ 2, 1.25, 1, 1, std::chrono::milliseconds(1500) };
 	entries[0].server.liveness = Liveness::Alive;
 	entries[0].server.speed = 1.5;
+	entries[0].server.speedEstimate = SpeedEstimate{ 3.0, 1.5, 57, 2, 1.5 };
+	entries[2].server.speedEstimate = SpeedEstimate{ 1.0, std::nullopt, 3, 1, 1.0 };
 	entries[1].stock = true;
 	entries[2].server.state = ServerState::Drain;
 	entries[3].server.cpus = 0;
@@ -164,6 +166,10 @@ TEST_SUITE("codec")
 				CHECK(s["age_ms"] == 1500);
 				CHECK(s["liveness"] == "alive");
 				CHECK(s["reserved"] == 1);
+				CHECK(s["benchmark_speed"] == 3.0);
+				CHECK(s["learned_speed"] == 1.5);
+				CHECK(s["speed_jobs"] == 57);
+				CHECK(s["speed_source"] == "learned");
 			}
 			if (s["name"] == "c") {
 				CHECK(s["cpus"].is_null());
@@ -181,6 +187,12 @@ TEST_SUITE("codec")
 		const View back = codec::decodeView(sent);
 		CHECK(codec::encode(back).dump(2) == j.dump(2));
 		CHECK(statusTable(back) == statusTable(answer.view));
+		const std::string table = statusTable(back);
+		CHECK(table.find("SPEED FROM     BENCH LEARNED  JOBS") != std::string::npos);
+		CHECK(table.find("1.50 learned   3.00    1.50    57") != std::string::npos);
+		CHECK(table.find("1.00 bench     1.00       -     3") != std::string::npos);
+		sent["servers"][0]["speed_source"] = "guessed";
+		CHECK_THROWS_AS(codec::decodeView(sent), std::invalid_argument);
 	}
 
 	TEST_CASE("every reason a server is left out reads back as itself")

@@ -38,4 +38,10 @@ GossipConfig smallGossipConfig();
 // between which the genuine server keeps sending its own samples.
 void checkGossipMerge(const std::uint8_t *data, std::size_t size);
 
+// Input: as checkGossipMerge's, from three hostile hosts and a forged
+// honest address (the how byte's low 2 bits; bit 2: this node finishes a
+// job on every honest server; the rest: how long until the next), against
+// a node whose own jobs show four servers of speed 1.
+void checkSpeedMerge(const std::uint8_t *data, std::size_t size);
+
 } // namespace dmdns::fuzz

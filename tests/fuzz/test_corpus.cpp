@@ -23,6 +23,11 @@ TEST_SUITE("corpus")
 		CHECK(replay("gossip_merge", dmdns::fuzz::checkGossipMerge) >= 10);
 	}
 
+	TEST_CASE("the speed corpus replays cleanly: hostile reports never make an honest server too slow")
+	{
+		CHECK(replay("speed", dmdns::fuzz::checkSpeedMerge) >= 10);
+	}
+
 	TEST_CASE("the hosts-line corpus replays cleanly")
 	{
 		CHECK(replay("hosts_line", dmdns::fuzz::checkHostsLine) >= 10);

@@ -43,6 +43,11 @@ public:
 	static constexpr double kWinsor = 1.3862943611198906; // ln 4
 	static constexpr double kMinWinsorJobs = 4.0;
 	static constexpr std::uint32_t kMaxJobs = 65535;
+	// A job's share of a core is at least this: a server claiming a huge
+	// load cannot make its jobs count for nothing (and itself look fast).
+	static constexpr double kMinShare = 0.25;
+	// Per server, the shares of its newest samples kept.
+	static constexpr std::size_t kShareHistory = 32;
 
 	struct Own {
 		double logTime = 0.0;
@@ -60,6 +65,12 @@ public:
 	// One own remote job on @server whose corrected wall time has the
 	// natural log @logTime (of milliseconds), ended at @end.
 	const Own &record(std::uint64_t server, double logTime, SteadyTime end);
+	// The share of a core a job on @server had from @at on, as the
+	// server's sample measured then (cores / max(cores, running, runnable)).
+	void contention(std::uint64_t server, SteadyTime at, const wire::Sample &sample);
+	// A job's mean share of a core over [@start, @end] on @server, from
+	// the samples kept (the oldest one's share before it); 1 without any.
+	double share(std::uint64_t server, SteadyTime start, SteadyTime end) const;
 	// A report of client @source (the trust key); Stale when not newer
 	// than what is held of the same client id.
 	Verdict report(const std::string &source, const wire::Speed &speed, SteadyTime now);
@@ -80,7 +91,8 @@ private:
 
 	SpeedSettings settings_;
 	std::map<std::uint64_t, Own> own_;
-	std::map<std::pair<std::string, std::uint64_t>, Report> others_; // source, server
+	std::map<std::uint64_t, std::vector<std::pair<SteadyTime, double>>> shares_; // in time order
+	std::map<std::pair<std::string, std::uint64_t>, Report> others_;	     // source, server
 	std::uint64_t evicted_ = 0;
 };
 
