@@ -22,7 +22,10 @@ start together, in each mode on the same farm and workload:
   zeroconf   stock `distccd --zeroconf` servers, DISTCC_HOSTS=+zeroconf
   mdns       distccd + distcc-mdnsd --speed on the servers; clients run
              distcc-mdnsd --hosts-file=$DISTCC_DIR/hosts, DISTCC_HOSTS unset,
-             make -j"$(distcc-mdns-hosts -j)" as the README says
+             make -j"$(distcc-mdns-hosts -j)" as the README says; every
+             daemon with --learn-speed=no: the advertised speeds are trusted
+  mdns-learned  the same with --learn-speed=yes (the default): clients time
+             their remote jobs, gossip them and pick by the learned speeds
   mdns-share the same with make -j of the farm's slots / clients (a client's
              fair share): a diagnostic that separates the picks from the -j
 
@@ -57,12 +60,27 @@ from lan import note  # noqa: E402
 SERVERS = (('s1', 8, 1.5), ('s2', 8, 1.5), ('s3', 4, 1.0), ('s4', 4, 1.0),
            ('s5', 2, 0.6), ('s6', 2, 0.6))
 CLIENT_CORES, CLIENT_SPEED = 2, 1.0
-MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-share')
+MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-learned', 'mdns-share')
 COMPILER = 'fakecc'
 
 
 def slots(cores):
     return cores + 2
+
+
+def advertised_speeds(servers, error):
+    """What each server advertises: its true speed, or with @error > 1 a
+    benchmark wrong both ways: servers faster than a client say they are
+    @error times slower, the others @error times faster. (Dividing a slow
+    one would drop it below half a client's speed, where no client sends
+    it a job, and no job ever tells the truth.)"""
+    return {name: round(speed / error if speed > CLIENT_SPEED else speed * error, 3)
+            for name, _, speed in servers}
+
+
+def learn_flag(mode):
+    """Today's mdns trusts the advertised speeds; mdns-learned learns them."""
+    return '--learn-speed=yes' if mode == 'mdns-learned' else '--learn-speed=no'
 
 
 def parse(argv):
@@ -81,6 +99,12 @@ def parse(argv):
     ap.add_argument('--jobs', type=int, default=0,
                     help='make -j of the stock modes (default: the slots in the list)')
     ap.add_argument('--build-timeout', type=float, default=240.0)
+    ap.add_argument('--emulate-load', action='store_true',
+                    help="every host's /proc/loadavg shows the jobs on its model CPU, not "
+                         "this whole machine's runnable tasks (which every namespace shares)")
+    ap.add_argument('--speed-error', type=float, default=1.0,
+                    help='servers advertise their speed wrong by this factor: those faster than '
+                         'a client / F, the others x F (a benchmark that lied)')
     ap.add_argument('--json', default=os.path.join(ROOT, 'build', 'bench-lan', 'lan.json'))
     a = ap.parse_args(argv)
     a.modes = [m for m in a.modes.split(',') if m]
@@ -88,8 +112,9 @@ def parse(argv):
     if bad or not a.modes:
         ap.error(f'unknown modes {bad}; choose from {",".join(MODES)}')
     if not 1 <= a.clients <= 20 or not 1 <= a.units <= 1000 or a.median <= 0 \
-            or not 1 <= a.repeat <= 20:
-        ap.error('need 1-20 clients, 1-1000 units, a positive median and 1-20 repeats')
+            or not 1 <= a.repeat <= 20 or not 1.0 <= a.speed_error <= 100.0:
+        ap.error('need 1-20 clients, 1-1000 units, a positive median, 1-20 repeats and a '
+                 'speed error in [1, 100]')
     return a
 
 
@@ -121,11 +146,18 @@ def write_project(host, works):
 class Farm:
     """The LAN, fakecc, the CPU models and the per-mode daemons."""
 
-    def __init__(self, net, args, bins):
+    def __init__(self, net, args, bins, servers=SERVERS, advertise=None, emulate_load=None):
+        """@servers: (name, cores, true speed) of the first hosts of @net, the
+        rest being clients; @advertise: name -> the speed its daemon
+        advertises (default: advertised_speeds with args.speed_error);
+        @emulate_load: every host's /proc/loadavg shows the jobs on its model
+        CPU (default: args.emulate_load)."""
         self.net, self.args, self.bins = net, args, bins
-        self.servers = net.hosts[:len(SERVERS)]
-        self.clients = net.hosts[len(SERVERS):]
-        self.spec = {h.name: (c, s) for h, (_, c, s) in zip(self.servers, SERVERS)}
+        self.servers = net.hosts[:len(servers)]
+        self.clients = net.hosts[len(servers):]
+        self.spec = {h.name: (c, s) for h, (_, c, s) in zip(self.servers, servers)}
+        self.advertise = advertise or advertised_speeds(servers, getattr(args, 'speed_error', 1.0))
+        self.client_args = []   # more options for the clients' daemons
         for c in self.clients:
             self.spec[c.name] = (CLIENT_CORES, CLIENT_SPEED)
         self.bindir = os.path.join(net.tmpdir, 'bin')
@@ -136,6 +168,10 @@ class Farm:
         self.start_models()
         for s in self.servers:
             self.masquerade(s)
+        if emulate_load if emulate_load is not None else getattr(args, 'emulate_load', False):
+            for h in net.hosts:
+                # This host's mount namespace only: lxcfs's way.
+                h.run(['mount', '--bind', os.path.join(self.cpudir, f'{h.name}.loadavg'), '/proc/loadavg'])
 
     def build_fakecc(self):
         for d in (self.bindir, self.cpudir):
@@ -171,6 +207,10 @@ class Farm:
         os.symlink(os.path.join(self.bindir, COMPILER), os.path.join(masq, COMPILER))
         host.run(['mount', '--bind', masq, '/usr/lib/distcc'])
 
+    def speed_flag(self, speed):
+        """--speed=SPEED, or nothing for None (dmtest then gives --speed=1)."""
+        return [] if speed is None else [f'--speed={speed}']
+
     def env(self, extra=None):
         e = {'PATH': f'{self.bindir}:{lan.PATH}', 'CC': f'distcc {COMPILER}'}
         e.update(extra or {})
@@ -188,8 +228,8 @@ class Farm:
         if mode.startswith('mdns'):
             for h in self.servers:
                 cores, speed = self.spec[h.name]
-                self.daemons.append(dm.start_mdnsd(h, self.bins, f'--speed={speed}',
-                                                   f'--cpus={cores}', wait=False))
+                self.daemons.append(dm.start_mdnsd(h, self.bins, *self.speed_flag(self.advertise[h.name]),
+                                                   f'--cpus={cores}', learn_flag(mode), wait=False))
 
     def hosts_file(self, c):
         return os.path.join(c.distcc_dir, 'hosts')
@@ -226,15 +266,15 @@ class Farm:
             return env
         for c in self.clients:
             self.daemons.append(dm.start_mdnsd(c, self.bins, f'--hosts-file={self.hosts_file(c)}',
-                                               f'--speed={CLIENT_SPEED}', f'--cpus={CLIENT_CORES}',
-                                               wait=False))
+                                               *self.speed_flag(CLIENT_SPEED), f'--cpus={CLIENT_CORES}',
+                                               learn_flag(mode), *self.client_args, wait=False))
         for c in self.clients:
             lan.wait_until(lambda c=c: self.all_listed(self.hosts_file(c)), 30, 0.1,
                            watch=self.daemons, what=f'{c.name}: every server in its hosts file')
         return self.env({'DISTCC_HOSTS': None})
 
     def make_jobs(self, mode, client, env):
-        if mode == 'mdns':
+        if mode in ('mdns', 'mdns-learned'):
             r = client.run([self.bins.hosts, '-j'], env=env)
             return int(r.stdout.strip())
         farm = sum(slots(c) for c, _ in (self.spec[h.name] for h in self.servers))
@@ -284,7 +324,10 @@ class Farm:
 
 # ---------------------------------------------------------------- one mode
 
-def run_mode(farm, mode, works):
+def run_mode(farm, mode, works, before_stop=None):
+    """One build of every client at once; @before_stop(farm, env) runs after
+    the builds, while the daemons still run, and its result is returned
+    under 'before_stop'."""
     args = farm.args
     note(f'mode {mode}: starting the servers')
     farm.start_servers(mode)
@@ -338,11 +381,13 @@ def run_mode(farm, mode, works):
     failed = [(c.name, p.returncode, p.tail(5)) for c, p in zip(farm.clients, procs)
               if p.returncode != 0]
     records = farm.jobs_since(t0)
+    looked = before_stop(farm, env) if before_stop and not failed else None
     farm.stop_mode()
     if failed:
         raise AssertionError(f'mode {mode}: builds failed: {failed}')
     out = summarize(farm, mode, works, jobs, starts, ends, records, lines, t0)
     out['no_server_snapshots'] = why
+    out['before_stop'] = looked
     return out
 
 
@@ -375,7 +420,8 @@ def summarize(farm, mode, works, jobs, starts, ends, records, lines, t0):
         cores, speed = farm.spec[h.name]
         mine = [r for r in records if r['host'] == h.name]
         work = sum(r['work'] for r in mine)
-        servers.append(dict(name=h.name, ip=h.ip, cores=cores, speed=speed, slots=slots(cores),
+        servers.append(dict(name=h.name, ip=h.ip, cores=cores, speed=speed,
+                            advertised=farm.advertise[h.name], slots=slots(cores),
                             capacity=cores * speed, jobs=len(mine), work=round(work, 3),
                             # busy: the share of the makespan its CPU had work
                             utilisation=round(work / (cores * speed) / overall, 3),
@@ -429,6 +475,9 @@ def print_table(result):
         print(f'  {m:<10} {jtxt:>5} {r["overall_mean"]:>5.1f} s ({runs}){"":<{max(0, 14 - len(runs))}} '
               f'{r["ratio_mean"]:>6.2f} {r["jain_throughput_mean"]:>6.3f} {r["local_jobs_mean"]:>5.0f} | '
               f'{spans}; {per}')
+    if 'mdns' in modes and 'mdns-learned' in modes:
+        print(f'  makespan / ideal, advertised speeds (mdns) vs learned (mdns-learned): '
+              f'{modes["mdns"]["ratio_mean"]:.2f} vs {modes["mdns-learned"]["ratio_mean"]:.2f}')
     if 'zeroconf' in modes and 'mdns' in modes:
         print(f'  speed-up of mdns over zeroconf (means): '
               f'{modes["zeroconf"]["overall_mean"] / modes["mdns"]["overall_mean"]:.2f}x')
@@ -445,6 +494,7 @@ def main(argv):
                   command=shlex.join(['python3', os.path.relpath(__file__, ROOT)] + argv),
                   clients=args.clients, units=args.units, median=args.median,
                   sigma=args.sigma, seed=args.seed, repeat=args.repeat,
+                  speed_error=args.speed_error,
                   client_cores=CLIENT_CORES, client_speed=CLIENT_SPEED,
                   machine_cpus=os.cpu_count(), works=works, modes={})
     runs = {m: [] for m in args.modes}

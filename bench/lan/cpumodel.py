@@ -11,7 +11,11 @@ a CPU shared by the kernel's scheduler, so an overloaded host slows down
 every job on it, and nothing burns real CPU. Every finished job is appended
 to LOG as one JSON line (host, client, unit, work, start, end on the
 time.monotonic() clock, and the jobs running when it arrived), which is how
-the benchmark counts jobs per host. Runs until SIGTERM.
+the benchmark counts jobs per host. It also keeps DIR/NAME.loadavg in
+/proc/loadavg's format, its runnable tasks being the jobs on that host's
+model CPU: bind-mounted over a host's /proc/loadavg (as lxcfs does) it
+makes the host's load its own, not the whole machine's, which every
+network namespace of one kernel would otherwise share. Runs until SIGTERM.
 """
 
 import asyncio
@@ -25,12 +29,14 @@ import time
 class Cpu:
     """One host: jobs share cores x speed; a timer fires at the next completion."""
 
-    def __init__(self, name, cores, speed, log):
+    def __init__(self, name, cores, speed, log, loadavg=None):
         self.name, self.cores, self.speed, self.log = name, cores, speed, log
+        self.loadavg = loadavg
         self.jobs = {}          # id -> [remaining work, future, record]
         self.last = time.monotonic()
         self.timer = None
         self.next_id = 0
+        self.write_load()
 
     def rate(self):
         n = len(self.jobs)
@@ -44,7 +50,22 @@ class Cpu:
         self.last = now
         return now
 
+    def write_load(self):
+        """The host's /proc/loadavg: its jobs are its runnable tasks (+1, the
+        reader, as the kernel counts it). Written in place at a fixed width,
+        so that a reader never finds the file empty or half old."""
+        if not self.loadavg:
+            return
+        n = len(self.jobs)
+        text = f'{n}.00 {n}.00 {n}.00 {n + 1}/{n + 100} 1'.ljust(63) + '\n'
+        fd = os.open(self.loadavg, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, text.encode(), 0)
+        finally:
+            os.close(fd)
+
     def reschedule(self):
+        self.write_load()
         # Every arrival or departure changes every job's rate: one timer for the
         # earliest completion, recomputed each time.
         if self.timer:
@@ -114,7 +135,7 @@ async def main(argv):
     servers = []
     for spec in specs:
         name, cores, speed = spec.split(':')
-        cpu = Cpu(name, int(cores), float(speed), log)
+        cpu = Cpu(name, int(cores), float(speed), log, os.path.join(sock_dir, f'{name}.loadavg'))
         servers.append(await serve(cpu, os.path.join(sock_dir, f'{name}.sock')))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,9 +19,10 @@ matplotlib.use('Agg')      # no display: write files only
 import matplotlib.pyplot as plt  # noqa: E402
 
 LABEL = {'static': 'static list', 'randomize': '--randomize', 'zeroconf': 'stock +zeroconf',
-         'mdns': 'distcc-mdns', 'mdns-share': 'distcc-mdns, -j share'}
+         'mdns': 'distcc-mdns', 'mdns-learned': 'distcc-mdns, learned speeds',
+         'mdns-share': 'distcc-mdns, -j share'}
 COLOR = {'static': '#8c8c8c', 'randomize': '#d9a441', 'zeroconf': '#c0504d', 'mdns': '#2e75b6',
-         'mdns-share': '#70a8dc'}
+         'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc'}
 TARGET_SPEEDUP, TARGET_RATIO, TARGET_JAIN = 1.5, 1.15, 0.95
 
 
@@ -167,11 +168,12 @@ def markdown(res, command):
       'every job on it without burning this machine\'s CPU. Clients run the real distcc '
       'client under `make -jN`; preprocessing (`fakecc -E`) is instant.')
     w('')
-    w('| server | cores | speed | capacity (cores x speed) | distccd --jobs |')
-    w('|---|---|---|---|---|')
+    w('| server | cores | speed | advertised `--speed` | capacity (cores x speed) | distccd --jobs |')
+    w('|---|---|---|---|---|---|')
     for s in srv:
-        w(f'| {s["name"]} | {s["cores"]} | {s["speed"]:g} | {s["capacity"]:g} | {s["slots"]} |')
-    w(f'| **all** | {sum(s["cores"] for s in srv)} | | **{first["capacity"]:g}** | '
+        w(f'| {s["name"]} | {s["cores"]} | {s["speed"]:g} | {s.get("advertised", s["speed"]):g} | '
+          f'{s["capacity"]:g} | {s["slots"]} |')
+    w(f'| **all** | {sum(s["cores"] for s in srv)} | | | **{first["capacity"]:g}** | '
       f'{sum(s["slots"] for s in srv)} |')
     w('')
     w(f'{res["clients"]} clients ({res["client_cores"]} cores at speed {res["client_speed"]:g} '
@@ -197,14 +199,17 @@ def markdown(res, command):
         'randomize': ('the same list after `--randomize`', '`distccd`'),
         'zeroconf': ('`DISTCC_HOSTS=+zeroconf` (stock distcc\'s browser writes '
                      '`ip:port/jobs` lines)', '`distccd --zeroconf`'),
-        'mdns': ('`distcc-mdnsd --hosts-file=$DISTCC_DIR/hosts`, `DISTCC_HOSTS` unset',
-                 '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
+        'mdns': ('`distcc-mdnsd --hosts-file=$DISTCC_DIR/hosts --learn-speed=no`, `DISTCC_HOSTS` unset',
+                 '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
+        'mdns-learned': ('as distcc-mdns with `--learn-speed=yes` (the default): speeds learned from '
+                         'the clients\' jobs', '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
         'mdns-share': ('as distcc-mdns; a diagnostic, not the documented use',
                        '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
     }
     for m, r in modes.items():
         js = sorted({c['jobs_flag'] for c in r['clients']})
         how = {'mdns': '`distcc-mdns-hosts -j` at the start',
+               'mdns-learned': '`distcc-mdns-hosts -j` at the start',
                'mdns-share': "the farm's slots / clients"}.get(m, 'the slots in the list')
         w(f'| {LABEL[m]} | {desc[m][0]} | {desc[m][1]} | {",".join(map(str, js))} ({how}) |')
     w('')

@@ -98,6 +98,16 @@ void Advertiser::setState(ServerState state)
 		onSample(self_, reading, listening_);
 }
 
+void Advertiser::setSpeed(double speed)
+{
+	if (speed == self_.speed)
+		return;
+	log(LogLevel::Info, "speed {:.2f} -> {:.2f}", self_.speed, speed);
+	self_.speed = speed;
+	if (listening_)
+		publisher_->updateTxt(txt());
+}
+
 void Advertiser::applyState()
 {
 	const bool ownerBusy = autoDrain_ && autoDrain_->drained();

@@ -80,6 +80,10 @@ public:
 	void setState(ServerState state);
 	ServerState state() const noexcept { return self_.state; }
 
+	// A new speed for this host (the benchmark re-run while it idled): in
+	// the TXT at once and in every gossip sample from the next on.
+	void setSpeed(double speed);
+
 	// Why this host is not advertised now and what to change, for the
 	// status; empty while it is (or before the first look).
 	const std::string &notAdvertising() const noexcept { return reason_; }

@@ -16,12 +16,15 @@
 #include "daemon/demand_ledger.h"
 #include "daemon/gossip_node.h"
 #include "daemon/hosts_file.h"
+#include "daemon/job_watch.h"
 #include "daemon/local_users.h"
 #include "daemon/query_server.h"
 #include "daemon/resolver.h"
 #include "daemon/user_hosts.h"
+#include "daemon/view.h"
 #include "daemon/zeroconf_compat.h"
 #include "distcc-mdns/text.h"
+#include "host/speed.h"
 #include "host/user_jobs.h"
 #include "uv/clock.h"
 #include "uv/handle.h"
@@ -32,8 +35,13 @@ namespace dmdns {
 struct DaemonConfig {
 	AdvertiserConfig advertiser; // speed and incarnation are filled in at start
 	std::optional<double> speed; // measured at start when not given
-	std::string stateDir;	     // where the incarnation is kept
-	bool resolve = true;	     // browse for servers and serve queries
+	// The start-up benchmark's runs, when it measured the speed.
+	std::optional<host::SpeedMeasurement> measured;
+	// --learn-speed: time this machine's remote jobs, learn the servers'
+	// speeds from every client's (gossip), and pick by them.
+	bool learnSpeed = true;
+	std::string stateDir; // where the incarnation is kept
+	bool resolve = true;  // browse for servers and serve queries
 	std::string socket;
 	std::string hostsFile;	   // empty: none
 	std::string zeroconfDir;   // empty: no +zeroconf compatibility
@@ -63,8 +71,12 @@ struct DaemonConfig {
 //      answers from it and from gossip;
 //   6. the hosts file, the +zeroconf file and the per-user hosts files
 //      (UserHostsFiles, beside the query socket), whose first lines are
-//      written at once from what 5 and 3 know.
-// Stop order (stop(), on SIGTERM or SIGINT): gossip says goodbye, the
+//      written at once from what 5 and 3 know;
+//   7. the job watch (--learn-speed, with gossip and the resolver): this
+//      machine's remote jobs timed and told to gossip; and the re-runs of
+//      the benchmark while the host idles (when it measured the speed).
+// Stop order (stop(), on SIGTERM or SIGINT): the job watch and the
+// benchmark's re-runs stop, gossip says goodbye, the
 // advertiser withdraws its record, the query socket, the hosts file and the
 // +zeroconf file close (releasing its lock), the per-user files stop being
 // rewritten, then the loop ends. The rest
@@ -107,6 +119,11 @@ private:
 	SetupUserReply setupUser(const Caller &caller);
 	// This machine's slots (its online CPUs, read anew) and speed.
 	LocalMachine localMachine() const;
+	// Every few seconds while the benchmark may still be re-run: re-runs it
+	// once the host has idled long enough (SpeedKeeper), and advertises a
+	// speed that rose.
+	void checkIdle();
+	SpeedStats speedStats() const;
 
 	DaemonConfig config_;
 	// Who may --set-state.
@@ -128,6 +145,9 @@ private:
 	std::unique_ptr<HostsFileKeeper> hostsFile_;
 	std::unique_ptr<ZeroconfCompat> zeroconf_;
 	std::unique_ptr<UserHostsFiles> userFiles_;
+	std::unique_ptr<JobWatch> jobs_;
+	std::optional<host::SpeedKeeper> speedKeeper_;
+	std::unique_ptr<uv::Alarm> idleAlarm_;
 };
 
 } // namespace dmdns

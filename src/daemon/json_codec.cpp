@@ -511,6 +511,20 @@ void addNotAdvertising(json &stats, const std::string &reason)
 		stats["not_advertising"] = reason;
 }
 
+void addSpeedStats(json &stats, const SpeedStats &speed)
+{
+	stats["speed"] = json{ { "speed", speed.speed },
+			       { "measured", speed.measured },
+			       { "best", speed.best },
+			       { "worst", speed.worst },
+			       { "runs", speed.runs },
+			       { "reruns", speed.reruns },
+			       { "learn", speed.learn },
+			       { "jobs_timed", speed.jobsTimed },
+			       { "jobs_unmatched", speed.jobsUnmatched },
+			       { "jobs_untimed", speed.jobsUntimed } };
+}
+
 std::string decodeNotAdvertising(const json &stats)
 {
 	if (!stats.is_object() || !stats.contains("not_advertising"))

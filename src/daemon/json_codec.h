@@ -35,6 +35,8 @@ nlohmann::json encode(const std::optional<GossipNodeStats> &stats);
 // Adds to a stats reply why this host is not advertised and what to change
 // ("not_advertising"; absent while it is advertised).
 void addNotAdvertising(nlohmann::json &stats, const std::string &reason);
+// Adds this machine's speed and job timing to a stats reply ("speed").
+void addSpeedStats(nlohmann::json &stats, const SpeedStats &speed);
 // The reason a stats reply gives, or empty; throws std::invalid_argument
 // for one that is not a string of at most 1024 bytes.
 std::string decodeNotAdvertising(const nlohmann::json &stats);

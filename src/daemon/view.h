@@ -117,4 +117,17 @@ struct AuthFailure {
 // Ts ago)", the address made printable.
 std::string authFailureText(const AuthFailure &failure);
 
+// This machine's speed as the daemon measured it, and its timing of remote
+// jobs (--learn-speed), for the "stats" reply's "speed" object.
+struct SpeedStats {
+	double speed = 1.0;    // what is advertised and used as this machine's
+	bool measured = false; // by the benchmark (false: --speed gave it)
+	double best = 1.0;     // the fastest and slowest benchmark runs so far
+	double worst = 1.0;
+	std::uint32_t runs = 0;
+	std::uint32_t reruns = 0; // benchmarks re-run while the host was idle
+	bool learn = false;	  // --learn-speed
+	std::uint64_t jobsTimed = 0, jobsUnmatched = 0, jobsUntimed = 0;
+};
+
 } // namespace dmdns

@@ -264,6 +264,20 @@ std::optional<std::vector<OutgoingCount>> SockDiag::outgoing(std::uint16_t remot
 	return sorted(counts);
 }
 
+std::optional<std::vector<procfs::TcpEntry>> SockDiag::outgoingSockets(std::uint16_t remotePort)
+{
+	std::vector<procfs::TcpEntry> sockets;
+	for (const int family : { AF_INET, AF_INET6 }) {
+		auto d = dump(family, 1u << procfs::kTcpEstablished, false, remotePort);
+		if (!d)
+			return std::nullopt;
+		for (procfs::TcpEntry &e : d->entries)
+			if (e.remote.port == remotePort && e.state == procfs::kTcpEstablished)
+				sockets.push_back(std::move(e));
+	}
+	return sockets;
+}
+
 namespace {
 
 // The whole of a small seq file kept open, read again from offset 0 (which

@@ -76,6 +76,11 @@ public:
 	// A uid's count on a server is its distcc jobs running there.
 	std::optional<std::vector<OutgoingCount>> outgoing(std::uint16_t remotePort);
 
+	// The ESTABLISHED sockets to remote @remotePort themselves, IPv4 and
+	// IPv6 (ends, owner, inode): one per remote job, for JobTimer. Empty
+	// when the kernel does not answer.
+	std::optional<std::vector<procfs::TcpEntry>> outgoingSockets(std::uint16_t remotePort);
+
 private:
 	// Each socket that passes the filter, as a /proc/net/tcp line would read.
 	struct Dump {

@@ -35,6 +35,9 @@ void usage(std::FILE *out)
 			      "      --slots=N           advertise N slots instead of distccd's --jobs\n"
 			      "      --speed=X           this machine's speed, 1 being the reference\n"
 			      "                          machine [measured at start]\n"
+			      "      --learn-speed=yes|no  time this machine's remote jobs and learn the\n"
+			      "                          servers' speeds from every client's jobs\n"
+			      "                          (gossiped); no: trust the advertised speeds [yes]\n"
 			      "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
 			      "      --no-resolve        do not browse for servers nor serve queries\n"
 			      "      --gossip-port=N     UDP port of the gossip protocol [3632; for a\n"
@@ -139,6 +142,7 @@ Options parse(int argc, char **argv)
 		OptCpus,
 		OptSlots,
 		OptSpeed,
+		OptLearnSpeed,
 		OptMasquerade,
 		OptNoResolve,
 		OptSocket,
@@ -162,6 +166,7 @@ Options parse(int argc, char **argv)
 		{ "cpus", required_argument, nullptr, OptCpus },
 		{ "slots", required_argument, nullptr, OptSlots },
 		{ "speed", required_argument, nullptr, OptSpeed },
+		{ "learn-speed", required_argument, nullptr, OptLearnSpeed },
 		{ "masquerade-dir", required_argument, nullptr, OptMasquerade },
 		{ "no-resolve", no_argument, nullptr, OptNoResolve },
 		{ "socket", required_argument, nullptr, OptSocket },
@@ -217,6 +222,13 @@ Options parse(int argc, char **argv)
 		case OptSpeed:
 			o.speed = cli.decimal("--speed", optarg, kMinSpeed, kMaxSpeed);
 			break;
+		case OptLearnSpeed: {
+			const std::string learn = optarg;
+			if (learn != "yes" && learn != "no")
+				cli.fail("--learn-speed must be yes or no, not '{}'", learn);
+			o.learnSpeed = learn == "yes";
+			break;
+		}
 		case OptMasquerade:
 			o.advertiser.masqueradeDir = optarg;
 			break;
