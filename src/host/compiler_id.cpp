@@ -1,4 +1,4 @@
-// A compiler's identity: a short hash of its driver and the binaries the driver runs for C and C++.
+// A compiler's identity: a short hash of the binaries its driver runs for C and C++ (of the driver, when it compiles itself).
 #include "host/compiler_id.h"
 
 #include <cerrno>
@@ -141,7 +141,12 @@ std::string CompilerIdentifier::identify(const CompilerParts &parts)
 		crypto_generichash_update(&state, digest->data(), digest->size());
 		return true;
 	};
-	if (!add('d', parts.driver))
+	// gcc's drivers (gcc, g++, cc, c++) only run the compilers proper,
+	// which decide the code: the drivers of one installation share an
+	// identity, so that a C++ build under --match=exact matches servers
+	// whose identity was taken through `cc`. A driver that compiles by
+	// itself (clang) is what is hashed.
+	if (!parts.cc1 && !parts.cc1plus && !add('d', parts.driver))
 		return {};
 	for (const auto &[tag, path] : slots)
 		if (!add(tag, *path))

@@ -1,4 +1,4 @@
-// A compiler's identity: a short hash of its driver and the binaries the driver runs for C and C++.
+// A compiler's identity: a short hash of the binaries its driver runs for C and C++ (of the driver, when it compiles itself).
 #pragma once
 
 #include <array>
@@ -41,8 +41,9 @@ class CompilerIdentifier final
 public:
 	CompilerIdentifier();
 
-	// kCompilerIdentityDigits (server.h) hex digits over the driver's and
-	// the parts' contents, a missing part counted as missing; empty when
+	// kCompilerIdentityDigits (server.h) hex digits over the parts'
+	// contents, a missing part counted as missing, and over the driver's
+	// only when it has neither part (clang compiles in the driver); empty when
 	// the driver or a present part cannot be read whole (unreadable,
 	// changing while read, larger than @maxFile).
 	std::string identify(const CompilerParts &parts);
