@@ -285,6 +285,7 @@ private:
 	struct Source {
 		Endpoint from;
 		std::uint64_t sender = 0;
+		std::uint64_t incarnation = 0; // the sender's run
 		bool authenticated = false;
 		bool trustedRelay = false; // may relay what others said
 		std::string client;	   // the key of its demand and reservations

@@ -48,6 +48,7 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 	Source source;
 	source.from = from;
 	source.sender = packet.header.sender;
+	source.incarnation = packet.header.incarnation;
 	if (config_.verify) {
 		if (!decoded.tagged || !config_.verify(datagram)) {
 			++stats_.unauthenticated;
@@ -163,7 +164,7 @@ void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, cons
 	if (const auto *s = std::get_if<wire::Sample>(&record))
 		verdict = servers_.sample(*s, firstHand, now);
 	else if (const auto *l = std::get_if<wire::Load>(&record))
-		verdict = servers_.load(*l, firstHand, now);
+		verdict = servers_.load(*l, firstHand, source.incarnation, now);
 	else
 		verdict = servers_.leave(std::get<wire::Leave>(record), firstHand, now);
 	// What the server ran when: how much of a core a job there had.

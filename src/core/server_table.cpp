@@ -177,11 +177,12 @@ Verdict ServerTable::sample(const wire::Sample &s, bool firstHand, SteadyTime no
 	return Verdict::Applied;
 }
 
-Verdict ServerTable::load(const wire::Load &l, bool firstHand, SteadyTime now)
+Verdict ServerTable::load(const wire::Load &l, bool firstHand, std::uint64_t run, SteadyTime now)
 {
 	auto it = servers_.find(l.server);
-	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation)
-		return Verdict::Missing; // nothing to apply it to
+	if (it == servers_.end() || (it->second.sample.incarnation & 0xffff) != l.incarnation ||
+	    (firstHand && it->second.sample.incarnation != run))
+		return Verdict::Missing; // nothing of its run to apply it to
 	Entry &e = it->second;
 	// The Load carries the low 32 bits of the sequence; the rest is the held sample's.
 	const std::uint64_t high = e.sample.sequence & ~std::uint64_t{ 0xffffffff };

@@ -187,6 +187,56 @@ TEST_SUITE("gossip_trust")
 		CHECK(g.receive(kServerAt, datagram(kServer, { sampleOf(kServer, 7, 102) }), kT0 + 950ms).empty());
 	}
 
+	TEST_CASE("a forged run whose low bits fit the server's Loads is not fed by them (the gossip_merge fuzzer's sixth crash)")
+	{
+		Gossip g = clientKnowingServer();
+		SteadyTime t = kT0;
+		std::uint64_t seq = 100;
+		// The server as it speaks: its datagrams carry its run (7), its
+		// heartbeat is a Load, its answer to a probe a full Sample.
+		auto own = [&](const wire::Record &record) {
+			wire::PacketWriter w({ 0, kServer, 7 });
+			REQUIRE(w.add(record));
+			return g.receive(kServerAt, w.finish(), t);
+		};
+		auto asksServer = [](const std::vector<Datagram> &out) {
+			return std::any_of(out.begin(), out.end(), [](const Datagram &d) { return d.to == kServerAt; });
+		};
+		t += 200ms;
+		own(wire::Load{ kServer, 7, static_cast<std::uint32_t>(++seq), 0, 3, 0.0 });
+		CHECK(g.server(kServer, t)->sample.running == 3);
+
+		// One datagram from a forged copy of its address: a later run with
+		// the same low 16 bits, a sequence whose low 32 bits are the
+		// server's last, state down. A new run from the server's address
+		// is believed at first.
+		wire::Sample down = sampleOf(kServer, (std::uint64_t{ 1 } << 48) | 7, (wire::kMaxCounter - (1ULL << 32)) | seq, 2);
+		down.state = ServerState::Down;
+		const SteadyTime forgedAt = t + 10ms;
+		g.receive(kServerAt, datagram(kServer, { down }), forgedAt);
+		REQUIRE(g.server(kServer, forgedAt)->sample.state == ServerState::Down);
+
+		// The server's next Load fits the forged Sample's low bits but is of
+		// run 7: it does not apply to the forgery, and it asks the server.
+		t += 200ms;
+		CHECK(asksServer(own(wire::Load{ kServer, 7, static_cast<std::uint32_t>(++seq), 0, 5, 0.0 })));
+		CHECK(g.server(kServer, t)->sample.running != 5);
+		CHECK(g.stats().orphanLoads > 0);
+
+		// The server goes on (heartbeats, answers to what it is asked): it
+		// is listed again, under its own run, within 2 s of the forgery.
+		for (int beat = 0; beat < 10 && t + 200ms - forgedAt <= 2s; ++beat) {
+			t += 200ms;
+			bool asked = asksServer(own(wire::Load{ kServer, 7, static_cast<std::uint32_t>(++seq), 0, 1, 0.0 }));
+			for (int round = 0; round < 4 && asked; ++round)
+				asked = asksServer(own(sampleOf(kServer, 7, ++seq)));
+		}
+		REQUIRE(g.server(kServer, t));
+		CHECK(g.server(kServer, t)->sample.state == ServerState::Up);
+		CHECK(g.server(kServer, t)->sample.incarnation == 7);
+		CHECK(g.liveness(kServer, t) == Liveness::Alive);
+	}
+
 	TEST_CASE("a LEAVE forged from the server's own address lasts until the server's next word")
 	{
 		Gossip g = clientKnowingServer();

@@ -71,7 +71,10 @@ public:
 	bool pinned(std::uint64_t id) const { return pinned_.contains(id); }
 
 	Verdict sample(const wire::Sample &s, bool firstHand, SteadyTime now);
-	Verdict load(const wire::Load &l, bool firstHand, SteadyTime now);
+	// A first-hand Load is of @run, its datagram's incarnation (the
+	// server's own): it carries only the low bits of it, which a forged
+	// Sample of another run can share.
+	Verdict load(const wire::Load &l, bool firstHand, std::uint64_t run, SteadyTime now);
 	// Only a first-hand leave is applied; a relayed one asks for a probe.
 	Verdict leave(const wire::Leave &l, bool firstHand, SteadyTime now);
 	// Only the server's own PROFILE of the run its own samples speak for
