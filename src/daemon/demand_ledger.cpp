@@ -7,7 +7,7 @@ namespace dmdns {
 
 DemandLedger::DemandLedger(uv::Clock &clock, Sink sink, Census count, Slots slots)
 	: clock_(clock), sink_(std::move(sink)), census_(std::move(count)), slots_(std::move(slots)),
-	  timer_(clock_.alarm([this] { census(); }))
+	  timer_(clock_.alarm([this] { expired(); }))
 {
 }
 
@@ -25,6 +25,7 @@ void DemandLedger::answered(const HostsAnswer &answer)
 	// demand is ours to end, at the census after kQueryHold.
 	queryAt_ = clock_.now();
 	queryWant_ = answer.want;
+	held_ = true;
 	told_ = std::max(told_, answer.want);
 	sink_(answer.reservations, std::max(answer.want, total_), answer.localSlots);
 	// The census that ends the line's hold runs when the hold ends, not up
@@ -36,6 +37,17 @@ void DemandLedger::answered(const HostsAnswer &answer)
 void DemandLedger::watchAlways()
 {
 	always_ = true;
+	census();
+}
+
+void DemandLedger::expired()
+{
+	// The first expiry after a line was handed out ends its hold. The
+	// alarm runs on the loop's cached time, which lags the real clock by
+	// the work of the iteration that answered: comparing real times here
+	// could find the hold a few milliseconds short of kQueryHold and keep
+	// it a whole census interval longer.
+	held_ = false;
 	census();
 }
 
@@ -56,7 +68,7 @@ void DemandLedger::census()
 		total += count;
 	total_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, UINT32_MAX));
 	std::uint32_t demand = total_;
-	if (queryAt_ && now - *queryAt_ < kQueryHold)
+	if (held_)
 		demand = std::max(demand, queryWant_);
 	if (demand > 0 || told_ > 0)
 		sink_({}, demand, slots_());

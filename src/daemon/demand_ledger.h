@@ -70,6 +70,7 @@ public:
 	std::uint32_t demand() const noexcept { return told_; }
 
 private:
+	void expired();
 	void census();
 	void schedule();
 
@@ -81,6 +82,7 @@ private:
 	std::uint32_t total_ = 0;
 	std::uint32_t told_ = 0;
 	std::uint32_t queryWant_ = 0;
+	bool held_ = false; // a line's hold: until the alarm after it expires
 	std::optional<std::chrono::steady_clock::time_point> queryAt_;
 	bool always_ = false;
 	bool running_ = false;

@@ -157,6 +157,19 @@ TEST_SUITE("adapter_demand_ledger")
 		CHECK(clock.armed() == 0);
 	}
 
+	TEST_CASE("the hold ends when its alarm fires, though the loop's time lags the real clock")
+	{
+		test::FakeClock clock;
+		// The iteration that answered worked 5 ms past the loop's cached
+		// time: the alarm fires 5 ms short of kQueryHold in real time.
+		clock.setLoopLag(5ms);
+		Ledger l(clock);
+		l.ledger.answered(handedOut(true));
+		clock.advance(DemandLedger::kQueryHold - 5ms);
+		CHECK(l.wants() == std::vector<std::uint32_t>{ 6, 0 });
+		CHECK(l.ledger.demand() == 0);
+	}
+
 	TEST_CASE("the build that follows a line carries the demand while it runs, and its end is told once")
 	{
 		test::FakeClock clock;

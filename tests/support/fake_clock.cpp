@@ -19,7 +19,7 @@ public:
 
 	void start(std::chrono::milliseconds timeout, std::chrono::milliseconds repeat) override
 	{
-		due_ = clock_.now_ + std::max(timeout, std::chrono::milliseconds(0));
+		due_ = clock_.now_ - clock_.loopLag_ + std::max(timeout, std::chrono::milliseconds(0));
 		repeat_ = std::max(repeat, std::chrono::milliseconds(0));
 		armed_ = true;
 	}

@@ -34,12 +34,18 @@ public:
 	// Alarms started and not yet fired or stopped.
 	std::size_t armed() const noexcept;
 
+	// Alarms started from now on count from @lag before now(), as libuv's
+	// timers count from the loop's cached time, which lags the real clock
+	// by the work done since the loop iteration began.
+	void setLoopLag(std::chrono::milliseconds lag) noexcept { loopLag_ = lag; }
+
 private:
 	class Alarm;
 
 	// Not the epoch: code may take a zero time point for "never".
 	std::chrono::steady_clock::time_point now_{ std::chrono::hours(1000) };
 	std::vector<Alarm *> alarms_;
+	std::chrono::milliseconds loopLag_{ 0 };
 };
 
 } // namespace dmdns::test
