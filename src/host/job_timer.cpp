@@ -13,17 +13,6 @@ namespace {
 
 constexpr std::size_t kMaxTcpBytes = 16u << 20;
 
-// "::ffff:10.0.0.2" (an IPv6 socket connected to an IPv4 server) as the
-// hosts line and the directory write it.
-std::string lineAddress(const procfs::TcpEndpoint &endpoint)
-{
-	std::string text = endpoint.addressText();
-	constexpr std::string_view kMapped = "::ffff:";
-	if (endpoint.ipv6 && text.starts_with(kMapped) && text.find('.') != std::string::npos)
-		text.erase(0, kMapped.size());
-	return text;
-}
-
 } // namespace
 
 JobTimer::JobTimer(Source source)
@@ -60,7 +49,7 @@ std::vector<FinishedJob> JobTimer::poll(const std::set<std::uint16_t> &ports, Cl
 			++untracked_;
 			continue;
 		}
-		open_.emplace(key, Open{ before, now, now, lineAddress(e.remote), e.remote.port });
+		open_.emplace(key, Open{ before, now, now, e.remote.lineAddress(), e.remote.port });
 	}
 	for (auto it = open_.begin(); it != open_.end();) {
 		const Open &job = it->second;

@@ -164,6 +164,15 @@ std::string TcpEndpoint::addressText() const
 	return buffer;
 }
 
+std::string TcpEndpoint::lineAddress() const
+{
+	std::string text = addressText();
+	constexpr std::string_view kMapped = "::ffff:";
+	if (ipv6 && text.starts_with(kMapped) && text.find('.') != std::string::npos)
+		text.erase(0, kMapped.size());
+	return text;
+}
+
 std::vector<TcpEntry> parseTcp(std::string_view text, std::size_t maxEntries)
 {
 	std::vector<TcpEntry> entries;

@@ -33,6 +33,9 @@ struct TcpEndpoint {
 
 	// Numeric form: "127.0.0.1", "::1", "::ffff:10.0.0.2".
 	std::string addressText() const;
+	// As a hosts line and the directory write it: an IPv4-mapped address
+	// (an IPv6 socket connected to an IPv4 server) as plain IPv4.
+	std::string lineAddress() const;
 };
 
 // One socket line of /proc/net/tcp or /proc/net/tcp6.

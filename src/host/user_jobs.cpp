@@ -26,17 +26,6 @@ bool allDigits(std::string_view s) noexcept
 	return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-// "::ffff:10.0.0.2" (an IPv6 socket connected to an IPv4 server) as the
-// hosts line writes it.
-std::string lineAddress(const procfs::TcpEndpoint &endpoint)
-{
-	std::string text = endpoint.addressText();
-	constexpr std::string_view kMapped = "::ffff:";
-	if (endpoint.ipv6 && text.starts_with(kMapped) && text.find('.') != std::string::npos)
-		text.erase(0, kMapped.size());
-	return text;
-}
-
 // COMM of "PID (COMM) STATE PPID ...": between the first '(' and the last
 // ')', since COMM may hold anything.
 std::string_view statName(std::string_view stat)
@@ -65,7 +54,7 @@ std::map<std::uint32_t, JobsByServer> tcpJobsByUid(const std::set<std::uint32_t>
 			if (e.state != procfs::kTcpEstablished || !e.uid || !uids.contains(*e.uid) ||
 			    !ports.contains(e.remote.port))
 				continue;
-			++jobs[*e.uid][{ lineAddress(e.remote), e.remote.port }];
+			++jobs[*e.uid][{ e.remote.lineAddress(), e.remote.port }];
 		}
 	}
 	return jobs;
