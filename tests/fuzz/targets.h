@@ -1,10 +1,12 @@
 // The invariants each fuzz target checks on one input; abort() on violation.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 
 #include "distcc-mdns/gossip.h"
 
@@ -15,6 +17,22 @@ namespace dmdns::fuzz {
 {
 	std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
 	std::abort();
+}
+
+// The framing of the multi-datagram targets: each frame is a length byte,
+// a "how" byte the target reads as it likes, then up to that many bytes
+// (fewer at the end of the input). Calls @frame(bytes, how) for each.
+template <typename Frame>
+void forEachFrame(const std::uint8_t *data, std::size_t size, Frame frame)
+{
+	for (std::size_t at = 0; at + 2 <= size;) {
+		const std::size_t length = data[at];
+		const std::uint8_t how = data[at + 1];
+		at += 2;
+		const std::span<const std::uint8_t> bytes(data + at, std::min(length, size - at));
+		at += bytes.size();
+		frame(bytes, how);
+	}
 }
 
 // Input: TXT RDATA as on the wire, length-prefixed strings.

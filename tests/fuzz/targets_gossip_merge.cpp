@@ -64,12 +64,7 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 	};
 	bool asked = asks(genuine(true));
 	std::optional<SteadyTime> spoofedAt;
-	for (std::size_t at = 0; at + 2 <= size;) {
-		const std::size_t length = data[at];
-		const std::uint8_t how = data[at + 1];
-		at += 2;
-		const std::span<const std::uint8_t> bytes(data + at, std::min(length, size - at));
-		at += bytes.size();
+	forEachFrame(data, size, [&](std::span<const std::uint8_t> bytes, std::uint8_t how) {
 		const Endpoint *from = &kSources[how & 3];
 		if (from == &kSources[3]) {
 			if (spoofedAt)
@@ -98,7 +93,7 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 		    g.sourceCount() > 4)
 			violated("gossip tables past their bounds");
 		asked = asks(g.tick(now)) || asked;
-	}
+	});
 }
 
 } // namespace dmdns::fuzz

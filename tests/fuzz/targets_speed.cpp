@@ -61,12 +61,7 @@ void checkSpeedMerge(const std::uint8_t *data, std::size_t size)
 	ownJobs(10);
 
 	const double minSpeed = PlanOptions{}.minSpeed;
-	for (std::size_t at = 0; at + 2 <= size;) {
-		const std::size_t length = data[at];
-		const std::uint8_t how = data[at + 1];
-		at += 2;
-		const std::span<const std::uint8_t> bytes(data + at, std::min(length, size - at));
-		at += bytes.size();
+	forEachFrame(data, size, [&](std::span<const std::uint8_t> bytes, std::uint8_t how) {
 		for (const Datagram &d : g.receive(kSources[how & 3], bytes, now))
 			if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
 				violated("an answer is not a valid datagram");
@@ -98,7 +93,7 @@ void checkSpeedMerge(const std::uint8_t *data, std::size_t size)
 			if (e.sources > std::size(kSources) + 1)
 				violated("more sources than addresses");
 		}
-	}
+	});
 }
 
 } // namespace dmdns::fuzz
