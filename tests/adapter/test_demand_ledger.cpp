@@ -265,6 +265,15 @@ TEST_SUITE("adapter_demand_ledger")
 		CHECK(l.ledger.clients() == 0);
 		CHECK(l.wants().back() == 6);
 		CHECK(l.ledger.demand() == 6);
+		// The census kept running, telling the build every second, and
+		// sees its distcc clients when they outnumber its want.
+		CHECK(l.told.size() >= 30);
+		l.census = { { 1000, 9 } };
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants().back() == 9);
+		l.census = {};
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants().back() == 6);
 		// A renew replaces the want, told at once.
 		const std::size_t before = l.told.size();
 		l.ledger.building(7, 1000, 2, {}, 3);
