@@ -324,19 +324,31 @@ std::size_t doubleDash(const std::vector<std::string> &argv)
 	return static_cast<std::size_t>(it - argv.begin());
 }
 
-// The generator a configured CMake build directory uses, from its cache.
-std::string cmakeGenerator(const std::vector<std::string> &argv)
+// What a configured CMake build directory's cache says: its generator and
+// the build tool it runs (CMAKE_MAKE_PROGRAM, e.g. /usr/bin/gmake).
+struct CMakeCache {
+	std::string generator;
+	std::string makeProgram;
+};
+
+CMakeCache readCMakeCache(const std::vector<std::string> &argv)
 {
+	CMakeCache cache;
 	// cmake --build <dir>: the directory follows --build.
 	if (argv.size() < 3 || startsWith(argv[2], "-"))
-		return {};
-	std::ifstream cache(argv[2] + "/CMakeCache.txt");
+		return cache;
+	std::ifstream in(argv[2] + "/CMakeCache.txt");
 	std::string line;
-	constexpr std::string_view key = "CMAKE_GENERATOR:INTERNAL=";
-	for (int n = 0; n < 100000 && std::getline(cache, line); ++n)
-		if (startsWith(line, key))
-			return line.substr(key.size());
-	return {};
+	constexpr std::string_view generator = "CMAKE_GENERATOR:INTERNAL=";
+	constexpr std::string_view program = "CMAKE_MAKE_PROGRAM:FILEPATH=";
+	// A cache has a few hundred lines; the bound keeps a hostile one short.
+	for (int n = 0; n < 100000 && std::getline(in, line); ++n) {
+		if (startsWith(line, generator))
+			cache.generator = line.substr(generator.size());
+		else if (startsWith(line, program))
+			cache.makeProgram = line.substr(program.size());
+	}
+	return cache;
 }
 
 } // namespace
@@ -364,13 +376,13 @@ CommandInfo inspectCommand(const std::vector<std::string> &argv)
 		// cmake --build runs the generator's tool with the environment it
 		// got, MAKEFLAGS included, and adds -j only when asked: a Makefile
 		// build joins the pool, a Ninja build does when ninja does.
-		std::string generator = cmakeGenerator(argv);
-		if (generator.find("Makefiles") != std::string::npos) {
-			MakeFacts facts = probeMake("make");
+		CMakeCache cache = readCMakeCache(argv);
+		if (cache.generator.find("Makefiles") != std::string::npos) {
+			MakeFacts facts = probeMake(cache.makeProgram.empty() ? "make" : cache.makeProgram);
 			info.speaksJobserver = facts.gnu;
 			info.style = facts.fifo ? Jobserver::Style::Fifo : Jobserver::Style::Both;
-		} else if (startsWith(generator, "Ninja")) {
-			info.speaksJobserver = ninjaSpeaks("ninja");
+		} else if (startsWith(cache.generator, "Ninja")) {
+			info.speaksJobserver = ninjaSpeaks(cache.makeProgram.empty() ? "ninja" : cache.makeProgram);
 			info.style = Jobserver::Style::Fifo;
 		}
 	} else if (name == "meson" && argv.size() > 1 && argv[1] == "compile") {
