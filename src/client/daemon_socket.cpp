@@ -64,7 +64,7 @@ std::vector<Candidate> socketsToTry(const std::optional<std::string> &given)
 	return out;
 }
 
-Connection connectTrusted(const std::string &path)
+Connection connectTrusted(const std::string &path, bool nonBlocking)
 {
 	Connection out;
 	sockaddr_un address{};
@@ -74,13 +74,13 @@ Connection connectTrusted(const std::string &path)
 		return out;
 	}
 	path.copy(address.sun_path, path.size());
-	host::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	host::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0));
 	if (fd.get() < 0) {
 		out.failure = std::strerror(errno);
 		return out;
 	}
 	if (connect(fd.get(), reinterpret_cast<const sockaddr *>(&address), sizeof address) < 0) {
-		out.failure = placeFailure(errno);
+		out.failure = errno == EAGAIN ? std::string("busy: its listen queue is full") : placeFailure(errno);
 		log(LogLevel::Info, "no daemon at {}: {}", path, out.failure);
 		return out;
 	}

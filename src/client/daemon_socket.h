@@ -44,11 +44,12 @@ struct Connection {
 	std::string failure;
 };
 
-// Connects to @path (close-on-exec, blocking) and checks that root, this
+// Connects to @path (close-on-exec; non-blocking with @nonBlocking, when a
+// full listen backlog fails at once instead of waiting) and checks that root, this
 // user or kSystemUser listens there (SO_PEERCRED, fixed at the daemon's
 // listen(): a socket file swapped after the checks still names its real
 // owner).
-Connection connectTrusted(const std::string &path);
+Connection connectTrusted(const std::string &path, bool nonBlocking = false);
 
 // What one socket did with a request: its reply object and who runs the
 // daemon, or why there is none ("missing", "permission denied", "refused:

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 
 #include "avahi/client.h"
 #include "avahi/uv_poll.h"
+#include "client/compiler.h"
 #include "client/daemon_socket.h"
 #include "common/log.h"
 #include "common/options.h"
@@ -257,15 +257,7 @@ std::optional<std::string> compilerName(const Options &o)
 {
 	if (o.compiler)
 		return o.compiler->empty() ? std::nullopt : o.compiler;
-	const char *cc = std::getenv("CC");
-	std::string name = "cc";
-	if (cc) {
-		std::istringstream words(cc);
-		for (std::string w; words >> w;)
-			if (w != "distcc" && w != "ccache" && w.find('=') == std::string::npos)
-				name = w;
-	}
-	return name;
+	return client::compilerOf(std::getenv("CC"));
 }
 
 // What an answer without a daemon assumes of this machine: the slots the
