@@ -115,6 +115,10 @@ def case_missing_socket(tmp):
 
 
 def case_no_daemon(tmp):
+    if os.geteuid() == 0 and os.path.exists('/run/distcc-mdns/socket'):
+        # root's search order ends at the system socket: a daemon may answer.
+        print('skip no-daemon case: /run/distcc-mdns/socket exists on this machine', flush=True)
+        return
     env = no_daemon_env(tmp)
     d = project(tmp, 'local')
     log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
