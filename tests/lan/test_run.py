@@ -9,7 +9,8 @@ first; h4 starts mid-way. Asserted, from h3's --trace: alone it holds
 every slot of the farm plus its local ones (8 + 2 jobs); once h4's build
 lease is gossiped its tokens fall to its fair share (4 + 2, give or take
 one) within 5 s (the daemon's share plus the local slots), and rise again (to the farm, give or
-take one) after h4's build ends; h4's build also gets a share.
+take one) after h4's build ends, whose demand h3's daemon drops within 3 s
+(the lease ends with the runner's connection, not after a time to live); h4's build also gets a share.
 Both builds exit 0, compiled units on the servers, and their programs
 (linked from every unit) print the expected sum. Figures: the time from
 h4's start to h3's drop, and the jobs each server ran for each client.
@@ -107,7 +108,16 @@ def main(argv):
         figure('run.h4_share', r4['share'], 'slots', SLOTS)
 
         rc4 = b4.wait(120)
+        t_end = time.monotonic()
         assert rc4 == 0, f'h4 build failed ({rc4}): {b4.tail()}'
+        # Its lease ends with its connection: h3's daemon stops counting its
+        # demand at once, not after the demand's 5 s time to live.
+        if b3.alive():
+            lan.wait_until(lambda: dm.query(c3, {'op': 'stats'})['demand']['others_wanted'] == 0, 3, 0.05,
+                           watch=daemons, what='h3\'s daemon dropping h4\'s demand after h4\'s build ended')
+            figure('run.h4_end_to_demand_withdrawn', time.monotonic() - t_end, 's', 1.0)
+        else:
+            note('h3 ended before h4: the withdrawal was not observable while h3 built')
         rc3 = b3.wait(180)
         assert rc3 == 0, f'h3 build failed ({rc3}): {b3.tail()}'
         # h4's demand is withdrawn when its runner ends: h3 takes the farm back.
