@@ -152,9 +152,16 @@ SetStateReply setState(const SetStateRequest &request, const Caller &caller, con
 // their demand added up: what they add to this machine's, which other
 // machines see as one client's. For the query socket (the kernel names the
 // uid) and for a uid's hosts file alike.
+//
+// For a build's lease (@build) another user counts by what runs: its own
+// builds and its distcc clients, not a look it made within the last
+// seconds. A look may come before a build (`make -j$(distcc-mdns-hosts -j)`)
+// or before nothing (`--status`, a readiness probe); a build follows its
+// share for its whole life, so a look would cut it for no job, while the
+// census counts a build that does follow within a second.
 std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users,
 			    const std::map<std::uint32_t, std::uint32_t> &demandByUid, uid_t uid,
-			    const std::vector<DirectoryEntry> &entries, SteadyTime now)
+			    const std::vector<DirectoryEntry> &entries, SteadyTime now, bool build)
 {
 	std::uint64_t slots = 0;
 	for (const DirectoryEntry &e : entries)
@@ -167,11 +174,11 @@ std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users,
 		added += std::min(demand, most);
 	};
 	for (const LocalUsers::Other &other : users.others(uid, now)) {
-		std::uint32_t demand = other.demand;
+		std::uint32_t demand = build && !other.build ? 0 : other.demand;
 		// A build's distcc clients beyond its want count too, and so do
 		// those of a user held only by its reservations, who asks nothing.
 		if (const auto it = demandByUid.find(other.uid);
-		    (other.build || other.demand == 0) && it != demandByUid.end())
+		    (other.build || demand == 0) && it != demandByUid.end())
 			demand = std::max(demand, it->second);
 		if (demand > 0)
 			add(demand);
@@ -365,7 +372,24 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
 			FarmState farm = farmState(live, gossip_.get());
 			const std::uint64_t localOthers =
-				who.uid ? addLocalUsers(farm, users_, ledger_.demandByUid(), *who.uid, live.entries, now) : 0;
+				who.uid ? addLocalUsers(farm, users_, ledger_.demandByUid(), *who.uid, live.entries, now,
+							query.build)
+					: 0;
+			// A build asks again while its jobs run: they are its own, not
+			// other clients' (a line for a single query is asked before
+			// any job runs).
+			if (query.build) {
+				farm.own = ownJobs(live.entries, buildJobs(*who.uid, live.entries));
+				// A server's load sample is younger or older than that
+				// reading, and jobs start and end in between: up to what
+				// this machine reserved there, its running jobs are ours.
+				// Without this a build alone saw its line jitter by a
+				// slot or two at every renewal.
+				for (const auto &[id, jobs] : users_.reservations(now))
+					for (std::size_t i = 0; i < live.entries.size(); ++i)
+						if (wire::parseNodeId(live.entries[i].server.id) == id)
+							farm.own[i] = std::max(farm.own[i], jobs);
+			}
 			if (query.build)
 				// The user's other builds are clients beside this one.
 				for (const std::uint32_t want : ledger_.buildWants(*who.uid, who.connection)) {
@@ -428,6 +452,26 @@ std::string Daemon::fileLine(const FileFor &file)
 	if (demand > 0)
 		request.want = demand;
 	return answerHosts(request, live.entries, farm, localMachine(), "daemon", file.seed).view.line;
+}
+
+const host::JobsByServer &Daemon::buildJobs(std::uint32_t uid, const std::vector<DirectoryEntry> &entries)
+{
+	static const host::JobsByServer none;
+	const auto now = std::chrono::steady_clock::now();
+	if (now - buildJobsAt_ >= kBuildJobsAge || !buildJobs_.contains(uid)) {
+		// Every user with a build at once: each renews twice a second,
+		// and one reading of the socket table serves them all.
+		std::set<std::uint32_t> uids{ uid };
+		for (const auto &[user, demand] : ledger_.demandByUid())
+			if (ledger_.buildWant(user) > 0)
+				uids.insert(user);
+		buildJobs_ = host::tcpJobsByUid(uids, serverPorts(entries));
+		for (std::uint32_t user : uids)
+			buildJobs_.try_emplace(user);
+		buildJobsAt_ = now;
+	}
+	const auto it = buildJobs_.find(uid);
+	return it == buildJobs_.end() ? none : it->second;
 }
 
 std::map<std::uint32_t, std::string> Daemon::userLines(const std::set<std::uint32_t> &uids)

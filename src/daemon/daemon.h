@@ -117,6 +117,10 @@ private:
 	std::map<std::uint32_t, std::string> userLines(const std::set<std::uint32_t> &uids);
 	// {"op":"setup-user"}.
 	SetupUserReply setupUser(const Caller &caller);
+	// @uid's jobs in flight per server, for its build's lease: its
+	// connections to @entries' distcc ports in the socket table, read at
+	// most every kBuildJobsAge for every user with a build at once.
+	const host::JobsByServer &buildJobs(std::uint32_t uid, const std::vector<DirectoryEntry> &entries);
 	// This machine's slots (its online CPUs, read anew) and speed.
 	LocalMachine localMachine() const;
 	// Every few seconds while the benchmark may still be re-run: re-runs it
@@ -136,6 +140,10 @@ private:
 	uv::LoopClock clock_;
 	std::string hostId_; // this machine's, as its TXT record names it
 	std::map<std::uint32_t, std::uint64_t> userSeeds_;
+	// buildJobs()'s last reading of the socket table, and when it was made.
+	static constexpr std::chrono::milliseconds kBuildJobsAge{ 200 };
+	std::map<std::uint32_t, host::JobsByServer> buildJobs_;
+	std::chrono::steady_clock::time_point buildJobsAt_{};
 	// Declared in the start order: destroyed in reverse.
 	std::unique_ptr<GossipNode> gossip_;
 	std::unique_ptr<Advertiser> advertiser_;

@@ -51,9 +51,10 @@ void DemandLedger::ended(std::uint64_t connection)
 {
 	if (builds_.erase(connection) == 0)
 		return;
-	// Told now: a build that ended holds nothing until the next census.
-	told_ = current();
-	sink_({}, told_, slots_());
+	// Counted and told now: the build's distcc clients ended with it (make
+	// waits for its recipes), and the last census, up to a second old,
+	// would still count them as its user's demand until the next.
+	census();
 }
 
 std::vector<std::uint32_t> DemandLedger::buildWants(std::uint32_t uid, std::uint64_t except) const

@@ -281,14 +281,20 @@ TEST_SUITE("adapter_demand_ledger")
 		CHECK(l.wants().back() == 2);
 		CHECK(l.ledger.builds() == 1);
 		CHECK(l.ledger.buildWant(1000) == 2);
+		// The last census saw one of the build's distcc clients.
+		l.census = { { 1000, 1 } };
 		clock.advance(10s);
 		CHECK(l.wants().back() == 2);
-		// The connection closes: zero is told before any census runs.
+		CHECK(l.ledger.clients(1000) == 1);
+		// The connection closes once make and its recipes are gone: the
+		// clients are counted anew at once, and zero is told, not the last
+		// census's one client until the next census a second later.
+		l.census = {};
 		const std::size_t atEnd = l.told.size();
 		const std::size_t censuses = l.censuses;
 		l.ledger.ended(7);
 		REQUIRE(l.told.size() == atEnd + 1);
-		CHECK(l.censuses == censuses);
+		CHECK(l.censuses == censuses + 1);
 		CHECK(l.told.back().want == 0);
 		CHECK(l.told.back().slots == 8);
 		CHECK(l.ledger.demand() == 0);
