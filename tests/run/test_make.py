@@ -13,7 +13,10 @@ back for it can only start a job after that line.
   c. growing starts jobs at once.
   d. a failing recipe's status (make's 2) passes through.
   e. SIGINT to the process group (what Ctrl-C does) leaves no process of
-     the group behind, the harness exits 130 and no token is lost.
+     the group behind, the harness exits 130 and no token is lost. (The
+     recipes' sleep runs without a shell: dash -c catches SIGINT and acts
+     on it only after its current command, so a shell hit between two
+     commands runs the next one to its end; seen here as a flake.)
   f. the Both-style MAKEFLAGS (fifo: first, R,W last) works with make 4.3:
      no "invalid --jobserver-auth", parallel jobs; and a fifo-form client (a
      stand-in for make 4.4 and ninja 1.13: it reads fifo:PATH from
@@ -44,6 +47,13 @@ j%:
 	@echo "start $@ $$(date +%s.%N)" >> $(LOG); sleep $(SECS); echo "end $@ $$(date +%s.%N)" >> $(LOG)
 fail:
 	@echo "start $@ $$(date +%s.%N)" >> $(LOG); exit 3
+# For Ctrl-C: the sleep is its own recipe line, which make runs without a
+# shell. A recipe shell (dash -c) catches SIGINT and acts on it only after
+# its current command: one caught between `echo` and `sleep` would sleep on.
+long: $(addprefix k,$(shell seq 1 $(N)))
+k%:
+	@echo "start $@ $$(date +%s.%N)" >> $(LOG)
+	@sleep $(SECS)
 '''
 
 FIFO_CLIENT = r'''
@@ -196,26 +206,50 @@ def group_alive(pgid):
     return alive
 
 
+def sleeping(pgid):
+    """The recipes' sleep processes in the group."""
+    out = []
+    for pid in group_alive(pgid):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if f.read().split(b'\0')[0] == b'sleep':
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
 def case_sigint(tmp):
     log = os.path.join(tmp, 'int.log')
     e = dict(os.environ)
     e.pop('MAKEFLAGS', None)
-    argv = [HARNESS, '--tokens=3', '--', 'make', '-f', os.path.join(tmp, 'Makefile'), f'LOG={log}', 'SECS=30', 'N=8']
+    argv = [HARNESS, '--tokens=3', '--', 'make', '-f', os.path.join(tmp, 'Makefile'), f'LOG={log}', 'SECS=30', 'N=8', 'long']
     # A session of its own: the harness leads a process group, as a shell's
     # foreground job does; Ctrl-C is SIGINT to that group.
     p = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     deadline = time.monotonic() + 20
     for _ in range(2000):
-        if len([x for x in events(log) if x[1] > 0]) >= 4 or time.monotonic() > deadline:
+        if len(sleeping(p.pid)) >= 4 or time.monotonic() > deadline:
             break
         time.sleep(0.01)
-    running = len([x for x in events(log) if x[1] > 0])
+    running = len(sleeping(p.pid))
     check(running == 4, f'e: 4 recipes running before Ctrl-C ({running})')
     check(len(group_alive(p.pid)) >= 6, f'e: harness, make and recipes in one group ({len(group_alive(p.pid))})')
     os.killpg(p.pid, signal.SIGINT)
     try:
         out, err = p.communicate(timeout=20)
     except subprocess.TimeoutExpired:
+        for pid in group_alive(p.pid):
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
+                with open(f'/proc/{pid}/wchan') as f:
+                    wchan = f.read()
+                with open(f'/proc/{pid}/status') as f:
+                    sig = [ln.strip() for ln in f if ln.startswith(('State', 'SigIgn', 'SigBlk', 'SigPnd', 'ShdPnd'))]
+                print(f'e: still running after 20 s: {pid} {cmd} wchan={wchan} {sig}', flush=True)
+            except OSError:
+                pass
         os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
     check(p.returncode == 130, f'e: the harness exits 130 after SIGINT to the group (rc {p.returncode})')
