@@ -2,6 +2,10 @@
 //
 //   jobserver-harness [--tokens=N] [--at=SECONDS:N ...] [--style=pipe|fifo|both]
 //                     [--trace=FILE] -- COMMAND [ARGS...]
+//   jobserver-harness --inspect -- COMMAND [ARGS...]
+//
+// --inspect runs nothing: it prints what run::inspectCommand() says of the
+// command and run::withFixedJobs(argv, info, 5), one "key=value" a line.
 //
 // The command gets MAKEFLAGS from Jobserver::makeflags() (the inherited
 // MAKEFLAGS kept) and the pool's fds. The trace has one line per change of
@@ -26,6 +30,7 @@
 #include <fmt/format.h>
 
 #include "run/child.h"
+#include "run/command.h"
 #include "run/jobserver.h"
 
 extern char **environ;
@@ -58,6 +63,20 @@ unsigned parseCount(std::string_view s)
 	return static_cast<unsigned>(v);
 }
 
+int printInspection(const std::vector<std::string> &command)
+{
+	CommandInfo info = inspectCommand(command);
+	constexpr const char *kinds[] = { "make", "ninja", "cmake-build", "meson-compile", "other" };
+	constexpr const char *styles[] = { "pipe", "fifo", "both" };
+	fmt::print("kind={}\nspeaks={}\nstyle={}\nuser_jobs={}\n", kinds[static_cast<int>(info.kind)], info.speaksJobserver ? 1 : 0,
+		   styles[static_cast<int>(info.style)], info.userJobs ? std::to_string(*info.userJobs) : "none");
+	std::string fixed;
+	for (const std::string &a : withFixedJobs(command, info, 5))
+		fixed += (fixed.empty() ? "" : " ") + a;
+	fmt::print("fixed={}\n", fixed);
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -67,6 +86,7 @@ int main(int argc, char **argv)
 	std::vector<std::pair<double, unsigned>> schedule;
 	std::string tracePath;
 	std::vector<std::string> command;
+	bool inspect = false;
 	for (int i = 1; i < argc; ++i) {
 		std::string_view a = argv[i];
 		if (a == "--") {
@@ -86,6 +106,8 @@ int main(int argc, char **argv)
 			style = Jobserver::Style::Fifo;
 		} else if (a == "--style=both") {
 			style = Jobserver::Style::Both;
+		} else if (a == "--inspect") {
+			inspect = true;
 		} else if (a.substr(0, 8) == "--trace=") {
 			tracePath = a.substr(8);
 		} else {
@@ -94,10 +116,12 @@ int main(int argc, char **argv)
 	}
 	if (command.empty())
 		usage("no command after --");
+	if (inspect)
+		return printInspection(command);
 
 	std::signal(SIGINT, SIG_IGN);
 	std::signal(SIGQUIT, SIG_IGN);
-	struct sigaction sa {};
+	struct sigaction sa { };
 	sa.sa_handler = onForward;
 	::sigaction(SIGTERM, &sa, nullptr);
 	::sigaction(SIGHUP, &sa, nullptr);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ public:
 		std::string plus(n, '+');
 		REQUIRE(::write(fd_, plus.data(), n) == static_cast<ssize_t>(n));
 	}
+	int fd() const { return fd_; }
 	void close()
 	{
 		if (fd_ >= 0)
@@ -254,6 +256,74 @@ TEST_SUITE("run")
 		CHECK(js.refresh().inUse == 1);
 		REQUIRE(::write(js.writeFd(), "+", 1) == 1);
 		CHECK(js.refresh().idle == 2);
+	}
+
+	TEST_CASE("tokens returned through the pipe form are forwarded by the thread, or kept above the target")
+	{
+		Jobserver js;
+		js.setTarget(2);
+		Client job(js.fifoPath());
+		REQUIRE(job.take(2) == 2);
+		js.setTarget(1);
+		// Returned while 2 are out and 1 is the target: kept.
+		REQUIRE(::write(js.writeFd(), "+", 1) == 1);
+		auto s = js.refresh();
+		CHECK(s.issued == 1);
+		CHECK(s.idle == 0);
+		CHECK(s.inUse == 1);
+		// Within the target: the thread puts it back into the FIFO with no
+		// refresh() from the runner. Three times: the first may meet the
+		// thread still busy with setTarget(), the later ones only its poll
+		// of the return pipe.
+		for (int round = 0; round < 3; ++round) {
+			REQUIRE(::write(js.writeFd(), "+", 1) == 1);
+			bool forwarded = false;
+			auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+			for (int i = 0; i < 5000 && std::chrono::steady_clock::now() < deadline; ++i) {
+				forwarded = job.take(1) == 1;
+				if (forwarded)
+					break;
+				::usleep(1000);
+			}
+			CHECK(forwarded);
+		}
+		s = js.refresh();
+		CHECK(s.issued == 1);
+		CHECK(s.inUse == 1);
+		CHECK(js.lost() == 1);
+		job.give(1);
+		CHECK(js.lost() == 0);
+	}
+
+	TEST_CASE("a fifo-form client's returns are taken back by the thread while tokens are held back")
+	{
+		Jobserver js;
+		js.setTarget(3);
+		Client job(js.fifoPath());
+		REQUIRE(job.take(3) == 3);
+		js.setTarget(0);
+		// make 4.4 and ninja 1.13 return into the FIFO itself: the thread,
+		// polling it while tokens are held back, reads each returned token
+		// before anyone asks for a refresh(). Three in turn: the first may
+		// meet the thread still busy with setTarget(), the later ones only
+		// its poll of the FIFO.
+		for (unsigned out = 3; out > 0; --out) {
+			job.give(1);
+			bool gone = false;
+			auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+			for (int i = 0; i < 5000 && std::chrono::steady_clock::now() < deadline; ++i) {
+				int n = -1;
+				REQUIRE(::ioctl(job.fd(), FIONREAD, &n) == 0);
+				gone = n == 0;
+				if (gone)
+					break;
+				::usleep(1000);
+			}
+			CHECK(gone);
+		}
+		auto s = js.refresh();
+		CHECK(s.issued == 0);
+		CHECK(s.heldBack == 0);
 	}
 
 	TEST_CASE("MAKEFLAGS: the auth words for each style, fifo first and R,W last")

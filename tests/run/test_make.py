@@ -13,12 +13,19 @@ back for it can only start a job after that line.
   c. growing starts jobs at once.
   d. a failing recipe's status (make's 2) passes through.
   e. SIGINT to the process group (what Ctrl-C does) leaves no process of
-     the group behind, the harness exits 130 and no token is lost.
+     the group behind, the harness exits 130 and no token is lost. (The
+     recipes' sleep runs without a shell: dash -c catches SIGINT and acts
+     on it only after its current command, so a shell hit between two
+     commands runs the next one to its end; seen here as a flake.)
   f. the Both-style MAKEFLAGS (fifo: first, R,W last) works with make 4.3:
      no "invalid --jobserver-auth", parallel jobs; and a fifo-form client (a
      stand-in for make 4.4 and ninja 1.13: it reads fifo:PATH from
      MAKEFLAGS, opens the FIFO and takes tokens) holds as many tokens as
      the target, as the harness's ledger shows.
+  g. the real tools as inspectCommand() sees them: make speaks the
+     jobserver (Both for 4.3); ninja only from 1.13, else `-j N`; cmake
+     --build over Unix Makefiles joins the pool (recipes at once = tokens +
+     1), over Ninja follows ninja (`--parallel N` for 1.11).
 Every wait polls with a deadline.
 """
 
@@ -40,6 +47,13 @@ j%:
 	@echo "start $@ $$(date +%s.%N)" >> $(LOG); sleep $(SECS); echo "end $@ $$(date +%s.%N)" >> $(LOG)
 fail:
 	@echo "start $@ $$(date +%s.%N)" >> $(LOG); exit 3
+# For Ctrl-C: the sleep is its own recipe line, which make runs without a
+# shell. A recipe shell (dash -c) catches SIGINT and acts on it only after
+# its current command: one caught between `echo` and `sleep` would sleep on.
+long: $(addprefix k,$(shell seq 1 $(N)))
+k%:
+	@echo "start $@ $$(date +%s.%N)" >> $(LOG)
+	@sleep $(SECS)
 '''
 
 FIFO_CLIENT = r'''
@@ -192,26 +206,50 @@ def group_alive(pgid):
     return alive
 
 
+def sleeping(pgid):
+    """The recipes' sleep processes in the group."""
+    out = []
+    for pid in group_alive(pgid):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if f.read().split(b'\0')[0] == b'sleep':
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
 def case_sigint(tmp):
     log = os.path.join(tmp, 'int.log')
     e = dict(os.environ)
     e.pop('MAKEFLAGS', None)
-    argv = [HARNESS, '--tokens=3', '--', 'make', '-f', os.path.join(tmp, 'Makefile'), f'LOG={log}', 'SECS=30', 'N=8']
+    argv = [HARNESS, '--tokens=3', '--', 'make', '-f', os.path.join(tmp, 'Makefile'), f'LOG={log}', 'SECS=30', 'N=8', 'long']
     # A session of its own: the harness leads a process group, as a shell's
     # foreground job does; Ctrl-C is SIGINT to that group.
     p = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     deadline = time.monotonic() + 20
     for _ in range(2000):
-        if len([x for x in events(log) if x[1] > 0]) >= 4 or time.monotonic() > deadline:
+        if len(sleeping(p.pid)) >= 4 or time.monotonic() > deadline:
             break
         time.sleep(0.01)
-    running = len([x for x in events(log) if x[1] > 0])
+    running = len(sleeping(p.pid))
     check(running == 4, f'e: 4 recipes running before Ctrl-C ({running})')
     check(len(group_alive(p.pid)) >= 6, f'e: harness, make and recipes in one group ({len(group_alive(p.pid))})')
     os.killpg(p.pid, signal.SIGINT)
     try:
         out, err = p.communicate(timeout=20)
     except subprocess.TimeoutExpired:
+        for pid in group_alive(p.pid):
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
+                with open(f'/proc/{pid}/wchan') as f:
+                    wchan = f.read()
+                with open(f'/proc/{pid}/status') as f:
+                    sig = [ln.strip() for ln in f if ln.startswith(('State', 'SigIgn', 'SigBlk', 'SigPnd', 'ShdPnd'))]
+                print(f'e: still running after 20 s: {pid} {cmd} wchan={wchan} {sig}', flush=True)
+            except OSError:
+                pass
         os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
     check(p.returncode == 130, f'e: the harness exits 130 after SIGINT to the group (rc {p.returncode})')
@@ -255,6 +293,59 @@ def case_both_style(tmp):
         check('lost 0' in r.stderr, f'f: its tokens came back ({style})')
 
 
+def inspect(argv):
+    r = subprocess.run([HARNESS, '--inspect', '--'] + argv, capture_output=True, text=True, timeout=60)
+    return dict(line.split('=', 1) for line in r.stdout.splitlines())
+
+
+def version(tool):
+    out = subprocess.run([tool, '--version'], capture_output=True, text=True).stdout
+    m = re.search(r'(\d+)\.(\d+)', out)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def case_real_tools(tmp):
+    info = inspect(['make', '-C', tmp])
+    make44 = version('make') >= (4, 4)
+    check(info['kind'] == 'make' and info['speaks'] == '1' and info['style'] == ('fifo' if make44 else 'both')
+          and info['fixed'] == f'make -C {tmp}', f'g: make: {info}')
+    if shutil.which('ninja'):
+        info = inspect(['ninja', '-C', tmp])
+        new = version('ninja') >= (1, 13)
+        check(info['speaks'] == ('1' if new else '0') and info['fixed'] == (f'ninja -C {tmp}' if new else f'ninja -j 5 -C {tmp}'),
+              f'g: ninja {version("ninja")}: {info}')
+    if not shutil.which('cmake'):
+        print('g: no cmake, its cases skipped')
+        return
+    src = os.path.join(tmp, 'cmake-src')
+    os.makedirs(src)
+    log = os.path.join(tmp, 'cmake.log')
+    with open(os.path.join(src, 'CMakeLists.txt'), 'w') as f:
+        f.write('cmake_minimum_required(VERSION 3.13)\nproject(t NONE)\n')
+        for i in range(9):
+            f.write(f'add_custom_target(t{i} ALL COMMAND sh -c "echo start t{i} $(date +%s.%N) >> {log}; '
+                    f'sleep 0.3; echo end t{i} $(date +%s.%N) >> {log}" VERBATIM)\n')
+    build = os.path.join(tmp, 'cmake-make')
+    subprocess.run(['cmake', '-S', src, '-B', build, '-G', 'Unix Makefiles'], check=True, capture_output=True, timeout=60)
+    info = inspect(['cmake', '--build', build])
+    check(info['kind'] == 'cmake-build' and info['speaks'] == '1', f'g: cmake --build over Unix Makefiles speaks the jobserver: {info}')
+    e = dict(os.environ)
+    e.pop('MAKEFLAGS', None)
+    e.pop('CMAKE_BUILD_PARALLEL_LEVEL', None)
+    r = subprocess.run([HARNESS, '--tokens=2', '--', 'cmake', '--build', build], capture_output=True, text=True, timeout=90, env=e)
+    conc = concurrency(log)
+    peak = max(c for _, c in conc) if conc else 0
+    check(r.returncode == 0 and peak == 3 and len(conc) == 18,
+          f'g: cmake --build under the pool ran 3 recipes at once on 2 tokens (rc {r.returncode}, peak {peak}, {len(conc)} events)')
+    if shutil.which('ninja'):
+        build = os.path.join(tmp, 'cmake-ninja')
+        subprocess.run(['cmake', '-S', src, '-B', build, '-G', 'Ninja'], check=True, capture_output=True, timeout=60)
+        info = inspect(['cmake', '--build', build])
+        new = version('ninja') >= (1, 13)
+        want = f'cmake --build {build}' if new else f'cmake --build {build} --parallel 5'
+        check(info['speaks'] == ('1' if new else '0') and info['fixed'] == want, f'g: cmake --build over Ninja follows ninja: {info}')
+
+
 def main():
     if not shutil.which('make'):
         print('run_make: GNU make is not installed', file=sys.stderr)
@@ -262,7 +353,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix='dmdns-run-make-') as tmp:
         with open(os.path.join(tmp, 'Makefile'), 'w') as f:
             f.write(MAKEFILE)
-        for case in (case_tokens_bound, case_shrink, case_grow, case_fail, case_sigint, case_both_style):
+        for case in (case_tokens_bound, case_shrink, case_grow, case_fail, case_sigint, case_both_style, case_real_tools):
             case(tmp)
     if failures:
         print(f'{len(failures)} checks failed', file=sys.stderr)
