@@ -51,8 +51,11 @@ struct TokenDecision {
 //   overloaded, so a shrinking share lowers the target.
 // - Body (make takes every token, none lies idle): want = the farm's remote
 //   slots; the daemon clamps it and applies the fair share.
-// - Tail: idle tokens at two observations in a row (about 200 ms apart),
-//   once the build has run a job, mean make has no job waiting. Then a slot
+// - Tail: idle tokens at three observations in a row (100 ms apart) while
+//   the jobs running do not grow, once the build has run a job, mean make
+//   has no job waiting. (While make is still starting jobs, right after a
+//   build starts or the target grows, tokens lie idle for a moment
+//   although jobs wait: that is no tail.) Then a slot
 //   of speed s is worth a token only if a job started there now finishes
 //   before it would by waiting for the next faster slot f to free up: a busy
 //   job on f is on average half done, so waiting costs 0.5/f + 1/f = 1.5/f
@@ -66,7 +69,7 @@ class TokenPolicy final
 {
 public:
 	// Observations needed to enter or leave the tail.
-	static constexpr unsigned kConfirm = 2;
+	static constexpr unsigned kConfirm = 3;
 	// A slower slot is used in the tail while its speed exceeds the fastest
 	// one's divided by this.
 	static constexpr double kTailRatio = 1.5;
@@ -86,6 +89,7 @@ public:
 private:
 	std::optional<unsigned> maxJobs_;
 	bool started_ = false; // a job besides the implicit one has run
+	unsigned lastInUse_ = 0;
 	bool tail_ = false;
 	unsigned idleRuns_ = 0;
 	unsigned busyRuns_ = 0;

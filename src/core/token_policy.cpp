@@ -17,8 +17,11 @@ void TokenPolicy::observe(const TokenUse &use)
 {
 	if (use.inUse > 0)
 		started_ = true;
+	// Idle tokens while make still starts jobs are its ramp, not a tail.
+	const bool growing = use.inUse > lastInUse_;
+	lastInUse_ = use.inUse;
 	if (use.idle > 0) {
-		idleRuns_ = std::min(idleRuns_ + 1, kConfirm);
+		idleRuns_ = growing ? 0 : std::min(idleRuns_ + 1, kConfirm);
 		busyRuns_ = 0;
 	} else if (use.heldBack == 0) {
 		busyRuns_ = std::min(busyRuns_ + 1, kConfirm);

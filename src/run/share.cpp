@@ -42,9 +42,36 @@ bool Share::open(std::uint32_t want)
 	base_.want = want;
 	if (!connect(start, true))
 		return false;
-	const Clock::time_point deadline = start + kAnswer;
+	awaitAnswer(start + kAnswer);
+	if (!view_ && failure_.empty())
+		failure_ = fmt::format("{}: no usable answer", path_);
+	return view_.has_value();
+}
+
+bool Share::settle(std::chrono::milliseconds wait)
+{
+	if (!connected() || !view_)
+		return false;
+	// Bounded by the time: every pass waits for input or ends it. The
+	// daemon sends nothing unasked; anything it does is read and kept.
+	const Clock::time_point until = Clock::now() + wait;
+	for (Clock::time_point now = Clock::now(); connected() && now < until; now = Clock::now()) {
+		pollfd p{ fd_.get(), POLLIN, 0 };
+		const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
+		if (::poll(&p, 1, static_cast<int>(left)) > 0 && p.revents)
+			onReadable(Clock::now());
+	}
+	const Clock::time_point now = Clock::now();
+	if (!connected() || !send(base_.want.value_or(0), now))
+		return false;
+	awaitAnswer(now + kAnswer);
+	return connected() && !asked_;
+}
+
+void Share::awaitAnswer(Clock::time_point deadline)
+{
 	// Bounded by the deadline: every pass waits for input or ends it.
-	while (connected() && !view_) {
+	while (connected() && asked_) {
 		const Clock::time_point now = Clock::now();
 		if (now >= deadline) {
 			lose(now, "no answer within 1 s");
@@ -59,9 +86,6 @@ bool Share::open(std::uint32_t want)
 		if (p.revents)
 			onReadable(Clock::now());
 	}
-	if (!view_ && failure_.empty())
-		failure_ = fmt::format("{}: no usable answer", path_);
-	return view_.has_value();
 }
 
 bool Share::connect(Clock::time_point now, bool first)

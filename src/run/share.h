@@ -46,6 +46,11 @@ public:
 	bool open(std::uint32_t want);
 	// What the places tried said when none answered ("PATH: WHAT; ...").
 	const std::string &failure() const noexcept { return failure_; }
+	// After open(): waits @wait, long enough for the other builds that
+	// started at the same moment to have their leases gossiped here, then
+	// asks again (up to kAnswer), so that the first jobs go out on a share
+	// that counts them. Whether an answer came.
+	bool settle(std::chrono::milliseconds wait);
 
 	// The fd to poll for input, -1 without a connection.
 	int fd() const noexcept { return fd_.get(); }
@@ -69,6 +74,8 @@ private:
 	bool send(std::uint32_t want, Clock::time_point now);
 	void lose(Clock::time_point now, const std::string &why);
 	bool take(const std::string &line, Clock::time_point now);
+	// Reads until an answer arrives, the connection is lost or @deadline.
+	void awaitAnswer(Clock::time_point deadline);
 
 	std::optional<std::string> socket_;
 	HostsRequest base_;

@@ -258,7 +258,11 @@ def case_fake_daemon(tmp):
     check(first.get('op') == 'hosts' and first.get('build') is True and first.get('reserve') is True
           and first.get('want') == 1000000 and first.get('local_slots') is not None,
           f'the first request is a build lease for the whole farm: {first}')
-    body_wants = {r[2]['want'] for r in requests[1:] if r[0] < shrunk_at}
+    # Asked again after a moment, for the leases of builds started with it.
+    second = requests[1]
+    check(second[2].get('build') is True and second[2].get('want') == 1000000 and second[0] - requests[0][0] >= 0.25,
+          f'the lease is asked again 0.3 s later before the command starts: {second[0] - requests[0][0]:.3f} s')
+    body_wants = {r[2]['want'] for r in requests[2:] if r[0] < shrunk_at}
     check(body_wants <= {4}, f'in the body the want is the farm\'s 4 remote slots: {body_wants}')
     gaps = [b[0] - a[0] for a, b in zip(requests, requests[1:])]
     check(len(requests) >= 6 and max(gaps) < 0.9, f'renewed every ~500 ms ({len(requests)} requests, max gap {max(gaps):.2f} s)')

@@ -49,12 +49,13 @@ TEST_SUITE("token_policy")
 		CHECK(d.target == 12 + 3 - 1);
 	}
 
-	TEST_CASE("tail: idle tokens at two observations drop the slow slots and cap the want")
+	TEST_CASE("tail: idle tokens at three observations drop the slow slots and cap the want")
 	{
 		TokenPolicy policy;
 		policy.observe({ .idle = 0, .inUse = 13 });
 		policy.observe({ .idle = 2, .inUse = 5 });
-		CHECK_FALSE(policy.tail()); // one observation is not enough
+		policy.observe({ .idle = 2, .inUse = 5 });
+		CHECK_FALSE(policy.tail()); // two observations are not enough
 		policy.observe({ .idle = 2, .inUse = 5 });
 		REQUIRE(policy.tail());
 		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 2, .inUse = 5 }, 2);
@@ -75,7 +76,7 @@ TEST_SUITE("token_policy")
 		a.line[2].speed = 1.4; // 1.4 > 2 / 1.5
 		TokenPolicy policy;
 		observe(policy, { .idle = 0, .inUse = 3 }, 1);
-		observe(policy, { .idle = 1, .inUse = 3 }, 2);
+		observe(policy, { .idle = 1, .inUse = 3 }, 3);
 		REQUIRE(policy.tail());
 		const TokenDecision d = policy.decide(a, { .idle = 1, .inUse = 20 }, 2);
 		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
@@ -90,15 +91,30 @@ TEST_SUITE("token_policy")
 		CHECK(policy.decide(mixedFarm(), { .idle = 13, .inUse = 0 }, 2).want == 12);
 	}
 
-	TEST_CASE("leaving the tail: two observations without idle tokens, none held back")
+	TEST_CASE("idle tokens while make still starts jobs are its ramp, no tail")
+	{
+		TokenPolicy policy;
+		// Right after the start make reads tokens as fast as it can fork:
+		// some lie idle for a moment while the jobs running grow.
+		policy.observe({ .idle = 0, .inUse = 2 });
+		for (unsigned running = 4; running <= 24; running += 4)
+			policy.observe({ .idle = 8, .inUse = running });
+		CHECK_FALSE(policy.tail());
+		// Once they stop growing, idle tokens mean make has nothing to start.
+		observe(policy, { .idle = 8, .inUse = 24 }, 3);
+		CHECK(policy.tail());
+	}
+
+	TEST_CASE("leaving the tail: three observations without idle tokens, none held back")
 	{
 		TokenPolicy policy;
 		observe(policy, { .idle = 0, .inUse = 4 }, 1);
-		observe(policy, { .idle = 1, .inUse = 4 }, 2);
+		observe(policy, { .idle = 1, .inUse = 4 }, 3);
 		REQUIRE(policy.tail());
 		// Held-back tokens hide whether make waits: no verdict.
 		observe(policy, { .idle = 0, .inUse = 6, .heldBack = 2 }, 5);
 		CHECK(policy.tail());
+		policy.observe({ .idle = 0, .inUse = 6 });
 		policy.observe({ .idle = 0, .inUse = 6 });
 		CHECK(policy.tail());
 		policy.observe({ .idle = 0, .inUse = 6 });
@@ -107,7 +123,7 @@ TEST_SUITE("token_policy")
 		CHECK(d.target == 13);
 		CHECK(d.want == 12);
 		// A single idle observation in between resets the count.
-		observe(policy, { .idle = 1, .inUse = 6 }, 2);
+		observe(policy, { .idle = 1, .inUse = 6 }, 3);
 		REQUIRE(policy.tail());
 		policy.observe({ .idle = 0, .inUse = 6 });
 		policy.observe({ .idle = 1, .inUse = 6 });
