@@ -4,12 +4,16 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -111,13 +115,21 @@ Jobserver::Jobserver()
 		if (own_ < 0)
 			throw sysError(fmt::format("cannot open the jobserver FIFO {}", path_));
 		// CLOEXEC here; Child clears it only in the build's process, so no
-		// other program the runner starts holds tokens' fds.
+		// other program the runner starts holds the pool's fds.
 		child_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
 		if (child_ < 0)
 			throw sysError(fmt::format("cannot open the jobserver FIFO {}", path_));
-		childWrite_ = ::fcntl(child_, F_DUPFD_CLOEXEC, 0);
-		if (childWrite_ < 0)
-			throw sysError("cannot duplicate the jobserver fd");
+		int ret[2];
+		if (::pipe2(ret, O_CLOEXEC) < 0)
+			throw sysError("cannot create the jobserver's return pipe");
+		returnRead_ = ret[0];
+		returnWrite_ = ret[1];
+		if (::fcntl(returnRead_, F_SETFL, O_NONBLOCK) < 0)
+			throw sysError("cannot make the return pipe non-blocking");
+		wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (wake_ < 0)
+			throw sysError("eventfd");
+		thread_ = std::thread([this] { forward(); });
 	} catch (...) {
 		close();
 		throw;
@@ -131,7 +143,15 @@ Jobserver::~Jobserver()
 
 void Jobserver::close() noexcept
 {
-	for (int *fd : { &own_, &child_, &childWrite_ }) {
+	if (thread_.joinable()) {
+		{
+			std::lock_guard lock(mutex_);
+			stop_ = true;
+		}
+		wake();
+		thread_.join();
+	}
+	for (int *fd : { &own_, &child_, &returnRead_, &returnWrite_, &wake_ }) {
 		if (*fd >= 0)
 			::close(*fd);
 		*fd = -1;
@@ -142,10 +162,16 @@ void Jobserver::close() noexcept
 		::rmdir(dir_.c_str());
 }
 
-unsigned Jobserver::idleNow() const
+void Jobserver::wake() noexcept
+{
+	uint64_t one = 1;
+	(void)!::write(wake_, &one, sizeof one);
+}
+
+unsigned Jobserver::pending(int fd) const
 {
 	int n = 0;
-	if (::ioctl(own_, FIONREAD, &n) < 0 || n < 0)
+	if (::ioctl(fd, FIONREAD, &n) < 0 || n < 0)
 		return 0;
 	return static_cast<unsigned>(n);
 }
@@ -170,50 +196,111 @@ unsigned Jobserver::takeBack(unsigned count)
 	return taken;
 }
 
+unsigned Jobserver::put(unsigned count)
+{
+	std::string plus(count, '+');
+	std::size_t done = 0;
+	while (done < plus.size()) {
+		ssize_t n = ::write(own_, plus.data() + done, plus.size() - done);
+		if (n > 0) {
+			done += static_cast<std::size_t>(n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		// A full pipe (a page once the user is past pipe-user-pages-soft):
+		// fewer tokens than asked, never a blocked runner.
+		log(LogLevel::Warning, "jobserver: the pipe took {} of {} tokens", done, plus.size());
+		break;
+	}
+	return static_cast<unsigned>(done);
+}
+
+void Jobserver::settle()
+{
+	// Returned through the pipe form: each is kept while more are out than
+	// the target, else it goes back into the FIFO for the next job.
+	std::array<char, 512> buf;
+	for (;;) {
+		ssize_t n = ::read(returnRead_, buf.data(), buf.size());
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		unsigned back = static_cast<unsigned>(n);
+		// A client returning more than it took: the extra is dropped, so
+		// the pool keeps its size.
+		unsigned idle = pending(own_);
+		unsigned out = issued_ > idle ? issued_ - idle : 0;
+		back = std::min(back, out);
+		unsigned keep = std::min(back, issued_ > target_ ? issued_ - target_ : 0u);
+		issued_ -= keep;
+		unsigned passed = put(back - keep);
+		issued_ -= (back - keep) - passed;
+	}
+	unsigned idle = pending(own_);
+	// Any byte is a token; bytes beyond what was issued came from a client
+	// that returned more than it took, and are taken out too.
+	if (idle > issued_)
+		idle -= takeBack(idle - issued_);
+	if (issued_ > target_)
+		issued_ -= takeBack(std::min(idle, issued_ - target_));
+}
+
+void Jobserver::forward()
+{
+	for (;;) {
+		bool racing;
+		{
+			std::lock_guard lock(mutex_);
+			if (stop_)
+				return;
+			settle();
+			// Fifo-form clients return into the FIFO: while tokens are held
+			// back, wake when one lands there and race the build for it.
+			racing = issued_ > target_;
+		}
+		struct pollfd fds[3] = {
+			{ returnRead_, POLLIN, 0 },
+			{ wake_, POLLIN, 0 },
+			{ own_, POLLIN, 0 },
+		};
+		// Racing never spins: after settle() the FIFO is empty while
+		// tokens are held back; a 100 ms bound covers a lost race.
+		int r = ::poll(fds, racing ? 3 : 2, racing ? 100 : -1);
+		if (r < 0 && errno != EINTR) {
+			log(LogLevel::Error, "jobserver: poll: {}", std::strerror(errno));
+			return;
+		}
+		if (fds[1].revents & POLLIN) {
+			uint64_t n;
+			(void)!::read(wake_, &n, sizeof n);
+		}
+	}
+}
+
 void Jobserver::setTarget(unsigned tokens)
 {
-	target_ = std::min(tokens, MaxTokens);
-	if (issued_ < target_) {
-		std::string plus(target_ - issued_, '+');
-		std::size_t done = 0;
-		while (done < plus.size()) {
-			ssize_t n = ::write(own_, plus.data() + done, plus.size() - done);
-			if (n > 0) {
-				done += static_cast<std::size_t>(n);
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			// A full pipe (a page once the user is past pipe-user-pages-soft):
-			// fewer tokens than asked, never a blocked runner.
-			log(LogLevel::Warning, "jobserver: the pipe took {} of {} tokens", done, plus.size());
-			break;
-		}
-		issued_ += static_cast<unsigned>(done);
+	{
+		std::lock_guard lock(mutex_);
+		target_ = std::min(tokens, MaxTokens);
+		if (issued_ < target_)
+			issued_ += put(target_ - issued_);
+		settle();
 	}
-	refresh();
+	// The thread's poll set depends on whether tokens are held back.
+	wake();
 }
 
 Jobserver::Status Jobserver::refresh()
 {
-	unsigned idle = idleNow();
-	// Any byte is a token; bytes beyond what was issued came from a client
-	// that returned more than it took, and are taken out so the pool keeps
-	// its size.
-	if (idle > issued_)
-		idle -= takeBack(idle - issued_);
-	if (issued_ > target_) {
-		unsigned taken = takeBack(std::min(idle, issued_ - target_));
-		issued_ -= taken;
-		idle -= std::min(idle, taken);
-	}
-	// Re-read: a job may have taken or returned tokens meanwhile.
-	idle = std::min(idleNow(), issued_);
+	std::lock_guard lock(mutex_);
+	settle();
 	Status s;
 	s.target = target_;
 	s.issued = issued_;
-	s.idle = idle;
-	s.inUse = issued_ - idle;
+	s.idle = std::min(pending(own_), issued_);
+	s.inUse = issued_ - s.idle;
 	s.heldBack = issued_ > target_ ? std::min(issued_ - target_, s.inUse) : 0;
 	return s;
 }
@@ -281,7 +368,7 @@ int Jobserver::readFd() const
 
 int Jobserver::writeFd() const
 {
-	return childWrite_;
+	return returnWrite_;
 }
 
 const std::string &Jobserver::fifoPath() const
@@ -291,7 +378,9 @@ const std::string &Jobserver::fifoPath() const
 
 unsigned Jobserver::lost() const
 {
-	return issued_ - std::min(idleNow(), issued_);
+	std::lock_guard lock(mutex_);
+	unsigned back = pending(own_) + pending(returnRead_);
+	return issued_ - std::min(back, issued_);
 }
 
 } // namespace dmdns::run

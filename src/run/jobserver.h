@@ -1,21 +1,32 @@
 // The GNU make jobserver a build runs under: one named FIFO whose tokens the runner adds and takes back.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace dmdns::run {
 
 // One pool of tokens for one build. The FIFO lives in a private directory
 // (mkdtemp, 0700) under $TMPDIR, else /tmp; other users cannot open it.
 // The runner keeps its own non-blocking open file to count idle tokens
-// (FIONREAD) and take them back, and a second, blocking open file whose fds
-// the build inherits: make 4.3 sets O_NONBLOCK on the inherited file, which
-// therefore must not be the runner's.
+// (FIONREAD) and take them back, and a second, blocking open file whose fd
+// the build inherits to read tokens: make 4.3 sets O_NONBLOCK on the
+// inherited file, which therefore must not be the runner's.
 //
 // Tokens are never taken from a running job: shrinking takes only idle
-// tokens out of the pipe, now and at every later refresh(), so tokens that
-// come back from finished jobs above the target are kept.
+// tokens out of the pipe, and keeps tokens as they come back from jobs while
+// more are out than the target. make takes a token it has just returned
+// again within microseconds, so a runner that looks at the pipe from time to
+// time rarely gets one (tried: 7 jobs fell to 2 only after 3-6 s of 1 s
+// jobs). Hence the R,W form splits the two directions: the build reads
+// tokens from the FIFO but returns them into a separate pipe (writeFd()),
+// and a thread of the Jobserver forwards each returned token to the FIFO,
+// or keeps it while more are out than the target: shrinking is exact, at
+// the first job that ends. Fifo-form clients (make 4.4, ninja 1.13) return
+// tokens into the FIFO itself; for them the thread races to read returned
+// tokens while some are held back.
 class Jobserver final
 {
 public:
@@ -26,7 +37,7 @@ public:
 	// Creates the FIFO and opens both ends. No tokens yet. Throws
 	// std::system_error when the directory or the FIFO cannot be made.
 	Jobserver();
-	// Closes both ends and removes the FIFO and its directory.
+	// Stops the thread, closes every fd and removes the FIFO and its directory.
 	~Jobserver();
 	Jobserver(const Jobserver &) = delete;
 	Jobserver &operator=(const Jobserver &) = delete;
@@ -40,8 +51,8 @@ public:
 	};
 
 	// Grows at once by writing tokens; shrinks only by taking idle tokens
-	// back out of the pipe, now and at every later refresh(). Clamped to
-	// MaxTokens.
+	// back out of the pipe now, and returned ones as they come back (the
+	// thread, and every refresh()). Clamped to MaxTokens.
 	void setTarget(unsigned tokens);
 	// Reads FIONREAD, takes excess idle tokens back, returns the ledger.
 	Status refresh();
@@ -62,29 +73,45 @@ public:
 	// assignments.
 	std::string makeflags(std::string_view inherited, Style style) const;
 
-	// The fds the child must inherit (not CLOEXEC in the child): read, write.
-	// Both refer to the build's blocking open file of the FIFO.
+	// The fds the child must inherit (not CLOEXEC in the child): read (the
+	// build's blocking open file of the FIFO) and write (the return pipe).
+	// Both are CLOEXEC in the runner.
 	int readFd() const;
 	int writeFd() const;
 	const std::string &fifoPath() const;
 
 	// At the end: tokens that never came back (lost to a killed job), for a
-	// warning. Meaningful once the build has exited: issued - idle.
+	// warning. Meaningful once the build has exited: issued - idle - the
+	// returns not yet forwarded.
 	unsigned lost() const;
 
 private:
 	void close() noexcept;
-	// Reads up to @count idle tokens out of the pipe; returns how many.
+	// The thread: forwards or keeps returned tokens until told to stop.
+	void forward();
+	// With mutex_ held: reads up to @count idle tokens out of the FIFO.
 	unsigned takeBack(unsigned count);
-	unsigned idleNow() const;
+	// With mutex_ held: writes @count tokens; returns how many fit.
+	unsigned put(unsigned count);
+	// With mutex_ held: moves returned tokens from the return pipe to the
+	// FIFO, keeping those above the target, and takes idle ones above it.
+	void settle();
+	void wake() noexcept;
+	unsigned pending(int fd) const;
 
 	std::string dir_;
 	std::string path_;
-	int own_ = -1;	      // the runner's non-blocking end: counts and takes back
-	int child_ = -1;      // the build's blocking open file: the read fd
-	int childWrite_ = -1; // a dup of it: the write fd
+	int own_ = -1;	       // the runner's non-blocking open file of the FIFO: counts, writes, takes back
+	int child_ = -1;       // the build's blocking open file of the FIFO: the read fd
+	int returnRead_ = -1;  // the return pipe's read end (the thread's, non-blocking)
+	int returnWrite_ = -1; // the return pipe's write end: the build's write fd
+	int wake_ = -1;	       // eventfd: a new target or the end, for the thread
+
+	mutable std::mutex mutex_;
+	bool stop_ = false;
 	unsigned target_ = 0;
 	unsigned issued_ = 0;
+	std::thread thread_;
 };
 
 } // namespace dmdns::run

@@ -48,7 +48,7 @@ public:
 	ScopedSignal(int sig, void (*handler)(int))
 		: sig_(sig)
 	{
-		struct sigaction sa {};
+		struct sigaction sa { };
 		sa.sa_handler = handler;
 		::sigaction(sig, &sa, &old_);
 	}
@@ -58,7 +58,7 @@ public:
 
 private:
 	int sig_;
-	struct sigaction old_ {};
+	struct sigaction old_ { };
 };
 
 } // namespace
