@@ -29,7 +29,8 @@ public:
 	pid_t pid() const;
 	// Non-blocking: the wait status once it has exited.
 	std::optional<int> poll();
-	// Blocks up to @timeout; nullopt if still running.
+	// Blocks up to @timeout (less when a caught signal interrupts it);
+	// nullopt if still running.
 	std::optional<int> wait(std::chrono::milliseconds timeout);
 	// Forward a signal (SIGTERM/SIGHUP sent to the runner alone) to the
 	// child; nothing once it has been reaped.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -129,7 +131,18 @@ Jobserver::Jobserver()
 		wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (wake_ < 0)
 			throw sysError("eventfd");
-		thread_ = std::thread([this] { forward(); });
+		// The thread takes no signals: the runner's handlers must run on
+		// its main thread, where they interrupt its waits.
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		try {
+			thread_ = std::thread([this] { forward(); });
+		} catch (...) {
+			pthread_sigmask(SIG_SETMASK, &old, nullptr);
+			throw;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, nullptr);
 	} catch (...) {
 		close();
 		throw;

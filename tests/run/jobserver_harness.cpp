@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 
 	std::signal(SIGINT, SIG_IGN);
 	std::signal(SIGQUIT, SIG_IGN);
-	struct sigaction sa {};
+	struct sigaction sa { };
 	sa.sa_handler = onForward;
 	::sigaction(SIGTERM, &sa, nullptr);
 	::sigaction(SIGHUP, &sa, nullptr);

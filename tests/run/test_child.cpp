@@ -10,12 +10,15 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "run/child.h"
+#include "run/jobserver.h"
 #include "support/temp_dir.h"
 
 using namespace dmdns::run;
+using dmdns::run::Jobserver;
 using namespace std::chrono_literals;
 using dmdns::test::TempDir;
 
@@ -125,6 +128,24 @@ TEST_SUITE("run")
 		auto mask = text.substr(text.find(':') + 1);
 		unsigned long ignored = std::stoul(mask, nullptr, 16);
 		CHECK((ignored & (1ul << (SIGINT - 1))) == 0);
+	}
+
+	TEST_CASE("a caught signal ends a wait early, even with a Jobserver's thread running")
+	{
+		static volatile sig_atomic_t caught = 0;
+		caught = 0;
+		ScopedSignal onAlarm(SIGALRM, [](int) { caught = 1; });
+		Jobserver js;
+		Child child({ "sleep", "30" }, kEnv, {});
+		struct itimerval in100ms { };
+		in100ms.it_value.tv_usec = 100000;
+		REQUIRE(::setitimer(ITIMER_REAL, &in100ms, nullptr) == 0);
+		auto started = std::chrono::steady_clock::now();
+		CHECK_FALSE(child.wait(20s));
+		CHECK(caught == 1);
+		CHECK(std::chrono::steady_clock::now() - started < 10s);
+		child.signal(SIGKILL);
+		CHECK(child.wait(20s));
 	}
 
 	TEST_CASE("poll and wait do not block; signal reaches the child")

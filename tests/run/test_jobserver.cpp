@@ -256,6 +256,39 @@ TEST_SUITE("run")
 		CHECK(js.refresh().idle == 2);
 	}
 
+	TEST_CASE("tokens returned through the pipe form are forwarded by the thread, or kept above the target")
+	{
+		Jobserver js;
+		js.setTarget(2);
+		Client job(js.fifoPath());
+		REQUIRE(job.take(2) == 2);
+		js.setTarget(1);
+		// Returned while 2 are out and 1 is the target: kept.
+		REQUIRE(::write(js.writeFd(), "+", 1) == 1);
+		auto s = js.refresh();
+		CHECK(s.issued == 1);
+		CHECK(s.idle == 0);
+		CHECK(s.inUse == 1);
+		// Within the target: the thread puts it back into the FIFO with no
+		// refresh() from the runner.
+		REQUIRE(::write(js.writeFd(), "+", 1) == 1);
+		bool forwarded = false;
+		auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+		for (int i = 0; i < 5000 && std::chrono::steady_clock::now() < deadline; ++i) {
+			forwarded = job.take(1) == 1;
+			if (forwarded)
+				break;
+			::usleep(1000);
+		}
+		CHECK(forwarded);
+		s = js.refresh();
+		CHECK(s.issued == 1);
+		CHECK(s.inUse == 1);
+		CHECK(js.lost() == 1);
+		job.give(1);
+		CHECK(js.lost() == 0);
+	}
+
 	TEST_CASE("MAKEFLAGS: the auth words for each style, fifo first and R,W last")
 	{
 		Jobserver js;
