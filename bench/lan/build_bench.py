@@ -524,6 +524,8 @@ def summarize(farm, mode, works, jobs, starts, ends, records, lines, t0, traces=
                             remote_jobs=sum(1 for r in mine if r['host'] != c.name),
                             start=round(starts[i] - t0, 3), hosts_lines=lines[c.name],
                             trace=compact_trace(traces[i]) if traces else None))
+        if traces:
+            clients[-1].update(tail_figures(clients[-1]))
     servers = []
     for h in farm.servers:
         cores, speed = farm.spec[h.name]
@@ -552,6 +554,31 @@ def summarize(farm, mode, works, jobs, starts, ends, records, lines, t0, traces=
         jobs=[dict(host=r['host'], client=r['client'], work=r['work'],
                    start=round(r['start'] - t0, 3), end=round(r['end'] - t0, 3),
                    running=r['running']) for r in records])
+
+
+def held(trace, key, t_from, t_to):
+    """Time-weighted mean of @key over [t_from, t_to) in a trace whose
+    records hold until the next (times 'at')."""
+    total = area = 0.0
+    for a, b in zip(trace, trace[1:] + [None]):
+        lo = max(a['at'], t_from)
+        hi = min(b['at'] if b else t_to, t_to)
+        if hi > lo and a.get(key) is not None:
+            area += a[key] * (hi - lo)
+            total += hi - lo
+    return area / total if total else None
+
+
+def tail_figures(client):
+    """When the runner first called the build's tail, its jobs in use then,
+    and the seconds it spent in the tail: a tail called early starves the
+    build (tokens are only withheld, so it lasts until the jobs drain)."""
+    tr = client.get('trace') or []
+    first = next((x for x in tr if x.get('tail')), None)
+    secs = sum(b['t'] - a['t'] for a, b in zip(tr, tr[1:]) if a.get('tail'))
+    return dict(first_tail=round(first['t'], 3) if first else None,
+                in_use_at_first_tail=first['in_use'] if first else None,
+                tail_seconds=round(secs, 3))
 
 
 def compact_trace(trace):
@@ -598,8 +625,17 @@ def stagger_figures(r, farm_slots_):
     alone = [x for x in tr if x['at'] < alone_until and x.get('tokens') is not None]
     peak = max((x['tokens'] for x in alone), default=None)
     reach = next((x['at'] for x in alone if x['tokens'] >= farm_slots_), None)
+    # The most remote slots the daemon's lines offered while it was alone:
+    # the planner may list a slow server below its distccd slots.
+    offered = max((sum(int(tok.split('/')[1]) for tok in line.split()
+                       if '/' in tok and not tok.startswith('localhost'))
+                   for t, line in c1['hosts_lines'] if t < alone_until), default=None)
     out = dict(farm_slots=farm_slots_, fair_alone=fair_tokens(farm_slots_, 1),
-               alone_until=round(alone_until, 3), peak_alone=peak,
+               alone_until=round(alone_until, 3), peak_alone=peak, line_slots_alone=offered,
+               peak_in_use_alone=max((x['in_use'] for x in alone if x.get('in_use') is not None),
+                                     default=None),
+               mean_tokens_alone=round(held(tr, 'tokens', 0.0, alone_until) or 0, 1),
+               mean_in_use_alone=round(held(tr, 'in_use', 0.0, alone_until) or 0, 1),
                reached_farm_at=round(reach, 3) if reach is not None else None,
                peak_share=max((x['share'] or 0 for x in alone), default=None), starts=[])
     for k in range(1, len(starts)):
@@ -636,7 +672,15 @@ def print_stagger(st):
     reach = (f'reached at {f["reached_farm_at"]:.2f} s' if f['reached_farm_at'] is not None
              else 'never reached')
     print(f'  first client alone (0-{f["alone_until"]:.1f} s): peak {f["peak_alone"]} tokens '
-          f'against the farm\'s {f["farm_slots"]} slots ({reach}; goal: reach them)')
+          f'against the farm\'s {f["farm_slots"]} slots ({reach}; goal: reach them); its lines '
+          f'offered {f["line_slots_alone"]} remote slots at most (+ {CLIENT_CORES} local); '
+          f'peak jobs in use {f["peak_in_use_alone"]}; means over the window: tokens '
+          f'{f["mean_tokens_alone"]}, jobs in use {f["mean_in_use_alone"]}')
+    for c in r['clients']:
+        if c.get('first_tail') is not None:
+            print(f'  {c["name"]}: tail first called at {c["first_tail"]:.2f} s of its build '
+                  f'({c["in_use_at_first_tail"]} jobs in use), {c["tail_seconds"]:.1f} s in the tail '
+                  f'of {c["makespan"]:.1f} s')
     for e in f['starts']:
         fell = 'never' if e['tokens_fell'] is None else f'{e["tokens_fell"]:.2f} s'
         used = 'never' if e['in_use_fell'] is None else f'{e["in_use_fell"]:.2f} s'
@@ -676,6 +720,10 @@ def print_table(result):
                  f'{modes["mdns"]["local_jobs_mean"]:.0f} (goal: fewer)' if 'mdns' in modes else '')
         print(f'  mdns-run against the goals: {r["ratio_mean"]:.2f} x ideal (goal <= 1.15), '
               f'Jain over the makespans {r["jain_makespan_mean"]:.3f} (goal >= 0.95){local}')
+        print('  mdns-run, the run nearest the mean: the runner first called the tail at '
+              + ', '.join(f'{c["name"]} {c["first_tail"]:.1f} s ({c["in_use_at_first_tail"]} jobs '
+                          f'in use), {c["tail_seconds"]:.1f} s in it'
+                          for c in r['clients'] if c.get('first_tail') is not None))
     if 'zeroconf' in modes and 'mdns' in modes:
         print(f'  speed-up of mdns over zeroconf (means): '
               f'{modes["zeroconf"]["overall_mean"] / modes["mdns"]["overall_mean"]:.2f}x')

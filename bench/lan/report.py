@@ -220,9 +220,12 @@ def stagger_section(w, st):
     reached = (f'reached at {f["reached_farm_at"]:.2f} s' if f['reached_farm_at'] is not None
                else 'never reached')
     w(f'- Alone (0-{f["alone_until"]:.1f} s), the first client\'s tokens peaked at '
-      f'**{f["peak_alone"]}** against the farm\'s {f["farm_slots"]} slots ({reached}; the '
-      f'daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}): goal '
-      f'{verdict(f["peak_alone"] is not None and f["peak_alone"] >= f["farm_slots"])}.')
+      f'**{f["peak_alone"]}** against the farm\'s {f["farm_slots"]} distccd slots ({reached}; '
+      f'the daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}): goal '
+      f'{verdict(f["peak_alone"] is not None and f["peak_alone"] >= f["farm_slots"])}. The '
+      f'daemon\'s lines offered it {f.get("line_slots_alone")} remote slots at most (plus its '
+      f'local ones; the planner lists a slow server at its cores, not its distccd slots), and '
+      f'at most {f.get("peak_in_use_alone")} of its jobs ran at once.')
     for e in f['starts']:
         fell = 'never' if e['tokens_fell'] is None else f'{e["tokens_fell"]:.2f} s'
         used = 'never' if e['in_use_fell'] is None else f'{e["in_use_fell"]:.2f} s'
@@ -397,6 +400,13 @@ def markdown(res, command, tokens_plot=False):
             w(f'- distcc-mdns-run compiles fewer units on the clients than distcc-mdns at a fixed '
               f'`-j`: {rr["local_jobs_mean"]:.0f} against {lm:.0f} of {len(rr["jobs"])} (means), '
               f'{verdict(rr["local_jobs_mean"] < lm)}.')
+        tails = [c for c in rr['clients'] if c.get('first_tail') is not None]
+        if tails:
+            w('- When the runner first called each build\'s tail (idle tokens: make has no job '
+              'waiting; from then on only tokens for the fast slots), in the run nearest the mean: '
+              + ', '.join(f'{c["name"]} at {c["first_tail"]:.1f} s of {c["makespan"]:.1f} s with '
+                          f'{c["in_use_at_first_tail"]} jobs in use ({c["tail_seconds"]:.1f} s in the '
+                          f'tail)' for c in tails) + '.')
         w('')
     for m in (m for m in modes if m.startswith('mdns')):
         r = modes[m]
