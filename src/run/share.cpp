@@ -108,9 +108,8 @@ bool Share::send(std::uint32_t want, Clock::time_point now)
 	HostsRequest request = base_;
 	request.want = want;
 	base_.want = want;
-	nlohmann::json object = codec::encode(request);
-	object["build"] = true;
-	const std::string line = object.dump() + "\n";
+	request.build = true;
+	const std::string line = codec::encode(request).dump() + "\n";
 	// A request is a few hundred bytes against a socket buffer of 200 KiB:
 	// a short write means the daemon stopped reading.
 	const ssize_t n = ::send(fd_.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
