@@ -234,7 +234,9 @@ void Jobserver::settle()
 	// Returned through the pipe form: each is kept while more are out than
 	// the target, else it goes back into the FIFO for the next job.
 	std::array<char, 512> buf;
-	for (;;) {
+	// Bounded per call: a build that floods the pipe cannot hold the lock
+	// (and the runner's refresh()) for ever; the rest waits for the next.
+	for (unsigned chunk = 0; chunk < 2 * MaxTokens / buf.size(); ++chunk) {
 		ssize_t n = ::read(returnRead_, buf.data(), buf.size());
 		if (n < 0 && errno == EINTR)
 			continue;
