@@ -225,7 +225,8 @@ def stagger_section(w, st):
       f'{verdict(f["peak_alone"] is not None and f["peak_alone"] >= f["farm_slots"])}. The '
       f'daemon\'s lines offered it {f.get("line_slots_alone")} remote slots at most (plus its '
       f'local ones; the planner lists a slow server at its cores, not its distccd slots), and '
-      f'at most {f.get("peak_in_use_alone")} of its jobs ran at once.')
+      f'at most {f.get("peak_in_use_alone")} of its jobs ran at once; over the window it held '
+      f'{f.get("mean_tokens_alone")} tokens and ran {f.get("mean_in_use_alone")} jobs on average.')
     for e in f['starts']:
         fell = 'never' if e['tokens_fell'] is None else f'{e["tokens_fell"]:.2f} s'
         used = 'never' if e['in_use_fell'] is None else f'{e["in_use_fell"]:.2f} s'
