@@ -354,6 +354,7 @@ private:
 	State decide(Clock::time_point now, const run::Jobserver::Status &status);
 	void apply(const State &next);
 	void traceState(Clock::time_point now, const run::Jobserver::Status &status);
+	std::vector<FailingHost> failingHosts() const;
 
 	const Options &options_;
 	TokenPolicy policy_;
@@ -380,6 +381,15 @@ HostsRequest Runner::baseRequest(const Options &o)
 				       "they run",
 		    name);
 	return request;
+}
+
+std::vector<FailingHost> Runner::failingHosts() const
+{
+	std::vector<FailingHost> out;
+	for (const auto &[name, port] : host::distccBackoffs(dir_.path() + "/lock", host::distccBackoffPeriod()))
+		if (out.size() < HostsRequest::kMaxFailing)
+			out.push_back({ name, port });
+	return out;
 }
 
 State Runner::decide(Clock::time_point now, const run::Jobserver::Status &status)
@@ -463,9 +473,7 @@ Outcome Runner::run()
 		return { std::nullopt, client::kDaemonFailed };
 	}
 	run::Jobserver::Status status = jobs_.refresh();
-	State first = decide(Clock::now(), status);
-	state_.decision.target = 0;
-	apply(first);
+	apply(decide(Clock::now(), status));
 
 	std::vector<std::string> argv = options_.command;
 	if (info.userJobs) {
@@ -502,8 +510,10 @@ Outcome Runner::run()
 	Clock::time_point lastTrace{};
 	unsigned refreshes = 0;
 	std::optional<int> exit;
-	if (trace_.on())
-		traceState(Clock::now(), status), lastTrace = Clock::now();
+	if (trace_.on()) {
+		lastTrace = Clock::now();
+		traceState(lastTrace, status);
+	}
 	while (!(exit = child->poll())) {
 		Clock::time_point now = Clock::now();
 		if (now >= nextRefresh) {
@@ -516,6 +526,9 @@ Outcome Runner::run()
 			const bool changed = !(next == state_);
 			if (changed)
 				apply(next);
+			// distcc would skip these servers for a while: their slots go to none.
+			if (refreshes % 10 == 0)
+				share_.setFailing(failingHosts());
 			share_.tick(state_.decision.want, now);
 			if (trace_.on() && (changed || now - lastTrace >= kTraceEvery)) {
 				traceState(now, status);

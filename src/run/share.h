@@ -54,6 +54,9 @@ public:
 	// Renews with @want when due, notices a silent daemon, reconnects
 	// every kRetry once it is gone.
 	void tick(std::uint32_t want, Clock::time_point now);
+	// The servers this build's distcc backs off from (its lock directory),
+	// sent with the next request so that their slots go to none.
+	void setFailing(std::vector<FailingHost> failing) { base_.failing = std::move(failing); }
 	// The newest answer, kept kKeep after the daemon is lost; nullopt
 	// before any answer and once that time has passed.
 	const View *view(Clock::time_point now) const;

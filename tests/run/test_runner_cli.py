@@ -12,6 +12,9 @@
      in distcc, no DISTCC_HOSTS.
   d. a failing recipe's status (make's 2) passes through; a command killed
      by a signal makes the runner die of the same signal.
+  f. Ctrl-C (SIGINT to the process group) ends the build, the runner dies
+     of SIGINT, no process is left and the lease connection is closed;
+     SIGTERM to the runner alone reaches make, likewise.
   e. with a fake daemon on a socket of its own: the lease is asked before
      the command starts (build:true, reserve:true), renewed about every
      500 ms on one connection, and closed when the build ends; the tokens
@@ -112,6 +115,10 @@ def case_missing_socket(tmp):
 
 
 def case_no_daemon(tmp):
+    if os.geteuid() == 0 and os.path.exists('/run/distcc-mdns/socket'):
+        # root's search order ends at the system socket: a daemon may answer.
+        print('skip no-daemon case: /run/distcc-mdns/socket exists on this machine', flush=True)
+        return
     env = no_daemon_env(tmp)
     d = project(tmp, 'local')
     log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
@@ -273,13 +280,70 @@ def case_fake_daemon(tmp):
     check(all(r['want'] <= r['in_use'] + 1 for r in tail), 'every traced tail want is at most the jobs running + 1')
 
 
+def group_alive(pgid):
+    """Pids of process group pgid still running (zombies count as gone)."""
+    alive = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            alive.append(int(pid))
+    return alive
+
+
+def case_signals(tmp):
+    """Ctrl-C (SIGINT to the foreground group) and SIGTERM to the runner alone."""
+    for how in ('sigint-group', 'sigterm-runner'):
+        sockdir = tempfile.mkdtemp(dir=tmp)
+        os.chmod(sockdir, 0o755)
+        fake = FakeDaemon(os.path.join(sockdir, 'socket'))
+        env = no_daemon_env(tmp)
+        d = project(tmp, how)
+        log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
+        proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', 'make', '-C', d, 'N=20', 'SECS=30',
+                                 f'LOG={log}', f'RUN={rundir}'],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (os.path.isdir(rundir) and len(os.listdir(rundir)) >= 3):
+            time.sleep(0.02)
+        check(os.path.isdir(rundir) and len(os.listdir(rundir)) >= 3, f'{how}: jobs running')
+        if how == 'sigint-group':
+            os.killpg(proc.pid, signal.SIGINT)
+            expect = -signal.SIGINT
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+            expect = -signal.SIGTERM
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+        # make passes the signal to its jobs, then dies of it itself.
+        check(proc.returncode == expect, f'{how}: the runner ends as the build did ({proc.returncode}): {err.strip()[-200:]}')
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and group_alive(proc.pid):
+            time.sleep(0.02)
+        left = group_alive(proc.pid)
+        check(not left, f'{how}: no process of the build is left ({left})')
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not fake.closed:
+            time.sleep(0.02)
+        check(len(fake.closed) == 1, f'{how}: the lease connection is closed: the demand is withdrawn')
+
+
 def main():
     if not shutil.which('make'):
         print('make is not installed', flush=True)
         sys.exit(77)
     tmp = tempfile.mkdtemp(prefix='run-cli-')
     try:
-        for case in (case_cli, case_missing_socket, case_no_daemon, case_status, case_fake_daemon):
+        for case in (case_cli, case_missing_socket, case_no_daemon, case_status, case_fake_daemon, case_signals):
             print(f'-- {case.__name__}', flush=True)
             case(tmp)
     finally:
