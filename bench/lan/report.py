@@ -52,7 +52,7 @@ def plot_makespan(res, path):
     ax.set_title(f'{res["clients"]} clients building together on {len(servers(res))} servers')
     ax.legend(loc='upper center', fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
 
 
@@ -80,7 +80,7 @@ def plot_share(res, path):
     ax.set_title('where the work ran (server: cores x speed)')
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
 
 
@@ -130,7 +130,7 @@ def plot_timeline(res, path):
     bottom.set_ylabel('jobs on the clients')
     bottom.set_xlabel('time since the builds started (s)')
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
 
 
@@ -181,7 +181,7 @@ def plot_tokens(res, path):
         ax.legend(fontsize=7, loc='upper right', ncol=2)
     axes[-1, 0].set_xlabel('time since the first build started (s); thin lines: a build ends')
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
     return True
 
@@ -409,6 +409,18 @@ def markdown(res, command, tokens_plot=False):
                           f'{c["in_use_at_first_tail"]} jobs in use ({c["tail_seconds"]:.1f} s in the '
                           f'tail)' for c in tails) + '.')
         w('')
+    for m in modes:
+        # What ends a build is its last job: on which host, started when.
+        r = modes[m]
+        last = []
+        for c in r['clients']:
+            mine = [j for j in r['jobs'] if j['client'] == c['name']]
+            if mine:
+                j = max(mine, key=lambda j: j['end'])
+                last.append(f'{c["name"]} on {j["host"]} ({j["work"]:.1f} s of work, '
+                            f'{j["start"]:.1f}-{j["end"]:.1f} s)')
+        w(f'- {LABEL[m]}, each client\'s last job (run nearest the mean): ' + ', '.join(last) + '.')
+    w('')
     for m in (m for m in modes if m.startswith('mdns')):
         r = modes[m]
         ips = {s['ip'] for s in r['servers']}
