@@ -3,8 +3,9 @@
 
     /usr/bin/python3 bench/lan/report.py RESULT.json [--out docs/benchmarks] [--command CMD]
 
-Writes OUT/lan-makespan.svg, OUT/lan-share.svg, OUT/lan-timeline.svg and
-OUT/lan.md. Needs Debian's python3-matplotlib (apt-get install
+Writes OUT/lan-makespan.svg, OUT/lan-share.svg, OUT/lan-timeline.svg,
+OUT/lan-tokens.svg (with the mode mdns-run: the runner's tokens over time per
+client, all at once and staggered) and OUT/lan.md. Needs Debian's python3-matplotlib (apt-get install
 python3-matplotlib), hence /usr/bin/python3 and not whatever python3 is first
 on PATH.
 """
@@ -20,9 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 LABEL = {'static': 'static list', 'randomize': '--randomize', 'zeroconf': 'stock +zeroconf',
          'mdns': 'distcc-mdns', 'mdns-learned': 'distcc-mdns, learned speeds',
-         'mdns-share': 'distcc-mdns, -j share'}
+         'mdns-share': 'distcc-mdns, -j share', 'mdns-run': 'distcc-mdns-run (jobserver)'}
 COLOR = {'static': '#8c8c8c', 'randomize': '#d9a441', 'zeroconf': '#c0504d', 'mdns': '#2e75b6',
-         'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc'}
+         'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc', 'mdns-run': '#3a9a5b'}
+CLIENT_COLORS = ('#2e75b6', '#c0504d', '#3a9a5b', '#d9a441', '#7f5fa8', '#8c8c8c')
 TARGET_SPEEDUP, TARGET_RATIO, TARGET_JAIN = 1.5, 1.15, 0.95
 
 
@@ -50,7 +52,7 @@ def plot_makespan(res, path):
     ax.set_title(f'{res["clients"]} clients building together on {len(servers(res))} servers')
     ax.legend(loc='upper center', fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
 
 
@@ -78,7 +80,7 @@ def plot_share(res, path):
     ax.set_title('where the work ran (server: cores x speed)')
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
 
 
@@ -128,8 +130,60 @@ def plot_timeline(res, path):
     bottom.set_ylabel('jobs on the clients')
     bottom.set_xlabel('time since the builds started (s)')
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
     plt.close(fig)
+
+
+def token_series(client, key='tokens'):
+    """(times since the first spawn, values) of one client's runner trace, as
+    steps: a value holds until the next record."""
+    tr = [x for x in client.get('trace') or [] if x.get(key) is not None]
+    return [client['start'] + x['t'] for x in tr], [x[key] for x in tr]
+
+
+def plot_tokens(res, path):
+    """The runner's tokens per client over time: one all-at-once run (the one
+    nearest the mean) and the staggered run, when there are."""
+    panels = []
+    if 'mdns-run' in res['modes']:
+        panels.append(('all clients at once (the run nearest the mean)', res['modes']['mdns-run'], None))
+    st = res.get('stagger')
+    if st:
+        panels.append((f'staggered: client i starts {st["stagger"]:g} x i s after the first', st['run'],
+                       st.get('figures')))
+    if not panels:
+        return False
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3.2 * len(panels)), squeeze=False)
+    farm = sum(s['slots'] for s in servers(res))
+    for ax, (title, r, figs) in zip(axes[:, 0], panels):
+        for k, c in enumerate(r['clients']):
+            color = CLIENT_COLORS[k % len(CLIENT_COLORS)]
+            ts, ys = token_series(c)
+            ax.step(ts, ys, where='post', color=color, linewidth=1.4, label=f'{c["name"]} tokens')
+            ts, ys = token_series(c, 'in_use')
+            ax.step(ts, ys, where='post', color=color, linewidth=0.7, linestyle=':',
+                    label='jobs in use' if k == 0 else None)
+            end = c['start'] + c['makespan']
+            ax.axvline(end, color=color, linewidth=0.6, alpha=0.5)
+            if figs and k > 0:
+                ax.axvline(c['start'], color=color, linewidth=0.8, linestyle='--')
+        ax.axhline(farm, color='k', linestyle='--', linewidth=0.8, label=f"the farm's {farm} slots")
+        if figs:
+            # The first client's fair share, step by step as builds start.
+            xs = [0.0] + [e['at'] for e in figs['starts']]
+            ys = [figs['fair_alone']] + [e['fair'] for e in figs['starts']]
+            ax.step(xs + [r['clients'][0]['start'] + r['clients'][0]['makespan']], ys + ys[-1:],
+                    where='post', color='k', linewidth=0.8, linestyle=':',
+                    label="the first client's fair share")
+        ax.set_title(title)
+        ax.set_ylabel('tokens (incl. the implicit one)')
+        ax.set_ylim(0, farm * 1.25)
+        ax.legend(fontsize=7, loc='upper right', ncol=2)
+    axes[-1, 0].set_xlabel('time since the first build started (s); thin lines: a build ends')
+    fig.tight_layout()
+    fig.savefig(path, metadata={'Date': None})  # no date: a rerun of the same JSON changes nothing
+    plt.close(fig)
+    return True
 
 
 def no_server_seconds(client, ips):
@@ -143,7 +197,53 @@ def verdict(ok):
     return 'met' if ok else '**not met**'
 
 
-def markdown(res, command):
+def stagger_section(w, st):
+    r, f = st['run'], st['figures']
+    w('## Staggered starts under the runner')
+    w('')
+    w(f'Every client builds {st["units"]} units (the same log-normal work, so that the first '
+      f'build still runs when the last starts) under `distcc-mdns-run`; client i starts '
+      f'{st["stagger"]:g} x i s after the first, which is alone for the first {st["stagger"]:g} s. '
+      f'Tokens are the runner\'s target including the implicit one, from its `--trace`. The '
+      f'fair share of n builds is ceil(farm slots / n) + the client\'s {CLIENT_CORES_NOTE}.')
+    w('')
+    w('| client | starts at | makespan | local jobs | remote jobs |')
+    w('|---|---|---|---|---|')
+    for c in r['clients']:
+        w(f'| {c["name"]} | {c["start"]:.1f} s | {c["makespan"]:.1f} s | {c["local_jobs"]} | '
+          f'{c["remote_jobs"]} |')
+    w('')
+    if not f:
+        w('The first client left no trace.')
+        w('')
+        return
+    reached = (f'reached at {f["reached_farm_at"]:.2f} s' if f['reached_farm_at'] is not None
+               else 'never reached')
+    w(f'- Alone (0-{f["alone_until"]:.1f} s), the first client\'s tokens peaked at '
+      f'**{f["peak_alone"]}** against the farm\'s {f["farm_slots"]} distccd slots ({reached}; '
+      f'the daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}): goal '
+      f'{verdict(f["peak_alone"] is not None and f["peak_alone"] >= f["farm_slots"])}. The '
+      f'daemon\'s lines offered it {f.get("line_slots_alone")} remote slots at most (plus its '
+      f'local ones; the planner lists a slow server at its cores, not its distccd slots), and '
+      f'at most {f.get("peak_in_use_alone")} of its jobs ran at once; over the window it held '
+      f'{f.get("mean_tokens_alone")} tokens and ran {f.get("mean_in_use_alone")} jobs on average.')
+    for e in f['starts']:
+        fell = 'never' if e['tokens_fell'] is None else f'{e["tokens_fell"]:.2f} s'
+        used = 'never' if e['in_use_fell'] is None else f'{e["in_use_fell"]:.2f} s'
+        ok = e['tokens_fell'] is not None and e['tokens_fell'] <= 2.0
+        w(f'- {e["client"]} starts at {e["at"]:.1f} s ({e["builds"]} builds running): the first '
+          f'client\'s tokens went from {e["tokens_before"]} to its fair share {e["fair"]} or '
+          f'less after **{fell}** (goal 2 s: {verdict(ok)}; lowest before the next start '
+          f'{e["tokens_min"]}); its jobs in use fell to it after {used} (tokens are withheld '
+          f'as jobs end, never taken from a running job).'
+          + ('' if e['first_running'] else ' The first client had already finished.'))
+    w('')
+
+
+CLIENT_CORES_NOTE = 'own 2 local slots'
+
+
+def markdown(res, command, tokens_plot=False):
     modes = res['modes']
     srv = servers(res)
     first = next(iter(modes.values()))
@@ -152,8 +252,13 @@ def markdown(res, command):
     w('# Virtual-LAN build benchmark')
     w('')
     w('Generated by `tools/bench-lan` (bench/lan/); do not edit by hand.')
+    load = ''
+    if res.get('load_before'):
+        load = (f' The machine is shared with other builds: load average (1, 5, 15 min) '
+                f'{", ".join(map(str, res["load_before"]))} at the start, '
+                f'{", ".join(map(str, res["load_after"]))} at the end.')
     w(f'Run {res["date"]} on a machine with {res["machine_cpus"]} CPUs, '
-      f'{res["wall_seconds"]} s of wall time.')
+      f'{res["wall_seconds"]} s of wall time.{load}')
     w('')
     w('```sh')
     w(command or res['command'])
@@ -186,7 +291,8 @@ def markdown(res, command):
       f'{first["capacity"]:g} = **{first["ideal"]:.1f} s** (the clients\' own CPUs are not '
       f'counted: the stock modes never compile locally). **Jain** is Jain\'s fairness index '
       f'(sum x)^2 / (n sum x^2) over the clients\' throughputs x = work of the build / its '
-      f'makespan: 1 when every client progresses at the same rate. **Stretch** is a job\'s '
+      f'makespan: 1 when every client progresses at the same rate; **Jain (makespans)** the '
+      f'same over the clients\' makespans, the measure of issue 18. **Stretch** is a job\'s '
       f'time over its time alone on that host (1: it never shared a core).')
     w('')
     w('## Modes')
@@ -205,9 +311,17 @@ def markdown(res, command):
                          'the clients\' jobs', '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
         'mdns-share': ('as distcc-mdns; a diagnostic, not the documented use',
                        '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
+        'mdns-run': ('`distcc-mdnsd --learn-speed=no` (no hosts file); every build runs as '
+                     '`distcc-mdns-run --trace=FILE make -C DIR`, `CC=fakecc` (the runner makes it '
+                     '`distcc fakecc` and keeps its own hosts file)',
+                     '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
     }
     for m, r in modes.items():
         js = sorted({c['jobs_flag'] for c in r['clients']})
+        if js == [0]:
+            w(f'| {LABEL[m]} | {desc[m][0]} | {desc[m][1]} | none: the runner\'s jobserver, '
+              f'tokens following the live share |')
+            continue
         how = {'mdns': '`distcc-mdns-hosts -j` at the start',
                'mdns-learned': '`distcc-mdns-hosts -j` at the start',
                'mdns-share': "the farm's slots / clients"}.get(m, 'the slots in the list')
@@ -219,15 +333,18 @@ def markdown(res, command):
       f'over the runs (each run\'s overall makespan in brackets), the per-client makespans '
       f'and the jobs per server those of the run nearest the mean.')
     w('')
-    w('| mode | overall makespan | / ideal | Jain | per-client makespans (s) | local jobs | '
-      'mean stretch |')
-    w('|---|---|---|---|---|---|---|')
+    w('| mode | overall makespan | / ideal | Jain | Jain (makespans) | per-client makespans (s) | '
+      'local jobs | mean stretch |')
+    w('|---|---|---|---|---|---|---|---|')
     for m, r in modes.items():
         spans = ', '.join(f'{c["makespan"]:.1f}' for c in r['clients'])
         runs = ', '.join(f'{x["overall"]:.1f}' for x in r['runs'])
+        jm = r.get('jain_makespan_mean')
+        stretch = r.get('mean_stretch_mean')
         w(f'| {LABEL[m]} | {r["overall_mean"]:.1f} s ({runs}) | {r["ratio_mean"]:.2f} | '
-          f'{r["jain_throughput_mean"]:.3f} | {spans} | {r["local_jobs_mean"]:.0f} | '
-          f'{r["mean_stretch_mean"]:.2f} |')
+          f'{r["jain_throughput_mean"]:.3f} | {"" if jm is None else f"{jm:.3f}"} | {spans} | '
+          f'{r["local_jobs_mean"]:.0f} ({", ".join(str(x["local_jobs"]) for x in r["runs"])}) | '
+          f'{"" if stretch is None else f"{stretch:.2f}"} |')
     w('')
     w('Jobs per server (work share in %, capacity share in the header):')
     w('')
@@ -246,6 +363,11 @@ def markdown(res, command):
     w('')
     w('![farm busy over time](lan-timeline.svg)')
     w('')
+    if tokens_plot:
+        w('![the runner\'s tokens over time per client](lan-tokens.svg)')
+        w('')
+    if res.get('stagger'):
+        stagger_section(w, res['stagger'])
     w('## Targets (reported, not asserted)')
     w('')
     if 'mdns' in modes:
@@ -267,6 +389,38 @@ def markdown(res, command):
           f'the ideal is {r["total_work"]:.0f} / {whole:g} = {ideal_all:.1f} s and distcc-mdns '
           f'takes {r["overall_mean"] / ideal_all:.2f} x that.')
         w('')
+    if 'mdns-run' in modes:
+        # Issue 18's goals for the runner, over the same runs.
+        rr = modes['mdns-run']
+        w(f'- distcc-mdns-run within 15% of the ideal: {rr["ratio_mean"]:.2f} x ideal, '
+          f'{verdict(rr["ratio_mean"] <= TARGET_RATIO)}.')
+        w(f'- distcc-mdns-run Jain over the makespans at least {TARGET_JAIN}: '
+          f'{rr["jain_makespan_mean"]:.3f}, {verdict(rr["jain_makespan_mean"] >= TARGET_JAIN)}.')
+        if 'mdns' in modes:
+            lm = modes['mdns']['local_jobs_mean']
+            w(f'- distcc-mdns-run compiles fewer units on the clients than distcc-mdns at a fixed '
+              f'`-j`: {rr["local_jobs_mean"]:.0f} against {lm:.0f} of {len(rr["jobs"])} (means), '
+              f'{verdict(rr["local_jobs_mean"] < lm)}.')
+        tails = [c for c in rr['clients'] if c.get('first_tail') is not None]
+        if tails:
+            w('- When the runner first called each build\'s tail (idle tokens: make has no job '
+              'waiting; from then on only tokens for the fast slots), in the run nearest the mean: '
+              + ', '.join(f'{c["name"]} at {c["first_tail"]:.1f} s of {c["makespan"]:.1f} s with '
+                          f'{c["in_use_at_first_tail"]} jobs in use ({c["tail_seconds"]:.1f} s in the '
+                          f'tail)' for c in tails) + '.')
+        w('')
+    for m in modes:
+        # What ends a build is its last job: on which host, started when.
+        r = modes[m]
+        last = []
+        for c in r['clients']:
+            mine = [j for j in r['jobs'] if j['client'] == c['name']]
+            if mine:
+                j = max(mine, key=lambda j: j['end'])
+                last.append(f'{c["name"]} on {j["host"]} ({j["work"]:.1f} s of work, '
+                            f'{j["start"]:.1f}-{j["end"]:.1f} s)')
+        w(f'- {LABEL[m]}, each client\'s last job (run nearest the mean): ' + ', '.join(last) + '.')
+    w('')
     for m in (m for m in modes if m.startswith('mdns')):
         r = modes[m]
         ips = {s['ip'] for s in r['servers']}
@@ -275,10 +429,10 @@ def markdown(res, command):
         w(f'- {LABEL[m]} (run nearest the mean): {r["local_jobs"]} of {njobs} jobs compiled on the clients; '
           f'time each client\'s hosts file listed no server (localhost only): {bare}.')
     w('')
-    if 'mdns' in modes:
-        r = modes['mdns']
+    for m in (m for m in ('mdns', 'mdns-run') if m in modes):
+        r = modes[m]
         c = r['clients'][0]
-        w(f'Hosts lines distcc read on {c["name"]} in the distcc-mdns mode (time since the '
+        w(f'Hosts lines distcc read on {c["name"]} in the {LABEL[m]} mode (time since the '
           f'start, first {min(8, len(c["hosts_lines"]))} of {len(c["hosts_lines"])} versions):')
         w('')
         w('```')
@@ -301,7 +455,7 @@ def markdown(res, command):
             for x in snap['servers']:
                 w(f'| {x["name"]} | {x["running"]} | {x["slots"]} | {x["reserved"]} | '
                   f'{x["limit"]} | {x["excluded"] or ""} |')
-    w('')
+        w('')
     return '\n'.join(out)
 
 
@@ -320,9 +474,11 @@ def main(argv):
     plot_makespan(res, os.path.join(a.out, 'lan-makespan.svg'))
     plot_share(res, os.path.join(a.out, 'lan-share.svg'))
     plot_timeline(res, os.path.join(a.out, 'lan-timeline.svg'))
+    tokens = plot_tokens(res, os.path.join(a.out, 'lan-tokens.svg'))
     with open(os.path.join(a.out, 'lan.md'), 'w') as f:
-        f.write(markdown(res, a.command))
-    print(f'wrote {a.out}/lan.md and lan-makespan.svg, lan-share.svg, lan-timeline.svg')
+        f.write(markdown(res, a.command, tokens))
+    print(f'wrote {a.out}/lan.md and lan-makespan.svg, lan-share.svg, lan-timeline.svg'
+          + (', lan-tokens.svg' if tokens else ''))
 
 
 if __name__ == '__main__':
