@@ -38,11 +38,14 @@ import time
 
 RUNNER = sys.argv[1]
 
+# Each recipe's shell traps SIGINT: dash hit by it between two commands
+# would otherwise run the next one (a 30 s sleep) to its end before dying,
+# and Ctrl-C would seem to leave the build running.
 MAKEFILE = r'''
 N ?= 8
 SECS ?= 0.3
 all: $(LONG) $(addprefix u,$(shell seq 1 $(N)))
-JOB = @mkdir -p $(RUN); touch $(RUN)/$@; ls $(RUN) | wc -l >> $(LOG); sleep $(1); rm -f $(RUN)/$@
+JOB = @trap 'exit 130' INT; mkdir -p $(RUN); touch $(RUN)/$@; ls $(RUN) | wc -l >> $(LOG); sleep $(1); rm -f $(RUN)/$@
 u%:
 	$(call JOB,$(SECS))
 long:
