@@ -153,7 +153,7 @@ SetStateReply setState(const SetStateRequest &request, const Caller &caller, con
 // machines see as one client's. For the query socket (the kernel names the
 // uid) and for a uid's hosts file alike.
 std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users,
-			    const std::map<std::uint32_t, std::uint32_t> &clientsByUid, uid_t uid,
+			    const std::map<std::uint32_t, std::uint32_t> &demandByUid, uid_t uid,
 			    const std::vector<DirectoryEntry> &entries, SteadyTime now)
 {
 	std::uint64_t slots = 0;
@@ -166,14 +166,22 @@ std::uint64_t addLocalUsers(FarmState &farm, const LocalUsers &users,
 		farm.wanted += std::min(demand, most);
 		added += std::min(demand, most);
 	};
-	for (const std::uint32_t demand : users.othersDemands(uid, now))
-		add(demand);
+	for (const LocalUsers::Other &other : users.others(uid, now)) {
+		std::uint32_t demand = other.demand;
+		// A build's distcc clients beyond its want count too, and so do
+		// those of a user held only by its reservations, who asks nothing.
+		if (const auto it = demandByUid.find(other.uid);
+		    (other.build || other.demand == 0) && it != demandByUid.end())
+			demand = std::max(demand, it->second);
+		if (demand > 0)
+			add(demand);
+	}
 	// Users building from a hosts file or an old line ask nothing: their
 	// distcc clients running (the ledger's census) are their demand.
 	const std::vector<uid_t> asking = users.building(now);
-	for (const auto &[other, clients] : clientsByUid)
-		if (other != uid && clients > 0 && !std::binary_search(asking.begin(), asking.end(), other))
-			add(clients);
+	for (const auto &[other, demand] : demandByUid)
+		if (other != uid && demand > 0 && !std::binary_search(asking.begin(), asking.end(), other))
+			add(demand);
 	return added;
 }
 
@@ -262,6 +270,12 @@ Daemon::Daemon(DaemonConfig config)
 	queries_ = std::make_unique<QueryServer>(
 		loop_.get(), config_.socket,
 		[this](std::string_view line, const Caller &caller) { return answer(line, caller); });
+	// A build's demand lasts as long as its connection.
+	queries_->onClosed = [this](std::uint64_t connection, std::optional<uid_t> uid) {
+		ledger_.ended(connection);
+		if (uid)
+			users_.builds(*uid, ledger_.buildWant(*uid), std::chrono::steady_clock::now());
+	};
 	log(LogLevel::Info, "answering queries on {}", config_.socket);
 	if (!config_.hostsFile.empty()) {
 		FileFor file;
@@ -343,14 +357,27 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			if (std::holds_alternative<SetupUserRequest>(request))
 				return codec::encode(setupUser(who));
 			const auto &query = std::get<HostsRequest>(request);
+			// A build lives as long as its connection, which the kernel
+			// names with its user: without both it could never end.
+			if (query.build && (!who.uid || who.connection == 0))
+				throw std::invalid_argument("'build' needs a connection whose user the kernel names");
 			const auto now = std::chrono::steady_clock::now();
 			const LiveServers live = liveServers(*resolver_, gossip_.get());
 			FarmState farm = farmState(live, gossip_.get());
 			const std::uint64_t localOthers =
-				who.uid ? addLocalUsers(farm, users_, ledger_.clientsByUid(), *who.uid, live.entries, now) : 0;
+				who.uid ? addLocalUsers(farm, users_, ledger_.demandByUid(), *who.uid, live.entries, now) : 0;
+			if (query.build)
+				// The user's other builds are clients beside this one.
+				for (const std::uint32_t want : ledger_.buildWants(*who.uid, who.connection)) {
+					farm.demands.push_back(want);
+					farm.wanted += want;
+				}
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
 			if (who.uid) {
-				users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
+				// A build counts through builds() below, for as long as it
+				// runs; a hold would outlast its end.
+				if (!query.build)
+					users_.asked(*who.uid, query.want.value_or(LocalUsers::kAll), hosts.reserve, now);
 				// Gossip keeps one reservation per client and server: the
 				// machine's are every local user's added up.
 				if (hosts.reserve) {
@@ -359,6 +386,12 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 					users_.reserved(*who.uid, hosts.reservations, now + ttl, now);
 					hosts.reservations = users_.reservations(now);
 				}
+			}
+			if (query.build) {
+				// The ledger adds the machine's demand up from every uid's.
+				ledger_.building(who.connection, *who.uid, hosts.want, hosts.reservations, hosts.localSlots);
+				users_.builds(*who.uid, ledger_.buildWant(*who.uid), now);
+				return codec::encode(hosts.view);
 			}
 			// To other machines this one is one client: its demand is
 			// every local user's together.
@@ -383,7 +416,7 @@ std::string Daemon::fileLine(const FileFor &file)
 		farm.own = ownJobs(live.entries, *file.jobs);
 	}
 	if (file.uid)
-		farm = withLocalUsers(std::move(farm), ledger_.clientsByUid(), *file.uid);
+		farm = withLocalUsers(std::move(farm), ledger_.demandByUid(), *file.uid);
 	HostsRequest request; // local slots: this machine's
 	request.lzo = file.lzo;
 	request.cpp = file.cpp;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "distcc-mdns/gossip_wire.h"
+
 namespace dmdns {
 
 DemandLedger::DemandLedger(uv::Clock &clock, Sink sink, Census count, Slots slots)
@@ -26,12 +28,75 @@ void DemandLedger::answered(const HostsAnswer &answer)
 	queryAt_ = clock_.now();
 	queryWant_ = answer.want;
 	held_ = true;
-	told_ = std::max(told_, answer.want);
-	sink_(answer.reservations, std::max(answer.want, total_), answer.localSlots);
+	told_ = current();
+	sink_(answer.reservations, told_, answer.localSlots);
 	// The census that ends the line's hold runs when the hold ends, not up
 	// to a census interval later.
 	running_ = true;
 	timer_->start(kQueryHold, kCensusInterval);
+}
+
+void DemandLedger::building(std::uint64_t connection, std::uint32_t uid, std::uint32_t want,
+			    const Reservations &reservations, std::uint32_t localSlots)
+{
+	builds_[connection] = Build{ uid, want };
+	told_ = current();
+	sink_(reservations, told_, localSlots);
+	// A renew every half second must not push the next census back: the
+	// census only starts here when it is not running.
+	schedule();
+}
+
+void DemandLedger::ended(std::uint64_t connection)
+{
+	if (builds_.erase(connection) == 0)
+		return;
+	// Told now: a build that ended holds nothing until the next census.
+	told_ = current();
+	sink_({}, told_, slots_());
+}
+
+std::vector<std::uint32_t> DemandLedger::buildWants(std::uint32_t uid, std::uint64_t except) const
+{
+	std::vector<std::uint32_t> wants;
+	for (const auto &[connection, build] : builds_)
+		if (build.uid == uid && connection != except)
+			wants.push_back(build.want);
+	return wants;
+}
+
+std::uint32_t DemandLedger::buildWant(std::uint32_t uid) const
+{
+	std::uint64_t sum = 0;
+	for (const std::uint32_t want : buildWants(uid))
+		sum += want;
+	return static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, UINT32_MAX));
+}
+
+std::map<std::uint32_t, std::uint32_t> DemandLedger::demandByUid() const
+{
+	std::map<std::uint32_t, std::uint64_t> builds;
+	for (const auto &[connection, build] : builds_)
+		builds[build.uid] += build.want;
+	std::map<std::uint32_t, std::uint32_t> out = byUid_;
+	for (const auto &[uid, want] : builds) {
+		std::uint32_t &demand = out[uid];
+		demand = std::max(demand, static_cast<std::uint32_t>(std::min<std::uint64_t>(want, UINT32_MAX)));
+	}
+	return out;
+}
+
+std::uint32_t DemandLedger::current() const
+{
+	std::uint64_t sum = 0;
+	for (const auto &[uid, demand] : demandByUid())
+		sum += demand;
+	// Each want is clamped to the farm; many builds together are one
+	// client's demand, which the wire bounds.
+	auto demand = static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, wire::kMaxWantedJobs));
+	if (held_)
+		demand = std::max(demand, queryWant_);
+	return demand;
 }
 
 void DemandLedger::watchAlways()
@@ -67,14 +132,12 @@ void DemandLedger::census()
 	for (const auto &[uid, count] : byUid_)
 		total += count;
 	total_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(total, UINT32_MAX));
-	std::uint32_t demand = total_;
-	if (held_)
-		demand = std::max(demand, queryWant_);
+	const std::uint32_t demand = current();
 	if (demand > 0 || told_ > 0)
 		sink_({}, demand, slots_());
 	told_ = demand;
 	const bool watching = queryAt_ && now - *queryAt_ < kWatch;
-	if (!always_ && !watching && total_ == 0) {
+	if (!always_ && !watching && total_ == 0 && builds_.empty()) {
 		timer_->stop();
 		running_ = false;
 		queryAt_.reset();
@@ -83,14 +146,14 @@ void DemandLedger::census()
 	}
 }
 
-FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &clientsByUid,
+FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &demandByUid,
 			 std::uint32_t uid)
 {
-	for (const auto &[other, clients] : clientsByUid) {
-		if (other == uid || clients == 0)
+	for (const auto &[other, demand] : demandByUid) {
+		if (other == uid || demand == 0)
 			continue;
-		farm.wanted += clients;
-		farm.demands.push_back(clients);
+		farm.wanted += demand;
+		farm.demands.push_back(demand);
 	}
 	return farm;
 }

@@ -35,6 +35,16 @@ namespace dmdns {
 // The demand is told again at every census while it is above zero, and
 // once more when it falls to zero, so that others stop counting it at once
 // rather than when it expires.
+//
+// A build run under distcc-mdns-run holds a query connection open for as
+// long as it runs and says its want on it (a "build" request): that want
+// is its demand from the first request, before any distcc client runs,
+// until the connection closes, when it is withdrawn at once. Per uid the
+// demand is the larger of its builds' wants added up and its distcc
+// clients; the machine's is every uid's added up, or a line's hold when
+// that is more (the hold's want already counts the other users). The
+// builds are keyed by connection, so the query socket's connection limits
+// bound them.
 class DemandLedger final
 {
 public:
@@ -61,6 +71,15 @@ public:
 	void answered(const HostsAnswer &answer);
 	// Files that builds read are kept: count the clients from now on.
 	void watchAlways();
+	// A build of @uid on query connection @connection wants @want remote
+	// jobs (clamped to the farm, as a query's), replacing what it wanted
+	// before, and reserved @reservations: told at once, and the census
+	// runs while it stands.
+	void building(std::uint64_t connection, std::uint32_t uid, std::uint32_t want,
+		      const Reservations &reservations, std::uint32_t localSlots);
+	// @connection closed: its build's demand, if it carried one, is
+	// withdrawn and the lower demand told at once.
+	void ended(std::uint64_t connection);
 
 	// The distcc clients the last census found: all, or @uid's.
 	std::uint32_t clients() const noexcept { return total_; }
@@ -68,11 +87,27 @@ public:
 	const std::map<std::uint32_t, std::uint32_t> &clientsByUid() const noexcept { return byUid_; }
 	// The demand told last.
 	std::uint32_t demand() const noexcept { return told_; }
+	// The builds standing now.
+	std::size_t builds() const noexcept { return builds_.size(); }
+	// The wants of @uid's builds, the one on @except left out.
+	std::vector<std::uint32_t> buildWants(std::uint32_t uid, std::uint64_t except = 0) const;
+	// @uid's builds' wants added up.
+	std::uint32_t buildWant(std::uint32_t uid) const;
+	// Per uid with a build or distcc clients: the larger of its builds'
+	// wants added up and its clients from the last census.
+	std::map<std::uint32_t, std::uint32_t> demandByUid() const;
 
 private:
+	struct Build {
+		std::uint32_t uid = 0;
+		std::uint32_t want = 0;
+	};
+
 	void expired();
 	void census();
 	void schedule();
+	// What gossip should hear now.
+	std::uint32_t current() const;
 
 	uv::Clock &clock_;
 	Sink sink_;
@@ -86,14 +121,16 @@ private:
 	std::optional<std::chrono::steady_clock::time_point> queryAt_;
 	bool always_ = false;
 	bool running_ = false;
+	std::map<std::uint64_t, Build> builds_; // by query connection
 	std::unique_ptr<uv::Alarm> timer_;
 };
 
 // @farm as one local user (@uid) sees it: every other user building here
-// (@clientsByUid, from the census) is one more client with their distcc
-// clients as demand, so that the users of one machine share its part of an
-// overloaded farm as clients of different machines do.
-FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &clientsByUid,
+// (@demandByUid: DemandLedger::demandByUid(), their builds and distcc
+// clients) is one more client with that demand, so that the users of one
+// machine share its part of an overloaded farm as clients of different
+// machines do.
+FarmState withLocalUsers(FarmState farm, const std::map<std::uint32_t, std::uint32_t> &demandByUid,
 			 std::uint32_t uid);
 
 } // namespace dmdns

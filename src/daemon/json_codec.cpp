@@ -134,6 +134,17 @@ HostsRequest hostsRequest(const json &r)
 			throw std::invalid_argument("'match' must be \"version\" or \"exact\", not " + text::quote(*mode));
 	}
 	h.reserve = boolean(r, "reserve");
+	h.build = boolean(r, "build").value_or(false);
+	if (h.build) {
+		// A build's demand is its want for as long as it runs: without
+		// one there is nothing to stand for it, and a build that holds no
+		// line is a contradiction rather than a look.
+		if (!h.want)
+			throw std::invalid_argument("'build' needs 'want'");
+		if (h.reserve == false)
+			throw std::invalid_argument("'build' reserves: it cannot go with \"reserve\":false");
+		h.reserve = true;
+	}
 	h.failing = failing(r);
 	return h;
 }
@@ -351,6 +362,8 @@ json encode(const HostsRequest &request)
 		j["match"] = matchModeName(*request.match);
 	if (request.reserve)
 		j["reserve"] = *request.reserve;
+	if (request.build)
+		j["build"] = true;
 	if (!request.failing.empty()) {
 		j["failing"] = json::array();
 		for (const FailingHost &f : request.failing)

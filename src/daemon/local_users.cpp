@@ -13,7 +13,7 @@ LocalUsers::User &LocalUsers::entry(uid_t uid, SteadyTime now)
 		return *it;
 	// Expired users go first; then, with the table still full, the one
 	// heard from least recently.
-	std::erase_if(users_, [this, now](const User &u) { return !active(u, now); });
+	std::erase_if(users_, [now](const User &u) { return !active(u, now); });
 	if (users_.size() >= std::max<std::size_t>(config_.maxUsers, 1))
 		users_.erase(std::min_element(users_.begin(), users_.end(),
 					      [](const User &a, const User &b) { return a.seen < b.seen; }));
@@ -34,6 +34,17 @@ void LocalUsers::idle(uid_t uid, SteadyTime now)
 	User &u = entry(uid, now);
 	u.seen = now;
 	u.until = now + config_.lookHold;
+}
+
+void LocalUsers::builds(uid_t uid, std::uint32_t want, SteadyTime now)
+{
+	const bool known = std::any_of(users_.begin(), users_.end(), [uid](const User &u) { return u.uid == uid; });
+	// A build's end need not make room for a user no longer known.
+	if (!known && want == 0)
+		return;
+	User &u = entry(uid, now);
+	u.builds = want;
+	u.seen = now;
 }
 
 void LocalUsers::reserved(uid_t uid, Reservations jobs, SteadyTime until, SteadyTime now)
@@ -70,8 +81,17 @@ std::vector<std::uint32_t> LocalUsers::othersDemands(uid_t uid, SteadyTime now) 
 {
 	std::vector<std::uint32_t> out;
 	for (const User &u : users_)
-		if (u.uid != uid && active(u, now) && u.demand > 0)
-			out.push_back(u.demand);
+		if (u.uid != uid && active(u, now) && demandOf(u, now) > 0)
+			out.push_back(demandOf(u, now));
+	return out;
+}
+
+std::vector<LocalUsers::Other> LocalUsers::others(uid_t uid, SteadyTime now) const
+{
+	std::vector<Other> out;
+	for (const User &u : users_)
+		if (u.uid != uid && active(u, now))
+			out.push_back({ u.uid, demandOf(u, now), u.builds > 0 });
 	return out;
 }
 
@@ -80,7 +100,7 @@ std::uint32_t LocalUsers::totalDemand(SteadyTime now) const
 	std::uint64_t sum = 0;
 	for (const User &u : users_)
 		if (active(u, now))
-			sum += u.demand;
+			sum += demandOf(u, now);
 	return static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, kAll));
 }
 

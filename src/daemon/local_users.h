@@ -1,6 +1,7 @@
 // This machine's local users as the system daemon sees them: who is building now, and each one's portion of the machine's share.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,8 +20,11 @@ namespace dmdns {
 // slot. A uid counts as building while it asked within lookHold, or for
 // buildHold after it was handed a line; from then on its distcc clients
 // running (DemandLedger's census, added by the daemon) are its demand, so
-// a line no build follows holds nothing for long. The table is bounded:
-// past maxUsers the uid heard from least recently is dropped.
+// a line no build follows holds nothing for long. A uid with builds
+// running under distcc-mdns-run (builds()) counts with their wants for as
+// long as they run, and no longer: their end is told, not timed. The
+// table is bounded: past maxUsers the uid heard from least recently is
+// dropped.
 class LocalUsers final
 {
 public:
@@ -51,6 +55,10 @@ public:
 	// @uid stopped building (its hosts file saw no distcc client): it still
 	// counts for lookHold, like a look.
 	void idle(uid_t uid, SteadyTime now);
+	// @uid's builds (DemandLedger::buildWant()) want @want remote jobs
+	// together now; 0: none runs any more. Not a hold: it counts until
+	// told otherwise.
+	void builds(uid_t uid, std::uint32_t want, SteadyTime now);
 
 	// The uids building now, in ascending order.
 	std::vector<uid_t> building(SteadyTime now) const;
@@ -62,6 +70,15 @@ public:
 	// Every building uid's demand added up, saturating at kAll: what this
 	// machine as one client asks of the farm.
 	std::uint32_t totalDemand(SteadyTime now) const;
+	// The uids other than @uid building now: each one's demand (the larger
+	// of what it asked, while that counts, and its builds' wants), and
+	// whether a build of it runs.
+	struct Other {
+		uid_t uid;
+		std::uint32_t demand;
+		bool build;
+	};
+	std::vector<Other> others(uid_t uid, SteadyTime now) const;
 	// @uid's portion of @slots (this machine's share of the remote slots):
 	// an equal part for each uid building now, @uid counted among them even
 	// when it has not asked yet; the remainder goes one each to the lowest
@@ -89,12 +106,19 @@ private:
 		SteadyTime until; // counts as building until then
 		Reservations jobs;
 		SteadyTime jobsUntil;
+		std::uint32_t builds = 0; // its running builds' wants added up
 	};
 
 	// Asked recently enough, or holds a reservation.
-	bool active(const User &user, SteadyTime now) const noexcept
+	static bool holds(const User &user, SteadyTime now) noexcept
 	{
 		return now < user.until || now < user.jobsUntil;
+	}
+	// That, or runs a build.
+	static bool active(const User &user, SteadyTime now) noexcept { return holds(user, now) || user.builds > 0; }
+	static std::uint32_t demandOf(const User &user, SteadyTime now) noexcept
+	{
+		return std::max(holds(user, now) ? user.demand : 0u, user.builds);
 	}
 	User &entry(uid_t uid, SteadyTime now);
 

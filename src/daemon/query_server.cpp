@@ -43,6 +43,8 @@ QueryServer::QueryServer(uv_loop_t &loop, std::string path, Handler handler, Que
 
 QueryServer::~QueryServer()
 {
+	// Its owner is stopping: what the connections carried ends with it.
+	onClosed = nullptr;
 	server_.reset();
 	connections_.clear();
 }
@@ -85,6 +87,7 @@ void QueryServer::accept(std::unique_ptr<uv::Stream> stream)
 	Connection &c = connections_.emplace_back();
 	c.stream = std::move(stream);
 	c.uid = uid;
+	c.id = ++lastId_;
 	c.deadline = std::make_unique<uv::Timer>(loop_, [this, &c] {
 		if (c.closing) {
 			drop(c);
@@ -116,7 +119,7 @@ void QueryServer::received(Connection &c, std::string_view data)
 		// Unread replies beyond the one being written: the client asks and
 		// does not read, and would hold our memory.
 		const bool backlog = c.stream->writeQueueSize() > 0;
-		c.stream->write(handler_(std::string_view(c.buffer).substr(start, newline - start), Caller{ c.uid }));
+		c.stream->write(handler_(std::string_view(c.buffer).substr(start, newline - start), Caller{ c.uid, c.id }));
 		start = newline + 1;
 		// A complete request restarts the idle clock.
 		c.deadline->start(limits_.idle);
@@ -142,6 +145,9 @@ void QueryServer::refuse(Connection &c, std::string_view why)
 	c.stream->shutdownAndClose();
 	if (!c.closed)
 		c.deadline->start(limits_.linger);
+	// It serves nothing more: what it carried ends now, not when a peer
+	// that does not read lets the refusal go.
+	ended(c);
 }
 
 void QueryServer::drop(Connection &c)
@@ -156,6 +162,18 @@ void QueryServer::closed(Connection &c)
 	c.closed = true;
 	c.deadline->stop();
 	reaper_.start(std::chrono::milliseconds(0));
+	ended(c);
+}
+
+void QueryServer::ended(Connection &c)
+{
+	if (c.ended)
+		return;
+	c.ended = true;
+	// Last: the owner may tell gossip at once, and the connection serves
+	// nothing more whatever it does.
+	if (onClosed)
+		onClosed(c.id, c.uid);
 }
 
 } // namespace dmdns

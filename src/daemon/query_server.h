@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
@@ -69,6 +70,11 @@ public:
 	// The reply line, newline included, to one request line (without its
 	// newline): codec::answerLine() reads and writes the JSON.
 	using Handler = std::function<std::string(std::string_view line, const Caller &caller)>;
+	// A connection stopped being served, whatever the reason (the peer
+	// closed, an error, the idle timeout, a refusal; told when the refusal
+	// is sent, not when it is flushed): what it carried (a build's demand)
+	// ends with it. Not called while the server is destroyed.
+	using Closed = std::function<void(std::uint64_t connection, std::optional<uid_t> uid)>;
 
 	// Listens on @path until destroyed, creating its directory as
 	// prepareSocketDirectory() does. Throws std::runtime_error if the
@@ -82,15 +88,20 @@ public:
 	// Connections being served, those closing left out.
 	std::size_t connections() const noexcept;
 
+	// Told once per connection, with the id its requests' Caller carried.
+	Closed onClosed;
+
 private:
 	struct Connection {
 		std::unique_ptr<uv::Stream> stream;
 		// The idle deadline, then the linger deadline once closing.
 		std::unique_ptr<uv::Timer> deadline;
 		std::optional<uid_t> uid;
+		std::uint64_t id = 0; // from 1, never reused in a run
 		std::string buffer;
 		bool closing = false; // refused or shutting down: ignore input
 		bool closed = false;  // the stream is closed: free it
+		bool ended = false;   // onClosed was told
 	};
 
 	void accept(std::unique_ptr<uv::Stream> stream);
@@ -103,11 +114,14 @@ private:
 	// Closes at once, discarding what is queued.
 	void drop(Connection &connection);
 	void closed(Connection &connection);
+	// Tells onClosed, once per connection.
+	void ended(Connection &connection);
 
 	uv_loop_t &loop_;
 	Handler handler_;
 	QueryLimits limits_;
 	std::list<Connection> connections_;
+	std::uint64_t lastId_ = 0;
 	// Frees closed connections outside their own callbacks.
 	uv::Timer reaper_;
 	std::unique_ptr<uv::UnixServer> server_;

@@ -14,9 +14,12 @@
 
 namespace dmdns {
 
-// Who sent a request: the kernel's word on the peer's user.
+// Who sent a request: the kernel's word on the peer's user, and which
+// connection it came on (QueryServer numbers them from 1; 0: none, as for
+// a request not read from the socket).
 struct Caller {
 	std::optional<uid_t> uid;
+	std::uint64_t connection = 0;
 };
 
 // A host and port a client's distcc backs off from, as its lock files name
@@ -53,6 +56,10 @@ struct HostsRequest {
 	std::optional<Compiler> compiler; // valid() when set; its identity may be empty
 	std::optional<MatchMode> match;	  // default: MatchMode::Version
 	std::optional<bool> reserve;	  // default: whether want is given
+	// This connection carries one running build (distcc-mdns-run) whose
+	// remote demand is want, until the connection closes; requires want
+	// and implies reserve.
+	bool build = false;
 	std::vector<FailingHost> failing; // at most kMaxFailing
 };
 

@@ -1,16 +1,11 @@
 // distcc-mdns-hosts: prints a distcc hosts line, asking the local daemon or browsing itself (entry point).
 #include <getopt.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +14,8 @@
 
 #include "avahi/client.h"
 #include "avahi/uv_poll.h"
+#include "client/compiler.h"
+#include "client/daemon_socket.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "daemon/hosts_query.h"
@@ -260,15 +257,7 @@ std::optional<std::string> compilerName(const Options &o)
 {
 	if (o.compiler)
 		return o.compiler->empty() ? std::nullopt : o.compiler;
-	const char *cc = std::getenv("CC");
-	std::string name = "cc";
-	if (cc) {
-		std::istringstream words(cc);
-		for (std::string w; words >> w;)
-			if (w != "distcc" && w != "ccache" && w.find('=') == std::string::npos)
-				name = w;
-	}
-	return name;
+	return client::compilerOf(std::getenv("CC"));
 }
 
 // What an answer without a daemon assumes of this machine: the slots the
@@ -280,151 +269,16 @@ LocalMachine withoutDaemon(const HostsRequest &request)
 	return { request.localSlots.value_or(host::onlineCpus()), 1.0 };
 }
 
-// The exit status when the daemon the user relies on does not do what was
-// asked: an explicit socket that does not answer, a --set-state that fails
-// (man/distcc-mdns-hosts.1, EXIT STATUS).
-constexpr int kDaemonFailed = 1;
+using client::Candidate;
+using client::Exchange;
+using client::kDaemonFailed;
+using client::roundTrip;
 
-// One socket a client may ask: the path, and why it is not asked when the
-// checks before connecting already tell (missing, permission denied, not
-// trusted).
-struct Candidate {
-	std::string path;
-	std::optional<std::string> skipped;
-};
-
-// What one socket did with a request: its reply object and who runs the
-// daemon, or why there is none ("missing", "permission denied", "refused:
-// ...", "no answer within 1 s", ...).
-struct Exchange {
-	std::string path;
-	std::optional<nlohmann::json> reply;
-	uid_t server = 0;
-	std::string failure;
-};
-
-// The words for a connect() or lstat() errno: the place, not the daemon,
-// is what failed.
-std::string placeFailure(int error)
-{
-	switch (error) {
-	case ENOENT:
-	case ENOTDIR:
-		return "missing";
-	case EACCES:
-	case EPERM:
-		return "permission denied";
-	case ECONNREFUSED:
-		return "refused: no daemon listens there (a stale socket?)";
-	default:
-		return std::strerror(error);
-	}
-}
-
-// One request to the daemon at @path and its reply object; the failure
-// says why there is none (within a second, or the reply is no JSON object).
-Exchange roundTrip(const std::string &path, const nlohmann::json &request)
-{
-	Exchange out{ path, std::nullopt, 0, {} };
-	sockaddr_un address{};
-	address.sun_family = AF_UNIX;
-	if (path.size() >= sizeof address.sun_path) {
-		out.failure = "path too long for a Unix socket";
-		return out;
-	}
-	path.copy(address.sun_path, path.size());
-	const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		out.failure = std::strerror(errno);
-		return out;
-	}
-	struct Close {
-		int fd;
-		~Close() { ::close(fd); }
-	} closer{ fd };
-	const timeval timeout{ 1, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-	if (connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) < 0) {
-		out.failure = placeFailure(errno);
-		log(LogLevel::Info, "no daemon at {}: {}", path, out.failure);
-		return out;
-	}
-	// The kernel's word on who listens, fixed when it did: a socket file
-	// swapped after the checks still names its real owner here.
-	ucred server{};
-	socklen_t length = sizeof server;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &length) != 0 || length != sizeof server ||
-	    !trustedOwner(server.uid, geteuid())) {
-		out.failure = fmt::format("not trusted: the daemon runs as {}, not as you, root or {}",
-					  userName(server.uid), kSystemUser);
-		log(LogLevel::Warning, "ignoring the daemon at {}: {}", path, out.failure);
-		return out;
-	}
-	out.server = server.uid;
-	const std::string line = request.dump() + "\n";
-	if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
-		out.failure = fmt::format("refused the request: {}", std::strerror(errno));
-		return out;
-	}
-
-	std::string reply;
-	char buffer[16384];
-	// A reply describes at most a few hundred servers; 4 MiB is ample.
-	bool timedOut = false;
-	while (reply.find('\n') == std::string::npos && reply.size() < (4u << 20)) {
-		const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-		if (n <= 0) {
-			timedOut = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-			break;
-		}
-		reply.append(buffer, static_cast<std::size_t>(n));
-	}
-	nlohmann::json object = nlohmann::json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
-	if (object.is_discarded() || !object.is_object()) {
-		out.failure = timedOut ? "no answer within 1 s" : "no valid reply";
-		return out;
-	}
-	out.reply = std::move(object);
-	return out;
-}
-
-// The sockets to try: the one given, or the documented order. A given
-// socket that fails the owner checks ends the program: the user named it,
-// and someone else serves it. In the order, such a socket is skipped with
-// a warning naming it, and so is one this user may not reach.
+// The sockets to try: the one given, or the documented order
+// (client::socketsToTry()).
 std::vector<Candidate> socketsToTry(const Options &o)
 {
-	if (o.socket) {
-		const SocketCheck check = checkSocket(*o.socket, geteuid());
-		if (check.verdict == SocketCheck::Verdict::Refused) {
-			log(LogLevel::Error, "refusing the query socket {}: {}", *o.socket, check.why);
-			std::exit(kDaemonFailed);
-		}
-		// Absent: connect() says whether it is missing or forbidden.
-		return { { *o.socket, std::nullopt } };
-	}
-	std::vector<Candidate> out;
-	for (std::string &path : socketSearchOrder()) {
-		const SocketCheck check = checkSocket(path, geteuid());
-		switch (check.verdict) {
-		case SocketCheck::Verdict::Refused:
-			log(LogLevel::Warning, "ignoring the query socket {}: {}", path, check.why);
-			out.push_back({ std::move(path), "not trusted: " + check.why });
-			break;
-		case SocketCheck::Verdict::Absent: {
-			std::string why = placeFailure(check.error);
-			if (check.error == EACCES || check.error == EPERM)
-				log(LogLevel::Warning, "cannot reach the query socket {}: permission denied", path);
-			out.push_back({ std::move(path), std::move(why) });
-			break;
-		}
-		case SocketCheck::Verdict::Trusted:
-			out.push_back({ std::move(path), std::nullopt });
-			break;
-		}
-	}
-	return out;
+	return client::socketsToTry(o.socket);
 }
 
 // What asking the daemons came to: the exchange that was used, if any,

@@ -8,6 +8,8 @@
 
 #include "daemon/demand_ledger.h"
 #include "daemon/gossip_node.h"
+#include "daemon/hosts_query.h"
+#include "support/entries.h"
 #include "support/fake_clock.h"
 #include "support/fake_mdns.h"
 #include "support/fake_udp.h"
@@ -243,5 +245,129 @@ TEST_SUITE("adapter_demand_ledger")
 		const FarmState alone = withLocalUsers(farm, { { 1000, 3 } }, 1000);
 		CHECK(alone.wanted == 5);
 		CHECK(alone.demands == std::vector<std::uint32_t>{ 5 });
+	}
+}
+
+TEST_SUITE("adapter_demand_ledger")
+{
+	TEST_CASE("a build's want is told at once, stands with no distcc client, a renew replaces it, its end is told at once")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.building(7, 1000, 6, { { 0x20, 4 } }, 3);
+		REQUIRE(l.told.size() == 1);
+		CHECK(l.told[0].want == 6);
+		CHECK(l.told[0].reservations == DemandLedger::Reservations{ { 0x20, 4 } });
+		CHECK(l.told[0].slots == 3);
+		// Long past a line's hold and the census's watch: no distcc client
+		// runs, and the build still stands.
+		clock.advance(DemandLedger::kQueryHold + DemandLedger::kWatch + 5s);
+		CHECK(l.ledger.clients() == 0);
+		CHECK(l.wants().back() == 6);
+		CHECK(l.ledger.demand() == 6);
+		// The census kept running, telling the build every second, and
+		// sees its distcc clients when they outnumber its want.
+		CHECK(l.told.size() >= 30);
+		l.census = { { 1000, 9 } };
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants().back() == 9);
+		l.census = {};
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants().back() == 6);
+		// A renew replaces the want, told at once.
+		const std::size_t before = l.told.size();
+		l.ledger.building(7, 1000, 2, {}, 3);
+		CHECK(l.told.size() == before + 1);
+		CHECK(l.wants().back() == 2);
+		CHECK(l.ledger.builds() == 1);
+		CHECK(l.ledger.buildWant(1000) == 2);
+		clock.advance(10s);
+		CHECK(l.wants().back() == 2);
+		// The connection closes: zero is told before any census runs.
+		const std::size_t atEnd = l.told.size();
+		const std::size_t censuses = l.censuses;
+		l.ledger.ended(7);
+		REQUIRE(l.told.size() == atEnd + 1);
+		CHECK(l.censuses == censuses);
+		CHECK(l.told.back().want == 0);
+		CHECK(l.told.back().slots == 8);
+		CHECK(l.ledger.demand() == 0);
+		CHECK(l.ledger.builds() == 0);
+		// A connection that carried no build, or one that ended already,
+		// tells nothing.
+		l.ledger.ended(7);
+		l.ledger.ended(8);
+		CHECK(l.told.size() == atEnd + 1);
+		// Nothing stands: the census stops.
+		clock.advance(2 * DemandLedger::kCensusInterval);
+		CHECK(clock.armed() == 0);
+	}
+
+	TEST_CASE("per uid the larger of the builds' wants and the distcc clients; the machine adds the uids up")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.building(1, 1000, 4, {}, 8);
+		l.ledger.building(2, 1000, 3, {}, 8);
+		CHECK(l.wants().back() == 7);
+		l.ledger.building(3, 1001, 5, {}, 8);
+		CHECK(l.wants().back() == 12);
+		CHECK(l.ledger.buildWants(1000, 1) == std::vector<std::uint32_t>{ 3 });
+		CHECK(l.ledger.buildWant(1001) == 5);
+		// uid 1000 runs more distcc clients than its builds want; uid 1002
+		// builds without the runner.
+		l.census = { { 1000, 10 }, { 1001, 1 }, { 1002, 2 } };
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.ledger.demandByUid() == Census{ { 1000, 10 }, { 1001, 5 }, { 1002, 2 } });
+		CHECK(l.wants().back() == 17);
+		l.census = { { 1002, 2 } };
+		clock.advance(DemandLedger::kCensusInterval);
+		CHECK(l.wants().back() == 7 + 5 + 2);
+		l.ledger.ended(3);
+		CHECK(l.wants().back() == 7 + 2);
+		l.ledger.ended(1);
+		CHECK(l.wants().back() == 3 + 2);
+	}
+
+	TEST_CASE("a line handed out beside a build: the larger counts while held, and the build outlasts the hold")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		l.ledger.building(1, 1000, 4, {}, 8);
+		l.ledger.answered(handedOut(true)); // 6, which counts the other users already
+		CHECK(l.wants().back() == 6);
+		clock.advance(DemandLedger::kQueryHold);
+		CHECK(l.wants().back() == 4);
+	}
+
+	TEST_CASE("two uids' builds split this machine's part of the farm, each seeing the other's build")
+	{
+		test::FakeClock clock;
+		Ledger l(clock);
+		// Two servers of 4 slots: the farm has 8 remote slots, and both
+		// users' builds want all of them.
+		const std::vector<DirectoryEntry> entries = { test::entry("a", "10.0.0.2", 4),
+							      test::entry("b", "10.0.0.3", 4) };
+		HostsRequest request;
+		request.want = 8;
+		request.localSlots = 2;
+		const LocalMachine local{ 2, 1.0 };
+		const auto shareOf = [&](std::uint32_t uid) {
+			return answerHosts(request, entries, withLocalUsers({}, l.ledger.demandByUid(), uid), local,
+					   "test", 1)
+				.view.share;
+		};
+		l.ledger.building(1, 1000, 8, {}, 2);
+		// Alone: the farm has room for the one demand.
+		CHECK_FALSE(shareOf(1000).has_value());
+		l.ledger.building(2, 1001, 8, {}, 2);
+		CHECK(shareOf(1000) == 4u);
+		CHECK(shareOf(1001) == 4u);
+		const FarmState seen = withLocalUsers({}, l.ledger.demandByUid(), 1000);
+		CHECK(seen.demands == std::vector<std::uint32_t>{ 8 });
+		CHECK(seen.wanted == 8);
+		// The other's build ends: the farm is the first's again.
+		l.ledger.ended(2);
+		CHECK_FALSE(shareOf(1000).has_value());
 	}
 }

@@ -156,6 +156,44 @@ TEST_SUITE("codec")
 		CHECK(refused({ { "compiler_id", "a1b2c3d4" } }, "'compiler_id'"));
 	}
 
+	TEST_CASE("a build request needs a want, reserves, and refuses reserve:false, naming the field")
+	{
+		HostsRequest h;
+		h.want = 9;
+		h.build = true;
+		const nlohmann::json j = codec::encode(h);
+		CHECK(j["build"] == true);
+		const auto back = std::get<HostsRequest>(codec::decodeRequest(j));
+		CHECK(back.build);
+		CHECK(back.want == 9u);
+		CHECK(back.reserve == true); // implied
+		CHECK(codec::encode(back)["build"] == true);
+		// Absent or false: no build.
+		CHECK_FALSE(std::get<HostsRequest>(codec::decodeRequest({ { "op", "hosts" }, { "want", 3 } })).build);
+		const auto notBuild = std::get<HostsRequest>(
+			codec::decodeRequest({ { "op", "hosts" }, { "want", 3 }, { "build", false }, { "reserve", false } }));
+		CHECK_FALSE(notBuild.build);
+		CHECK(notBuild.reserve == false);
+		const auto explicitReserve = std::get<HostsRequest>(
+			codec::decodeRequest({ { "op", "hosts" }, { "want", 3 }, { "build", true }, { "reserve", true } }));
+		CHECK(explicitReserve.build);
+
+		auto error = [](std::string_view line) {
+			const std::string reply = codec::answerLine(line, [](const Request &, const Caller &) {
+				FAIL("a refused request reached the handler");
+				return nlohmann::json::object();
+			});
+			const nlohmann::json r = nlohmann::json::parse(reply);
+			CHECK(r["ok"] == false);
+			return r["error"].get<std::string>();
+		};
+		CHECK(error(R"({"op":"hosts","build":true})") == "'build' needs 'want'");
+		CHECK(error(R"({"op":"hosts","build":true,"want":4,"reserve":false})").find("\"reserve\":false") !=
+		      std::string::npos);
+		CHECK(error(R"({"op":"hosts","build":1,"want":4})") == "'build' must be true or false");
+		CHECK(error(R"({"op":"hosts","build":true,"want":-1})").find("'want'") != std::string::npos);
+	}
+
 	TEST_CASE("identity mismatches: the reason, the warning and unverified read back from the JSON")
 	{
 		std::vector<DirectoryEntry> entries = { test::entry("same", "10.0.0.2", 4),

@@ -23,6 +23,7 @@
 #include "daemon/socket_dir.h"
 #include "daemon/view.h"
 #include "support/entries.h"
+#include "support/fake_clock.h"
 
 using namespace dmdns;
 
@@ -317,6 +318,13 @@ TEST_SUITE("query")
 
 namespace {
 
+// A reply the size of a large farm's, so that a client that does not read
+// fills its queue quickly.
+nlohmann::json echo(const Request &request, const Caller &)
+{
+	return nlohmann::json{ { "echo", codec::opName(request) }, { "pad", std::string(8192, 'x') } };
+}
+
 // A query server on a private socket, and clients that talk to it while
 // the test drives the loop.
 struct Harness {
@@ -327,7 +335,7 @@ struct Harness {
 	// Keeps the loop waking while a test polls.
 	uv::Timer tick{ loop.get(), [] {} };
 
-	explicit Harness(QueryLimits limits)
+	explicit Harness(QueryLimits limits, codec::Handler handler = echo)
 	{
 		char tmpl[] = "/tmp/dmdns-query-XXXXXX";
 		REQUIRE(::mkdtemp(tmpl));
@@ -335,16 +343,8 @@ struct Harness {
 		path = dir + "/run/socket";
 		server = std::make_unique<QueryServer>(
 			loop.get(), path,
-			[](std::string_view line, const Caller &caller) {
-				return codec::answerLine(
-					line,
-					[](const Request &request, const Caller &) {
-						// A reply the size of a large farm's, so that a client
-						// that does not read fills its queue quickly.
-						return nlohmann::json{ { "echo", codec::opName(request) },
-								       { "pad", std::string(8192, 'x') } };
-					},
-					caller);
+			[handler = std::move(handler)](std::string_view line, const Caller &caller) {
+				return codec::answerLine(line, handler, caller);
 			},
 			std::move(limits));
 		tick.start(std::chrono::milliseconds(2), std::chrono::milliseconds(2));
@@ -542,6 +542,131 @@ TEST_SUITE("query socket")
 			return r.data.find('\n') != std::string::npos;
 		}));
 		CHECK(r.data.find("\"ok\":true") != std::string::npos);
+	}
+}
+
+namespace {
+
+// The daemon's build lease in small: a query server whose build requests
+// are told to a DemandLedger, and whose closed connections end them.
+struct Leases {
+	test::FakeClock clock;
+	std::vector<std::uint32_t> told;
+	std::vector<std::uint64_t> closed;
+	std::vector<std::uint64_t> connections; // the Caller's, per request
+	DemandLedger ledger{ clock, [this](const DemandLedger::Reservations &, std::uint32_t want, std::uint32_t) { told.push_back(want); },
+			     [] { return std::map<std::uint32_t, std::uint32_t>{}; }, [] { return 4u; } };
+	std::vector<DirectoryEntry> entries = { entry("distcc@a", "10.0.0.2", 8), entry("distcc@b", "10.0.0.3", 8) };
+	Harness harness;
+
+	explicit Leases(QueryLimits limits = QueryLimits::defaults())
+		: harness(std::move(limits), [this](const Request &request, const Caller &caller) {
+			  const auto &query = std::get<HostsRequest>(request);
+			  connections.push_back(caller.connection);
+			  const HostsAnswer answer = answerHosts(query, entries, {}, kLocal, "test");
+			  if (query.build)
+				  ledger.building(caller.connection, caller.uid.value(), answer.want, answer.reservations,
+						  answer.localSlots);
+			  return codec::encode(answer.view);
+		  })
+	{
+		harness.server->onClosed = [this](std::uint64_t connection, std::optional<uid_t> uid) {
+			CHECK(uid == ::geteuid());
+			closed.push_back(connection);
+			ledger.ended(connection);
+		};
+	}
+
+	// Sends @request on @fd and waits for its reply line.
+	nlohmann::json ask(int fd, std::string_view request)
+	{
+		send(fd, request);
+		Received r;
+		REQUIRE(harness.runUntil([&] {
+			drain(fd, r);
+			return r.data.find('\n') != std::string::npos;
+		}));
+		return nlohmann::json::parse(r.data.substr(0, r.data.find('\n')));
+	}
+};
+
+} // namespace
+
+TEST_SUITE("query socket")
+{
+	TEST_CASE("a build's demand stands while its connection is open and is withdrawn at once when it closes")
+	{
+		Leases l;
+		const int first = l.harness.connect();
+		const nlohmann::json reply = l.ask(first, "{\"op\":\"hosts\",\"build\":true,\"want\":6}\n");
+		// The reply is the hosts view; the demand was told before it.
+		CHECK(reply["ok"] == true);
+		CHECK(reply["want"] == 6);
+		CHECK(reply["line"].get<std::string>().find("10.0.0.2") != std::string::npos);
+		REQUIRE(l.told.size() == 1);
+		CHECK(l.told.back() == 6);
+		// No distcc client runs, long past a line's hold: the build stands.
+		l.clock.advance(DemandLedger::kQueryHold + std::chrono::seconds(3));
+		CHECK(l.told.back() == 6);
+		CHECK(l.ledger.demand() == 6);
+		// A renew on the same connection replaces the want.
+		CHECK(l.ask(first, "{\"op\":\"hosts\",\"build\":true,\"want\":3}\n")["ok"] == true);
+		CHECK(l.told.back() == 3);
+		CHECK(l.ledger.builds() == 1);
+		// A second build on another connection adds its want.
+		const int second = l.harness.connect();
+		CHECK(l.ask(second, "{\"op\":\"hosts\",\"build\":true,\"want\":2}\n")["ok"] == true);
+		CHECK(l.told.back() == 5);
+		CHECK(l.ledger.builds() == 2);
+		REQUIRE(l.connections.size() == 3);
+		CHECK(l.connections[0] != 0);
+		CHECK(l.connections[0] == l.connections[1]);
+		CHECK(l.connections[2] != l.connections[0]);
+		// A plain query or a look on a third connection is no build.
+		const int look = l.harness.connect();
+		CHECK(l.ask(look, "{\"op\":\"hosts\",\"want\":4}\n")["ok"] == true);
+		CHECK(l.ledger.builds() == 2);
+		// The first build's runner exits: the lower demand is told as soon
+		// as the daemon sees the close. The ledger's clock stands still, so
+		// no census can have told it.
+		::close(first);
+		CHECK(l.harness.runUntil([&] { return l.told.back() == 2; }));
+		CHECK(l.closed == std::vector<std::uint64_t>{ l.connections[0] });
+		CHECK(l.ledger.builds() == 1);
+		::close(look);
+		::close(second);
+		CHECK(l.harness.runUntil([&] { return l.closed.size() == 3; }));
+		CHECK(l.told.back() == 0);
+		CHECK(l.ledger.demand() == 0);
+		CHECK(l.ledger.builds() == 0);
+		l.harness.fds.clear();
+	}
+
+	TEST_CASE("a build whose runner stops renewing ends with the idle timeout; a refused build request holds nothing")
+	{
+		QueryLimits limits = QueryLimits::defaults();
+		limits.idle = std::chrono::milliseconds(300);
+		Leases l(limits);
+		const int stuck = l.harness.connect();
+		CHECK(l.ask(stuck, "{\"op\":\"hosts\",\"build\":true,\"want\":5}\n")["ok"] == true);
+		CHECK(l.told.back() == 5);
+		Received r;
+		const auto start = std::chrono::steady_clock::now();
+		CHECK(l.harness.runUntil([&] {
+			drain(stuck, r);
+			return r.eof;
+		}));
+		CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(250));
+		CHECK(r.data.find("no complete request within 300 ms") != std::string::npos);
+		CHECK(l.told.back() == 0);
+		CHECK(l.ledger.builds() == 0);
+		REQUIRE(l.closed.size() == 1);
+
+		const int bad = l.harness.connect();
+		const nlohmann::json refused = l.ask(bad, "{\"op\":\"hosts\",\"build\":true,\"want\":4,\"reserve\":false}\n");
+		CHECK(refused["ok"] == false);
+		CHECK(l.ledger.builds() == 0);
+		CHECK(l.told.size() == 2);
 	}
 }
 

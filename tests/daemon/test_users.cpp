@@ -93,6 +93,40 @@ TEST_SUITE("local users")
 		CHECK(users.building(kT0 + 6s).empty());
 	}
 
+	TEST_CASE("a uid's builds count with their wants for as long as they run, and not a moment longer")
+	{
+		const std::vector<DirectoryEntry> farm = { test::entry("a", "10.0.0.1", 8),
+							   test::entry("b", "10.0.0.2", 8) };
+		LocalUsers users;
+		users.builds(1001, 16, kT0);
+		// Long past every hold: the build still runs and still counts.
+		const SteadyTime later = kT0 + 10min;
+		CHECK(users.building(later) == std::vector<uid_t>{ 1001 });
+		CHECK(users.othersDemands(1000, later) == std::vector<std::uint32_t>{ 16 });
+		CHECK(users.totalDemand(later) == 16);
+		REQUIRE(users.others(1000, later).size() == 1);
+		CHECK(users.others(1000, later)[0].build);
+		CHECK(users.others(1000, later)[0].demand == 16);
+		CHECK(remoteSlots(users, 1000, farm, later) >= 7);
+		CHECK(remoteSlots(users, 1000, farm, later) <= 9);
+		// A look beside the build: the larger counts.
+		users.asked(1001, 4, false, later);
+		CHECK(users.othersDemands(1000, later) == std::vector<std::uint32_t>{ 16 });
+		// The build ends: only the look's own hold is left, with its want.
+		users.builds(1001, 0, later + 1s);
+		CHECK(users.othersDemands(1000, later + 1s) == std::vector<std::uint32_t>{ 4 });
+		CHECK_FALSE(users.others(1000, later + 1s)[0].build);
+		// A build that ends leaves nothing behind it.
+		users.builds(1002, 6, later);
+		users.builds(1002, 0, later);
+		CHECK(users.othersDemands(1000, later + 10s).empty());
+		CHECK(remoteSlots(users, 1000, farm, later + 10s) == 16);
+		// The end of a build of a uid never seen adds no entry.
+		const std::size_t size = users.size();
+		users.builds(1003, 0, later);
+		CHECK(users.size() == size);
+	}
+
 	TEST_CASE("shareFor splits slots equally among the building uids, the remainder to the lowest")
 	{
 		LocalUsers users;

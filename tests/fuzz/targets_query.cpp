@@ -39,6 +39,10 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 		const auto *hosts = std::get_if<HostsRequest>(&request);
 		if (!hosts)
 			throw std::invalid_argument("not a hosts request");
+		// A build stands for its want until its connection closes: one
+		// without a want, or that does not reserve, must have been refused.
+		if (hosts->build && (!hosts->want || hosts->reserve != true))
+			violated("a build request without a want or a reservation was accepted");
 		return codec::encode(answerHosts(*hosts, entries, {}, { 2, 1.0 }, "fuzz").view);
 	});
 	if (reply.empty() || reply.back() != '\n' || reply.find('\n') != reply.size() - 1)

@@ -1,0 +1,98 @@
+// How many jobserver tokens a build under distcc-mdns-run gets, and what remote demand it asks the daemon for.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace dmdns {
+
+// One entry of the hosts line the daemon gave, in line order.
+struct LineSlot {
+	double speed = 1.0;	 // relative, the unit of Server::speed
+	std::uint32_t limit = 0; // the /N of the entry
+	bool local = false;	 // localhost, or this machine listed as a server
+};
+
+// What the daemon's answer comes to for the policy.
+struct ShareAnswer {
+	std::vector<LineSlot> line; // listed entries only, in line order
+	// This machine's own slots (localhost/N), counted once even when the
+	// line leaves localhost out: they preprocess, link and run every rule
+	// that is no compile.
+	std::uint32_t localSlots = 1;
+	double localSpeed = 1.0;
+	// Remote slots of the whole farm that could take this build's jobs
+	// (listed or spare): the body's want.
+	std::uint32_t farmSlots = 0;
+};
+
+// What the jobserver's ledger says at one refresh (run::Jobserver::Status,
+// the implicit token excluded).
+struct TokenUse {
+	unsigned idle = 0;     // tokens in the pipe no job waits for
+	unsigned inUse = 0;    // jobs running besides the implicit one
+	unsigned heldBack = 0; // tokens above the target still out with jobs
+};
+
+// The decision at one moment.
+struct TokenDecision {
+	std::uint32_t want = 0; // remote jobs to ask the daemon for
+	unsigned target = 0;	// tokens, the implicit one excluded
+	bool tail = false;
+};
+
+// The rule (also in distcc-mdns-run(1)):
+//
+// - Tokens: the limits of the line added up (remote entries plus this
+//   machine's local slots), minus the implicit token every make has, capped
+//   by --max-jobs (jobs at once, the implicit one included), never below 0.
+//   The daemon already shrank the limits to the fair share when the farm is
+//   overloaded, so a shrinking share lowers the target.
+// - Body (make takes every token, none lies idle): want = the farm's remote
+//   slots; the daemon clamps it and applies the fair share.
+// - Tail: idle tokens at two observations in a row (about 200 ms apart),
+//   once the build has run a job, mean make has no job waiting. Then a slot
+//   of speed s is worth a token only if a job started there now finishes
+//   before it would by waiting for the next faster slot f to free up: a busy
+//   job on f is on average half done, so waiting costs 0.5/f + 1/f = 1.5/f
+//   against 1/s: use s only when s > f / 1.5. Hence want = the remote slots
+//   of the line whose speed is at least the fastest listed speed / 1.5,
+//   capped at the jobs running + 1, and the target counts only those slots
+//   (and the local ones). Two observations without an idle token (and none
+//   held back, which would hide idle ones) return to the body.
+// - Without an answer (no daemon, no server): the local slots only.
+class TokenPolicy final
+{
+public:
+	// Observations needed to enter or leave the tail.
+	static constexpr unsigned kConfirm = 2;
+	// A slower slot is used in the tail while its speed exceeds the fastest
+	// one's divided by this.
+	static constexpr double kTailRatio = 1.5;
+
+	// @maxJobs: --max-jobs, jobs at once including the implicit one.
+	explicit TokenPolicy(std::optional<unsigned> maxJobs = std::nullopt)
+		: maxJobs_(maxJobs) { }
+
+	// One refresh of the jobserver; moves into or out of the tail.
+	void observe(const TokenUse &use);
+	bool tail() const noexcept { return tail_; }
+
+	// The want and target for @answer (nullopt: no daemon) and @use.
+	TokenDecision decide(const std::optional<ShareAnswer> &answer, const TokenUse &use,
+			     std::uint32_t localSlots) const;
+
+private:
+	std::optional<unsigned> maxJobs_;
+	bool started_ = false; // a job besides the implicit one has run
+	bool tail_ = false;
+	unsigned idleRuns_ = 0;
+	unsigned busyRuns_ = 0;
+};
+
+// The speed a slot needs to be used in the tail: the fastest of @line
+// divided by TokenPolicy::kTailRatio (0 for an empty line).
+double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept;
+
+} // namespace dmdns

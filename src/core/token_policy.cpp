@@ -1,0 +1,76 @@
+// The token and demand rule of distcc-mdns-run (include/distcc-mdns/token_policy.h).
+#include "distcc-mdns/token_policy.h"
+
+#include <algorithm>
+
+namespace dmdns {
+
+double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept
+{
+	double fastest = 0.0;
+	for (const LineSlot &s : line)
+		fastest = std::max(fastest, s.speed);
+	return fastest / TokenPolicy::kTailRatio;
+}
+
+void TokenPolicy::observe(const TokenUse &use)
+{
+	if (use.inUse > 0)
+		started_ = true;
+	if (use.idle > 0) {
+		idleRuns_ = std::min(idleRuns_ + 1, kConfirm);
+		busyRuns_ = 0;
+	} else if (use.heldBack == 0) {
+		busyRuns_ = std::min(busyRuns_ + 1, kConfirm);
+		idleRuns_ = 0;
+	}
+	// With tokens held back, the runner takes every returning token out of
+	// the pipe: no idle token says nothing about whether make waits.
+	if (!tail_ && started_ && idleRuns_ >= kConfirm)
+		tail_ = true;
+	else if (tail_ && busyRuns_ >= kConfirm)
+		tail_ = false;
+}
+
+TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, const TokenUse &use,
+				  std::uint32_t localSlots) const
+{
+	TokenDecision d;
+	d.tail = tail_;
+	std::uint64_t jobs = localSlots;
+	if (answer) {
+		// The fastest slot this machine has counts too: in the tail a remote
+		// slot much slower than the local CPUs is not worth a job either.
+		std::vector<LineSlot> slots = answer->line;
+		const bool localListed = std::any_of(slots.begin(), slots.end(), [](const LineSlot &s) { return s.local; });
+		if (!localListed)
+			slots.push_back({ answer->localSpeed, answer->localSlots, true });
+		const double floor = tail_ ? tailSpeedFloor(slots) : 0.0;
+		jobs = 0;
+		std::uint64_t remote = 0;
+		for (const LineSlot &s : slots) {
+			if (s.local) {
+				jobs += s.limit;
+				continue;
+			}
+			if (s.speed < floor)
+				continue;
+			jobs += s.limit;
+			remote += s.limit;
+		}
+		if (tail_) {
+			// The jobs running (the implicit one included) plus one.
+			const std::uint64_t cap = std::uint64_t(use.inUse) + 2;
+			d.want = static_cast<std::uint32_t>(std::min(remote, cap));
+		} else {
+			d.want = std::max(answer->farmSlots, static_cast<std::uint32_t>(std::min<std::uint64_t>(remote, UINT32_MAX)));
+		}
+	}
+	if (maxJobs_)
+		jobs = std::min<std::uint64_t>(jobs, *maxJobs_);
+	// The implicit token is every make's own: never handed out.
+	d.target = jobs == 0 ? 0 : static_cast<unsigned>(std::min<std::uint64_t>(jobs - 1, 1u << 20));
+	return d;
+}
+
+} // namespace dmdns

@@ -1,0 +1,49 @@
+// The build command as a child process: started with the jobserver fds, waited for, signalled.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace dmdns::run {
+
+class Child final
+{
+public:
+	// fork+exec @argv (searched in PATH of @env, as execvpe does) with
+	// @env (the whole environment), keeping @inheritFds open in the child;
+	// the child stays in the runner's process group and terminal (Ctrl-C
+	// reaches the whole build from the terminal itself); stdin/out/err
+	// unchanged. Signal dispositions and mask are reset to the defaults in
+	// the child. Throws std::system_error when the program cannot be run
+	// (the exec's errno, reported back through a CLOEXEC pipe).
+	Child(const std::vector<std::string> &argv, const std::vector<std::string> &env, const std::vector<int> &inheritFds);
+	// Does not wait: a runner that drops its Child has reported its end.
+	~Child() = default;
+	Child(const Child &) = delete;
+	Child &operator=(const Child &) = delete;
+
+	pid_t pid() const;
+	// Non-blocking: the wait status once it has exited.
+	std::optional<int> poll();
+	// Blocks up to @timeout (less when a caught signal interrupts it);
+	// nullopt if still running.
+	std::optional<int> wait(std::chrono::milliseconds timeout);
+	// Forward a signal (SIGTERM/SIGHUP sent to the runner alone) to the
+	// child; nothing once it has been reaped.
+	void signal(int sig);
+
+private:
+	pid_t pid_ = -1;
+	std::optional<int> status_;
+};
+
+// The runner's exit code for a child wait status: the child's code, or
+// 128+signal for a child killed by a signal (the runner re-raises that
+// signal itself when it can; this is the code otherwise).
+int exitCodeOf(int waitStatus);
+
+} // namespace dmdns::run

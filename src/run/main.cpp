@@ -1,0 +1,570 @@
+// distcc-mdns-run: runs a build as a GNU make jobserver whose tokens follow the build's live share of the farm (entry point).
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "client/compiler.h"
+#include "client/daemon_socket.h"
+#include "common/log.h"
+#include "common/options.h"
+#include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/token_policy.h"
+#include "dmdns-config.h"
+#include "host/files.h"
+#include "host/probe.h"
+#include "run/child.h"
+#include "run/command.h"
+#include "run/jobserver.h"
+#include "run/share.h"
+
+extern char **environ;
+
+namespace {
+
+using namespace dmdns;
+using Clock = std::chrono::steady_clock;
+
+void usage(std::FILE *out)
+{
+	fmt::print(out, "{}", "Usage: distcc-mdns-run [OPTION]... [--] COMMAND [ARG]...\n"
+			      "Run a build whose parallelism follows its live share of the distcc farm:\n"
+			      "COMMAND runs as a GNU make jobserver whose tokens the local distcc-mdnsd's\n"
+			      "answer sets, with its own DISTCC_DIR whose hosts file matches them.\n"
+			      "\n"
+			      "      --socket=PATH      the daemon's query socket, used only if it and its\n"
+			      "                         directory belong to you, root or distcc-mdns;\n"
+			      "                         exit 1 if no daemon answers there\n"
+			      "                         [$DISTCC_MDNS_SOCKET, else the search order of\n"
+			      "                         distcc-mdns-hosts]\n"
+			      "      --local-slots=N    this machine's slots [online CPUs]\n"
+			      "      --max-jobs=N       never more than N jobs at once\n"
+			      "      --masquerade       put /usr/lib/distcc first in PATH instead of\n"
+			      "                         setting CC and CXX\n"
+			      "      --no-cc            change neither CC/CXX nor PATH (the build calls\n"
+			      "                         distcc itself, or through CCACHE_PREFIX=distcc)\n"
+			      "      --trace=FILE       append one JSON object per change and per second\n"
+			      "  -v, --verbose          log more\n"
+			      "  -q, --quiet            log only errors\n"
+			      "  -h, --help             show this help and exit\n"
+			      "      --version          show the version and exit\n"
+			      "\n"
+			      "Without a daemon or without any server the build runs with local\n"
+			      "parallelism. The exit status is COMMAND's (128+N, or the same signal,\n"
+			      "when a signal N ended it).\n"
+			      "\n"
+			      "Example: distcc-mdns-run make -C src\n");
+}
+
+enum class CcMode {
+	Wrap,
+	Masquerade,
+	None
+};
+
+struct Options {
+	std::optional<std::string> socket;
+	std::uint32_t localSlots = host::onlineCpus();
+	std::optional<unsigned> maxJobs;
+	CcMode cc = CcMode::Wrap;
+	std::optional<std::string> trace;
+	std::vector<std::string> command;
+};
+
+Options parse(int argc, char **argv)
+{
+	enum {
+		OptSocket = 0x100,
+		OptLocalSlots,
+		OptMaxJobs,
+		OptMasquerade,
+		OptNoCc,
+		OptTrace,
+		OptVersion
+	};
+	static const option longOptions[] = {
+		{ "socket", required_argument, nullptr, OptSocket },
+		{ "local-slots", required_argument, nullptr, OptLocalSlots },
+		{ "max-jobs", required_argument, nullptr, OptMaxJobs },
+		{ "masquerade", no_argument, nullptr, OptMasquerade },
+		{ "no-cc", no_argument, nullptr, OptNoCc },
+		{ "trace", required_argument, nullptr, OptTrace },
+		{ "verbose", no_argument, nullptr, 'v' },
+		{ "quiet", no_argument, nullptr, 'q' },
+		{ "help", no_argument, nullptr, 'h' },
+		{ "version", no_argument, nullptr, OptVersion },
+		{ nullptr, 0, nullptr, 0 },
+	};
+	Options o;
+	if (const char *env = std::getenv("DISTCC_MDNS_SOCKET"); env && *env)
+		o.socket = env;
+	cli::Parser cli("distcc-mdns-run");
+	bool masquerade = false, noCc = false;
+	// '+': options end at COMMAND, whose own options are its business.
+	for (int c; (c = getopt_long(argc, argv, "+vqh", longOptions, nullptr)) != -1;) {
+		switch (c) {
+		case OptSocket:
+			o.socket = optarg;
+			if (o.socket->empty())
+				cli.fail("--socket needs a path");
+			break;
+		case OptLocalSlots:
+			o.localSlots = static_cast<std::uint32_t>(cli.integer("--local-slots", optarg, 1, kMaxHostLimit));
+			break;
+		case OptMaxJobs:
+			o.maxJobs = static_cast<unsigned>(cli.integer("--max-jobs", optarg, 1, run::Jobserver::MaxTokens));
+			break;
+		case OptMasquerade:
+			masquerade = true;
+			break;
+		case OptNoCc:
+			noCc = true;
+			break;
+		case OptTrace:
+			o.trace = optarg;
+			if (o.trace->empty())
+				cli.fail("--trace needs a file");
+			break;
+		case 'v':
+			setLogLevel(LogLevel::Info);
+			break;
+		case 'q':
+			setLogLevel(LogLevel::Error);
+			break;
+		case 'h':
+			usage(stdout);
+			std::exit(EXIT_SUCCESS);
+		case OptVersion:
+			fmt::print("distcc-mdns-run {}\n", DMDNS_VERSION);
+			std::exit(EXIT_SUCCESS);
+		default:
+			cli.tryHelp();
+		}
+	}
+	if (masquerade && noCc)
+		cli.fail("--masquerade and --no-cc exclude each other");
+	o.cc = masquerade ? CcMode::Masquerade : noCc ? CcMode::None
+						      : CcMode::Wrap;
+	for (int i = optind; i < argc; ++i)
+		o.command.emplace_back(argv[i]);
+	if (o.command.empty())
+		cli.fail("no command to run");
+	return o;
+}
+
+// The build's private DISTCC_DIR (0700): its live hosts file, and distcc's
+// lock and state files for this build. Removed at the end.
+class DistccDir final
+{
+public:
+	DistccDir()
+	{
+		const char *tmp = std::getenv("TMPDIR");
+		std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/distcc-mdns-run.XXXXXX";
+		if (!::mkdtemp(pattern.data()))
+			throw std::system_error(errno, std::generic_category(), fmt::format("cannot create {}", pattern));
+		path_ = pattern;
+	}
+	~DistccDir()
+	{
+		std::error_code ignored;
+		std::filesystem::remove_all(path_, ignored);
+	}
+	DistccDir(const DistccDir &) = delete;
+	DistccDir &operator=(const DistccDir &) = delete;
+
+	const std::string &path() const noexcept { return path_; }
+
+	// Writes @line as the hosts file by rename, so that distcc, which
+	// reads it for every compile, sees the old line or the new one whole.
+	// Returns false (and logs) when it cannot.
+	bool write(const std::string &line)
+	{
+		if (line == line_)
+			return true;
+		const std::string temp = path_ + "/hosts.tmp", file = path_ + "/hosts";
+		host::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+		const std::string text = line + "\n";
+		if (fd.get() < 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+		    ::rename(temp.c_str(), file.c_str()) != 0) {
+			log(LogLevel::Error, "cannot write {}: {}", file, std::strerror(errno));
+			return false;
+		}
+		line_ = line;
+		return true;
+	}
+
+private:
+	std::string path_;
+	std::string line_;
+};
+
+// The environment the build gets: ours, with the jobserver in MAKEFLAGS,
+// the private DISTCC_DIR, no DISTCC_HOSTS (it would hide the hosts file),
+// and distcc put in front of the compilers as the user chose.
+std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver &jobs, run::Jobserver::Style style,
+					  const std::string &distccDir)
+{
+	const char *makeflags = std::getenv("MAKEFLAGS");
+	const char *cc = std::getenv("CC");
+	const char *cxx = std::getenv("CXX");
+	const char *path = std::getenv("PATH");
+	std::vector<std::string> env;
+	for (char **e = environ; *e; ++e) {
+		const std::string_view entry(*e);
+		const std::string_view key = entry.substr(0, entry.find('='));
+		if (key == "MAKEFLAGS" || key == "DISTCC_HOSTS" || key == "DISTCC_DIR" || key == "DISTCC_MDNS_RUN")
+			continue;
+		if (o.cc == CcMode::Wrap && (key == "CC" || key == "CXX"))
+			continue;
+		if (o.cc == CcMode::Masquerade && key == "PATH")
+			continue;
+		env.emplace_back(entry);
+	}
+	env.push_back("MAKEFLAGS=" + jobs.makeflags(makeflags ? makeflags : "", style));
+	env.push_back("DISTCC_DIR=" + distccDir);
+	env.push_back("DISTCC_MDNS_RUN=1");
+	// A compiler already behind distcc (CC="distcc gcc") stays as it is.
+	const auto wrapped = [](const char *value, const char *fallback) {
+		const std::string compiler = value && *value ? value : fallback;
+		return compiler.rfind("distcc ", 0) == 0 ? compiler : "distcc " + compiler;
+	};
+	switch (o.cc) {
+	case CcMode::Wrap:
+		env.push_back("CC=" + wrapped(cc, "cc"));
+		env.push_back("CXX=" + wrapped(cxx, "c++"));
+		break;
+	case CcMode::Masquerade:
+		env.push_back(fmt::format("PATH={}{}{}", host::kMasqueradeDir, path && *path ? ":" : "", path ? path : ""));
+		break;
+	case CcMode::None:
+		break;
+	}
+	return env;
+}
+
+// --trace: one JSON object a line, appended.
+class Trace final
+{
+public:
+	explicit Trace(const std::optional<std::string> &path)
+	{
+		if (!path)
+			return;
+		fd_.reset(::open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+		if (fd_.get() < 0)
+			throw std::system_error(errno, std::generic_category(), fmt::format("cannot open {}", *path));
+	}
+
+	bool on() const noexcept { return fd_.get() >= 0; }
+
+	void write(const nlohmann::json &record)
+	{
+		const std::string line = record.dump() + "\n";
+		if (::write(fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) && !failed_) {
+			failed_ = true;
+			log(LogLevel::Warning, "cannot write the trace: {}", std::strerror(errno));
+		}
+	}
+
+private:
+	host::UniqueFd fd_;
+	bool failed_ = false;
+};
+
+// What the build runs with at one moment: the line and the decision.
+struct State {
+	std::string line;
+	TokenDecision decision;
+	std::optional<std::uint32_t> share;
+	bool daemon = false;
+
+	bool operator==(const State &o) const
+	{
+		return line == o.line && decision.want == o.decision.want && decision.target == o.decision.target &&
+		       decision.tail == o.decision.tail && share == o.share && daemon == o.daemon;
+	}
+};
+
+// How the runner ends: with the child's wait status, or a code of its own
+// when there was no build.
+struct Outcome {
+	std::optional<int> waitStatus;
+	int code = 0;
+};
+
+// The signals the loop takes through a signalfd: the child's end, and the
+// ones forwarded to it.
+sigset_t loopSignals()
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	return set;
+}
+
+// Exits as the child did: its code, or the same signal with the default
+// action so that the runner's parent sees the same death.
+[[noreturn]] void exitAs(int status)
+{
+	if (WIFSIGNALED(status)) {
+		const int sig = WTERMSIG(status);
+		std::signal(sig, SIG_DFL);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, nullptr);
+		::raise(sig);
+	}
+	std::exit(run::exitCodeOf(status));
+}
+
+class Runner final
+{
+public:
+	explicit Runner(const Options &o)
+		: options_(o), policy_(o.maxJobs), trace_(o.trace), share_(o.socket, baseRequest(o))
+	{
+	}
+
+	Outcome run();
+
+private:
+	static HostsRequest baseRequest(const Options &o);
+	State decide(Clock::time_point now, const run::Jobserver::Status &status);
+	void apply(const State &next);
+	void traceState(Clock::time_point now, const run::Jobserver::Status &status);
+
+	const Options &options_;
+	TokenPolicy policy_;
+	Trace trace_;
+	run::Share share_;
+	run::Jobserver jobs_;
+	DistccDir dir_;
+	State state_;
+	Clock::time_point start_ = Clock::now();
+	bool warnedLocal_ = false;
+};
+
+HostsRequest Runner::baseRequest(const Options &o)
+{
+	HostsRequest request;
+	request.localSlots = o.localSlots;
+	request.reserve = true;
+	// Listing servers by version needs no hash of the compiler's binaries.
+	const std::string name = client::compilerOf(std::getenv("CC"));
+	if (const auto c = host::probeCompiler(name, host::kMasqueradeDir, false))
+		request.compiler = *c;
+	else
+		log(LogLevel::Warning, "cannot ask {} for its target and version: using servers whatever compilers "
+				       "they run",
+		    name);
+	return request;
+}
+
+State Runner::decide(Clock::time_point now, const run::Jobserver::Status &status)
+{
+	const TokenUse use{ status.idle, status.inUse, status.heldBack };
+	State next;
+	const View *view = share_.view(now);
+	std::optional<ShareAnswer> answer;
+	if (view) {
+		answer = run::shareAnswer(*view);
+		const bool servers = std::any_of(answer->line.begin(), answer->line.end(), [](const LineSlot &s) { return !s.local; }) ||
+				     answer->farmSlots > 0;
+		if (!servers)
+			answer.reset();
+	}
+	next.decision = policy_.decide(answer, use, options_.localSlots);
+	// Without servers the want still asks for the farm, so that one that
+	// joins is seen.
+	if (!answer)
+		next.decision.want = wire::kMaxWantedJobs;
+	next.daemon = view != nullptr;
+	next.line = answer ? view->line : fmt::format("localhost/{}", options_.localSlots);
+	next.share = view ? view->share : std::nullopt;
+	if (!answer && !warnedLocal_) {
+		warnedLocal_ = true;
+		if (view)
+			log(LogLevel::Warning, "no distcc server answers: building with local parallelism ({} jobs)",
+			    next.decision.target + 1);
+		else if (state_.daemon)
+			log(LogLevel::Warning, "no daemon for {} s: building with local parallelism ({} jobs)",
+			    run::Share::kKeep.count() / 1000, next.decision.target + 1);
+		else
+			log(LogLevel::Warning, "no distcc-mdnsd answers ({}): building with local parallelism ({} jobs)",
+			    share_.failure(), next.decision.target + 1);
+	} else if (answer && warnedLocal_) {
+		warnedLocal_ = false;
+		log(LogLevel::Info, "servers are back: the build follows its share again");
+	}
+	return next;
+}
+
+void Runner::apply(const State &next)
+{
+	// Where jobs go and how many run change together: the hosts file
+	// before more tokens, fewer tokens before a shorter line.
+	if (next.decision.target >= state_.decision.target) {
+		dir_.write(next.line);
+		jobs_.setTarget(next.decision.target);
+	} else {
+		jobs_.setTarget(next.decision.target);
+		dir_.write(next.line);
+	}
+	if (next.line != state_.line || next.decision.target != state_.decision.target)
+		log(LogLevel::Info, "{} tokens{}: {}", next.decision.target + 1, next.decision.tail ? " (tail)" : "",
+		    next.line);
+	state_ = next;
+}
+
+void Runner::traceState(Clock::time_point now, const run::Jobserver::Status &status)
+{
+	nlohmann::json record = {
+		{ "t", std::chrono::duration<double>(now - start_).count() },
+		{ "tokens", state_.decision.target + 1 },
+		{ "in_use", status.inUse + 1 },
+		{ "idle", status.idle },
+		{ "share", state_.share ? nlohmann::json(*state_.share) : nlohmann::json(nullptr) },
+		{ "want", state_.decision.want },
+		{ "tail", state_.decision.tail },
+		{ "line", state_.line },
+	};
+	trace_.write(record);
+}
+
+Outcome Runner::run()
+{
+	const run::CommandInfo info = run::inspectCommand(options_.command);
+	// The demand is asked, and so gossiped, before the first job.
+	if (!share_.open(wire::kMaxWantedJobs) && options_.socket) {
+		log(LogLevel::Error, "no distcc-mdnsd answers at {} ({}): start it, or fix --socket or DISTCC_MDNS_SOCKET",
+		    *options_.socket, share_.failure());
+		return { std::nullopt, client::kDaemonFailed };
+	}
+	run::Jobserver::Status status = jobs_.refresh();
+	State first = decide(Clock::now(), status);
+	state_.decision.target = 0;
+	apply(first);
+
+	std::vector<std::string> argv = options_.command;
+	if (info.userJobs) {
+		log(LogLevel::Warning, "{} runs {} jobs as its -j says: the share cannot follow", argv[0], *info.userJobs);
+	} else if (!info.speaksJobserver && info.kind != run::CommandKind::Other) {
+		argv = run::withFixedJobs(argv, info, state_.decision.target + 1);
+		log(LogLevel::Info, "{} speaks no jobserver: it runs {} jobs throughout (-j given once)", argv[0],
+		    state_.decision.target + 1);
+	}
+
+	// SIGINT and SIGQUIT come from the terminal to the whole foreground
+	// group, the build included: the runner waits for the build's end.
+	std::signal(SIGINT, SIG_IGN);
+	std::signal(SIGQUIT, SIG_IGN);
+	const sigset_t signals = loopSignals();
+	sigprocmask(SIG_BLOCK, &signals, nullptr);
+	host::UniqueFd sigfd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+	if (sigfd.get() < 0)
+		throw std::system_error(errno, std::generic_category(), "signalfd");
+
+	const std::vector<std::string> env = buildEnvironment(options_, jobs_, info.style, dir_.path());
+	std::optional<run::Child> child;
+	try {
+		child.emplace(argv, env, std::vector<int>{ jobs_.readFd(), jobs_.writeFd() });
+	} catch (const std::system_error &e) {
+		log(LogLevel::Error, "{}", e.what());
+		share_.close();
+		return { std::nullopt, e.code().value() == ENOENT ? 127 : 126 };
+	}
+
+	constexpr auto kRefresh = std::chrono::milliseconds(100);
+	constexpr auto kTraceEvery = std::chrono::seconds(1);
+	Clock::time_point nextRefresh = Clock::now();
+	Clock::time_point lastTrace{};
+	unsigned refreshes = 0;
+	std::optional<int> exit;
+	if (trace_.on())
+		traceState(Clock::now(), status), lastTrace = Clock::now();
+	while (!(exit = child->poll())) {
+		Clock::time_point now = Clock::now();
+		if (now >= nextRefresh) {
+			nextRefresh = now + kRefresh;
+			status = jobs_.refresh();
+			// The tail is judged on observations about 200 ms apart.
+			if (++refreshes % 2 == 0)
+				policy_.observe({ status.idle, status.inUse, status.heldBack });
+			const State next = decide(now, status);
+			const bool changed = !(next == state_);
+			if (changed)
+				apply(next);
+			share_.tick(state_.decision.want, now);
+			if (trace_.on() && (changed || now - lastTrace >= kTraceEvery)) {
+				traceState(now, status);
+				lastTrace = now;
+			}
+		}
+		pollfd fds[2] = { { sigfd.get(), POLLIN, 0 }, { share_.fd(), POLLIN, 0 } };
+		const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextRefresh - Clock::now()).count();
+		if (::poll(fds, share_.fd() >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(wait, 0) + 1)) < 0 &&
+		    errno != EINTR)
+			throw std::system_error(errno, std::generic_category(), "poll");
+		if (fds[0].revents & POLLIN) {
+			signalfd_siginfo info{};
+			while (::read(sigfd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info))
+				if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGHUP) {
+					log(LogLevel::Info, "passing signal {} on to the build", info.ssi_signo);
+					child->signal(static_cast<int>(info.ssi_signo));
+				}
+		}
+		if (share_.fd() >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			share_.onReadable(Clock::now());
+	}
+
+	// The build is over: its demand goes at once.
+	share_.close();
+	status = jobs_.refresh();
+	if (trace_.on())
+		traceState(Clock::now(), status);
+	if (const unsigned lost = jobs_.lost())
+		log(LogLevel::Warning, "{} jobserver token{} never came back (a job killed by SIGKILL?)", lost,
+		    lost == 1 ? "" : "s");
+	return { exit, 0 };
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	const Options options = parse(argc, argv);
+	Outcome outcome;
+	// The runner's files go before it exits as the build did.
+	try {
+		Runner runner(options);
+		outcome = runner.run();
+	} catch (const std::exception &e) {
+		log(LogLevel::Error, "{}", e.what());
+		return EXIT_FAILURE;
+	}
+	if (outcome.waitStatus)
+		exitAs(*outcome.waitStatus);
+	return outcome.code;
+}

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""run_cli: distcc-mdns-run itself, with real GNU make, without a daemon and with a fake one.
+
+  a. --help exits 0 and prints the usage; a bad option exits 2 with a
+     clear message; no command exits 2.
+  b. an explicit --socket where no daemon answers is an error (exit 1,
+     like distcc-mdns-hosts): the command does not run.
+  c. without any daemon (DISTCC_MDNS_SOCKET unset, HOME and XDG_RUNTIME_DIR
+     an empty directory) a real make project builds with --local-slots
+     jobs at most, one warning line, exit 0; the build sees MAKEFLAGS with
+     the jobserver, DISTCC_DIR with a hosts file "localhost/N", CC wrapped
+     in distcc, no DISTCC_HOSTS.
+  d. a failing recipe's status (make's 2) passes through; a command killed
+     by a signal makes the runner die of the same signal.
+  e. with a fake daemon on a socket of its own: the lease is asked before
+     the command starts (build:true, reserve:true), renewed about every
+     500 ms on one connection, and closed when the build ends; the tokens
+     follow the answer (the line's limits minus the implicit token): 6
+     jobs, then 3 when the fake shrinks the line; the hosts file holds the
+     line the tokens match; in the tail (one long job left, idle tokens)
+     the want drops to the jobs running + 1.
+Every wait polls with a deadline.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+RUNNER = sys.argv[1]
+
+MAKEFILE = r'''
+N ?= 8
+SECS ?= 0.3
+all: $(LONG) $(addprefix u,$(shell seq 1 $(N)))
+JOB = @mkdir -p $(RUN); touch $(RUN)/$@; ls $(RUN) | wc -l >> $(LOG); sleep $(1); rm -f $(RUN)/$@
+u%:
+	$(call JOB,$(SECS))
+long:
+	$(call JOB,0); for i in $$(seq 600); do [ -e $(RELEASE) ] && break; sleep 0.05; done
+env:
+	@echo "MAKEFLAGS=$$MAKEFLAGS"; echo "CC=$$CC"; echo "CXX=$$CXX"; echo "HOSTS=$$(cat $$DISTCC_DIR/hosts)"; \
+	 echo "DISTCC_HOSTS=$${DISTCC_HOSTS-unset}"; echo "RUN=$$DISTCC_MDNS_RUN"; echo "DIR=$$DISTCC_DIR"
+fail:
+	@exit 3
+'''
+
+failures = []
+
+
+def check(cond, what):
+    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def no_daemon_env(tmp):
+    """An environment in which no daemon can be found."""
+    env = dict(os.environ)
+    env.pop('DISTCC_MDNS_SOCKET', None)
+    env.pop('DISTCC_HOSTS', None)
+    empty = os.path.join(tmp, 'home')
+    os.makedirs(empty, exist_ok=True)
+    env['HOME'] = empty
+    env['XDG_RUNTIME_DIR'] = empty
+    env['DISTCC_HOSTS'] = 'somewhere/4'
+    return env
+
+
+def run(args, env, timeout=60, cwd=None):
+    return subprocess.run([RUNNER] + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def project(tmp, name):
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    with open(os.path.join(d, 'Makefile'), 'w') as f:
+        f.write(MAKEFILE)
+    return d
+
+
+def max_concurrency(log):
+    with open(log) as f:
+        return max(int(line) for line in f if line.strip())
+
+
+def case_cli(tmp):
+    env = no_daemon_env(tmp)
+    r = run(['--help'], env)
+    check(r.returncode == 0 and 'Usage: distcc-mdns-run' in r.stdout, '--help exits 0 with the usage')
+    r = run(['--bogus', 'true'], env)
+    check(r.returncode == 2 and 'bogus' in r.stderr, f'a bad option exits 2 naming it ({r.returncode}: {r.stderr.strip()})')
+    r = run(['--max-jobs=0', 'true'], env)
+    check(r.returncode == 2 and '--max-jobs' in r.stderr, f'--max-jobs=0 exits 2 ({r.returncode})')
+    r = run([], env)
+    check(r.returncode == 2 and 'no command' in r.stderr, f'no command exits 2 ({r.returncode})')
+
+
+def case_missing_socket(tmp):
+    env = no_daemon_env(tmp)
+    marker = os.path.join(tmp, 'ran')
+    r = run(['--socket=/nonexistent/socket', 'touch', marker], env)
+    check(r.returncode == 1 and 'no distcc-mdnsd answers at /nonexistent/socket' in r.stderr,
+          f'an explicit socket without a daemon exits 1 ({r.returncode}: {r.stderr.strip()})')
+    check(not os.path.exists(marker), 'the command did not run')
+
+
+def case_no_daemon(tmp):
+    env = no_daemon_env(tmp)
+    d = project(tmp, 'local')
+    log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
+    start = time.monotonic()
+    r = run(['--local-slots=3', '--', 'make', '-C', d, 'N=12', f'LOG={log}', f'RUN={rundir}'], env)
+    warnings = [l for l in r.stderr.splitlines() if 'distcc-mdns-run:' in l]
+    check(r.returncode == 0, f'the build without a daemon exits 0 ({r.returncode})')
+    check(len(warnings) == 1 and 'local parallelism (3 jobs)' in warnings[0],
+          f'exactly one warning line: {warnings}')
+    peak = max_concurrency(log)
+    check(2 <= peak <= 3, f'at most --local-slots jobs at once, and parallel (peak {peak})')
+    print(f'     12 units of 0.3 s with 3 slots in {time.monotonic() - start:.2f} s', flush=True)
+    r = run(['--local-slots=3', 'make', '-s', '-C', d, 'env'], env)
+    out = dict(l.split('=', 1) for l in r.stdout.splitlines() if '=' in l)
+    check(r.returncode == 0 and '--jobserver-auth=' in out.get('MAKEFLAGS', ''), f'MAKEFLAGS has the jobserver: {out.get("MAKEFLAGS")}')
+    check(out.get('HOSTS') == 'localhost/3', f'the hosts file is localhost/3: {out.get("HOSTS")}')
+    check(out.get('CC') == 'distcc cc' and out.get('CXX') == 'distcc c++', f'CC and CXX wrapped: {out.get("CC")}, {out.get("CXX")}')
+    check(out.get('DISTCC_HOSTS') == 'unset' and out.get('RUN') == '1', 'DISTCC_HOSTS removed, DISTCC_MDNS_RUN=1')
+    check(out.get('DIR') and not os.path.exists(out['DIR']), 'the private DISTCC_DIR is gone after the build')
+    env['CC'] = 'gcc-12'
+    r = run(['--no-cc', 'make', '-s', '-C', d, 'env'], env)
+    check('CC=gcc-12' in r.stdout.splitlines(), '--no-cc leaves CC alone')
+    r = run(['make', '-s', '-C', d, 'env'], env)
+    check('CC=distcc gcc-12' in r.stdout.splitlines(), 'a user CC is wrapped: distcc gcc-12')
+
+
+def case_status(tmp):
+    env = no_daemon_env(tmp)
+    d = project(tmp, 'fail')
+    r = run(['make', '-s', '-C', d, 'fail'], env)
+    check(r.returncode == 2, f'a failing recipe: make exits 2 and so does the runner ({r.returncode})')
+    r = run(['sh', '-c', 'exit 7'], env)
+    check(r.returncode == 7, f'exit 7 passes through ({r.returncode})')
+    r = run(['sh', '-c', 'kill -TERM $$'], env)
+    check(r.returncode == -signal.SIGTERM, f'a child killed by SIGTERM: the runner dies of SIGTERM ({r.returncode})')
+    r = run(['no-such-command-xyz'], env)
+    check(r.returncode == 127 and 'not found' in r.stderr, f'a missing command exits 127 ({r.returncode})')
+
+
+class FakeDaemon:
+    """Answers each hosts request with a view whose one remote server's limit is self.limit."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.limit = 4
+        self.requests = []  # (time, connection number, request)
+        self.closed = []    # (time, connection number)
+        self.connections = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def view(self):
+        limit = self.limit
+        return {
+            'ok': True, 'source': 'daemon', 'line': f'127.0.0.1:1/{limit} localhost/2', 'jobs': limit + 2,
+            'local_slots': 2, 'local_speed': 1.0, 'localhost': 'last',
+            'share': limit if limit < 4 else None,
+            'servers': [{'name': 'fake', 'id': '1', 'host': 'fake.local', 'address': '127.0.0.1', 'port': 1,
+                         'slots': 4, 'speed': 1.0, 'limit': limit, 'expected': limit}],
+        }
+
+    def serve(self):
+        while True:
+            conn, _ = self.sock.accept()
+            with self.lock:
+                self.connections += 1
+                number = self.connections
+            threading.Thread(target=self.talk, args=(conn, number), daemon=True).start()
+
+    def talk(self, conn, number):
+        buf = b''
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b'\n' in buf:
+                    line, buf = buf.split(b'\n', 1)
+                    with self.lock:
+                        self.requests.append((time.monotonic(), number, json.loads(line)))
+                        reply = self.view()
+                    conn.sendall((json.dumps(reply) + '\n').encode())
+        with self.lock:
+            self.closed.append((time.monotonic(), number))
+
+
+def case_fake_daemon(tmp):
+    sockdir = tempfile.mkdtemp(dir=tmp)
+    os.chmod(sockdir, 0o755)
+    fake = FakeDaemon(os.path.join(sockdir, 'socket'))
+    env = no_daemon_env(tmp)
+    d = project(tmp, 'farm')
+    log, rundir, trace = os.path.join(d, 'conc.log'), os.path.join(d, 'running'), os.path.join(tmp, 'trace.json')
+    # The long job runs until the test has seen the tail's want.
+    release = os.path.join(tmp, 'release')
+    proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', f'--trace={trace}', 'make', '-C', d,
+                             'N=60', 'SECS=0.25', 'LONG=long', f'RELEASE={release}', f'LOG={log}', f'RUN={rundir}'],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    # Shrink once the lease has been renewed a couple of times.
+    deadline = started + 10
+    while time.monotonic() < deadline:
+        with fake.lock:
+            if len(fake.requests) >= 3:
+                fake.limit = 1
+                shrunk_at = time.monotonic()
+                break
+        time.sleep(0.02)
+    else:
+        check(False, 'the lease was renewed 3 times within 10 s')
+        proc.kill()
+        return
+    # The 60 short units end; the long one keeps the build in its tail.
+    deadline = time.monotonic() + 40
+    tail_seen = None
+    while time.monotonic() < deadline and tail_seen is None and proc.poll() is None:
+        with fake.lock:
+            tail_seen = next((r for r in fake.requests if r[0] > shrunk_at and r[2].get('want', 4) < 4), None)
+        time.sleep(0.05)
+    open(release, 'w').close()
+    out, err = proc.communicate(timeout=60)
+    ended = time.monotonic()
+    check(proc.returncode == 0, f'the build under the fake daemon exits 0 ({proc.returncode}): {err.strip()}')
+    # The connection is closed when the runner ends: poll briefly for the fake to see it.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not fake.closed:
+        time.sleep(0.02)
+    with fake.lock:
+        requests, closed, connections = list(fake.requests), list(fake.closed), fake.connections
+    check(connections == 1, f'one connection for the whole build ({connections})')
+    check(closed and closed[0][0] <= ended + 0.05, 'the lease connection closed when the build ended')
+    first = requests[0][2]
+    check(first.get('op') == 'hosts' and first.get('build') is True and first.get('reserve') is True
+          and first.get('want') == 1000000 and first.get('local_slots') is not None,
+          f'the first request is a build lease for the whole farm: {first}')
+    body_wants = {r[2]['want'] for r in requests[1:] if r[0] < shrunk_at}
+    check(body_wants <= {4}, f'in the body the want is the farm\'s 4 remote slots: {body_wants}')
+    gaps = [b[0] - a[0] for a, b in zip(requests, requests[1:])]
+    check(len(requests) >= 6 and max(gaps) < 0.9, f'renewed every ~500 ms ({len(requests)} requests, max gap {max(gaps):.2f} s)')
+    with open(trace) as f:
+        records = [json.loads(l) for l in f]
+    check(all(set(r) >= {'t', 'tokens', 'in_use', 'idle', 'share', 'want', 'tail', 'line'} for r in records), 'trace records carry every field')
+    tokens = [r['tokens'] for r in records]
+    check(tokens[0] == 6 and records[0]['line'] == '127.0.0.1:1/4 localhost/2', f'tokens start at 4 + 2 = 6: {tokens[:3]}')
+    check(3 in tokens and tokens.index(3) > 0, f'tokens fall to 1 + 2 = 3 after the shrink: {sorted(set(tokens))}')
+    after = [r for r in records if r['tokens'] == 3]
+    check(all(r['line'] == '127.0.0.1:1/1 localhost/2' and r['share'] == 1 for r in after), 'the line matches the tokens')
+    check(max(r['in_use'] for r in records) <= 6, 'never more jobs than tokens')
+    late = [r for r in records if r['t'] > records[tokens.index(3)]['t'] + 1.5 and not r['tail']]
+    check(late and all(r['in_use'] <= 3 for r in late), f'jobs fall to the new tokens: {[r["in_use"] for r in late]}')
+    tail = [r for r in records if r['tail']]
+    check(bool(tail), 'the long last job puts the build in its tail')
+    check(tail_seen is not None and tail_seen[2]['want'] <= 2,
+          f'in the tail the want falls to the jobs running + 1: {tail_seen and tail_seen[2]["want"]}')
+    check(all(r['want'] <= r['in_use'] + 1 for r in tail), 'every traced tail want is at most the jobs running + 1')
+
+
+def main():
+    if not shutil.which('make'):
+        print('make is not installed', flush=True)
+        sys.exit(77)
+    tmp = tempfile.mkdtemp(prefix='run-cli-')
+    try:
+        for case in (case_cli, case_missing_socket, case_no_daemon, case_status, case_fake_daemon):
+            print(f'-- {case.__name__}', flush=True)
+            case(tmp)
+    finally:
+        if not os.environ.get('RUN_CLI_KEEP'):
+            shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print(f'{len(failures)} failed', flush=True)
+        sys.exit(1)
+
+
+main()

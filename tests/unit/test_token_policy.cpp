@@ -1,0 +1,148 @@
+// Unit tests of distcc-mdns-run's token and demand rule.
+#include <doctest/doctest.h>
+
+#include "distcc-mdns/token_policy.h"
+
+using namespace dmdns;
+
+namespace {
+
+// A farm of two fast servers (speed 2, 4 slots each) and one slow one
+// (speed 1, 4 slots), and localhost/2 at speed 1 last.
+ShareAnswer mixedFarm()
+{
+	ShareAnswer a;
+	a.line = { { 2.0, 4, false }, { 2.0, 4, false }, { 1.0, 4, false }, { 1.0, 2, true } };
+	a.localSlots = 2;
+	a.localSpeed = 1.0;
+	a.farmSlots = 12;
+	return a;
+}
+
+// Feeds @policy the same observation @times times.
+void observe(TokenPolicy &policy, const TokenUse &use, int times)
+{
+	for (int i = 0; i < times; ++i)
+		policy.observe(use);
+}
+
+} // namespace
+
+TEST_SUITE("token_policy")
+{
+	TEST_CASE("body: every limit of the line minus the implicit token, the whole farm wanted")
+	{
+		TokenPolicy policy;
+		observe(policy, { .idle = 0, .inUse = 13 }, 5);
+		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2);
+		CHECK_FALSE(d.tail);
+		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
+		CHECK(d.want == 12);
+	}
+
+	TEST_CASE("the local slots count once even when the line leaves localhost out")
+	{
+		ShareAnswer a = mixedFarm();
+		a.line.pop_back();
+		a.localSlots = 3;
+		const TokenDecision d = TokenPolicy().decide(a, {}, 3);
+		CHECK(d.target == 12 + 3 - 1);
+	}
+
+	TEST_CASE("tail: idle tokens at two observations drop the slow slots and cap the want")
+	{
+		TokenPolicy policy;
+		policy.observe({ .idle = 0, .inUse = 13 });
+		policy.observe({ .idle = 2, .inUse = 5 });
+		CHECK_FALSE(policy.tail()); // one observation is not enough
+		policy.observe({ .idle = 2, .inUse = 5 });
+		REQUIRE(policy.tail());
+		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 2, .inUse = 5 }, 2);
+		CHECK(d.tail);
+		// Speed 1 < 2 / 1.5: the slow server and localhost's compile use go;
+		// localhost stays for links.
+		CHECK(d.target == 4 + 4 + 2 - 1);
+		// Fast remote slots are 8, capped at the jobs running (5 + the
+		// implicit one) + 1.
+		CHECK(d.want == 7);
+		const TokenDecision fewer = policy.decide(mixedFarm(), { .idle = 3, .inUse = 1 }, 2);
+		CHECK(fewer.want == 3);
+	}
+
+	TEST_CASE("tail: a slot a little slower than the fastest still pays")
+	{
+		ShareAnswer a = mixedFarm();
+		a.line[2].speed = 1.4; // 1.4 > 2 / 1.5
+		TokenPolicy policy;
+		observe(policy, { .idle = 0, .inUse = 3 }, 1);
+		observe(policy, { .idle = 1, .inUse = 3 }, 2);
+		REQUIRE(policy.tail());
+		const TokenDecision d = policy.decide(a, { .idle = 1, .inUse = 20 }, 2);
+		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
+		CHECK(d.want == 12);
+	}
+
+	TEST_CASE("idle tokens before the first job are no tail")
+	{
+		TokenPolicy policy;
+		observe(policy, { .idle = 13, .inUse = 0 }, 10);
+		CHECK_FALSE(policy.tail());
+		CHECK(policy.decide(mixedFarm(), { .idle = 13, .inUse = 0 }, 2).want == 12);
+	}
+
+	TEST_CASE("leaving the tail: two observations without idle tokens, none held back")
+	{
+		TokenPolicy policy;
+		observe(policy, { .idle = 0, .inUse = 4 }, 1);
+		observe(policy, { .idle = 1, .inUse = 4 }, 2);
+		REQUIRE(policy.tail());
+		// Held-back tokens hide whether make waits: no verdict.
+		observe(policy, { .idle = 0, .inUse = 6, .heldBack = 2 }, 5);
+		CHECK(policy.tail());
+		policy.observe({ .idle = 0, .inUse = 6 });
+		CHECK(policy.tail());
+		policy.observe({ .idle = 0, .inUse = 6 });
+		CHECK_FALSE(policy.tail());
+		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 0, .inUse = 6 }, 2);
+		CHECK(d.target == 13);
+		CHECK(d.want == 12);
+		// A single idle observation in between resets the count.
+		observe(policy, { .idle = 1, .inUse = 6 }, 2);
+		REQUIRE(policy.tail());
+		policy.observe({ .idle = 0, .inUse = 6 });
+		policy.observe({ .idle = 1, .inUse = 6 });
+		policy.observe({ .idle = 0, .inUse = 6 });
+		CHECK(policy.tail());
+	}
+
+	TEST_CASE("--max-jobs caps the jobs, the implicit one included")
+	{
+		TokenPolicy policy(5);
+		CHECK(policy.decide(mixedFarm(), {}, 2).target == 4);
+		CHECK(TokenPolicy(1).decide(mixedFarm(), {}, 2).target == 0);
+		CHECK(TokenPolicy(100).decide(mixedFarm(), {}, 2).target == 13);
+	}
+
+	TEST_CASE("a shrinking share lowers the target, never below 0")
+	{
+		ShareAnswer a = mixedFarm();
+		TokenPolicy policy;
+		const unsigned before = policy.decide(a, {}, 2).target;
+		a.line = { { 2.0, 1, false }, { 1.0, 2, true } }; // the daemon's fair share: 1 remote slot
+		const unsigned after = policy.decide(a, {}, 2).target;
+		CHECK(after < before);
+		CHECK(after == 2);
+		a.line = {};
+		a.localSlots = 0;
+		CHECK(policy.decide(a, {}, 0).target == 0);
+	}
+
+	TEST_CASE("no answer: local parallelism, no want")
+	{
+		TokenPolicy policy;
+		const TokenDecision d = policy.decide(std::nullopt, {}, 8);
+		CHECK(d.target == 7);
+		CHECK(d.want == 0);
+		CHECK(policy.decide(std::nullopt, {}, 1).target == 0);
+	}
+}
