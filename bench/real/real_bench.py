@@ -84,8 +84,8 @@ def parse(argv):
     ap.add_argument('--run', help='distcc-mdns-run (the mdns-run system is left out without it)')
     ap.add_argument('--systems', default=','.join(SYSTEMS))
     ap.add_argument('--clients', type=int, default=3)
-    ap.add_argument('--units', type=int, default=20, help='translation units per client')
-    ap.add_argument('--median', type=float, default=1.5,
+    ap.add_argument('--units', type=int, default=14, help='translation units per client')
+    ap.add_argument('--median', type=float, default=1.0,
                     help='about the median compile time of a unit, seconds of one core')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--repeat', type=int, default=3, help='runs of every system (interleaved)')
@@ -296,7 +296,9 @@ def commands(bench, system, client, proj, trace):
     if system == 'mdns-fixed':
         r = bench.run(client, [bench.bins.hosts, '-j'], env={'DISTCC_HOSTS': None})
         return ['make', '-s', f'-j{int(r.stdout.strip())}'], {'DISTCC_HOSTS': None, 'CC': 'distcc gcc'}
-    return [bench.args.run, f'--socket={SOCKET}', f'--trace={trace}', 'make', '-s'], {'DISTCC_HOSTS': None}
+    # An emulated client has one CPU, not the machine's.
+    return [bench.args.run, f'--socket={SOCKET}', f'--trace={trace}', '--local-slots=1', 'make', '-s'], \
+        {'DISTCC_HOSTS': None}
 
 
 def run_system(bench, system, projects, cost):
@@ -367,7 +369,19 @@ def run_system(bench, system, projects, cost):
                 clients=clients, compiles=compiles,
                 load=dict(start=load0, mean=round(sum(loads) / len(loads), 2) if loads else None,
                           max=max(loads, default=None)),
-                make=cmds[0][0][-3:], trace=trace)
+                make=cmds[0][0][-3:], trace=trace,
+                tokens={c: dict(max=max((x.get('tokens', 0) for x in t), default=None),
+                                first=t[0].get('tokens') if t else None,
+                                tail_s=tail_seconds(t)) for c, t in trace.items()})
+
+
+def tail_seconds(trace):
+    """Seconds the runner's trace says the build spent in its tail."""
+    out = 0.0
+    for a, b in zip(trace, trace[1:]):
+        if a.get('tail'):
+            out += b.get('t', 0) - a.get('t', 0)
+    return round(out, 1)
 
 
 # ---------------------------------------------------------------- report
@@ -526,7 +540,13 @@ def notes(result):
     out = []
     chk = result.get('icecream_check')
     if chk is not None:
-        out.append(f'icecream: environment tarballs on the clients: {len(chk["environments"])}.')
+        out.append(f'- icecream: {len(chk["environments"])} compiler environment(s) created on the clients '
+                   f'by icecc-create-env; the compiles per host above are the jobs it sent.')
+    for i, r in enumerate(result['runs'].get('mdns-run', [])):
+        per = '; '.join(f'{c}: first {t["first"]}, max {t["max"]}, tail {t["tail_s"]} s'
+                        for c, t in r['tokens'].items())
+        out.append(f'- mdns-run run {i + 1}, tokens of each client from its `--trace` '
+                   f'(the implicit one included): {per}')
     return '\n'.join(out)
 
 
