@@ -141,10 +141,15 @@ def _stat(tid):
 
 
 def _is_compile(pid):
+    """True for a compile, False for a preprocessor run (-E), None while the
+    command line cannot be read yet (a task caught in exec shows an empty
+    one): the next tick looks again."""
     try:
         with open(f'/proc/{pid}/cmdline', 'rb') as f:
             args = f.read().split(b'\0')
     except OSError:
+        return None
+    if not args[0]:
         return None
     return b'-E' not in args
 

@@ -371,6 +371,7 @@ def run_system(bench, system, projects, cost):
                           max=max(loads, default=None)),
                 make=cmds[0][0][-3:], trace=trace,
                 tokens={c: dict(max=max((x.get('tokens', 0) for x in t), default=None),
+                                min=min((x.get('tokens', 0) for x in t), default=None),
                                 first=t[0].get('tokens') if t else None,
                                 tail_s=tail_seconds(t)) for c, t in trace.items()})
 
@@ -543,7 +544,7 @@ def notes(result):
         out.append(f'- icecream: {len(chk["environments"])} compiler environment(s) created on the clients '
                    f'by icecc-create-env; the compiles per host above are the jobs it sent.')
     for i, r in enumerate(result['runs'].get('mdns-run', [])):
-        per = '; '.join(f'{c}: first {t["first"]}, max {t["max"]}, tail {t["tail_s"]} s'
+        per = '; '.join(f'{c}: first {t["first"]}, min {t["min"]}, max {t["max"]}, tail {t["tail_s"]} s'
                         for c, t in r['tokens'].items())
         out.append(f'- mdns-run run {i + 1}, tokens of each client from its `--trace` '
                    f'(the implicit one included): {per}')
