@@ -4,7 +4,8 @@ real `gcc -O2` units on a farm of hosts of different speeds.
 
     python3 bench/real/real_bench.py build/src/mdnsd/distcc-mdnsd build/src/hosts/distcc-mdns-hosts \\
         [--run build/src/run/distcc-mdns-run] [--systems icecream,static,mdns-fixed,mdns-run] \\
-        [--clients 3] [--units 20] [--repeat 3] [--json PATH] [--report docs/benchmarks/real.md]
+        [--clients 3] [--units 14] [--repeat 3] [--json PATH] [--report docs/benchmarks/real.md]
+    python3 bench/real/real_bench.py --from-json build/bench-real/real.json docs/benchmarks/real.md
 
 Root only (tests/lan/lan.py; tools/bench-real wraps it and installs icecc).
 Every host is a network namespace of the virtual LAN (tests/lan/lan.py) and a
@@ -401,7 +402,7 @@ def aggregate(runs, hosts):
 
 def table(result):
     hosts = result['hosts']
-    lines = ['| system | runs | makespan / ideal: mean | stddev | runs | mean makespan (s) | Jain | '
+    lines = ['| system | runs | makespan / ideal: mean | stddev | each run | mean makespan (s) | Jain | '
              'compiles per host (mean): ' + ' '.join(hosts) + ' | machine load |',
              '|---|---|---|---|---|---|---|---|---|']
     for s, a in result['systems'].items():
@@ -431,12 +432,24 @@ Ideal makespan: that total over the servers' quota ({result["server_quota"]:g} c
 
 {table(result)}
 
+Commands, all clients at once (N = the farm's {result.get("farm_slots", 8)} slots):
+
+| system | every client runs |
+|---|---|
+| icecream | `make -jN CC="icecc gcc"` (icecc-scheduler on s1, `iceccd -s SCHEDULER -m 2` on the servers, `--no-remote -m 0` on the clients) |
+| static | `make -jN CC="distcc gcc"`, `DISTCC_HOSTS` naming every server /2, fastest first |
+| mdns-fixed | `make -j$(distcc-mdns-hosts -j) CC="distcc gcc"`, the daemon's live `$DISTCC_DIR/hosts` |
+| mdns-run | `distcc-mdns-run --local-slots=1 make` (no `-j`; the runner sets CC, MAKEFLAGS, DISTCC_DIR) |
+
 - *makespan / ideal*: from the first client's start to the last client's end, over the ideal; the
   mean and sample standard deviation of the runs, and each run.
 - *Jain*: Jain's index over the clients' throughputs (their units' CPU time / their makespan), 1 = equal.
 - *compiles per host*: `cc1` processes (not `-E`) seen in each host's cpu group, the mean per run;
   on a client they are local compiles.
 - *machine load*: the 1-minute load average of the whole machine during the runs (other work shares it).
+- The ideal counts the servers only. The clients' own {CLIENT_QUOTA:g} of a core each is not in it;
+  distcc-mdns lists `localhost` and compiles some units there (the compiles per host show how many),
+  the stock list and icecream (`-m 0` on the clients) never do.
 
 Machine: {result["cpus"]} CPUs. `uptime` before: `{result["uptime_before"]}`; after: `{result["uptime_after"]}`.
 This machine is shared with other builds: every host's quota is a ceiling, not a guarantee, so a
@@ -475,7 +488,7 @@ def main(argv):
     result = dict(date=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
                   command=args.command or shlex.join(['python3', os.path.relpath(__file__, ROOT)] + argv),
                   clients=args.clients, units=args.units, repeat=args.repeat, cpus=os.cpu_count(),
-                  slots=','.join(str(s) for _, _, s in SERVERS),
+                  slots=','.join(str(s) for _, _, s in SERVERS), farm_slots=sum(s for _, _, s in SERVERS),
                   server_quota=round(sum(q for _, q, _ in SERVERS), 3),
                   uptime_before=uptime(), hosts=names)
     t_start = time.monotonic()
@@ -544,12 +557,24 @@ def notes(result):
         out.append(f'- icecream: {len(chk["environments"])} compiler environment(s) created on the clients '
                    f'by icecc-create-env; the compiles per host above are the jobs it sent.')
     for i, r in enumerate(result['runs'].get('mdns-run', [])):
-        per = '; '.join(f'{c}: first {t["first"]}, min {t["min"]}, max {t["max"]}, tail {t["tail_s"]} s'
+        per = '; '.join(f'{c}: first {t["first"]}, min {t.get("min")}, max {t["max"]}, tail {t["tail_s"]} s'
                         for c, t in r['tokens'].items())
         out.append(f'- mdns-run run {i + 1}, tokens of each client from its `--trace` '
                    f'(the implicit one included): {per}')
     return '\n'.join(out)
 
 
+def report_from_json(path, out):
+    """Writes the markdown report again from a saved --json, without a run."""
+    with open(path) as f:
+        result = json.load(f)
+    result['notes'] = notes(result)
+    write_report(result, out)
+    print_table(result)
+
+
 if __name__ == '__main__':
-    lan.run_test(main)
+    if len(sys.argv) == 4 and sys.argv[1] == '--from-json':
+        report_from_json(sys.argv[2], sys.argv[3])
+    else:
+        lan.run_test(main)
