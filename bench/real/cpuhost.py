@@ -97,6 +97,25 @@ class CpuGroup:
             pass
 
 
+def remove_stale():
+    """Removes the groups a killed run left (dmdns-real-*): a group that still
+    has tasks belongs to a run in progress, and rmdir refuses it."""
+    for top in os.listdir(CPU_ROOT):
+        path = os.path.join(CPU_ROOT, top)
+        if not top.startswith('dmdns-real-') or not os.path.isdir(path):
+            continue
+        for name in os.listdir(path):
+            if os.path.isdir(os.path.join(path, name)):
+                try:
+                    os.rmdir(os.path.join(path, name))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
 class Farm:
     """The groups of one benchmark under CPU_ROOT/dmdns-real-TAG."""
 

@@ -136,17 +136,23 @@ class Bench:
         self.slots = {h.name: s for h, (_, _, s) in zip(self.servers, SERVERS)}
         for c in self.clients:
             self.quota[c.name] = CLIENT_QUOTA
+        cpuhost.remove_stale()
         self.groups = cpuhost.Farm(net.tag, self.quota)
-        for h in net.hosts:
-            self.groups.mount_in(h, os.path.join(h.dir, 'cgroup-cpu'))
-        # What the LAN harness started (anchor, D-Bus, avahi) joins its host's group.
-        for h in net.hosts:
-            for pid in h.pids():
-                self.groups[h.name].adopt(pid)
-        self.sampler = cpuhost.Sampler(self.groups, os.path.join(net.tmpdir, 'loadavg'))
-        for h in net.hosts:
-            h.run(['mount', '--bind', self.sampler.files[h.name], '/proc/loadavg'])
-            h.run(['mount', '--bind', self.sampler.stat_files[h.name], '/proc/stat'])
+        self.sampler = None
+        try:
+            for h in net.hosts:
+                self.groups.mount_in(h, os.path.join(h.dir, 'cgroup-cpu'))
+            # What the LAN harness started (anchor, D-Bus, avahi) joins its host's group.
+            for h in net.hosts:
+                for pid in h.pids():
+                    self.groups[h.name].adopt(pid)
+            self.sampler = cpuhost.Sampler(self.groups, os.path.join(net.tmpdir, 'loadavg'))
+            for h in net.hosts:
+                h.run(['mount', '--bind', self.sampler.files[h.name], '/proc/loadavg'])
+                h.run(['mount', '--bind', self.sampler.stat_files[h.name], '/proc/stat'])
+        except BaseException:
+            self.close()
+            raise
         self.bindir = os.path.join(net.tmpdir, 'bin')
         os.makedirs(self.bindir, mode=0o755, exist_ok=True)
         self.mdnsd_bins = {h.name: self.wrapper(h, 'distcc-mdnsd', bins.mdnsd) for h in net.hosts}
@@ -278,8 +284,9 @@ class Bench:
                 shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
 
     def close(self):
-        self.sampler.close()
-        for p in self.icecc:
+        if self.sampler:
+            self.sampler.close()
+        for p in getattr(self, 'icecc', []):
             p.stop(timeout=5)
         self.groups.close()
 
