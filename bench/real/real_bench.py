@@ -50,6 +50,7 @@ prints `uptime` before and after, and the load during each run.
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -550,19 +551,24 @@ def main(argv):
 def icecream_check(bench):
     """What icecream's own logs say: remote jobs and the environment."""
     sched = bench.icecc[0].log()
+    # "END 12 status=0 ... server=s2": a job done, and where (the warm-up included).
+    ends = re.findall(r' END \d+ status=\d+ .* server=(\S+)', sched)
     envs = []
     for c in bench.clients:
         for dirpath, _, files in os.walk(os.path.join(c.dir, 'icecc')):
             envs += [os.path.join(dirpath, f) for f in files if f.endswith(('.tar.gz', '.tar.xz', '.tar.zst'))]
-    return dict(scheduler_log_lines=len(sched.splitlines()), environments=envs)
+    return dict(scheduler_log_lines=len(sched.splitlines()), environments=envs,
+                jobs_by_server={h: ends.count(h) for h in sorted(set(ends))})
 
 
 def notes(result):
     out = []
     chk = result.get('icecream_check')
     if chk is not None:
+        by = ', '.join(f'{h} {n}' for h, n in chk.get('jobs_by_server', {}).items())
         out.append(f'- icecream: {len(chk["environments"])} compiler environment(s) created on the clients '
-                   f'by icecc-create-env; the compiles per host above are the jobs it sent.')
+                   f'by icecc-create-env; jobs its scheduler logged as done, per server, warm-up '
+                   f'included: {by or "not recorded"}.')
     for i, r in enumerate(result['runs'].get('mdns-run', [])):
         per = '; '.join(f'{c}: first {t["first"]}, min {t.get("min")}, max {t["max"]}, tail {t["tail_s"]} s'
                         for c, t in r['tokens'].items())
