@@ -196,7 +196,7 @@ class Bench:
 
     def start_icecream(self):
         sched = self.servers[0]
-        p = self.spawn(sched, ['icecc-scheduler', '-p', str(SCHEDULER_PORT), '-vv'], name='icecc-scheduler')
+        p = self.spawn(sched, ['icecc-scheduler', '-p', str(SCHEDULER_PORT), '-vvv'], name='icecc-scheduler')
         self.icecc.append(p)
         lan.wait_until(lambda: sched.listening(SCHEDULER_PORT), 10, 0.05, what='icecc-scheduler',
                        watch=(p,))
