@@ -13,11 +13,13 @@ cgroup v1 `cpu` group whose CFS quota is its speed (bench/real/cpuhost.py):
 servers of 0.6, 0.4, 0.2 and 0.1 of a core (speeds 6:4:2:1), clients of
 0.15. Everything started on a host runs inside its group: distccd, iceccd,
 icecc-scheduler, distcc-mdnsd, make and every compiler. Each host sees its
-own /proc/loadavg, computed from its group's runnable tasks (the kernel's
-would show every host the whole machine's).
+own /proc/loadavg and /proc/stat, computed from its group's runnable tasks
+(the kernel's would show every host the whole machine's: iceccd, whose load
+comes from /proc/stat, then reported every server busy whenever other work
+ran on this machine, and icecream kept jobs waiting for minutes).
 
 Every client builds its own generated project (bench/real/units.py: units of
-about 1-2 s of one core at -O2, sizes from a fixed seed) and all clients
+about 0.7-1.5 s of one core at -O2 by default, sizes from a fixed seed) and all clients
 start together. The systems, taking turns run by run:
 
   icecream    icecc-scheduler on s1, `iceccd -s SCHEDULER` on every host (the
@@ -27,7 +29,8 @@ start together. The systems, taking turns run by run:
               benchmark, like a real farm's; an untimed warm-up with the
               quotas off creates the compiler environment (icecc-create-env)
               and ships it to every server first. The report counts the
-              compiles per host, so it shows that jobs went remote.
+              compiles per host and the jobs the scheduler's log shows done
+              per server, so it shows that jobs went remote.
   static      stock distcc: `make -jN CC="distcc gcc"` with DISTCC_HOSTS
               naming every server /SLOTS, fastest first, N = the farm's slots
   mdns-fixed  distcc-mdnsd on every host (speeds advertised as the quotas,
