@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "host/incarnation.h"
+#include "support/scoped_env.h"
 #include "support/temp_dir.h"
 
 using namespace dmdns::host;
@@ -22,34 +23,7 @@ using dmdns::test::TempDir;
 
 namespace {
 
-// Sets (or with an empty optional, unsets) an environment variable for one scope.
-class ScopedEnv final
-{
-public:
-	ScopedEnv(const char *name, std::optional<std::string> value)
-		: name_(name)
-	{
-		if (const char *old = std::getenv(name))
-			old_ = old;
-		if (value)
-			::setenv(name, value->c_str(), 1);
-		else
-			::unsetenv(name);
-	}
-	~ScopedEnv()
-	{
-		if (old_)
-			::setenv(name_, old_->c_str(), 1);
-		else
-			::unsetenv(name_);
-	}
-	ScopedEnv(const ScopedEnv &) = delete;
-	ScopedEnv &operator=(const ScopedEnv &) = delete;
-
-private:
-	const char *name_;
-	std::optional<std::string> old_;
-};
+using dmdns::test::ScopedEnv;
 
 std::string slurp(const fs::path &path)
 {

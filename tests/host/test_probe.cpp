@@ -25,6 +25,7 @@
 #include "host/files.h"
 #include "host/probe.h"
 #include "host/speed.h"
+#include "support/scoped_env.h"
 #include "support/temp_dir.h"
 
 extern char **environ;
@@ -37,6 +38,8 @@ using dmdns::test::TempDir;
 
 namespace {
 
+using dmdns::test::ScopedEnv;
+
 void writeFile(const fs::path &path, std::string_view content, bool executable = false)
 {
 	fs::create_directories(path.parent_path());
@@ -44,32 +47,6 @@ void writeFile(const fs::path &path, std::string_view content, bool executable =
 	if (executable)
 		fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
 }
-
-// Sets an environment variable for one scope.
-class ScopedEnv final
-{
-public:
-	ScopedEnv(const char *name, const std::string &value)
-		: name_(name)
-	{
-		if (const char *old = std::getenv(name))
-			old_ = old;
-		::setenv(name, value.c_str(), 1);
-	}
-	~ScopedEnv()
-	{
-		if (old_)
-			::setenv(name_, old_->c_str(), 1);
-		else
-			::unsetenv(name_);
-	}
-	ScopedEnv(const ScopedEnv &) = delete;
-	ScopedEnv &operator=(const ScopedEnv &) = delete;
-
-private:
-	const char *name_;
-	std::optional<std::string> old_;
-};
 
 // A shell script that prints @machine for -dumpmachine and @version for -dumpversion.
 std::string fakeCompiler(std::string_view machine, std::string_view version)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "run/jobserver.h"
+#include "support/scoped_env.h"
 #include "support/temp_dir.h"
 
 using dmdns::run::Jobserver;
@@ -21,34 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Sets (or unsets) an environment variable for one scope.
-class ScopedEnv final
-{
-public:
-	ScopedEnv(const char *name, std::optional<std::string> value)
-		: name_(name)
-	{
-		if (const char *old = std::getenv(name))
-			old_ = old;
-		if (value)
-			::setenv(name, value->c_str(), 1);
-		else
-			::unsetenv(name);
-	}
-	~ScopedEnv()
-	{
-		if (old_)
-			::setenv(name_, old_->c_str(), 1);
-		else
-			::unsetenv(name_);
-	}
-	ScopedEnv(const ScopedEnv &) = delete;
-	ScopedEnv &operator=(const ScopedEnv &) = delete;
-
-private:
-	const char *name_;
-	std::optional<std::string> old_;
-};
+using dmdns::test::ScopedEnv;
 
 // A job's side of the pool: its own open file of the FIFO, as make 4.4 and
 // ninja 1.13 open it, non-blocking so a test never hangs on an empty pipe.
