@@ -385,17 +385,18 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 				// this machine reserved there, its running jobs are ours.
 				// Without this a build alone saw its line jitter by a
 				// slot or two at every renewal.
-				for (const auto &[id, jobs] : users_.reservations(now))
-					for (std::size_t i = 0; i < live.entries.size(); ++i)
-						if (wire::parseNodeId(live.entries[i].server.id) == id)
-							farm.own[i] = std::max(farm.own[i], jobs);
-			}
-			if (query.build)
+				const LocalUsers::Reservations reserved = users_.reservations(now);
+				for (std::size_t i = 0; i < live.entries.size(); ++i)
+					if (const auto id = wire::parseNodeId(live.entries[i].server.id))
+						for (const auto &[server, jobs] : reserved)
+							if (server == *id)
+								farm.own[i] = std::max(farm.own[i], jobs);
 				// The user's other builds are clients beside this one.
 				for (const std::uint32_t want : ledger_.buildWants(*who.uid, who.connection)) {
 					farm.demands.push_back(want);
 					farm.wanted += want;
 				}
+			}
 			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
 			if (who.uid) {
 				// A build counts through builds() below, for as long as it
@@ -456,22 +457,18 @@ std::string Daemon::fileLine(const FileFor &file)
 
 const host::JobsByServer &Daemon::buildJobs(std::uint32_t uid, const std::vector<DirectoryEntry> &entries)
 {
-	static const host::JobsByServer none;
 	const auto now = std::chrono::steady_clock::now();
 	if (now - buildJobsAt_ >= kBuildJobsAge || !buildJobs_.contains(uid)) {
 		// Every user with a build at once: each renews twice a second,
 		// and one reading of the socket table serves them all.
-		std::set<std::uint32_t> uids{ uid };
-		for (const auto &[user, demand] : ledger_.demandByUid())
-			if (ledger_.buildWant(user) > 0)
-				uids.insert(user);
+		std::set<std::uint32_t> uids = ledger_.buildUids();
+		uids.insert(uid);
 		buildJobs_ = host::tcpJobsByUid(uids, serverPorts(entries));
 		for (std::uint32_t user : uids)
 			buildJobs_.try_emplace(user);
 		buildJobsAt_ = now;
 	}
-	const auto it = buildJobs_.find(uid);
-	return it == buildJobs_.end() ? none : it->second;
+	return buildJobs_.at(uid);
 }
 
 std::map<std::uint32_t, std::string> Daemon::userLines(const std::set<std::uint32_t> &uids)

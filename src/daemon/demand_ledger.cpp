@@ -74,6 +74,14 @@ std::uint32_t DemandLedger::buildWant(std::uint32_t uid) const
 	return static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, UINT32_MAX));
 }
 
+std::set<std::uint32_t> DemandLedger::buildUids() const
+{
+	std::set<std::uint32_t> uids;
+	for (const auto &[connection, build] : builds_)
+		uids.insert(build.uid);
+	return uids;
+}
+
 std::map<std::uint32_t, std::uint32_t> DemandLedger::demandByUid() const
 {
 	std::map<std::uint32_t, std::uint64_t> builds;

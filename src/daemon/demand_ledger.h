@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -93,6 +94,8 @@ public:
 	std::vector<std::uint32_t> buildWants(std::uint32_t uid, std::uint64_t except = 0) const;
 	// @uid's builds' wants added up.
 	std::uint32_t buildWant(std::uint32_t uid) const;
+	// The uids with a build standing.
+	std::set<std::uint32_t> buildUids() const;
 	// Per uid with a build or distcc clients: the larger of its builds'
 	// wants added up and its clients from the last census.
 	std::map<std::uint32_t, std::uint32_t> demandByUid() const;
