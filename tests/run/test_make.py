@@ -38,6 +38,10 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, failures, group_alive  # noqa: E402
+
 HARNESS = sys.argv[1]
 
 MAKEFILE = r'''
@@ -81,14 +85,6 @@ for _ in range(1000):
 os.write(fd, held)
 sys.exit(0 if seen else 5)
 '''
-
-failures = []
-
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def events(log):
@@ -187,23 +183,6 @@ def case_fail(tmp):
     r, log, _, _ = harness(tmp, 'fail', 3, ['fail'])
     check(r.returncode == 2, f'd: a failing recipe: make exits 2 and so does the harness (rc {r.returncode})')
     check('Error 3' in r.stderr, 'd: make reported the recipe\'s status 3')
-
-
-def group_alive(pgid):
-    alive = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f'/proc/{pid}/stat') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        # fields[0] is the state, fields[2] the process group.
-        if int(fields[2]) == pgid and fields[0] != 'Z':
-            alive.append(int(pid))
-    return alive
 
 
 def sleeping(pgid):

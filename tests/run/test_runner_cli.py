@@ -36,6 +36,10 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, failures, group_alive  # noqa: E402
+
 RUNNER = sys.argv[1]
 
 # Each recipe's shell traps SIGINT: dash hit by it between two commands
@@ -56,14 +60,6 @@ env:
 fail:
 	@exit 3
 '''
-
-failures = []
-
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def no_daemon_env(tmp):
@@ -285,22 +281,6 @@ def case_fake_daemon(tmp):
     check(tail_seen is not None and tail_seen[2]['want'] <= 2,
           f'in the tail the want falls to the jobs running + 1: {tail_seen and tail_seen[2]["want"]}')
     check(all(r['want'] <= r['in_use'] + 1 for r in tail), 'every traced tail want is at most the jobs running + 1')
-
-
-def group_alive(pgid):
-    """Pids of process group pgid still running (zombies count as gone)."""
-    alive = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f'/proc/{pid}/stat') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != 'Z':
-            alive.append(int(pid))
-    return alive
 
 
 def case_signals(tmp):
