@@ -68,11 +68,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lan'))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, 'bench', 'lan'))
 import lan  # noqa: E402
 import dmtest as dm  # noqa: E402
 from lan import note  # noqa: E402
 import cpuhost  # noqa: E402
 import units as unitgen  # noqa: E402
+from build_bench import jain, read_trace  # noqa: E402
 
 # name, quota (cores), slots (distccd --jobs, iceccd -m, the static list's /N)
 SERVERS = (('s1', 0.6, 2), ('s2', 0.4, 2), ('s3', 0.2, 2), ('s4', 0.1, 2))
@@ -362,8 +364,7 @@ def run_system(bench, system, projects, cost):
         trace = {}
         for c, path in zip(bench.clients, traces):
             if os.path.exists(path):
-                with open(path) as f:
-                    trace[c.name] = [json.loads(line) for line in f if line.strip()]
+                trace[c.name] = read_trace(path)
     finally:
         if system.startswith('mdns'):
             bench.stop_mdns()
@@ -377,7 +378,7 @@ def run_system(bench, system, projects, cost):
     tp = [c['throughput'] for c in clients]
     return dict(system=system, overall=round(overall, 2), ideal=round(ideal, 2),
                 ratio=round(overall / ideal, 3),
-                jain=round(sum(tp) ** 2 / (len(tp) * sum(x * x for x in tp)), 4),
+                jain=round(jain(tp), 4),
                 clients=clients, compiles=compiles,
                 load=dict(start=load0, mean=round(sum(loads) / len(loads), 2) if loads else None,
                           max=max(loads, default=None)),
