@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace dmdns {
@@ -40,6 +41,11 @@ struct TokenDecision {
 	std::uint32_t want = 0; // remote jobs to ask the daemon for
 	unsigned target = 0;	// tokens, the implicit one excluded
 	bool tail = false;
+	// Whether the hosts file lists localhost as a place to compile. When
+	// not, the local slots still count in the tokens (preprocessing,
+	// links, rules that are no compile) and the file says
+	// --localslots=N instead.
+	bool localCompiles = true;
 };
 
 // The rule (also in distcc-mdns-run(1)):
@@ -64,6 +70,17 @@ struct TokenDecision {
 //   capped at the jobs running + 1, and the target counts only those slots
 //   (and the local ones). Two observations without an idle token (and none
 //   held back, which would hide idle ones) return to the body.
+// - Local compiles: distcc picks slots breadth-first, so a line that lists
+//   localhost sends the build's second or third job to this machine
+//   whatever the servers offer, and its CPUs then compile instead of
+//   preprocessing for the remote jobs. distcc(1) advises leaving the client
+//   out of the list when it has less than a fifth of the CPUs; the runner
+//   does that with slots: localhost compiles only while its slots are at
+//   least a fifth of the line's compile slots (remote ones counted as
+//   above), or while it is faster than every remote slot listed. In the
+//   tail it must also beat the tail's speed floor strictly: a tie with
+//   waiting for a faster server goes to the server, since this machine's
+//   CPUs have the build's other work to do.
 // - Without an answer (no daemon, no server): the local slots only.
 class TokenPolicy final
 {
@@ -73,6 +90,9 @@ public:
 	// A slower slot is used in the tail while its speed exceeds the fastest
 	// one's divided by this.
 	static constexpr double kTailRatio = 1.5;
+	// Localhost compiles while its slots are at least 1/kLocalShare of the
+	// compile slots (distcc(1)'s advice on when to leave the client out).
+	static constexpr unsigned kLocalShare = 5;
 
 	// @maxJobs: --max-jobs, jobs at once including the implicit one.
 	explicit TokenPolicy(std::optional<unsigned> maxJobs = std::nullopt)
@@ -98,5 +118,12 @@ private:
 // The speed a slot needs to be used in the tail: the fastest of @line
 // divided by TokenPolicy::kTailRatio (0 for an empty line).
 double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept;
+
+// @line with its localhost entries left out and distcc told
+// --localslots=@localSlots instead (TokenDecision::localCompiles), so that
+// this machine preprocesses, links and runs the local-only jobs but
+// compiles nothing while servers have slots. A line that does not parse,
+// or lists nothing but localhost, comes back as it was.
+std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots);
 
 } // namespace dmdns

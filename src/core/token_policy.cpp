@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "distcc-mdns/hosts_line.h"
+
 namespace dmdns {
 
 double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept
@@ -50,17 +52,23 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 			slots.push_back({ answer->localSpeed, answer->localSlots, true });
 		const double floor = tail_ ? tailSpeedFloor(slots) : 0.0;
 		jobs = 0;
-		std::uint64_t remote = 0;
+		std::uint64_t remote = 0, local = 0;
+		double localSpeed = 0.0, fastestRemote = 0.0;
 		for (const LineSlot &s : slots) {
 			if (s.local) {
 				jobs += s.limit;
+				local += s.limit;
+				localSpeed = std::max(localSpeed, s.speed);
 				continue;
 			}
 			if (s.speed < floor)
 				continue;
 			jobs += s.limit;
 			remote += s.limit;
+			fastestRemote = std::max(fastestRemote, s.speed);
 		}
+		const bool fifth = local * kLocalShare >= local + remote && (!tail_ || localSpeed > floor);
+		d.localCompiles = remote == 0 || localSpeed > fastestRemote || fifth;
 		if (tail_) {
 			// The jobs running (the implicit one included) plus one.
 			const std::uint64_t cap = std::uint64_t(use.inUse) + 2;
@@ -74,6 +82,21 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 	// The implicit token is every make's own: never handed out.
 	d.target = jobs == 0 ? 0 : static_cast<unsigned>(std::min<std::uint64_t>(jobs - 1, 1u << 20));
 	return d;
+}
+
+std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots)
+{
+	HostsLineParse parse = parseHostsLine(line);
+	if (!parse.line)
+		return line;
+	std::vector<HostSpec> &hosts = parse.line->hosts;
+	const auto local = [](const HostSpec &h) { return h.kind == HostSpec::Kind::Local; };
+	if (std::all_of(hosts.begin(), hosts.end(), local))
+		return line;
+	std::erase_if(hosts, local);
+	if (!parse.line->localSlots)
+		parse.line->localSlots = localSlots;
+	return writeHostsLine(*parse.line);
 }
 
 } // namespace dmdns
