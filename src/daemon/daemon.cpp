@@ -370,7 +370,15 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 					throw std::invalid_argument(fmt::format(
 						"too many watchers: at most {} per user and {} in all",
 						QueryLimits::kMaxWatchersPerUid, QueryLimits::kMaxWatchers));
-				return codec::encode(farmObject());
+				FarmView farm = farmObject();
+				// The only one to tell: the next object when this one is
+				// no longer true (others keep theirs, or they would miss a
+				// change).
+				if (queries_->watchers() == 1 && !farmSink_) {
+					farmKey_ = changeKey(farm);
+					farmSentAt_ = std::chrono::steady_clock::now();
+				}
+				return codec::encode(farm);
 			}
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
