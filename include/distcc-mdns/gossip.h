@@ -150,6 +150,15 @@ struct GossipStats {
 	std::string lastError;	   // the decoder's last reason
 };
 
+// One client's jobs on a server, as the server saw its distccd's
+// connections (docs/protocol.md, CLIENTS).
+struct ClientJobs {
+	std::string address;	   // numeric, the client's address as the server saw it; empty: "others"
+	std::uint32_t running = 0; // its ESTABLISHED connections to the server's distccd
+
+	bool operator==(const ClientJobs &) const = default;
+};
+
 // What gossip knows about one server.
 struct GossipServer {
 	wire::Sample sample; // ageMs as of the query time
@@ -215,6 +224,14 @@ public:
 	void setOwnProfile(std::uint64_t digest, SteadyTime now);
 	// How many remote jobs this client asks for now (0: none).
 	void setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now);
+	// The clients running jobs on this server now, as its distccd's
+	// connections show them (any order, any number): kept to the busiest
+	// wire::kMaxClientEntries, the rest summed into an "others" entry with
+	// an empty address, and gossiped when they change.
+	void setOwnClients(std::vector<ClientJobs> clients);
+	// How many jobs this machine's users run on this machine itself (distcc
+	// clients with no connection to a server): gossiped when it changes.
+	void setOwnLocalJobs(std::uint32_t jobs);
 	// "This client handed out @count jobs on @server": replaces this client's
 	// previous reservation there, expires after reservationTtl; 0 cancels.
 	void reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
@@ -270,6 +287,16 @@ public:
 	// Both of the other clients' at once: demand(now, false) as summary and
 	// demands(now) as each, from one walk.
 	gossip::ClientTable::Tally othersDemand(SteadyTime now) const;
+
+	// The clients @serverId last said run jobs on it (empty when unknown),
+	// busiest first; an "others" remainder has an empty address.
+	std::vector<ClientJobs> serverClients(std::uint64_t serverId) const;
+	// A client's jobs run on its own machine, as it last gossiped them;
+	// nullopt when unknown.
+	std::optional<std::uint32_t> localJobs(std::uint64_t clientId) const;
+	// The node whose datagrams come from @address (a peer's source
+	// address, numeric); nullopt when none does.
+	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
 
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }

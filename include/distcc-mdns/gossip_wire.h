@@ -39,6 +39,10 @@ inline constexpr std::uint32_t kMaxReservationTtlMs = 60'000;
 inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;
 inline constexpr std::uint32_t kMaxWantedJobs = 1'000'000;
 inline constexpr std::uint32_t kMaxLocalSlots = kMaxSlots;
+// A server names at most this many clients running jobs on it (the rest
+// are summed as "others"); any one count is at most kMaxClientJobs.
+inline constexpr std::size_t kMaxClientEntries = 16;
+inline constexpr std::uint32_t kMaxClientJobs = 4096;
 // Incarnations and sequence numbers at or above this are absurd: a daemon
 // counting from the wall clock's milliseconds, or from 1 a thousand times a
 // second, does not reach 2^62 in a hundred million years. Refusing them on

@@ -445,4 +445,34 @@ DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 	return sum;
 }
 
+// ---- clients' jobs
+
+void Gossip::setOwnClients(std::vector<ClientJobs> clients)
+{
+	(void)clients;
+}
+
+void Gossip::setOwnLocalJobs(std::uint32_t jobs)
+{
+	(void)jobs;
+}
+
+std::vector<ClientJobs> Gossip::serverClients(std::uint64_t serverId) const
+{
+	(void)serverId;
+	return {};
+}
+
+std::optional<std::uint32_t> Gossip::localJobs(std::uint64_t clientId) const
+{
+	(void)clientId;
+	return std::nullopt;
+}
+
+std::optional<std::uint64_t> Gossip::nodeAt(std::string_view address) const
+{
+	(void)address;
+	return std::nullopt;
+}
+
 } // namespace dmdns
