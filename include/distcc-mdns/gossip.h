@@ -18,6 +18,7 @@
 #include "distcc-mdns/directory.h"
 #include "distcc-mdns/gossip/address_validation.h"
 #include "distcc-mdns/gossip/client_table.h"
+#include "distcc-mdns/gossip/jobs_table.h"
 #include "distcc-mdns/gossip/own_news.h"
 #include "distcc-mdns/gossip/packer.h"
 #include "distcc-mdns/gossip/peer_table.h"
@@ -114,6 +115,14 @@ struct GossipConfig {
 	std::size_t speedPerRound = 4;
 	std::size_t speedInState = 32;
 	SpeedPolicy speedPolicy;
+
+	// Who runs jobs where (CLIENTS, LOCAL_JOBS): a server's changed client
+	// list goes out at most every clientsInterval; a client's unchanged
+	// local jobs are said again every localJobsRefresh and forgotten
+	// elsewhere after forgetAfter without a word. At most maxDemands
+	// clients' local jobs are kept, and maxServers servers' lists.
+	std::chrono::milliseconds clientsInterval{ 1000 };
+	std::chrono::milliseconds localJobsRefresh{ 20000 };
 
 	// Authentication, provided by the adapter that holds the key (e.g.
 	// net::Authenticator). With sign set every datagram is tagged: sign
@@ -326,6 +335,7 @@ private:
 			 std::set<std::uint64_t> &probe);
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
 	void mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTime now);
+	void mergeJobs(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
 
@@ -350,6 +360,7 @@ private:
 	gossip::PeerTable peers_;
 	gossip::ServerTable servers_;
 	gossip::ClientTable clients_;
+	gossip::JobsTable jobs_;
 	gossip::RateLimiter limiter_;
 	gossip::ReplayWindow replay_;
 	gossip::AddressValidator validator_;
