@@ -534,6 +534,14 @@ FarmView Daemon::farmObject()
 
 void Daemon::farmTick()
 {
+	// This machine's users' compiles that run here, not on a server: the
+	// distcc clients the census counts beyond the connections to servers
+	// (the job watch follows every user's).
+	if (gossip_ && jobs_) {
+		const std::size_t remote = jobs_->timer().open();
+		const std::uint32_t all = ledger_.clients();
+		gossip_->gossip().setOwnLocalJobs(all > remote ? all - static_cast<std::uint32_t>(remote) : 0);
+	}
 	FarmView look = lookAtFarm();
 	record(history_, look);
 	const bool watched = queries_ && queries_->watchers() > 0;
