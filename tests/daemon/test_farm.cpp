@@ -233,6 +233,24 @@ TEST_SUITE("farm")
 		CHECK(nlohmann::json::parse(line) == j);
 	}
 
+	TEST_CASE("a farm of 100 busy servers with ten minutes of history fits a watcher's backlog")
+	{
+		std::vector<DirectoryEntry> entries;
+		for (std::uint64_t i = 1; i <= 100; ++i) {
+			const std::string address = "10.0." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1);
+			entries.push_back(server(i, address.c_str(), 48, 40, 300));
+		}
+		FarmView farm = makeFarmView(look(entries), nullptr, self(), std::chrono::steady_clock::now());
+		History h;
+		for (std::size_t s = 0; s < History::kSamples; ++s)
+			record(h, farm);
+		addHistory(farm, h);
+		REQUIRE(farm.servers[0].busyHistory.size() == History::kSamples);
+		const std::size_t size = codec::farmLine(farm).size();
+		MESSAGE("farm object of 100 servers with 600 s of history: ", size, " bytes");
+		CHECK(size < QueryLimits::kMaxWatchBacklog);
+	}
+
 	TEST_CASE("a watcher hears of what a view shows, not of the clock, the ages or the history")
 	{
 		std::vector<DirectoryEntry> entries = { server(1, "10.0.0.2", 8, 3, 200) };
