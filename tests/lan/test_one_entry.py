@@ -81,10 +81,14 @@ def main(argv):
             seen.update(servers[0]['addresses'])
             time.sleep(0.1)
         rows = h2.run(['avahi-browse', '-prt', '_distcc._tcp']).stdout
-        ifaces = sorted({r.split(';')[1] for r in rows.splitlines()
-                         if r.startswith('=') and 'distcc\\064h1' in r})
+        mine = [r.split(';') for r in rows.splitlines()
+                if r.startswith('=') and 'distcc\\064h1' in r]
+        ifaces, protos = sorted({f[1] for f in mine}), sorted({f[2] for f in mine})
         note(f'h2 line {obj["line"]!r}; h1 record addresses seen {sorted(seen)}; '
-             f'h1 resolved on h2\'s {ifaces}')
+             f'h1 resolved on h2\'s {ifaces} over {protos}')
+        # The setup is what it claims: h1's records reach h2 on both of its
+        # interfaces and over both protocols (Avahi publishes AAAA over IPv4).
+        assert ifaces == ['eth0', 'eth1'] and protos == ['IPv4', 'IPv6'], rows
         figure('one_entry.h1_addresses_in_its_record', len(seen), '')
 
         # B: our daemon crashes; avahi-daemon withdraws its record (the D-Bus
