@@ -91,7 +91,9 @@ std::string sameHostKey(std::string_view hostName, std::uint16_t port);
 // client's services) and gossip then let go, or (the host itself crashed)
 // mDNS still has it and gossip calls it dead. So the host leaves with its
 // gossip, and the stock record, stale or not, does not bring it back until
-// our record is announced again. A record mDNS withdrew while gossip did
+// our record is announced again, or for kDeadHostHidden after mDNS withdrew
+// ours (a daemon that crashed alone leaves a distccd that may still serve:
+// its stock record then lists it again, as a stock-only server). A record mDNS withdrew while gossip did
 // not vouch (a clean stop: gossip's LEAVE goes first) is forgotten, and the
 // stock record lists the host again: its distccd may well still run. A
 // record gossip does not vouch for, a stock one above all, behaves as plain
@@ -108,6 +110,9 @@ class Directory final
 {
 public:
 	static constexpr std::size_t kMaxServers = 512;
+	// How long a record of ours mDNS withdrew, whose gossip then let go,
+	// still hides the stock record of its host.
+	static constexpr std::chrono::minutes kDeadHostHidden{ 10 };
 
 	// Whether gossip hears the server with TXT id @id itself at @now, so
 	// that its word outweighs mDNS's. Never called for stock records.
@@ -192,6 +197,7 @@ private:
 		bool local = false;
 		// mDNS withdrew the name; sightings holds the last one.
 		bool withdrawn = false;
+		SteadyTime withdrawnAt{};
 		// The newest contested TXT: at most one a record.
 		std::optional<Pending> pending;
 	};

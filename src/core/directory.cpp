@@ -186,6 +186,7 @@ Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 				[](const auto &s) { return !s.second.gone; }))
 			return Removal::Kept;
 		record.withdrawn = true;
+		record.withdrawnAt = now;
 		return Removal::Withdrawn;
 	}
 	record.sightings.erase(sighting);
@@ -216,7 +217,8 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 	// hidesStockRecords): their stock records are left out below.
 	std::set<std::string, std::less<>> ours;
 	for (const auto &[key, record] : records_) {
-		if (record.decoded.ours && !record.hostName.empty() && !record.sightings.empty())
+		if (record.decoded.ours && !record.hostName.empty() && !record.sightings.empty() &&
+		    (!record.withdrawn || now - record.withdrawnAt < kDeadHostHidden || vouched(record, now)))
 			ours.insert(sameHostKey(record.hostName, record.sightings.begin()->second.port));
 		if (record.withdrawn && !vouched(record, now))
 			continue;

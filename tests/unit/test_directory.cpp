@@ -149,12 +149,19 @@ TEST_SUITE("directory")
 		snap = v.d.snapshot(t0);
 		REQUIRE(snap.size() == 1);
 		CHECK(snap[0].name == "distcc@a #2");
-		// A forgotten tombstone (the table needed room) hides nothing.
+		// It hides the stock record for kDeadHostHidden after the
+		// withdrawal, then the stock record lists the host again.
 		v.heard.insert("00000000000000aa");
-		CHECK(v.d.removed(ours.key, t0) == Directory::Removal::Withdrawn);
+		const SteadyTime t1 = t0 + 1h;
+		CHECK(v.d.removed(ours.key, t1) == Directory::Removal::Withdrawn);
 		v.heard.clear();
-		CHECK(v.d.forgetUnvouched(t0) == 1);
-		snap = v.d.snapshot(t0);
+		CHECK(v.d.snapshot(t1 + Directory::kDeadHostHidden - 1s).empty());
+		snap = v.d.snapshot(t1 + Directory::kDeadHostHidden);
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a");
+		// A forgotten tombstone (the table needed room) hides nothing.
+		CHECK(v.d.forgetUnvouched(t1) == 1);
+		snap = v.d.snapshot(t1);
 		REQUIRE(snap.size() == 1);
 		CHECK(snap[0].name == "distcc@a");
 	}
