@@ -60,6 +60,17 @@ struct DirectoryEntry {
 // picks IPv4 first.
 std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local);
 
+// What tells two records of one distccd apart from two servers: the mDNS
+// host name (case folded) and distccd's port, "build-01.local:3632". Avahi
+// keeps a host name unique on the link (it renames the newcomer on a
+// conflict), and a host publishes it on every interface and protocol with
+// all its addresses, so a multi-homed server and a host advertised both by
+// a stock `distccd --zeroconf` and by distcc-mdnsd share it while their
+// records may resolve to different addresses (of different interfaces or
+// families). Addresses alone cannot say it; the instance name cannot either
+// (Avahi names the second advertiser "distcc@h #2").
+std::string sameHostKey(std::string_view hostName, std::uint16_t port);
+
 // Merges the instances of one service name seen over several interfaces and
 // protocols into one server. Records are keyed by (name, domain): DNS-SD
 // names are unique on a link, and Avahi renames on collision. Bounded by
@@ -72,6 +83,19 @@ std::vector<Address> usableAddresses(const Server &server, std::span<const Netwo
 // last address), and a TXT that would change its identity (another id,
 // host, a stock or unusable record) is refused and the record kept, as is a
 // new name on another host claiming that id. A
+// stock record of a host one of our records stands for (same sameHostKey)
+// is left out of the snapshot: the server's own record speaks for its
+// distccd (load, liveness, compilers), so the host is listed once. Ours
+// stands for its host while listed, and also once it died with its gossip:
+// mDNS withdrew it while gossip vouched (avahi-daemon withdraws a crashed
+// client's services) and gossip then let go, or (the host itself crashed)
+// mDNS still has it and gossip calls it dead. So the host leaves with its
+// gossip, and the stock record, stale or not, does not bring it back until
+// our record is announced again, or for kDeadHostHidden after mDNS withdrew
+// ours (a daemon that crashed alone leaves a distccd that may still serve:
+// its stock record then lists it again, as a stock-only server). A record mDNS withdrew while gossip did
+// not vouch (a clean stop: gossip's LEAVE goes first) is forgotten, and the
+// stock record lists the host again: its distccd may well still run. A
 // record gossip does not vouch for, a stock one above all, behaves as plain
 // DNS-SD says. TXT values that gossip samples carry too (state, slots,
 // cpus, speed, load) are replaced by the sample later (overlayGossip). For
@@ -86,6 +110,9 @@ class Directory final
 {
 public:
 	static constexpr std::size_t kMaxServers = 512;
+	// How long a record of ours mDNS withdrew, whose gossip then let go,
+	// still hides the stock record of its host.
+	static constexpr std::chrono::minutes kDeadHostHidden{ 10 };
 
 	// Whether gossip hears the server with TXT id @id itself at @now, so
 	// that its word outweighs mDNS's. Never called for stock records.
@@ -139,7 +166,8 @@ public:
 	void setLocalNetworks(std::vector<Network> networks) { local_ = std::move(networks); }
 
 	std::size_t size() const noexcept { return records_.size(); }
-	// The records, less the withdrawn ones gossip no longer vouches for.
+	// The records, less the withdrawn ones gossip no longer vouches for
+	// and the stock ones of a host one of ours stands for (see above).
 	std::vector<DirectoryEntry> snapshot(SteadyTime now) const;
 
 private:
@@ -169,6 +197,7 @@ private:
 		bool local = false;
 		// mDNS withdrew the name; sightings holds the last one.
 		bool withdrawn = false;
+		SteadyTime withdrawnAt{};
 		// The newest contested TXT: at most one a record.
 		std::optional<Pending> pending;
 	};

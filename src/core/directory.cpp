@@ -2,11 +2,33 @@
 #include "distcc-mdns/directory.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include "distcc-mdns/txt_digest.h"
 
 namespace dmdns {
+
+namespace {
+
+// mDNS host names are case-insensitive (RFC 6762 §16).
+std::string foldCase(std::string_view text)
+{
+	std::string out(text);
+	for (char &c : out)
+		if (c >= 'A' && c <= 'Z')
+			c = static_cast<char>(c - 'A' + 'a');
+	return out;
+}
+
+} // namespace
+
+std::string sameHostKey(std::string_view hostName, std::uint16_t port)
+{
+	return fmt::format("{}:{}", foldCase(hostName), port);
+}
 
 std::vector<Address> usableAddresses(const Server &server, std::span<const Network> local)
 {
@@ -164,6 +186,7 @@ Directory::Removal Directory::removed(const InstanceKey &key, SteadyTime now)
 				[](const auto &s) { return !s.second.gone; }))
 			return Removal::Kept;
 		record.withdrawn = true;
+		record.withdrawnAt = now;
 		return Removal::Withdrawn;
 	}
 	record.sightings.erase(sighting);
@@ -190,7 +213,13 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 {
 	std::vector<DirectoryEntry> out;
 	out.reserve(records_.size());
+	// The hosts our records stand for, listed or dead (see
+	// hidesStockRecords): their stock records are left out below.
+	std::set<std::string, std::less<>> ours;
 	for (const auto &[key, record] : records_) {
+		if (record.decoded.ours && !record.hostName.empty() && !record.sightings.empty() &&
+		    (!record.withdrawn || now - record.withdrawnAt < kDeadHostHidden || vouched(record, now)))
+			ours.insert(sameHostKey(record.hostName, record.sightings.begin()->second.port));
 		if (record.withdrawn && !vouched(record, now))
 			continue;
 		DirectoryEntry entry;
@@ -225,6 +254,9 @@ std::vector<DirectoryEntry> Directory::snapshot(SteadyTime now) const
 				now - (pending ? record.pending->at : record.txtAt));
 		out.push_back(std::move(entry));
 	}
+	std::erase_if(out, [&](const DirectoryEntry &e) {
+		return e.stock && !e.hostName.empty() && ours.contains(sameHostKey(e.hostName, e.server.port));
+	});
 	return out;
 }
 

@@ -186,11 +186,14 @@ class AvahiHost:
 
     def avahi_conf(self, extra=None):
         """Debian's shipped avahi-daemon.conf with only host-name and
-        allow-interfaces changed (IPv6 on, AAAA published over IPv4 too: as
-        a real network runs it), then a test's `extra` {section: {key: value}}."""
+        allow-interfaces (the host's interfaces on the LAN) changed (IPv6 on,
+        AAAA published over IPv4 too: as a real network runs it; use-ipv4=no
+        on an IPv6-only LAN), then a test's `extra` {section: {key: value}}."""
         sections = shipped_avahi_conf()
         sections.setdefault('server', {}).update({'host-name': self.hostname,
-                                                  'allow-interfaces': 'eth0'})
+                                                  'allow-interfaces': ','.join(self.nics)})
+        if not self.lan.ipv4:          # an IPv6-only LAN: no mDNS over IPv4 either
+            sections['server'].update({'use-ipv4': 'no', 'use-ipv6': 'yes'})
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)
         return ''.join(f'[{s}]\n' + ''.join(f'{k}={v}\n' for k, v in kv.items())

@@ -31,7 +31,13 @@ class Host(AvahiHost, DistccHost):
         self.hostname = hostname          # uname -n and avahi host-name
         self.ns = f'{lan.prefix}-{name}'
         self.veth = f'v{lan.tag}{index}'  # switch-side end; eth0 inside
-        self.ip = str(lan.subnet.network_address + 1 + index)
+        # IPv6-only LANs: a fixed link-local address and a ULA one (h.ip).
+        ula = not lan.ipv4 and (lan.ula[index - 1] if index <= len(lan.ula) else True)
+        self.ip6 = str(lan.subnet6.network_address + 1 + index) if ula else None
+        self.link_local = f'fe80::{1 + index:x}' if not lan.ipv4 else None
+        self.ip = self.ip6 or self.link_local or str(lan.subnet.network_address + 1 + index)
+        self.nics = ['eth0']              # interfaces on the bridge
+        self.ips = [self.ip]              # their addresses (h.ip first)
         self.dir = os.path.join(lan.tmpdir, name)
         self.rundir = os.path.join(self.dir, 'run')     # this host's /run
         self.tmp = os.path.join(self.dir, 'tmp')        # its TMPDIR (1777)
@@ -61,8 +67,9 @@ class Host(AvahiHost, DistccHost):
         lan = self.lan
         sh(['ip', 'netns', 'add', self.ns])
         lan._state_changed()
-        lan_netns.plug_host(self.ns, self.veth, lan.switch_ns, lan.bridge, self.ip,
-                            lan.subnet.prefixlen, lan.ipv6)
+        lan_netns.plug_host(self.ns, self.veth, lan.switch_ns, lan.bridge,
+                            self.ip if lan.ipv4 else None, lan.subnet.prefixlen, lan.ipv6,
+                            ip6=self.ip6, link_local=self.link_local)
         # The anchor holds a private mount namespace (with this host's /run)
         # and UTS namespace (hostname) inside the network namespace.
         # Like distinct machines, each host also gets its own /etc/hostname
@@ -76,6 +83,28 @@ class Host(AvahiHost, DistccHost):
             os.chmod(os.path.join(etc, fn), 0o644)
         self.anchor, self.anchor_pid = lan_netns.start_anchor(self.name, self.ns, self.rundir,
                                                               self.hostname, etc)
+
+    def add_nic(self):
+        """Plugs one more interface of this host into the bridge (eth1,
+        eth2...): a multi-homed host with two addresses on one link. Its
+        address is the host's index + 100 in the LAN's /24 (IPv6-only LANs:
+        + 0x100 in the /64, link-local fe80::1:N). Call it before the host's
+        avahi-daemon starts (or restart that): Avahi is told its interfaces
+        when it starts. Returns the new address."""
+        lan, k = self.lan, len(self.nics)
+        ifname, veth = f'eth{k}', f'v{lan.tag}{self.index}n{k}'
+        if lan.ipv4:
+            ip = str(lan.subnet.network_address + 100 * k + self.index)
+            lan_netns.plug_host(self.ns, veth, lan.switch_ns, lan.bridge, ip,
+                                lan.subnet.prefixlen, lan.ipv6, ifname=ifname)
+        else:
+            ip = str(lan.subnet6.network_address + 0x100 * k + 1 + self.index)
+            lan_netns.plug_host(self.ns, veth, lan.switch_ns, lan.bridge, None,
+                                lan.subnet.prefixlen, lan.ipv6, ifname=ifname, ip6=ip,
+                                link_local=f'fe80::{k:x}:{1 + self.index:x}')
+        self.nics.append(ifname)
+        self.ips.append(ip)
+        return ip
 
     # -- running commands
 

@@ -23,12 +23,24 @@ from lan_proc import Proc, Skip, note, rc_text, sh
 
 
 class Lan:
-    """N hosts on one bridge. Use as a context manager (or call close())."""
+    """N hosts on one bridge. Use as a context manager (or call close()).
 
-    def __init__(self, n=2, hostnames=None, avahi=True, ipv6=True, names=None):
+    ipv4=False builds an IPv6-only LAN: no IPv4 address on any host, Avahi
+    with use-ipv4=no, each host's eth0 with a fixed link-local address and
+    one in a per-run ULA /64 (`subnet`, then an IPv6 network; `h.ip` is the
+    ULA address, `h.link_local` the other; ula=[True, False] leaves h2 with
+    its link-local address alone, which is then its `ip`). nics=[2, 1] gives
+    h1 a second interface on the bridge (eth1; see Host.add_nic)."""
+
+    def __init__(self, n=2, hostnames=None, avahi=True, ipv6=True, names=None, ipv4=True,
+                 nics=None, ula=None):
         lan_netns.check_environment()
         lan_runner.install_signal_handlers()
+        if not ipv4 and not ipv6:
+            raise ValueError('a LAN needs IPv4 or IPv6')
         self.ipv6 = ipv6
+        self.ipv4 = ipv4
+        self.ula = list(ula or [])      # per host index (1-based - 1); missing: True
         self.hosts = []
         self.closed = False
         self.tag = secrets.token_hex(3)
@@ -37,6 +49,10 @@ class Lan:
         self.bridge = f'br{self.tag}'
         self.tmpdir = None
         self.subnet, self._lockf = lan_netns.pick_subnet()  # lock held until close()
+        # The ULA /64 follows the locked /24, so concurrent runs differ too.
+        self.subnet6 = lan_netns.ula_subnet(self.subnet)
+        if not ipv4:
+            self.subnet = self.subnet6
         self.tmpdir = tempfile.mkdtemp(prefix=f'{TMP_PREFIX}{self.tag}-', dir='/tmp')
         os.chmod(self.tmpdir, 0o755)
         # The state file lives in tmpdir, so teardown removes it last.
@@ -52,8 +68,10 @@ class Lan:
                  f'{self.switch_ns}, files in {self.tmpdir}')
             hostnames = list(hostnames or [])
             names = list(names or [])
+            nics = list(nics or [])
             new = [self.add_host(names[i] if i < len(names) else None,
-                                 hostnames[i] if i < len(hostnames) else None, avahi=False)
+                                 hostnames[i] if i < len(hostnames) else None, avahi=False,
+                                 nics=nics[i] if i < len(nics) else 1)
                    for i in range(n)]
             if avahi:
                 self.start_avahi(new)
@@ -88,9 +106,10 @@ class Lan:
             json.dump(state, f)
         os.replace(tmp, self.state_path)
 
-    def add_host(self, name=None, hostname=None, avahi=True):
+    def add_host(self, name=None, hostname=None, avahi=True, nics=1):
         """Adds a host (it can join later than the others). avahi=True also
-        starts its D-Bus and avahi-daemon and waits for avahi to be up."""
+        starts its D-Bus and avahi-daemon and waits for avahi to be up.
+        nics=2 plugs a second interface into the bridge (Host.add_nic)."""
         index = len(self.hosts) + 1
         name = name or f'h{index}'
         h = Host(self, index, name, hostname or name)
@@ -102,6 +121,8 @@ class Lan:
             self._pending_ns = None
         self.hosts.append(h)
         self._state_changed()
+        for _ in range(nics - 1):
+            h.add_nic()
         if avahi:
             self.start_avahi([h])
         return h

@@ -89,6 +89,12 @@ def pick_subnet():
     raise LanError(f'no free /24 in {SUPERNET}')
 
 
+def ula_subnet(subnet):
+    """The unique-local /64 of an IPv6-only LAN whose lock is the IPv4 /24
+    `subnet`: fd77:77::N:0/64 for 10.77.N.0/24 (RFC 4193 space, never routed)."""
+    return ipaddress.ip_network(f'fd77:77:0:{subnet.network_address.packed[2]:x}::/64')
+
+
 def create_switch(switch_ns, bridge):
     """The bridge, in a namespace of its own (it must exist already)."""
     sh(['ip', '-n', switch_ns, '-batch', '-'], input='\n'.join([
@@ -101,22 +107,35 @@ def create_switch(switch_ns, bridge):
 
 # ---------------------------------------------------------------- a host
 
-def plug_host(ns, veth, switch_ns, bridge, ip, prefixlen, ipv6):
+def plug_host(ns, veth, switch_ns, bridge, ip, prefixlen, ipv6, ifname='eth0', ip6=None,
+              link_local=None):
     """Wires the host's namespace `ns` (it must exist already): veth `veth`
-    on the bridge, `eth0` inside with ip/prefixlen, and multicast routed out
-    of eth0. Without ipv6, IPv6 is off in the namespace."""
+    on the bridge, `ifname` inside with ip/prefixlen (none when ip is None:
+    an IPv6-only link), and multicast routed out of eth0. Without ipv6, IPv6
+    is off in the namespace. With link_local (and ip6, a /64 address), the
+    interface's IPv6 addresses are exactly those: fixed rather than made
+    from the MAC, and usable at once (no duplicate address detection), so
+    that a test knows them before it starts and waits for no DAD."""
     sh(['ip', '-n', switch_ns, 'link', 'add', veth, 'type', 'veth',
-        'peer', 'name', 'eth0', 'netns', ns])
+        'peer', 'name', ifname, 'netns', ns])
     sh(['ip', '-n', switch_ns, 'link', 'set', veth, 'master', bridge, 'up'])
     if not ipv6:
         sh(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w',
             'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'])
-    sh(['ip', '-n', ns, '-batch', '-'], input='\n'.join([
-        'link set lo up',
-        f'addr add {ip}/{prefixlen} dev eth0',
-        'link set eth0 up',
-        'route add 224.0.0.0/4 dev eth0',
-    ]) + '\n')
+    cmds = ['link set lo up']
+    if link_local:
+        sh(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w',
+            f'net.ipv6.conf.{ifname}.accept_dad=0'])
+        cmds += [f'link set {ifname} addrgenmode none',
+                 f'addr add {link_local}/64 dev {ifname} nodad']
+        if ip6:
+            cmds.append(f'addr add {ip6}/64 dev {ifname} nodad')
+    if ip:
+        cmds.append(f'addr add {ip}/{prefixlen} dev {ifname}')
+    cmds.append(f'link set {ifname} up')
+    if ip and ifname == 'eth0':
+        cmds.append('route add 224.0.0.0/4 dev eth0')
+    sh(['ip', '-n', ns, '-batch', '-'], input='\n'.join(cmds) + '\n')
 
 
 def start_anchor(label, ns, rundir, hostname, etc):

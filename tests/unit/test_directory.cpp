@@ -95,6 +95,97 @@ TEST_SUITE("directory")
 		CHECK(d.size() == 2);
 	}
 
+	TEST_CASE("one host advertised by stock distccd and by us is our record only, by host name and port")
+	{
+		Directory d;
+		const SteadyTime t0{};
+		// A multi-homed host: the two records resolved to addresses of
+		// different interfaces, and the host name in another case.
+		CHECK(d.resolved(instance(2, 0, "10.0.0.2"), t0) == Directory::Outcome::Accepted);
+		ResolvedInstance ours = instance(2, 0, "10.0.0.102", test::oursTxt("00000000000000aa"), "distcc@a #2");
+		ours.hostName = "A.local";
+		CHECK(d.resolved(ours, t0) == Directory::Outcome::Accepted);
+		// Another host's stock record, and one on another port of this host.
+		ResolvedInstance other = instance(2, 0, "10.0.0.3", kStock, "distcc@b");
+		other.hostName = "b.local";
+		CHECK(d.resolved(other, t0) == Directory::Outcome::Accepted);
+		ResolvedInstance otherPort = instance(2, 0, "10.0.0.2", kStock, "distcc@a-test");
+		otherPort.port = 3633;
+		CHECK(d.resolved(otherPort, t0) == Directory::Outcome::Accepted);
+		CHECK(d.size() == 4);
+
+		auto names = [&] {
+			std::set<std::string> out;
+			for (const DirectoryEntry &e : d.snapshot(t0))
+				out.insert(e.name);
+			return out;
+		};
+		CHECK(names() == std::set<std::string>{ "distcc@a #2", "distcc@a-test", "distcc@b" });
+
+		// Our record gone from mDNS (a clean stop's goodbye, no gossip to
+		// vouch): the stock record speaks for the host again.
+		CHECK(d.removed(ours.key, t0) == Directory::Removal::Gone);
+		CHECK(names() == std::set<std::string>{ "distcc@a", "distcc@a-test", "distcc@b" });
+	}
+
+	TEST_CASE("a stock record stays hidden behind our record of its host that died with its gossip")
+	{
+		Vouched v;
+		const SteadyTime t0{};
+		v.heard.insert("00000000000000aa");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2"), t0) == Directory::Outcome::Accepted);
+		const ResolvedInstance ours = instance(2, 0, "10.0.0.2", test::oursTxt("00000000000000aa"), "distcc@a #2");
+		CHECK(v.d.resolved(ours, t0) == Directory::Outcome::Accepted);
+		// Its daemon crashed: avahi-daemon withdrew its record while
+		// gossip still heard it, then gossip let go. The host is gone.
+		CHECK(v.d.removed(ours.key, t0) == Directory::Removal::Withdrawn);
+		auto snap = v.d.snapshot(t0);
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a #2");
+		v.heard.clear();
+		CHECK(v.d.snapshot(t0).empty());
+		// Announced again, ours lists the host once more.
+		CHECK(v.d.resolved(ours, t0) == Directory::Outcome::Accepted);
+		snap = v.d.snapshot(t0);
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a #2");
+		// It hides the stock record for kDeadHostHidden after the
+		// withdrawal, then the stock record lists the host again.
+		v.heard.insert("00000000000000aa");
+		const SteadyTime t1 = t0 + 1h;
+		CHECK(v.d.removed(ours.key, t1) == Directory::Removal::Withdrawn);
+		v.heard.clear();
+		CHECK(v.d.snapshot(t1 + Directory::kDeadHostHidden - 1s).empty());
+		snap = v.d.snapshot(t1 + Directory::kDeadHostHidden);
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a");
+		// A forgotten tombstone (the table needed room) hides nothing.
+		CHECK(v.d.forgetUnvouched(t1) == 1);
+		snap = v.d.snapshot(t1);
+		REQUIRE(snap.size() == 1);
+		CHECK(snap[0].name == "distcc@a");
+	}
+
+	TEST_CASE("a host whose machine crashed: our record stays in mDNS, and so does its stock one, hidden")
+	{
+		Vouched v;
+		const SteadyTime t0{};
+		v.heard.insert("00000000000000aa");
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2"), t0) == Directory::Outcome::Accepted);
+		CHECK(v.d.resolved(instance(2, 0, "10.0.0.2", test::oursTxt("00000000000000aa"), "distcc@a #2"), t0) ==
+		      Directory::Outcome::Accepted);
+		v.heard.clear(); // gossip calls it dead; the overlay drops our record
+		const auto snap = v.d.snapshot(t0);
+		REQUIRE(snap.size() == 1);
+		CHECK_FALSE(snap[0].stock);
+	}
+
+	TEST_CASE("the same-host key folds the host name's case and carries the port")
+	{
+		CHECK(sameHostKey("Build-01.Local", 3632) == "build-01.local:3632");
+		CHECK(sameHostKey("build-01.local", 3633) != sameHostKey("build-01.local", 3632));
+	}
+
 	TEST_CASE("an unusable TXT is refused, and a server turning unusable is dropped")
 	{
 		Directory d;
