@@ -312,6 +312,8 @@ public:
 	std::size_t reservationCount() const noexcept { return clients_.reservations().size(); }
 	std::size_t demandCount() const noexcept { return clients_.demands().size(); }
 	std::size_t leaveCount() const noexcept { return servers_.leaves().size(); }
+	std::size_t clientListCount() const noexcept { return jobs_.size(); }
+	std::size_t localJobsCount() const noexcept { return jobs_.locals().size(); }
 	std::size_t sourceCount() const noexcept { return limiter_.size(); }
 	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
 	const gossip::SpeedTable &speeds() const noexcept { return speeds_; }

@@ -270,6 +270,22 @@ TEST_SUITE("gossip_jobs")
 		CHECK(g.serverClients(kServer).empty());
 	}
 
+	TEST_CASE("a list forged from the server's own address loses to the server's word within a second")
+	{
+		Gossip g = clientKnowingServer();
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 5, { { 3, 2 } }) }, 7), kT0);
+		// One spoofed datagram, far ahead in sequence.
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 1'000'000, { { 66, 9 } }) }, 7), kT0 + 1ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.66", 9 } });
+		// The server goes on saying its own (in its push-pull messages).
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 6, { { 4, 1 } }) }, 7), kT0 + 200ms);
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 6, { { 4, 1 } }) }, 7), kT0 + 1300ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.4", 1 } });
+		// And from then on its sequence counts again.
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 7, { { 5, 1 } }) }, 7), kT0 + 1400ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.5", 1 } });
+	}
+
 	TEST_CASE("a trusted relay may repeat the server's list of its current run only, and the server's word wins")
 	{
 		Gossip g = clientKnowingServer();
