@@ -117,12 +117,19 @@ struct GossipConfig {
 	SpeedPolicy speedPolicy;
 
 	// Who runs jobs where (CLIENTS, LOCAL_JOBS): a server's changed client
-	// list goes out at most every clientsInterval; a client's unchanged
-	// local jobs are said again every localJobsRefresh and forgotten
-	// elsewhere after forgetAfter without a word. At most maxDemands
-	// clients' local jobs are kept, and maxServers servers' lists.
-	std::chrono::milliseconds clientsInterval{ 1000 };
+	// list goes out at most every clientsInterval, a changed list or local
+	// jobs in clientsTransmits rounds; a client's unchanged local jobs are
+	// said again every localJobsRefresh and forgotten elsewhere after
+	// forgetAfter without a word. A node's own list goes in its full-state
+	// answers too (not in requests), others' lists and local jobs only
+	// with relayJobs. The defaults keep the cost within 10 % of a 12-node
+	// farm's gossip with builds running (docs/protocol.md, Cost): every
+	// node hears each server first hand, so nothing needs relaying. At
+	// most maxDemands clients' local jobs are kept, and maxServers lists.
+	std::chrono::milliseconds clientsInterval{ 10000 };
 	std::chrono::milliseconds localJobsRefresh{ 20000 };
+	unsigned clientsTransmits = 1;
+	bool relayJobs = false;
 
 	// Authentication, provided by the adapter that holds the key (e.g.
 	// net::Authenticator). With sign set every datagram is tagged: sign
@@ -343,7 +350,8 @@ private:
 
 	void expire(SteadyTime now);
 	std::uint64_t nextRandom();
-	std::vector<wire::Record> fullState(SteadyTime now) const;
+	// Without @ownList, this node's client list left out.
+	std::vector<wire::Record> fullState(SteadyTime now, bool ownList = true) const;
 	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
 	void count(const std::vector<Datagram> &out);
 	void refitSpeeds(SteadyTime now) const;
