@@ -352,7 +352,10 @@ private:
 	std::uint64_t nextRandom();
 	// Without @ownList, this node's client list left out.
 	std::vector<wire::Record> fullState(SteadyTime now, bool ownList = true) const;
-	std::vector<Datagram> request(const Endpoint &to, SteadyTime now);
+	// With @introduce (a hello to a peer not heard yet), the own client
+	// list and local jobs ride along: their news went out before it
+	// answered.
+	std::vector<Datagram> request(const Endpoint &to, SteadyTime now, bool introduce = false);
 	void count(const std::vector<Datagram> &out);
 	void refitSpeeds(SteadyTime now) const;
 

@@ -218,10 +218,10 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now, bool ownList) const
 	return out;
 }
 
-std::vector<Datagram> Gossip::request(const Endpoint &to, SteadyTime now)
+std::vector<Datagram> Gossip::request(const Endpoint &to, SteadyTime now, bool introduce)
 {
 	std::vector<Datagram> out;
-	for (auto &bytes : packer_.pack(own_.state(now, false), wire::kFlagPushPullRequest, jar_.find(to.address)))
+	for (auto &bytes : packer_.pack(own_.state(now, introduce, introduce), wire::kFlagPushPullRequest, jar_.find(to.address)))
 		out.push_back({ to, std::move(bytes) });
 	return out;
 }
@@ -295,7 +295,7 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 				continue;
 			p.hello = now;
 			++p.hellos;
-			for (Datagram &d : request(p.endpoint, now))
+			for (Datagram &d : request(p.endpoint, now, true))
 				out.push_back(std::move(d));
 			continue;
 		}

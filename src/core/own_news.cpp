@@ -336,7 +336,7 @@ void OwnNews::speedRound(std::vector<wire::Record> &news, SteadyTime now)
 	}
 }
 
-std::vector<wire::Record> OwnNews::state(SteadyTime now, bool jobs) const
+std::vector<wire::Record> OwnNews::state(SteadyTime now, bool list, bool local) const
 {
 	std::vector<wire::Record> out;
 	if (sample_)
@@ -355,9 +355,11 @@ std::vector<wire::Record> OwnNews::state(SteadyTime now, bool jobs) const
 		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
 		out.push_back(r);
 	}
-	if (clients_ && jobs)
+	if (clients_ && list)
 		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
 			out.push_back(std::move(part));
+	if (local_ && local)
+		out.push_back(local_->record);
 	// The newest reports that went out at least once.
 	std::vector<const SpeedEntry *> speeds;
 	for (const auto &[server, e] : speeds_)

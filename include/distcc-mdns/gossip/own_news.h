@@ -91,10 +91,10 @@ public:
 
 	// This round's news: each record still due, one transmit spent.
 	std::vector<wire::Record> round(SteadyTime now);
-	// Everything this node says of itself now (a push-pull's own part);
-	// without @jobs, its client list left out (a request). Its local jobs
-	// only go in rounds: their refresh keeps them, at less cost.
-	std::vector<wire::Record> state(SteadyTime now, bool jobs = true) const;
+	// Everything this node says of itself now (a push-pull's own part):
+	// its client list with @list, its local jobs with @local (a hello; else
+	// rounds carry them, and their refresh keeps them, at less cost).
+	std::vector<wire::Record> state(SteadyTime now, bool list = true, bool local = false) const;
 
 	// The own sample (ageMs meaningless) and when it was made.
 	const std::optional<wire::Sample> &sample() const noexcept { return sample_; }
