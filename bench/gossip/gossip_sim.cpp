@@ -11,6 +11,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -147,6 +148,9 @@ struct Setup {
 	nanoseconds window{ 60s };
 	std::size_t crashes = 5; // servers crashed one after the other once the window is over
 	std::uint64_t seed = 1;
+	// Servers say which clients run their jobs (CLIENTS) and clients their
+	// local jobs (LOCAL_JOBS); false: neither, as before issue 19.
+	bool clientJobs = true;
 };
 
 struct Result {
@@ -208,6 +212,7 @@ private:
 		std::unique_ptr<Gossip> gossip;
 		bool up = true;
 		std::uint32_t running = 0;
+		std::vector<std::size_t> owners; // of each running job: the client node
 		// The own sample gossip last originated: (incarnation, sequence), load.
 		std::optional<std::pair<std::uint64_t, std::uint64_t>> originated;
 		std::uint32_t originatedRunning = 0;
@@ -234,6 +239,7 @@ private:
 	void tick(std::size_t i);
 	void sample(std::size_t i);
 	void loadChange(std::size_t i);
+	std::size_t pickClient(std::size_t server);
 	void deliver(std::size_t slot);
 	void windowStart();
 	void agePoll();
@@ -313,8 +319,13 @@ Simulation::Simulation(const Setup &setup)
 			if (j != i)
 				node.gossip->addPeer(endpointOf(j));
 		schedule(kStart + phase(setup_.gossip.period), Kind::Tick, i);
+		// Every client builds and compiles two files itself meanwhile.
+		if (setup_.clientJobs && (i >= setup_.servers || setup_.servers == setup_.nodes))
+			node.gossip->setOwnLocalJobs(2);
 		if (i < setup_.servers) {
 			node.running = pickRunning(rng_);
+			for (std::uint32_t j = 0; j < node.running; ++j)
+				node.owners.push_back(pickClient(i));
 			schedule(kStart + phase(setup_.sampleInterval), Kind::Sample, i);
 			if (setup_.scenario.changeRate > 0)
 				schedule(kStart + exponential(setup_.scenario.changeRate), Kind::LoadChange, i);
@@ -400,6 +411,15 @@ void Simulation::sample(std::size_t i)
 	if (!node.up)
 		return;
 	node.gossip->setOwnSample(loadOf(node.running), now_);
+	if (setup_.clientJobs) {
+		std::map<std::size_t, std::uint32_t> per;
+		for (std::size_t owner : node.owners)
+			++per[owner];
+		std::vector<ClientJobs> clients;
+		for (const auto &[owner, running] : per)
+			clients.push_back({ endpointOf(owner).address, running });
+		node.gossip->setOwnClients(std::move(clients));
+	}
 	const auto own = node.gossip->server(idOf(i), now_);
 	if (!own)
 		throw InternalError(fmt::format("server {} does not know its own sample", i));
@@ -435,7 +455,24 @@ void Simulation::loadChange(std::size_t i)
 		--node.running;
 	else
 		node.running = std::bernoulli_distribution(0.5)(rng_) ? node.running + 1 : node.running - 1;
+	// A new job comes from some client; an ending one is any of those running.
+	if (node.running > node.owners.size()) {
+		node.owners.push_back(pickClient(i));
+	} else if (!node.owners.empty()) {
+		std::uniform_int_distribution<std::size_t> pick(0, node.owners.size() - 1);
+		node.owners.erase(node.owners.begin() + static_cast<std::ptrdiff_t>(pick(rng_)));
+	}
 	schedule(now_ + exponential(setup_.scenario.changeRate), Kind::LoadChange, i);
+}
+
+std::size_t Simulation::pickClient(std::size_t server)
+{
+	// The clients are the nodes that are no server, or every other node.
+	const std::size_t first = setup_.servers < setup_.nodes ? setup_.servers : 0;
+	std::uniform_int_distribution<std::size_t> pick(first, setup_.nodes - 1);
+	for (;;)
+		if (const std::size_t c = pick(rng_); c != server)
+			return c;
 }
 
 void Simulation::send(std::size_t from, std::vector<Datagram> out)
@@ -706,6 +743,7 @@ struct Options {
 	milliseconds sampleInterval{ 250 };
 	GossipConfig gossip;
 	std::uint64_t seed = 1;
+	bool clientJobs = true;
 };
 
 const std::vector<Scenario> &namedScenarios()
@@ -741,6 +779,11 @@ void usage(std::FILE *out)
 		"  --heartbeat-interval=MS GossipConfig::heartbeatInterval\n"
 		"  --load-transmits=N      GossipConfig::loadTransmits\n"
 		"  --seed=N                of the simulation [1]\n"
+		"  --no-client-jobs        servers do not say who runs their jobs, nor clients\n"
+		"                          their local jobs (the traffic before issue 19)\n"
+		"  --clients-interval=MS   GossipConfig::clientsInterval\n"
+		"  --clients-transmits=N   GossipConfig::clientsTransmits\n"
+		"  --no-relay-jobs         GossipConfig::relayJobs false\n"
 		"  -h, --help              show this help and exit\n"
 		"\n"
 		"Exits 0 whatever the numbers, 1 on an internal error, 2 on a usage error.\n",
@@ -776,6 +819,10 @@ Options parse(int argc, char **argv)
 		OptHeartbeatInterval,
 		OptLoadTransmits,
 		OptSeed,
+		OptNoClientJobs,
+		OptClientsInterval,
+		OptClientsTransmits,
+		OptNoRelayJobs,
 	};
 	static const option longOptions[] = {
 		{ "nodes", required_argument, nullptr, OptNodes },
@@ -792,6 +839,10 @@ Options parse(int argc, char **argv)
 		{ "heartbeat-interval", required_argument, nullptr, OptHeartbeatInterval },
 		{ "load-transmits", required_argument, nullptr, OptLoadTransmits },
 		{ "seed", required_argument, nullptr, OptSeed },
+		{ "no-client-jobs", no_argument, nullptr, OptNoClientJobs },
+		{ "clients-interval", required_argument, nullptr, OptClientsInterval },
+		{ "clients-transmits", required_argument, nullptr, OptClientsTransmits },
+		{ "no-relay-jobs", no_argument, nullptr, OptNoRelayJobs },
 		{ "help", no_argument, nullptr, 'h' },
 		{ nullptr, 0, nullptr, 0 },
 	};
@@ -855,6 +906,18 @@ Options parse(int argc, char **argv)
 			break;
 		case OptSeed:
 			o.seed = static_cast<std::uint64_t>(cli.integer("--seed", optarg, 0, INT64_MAX));
+			break;
+		case OptNoClientJobs:
+			o.clientJobs = false;
+			break;
+		case OptClientsInterval:
+			o.gossip.clientsInterval = ms("--clients-interval");
+			break;
+		case OptClientsTransmits:
+			o.gossip.clientsTransmits = static_cast<unsigned>(cli.integer("--clients-transmits", optarg, 1, 64));
+			break;
+		case OptNoRelayJobs:
+			o.gossip.relayJobs = false;
 			break;
 		case 'h':
 			usage(stdout);
@@ -928,6 +991,9 @@ void printHeader(const Options &o)
 		   "over 0-{} running; delivery 0.2-2 ms; {} s warm-up, {} s measured, then {} servers crash one "
 		   "after the other\n",
 		   o.sampleInterval.count(), kSlots, kWarmup.count() / 1000, o.seconds, o.crashes);
+	fmt::print("client jobs: {}\n", o.clientJobs ? "servers gossip which client runs each job (CLIENTS), clients "
+						       "their 2 local jobs (LOCAL_JOBS)"
+						     : "not gossiped (--no-client-jobs)");
 	fmt::print("B/s: UDP payload bytes sent per node (add 28 B per packet for IPv4+UDP); pp%: share in "
 		   "push-pull datagrams\n");
 	fmt::print("age: of every server's sample at every other node, polled every {} ms; worst: the oldest "
@@ -1015,6 +1081,7 @@ int run(int argc, char **argv)
 			setup.window = std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(o.seconds));
 			setup.crashes = o.crashes;
 			setup.seed = o.seed * 1'000'003 + n * 1009 + s * 31 + k;
+			setup.clientJobs = o.clientJobs;
 			Simulation sim(setup);
 			const Result r = sim.run();
 			printRow(setup, r);

@@ -34,7 +34,7 @@ Gossip::Gossip(GossipConfig config)
 	  own_({ config_.node, config_.incarnation, config_.newsTransmits, config_.loadTransmits,
 		 config_.heartbeatInterval, config_.demandRefresh, config_.reservationTtl, config_.maxReservations,
 		 config_.speedRefresh, config_.speedPerRound, config_.speedInState, config_.maxServers,
-		 config_.clientsInterval, config_.localJobsRefresh }),
+		 config_.clientsInterval, config_.localJobsRefresh, config_.clientsTransmits }),
 	  packer_({ config_.node, config_.incarnation, config_.maxDatagram, config_.minRequest, config_.sign }),
 	  peers_(config_.maxPeers, config_.maxServers, config_.deadAfter),
 	  servers_(config_.maxServers, config_.maxLeaves, config_.forgetAfter),
@@ -175,9 +175,9 @@ SpeedEstimate Gossip::speedOf(std::uint64_t server, double advertised, SteadyTim
 
 // ---- sending
 
-std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
+std::vector<wire::Record> Gossip::fullState(SteadyTime now, bool ownList) const
 {
-	std::vector<wire::Record> out = own_.state(now);
+	std::vector<wire::Record> out = own_.state(now, ownList);
 	auto fresh = [&](SteadyTime origin) { return now - origin <= milliseconds(wire::kMaxAgeMs); };
 	for (const auto &[node, left] : servers_.leaves())
 		out.push_back(wire::Leave{ node, left.incarnation });
@@ -204,7 +204,7 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
 	}
 	// Others' lists of their current run, and local jobs, as held: a list
 	// goes out on change only, so a node that missed it gets it here.
-	for (std::uint64_t id : jobs_.listed()) {
+	for (std::uint64_t id : config_.relayJobs ? jobs_.listed() : std::vector<std::uint64_t>{}) {
 		const gossip::JobsTable::List *list = jobs_.clientsOf(id);
 		const gossip::ServerTable::Entry *e = servers_.find(id);
 		if (!e || e->sample.incarnation != list->incarnation || servers_.hasLeft(id, list->incarnation))
@@ -212,15 +212,16 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
 		for (wire::Clients &part : gossip::JobsTable::parts(id, *list))
 			out.push_back(std::move(part));
 	}
-	for (const auto &[client, l] : jobs_.locals())
-		out.push_back(l.record);
+	if (config_.relayJobs)
+		for (const auto &[client, l] : jobs_.locals())
+			out.push_back(l.record);
 	return out;
 }
 
-std::vector<Datagram> Gossip::request(const Endpoint &to, SteadyTime now)
+std::vector<Datagram> Gossip::request(const Endpoint &to, SteadyTime now, bool introduce)
 {
 	std::vector<Datagram> out;
-	for (auto &bytes : packer_.pack(own_.state(now), wire::kFlagPushPullRequest, jar_.find(to.address)))
+	for (auto &bytes : packer_.pack(own_.state(now, introduce, introduce), wire::kFlagPushPullRequest, jar_.find(to.address)))
 		out.push_back({ to, std::move(bytes) });
 	return out;
 }
@@ -294,7 +295,7 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 				continue;
 			p.hello = now;
 			++p.hellos;
-			for (Datagram &d : request(p.endpoint, now))
+			for (Datagram &d : request(p.endpoint, now, true))
 				out.push_back(std::move(d));
 			continue;
 		}

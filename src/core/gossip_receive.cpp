@@ -294,12 +294,16 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 	// Once per half interval, since a request may arrive over several paths.
 	if (peer.replied && now - *peer.replied < config_.pushPullInterval / 2) {
 		// Still answer with our own word: it may be a probe.
-		for (auto &bytes : packer_.pack(own_.state(now), 0))
+		for (auto &bytes : packer_.pack(own_.state(now, false), 0))
 			out.push_back({ source.from, std::move(bytes) });
 		return out;
 	}
 	peer.replied = now;
-	std::vector<wire::Record> records = fullState(now);
+	// The own client list once per list and asker: its news went to every
+	// peer already, and the answers are what it costs most in.
+	const std::uint64_t list = own_.clientsSequence();
+	std::vector<wire::Record> records = fullState(now, peer.listAnswered != list);
+	peer.listAnswered = list;
 	records.insert(records.begin(), wire::Cookie{ validator_.cookieFor(source.from.address, now) });
 	for (auto &bytes : packer_.pack(records, wire::kFlagFullState))
 		out.push_back({ source.from, std::move(bytes) });

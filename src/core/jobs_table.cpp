@@ -35,13 +35,32 @@ Verdict JobsTable::clients(const wire::Clients &c, bool firstHand, std::uint64_t
 	// Judged against the server's own last word when first hand (so that
 	// no relayed copy can hold it back), else against what is held.
 	const std::optional<Key> against = firstHand ? s.anchor
-				     : s.held ? std::optional(Key{ s.held->incarnation, s.held->sequence })
-					      : std::nullopt;
+					   : s.held  ? std::optional(Key{ s.held->incarnation, s.held->sequence })
+						     : std::nullopt;
+	const bool heldKey = s.held && key == Key{ s.held->incarnation, s.held->sequence };
 	if (against && key <= *against) {
-		if (s.held && key == Key{ s.held->incarnation, s.held->sequence })
+		if (heldKey) {
 			s.heard = now;
-		return Verdict::Stale;
+			if (firstHand)
+				s.staleSince.reset();
+			return Verdict::Stale;
+		}
+		// The server's own word, older than its anchor: late, or the
+		// anchor came from a forged copy of its address. The first such
+		// part waits; one a kReanchorAfter later wins.
+		if (!firstHand)
+			return Verdict::Stale;
+		if (!s.staleSince) {
+			s.staleSince = now;
+			return Verdict::Stale;
+		}
+		if (now - *s.staleSince < ServerTable::kReanchorAfter)
+			return Verdict::Stale;
+		s.anchor.reset();
+		s.pending.reset();
 	}
+	if (firstHand)
+		s.staleSince.reset();
 	// A newer list in the making wins, unless it is only relayed and this
 	// is the server's own word.
 	if (s.pending && !(firstHand && !s.pending->firstHand) &&
@@ -164,8 +183,7 @@ std::vector<wire::Clients> JobsTable::parts(std::uint64_t server, const List &li
 		1, (list.entries.size() + wire::kClientsPerRecord - 1) / wire::kClientsPerRecord);
 	std::vector<wire::Clients> out;
 	for (std::size_t i = 0; i < count; ++i) {
-		wire::Clients c{ server, list.incarnation, list.sequence, static_cast<std::uint8_t>(i),
-				 static_cast<std::uint8_t>(count), i == 0 ? list.others : 0, {} };
+		wire::Clients c{ server, list.incarnation, list.sequence, static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(count), i == 0 ? list.others : 0, {} };
 		const std::size_t from = i * wire::kClientsPerRecord;
 		const std::size_t to = std::min(list.entries.size(), from + wire::kClientsPerRecord);
 		c.entries.assign(list.entries.begin() + static_cast<std::ptrdiff_t>(from),

@@ -279,7 +279,7 @@ void OwnNews::jobsRound(std::vector<wire::Record> &news, SteadyTime now)
 			clients_->incarnation = settings_.incarnation;
 			clients_->sequence = bump(clientsSequence_);
 			clientsOrigin_ = now;
-			clientsTransmits_ = settings_.newsTransmits;
+			clientsTransmits_ = settings_.clientsTransmits;
 		}
 	}
 	if (clients_ && clientsTransmits_) {
@@ -290,7 +290,7 @@ void OwnNews::jobsRound(std::vector<wire::Record> &news, SteadyTime now)
 	if (localWanted_) {
 		if (!local_ || std::get<wire::LocalJobs>(local_->record).jobs != *localWanted_) {
 			wire::LocalJobs l{ settings_.node, settings_.incarnation, bump(sequence_), *localWanted_ };
-			local_ = Entry{ l, now, settings_.newsTransmits };
+			local_ = Entry{ l, now, settings_.clientsTransmits };
 		} else if (now - local_->origin >= settings_.localJobsRefresh) {
 			// The same word again (same sequence): receivers keep it.
 			local_->origin = now;
@@ -336,7 +336,7 @@ void OwnNews::speedRound(std::vector<wire::Record> &news, SteadyTime now)
 	}
 }
 
-std::vector<wire::Record> OwnNews::state(SteadyTime now) const
+std::vector<wire::Record> OwnNews::state(SteadyTime now, bool list, bool local) const
 {
 	std::vector<wire::Record> out;
 	if (sample_)
@@ -355,10 +355,10 @@ std::vector<wire::Record> OwnNews::state(SteadyTime now) const
 		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
 		out.push_back(r);
 	}
-	if (clients_)
+	if (clients_ && list)
 		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
 			out.push_back(std::move(part));
-	if (local_)
+	if (local_ && local)
 		out.push_back(local_->record);
 	// The newest reports that went out at least once.
 	std::vector<const SpeedEntry *> speeds;

@@ -266,6 +266,11 @@ Daemon::Daemon(DaemonConfig config)
 			if (const std::optional<std::uint64_t> digest = advertiser_->profileDigest())
 				gossip_->gossip().setOwnProfile(*digest, now);
 			gossip_->gossip().setOwnSample(sampleOf(self, reading, accepting), now);
+			// Who runs those jobs: gossip says it when it changes.
+			std::vector<ClientJobs> clients;
+			for (const auto &[address, running] : reading.clients)
+				clients.push_back({ address, running });
+			gossip_->gossip().setOwnClients(std::move(clients));
 		};
 	if (config_.measured) {
 		speedKeeper_.emplace(*config_.measured, host::onlineCpus());

@@ -342,6 +342,7 @@ PortSockets LoadProbe::sockets()
 			families |= l.local.ipv6 ? 2u : 1u;
 		if (unchanged && families == lastFamilies_) {
 			listeners->established = last_->established;
+			listeners->clients = last_->clients;
 			return std::move(*listeners);
 		}
 		if (auto all = diag_.port(port_)) {
@@ -369,6 +370,7 @@ LoadReading LoadProbe::read()
 	const TcpCounts tcp = sockets();
 	reading.listening = !tcp.listeners.empty();
 	reading.running = tcp.established;
+	reading.clients = tcp.clients;
 	std::vector<std::pair<std::uint64_t, std::uint32_t>> now;
 	for (const procfs::TcpEntry &l : tcp.listeners)
 		now.emplace_back(l.inode, l.uid.value_or(UINT32_MAX));

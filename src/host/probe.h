@@ -39,6 +39,8 @@ struct LoadReading {
 	std::uint32_t running = 0; // running + queued jobs: ESTABLISHED to the port
 	double runnable = 0.0;	   // runnable tasks of the host, this reader excluded
 	double load1 = 0.0;	   // the 1-minute load average
+	// Of running, per client address (numeric): who runs the jobs.
+	std::map<std::string, std::uint32_t> clients;
 };
 
 // Who may own distccd's listening socket: root, and distccd's user where the

@@ -211,6 +211,13 @@ std::uint32_t established(std::span<const TcpEntry> entries, std::uint16_t port)
 	return count;
 }
 
+void countClients(std::span<const TcpEntry> entries, std::uint16_t port, std::map<std::string, std::uint32_t> &counts)
+{
+	for (const TcpEntry &e : entries)
+		if (e.state == kTcpEstablished && e.local.port == port)
+			++counts[e.remote.lineAddress()];
+}
+
 std::optional<LoadAvg> parseLoadavg(std::string_view text) noexcept
 {
 	const std::string_view load1 = nextToken(text);

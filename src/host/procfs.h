@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,6 +67,11 @@ std::vector<TcpEntry> listeners(std::span<const TcpEntry> entries, std::uint16_t
 // side until the client sends; distcc sends its request at once, and a bare
 // connect (a port scan, a health check) is thus no job.
 std::uint32_t established(std::span<const TcpEntry> entries, std::uint16_t port) noexcept;
+
+// The same per client: adds each ESTABLISHED socket on local @port to the
+// count of its remote address (TcpEndpoint::lineAddress(): an IPv4 client
+// of an IPv6 listener as plain IPv4), which client runs how many jobs.
+void countClients(std::span<const TcpEntry> entries, std::uint16_t port, std::map<std::string, std::uint32_t> &counts);
 
 struct LoadAvg {
 	double load1 = 0.0;	    // the 1-minute load average

@@ -222,10 +222,12 @@ std::optional<PortSockets> SockDiag::port(std::uint16_t port)
 		if (std::none_of(out->listeners.begin(), out->listeners.end(),
 				 [&](const procfs::TcpEntry &l) { return l.local.ipv6 == ipv6; }))
 			continue;
-		const auto n = established(port, ipv6 ? AF_INET6 : AF_INET);
-		if (!n)
+		auto d = dump(ipv6 ? AF_INET6 : AF_INET, 1u << procfs::kTcpEstablished, true, port);
+		if (!d)
 			return std::nullopt;
-		out->established += *n;
+		// Checked again, as in established(): the kernel ran the filter.
+		out->established += procfs::established(d->entries, port);
+		procfs::countClients(d->entries, port, out->clients);
 	}
 	return out;
 }
@@ -363,6 +365,7 @@ PortSockets portSocketsFromProc(std::uint16_t port, const std::string &procRoot)
 		for (procfs::TcpEntry &e : procfs::listeners(entries, port))
 			counts.listeners.push_back(std::move(e));
 		counts.established += procfs::established(entries, port);
+		procfs::countClients(entries, port, counts.clients);
 	}
 	return counts;
 }

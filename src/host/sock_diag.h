@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ namespace dmdns::host {
 struct PortSockets {
 	std::vector<procfs::TcpEntry> listeners;
 	std::uint32_t established = 0;
+	// The same per client address (procfs::countClients): who runs the
+	// jobs. Bounded by the sockets read.
+	std::map<std::string, std::uint32_t> clients;
 	bool truncated = false; // more sockets than the bound: some were not seen
 };
 

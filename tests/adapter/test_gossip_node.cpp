@@ -184,6 +184,34 @@ TEST_SUITE("adapter_gossip_node")
 		CHECK(b.node->gossip().peerNode({ "127.0.0.1", 40001 }) == 0xa);
 	}
 
+	TEST_CASE("through the adapter, a server's client list and a client's local jobs reach the other node")
+	{
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node server(loop.get(), clock, 0xa, 40001, { { "127.0.0.1", 40002 } });
+		Node client(loop.get(), clock, 0xb, 40002, { { "127.0.0.1", 40001 } });
+		server.node->gossip().setOwnSample(sample(4), clock.now());
+		server.node->gossip().setOwnClients({ { "127.0.0.1", 3 }, { "10.0.0.7", 1 } });
+		client.node->gossip().setOwnLocalJobs(2);
+
+		const std::vector<ClientJobs> expected{ { "127.0.0.1", 3 }, { "10.0.0.7", 1 } };
+		std::vector<ClientJobs> seen;
+		std::optional<std::uint32_t> local;
+		// Bounded: a few rounds of 100 ms of fake time.
+		for (int round = 0; round < 50 && !(seen == expected && local); ++round) {
+			clock.advance(100ms);
+			route(server, 40001, client, 40002);
+			route(client, 40002, server, 40001);
+			seen = client.node->gossip().serverClients(0xa);
+			local = server.node->gossip().localJobs(0xb);
+		}
+		CHECK(seen == expected);
+		CHECK(local == 2u);
+		// The address a client list names maps to the node sending from it.
+		CHECK(server.node->gossip().nodeAt("127.0.0.1") == 0xbu);
+		CHECK_FALSE(server.node->gossip().nodeAt("10.0.0.7").has_value());
+	}
+
 	TEST_CASE("mDNS sightings of _distcc-mdns._udp become peers, not our own, and leave with their goodbye")
 	{
 		uv::Loop loop;

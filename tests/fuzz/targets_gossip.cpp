@@ -70,7 +70,8 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 		if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
 			violated("tick sent an invalid datagram");
 	if (gossip.serverCount() > 8 || gossip.reservationCount() > 8 || gossip.demandCount() > 8 ||
-	    gossip.leaveCount() > 8 || gossip.sourceCount() > 4)
+	    gossip.leaveCount() > 8 || gossip.sourceCount() > 4 || gossip.clientListCount() > 8 ||
+	    gossip.localJobsCount() > 8)
 		violated("gossip tables past their bounds");
 }
 

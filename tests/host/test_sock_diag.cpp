@@ -11,6 +11,7 @@
 #include <fstream>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <map>
 #include <netinet/in.h>
 #include <sstream>
 #include <sys/prctl.h>
@@ -268,6 +269,54 @@ TEST_SUITE("sock_diag")
 		CHECK(text(files[0]) == "1000@2:3632=2");
 		CHECK(text(files[1]) == "1000@3:3632=1");
 		CHECK(text(files[2]) == "1001@2:3632=1");
+	}
+
+	TEST_CASE("the connections are counted per client address, by netlink and from the files alike")
+	{
+		SockDiag diag;
+		REQUIRE_MESSAGE(diag.available(), "NETLINK_SOCK_DIAG refused here");
+		Listener listener;
+		// Clients on three loopback addresses (the whole of 127/8 is
+		// loopback): 3 jobs from .2, 2 from .3, 1 from .1.
+		auto from = [&](const char *address) {
+			UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+			REQUIRE(c.get() >= 0);
+			sockaddr_in a{};
+			a.sin_family = AF_INET;
+			REQUIRE(::inet_pton(AF_INET, address, &a.sin_addr) == 1);
+			REQUIRE(::bind(c.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+			sockaddr_in to{};
+			to.sin_family = AF_INET;
+			to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			to.sin_port = htons(listener.port());
+			REQUIRE(::connect(c.get(), reinterpret_cast<sockaddr *>(&to), sizeof to) == 0);
+			return c;
+		};
+		std::vector<UniqueFd> clients;
+		for (const char *address : { "127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3" })
+			clients.push_back(from(address));
+		clients.push_back(listener.connect());
+		const std::map<std::string, std::uint32_t> expected{ { "127.0.0.1", 1 }, { "127.0.0.2", 3 }, { "127.0.0.3", 2 } };
+		auto seen = diag.port(listener.port());
+		REQUIRE(seen);
+		CHECK(seen->established == 6);
+		CHECK(seen->clients == expected);
+		CHECK(portSocketsFromProc(listener.port()).clients == expected);
+		// The probe hands them on with its reading, re-counted when one closes.
+		LoadProbe probe(listener.port(), "/proc", { ::getuid() });
+		CHECK(probe.read().clients == expected);
+		clients.erase(clients.begin());
+		const std::map<std::string, std::uint32_t> fewer{ { "127.0.0.1", 1 }, { "127.0.0.2", 2 }, { "127.0.0.3", 2 } };
+		CHECK(probe.read().clients == fewer);
+		// An IPv4 client of an IPv6 listener reads as plain IPv4, from the files too.
+		TempDir proc;
+		fs::create_directories(proc.path() / "net");
+		std::ofstream(proc.path() / "net/tcp6")
+			<< "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+			   "   0: 00000000000000000000000000000000:0E30 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 37393 1\n"
+			   "   1: 0000000000000000FFFF00000100007F:0E30 0000000000000000FFFF00000300000A:A001 01 00000000:00000000 00:00000000 00000000   102        0 37400 1\n";
+		const PortSockets files = portSockets(3632, proc.path().string());
+		CHECK(files.clients == std::map<std::string, std::uint32_t>{ { "10.0.0.3", 1 } });
 	}
 
 	TEST_CASE("portSockets reads a tree of files when it is not the real /proc")

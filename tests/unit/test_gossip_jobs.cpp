@@ -193,15 +193,15 @@ TEST_SUITE("gossip_jobs")
 
 		// Unchanged, it is not said again with every round...
 		std::size_t later = 0;
-		for (int i = 2; i < 40; ++i) {
+		for (int i = 1; i < 40; ++i) {
 			server.setOwnSample(sampleOf(kServer, 0, 0), kT0 + 200ms * i);
 			server.setOwnClients(mine);
 			for (const Datagram &d : server.tick(kT0 + 200ms * i))
 				if (!(wire::decode(d.bytes).packet->header.flags & wire::kFlagPushPullRequest))
 					later += countOf({ d }, wire::RecordType::Clients);
 		}
-		// ...beyond its newsTransmits (two rounds, two parts each).
-		CHECK(later == (server.config().newsTransmits - 1) * wire::kMaxClientParts);
+		// ...beyond its clientsTransmits (two parts each).
+		CHECK(later == (server.config().clientsTransmits - 1) * wire::kMaxClientParts);
 	}
 
 	TEST_CASE("a changed list goes out at most once a clientsInterval, the newest one")
@@ -218,18 +218,24 @@ TEST_SUITE("gossip_jobs")
 		CHECK(client.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 1 } });
 		SteadyTime t = kT0;
 		std::size_t sent = 0;
-		for (std::uint32_t i = 2; i <= 9; ++i) {
+		const auto interval = server.config().clientsInterval;
+		const int rounds = static_cast<int>(interval / 200ms);
+		for (int i = 1; i <= rounds + 1; ++i) {
 			t += 200ms;
-			server.setOwnClients({ { "10.0.0.3", i } });
+			server.setOwnClients({ { "10.0.0.3", static_cast<std::uint32_t>(i + 1) } });
 			const auto out = server.tick(t);
-			sent += countOf(out, wire::RecordType::Clients);
+			for (const Datagram &d : out)
+				if (!(wire::decode(d.bytes).packet->header.flags & wire::kFlagPushPullRequest))
+					sent += countOf({ d }, wire::RecordType::Clients);
 			pass(out, client, kServerAt, t);
+			// Held back until the interval is over.
+			if (t - kT0 < interval)
+				CHECK(client.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 1 } });
 		}
-		// 1.6 s of changes every round: one new list (twice), not eight.
-		CHECK(sent == 1 + 2);
-		t += server.config().clientsInterval;
-		pass(server.tick(t), client, kServerAt, t);
-		CHECK(client.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 9 } });
+		// A change every round for a whole interval: one new list, not 25.
+		CHECK(sent == server.config().clientsTransmits);
+		CHECK(client.serverClients(kServer) ==
+		      std::vector<ClientJobs>{ { "10.0.0.3", static_cast<std::uint32_t>(rounds + 1) } });
 	}
 
 	TEST_CASE("only the server says who runs on it: a forged list from another sender has no effect")
@@ -268,6 +274,22 @@ TEST_SUITE("gossip_jobs")
 		// A clean stop takes the list along.
 		g.receive(kServerAt, datagram(kServer, { wire::Leave{ kServer, 8 } }, 8), kT0 + 5ms);
 		CHECK(g.serverClients(kServer).empty());
+	}
+
+	TEST_CASE("a list forged from the server's own address loses to the server's word within a second")
+	{
+		Gossip g = clientKnowingServer();
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 5, { { 3, 2 } }) }, 7), kT0);
+		// One spoofed datagram, far ahead in sequence.
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 1'000'000, { { 66, 9 } }) }, 7), kT0 + 1ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.66", 9 } });
+		// The server goes on saying its own (in its push-pull messages).
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 6, { { 4, 1 } }) }, 7), kT0 + 200ms);
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 6, { { 4, 1 } }) }, 7), kT0 + 1300ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.4", 1 } });
+		// And from then on its sequence counts again.
+		g.receive(kServerAt, datagram(kServer, { listOf(kServer, 7, 7, { { 5, 1 } }) }, 7), kT0 + 1400ms);
+		CHECK(g.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.5", 1 } });
 	}
 
 	TEST_CASE("a trusted relay may repeat the server's list of its current run only, and the server's word wins")
@@ -359,45 +381,57 @@ TEST_SUITE("gossip_jobs")
 			pass(out, server, kClientAt, t);
 		}
 		CHECK(server.localJobs(kClient) == 2u);
-		CHECK(sent == client.config().newsTransmits);
+		CHECK(sent == client.config().clientsTransmits);
 		for (int i = 0; i < 5; ++i, t += 200ms)
 			for (const Datagram &d : client.tick(t))
 				if (!(wire::decode(d.bytes).packet->header.flags & wire::kFlagPushPullRequest))
 					sent += countOf({ d }, wire::RecordType::LocalJobs);
-		CHECK(sent == client.config().newsTransmits + 1); // the refresh
+		CHECK(sent == client.config().clientsTransmits + 1); // the refresh
 		client.setOwnLocalJobs(0);
 		const auto out = client.tick(t);
 		pass(out, server, kClientAt, t);
 		CHECK(server.localJobs(kClient) == 0u);
 	}
 
-	TEST_CASE("push-pull answers carry the lists and local jobs held, so a node that missed them learns them")
+	TEST_CASE("with relayJobs, push-pull answers carry the lists and local jobs held; by default only the own list")
 	{
-		Gossip server(configFor(kServer));
-		Gossip relay(configFor(kRelay));
-		relay.addPeer(kServerAt);
-		relay.receive(kServerAt,
-			      datagram(kServer, { sampleOf(kServer, 7, 1), listOf(kServer, 7, 1, { { 3, 2 } }) }, 7), kT0);
-		relay.receive(kClientAt, datagram(kClient, { wire::LocalJobs{ kClient, 1, 1, 4 } }), kT0);
-		REQUIRE(relay.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 2 } });
-		// A newcomer pulls the relay's state (its --peer: trusted).
-		GossipConfig nc = configFor(0x77);
-		Gossip newcomer(nc);
-		newcomer.addPeer(kRelayAt, true);
-		SteadyTime t = kT0 + 10ms;
-		for (int hop = 0; hop < 8; ++hop, t += 10ms) {
-			std::vector<Datagram> ask = newcomer.tick(t);
-			std::vector<Datagram> answers;
-			for (const Datagram &d : ask)
-				for (Datagram &a : relay.receive({ "10.0.0.77", 3632 }, d.bytes, t))
-					answers.push_back(std::move(a));
-			pass(answers, newcomer, kRelayAt, t);
-			if (!newcomer.serverClients(kServer).empty() && newcomer.localJobs(kClient))
-				break;
+		for (const bool relays : { true, false }) {
+			CAPTURE(relays);
+			GossipConfig rc = configFor(kRelay);
+			rc.relayJobs = relays;
+			Gossip relay(rc);
+			relay.addPeer(kServerAt);
+			relay.receive(kServerAt,
+				      datagram(kServer, { sampleOf(kServer, 7, 1), listOf(kServer, 7, 1, { { 3, 2 } }) }, 7),
+				      kT0);
+			relay.receive(kClientAt, datagram(kClient, { wire::LocalJobs{ kClient, 1, 1, 4 } }), kT0);
+			relay.setOwnSample(sampleOf(kRelay, 0, 0), kT0);
+			relay.setOwnClients({ { "10.0.0.9", 5 } });
+			relay.tick(kT0); // originated at its round
+			REQUIRE(relay.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 2 } });
+			// A newcomer pulls the relay's state (its --peer: trusted).
+			Gossip newcomer(configFor(0x77));
+			newcomer.addPeer(kRelayAt, true);
+			SteadyTime t = kT0 + 10ms;
+			for (int hop = 0; hop < 8; ++hop, t += 10ms) {
+				std::vector<Datagram> answers;
+				for (const Datagram &d : newcomer.tick(t))
+					for (Datagram &a : relay.receive({ "10.0.0.77", 3632 }, d.bytes, t))
+						answers.push_back(std::move(a));
+				pass(answers, newcomer, kRelayAt, t);
+				if (!newcomer.serverClients(kRelay).empty())
+					break;
+			}
+			CHECK(newcomer.server(kServer, t).has_value());
+			CHECK(newcomer.serverClients(kRelay) == std::vector<ClientJobs>{ { "10.0.0.9", 5 } });
+			if (relays) {
+				CHECK(newcomer.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 2 } });
+				CHECK(newcomer.localJobs(kClient) == 4u);
+			} else {
+				CHECK(newcomer.serverClients(kServer).empty());
+				CHECK_FALSE(newcomer.localJobs(kClient).has_value());
+			}
 		}
-		CHECK(newcomer.serverClients(kServer) == std::vector<ClientJobs>{ { "10.0.0.3", 2 } });
-		CHECK(newcomer.localJobs(kClient) == 4u);
-		(void)server;
 	}
 
 	TEST_CASE("nodeAt: the node a peer's address speaks for")

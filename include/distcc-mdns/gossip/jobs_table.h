@@ -21,7 +21,9 @@ namespace dmdns::gossip {
 // what is held whenever it is newer than its last own word, whatever
 // relays said; a trusted relay's copy only when newer than what is held,
 // and for a server's list only of the run the server's own samples speak
-// for. Both tables are bounded; the least recently heard entry goes.
+// for. A server whose own parts keep coming older than its anchor for
+// ServerTable::kReanchorAfter had its anchor forged: its word wins again.
+// Both tables are bounded; the least recently heard entry goes.
 class JobsTable final
 {
 public:
@@ -57,6 +59,7 @@ public:
 
 	const std::map<std::uint64_t, Local> &locals() const noexcept { return locals_; }
 	std::vector<std::uint64_t> listed() const;
+	std::size_t size() const noexcept { return servers_.size(); } // servers with a list or a part
 	std::uint64_t evicted() const noexcept { return evicted_; }
 	// Every part of @list, as the server sent it (for a push-pull answer).
 	static std::vector<wire::Clients> parts(std::uint64_t server, const List &list);
@@ -79,6 +82,9 @@ private:
 		std::optional<Key> anchor; // the server's own last complete list
 		std::optional<Pending> pending;
 		SteadyTime heard{};
+		// First-hand parts older than the anchor since when: a forged copy
+		// of the server's address set the anchor (ServerTable::kReanchorAfter).
+		std::optional<SteadyTime> staleSince;
 	};
 	Verdict complete(Server &s);
 

@@ -38,8 +38,9 @@ struct OwnNewsSettings {
 	// A changed client list goes out at most this often (a build moves it
 	// with every job); own local jobs are said again this often unchanged,
 	// so that receivers, which forget them after forgetAfter, keep them.
-	std::chrono::milliseconds clientsInterval{ 1000 };
+	std::chrono::milliseconds clientsInterval{ 10000 };
 	std::chrono::milliseconds localJobsRefresh{ 20000 };
+	unsigned clientsTransmits = 1;
 };
 
 // The transmit queue of what this node says of itself: every new word goes
@@ -90,8 +91,10 @@ public:
 
 	// This round's news: each record still due, one transmit spent.
 	std::vector<wire::Record> round(SteadyTime now);
-	// Everything this node says of itself now (a push-pull's own part).
-	std::vector<wire::Record> state(SteadyTime now) const;
+	// Everything this node says of itself now (a push-pull's own part):
+	// its client list with @list, its local jobs with @local (a hello; else
+	// rounds carry them, and their refresh keeps them, at less cost).
+	std::vector<wire::Record> state(SteadyTime now, bool list = true, bool local = false) const;
 
 	// The own sample (ageMs meaningless) and when it was made.
 	const std::optional<wire::Sample> &sample() const noexcept { return sample_; }
@@ -103,6 +106,8 @@ public:
 	// own local jobs; empty before the first.
 	const std::optional<JobsTable::List> &clients() const noexcept { return clientsWanted_; }
 	std::optional<std::uint32_t> localJobs() const noexcept { return localWanted_; }
+	// The sequence of the own client list as last originated; 0: none yet.
+	std::uint64_t clientsSequence() const noexcept { return clients_ ? clients_->sequence : 0; }
 	std::optional<wire::Profile> profile() const;
 
 private:

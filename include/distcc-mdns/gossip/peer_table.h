@@ -33,6 +33,7 @@ struct Peer {
 	std::uint64_t node = 0;		   // sender id of its last accepted datagram
 	std::optional<SteadyTime> heard;   // its last accepted datagram
 	std::optional<SteadyTime> replied; // our last full answer to it
+	std::uint64_t listAnswered = 0;	   // the own client list (its sequence) a full answer last carried
 	std::optional<SteadyTime> probed;  // our last direct request while it was suspect
 	std::optional<SteadyTime> hello;   // our last request while it had not answered
 	unsigned hellos = 0;		   // requests unanswered in a row: their spacing doubles
