@@ -262,6 +262,14 @@ void StockProbe::tick()
 		start(*target, table_.at(*target), now);
 		++running;
 	}
+	// With no stock server an idle daemon wakes once an interval, to ask
+	// again, not ten times a second.
+	const bool idle = table_.empty();
+	if (idle != idle_) {
+		idle_ = idle;
+		const auto period = idle ? config_.interval : config_.tick;
+		alarm_->start(period, period);
+	}
 }
 
 void StockProbe::start(const ProbeTarget &target, Entry &entry, SteadyTime now)

@@ -91,7 +91,8 @@ struct StockProbeConfig {
 	std::size_t inFlight = 16;
 	// Servers followed; beyond these none is probed (and none marked).
 	std::size_t maxTargets = 256;
-	// How often due probes and timeouts are looked at.
+	// How often due probes and timeouts are looked at (while there is a
+	// stock server; else once an interval).
 	std::chrono::milliseconds tick{ 100 };
 };
 
@@ -161,6 +162,7 @@ private:
 	std::map<ProbeTarget, Entry> table_; // at most maxTargets
 	std::deque<SteadyTime> starts_;	     // within the last second: at most perSecond
 	SteadyTime refreshed_{};
+	bool idle_ = false; // no target: the alarm runs at the interval, not the tick
 	StockProbeStats stats_;
 	std::unique_ptr<uv::Alarm> alarm_;
 };

@@ -266,6 +266,44 @@ TEST_SUITE("adapter_stock_probe")
 					 << " servers probed");
 	}
 
+	TEST_CASE("without a stock server the probe wakes once an interval, and starts on the first one soon")
+	{
+		test::FakeClock fake;
+		// Counts the probe's wake-ups.
+		struct CountingClock final : uv::Clock {
+			test::FakeClock &inner;
+			std::size_t fired = 0;
+			explicit CountingClock(test::FakeClock &c)
+				: inner(c) { }
+			std::chrono::steady_clock::time_point now() const override { return inner.now(); }
+			std::unique_ptr<uv::Alarm> alarm(std::function<void()> onExpire) override
+			{
+				return inner.alarm([this, onExpire = std::move(onExpire)] {
+					++fired;
+					onExpire();
+				});
+			}
+		} clock(fake);
+		FakeConnector connector{ fake };
+		std::vector<ProbeTarget> targets;
+		std::optional<StockProbe> probe;
+		probe.emplace(clock, connector, [&] { return targets; });
+		fake.advance(10000ms);
+		CHECK(clock.fired <= 11);
+		CHECK(connector.calls.empty());
+		targets = { target("10.0.0.1") };
+		fake.advance(1000ms);
+		REQUIRE(connector.calls.size() == 1);
+		// Followed now: timeouts are looked at every tick again.
+		const std::size_t fired = clock.fired;
+		fake.advance(1499ms);
+		CHECK_FALSE(probe->down(target("10.0.0.1")));
+		fake.advance(101ms);
+		CHECK(probe->down(target("10.0.0.1")));
+		CHECK(clock.fired - fired >= 15);
+		probe.reset();
+	}
+
 	TEST_CASE("a server that leaves the list is forgotten, its connect abandoned")
 	{
 		Fixture f;
