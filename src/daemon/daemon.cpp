@@ -93,11 +93,17 @@ LiveServers liveServers(const Resolver &resolver, const GossipNode *node)
 {
 	const auto now = std::chrono::steady_clock::now();
 	std::vector<DirectoryEntry> entries = resolver.directory().snapshot(now);
-	if (!node)
+	if (!node) {
+		resolver.markUnreachable(entries);
 		return LiveServers{ std::move(entries), {} };
+	}
 	for (DirectoryEntry &e : node->peerServers(now))
 		entries.push_back(std::move(e));
-	return overlayGossip(std::move(entries), node->gossip(), now);
+	// Stock-only servers whose port stopped answering are down: gossip
+	// knows nothing of them (after the overlay, which says who it hears).
+	LiveServers live = overlayGossip(std::move(entries), node->gossip(), now);
+	resolver.markUnreachable(live.entries);
+	return live;
 }
 
 // What the farm is busy with, beyond the samples, for this daemon's answers.
@@ -280,6 +286,8 @@ Daemon::Daemon(DaemonConfig config)
 	if (!config_.resolve)
 		return;
 	resolver_ = std::make_unique<Resolver>(client_);
+	// No gossip says when a stock-only distccd vanished: a connect probe does.
+	resolver_->probeStock(clock_, loop_.get());
 	if (gossip_) {
 		resolver_->onChange = [this] { gossip_->setListed(listedIds(*resolver_)); };
 		resolver_->setVouch([this](std::string_view id, SteadyTime now) {

@@ -38,6 +38,10 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	switch (outcome) {
 	case Directory::Outcome::Accepted:
 		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
+		// An announcement (a stock server back on its link) lifts what
+		// a failed probe said; the next probe looks again.
+		if (probe_ && instance.address)
+			probe_->announced({ *instance.address, instance.port });
 		break;
 	case Directory::Outcome::Refused:
 		log(LogLevel::Warning, "ignoring '{}' at {}: unusable advertisement, no port, or table full",
@@ -100,6 +104,34 @@ void Resolver::changed()
 		logChanges();
 	if (onChange)
 		onChange();
+}
+
+void Resolver::probeStock(uv::Clock &clock, uv_loop_t &loop, StockProbeConfig config)
+{
+	connector_ = std::make_unique<TcpConnector>(loop);
+	probeStock(clock, *connector_, config);
+}
+
+void Resolver::probeStock(uv::Clock &clock, Connector &connector, StockProbeConfig config)
+{
+	probe_ = std::make_unique<StockProbe>(
+		clock, connector,
+		[this, &clock] {
+			const SteadyTime now = clock.now();
+			return stockOnly(directory_.snapshot(now), [&](const DirectoryEntry &e) {
+				return vouch_ && vouch_(e.server.id, now);
+			});
+		},
+		config);
+}
+
+std::size_t Resolver::markUnreachable(std::vector<DirectoryEntry> &entries) const
+{
+	if (!probe_)
+		return 0;
+	return probe_->markDown(entries, [](const DirectoryEntry &e) {
+		return e.server.liveness == Liveness::Alive || e.server.liveness == Liveness::Suspect;
+	});
 }
 
 void Resolver::logChanges()

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "avahi/mdns.h"
+#include "daemon/stock_probe.h"
 #include "distcc-mdns/directory.h"
 #include "host/interfaces.h"
+#include "uv/clock.h"
 
 namespace dmdns {
 
@@ -31,7 +33,11 @@ public:
 	const Directory &directory() const noexcept { return directory_; }
 	// What gossip says outweighs mDNS's goodbyes and identity changes for
 	// the servers @vouch vouches for (see Directory).
-	void setVouch(Directory::Vouch vouch) { directory_.setVouch(std::move(vouch)); }
+	void setVouch(Directory::Vouch vouch)
+	{
+		vouch_ = vouch;
+		directory_.setVouch(std::move(vouch));
+	}
 	// The TXT digests gossip has from the servers themselves: a TXT change
 	// of a vouched server is taken only when it matches (see Directory).
 	void setProfile(Directory::Profile profile) { directory_.setProfile(std::move(profile)); }
@@ -41,6 +47,21 @@ public:
 
 	// Called after every change to the directory.
 	std::function<void()> onChange;
+
+	// Probes the distcc ports of the stock-only servers (stockOnly(): no
+	// gossip says whether they live) through @connector, or TCP on @loop;
+	// markUnreachable() then leaves out those whose connect failed, until
+	// one succeeds or mDNS announces them again. Borrows @clock (and
+	// @connector) for the resolver's lifetime.
+	void probeStock(uv::Clock &clock, uv_loop_t &loop, StockProbeConfig config = {});
+	void probeStock(uv::Clock &clock, Connector &connector, StockProbeConfig config = {});
+	// Sets state Down on the stock entries of @entries the probe found
+	// unreachable, unless gossip hears a server at the same address and
+	// port (an entry with a gossip id, alive or suspect: what
+	// overlayGossip marked). Returns how many; 0 without probing.
+	std::size_t markUnreachable(std::vector<DirectoryEntry> &entries) const;
+	// The probe, when probeStock() started one.
+	const StockProbe *stockProbe() const noexcept { return probe_.get(); }
 
 	void instanceResolved(const ResolvedInstance &instance) override;
 	void instanceRemoved(const InstanceKey &key) override;
@@ -67,6 +88,9 @@ private:
 	Directory directory_;
 	LocalNetworks localNetworks_;
 	std::map<std::string, Seen> seen_;	   // by instance name, as large as the directory
+	Directory::Vouch vouch_;		   // the directory's too: which ids gossip hears
+	std::unique_ptr<Connector> connector_;	   // probeStock()'s own TCP connector
+	std::unique_ptr<StockProbe> probe_;	   // before browser_: its callbacks tell the probe
 	std::unique_ptr<avahi::Browsing> browser_; // after directory_: its callbacks fill it
 };
 
