@@ -7,7 +7,8 @@ keeps up to 500 connections open at once for 25 s: idle ones, malformed
 request lines, oversized headers and bodies, endless headers, and slow
 clients sending a byte a second. Asserted: the daemon stays up; its RSS
 grows by less than 32 MiB; it refused some connections with 503 and cut
-every slow client within 12 s; `hosts` queries on c1 answer within 1 s
+every slow client within 15 s (its 10 s deadline, plus
+the time it waited in the kernel's backlog while every worker was busy); `hosts` queries on c1 answer within 1 s
 (p99) and c1 keeps both servers' samples under 2 s old (gossip answering);
 the page is served again after the attack. Printed: hosts query latency
 and sample ages before and during the attack, RSS before, during and after.
@@ -112,12 +113,12 @@ def main(argv):
         figure('web_attack.refused_503', result['status_503'], 'connections')
         figure('web_attack.answered_4xx', result['status_4xx'], 'connections')
         figure('web_attack.slow_cut', result['slow_cut'], 'connections')
-        figure('web_attack.slow_cut_after_max', result['slow_cut_after_max'], 's', 12.0)
+        figure('web_attack.slow_cut_after_max', result['slow_cut_after_max'], 's', 15.0)
         assert d.popen.poll() is None, 'distcc-mdnsd died under the HTTP attack'
         assert result['max_open'] >= 400, f'the attack never held 400 connections: {result}'
         assert result['status_503'] > 0, f'no connection was refused with 503: {result}'
         assert result['status_4xx'] > 0, f'no bad request got a 4xx: {result}'
-        assert result['slow_cut'] > 0 and result['slow_cut_after_max'] < 12.0, result
+        assert result['slow_cut'] > 0 and result['slow_cut_after_max'] < 15.0, result
         assert max(age) <= 2.0, f'gossip fell behind during the attack: samples {max(age):.1f}s old'
         assert dm.percentile(lat, 99) < 1.0, f'hosts queries slowed to {dm.percentile(lat, 99):.3f}s (p99)'
         limit = 32 * 1024 * (4 if dm.sanitized(bins.mdnsd) else 1)
