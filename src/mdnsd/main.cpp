@@ -420,10 +420,12 @@ int main(int argc, char **argv)
 		if (options.http)
 			web = std::make_unique<http::HttpServer>(std::move(*options.http));
 		Daemon daemon(options.daemon);
-		// The farm objects come with the daemon's farm sink (issue 19's
-		// farm view); until then the page says the daemon has none yet.
-		if (web)
+		if (web) {
 			web->start();
+			// On the loop thread, at most once a second: publish() only
+			// swaps a pointer under the server's lock.
+			daemon.setFarmSink([server = web.get()](std::string json) { server->publish(std::move(json)); });
+		}
 		daemon.run();
 	} catch (const std::exception &e) {
 		log(LogLevel::Error, "{}", e.what());
