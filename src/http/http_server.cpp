@@ -386,6 +386,10 @@ void HttpServer::Impl::shutDownConnections()
 
 void HttpServer::Impl::publish(std::string json)
 {
+	// One line without its end: an event's data field must not hold a
+	// line break.
+	while (!json.empty() && (json.back() == '\n' || json.back() == '\r'))
+		json.pop_back();
 	auto farm = std::make_shared<const std::string>(std::move(json));
 	{
 		std::lock_guard lock(mutex_);

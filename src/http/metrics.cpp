@@ -185,7 +185,6 @@ void gossip(Writer &w, const json &g)
 	for (const auto &[key, reason] : kIgnored)
 		w.sample("gossip_records_ignored_total", "counter", "Gossip records not applied, by reason.",
 			 labels({ { "reason", reason } }), field(g, key));
-	w.sample("gossip_peers", "gauge", "Gossip peers known.", {}, field(g, "peers"));
 }
 
 void queries(Writer &w, const json &q)

@@ -152,7 +152,12 @@ class Chromium:
         return r.get('result', {}).get('value')
 
     def screenshot(self, session, path):
-        data = self.call('Page.captureScreenshot', {'format': 'png'}, session=session)['data']
+        """The page as rendered, cut below its content."""
+        height = self.evaluate(session, 'Math.ceil(document.body.getBoundingClientRect().bottom)') or 900
+        width = self.evaluate(session, 'document.documentElement.clientWidth') or 1280
+        clip = {'x': 0, 'y': 0, 'width': width, 'height': height + 8, 'scale': 1}
+        data = self.call('Page.captureScreenshot', {'format': 'png', 'clip': clip},
+                         session=session)['data']
         with open(path, 'wb') as f:
             f.write(base64.b64decode(data))
 

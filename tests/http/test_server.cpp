@@ -131,8 +131,9 @@ TEST_SUITE("http_server")
 		REQUIRE(r);
 		CHECK(r->status == 503);
 
+		// The daemon's objects end in a newline (farmLine): kept as one line.
 		const std::string farm = fixture();
-		server->publish(farm);
+		server->publish(farm + "\n");
 		r = c.Get("/farm.json");
 		REQUIRE(r);
 		CHECK(r->status == 200);

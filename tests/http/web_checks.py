@@ -72,8 +72,7 @@ def check_metrics(farm, text):
                       ('sent', 'gossip_datagrams_sent_total'),
                       ('bytes_received', 'gossip_bytes_received_total'),
                       ('bytes_sent', 'gossip_bytes_sent_total'),
-                      ('other_version', 'gossip_datagrams_other_version_total'),
-                      ('peers', 'gossip_peers')):
+                      ('other_version', 'gossip_datagrams_other_version_total')):
         put(name, {}, g.get(key))
     for reason in ('invalid', 'unauthenticated', 'rate_limited', 'replayed', 'looped'):
         put('gossip_datagrams_dropped_total', {'reason': reason}, g.get(reason))

@@ -2,8 +2,9 @@
 """lan-web: distcc-mdnsd --http on a virtual LAN, in a real browser and under attack.
 
 s1 and s2 are servers (distccd --jobs 4); c1 is a client whose daemon
-serves the LAN (--http=0.0.0.0:PORT) and runs a real build (make -j8 with
-distcc and the daemon's hosts line, over and over). Asserted:
+serves the LAN (--http=0.0.0.0:PORT) and runs a real build (make -j6 with
+distcc and the daemon's hosts line, over and over: fewer jobs than the
+servers' 8 slots, so that their busy counts move as jobs end). Asserted:
 - /metrics parses with prometheus_client's parser and its numbers equal
   the farm object of the same seq, and every server's slots and state equal
   `distcc-mdns-hosts --json`'s;
@@ -30,7 +31,7 @@ from dmtest import figure, note  # noqa: E402
 
 PORT = 8080
 SLOTS = 4
-FILES = 24
+FILES = 8
 
 MAKEFILE = """\
 SRCS := $(wildcard u*.c)
@@ -44,15 +45,16 @@ clean:
 
 
 def unit(n):
-    """A C file that takes gcc -O2 about a second: many small functions."""
+    """A C file of many small functions: units of four sizes, so that jobs
+    end at different times and the servers' busy counts move."""
     body = '\n'.join(f'int f{n}_{i}(int x) {{ int y = x; for (int k = 0; k < {i % 7 + 3}; ++k) '
                      f'y = y * {i + 3} + (y >> {i % 5 + 1}) - k; return y ^ {i}; }}'
-                     for i in range(1500))
+                     for i in range(300 * (n % 4 + 1)))
     return f'/* unit {n} of the lan-web build */\n{body}\n'
 
 
 def start_build(host, hosts_line):
-    """make -j8 with distcc, cleaned and run again, until stopped (at most
+    """make -j6 with distcc, cleaned and run again, until stopped (at most
     40 rounds)."""
     src = os.path.join(host.dir, 'build')
     os.makedirs(src, exist_ok=True)
@@ -61,7 +63,7 @@ def start_build(host, hosts_line):
     for n in range(FILES):
         with open(os.path.join(src, f'u{n}.c'), 'w') as f:
             f.write(unit(n))
-    script = ('for round in $(seq 40); do make -s clean; make -s -j8 || exit 1; '
+    script = ('for round in $(seq 40); do make -s clean; make -s -j6 || exit 1; '
               'echo "round $round done"; done')
     return host.spawn(['sh', '-c', script], name='build', cwd=src,
                       env={'DISTCC_HOSTS': hosts_line, 'DISTCC_FALLBACK': '0',
@@ -135,7 +137,7 @@ def check_browser(net, viewer, c1, servers, shot):
 def main(argv):
     lan.check_environment()
     bins = dm.Binaries(argv)
-    shot = argv[3] if len(argv) > 3 else None
+    shot = argv[2] if len(argv) > 2 else None
     try:
         import web_checks as wc  # noqa: F401  (prometheus_client)
     except ImportError as e:
