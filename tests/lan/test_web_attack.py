@@ -9,7 +9,9 @@ clients sending a byte a second. Asserted: the daemon stays up; its RSS
 grows by less than 32 MiB; it refused some connections with 503 and cut
 every slow client within 15 s (its 10 s deadline, plus
 the time it waited in the kernel's backlog while every worker was busy); `hosts` queries on c1 answer within 1 s
-(p99) and c1 keeps both servers' samples under 2 s old (gossip answering);
+(p99) and c1 keeps both servers' samples under 2.5 s old (gossip answering;
+samples come at least once a heartbeat second, so up to about 1.7 s is
+seen without any attack);
 the page is served again after the attack. Printed: hosts query latency
 and sample ages before and during the attack, RSS before, during and after.
 """
@@ -105,7 +107,7 @@ def main(argv):
             figure(f'web_attack.hosts_query_p99_{name}', dm.percentile(values, 99), 's',
                    1.0 if name == 'during' else None)
         figure('web_attack.sample_age_max_before', max(base_age), 's')
-        figure('web_attack.sample_age_max_during', max(age), 's', 2.0)
+        figure('web_attack.sample_age_max_during', max(age), 's', 2.5)
         figure('web_attack.rss_before', rss0, 'KiB')
         figure('web_attack.rss_during', rss1, 'KiB')
         figure('web_attack.connections', result['connections'], 'connections')
@@ -119,7 +121,7 @@ def main(argv):
         assert result['status_503'] > 0, f'no connection was refused with 503: {result}'
         assert result['status_4xx'] > 0, f'no bad request got a 4xx: {result}'
         assert result['slow_cut'] > 0 and result['slow_cut_after_max'] < 15.0, result
-        assert max(age) <= 2.0, f'gossip fell behind during the attack: samples {max(age):.1f}s old'
+        assert max(age) <= 2.5, f'gossip fell behind during the attack: samples {max(age):.1f}s old'
         assert dm.percentile(lat, 99) < 1.0, f'hosts queries slowed to {dm.percentile(lat, 99):.3f}s (p99)'
         limit = 32 * 1024 * (4 if dm.sanitized(bins.mdnsd) else 1)
         assert rss1 - rss0 < limit, f'RSS grew {rss1 - rss0} KiB under the attack'
