@@ -315,6 +315,8 @@ public:
 	std::size_t sourceCount() const noexcept { return limiter_.size(); }
 	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
 	const gossip::SpeedTable &speeds() const noexcept { return speeds_; }
+	// Every other client's demand and reservations as kept (a view lists them).
+	const gossip::ClientTable &clientTable() const noexcept { return clients_; }
 
 private:
 	// Where a datagram came from, as far as this node can tell.

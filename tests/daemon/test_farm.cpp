@@ -255,6 +255,95 @@ TEST_SUITE("farm")
 		      changeKey(makeFarmView(look({ server(1, "10.0.0.2", 8, 4, 200) }), nullptr, self(), now)));
 	}
 
+	TEST_CASE("who runs where: a server's own word on its clients, matched to the clients gossip hears")
+	{
+		constexpr std::uint64_t kServer = 0x20, kClient = 0x10, kQuiet = 0x30;
+		const Endpoint serverAt{ "10.0.0.2", 3632 }, clientAt{ "10.0.0.1", 3632 };
+		const SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+		GossipConfig config;
+		config.node = 0x99;
+		Gossip gossip(config);
+		gossip.addPeer(serverAt);
+		gossip.addPeer(clientAt);
+		const std::vector<std::uint64_t> listed{ kServer };
+		gossip.pin(listed);
+		const auto datagram = [](std::uint64_t sender, std::vector<wire::Record> records) {
+			wire::PacketWriter w({ 0, sender, 1 });
+			for (const wire::Record &r : records)
+				REQUIRE(w.add(r));
+			return w.finish();
+		};
+		wire::Sample sample;
+		sample.server = kServer;
+		sample.incarnation = 1;
+		sample.sequence = 5;
+		sample.running = 5;
+		sample.slots = sample.cpus = 8;
+		// The server: 3 jobs from 10.0.0.1, 2 from a client gossip never
+		// heard.
+		wire::Clients clients{ kServer, 1, 5, 0, 1, 0, {} };
+		clients.entries.push_back({ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1 }, 3 });
+		clients.entries.push_back({ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 9 }, 2 });
+		gossip.receive(serverAt, datagram(kServer, { sample, clients }), now);
+		// The client: wants 20, holds 4 on the server, runs 1 at home.
+		const wire::Demand demand{ kClient, 1, 1, 0, 20, 2 };
+		const wire::Reservation reservation{ kClient, kServer, 4, 2000, 0, 1, 2 };
+		const wire::LocalJobs local{ kClient, 1, 3, 1 };
+		gossip.receive(clientAt, datagram(kClient, { demand, reservation, local }), now);
+		REQUIRE(gossip.nodeAt("10.0.0.1") == kClient);
+		REQUIRE(gossip.serverClients(kServer).size() == 2);
+
+		DirectoryEntry e = server(kServer, "10.0.0.2", 8, 5, 100);
+		std::vector<DirectoryEntry> entries = { e, server(kQuiet, "10.0.0.3", 4, 0, 100) };
+		OwnClient me = self();
+		me.want = 0;
+		const FarmView farm = makeFarmView(look(entries), &gossip, me, now);
+		REQUIRE(farm.servers.size() == 2);
+		const auto &on = std::find_if(farm.servers.begin(), farm.servers.end(), [](const FarmServer &f) {
+					 return f.server.id == wire::formatNodeId(kServer);
+				 })->clients;
+		REQUIRE(on.size() == 2);
+		CHECK(on[0].address == "10.0.0.1");
+		CHECK(on[0].client == wire::formatNodeId(kClient));
+		CHECK(on[0].running == 3);
+		CHECK(on[1].address == "10.0.0.9");
+		CHECK_FALSE(on[1].client);
+		// A server that says nothing has no clients listed.
+		CHECK(std::find_if(farm.servers.begin(), farm.servers.end(), [](const FarmServer &f) {
+			      return f.server.id == wire::formatNodeId(kQuiet);
+		      })->clients.empty());
+		REQUIRE(farm.clients.size() == 2);
+		CHECK(farm.clients[0].self);
+		const FarmClient &c = farm.clients[1];
+		CHECK(c.id == wire::formatNodeId(kClient));
+		CHECK(c.address == "10.0.0.1");
+		CHECK(c.want == 20);
+		CHECK(c.localSlots == 2);
+		CHECK(c.holding == 4);
+		CHECK(c.running == 3u);
+		CHECK(c.localJobs == 1u);
+		// 20 wanted of 12 slots counts as 12, which the farm holds: no
+		// overload, all it can use is its.
+		CHECK_FALSE(c.share);
+		CHECK(farm.totals.wanted == 20);
+		CHECK(farm.totals.clients == 2);
+		const nlohmann::json j = codec::encode(farm);
+		for (const nlohmann::json &s : j["servers"])
+			if (s["id"] == wire::formatNodeId(kServer)) {
+				REQUIRE(s["clients"].size() == 2);
+				CHECK(s["clients"][0]["client"] == wire::formatNodeId(kClient));
+				CHECK(s["clients"][1]["client"].is_null());
+			}
+		REQUIRE(j["clients"].size() == 2);
+		CHECK(j["clients"][1]["local_jobs"] == 1);
+		// A second client asking as much overloads the farm: they split it.
+		OwnClient busy = me;
+		busy.want = 20;
+		const FarmView split = makeFarmView(look(entries), &gossip, busy, now);
+		CHECK(split.clients[0].share == 6u);
+		CHECK(split.clients[1].share == 6u);
+	}
+
 	TEST_CASE("a farm and a watch request decode; their names are the ops")
 	{
 		CHECK(std::holds_alternative<FarmRequest>(codec::decodeRequest({ { "op", "farm" } })));
