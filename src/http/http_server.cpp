@@ -193,6 +193,15 @@ public:
 			return;
 		}
 		spaceCv_.wait(lock, [this] { return refused_.size() < refuseQueue_ || done_; });
+		if (done_) {
+			// The refuser may be gone: refused here, so that the
+			// socket is still closed.
+			lock.unlock();
+			tRefusing = true;
+			fn();
+			tRefusing = false;
+			return;
+		}
 		refused_.push_back(std::move(fn));
 		refuseCv_.notify_one();
 	}

@@ -55,7 +55,7 @@ struct HttpCounters {
 	std::size_t streams = 0;	  // event streams open now
 };
 
-// Serves the routes of docs/architecture.md's "Web page and metrics":
+// Serves the routes of the README's "Web page and metrics":
 //   /            the page (src/http/page.html, built in)
 //   /farm.json   the newest farm object (503 until the first)
 //   /events      server-sent events, one `data:` line per farm object
