@@ -6,7 +6,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -17,6 +20,8 @@
 #include "distcc-mdns/host_port.h"
 #include "dmdns-config.h"
 #include "host/incarnation.h"
+#include "http/address.h"
+#include "http/http_server.h"
 #include "net/auth.h"
 
 namespace {
@@ -71,6 +76,10 @@ void usage(std::FILE *out)
 			      "      --admin-group=GROUP  members of GROUP may --set-state too (besides\n"
 			      "                          root and this daemon's user); '' for none\n"
 			      "                          [distcc-mdns if that group exists]\n"
+			      "      --http=[ADDR:]PORT  serve a read-only web page of the farm, farm.json,\n"
+			      "                          live events and Prometheus /metrics on PORT of\n"
+			      "                          ADDR (numeric; [IPV6]:PORT) [off; ADDR 127.0.0.1:\n"
+			      "                          this machine only, 0.0.0.0 for the LAN]\n"
 			      "      --state-dir=DIR     keep the last run's incarnation in DIR, so peers\n"
 			      "                          take a restart as newer even after the clock\n"
 			      "                          stepped back [$STATE_DIRECTORY, else\n"
@@ -131,6 +140,7 @@ struct Options {
 	int verbosity = 0;
 	bool perUser = false; // see systemDaemon()
 	bool keyFileGiven = false;
+	std::optional<http::HttpConfig> http; // --http
 };
 
 // Parses the command line; exits on --help, --version and usage errors.
@@ -158,6 +168,7 @@ Options parse(int argc, char **argv)
 		OptZeroconfPump,
 		OptStateDir,
 		OptAdminGroup,
+		OptHttp,
 		OptVersion,
 	};
 	static const option longOptions[] = {
@@ -182,6 +193,7 @@ Options parse(int argc, char **argv)
 		{ "zeroconf-compat-pump", no_argument, nullptr, OptZeroconfPump },
 		{ "state-dir", required_argument, nullptr, OptStateDir },
 		{ "admin-group", required_argument, nullptr, OptAdminGroup },
+		{ "http", required_argument, nullptr, OptHttp },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, OptVersion },
@@ -289,6 +301,14 @@ Options parse(int argc, char **argv)
 				cli.fail("{}", e.what());
 			}
 			break;
+		case OptHttp: {
+			auto listen = http::parseListenAddress(optarg);
+			if (const std::string *error = std::get_if<std::string>(&listen))
+				cli.fail("--http=[ADDR:]PORT: {}", *error);
+			const http::ListenAddress &a = std::get<http::ListenAddress>(listen);
+			options.http = http::HttpConfig{ a.address, a.port, {} };
+			break;
+		}
 		case OptAutoDrain:
 			o.advertiser.autoDrain = cli.decimal("--auto-drain", optarg, 0.05, 4.0);
 			break;
@@ -335,6 +355,8 @@ Options parse(int argc, char **argv)
 		cli.fail("--zeroconf-compat-pump needs --zeroconf-compat=DIR");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFiles.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
+	if (!o.resolve && options.http)
+		cli.fail("--http shows what the resolver knows; drop --no-resolve");
 	return options;
 }
 
@@ -392,7 +414,18 @@ int main(int argc, char **argv)
 		    options.daemon.advertiser.mode == AdvertiserConfig::Mode::No ? "no" : "as asked",
 		    options.daemon.gossipPort ? std::to_string(options.daemon.gossipPort) : "chosen by the kernel");
 	try {
+		// Bound first, so that a port in use is said before anything
+		// starts; outlives the daemon, whose loop hands it farm objects.
+		std::unique_ptr<http::HttpServer> web;
+		if (options.http)
+			web = std::make_unique<http::HttpServer>(std::move(*options.http));
 		Daemon daemon(options.daemon);
+		if (web) {
+			web->start();
+			// On the loop thread, at most once a second: publish() only
+			// swaps a pointer under the server's lock.
+			daemon.setFarmSink([server = web.get()](std::string json) { server->publish(std::move(json)); });
+		}
 		daemon.run();
 	} catch (const std::exception &e) {
 		log(LogLevel::Error, "{}", e.what());
