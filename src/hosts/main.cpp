@@ -481,12 +481,14 @@ int main(int argc, char **argv)
 	if (options.setState)
 		return setState(socketsToTry(options), *options.setState);
 	// The live view is the daemon's: there is nothing to browse for.
-	if (options.output == Output::Top || options.watch)
-		return top::run(socketsToTry(options),
-				options.watch		  ? top::Output::Json
-				: ::isatty(STDOUT_FILENO) ? top::Output::Screen
-							  : top::Output::Plain,
-				options.sort);
+	if (options.output == Output::Top || options.watch) {
+		top::Output output = top::Output::Plain;
+		if (options.watch)
+			output = top::Output::Json;
+		else if (::isatty(STDOUT_FILENO))
+			output = top::Output::Screen;
+		return top::run(socketsToTry(options), output, options.sort);
+	}
 	// distcc is ignoring a hosts file right now; --status says so in its
 	// table.
 	if (options.output != Output::Status && !options.setupUser && std::getenv("DISTCC_HOSTS"))
