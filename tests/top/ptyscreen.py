@@ -18,14 +18,17 @@ except ImportError:  # the caller skips (exit 77) with the reason
 class PtyProgram:
     """@argv on a COLS x ROWS pty; screen() is what a terminal would show."""
 
-    def __init__(self, argv, cols=80, rows=24, env=None, preexec=None):
+    def __init__(self, argv, cols=80, rows=24, env=None, base_env=None):
+        """env is added to base_env (default: this process's environment)."""
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        full_env = dict(os.environ)
+        full_env = dict(os.environ if base_env is None else base_env)
         full_env.update({"TERM": "xterm", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
         full_env.update(env or {})
+        # The pty becomes the program's controlling terminal in its own
+        # session, as in a terminal emulator.
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=full_env,
-                                     start_new_session=True, preexec_fn=preexec)
+                                     start_new_session=True)
         os.close(slave)
         os.set_blocking(self.master, False)
         self.screen = pyte.Screen(cols, rows)
