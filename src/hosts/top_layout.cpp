@@ -191,7 +191,9 @@ std::string jobRow(const client::DistccJob &j)
 {
 	// HOST[SLOT], as distccmon-text writes it.
 	const std::string host = fmt::format("{}[{}]", j.host, j.slot);
-	return fmt::format("  {:>7} {:<28} {:<20} {:<10} {:>4}s", j.pid, fit(clean(j.file), 28), fit(clean(host), 20),
+	// distcc names no file before it has preprocessed one.
+	return fmt::format("  {:>7} {:<28} {:<20} {:<10} {:>4}s", j.pid, j.file.empty() ? "-" : fit(clean(j.file), 28),
+			   fit(clean(host), 20),
 			   client::phaseName(j.phase), j.inPhase.count());
 }
 

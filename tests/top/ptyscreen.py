@@ -71,6 +71,12 @@ class PtyProgram:
                 return time.monotonic() - start if predicate(self.lines()) else None
         return None
 
+    def resize(self, cols, rows):
+        """As a terminal window resized: the pty's size, then SIGWINCH."""
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.screen.resize(rows, cols)
+        os.killpg(self.proc.pid, signal.SIGWINCH)
+
     def send(self, keys):
         os.write(self.master, keys)
 

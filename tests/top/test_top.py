@@ -139,7 +139,9 @@ def real_distcc(hosts, tmp, env):
         mon = ""
         for _ in range(50):
             mon = subprocess.run(["distccmon-text"], capture_output=True, text=True, env=env).stdout
-            if "Compile" in mon or "Send" in mon:
+            # Connect, Send, then Compile while it waits for the answer
+            # that never comes: a phase that stays.
+            if "Compile" in mon:
                 break
             time.sleep(0.1)
         mon_row = [l.split() for l in mon.splitlines() if l.split()[:1] == [str(job.pid)]]
@@ -216,6 +218,11 @@ def main():
         check(took is not None, "b sorts by busy slots")
         prog.send(b"n")
         check(prog.wait_for(lambda l: l[4][1:].startswith("c1 "), 2) is not None, "n sorts by name again")
+
+        # A larger window: the screen follows at once, keys at its bottom.
+        prog.resize(100, 30)
+        took = prog.wait_for(lambda l: len(l) == 30 and l[29].startswith("q quit") and len(l[4]) > 80, 2)
+        check(took is not None, f"a resized terminal is filled ({took and round(took, 2)} s)")
 
         # 4. This user's distcc jobs from the state files (a live pid: ours).
         with open(os.path.join(distcc_dir, "state", "binstate_%d" % os.getpid()), "wb") as f:
