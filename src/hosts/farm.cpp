@@ -1,7 +1,9 @@
 // Reading the farm object into the typed model --top draws (hosts/farm.h).
 #include "hosts/farm.h"
 
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -79,7 +81,7 @@ bool boolean(const json &j, const char *key, std::string_view where)
 	return v->get<bool>();
 }
 
-// An array of objects (or of @T), at most @max kept; the rest counted.
+// An optional array; the caller bounds what it keeps of it.
 const json *array(const json &j, const char *key, std::string_view where)
 {
 	const json *v = find(j, key);

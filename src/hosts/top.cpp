@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <clocale>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -206,16 +208,26 @@ int stream(Opened opened, Output output, SortKey sort)
 class Terminal final
 {
 public:
+	// Throws when the terminal is not one terminfo knows ($TERM).
 	Terminal()
 	{
-		initscr();
+		screen_ = newterm(nullptr, stdout, stdin);
+		if (!screen_) {
+			const char *term = std::getenv("TERM");
+			throw std::runtime_error(fmt::format("cannot drive the terminal '{}' (TERM): not in terminfo",
+							     term ? term : ""));
+		}
 		cbreak();
 		noecho();
 		keypad(stdscr, TRUE);
 		nodelay(stdscr, TRUE);
 		curs_set(0);
 	}
-	~Terminal() { endwin(); }
+	~Terminal()
+	{
+		endwin();
+		delscreen(screen_);
+	}
 	Terminal(const Terminal &) = delete;
 	Terminal &operator=(const Terminal &) = delete;
 
@@ -232,6 +244,9 @@ public:
 		}
 		refresh();
 	}
+
+private:
+	SCREEN *screen_;
 };
 
 int interactive(Opened opened, const std::vector<client::Candidate> &candidates, SortKey sort)
@@ -319,8 +334,14 @@ int run(const std::vector<client::Candidate> &candidates, Output output, SortKey
 		    output == Output::Json ? "--watch" : "--top", tried.empty() ? "no socket to try" : tried);
 		return client::kDaemonFailed;
 	}
-	if (output == Output::Screen)
-		return interactive(std::move(opened), candidates, sort);
+	if (output == Output::Screen) {
+		try {
+			return interactive(std::move(opened), candidates, sort);
+		} catch (const std::runtime_error &e) {
+			log(LogLevel::Error, "--top: {}", e.what());
+			return EXIT_FAILURE;
+		}
+	}
 	return stream(std::move(opened), output, sort);
 }
 

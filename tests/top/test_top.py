@@ -299,6 +299,14 @@ def main():
         check(subprocess.run([hosts, "--watch"], capture_output=True, env=full_env).returncode == 2,
               "--watch without --json is a usage error")
 
+        # A terminal terminfo does not know: one line, not a garbled screen.
+        prog = ptyscreen.PtyProgram([hosts, "--top"], env=dict(env, TERM="dmdns-no-such-terminal"))
+        check(wait(lambda: prog.proc.poll() is not None, 5), "an unknown TERM ends --top")
+        prog.pump(0.2)
+        check(prog.proc.returncode == 1 and b"not in terminfo" in prog.raw,
+              f"with a clear error ({prog.proc.returncode}: {prog.raw[-200:]!r})")
+        prog.stop()
+
         # 8. Without a daemon, or with one that does not know "watch": one clear line, exit 1.
         r = subprocess.run([hosts, "--top", "--socket=" + os.path.join(tmp, "none")], capture_output=True,
                            text=True, timeout=10)
