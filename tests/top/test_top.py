@@ -84,10 +84,7 @@ class FakeDaemon:
             return len(self.watchers)
 
     def close(self):
-        with self.lock:
-            for conn in self.watchers:
-                conn.close()
-            self.watchers = []
+        # The listener first, so that nobody reconnects in between.
         # shutdown() wakes the accept() of the other thread; close() alone
         # would leave the socket listening while that call holds it.
         try:
@@ -95,6 +92,10 @@ class FakeDaemon:
         except OSError:
             pass
         self.sock.close()
+        with self.lock:
+            for conn in self.watchers:
+                conn.close()
+            self.watchers = []
 
 
 def row_of(lines, name):
