@@ -294,9 +294,8 @@ Screen layoutTop(const Farm &farm, std::span<const client::DistccJob> jobs, cons
 
 	add(fmt::format("distcc-mdns top: {} (node {}) seq {}  sort {}", clean(farm.host, 64),
 			clean(farm.node.substr(0, 8)), farm.seq, sortKeyName(o.sort)));
-	add(fmt::format("farm: {} servers ({} up), {} slots, {} busy, {} reserved, {:.0f}% used; {} clients want {}, "
-			"{} waiting",
-			t.servers, t.up, t.slots, t.busy, t.reserved, std::clamp(t.utilisation, 0.0, 10.0) * 100,
+	add(fmt::format("farm: {}/{} up  slots {} busy {} rsvd {} ({:.0f}%)  clients {} want {} waiting {}",
+			t.up, t.servers, t.slots, t.busy, t.reserved, std::clamp(t.utilisation, 0.0, 10.0) * 100,
 			t.clients, t.wanted, t.waiting));
 	add(fmt::format("line: {} (-j{})", clean(farm.line), farm.jobs));
 	if (!o.note.empty())

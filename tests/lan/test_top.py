@@ -115,9 +115,6 @@ def main(argv):
             took = top.wait_for(lambda l: any('slow' in x and '.c' in x and
                                               ('Compile' in x or 'Send' in x or 'Receive' in x) for x in l), 3)
             assert took is not None, f'no distcc job of h4 on --top:\n{top.text()}'
-            if os.environ.get('DMTOP_SVG'):
-                with open(os.environ['DMTOP_SVG'], 'w') as f:
-                    f.write(ptyscreen.screen_svg(top.screen))
             lan.note('screen during the build:\n' + top.text())
 
             # Drain h3: its row says so, with the reason h4's line leaves it out.
@@ -129,6 +126,9 @@ def main(argv):
                                     for x in l), 5)
             assert took is not None, f'no drained row for {drained.name}:\n{top.text()}'
             figure('top.drain_to_shown', time.monotonic() - t0, 's', 2.0)
+            if os.environ.get('DMTOP_SVG'):
+                with open(os.environ['DMTOP_SVG'], 'w') as f:
+                    f.write(ptyscreen.screen_svg(top.screen))
 
             top.send(b'q')
             assert lan.wait_until(lambda: top.proc.poll() is not None, 3, what='--top quits on q') is not None

@@ -196,7 +196,7 @@ def main():
               "the drained server shows its state and why it is left out")
         check("c1:3 c2:2" in (row_of(lines, "s1") or ""), "s1's row says who runs there")
         check(lines[2].startswith("line: s1/3 s2/3 localhost/2 (-j9)"), "this machine's line")
-        check("4 servers (3 up), 32 slots, 11 busy" in lines[1], "the totals")
+        check(lines[1].startswith("farm: 3/4 up  slots 32 busy 11 rsvd 4 (34%)"), "the totals")
         check(any(l.startswith("*c1 ") for l in lines), "this machine's rows are marked")
         check(prog.screen.buffer[[i for i, l in enumerate(lines) if l.startswith("*c1 ")][0]][1].bold,
               "and drawn bold")
