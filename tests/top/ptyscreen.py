@@ -102,21 +102,24 @@ def screen_svg(screen, title="distcc-mdns-hosts --top"):
            f'<rect width="{width}" height="{height}" rx="6" fill="#1e1e1e"/>',
            f'<text x="{pad}" y="16" fill="#9a9a9a" font-family="monospace" font-size="12">{escape(title)}</text>',
            '<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14" '
-           'xml:space="preserve" fill="#d4d4d4">']
+           'fill="#d4d4d4">']
     for y in range(screen.lines):
         row = screen.buffer[y]
         x = 0
         while x < screen.columns:
-            # Runs of cells with one boldness, drawn as one text element.
+            # Each run of non-blank cells of one boldness is one text
+            # element at its own column: no renderer collapses the blanks.
+            if not (row[x].data or " ").strip():
+                x += 1
+                continue
             bold = row[x].bold
             start = x
             text = ""
-            while x < screen.columns and row[x].bold == bold:
-                text += row[x].data or " "
+            while x < screen.columns and (row[x].data or " ").strip() and row[x].bold == bold:
+                text += row[x].data
                 x += 1
-            if text.strip():
-                weight = ' font-weight="bold" fill="#ffffff"' if bold else ""
-                out.append(f'<text x="{pad + start * cw:.1f}" y="{22 + pad + (y + 1) * ch - 4}"'
-                           f' textLength="{len(text) * cw:.1f}"{weight}>{escape(text)}</text>')
+            weight = ' font-weight="bold" fill="#ffffff"' if bold else ""
+            out.append(f'<text x="{pad + start * cw:.1f}" y="{22 + pad + (y + 1) * ch - 4}"'
+                       f' textLength="{len(text) * cw:.1f}"{weight}>{escape(text)}</text>')
     out.append("</g></svg>")
     return "\n".join(out) + "\n"
