@@ -259,6 +259,9 @@ int interactive(Opened opened, const std::vector<client::Candidate> &candidates,
 	auto lastObject = Clock::now();
 	auto nextRetry = Clock::now();
 	Terminal terminal;
+	// Keys come from a terminal only: /dev/null or a file on stdin would
+	// wake poll() for ever.
+	const int keys = ::isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
 	for (bool redraw = true;;) {
 		if (redraw) {
 			LayoutOptions o;
@@ -272,10 +275,13 @@ int interactive(Opened opened, const std::vector<client::Candidate> &candidates,
 		redraw = false;
 		// Wake for the stream, the keys, and each second to redraw the
 		// jobs' times.
-		pollfd p[2] = { { STDIN_FILENO, POLLIN, 0 }, { watch ? watch->fd() : -1, POLLIN, 0 } };
+		pollfd p[2] = { { keys, POLLIN, 0 }, { watch ? watch->fd() : -1, POLLIN, 0 } };
 		const int n = ::poll(p, 2, 1000);
 		if (n == 0)
 			redraw = true;
+		// The terminal hung up: nobody is watching.
+		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+			return EXIT_SUCCESS;
 		for (int key; (key = getch()) != ERR;) {
 			if (key == 'q' || key == 'Q')
 				return EXIT_SUCCESS;

@@ -300,6 +300,32 @@ def main():
         check(subprocess.run([hosts, "--watch"], capture_output=True, env=full_env).returncode == 2,
               "--watch without --json is a usage error")
 
+        # Keys from /dev/null: the screen is drawn and --top idles rather
+        # than spinning on a stdin that is always readable.
+        master, slave = os.openpty()
+        p = subprocess.Popen([hosts, "--top"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                             env=dict(full_env, TERM="xterm"), start_new_session=True)
+        os.close(slave)
+        os.set_blocking(master, False)
+        seen = b""
+
+        def drawn():
+            nonlocal seen
+            try:
+                seen += os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                pass
+            return b"q quit" in seen
+        check(wait(drawn, 5), "with stdin from /dev/null the screen is drawn")
+        t0 = time.monotonic()
+        cpu0 = sum(int(x) for x in open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[11:13])
+        wait(lambda: drawn() and time.monotonic() - t0 > 1.5, 2)
+        cpu = sum(int(x) for x in open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[11:13]) - cpu0
+        check(cpu < 0.5 * os.sysconf("SC_CLK_TCK"), f"and idles ({cpu} ticks of CPU in 1.5 s)")
+        p.kill()
+        p.wait()
+        os.close(master)
+
         # A terminal terminfo does not know: one line, not a garbled screen.
         prog = ptyscreen.PtyProgram([hosts, "--top"], env=dict(env, TERM="dmdns-no-such-terminal"))
         check(wait(lambda: prog.proc.poll() is not None, 5), "an unknown TERM ends --top")
