@@ -267,3 +267,54 @@ TEST_SUITE("top")
 		CHECK(s.lines.size() == 44 + 2 + 3 + 3 + 3);
 	}
 }
+
+TEST_SUITE("top")
+{
+	// What a broken or hostile daemon might send: every mutation either
+	// decodes into a screen that keeps its bounds, or is refused with
+	// std::invalid_argument; nothing else escapes.
+	TEST_CASE("mutated farm objects are drawn within bounds or refused")
+	{
+		const std::string text = nlohmann::json::parse(fixtureText()).dump();
+		std::uint64_t state = 0x9e3779b97f4a7c15u;
+		const auto next = [&state] {
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			return state;
+		};
+		constexpr std::string_view kBytes = "{}[]\",:0123456789-.e nulltruefalse\x1b\xff";
+		std::size_t decoded = 0, refused = 0;
+		for (int i = 0; i < 3000; ++i) {
+			std::string m = text;
+			for (int k = 1 + static_cast<int>(next() % 4); k > 0; --k) {
+				const std::size_t at = next() % m.size();
+				switch (next() % 3) {
+				case 0:
+					m[at] = kBytes[next() % kBytes.size()];
+					break;
+				case 1:
+					m.erase(at, 1 + next() % 16);
+					break;
+				default:
+					m.insert(at, 1, kBytes[next() % kBytes.size()]);
+					break;
+				}
+			}
+			try {
+				const Farm farm = decodeFarm(m);
+				const Screen s = layoutTop(farm, {}, LayoutOptions{});
+				CHECK(s.lines.size() == 24);
+				for (const std::string &l : s.lines)
+					CHECK(columns(l) <= 80);
+				++decoded;
+			} catch (const std::invalid_argument &) {
+				++refused;
+			}
+		}
+		// Both ways were taken: the mutations are neither all harmless nor
+		// all fatal.
+		CHECK(decoded > 100);
+		CHECK(refused > 100);
+	}
+}
