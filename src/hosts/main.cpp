@@ -275,6 +275,8 @@ Options parse(int argc, char **argv)
 		cli.fail("unexpected argument '{}'", argv[optind]);
 	if (o.watch && o.output != Output::Json)
 		cli.fail("--watch goes with --json");
+	if ((o.watch || o.output == Output::Top) && !o.useDaemon)
+		cli.fail("{} shows what the daemon knows: it cannot go with --no-daemon", o.watch ? "--watch" : "--top");
 	if (o.force && !o.setupUser)
 		cli.fail("--force goes with --setup-user");
 	if (o.match == MatchMode::Exact && o.compiler && o.compiler->empty())

@@ -299,6 +299,8 @@ def main():
         p.wait()
         check(subprocess.run([hosts, "--watch"], capture_output=True, env=full_env).returncode == 2,
               "--watch without --json is a usage error")
+        r = subprocess.run([hosts, "--top", "--no-daemon"], capture_output=True, text=True, env=full_env)
+        check(r.returncode == 2 and "--no-daemon" in r.stderr, f"--top --no-daemon is a usage error ({r.stderr.strip()})")
 
         # Keys from /dev/null: the screen is drawn and --top idles rather
         # than spinning on a stdin that is always readable.
