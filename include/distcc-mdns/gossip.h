@@ -150,6 +150,14 @@ struct GossipStats {
 	std::string lastError;	   // the decoder's last reason
 };
 
+// SHIM (farmview, until the clientjobs branch lands): Contract A.
+struct ClientJobs {
+	std::string address;
+	std::uint32_t running = 0;
+
+	bool operator==(const ClientJobs &) const = default;
+};
+
 // What gossip knows about one server.
 struct GossipServer {
 	wire::Sample sample; // ageMs as of the query time
@@ -279,6 +287,14 @@ public:
 	std::size_t sourceCount() const noexcept { return limiter_.size(); }
 	std::size_t cookieCount() const noexcept { return validator_.size() + jar_.size(); }
 	const gossip::SpeedTable &speeds() const noexcept { return speeds_; }
+	// Every other client's demand and reservations as kept (a view lists them).
+	const gossip::ClientTable &clientTable() const noexcept { return clients_; }
+	// SHIM (farmview): Contract A.
+	void setOwnClients(std::vector<ClientJobs> clients);
+	void setOwnLocalJobs(std::uint32_t jobs);
+	std::vector<ClientJobs> serverClients(std::uint64_t serverId) const;
+	std::optional<std::uint32_t> localJobs(std::uint64_t clientId) const;
+	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
 
 private:
 	// Where a datagram came from, as far as this node can tell.

@@ -16,6 +16,7 @@
 #include "host/files.h"
 #include "host/host_id.h"
 #include "host/incarnation.h"
+#include "host/interfaces.h"
 #include "host/probe.h"
 #include "host/procfs.h"
 #include "host/speed.h"
@@ -284,6 +285,9 @@ Daemon::Daemon(DaemonConfig config)
 			users_.builds(*uid, ledger_.buildWant(*uid), std::chrono::steady_clock::now());
 	};
 	log(LogLevel::Info, "answering queries on {}", config_.socket);
+	// The history is kept from the start, so that a view opening has it.
+	farmAlarm_ = clock_.alarm([this] { farmTick(); });
+	farmAlarm_->start(kFarmPeriod, kFarmPeriod);
 	if (!config_.hostsFile.empty()) {
 		FileFor file;
 		file.lockDir = std::filesystem::path(config_.hostsFile).parent_path().append("lock").string();
@@ -336,6 +340,7 @@ void Daemon::stop()
 	log(LogLevel::Info, "stopping");
 	jobs_.reset();
 	idleAlarm_.reset();
+	farmAlarm_.reset();
 	if (gossip_)
 		gossip_->leave();
 	if (advertiser_)
@@ -349,15 +354,23 @@ void Daemon::stop()
 
 std::string Daemon::answer(std::string_view line, const Caller &caller)
 {
-	return codec::answerLine(
+	bool failed = false;
+	std::string reply = codec::answerLine(
 		line,
 		[this](const Request &request, const Caller &who) -> nlohmann::json {
-			if (std::holds_alternative<StatsRequest>(request)) {
-				nlohmann::json stats = codec::encode(gossip_ ? std::optional(gossip_->stats()) : std::nullopt);
-				codec::addNotAdvertising(stats, advertiser_ ? advertiser_->notAdvertising()
-									    : std::string("advertising is off (--advertise=no)"));
-				codec::addSpeedStats(stats, speedStats());
-				return stats;
+			countQuery(request);
+			if (std::holds_alternative<StatsRequest>(request))
+				return codec::encode(farmStats());
+			// A look at the whole farm: it reserves nothing and tells
+			// nobody, whoever asks.
+			if (std::holds_alternative<FarmRequest>(request))
+				return codec::encode(farmObject());
+			if (std::holds_alternative<WatchRequest>(request)) {
+				if (!queries_->watch(who.connection))
+					throw std::invalid_argument(fmt::format(
+						"too many watchers: at most {} per user and {} in all",
+						QueryLimits::kMaxWatchersPerUid, QueryLimits::kMaxWatchers));
+				return codec::encode(farmObject());
 			}
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
@@ -425,7 +438,110 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			ledger_.answered(hosts);
 			return codec::encode(hosts.view);
 		},
-		caller);
+		caller, &failed);
+	if (failed)
+		++queryCounts_.errors;
+	return reply;
+}
+
+void Daemon::countQuery(const Request &request)
+{
+	std::visit(
+		[this](const auto &r) {
+			using T = std::decay_t<decltype(r)>;
+			if constexpr (std::is_same_v<T, HostsRequest>)
+				++queryCounts_.hosts;
+			else if constexpr (std::is_same_v<T, StatsRequest>)
+				++queryCounts_.stats;
+			else if constexpr (std::is_same_v<T, SetStateRequest>)
+				++queryCounts_.setState;
+			else if constexpr (std::is_same_v<T, SetupUserRequest>)
+				++queryCounts_.setupUser;
+			else if constexpr (std::is_same_v<T, FarmRequest>)
+				++queryCounts_.farm;
+			else
+				++queryCounts_.watch;
+		},
+		request);
+}
+
+void Daemon::setFarmSink(std::function<void(std::string json)> sink)
+{
+	farmSink_ = std::move(sink);
+	// The first object at the next tick, whatever the last one was.
+	farmKey_.clear();
+}
+
+FarmStats Daemon::farmStats() const
+{
+	FarmStats stats;
+	if (gossip_)
+		stats.gossip = gossip_->stats();
+	stats.notAdvertising =
+		advertiser_ ? advertiser_->notAdvertising() : std::string("advertising is off (--advertise=no)");
+	stats.speed = speedStats();
+	return stats;
+}
+
+FarmView Daemon::lookAtFarm() const
+{
+	const auto now = std::chrono::steady_clock::now();
+	View look;
+	if (resolver_) {
+		const LiveServers live = liveServers(*resolver_, gossip_.get());
+		const FarmState farm = farmState(live, gossip_.get());
+		HostsRequest request;
+		request.reserve = false;
+		look = answerHosts(request, live.entries, farm, localMachine(), "daemon").view;
+	}
+	OwnClient self;
+	if (gossip_) {
+		self.node = gossip_->gossip().config().node;
+		self.localJobs = gossip_->gossip().localJobs(*self.node);
+	}
+	self.host = host::hostName();
+	self.want = ledger_.demand();
+	self.localSlots = host::onlineCpus();
+	for (const auto &[server, jobs] : users_.reservations(now))
+		self.holding += jobs;
+	for (const Network &n : host::localNetworks())
+		self.addresses.push_back(n.address.text);
+	return makeFarmView(look, gossip_ ? &gossip_->gossip() : nullptr, self, now);
+}
+
+FarmView Daemon::farmObject()
+{
+	FarmView farm = lookAtFarm();
+	addHistory(farm, history_);
+	farm.seq = ++farmSeq_;
+	farm.timeMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+			      std::chrono::system_clock::now().time_since_epoch())
+			      .count();
+	farm.stats = farmStats();
+	farm.queries = queryCounts_;
+	if (queries_)
+		farm.queries.refused = queries_->refused();
+	return farm;
+}
+
+void Daemon::farmTick()
+{
+	FarmView look = lookAtFarm();
+	record(history_, look);
+	const bool watched = queries_ && queries_->watchers() > 0;
+	if (!watched && !farmSink_)
+		return;
+	const auto now = std::chrono::steady_clock::now();
+	std::string key = changeKey(look);
+	if (key == farmKey_ && now - farmSentAt_ < kFarmHeartbeat)
+		return;
+	farmKey_ = std::move(key);
+	farmSentAt_ = now;
+	const std::string line = codec::farmLine(farmObject());
+	if (watched)
+		queries_->broadcast(line);
+	if (farmSink_)
+		farmSink_(line);
 }
 
 // No reservation, the user's jobs in flight and recent failures, a fixed

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,7 +15,9 @@
 #include "daemon/admins.h"
 #include "daemon/advertiser.h"
 #include "daemon/demand_ledger.h"
+#include "daemon/farm_view.h"
 #include "daemon/gossip_node.h"
+#include "daemon/history.h"
 #include "daemon/hosts_file.h"
 #include "daemon/job_watch.h"
 #include "daemon/local_users.h"
@@ -95,6 +98,13 @@ public:
 	void run();
 	void stop();
 
+	// Called on the loop thread with every new farm object (the JSON text,
+	// one line, as the "watch" operation sends it), at most once a second
+	// and at least every 5 s while set; an empty function unsets it. The
+	// callee must not block (hand it to another thread). Set it before
+	// run().
+	void setFarmSink(std::function<void(std::string json)> sink);
+
 private:
 	// Answers one query-socket request.
 	std::string answer(std::string_view line, const Caller &caller);
@@ -128,6 +138,18 @@ private:
 	// speed that rose.
 	void checkIdle();
 	SpeedStats speedStats() const;
+	FarmStats farmStats() const;
+	// Counts a request by its operation (the farm object's "queries").
+	void countQuery(const Request &request);
+	// The farm as this machine sees it now, without history, seq or
+	// counters (a look: reserves nothing, tells nobody).
+	FarmView lookAtFarm() const;
+	// A farm object to hand out: the look with its history, the next seq,
+	// the time, the stats and the counters.
+	FarmView farmObject();
+	// Every second: the history gets a sample; watchers and the farm sink
+	// get an object when the farm changed or kFarmHeartbeat passed.
+	void farmTick();
 
 	DaemonConfig config_;
 	// Who may --set-state.
@@ -156,6 +178,17 @@ private:
 	std::unique_ptr<JobWatch> jobs_;
 	std::optional<host::SpeedKeeper> speedKeeper_;
 	std::unique_ptr<uv::Alarm> idleAlarm_;
+	// The live view (farm, watch, the farm sink): the history it shows,
+	// the objects produced, the requests answered by operation.
+	static constexpr std::chrono::seconds kFarmPeriod{ 1 };
+	static constexpr std::chrono::seconds kFarmHeartbeat{ 5 };
+	History history_;
+	std::uint64_t farmSeq_ = 0;
+	QueryCounts queryCounts_;
+	std::function<void(std::string json)> farmSink_;
+	std::string farmKey_; // changeKey() of the last object sent
+	std::chrono::steady_clock::time_point farmSentAt_{};
+	std::unique_ptr<uv::Alarm> farmAlarm_;
 };
 
 } // namespace dmdns

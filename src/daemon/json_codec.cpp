@@ -330,12 +330,16 @@ Request decodeRequest(const json &request)
 		return SetStateRequest{ string(request, "state").value_or("") };
 	if (op == "setup-user")
 		return SetupUserRequest{};
+	if (op == "farm")
+		return FarmRequest{};
+	if (op == "watch")
+		return WatchRequest{};
 	throw std::invalid_argument(op.empty() ? "missing 'op'" : "unknown op '" + op + "'");
 }
 
 std::string_view opName(const Request &request)
 {
-	static constexpr std::string_view kNames[] = { "hosts", "stats", "set-state", "setup-user" };
+	static constexpr std::string_view kNames[] = { "hosts", "stats", "set-state", "setup-user", "farm", "watch" };
 	static_assert(std::size(kNames) == std::variant_size_v<Request>);
 	return kNames[request.index()];
 }
@@ -497,8 +501,11 @@ std::string errorLine(std::string_view message)
 	return reply.dump() + "\n";
 }
 
-std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller)
+std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller, bool *failed)
 {
+	bool ignored = false;
+	bool &error = failed ? *failed : ignored;
+	error = true;
 	if (!line.empty() && line.back() == '\r')
 		line.remove_suffix(1);
 	const json request = json::parse(line, nullptr, false);
@@ -509,7 +516,9 @@ std::string answerLine(std::string_view line, const Handler &handler, const Call
 	try {
 		json reply = handler(decodeRequest(request), caller);
 		reply["ok"] = true;
-		return reply.dump() + "\n";
+		std::string text = reply.dump() + "\n";
+		error = false;
+		return text;
 	} catch (const std::invalid_argument &e) {
 		return errorLine(e.what());
 	} catch (const std::exception &e) {
@@ -594,6 +603,85 @@ json encode(const std::optional<GossipNodeStats> &stats)
 			  { "local_slots", stats->demand.localSlots },
 			  { "others_wanted", stats->othersWanted } };
 	return out;
+}
+
+json encode(const FarmStats &stats)
+{
+	json j = encode(stats.gossip);
+	addNotAdvertising(j, stats.notAdvertising);
+	addSpeedStats(j, stats.speed);
+	return j;
+}
+
+namespace {
+
+json history(const char *first, const std::vector<std::uint32_t> &a, const char *second,
+	     const std::vector<std::uint32_t> &b)
+{
+	return { { first, a }, { second, b } };
+}
+
+json encode(const FarmServer &s)
+{
+	json j = encode(s.server);
+	j["fresh"] = s.fresh;
+	j["clients"] = json::array();
+	for (const FarmServerClient &c : s.clients)
+		j["clients"].push_back({ { "address", c.address },
+					 { "client", orNull(c.client) },
+					 { "name", orNull(c.name) },
+					 { "running", c.running } });
+	j["history"] = history("busy", s.busyHistory, "reserved", s.reservedHistory);
+	return j;
+}
+
+json encode(const FarmClient &c)
+{
+	return { { "id", c.id },
+		 { "name", orNull(c.name) },
+		 { "address", orNull(c.address) },
+		 { "self", c.self },
+		 { "want", c.want },
+		 { "local_slots", c.localSlots },
+		 { "share", orNull(c.share) },
+		 { "holding", c.holding },
+		 { "running", orNull(c.running) },
+		 { "local_jobs", orNull(c.localJobs) },
+		 { "age_ms", c.ageMs },
+		 { "history", history("want", c.wantHistory, "share", c.shareHistory) } };
+}
+
+} // namespace
+
+json encode(const FarmView &farm)
+{
+	json j;
+	j["version"] = FarmView::kVersion;
+	j["seq"] = farm.seq;
+	j["node"] = farm.node;
+	j["host"] = farm.host;
+	j["time_ms"] = farm.timeMs;
+	j["line"] = farm.line;
+	j["jobs"] = farm.jobs;
+	const FarmTotals &t = farm.totals;
+	j["totals"] = { { "servers", t.servers }, { "up", t.up }, { "slots", t.slots }, { "busy", t.busy }, { "reserved", t.reserved }, { "wanted", t.wanted }, { "waiting", t.waiting }, { "utilisation", t.utilisation }, { "clients", t.clients } };
+	j["servers"] = json::array();
+	for (const FarmServer &s : farm.servers)
+		j["servers"].push_back(encode(s));
+	j["clients"] = json::array();
+	for (const FarmClient &c : farm.clients)
+		j["clients"].push_back(encode(c));
+	j["stats"] = encode(farm.stats);
+	const QueryCounts &q = farm.queries;
+	j["queries"] = { { "hosts", q.hosts }, { "stats", q.stats }, { "farm", q.farm }, { "watch", q.watch }, { "set_state", q.setState }, { "setup_user", q.setupUser }, { "errors", q.errors }, { "refused", q.refused } };
+	return j;
+}
+
+std::string farmLine(const FarmView &farm)
+{
+	// Names come from the network: never let a bad byte cost a watcher its
+	// object (replaced, not thrown).
+	return encode(farm).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 } // namespace dmdns::codec

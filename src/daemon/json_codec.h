@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/farm_view.h"
 #include "daemon/gossip_node.h"
 #include "daemon/request.h"
 #include "daemon/view.h"
@@ -32,6 +33,15 @@ SetupUserReply decodeSetupUserReply(const nlohmann::json &reply);
 nlohmann::json encode(const View &view);
 // The "stats" reply: {"gossip": null} without a gossip node.
 nlohmann::json encode(const std::optional<GossipNodeStats> &stats);
+// The "stats" reply from its typed parts (what Daemon answers to "stats").
+nlohmann::json encode(const FarmStats &stats);
+// The "farm" reply and each object of a "watch" stream
+// (docs/query-socket.md): one object, the "ok" left to the caller.
+nlohmann::json encode(const FarmView &farm);
+// The farm object as one line, newline included: what a watcher and the
+// farm sink (Daemon::setFarmSink) get.
+std::string farmLine(const FarmView &farm);
+
 // Adds to a stats reply why this host is not advertised and what to change
 // ("not_advertising"; absent while it is advertised).
 void addNotAdvertising(nlohmann::json &stats, const std::string &reason);
@@ -61,6 +71,8 @@ using Handler = std::function<nlohmann::json(const Request &request, const Calle
 // The reply line, newline included, to one request line: the handler's
 // object with "ok":true, or {"ok":false,"error":...} for a request that is
 // not a JSON object, that decodeRequest() or the handler refuses.
-std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller = {});
+// @failed, when given, is set to whether the reply is an error.
+std::string answerLine(std::string_view line, const Handler &handler, const Caller &caller = {},
+		       bool *failed = nullptr);
 
 } // namespace dmdns::codec

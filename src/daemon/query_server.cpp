@@ -121,11 +121,16 @@ void QueryServer::received(Connection &c, std::string_view data)
 		const bool backlog = c.stream->writeQueueSize() > 0;
 		c.stream->write(handler_(std::string_view(c.buffer).substr(start, newline - start), Caller{ c.uid, c.id }));
 		start = newline + 1;
-		// A complete request restarts the idle clock.
-		c.deadline->start(limits_.idle);
-		if (backlog && c.stream->writeQueueSize() > limits_.writeQueue) {
+		// A complete request restarts the idle clock; a watcher has none
+		// (the handler may have made it one).
+		if (c.watching)
+			c.deadline->stop();
+		else
+			c.deadline->start(limits_.idle);
+		if (backlog && c.stream->writeQueueSize() > (c.watching ? limits_.watchBacklog : limits_.writeQueue)) {
 			log(LogLevel::Debug, "query socket: dropping a connection (uid {}) that leaves {} bytes unread",
 			    c.uid.value_or(-1), c.stream->writeQueueSize());
+			++refused_;
 			drop(c);
 			return;
 		}
@@ -135,12 +140,65 @@ void QueryServer::received(Connection &c, std::string_view data)
 		refuse(c, "request longer than 4096 bytes");
 }
 
+bool QueryServer::watch(std::uint64_t connection)
+{
+	const auto it = std::find_if(connections_.begin(), connections_.end(),
+				     [&](const Connection &c) { return c.id == connection; });
+	if (it == connections_.end() || it->closing) {
+		++refused_;
+		return false;
+	}
+	if (it->watching)
+		return true;
+	std::size_t total = 0, mine = 0;
+	for (const Connection &c : connections_)
+		if (c.watching && !c.closing) {
+			++total;
+			// Privileged users too: a watcher costs the same whoever asks.
+			if (c.uid == it->uid)
+				++mine;
+		}
+	if (total >= limits_.watchersTotal || mine >= limits_.watchersPerUid) {
+		log(LogLevel::Debug, "query socket: refusing a watcher (uid {}): {} of its own, {} in all",
+		    it->uid.value_or(-1), mine, total);
+		++refused_;
+		return false;
+	}
+	it->watching = true;
+	it->deadline->stop();
+	return true;
+}
+
+void QueryServer::broadcast(const std::string &line)
+{
+	for (Connection &c : connections_) {
+		if (!c.watching || c.closing)
+			continue;
+		c.stream->write(line);
+		// A view that stopped reading: its objects would pile up in our
+		// memory. It can open a new watch when it reads again.
+		if (c.stream->writeQueueSize() > limits_.watchBacklog) {
+			log(LogLevel::Debug, "query socket: closing a watcher (uid {}) that leaves {} bytes unread",
+			    c.uid.value_or(-1), c.stream->writeQueueSize());
+			++refused_;
+			drop(c);
+		}
+	}
+}
+
+std::size_t QueryServer::watchers() const noexcept
+{
+	return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(),
+						      [](const Connection &c) { return c.watching && !c.closing; }));
+}
+
 void QueryServer::refuse(Connection &c, std::string_view why)
 {
 	// The connection stays listed until its close callback, so that the
 	// reply is written out first; a peer that does not read is cut.
 	c.closing = true;
 	c.buffer.clear();
+	++refused_;
 	c.stream->write(codec::errorLine(why));
 	c.stream->shutdownAndClose();
 	if (!c.closed)

@@ -51,6 +51,16 @@ struct QueryLimits {
 	std::size_t perUid = kMaxPerUid;
 	std::size_t writeQueue = kMaxWriteQueue;
 	std::chrono::milliseconds linger = kLinger;
+	// Watchers ("watch"): one user may keep a few views open, the machine
+	// a few more; a watcher that does not read is closed once its unread
+	// objects pass the backlog (a farm object of a few hundred servers
+	// with their history is about 100 KiB).
+	static constexpr std::size_t kMaxWatchersPerUid = 4;
+	static constexpr std::size_t kMaxWatchers = 32;
+	static constexpr std::size_t kMaxWatchBacklog = 1024 * 1024;
+	std::size_t watchersPerUid = kMaxWatchersPerUid;
+	std::size_t watchersTotal = kMaxWatchers;
+	std::size_t watchBacklog = kMaxWatchBacklog;
 	// Users the reserve and the per-user cap do not hold back: root and
 	// the daemon's own user, who may change its state.
 	std::vector<uid_t> privileged;
@@ -88,6 +98,20 @@ public:
 	// Connections being served, those closing left out.
 	std::size_t connections() const noexcept;
 
+	// Makes @connection a watcher (the "watch" operation): the idle
+	// deadline no longer applies to it, and broadcast() writes to it.
+	// Returns false when the limits refuse it (kMaxWatchersPerUid for its
+	// uid, kMaxWatchers in all) or it is not being served.
+	bool watch(std::uint64_t connection);
+	// Writes @line to every watcher; a watcher that leaves more than
+	// QueryLimits::watchBacklog bytes unread is closed.
+	void broadcast(const std::string &line);
+	// Watchers being served.
+	std::size_t watchers() const noexcept;
+	// Connections refused by a limit so far (too many, too slow, a watch
+	// beyond its cap, a backlog).
+	std::uint64_t refused() const noexcept { return refused_; }
+
 	// Told once per connection, with the id its requests' Caller carried.
 	Closed onClosed;
 
@@ -99,9 +123,10 @@ private:
 		std::optional<uid_t> uid;
 		std::uint64_t id = 0; // from 1, never reused in a run
 		std::string buffer;
-		bool closing = false; // refused or shutting down: ignore input
-		bool closed = false;  // the stream is closed: free it
-		bool ended = false;   // onClosed was told
+		bool closing = false;  // refused or shutting down: ignore input
+		bool closed = false;   // the stream is closed: free it
+		bool ended = false;    // onClosed was told
+		bool watching = false; // "watch": no idle deadline, gets broadcast()
 	};
 
 	void accept(std::unique_ptr<uv::Stream> stream);
@@ -122,6 +147,7 @@ private:
 	QueryLimits limits_;
 	std::list<Connection> connections_;
 	std::uint64_t lastId_ = 0;
+	std::uint64_t refused_ = 0;
 	// Frees closed connections outside their own callbacks.
 	uv::Timer reaper_;
 	std::unique_ptr<uv::UnixServer> server_;

@@ -76,7 +76,16 @@ struct SetStateRequest {
 // kernel's word (SO_PEERCRED), never a field of the request.
 struct SetupUserRequest { };
 
-using Request = std::variant<HostsRequest, StatsRequest, SetStateRequest, SetupUserRequest>;
+// {"op":"farm"}: the whole farm as this daemon sees it, once. A look: it
+// reserves nothing and counts as no user's demand.
+struct FarmRequest { };
+
+// {"op":"watch"}: the farm object at once, then a new one on the same
+// connection every time it changes (at most once a second, at least every
+// 5 s); the connection stays open until the client closes it.
+struct WatchRequest { };
+
+using Request = std::variant<HostsRequest, StatsRequest, SetStateRequest, SetupUserRequest, FarmRequest, WatchRequest>;
 
 struct SetStateReply {
 	ServerState state = ServerState::Up;
