@@ -2,16 +2,20 @@
 """lan-top: distcc-mdns-hosts --top on a pseudo-terminal while a real build runs.
 
 h1-h3 are servers (distccd --jobs 4), h4 a client. --top runs on h4 in an
-80x24 pty whose screen pyte renders. A real build on h4 (make -j6 with
-distcc, two slow compiles per server) starts: every server's row must show
-its running jobs within 2 s of distccd holding them (the figure per server
-is printed), and h4's distcc jobs from its state files appear. Then h3 is
-drained (`distcc-mdns-hosts --set-state=drain` on it): its row says drain
-and why h4's line leaves it out. q quits with status 0.
+80x24 pty whose screen pyte renders. A real build on h4 starts (make -j12
+with distcc, four slow compiles per server, two at a time): every server's
+row must show its running jobs within 2 s of its distccd holding them (the
+figure per server is printed), and h4's distcc jobs from its state files
+appear; `--json --watch`, started before the build, printed the daemon's
+objects with seq growing, one of them with every server running. Then h3
+is drained (`distcc-mdns-hosts --set-state=drain` on it): its row says
+drain and why h4's line leaves it out. q quits with status 0.
 DMTOP_SVG=PATH saves the screen during the build as SVG (docs/img/top.svg).
 """
 
+import json
 import os
+import select
 import sys
 import time
 
@@ -23,7 +27,7 @@ import dmtest as dm  # noqa: E402
 from dmtest import figure  # noqa: E402
 import ptyscreen  # noqa: E402
 
-FILES = 6
+FILES = 12
 LINES_PER_FILE = 1000
 
 
@@ -44,6 +48,11 @@ def row(lines, name):
 def running(lines, name):
     cells = row(lines, name)
     return int(cells[3]) if cells and cells[3].isdigit() else 0
+
+
+def running_in(farm, address):
+    """Whether the farm object says the server at @address runs jobs."""
+    return any(s['address'] == address and (s['running'] or 0) > 0 for s in farm['servers'])
 
 
 def slow_source(i):
@@ -78,7 +87,10 @@ def main(argv):
             figure('top.first_screen', took, 's', 2.0)
             assert all(running(top.lines(), n) == 0 for n in names.values()), f'busy before the build:\n{top.text()}'
 
-            # The build: two slow compiles per server, distcc's slots in
+            watcher = cli.spawn([bins.hosts, '--json', '--watch'], name='json-watch', stdout_pipe=True)
+            os.set_blocking(watcher.popen.stdout.fileno(), False)
+
+            # The build: four slow compiles per server, two at a time, distcc's slots in
             # its order (slot 0 of each host first).
             for i in range(FILES):
                 cli.write(f'build/slow{i}.c', slow_source(i))
@@ -116,6 +128,25 @@ def main(argv):
                                               ('Compile' in x or 'Send' in x or 'Receive' in x) for x in l), 3)
             assert took is not None, f'no distcc job of h4 on --top:\n{top.text()}'
             lan.note('screen during the build:\n' + top.text())
+
+
+            # The same stream for scripts: --json --watch passed the
+            # daemon's objects through, one a line, seq growing, and one
+            # of them had every server running.
+            objects, pending = [], b''
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not (
+                    len(objects) >= 2 and any(all(running_in(o, s.ip) for s in servers) for o in objects)):
+                select.select([watcher.popen.stdout], [], [], 0.1)
+                pending += watcher.popen.stdout.read() or b''
+                *done, pending = pending.split(b'\n')
+                objects += [json.loads(x) for x in done]
+            watcher.stop()
+            assert len(objects) >= 2, f'--json --watch printed {len(objects)} objects'
+            seqs = [o['seq'] for o in objects]
+            assert seqs == sorted(set(seqs)), f'--json --watch: seq {seqs}'
+            assert any(all(running_in(o, s.ip) for s in servers) for o in objects), \
+                f'--json --watch: no object with every server running ({len(objects)} objects)'
 
             # Drain h3: its row says so, with the reason h4's line leaves it out.
             drained = servers[2]
