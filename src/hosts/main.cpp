@@ -578,7 +578,7 @@ int main(int argc, char **argv)
 	case Output::Status:
 		fmt::print("{}{}", statusTable(view), statusFooter(search, options.useDaemon));
 		break;
-	case Output::Top:
+	case Output::Top: // top::run() answered above
 		break;
 	}
 	return EXIT_SUCCESS;
