@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "hosts/terminfo.h"
 
 namespace dmdns::top {
 
@@ -211,8 +212,7 @@ public:
 	// Throws when the terminal is not one terminfo knows ($TERM).
 	Terminal()
 	{
-		screen_ = newterm(nullptr, stdout, stdin);
-		if (!screen_) {
+		if (!knownTerminal(STDOUT_FILENO) || !(screen_ = newterm(nullptr, stdout, stdin))) {
 			const char *term = std::getenv("TERM");
 			throw std::runtime_error(fmt::format("cannot drive the terminal '{}' (TERM): not in terminfo",
 							     term ? term : ""));
