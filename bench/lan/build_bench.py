@@ -603,6 +603,20 @@ def farm_slots(farm):
     return sum(slots(farm.spec[h.name][0]) for h in farm.servers)
 
 
+# The planner's minimum speed of a job, as a fraction of the client's
+# speed (PlanOptions::minSpeed): it lists a server at most at the jobs that
+# each still run that fast under processor sharing.
+MIN_SPEED = 0.5
+
+
+def usable_slots():
+    """The remote slots a job still runs at MIN_SPEED x the client's speed
+    on: min(distccd --jobs, floor(cores x speed / min speed)) per server.
+    A slot beyond them adds no throughput to its server, only latency."""
+    floor = MIN_SPEED * CLIENT_SPEED
+    return sum(min(slots(cores), math.floor(cores * speed / floor + 1e-9)) for _, cores, speed in SERVERS)
+
+
 def fair_tokens(farm_slots_, builds):
     """A build's fair token count when @builds share the farm: its equal part
     of the servers' slots plus its own machine's (preprocessing, links and
@@ -630,7 +644,10 @@ def stagger_figures(r, farm_slots_):
     offered = max((sum(int(tok.split('/')[1]) for tok in line.split()
                        if '/' in tok and not tok.startswith('localhost'))
                    for t, line in c1['hosts_lines'] if t < alone_until), default=None)
+    usable = usable_slots() + CLIENT_CORES
     out = dict(farm_slots=farm_slots_, fair_alone=fair_tokens(farm_slots_, 1),
+               usable_slots=usable, reached_usable_at=next((round(x['at'], 3) for x in alone
+                                                             if x['tokens'] >= usable), None),
                alone_until=round(alone_until, 3), peak_alone=peak, line_slots_alone=offered,
                peak_in_use_alone=max((x['in_use'] for x in alone if x.get('in_use') is not None),
                                      default=None),
@@ -672,7 +689,9 @@ def print_stagger(st):
     reach = (f'reached at {f["reached_farm_at"]:.2f} s' if f['reached_farm_at'] is not None
              else 'never reached')
     print(f'  first client alone (0-{f["alone_until"]:.1f} s): peak {f["peak_alone"]} tokens '
-          f'against the farm\'s {f["farm_slots"]} slots ({reach}; goal: reach them); its lines '
+          f'against the farm\'s {f["farm_slots"]} distccd slots ({reach}) and its '
+          f'{f["usable_slots"]} usable ones with the local ones (reached at {f["reached_usable_at"]} s; '
+          f'goal: reach them); its lines '
           f'offered {f["line_slots_alone"]} remote slots at most (+ {CLIENT_CORES} local); '
           f'peak jobs in use {f["peak_in_use_alone"]}; means over the window: tokens '
           f'{f["mean_tokens_alone"]}, jobs in use {f["mean_in_use_alone"]}')

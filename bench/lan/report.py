@@ -219,10 +219,16 @@ def stagger_section(w, st):
         return
     reached = (f'reached at {f["reached_farm_at"]:.2f} s' if f['reached_farm_at'] is not None
                else 'never reached')
+    usable = f.get('usable_slots')
+    usable_at = f.get('reached_usable_at')
     w(f'- Alone (0-{f["alone_until"]:.1f} s), the first client\'s tokens peaked at '
-      f'**{f["peak_alone"]}** against the farm\'s {f["farm_slots"]} distccd slots ({reached}; '
-      f'the daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}): goal '
-      f'{verdict(f["peak_alone"] is not None and f["peak_alone"] >= f["farm_slots"])}. The '
+      f'**{f["peak_alone"]}** against the farm\'s {usable} usable slots with its own '
+      f'2 local ({"reached at " + format(usable_at, ".2f") + " s" if usable_at is not None else "never reached"}; '
+      f'goal {verdict(usable_at is not None)}) and its {f["farm_slots"]} distccd slots ({reached}; '
+      f'the daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}). A slot is '
+      f'usable while a job there runs at half a client\'s speed or more (the planner\'s minimum '
+      f'speed): a 2-core server at speed 0.6 has 2 of its 4 distccd slots usable, and a third or '
+      f'fourth job there adds no throughput to it, only time to every job it runs. The '
       f'daemon\'s lines offered it {f.get("line_slots_alone")} remote slots at most (plus its '
       f'local ones; the planner lists a slow server at its cores, not its distccd slots), and '
       f'at most {f.get("peak_in_use_alone")} of its jobs ran at once; over the window it held '

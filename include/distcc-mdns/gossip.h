@@ -18,6 +18,7 @@
 #include "distcc-mdns/directory.h"
 #include "distcc-mdns/gossip/address_validation.h"
 #include "distcc-mdns/gossip/client_table.h"
+#include "distcc-mdns/gossip/jobs_table.h"
 #include "distcc-mdns/gossip/own_news.h"
 #include "distcc-mdns/gossip/packer.h"
 #include "distcc-mdns/gossip/peer_table.h"
@@ -115,6 +116,14 @@ struct GossipConfig {
 	std::size_t speedInState = 32;
 	SpeedPolicy speedPolicy;
 
+	// Who runs jobs where (CLIENTS, LOCAL_JOBS): a server's changed client
+	// list goes out at most every clientsInterval; a client's unchanged
+	// local jobs are said again every localJobsRefresh and forgotten
+	// elsewhere after forgetAfter without a word. At most maxDemands
+	// clients' local jobs are kept, and maxServers servers' lists.
+	std::chrono::milliseconds clientsInterval{ 1000 };
+	std::chrono::milliseconds localJobsRefresh{ 20000 };
+
 	// Authentication, provided by the adapter that holds the key (e.g.
 	// net::Authenticator). With sign set every datagram is tagged: sign
 	// writes the tag of @body into @tag. With verify set, datagrams without
@@ -150,10 +159,11 @@ struct GossipStats {
 	std::string lastError;	   // the decoder's last reason
 };
 
-// SHIM (farmview, until the clientjobs branch lands): Contract A.
+// One client's jobs on a server, as the server saw its distccd's
+// connections (docs/protocol.md, CLIENTS).
 struct ClientJobs {
-	std::string address;
-	std::uint32_t running = 0;
+	std::string address;	   // numeric, the client's address as the server saw it; empty: "others"
+	std::uint32_t running = 0; // its ESTABLISHED connections to the server's distccd
 
 	bool operator==(const ClientJobs &) const = default;
 };
@@ -223,6 +233,14 @@ public:
 	void setOwnProfile(std::uint64_t digest, SteadyTime now);
 	// How many remote jobs this client asks for now (0: none).
 	void setDemand(std::uint32_t wanted, std::uint32_t localSlots, SteadyTime now);
+	// The clients running jobs on this server now, as its distccd's
+	// connections show them (any order, any number): kept to the busiest
+	// wire::kMaxClientEntries, the rest summed into an "others" entry with
+	// an empty address, and gossiped when they change.
+	void setOwnClients(std::vector<ClientJobs> clients);
+	// How many jobs this machine's users run on this machine itself (distcc
+	// clients with no connection to a server): gossiped when it changes.
+	void setOwnLocalJobs(std::uint32_t jobs);
 	// "This client handed out @count jobs on @server": replaces this client's
 	// previous reservation there, expires after reservationTtl; 0 cancels.
 	void reserve(std::uint64_t server, std::uint32_t count, SteadyTime now);
@@ -279,6 +297,16 @@ public:
 	// demands(now) as each, from one walk.
 	gossip::ClientTable::Tally othersDemand(SteadyTime now) const;
 
+	// The clients @serverId last said run jobs on it (empty when unknown),
+	// busiest first; an "others" remainder has an empty address.
+	std::vector<ClientJobs> serverClients(std::uint64_t serverId) const;
+	// A client's jobs run on its own machine, as it last gossiped them;
+	// nullopt when unknown.
+	std::optional<std::uint32_t> localJobs(std::uint64_t clientId) const;
+	// The node whose datagrams come from @address (a peer's source
+	// address, numeric); nullopt when none does.
+	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
+
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }
 	std::size_t reservationCount() const noexcept { return clients_.reservations().size(); }
@@ -289,12 +317,6 @@ public:
 	const gossip::SpeedTable &speeds() const noexcept { return speeds_; }
 	// Every other client's demand and reservations as kept (a view lists them).
 	const gossip::ClientTable &clientTable() const noexcept { return clients_; }
-	// SHIM (farmview): Contract A.
-	void setOwnClients(std::vector<ClientJobs> clients);
-	void setOwnLocalJobs(std::uint32_t jobs);
-	std::vector<ClientJobs> serverClients(std::uint64_t serverId) const;
-	std::optional<std::uint32_t> localJobs(std::uint64_t clientId) const;
-	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
 
 private:
 	// Where a datagram came from, as far as this node can tell.
@@ -315,6 +337,7 @@ private:
 			 std::set<std::uint64_t> &probe);
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
 	void mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTime now);
+	void mergeJobs(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
 
@@ -339,6 +362,7 @@ private:
 	gossip::PeerTable peers_;
 	gossip::ServerTable servers_;
 	gossip::ClientTable clients_;
+	gossip::JobsTable jobs_;
 	gossip::RateLimiter limiter_;
 	gossip::ReplayWindow replay_;
 	gossip::AddressValidator validator_;

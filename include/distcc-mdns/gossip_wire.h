@@ -1,6 +1,7 @@
 // Gossip wire format v2: the binary datagrams daemons exchange (see docs/protocol.md).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -39,6 +40,10 @@ inline constexpr std::uint32_t kMaxReservationTtlMs = 60'000;
 inline constexpr std::uint32_t kMaxReservedJobs = kMaxSlots;
 inline constexpr std::uint32_t kMaxWantedJobs = 1'000'000;
 inline constexpr std::uint32_t kMaxLocalSlots = kMaxSlots;
+// A server names at most this many clients running jobs on it (the rest
+// are summed as "others"); any one count is at most kMaxClientJobs.
+inline constexpr std::size_t kMaxClientEntries = 16;
+inline constexpr std::uint32_t kMaxClientJobs = 4096;
 // Incarnations and sequence numbers at or above this are absurd: a daemon
 // counting from the wall clock's milliseconds, or from 1 a thousand times a
 // second, does not reach 2^62 in a hundred million years. Refusing them on
@@ -55,6 +60,8 @@ enum class RecordType : std::uint8_t {
 	Pad = 7, // any length, ignored: pads a request so that its answer may be larger
 	Profile = 8,
 	Speed = 9,
+	Clients = 10,
+	LocalJobs = 11,
 };
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
@@ -175,7 +182,54 @@ struct Speed {
 inline constexpr double kMaxSpeedLogTime = 20.0;
 inline constexpr std::uint32_t kMaxSpeedJobs = 65535;
 
-using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Profile, Speed>;
+// One client's jobs on a server: its address as the server's distccd saw
+// it, 16 bytes (IPv4 as IPv4-mapped IPv6), and its ESTABLISHED connections.
+struct ClientEntry {
+	std::array<std::uint8_t, 16> address{};
+	std::uint32_t running = 1; // 1..kMaxClientJobs
+
+	bool operator==(const ClientEntry &) const = default;
+};
+
+// "These clients run jobs on me": a server's own list, busiest first, at
+// most kMaxClientEntries named and the rest summed in @others. A record
+// holds at most kClientsPerRecord entries, so a longer list goes as
+// @parts records of one (incarnation, sequence), part 0 first; a receiver
+// takes the list once it holds every part. Only the server's own word, or
+// a relay's copy of its current run, counts (docs/protocol.md). The
+// sequence is the server's own count of its lists (not its samples'): a
+// list goes out when it changes, not with every heartbeat.
+struct Clients {
+	std::uint64_t server = 0;
+	std::uint64_t incarnation = 0;
+	std::uint64_t sequence = 0;
+	std::uint8_t part = 0;	  // 0-based
+	std::uint8_t parts = 1;	  // 1..kMaxClientParts
+	std::uint32_t others = 0; // jobs of clients not named (part 0 only), <= kMaxClientJobs
+	std::vector<ClientEntry> entries;
+
+	bool operator==(const Clients &) const = default;
+};
+
+inline constexpr std::size_t kClientsPerRecord = 8;
+inline constexpr std::size_t kMaxClientParts = (kMaxClientEntries + kClientsPerRecord - 1) / kClientsPerRecord;
+// A Clients body: 27 bytes, then 18 per entry.
+inline constexpr std::size_t kClientsHeadSize = 27;
+inline constexpr std::size_t kClientEntrySize = 18;
+
+// How many of a client's compiles run on its own machine (distcc clients
+// with no connection to a server), as it counts them: next to its Demand,
+// sent when it changes. Only the client speaks of itself.
+struct LocalJobs {
+	std::uint64_t client = 0;
+	std::uint64_t incarnation = 0;
+	std::uint64_t sequence = 0; // the client's, as its demand's
+	std::uint32_t jobs = 0;	    // <= kMaxClientJobs
+
+	bool operator==(const LocalJobs &) const = default;
+};
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Profile, Speed, Clients, LocalJobs>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
@@ -186,6 +240,9 @@ inline constexpr std::size_t kLoadSize = 20;
 inline constexpr std::size_t kCookieSize = 8;
 inline constexpr std::size_t kProfileSize = 24;
 inline constexpr std::size_t kSpeedSize = 42;
+inline constexpr std::size_t kLocalJobsSize = 26;
+// Clients: kClientsHeadSize + kClientEntrySize per entry, the only record
+// of variable length besides Pad.
 
 struct Header {
 	std::uint8_t flags = 0;

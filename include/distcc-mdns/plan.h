@@ -117,6 +117,13 @@ struct Plan {
 // order: slot 0 of every host, then slot 1 of every host, and so on.
 std::vector<std::uint32_t> fillBreadthFirst(std::span<const std::uint32_t> limits, std::uint32_t jobs);
 
+// Splits @total slots among clients that want @wants (in a fixed order):
+// max-min fair, so a client wanting less than an equal part keeps its want
+// and the others split the rest; slots an equal split leaves over go one
+// each to the first clients still wanting. Never more than a client
+// wants, and the parts add up to min(@total, the wants added up).
+std::vector<std::uint32_t> splitAmong(std::span<const std::uint32_t> wants, std::uint32_t total);
+
 // Orders the eligible servers with @picker and lists each at its preferred
 // address, and says in Plan::servers why each other one is left out.
 // Servers without a usable address or port are skipped, and an address and

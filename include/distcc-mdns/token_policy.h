@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace dmdns {
@@ -40,6 +41,11 @@ struct TokenDecision {
 	std::uint32_t want = 0; // remote jobs to ask the daemon for
 	unsigned target = 0;	// tokens, the implicit one excluded
 	bool tail = false;
+	// Whether the hosts file lists localhost as a place to compile. When
+	// not, the local slots still count in the tokens (preprocessing,
+	// links, rules that are no compile) and the file says
+	// --localslots=N instead.
+	bool localCompiles = true;
 };
 
 // The rule (also in distcc-mdns-run(1)):
@@ -64,7 +70,19 @@ struct TokenDecision {
 //   capped at the jobs running + 1, and the target counts only those slots
 //   (and the local ones). Two observations without an idle token (and none
 //   held back, which would hide idle ones) return to the body.
-// - Without an answer (no daemon, no server): the local slots only.
+// - Local compiles: in the body this machine's slots compile like any
+//   server's: its CPUs are capacity, and preprocessing for the remote jobs
+//   costs a few percent of a compile (0.12 s of user time against 7.2 s
+//   for this project's json_codec.cpp at -O2), so distcc(1)'s old advice
+//   to leave a client with less than a fifth of the CPUs out of the list
+//   would idle a fifth of this benchmark farm's capacity (1.43x the ideal
+//   makespan against 1.05x, tools/bench-lan). In the tail a local slot
+//   compiles only when it is faster than every listed server or strictly
+//   faster than the tail's speed floor: a tie with waiting for a faster
+//   server goes to the server, since this machine's CPUs also preprocess,
+//   link and run the rules that are no compile. Otherwise the hosts file
+//   leaves localhost out and says --localslots=N, and the tokens still
+//   count the local slots.
 class TokenPolicy final
 {
 public:
@@ -98,5 +116,12 @@ private:
 // The speed a slot needs to be used in the tail: the fastest of @line
 // divided by TokenPolicy::kTailRatio (0 for an empty line).
 double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept;
+
+// @line with its localhost entries left out and distcc told
+// --localslots=@localSlots instead (TokenDecision::localCompiles), so that
+// this machine preprocesses, links and runs the local-only jobs but
+// compiles nothing while servers have slots. A line that does not parse,
+// or lists nothing but localhost, comes back as it was.
+std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots);
 
 } // namespace dmdns

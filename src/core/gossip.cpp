@@ -1,8 +1,12 @@
 // Gossip state machine: its setup, the rounds it sends (news, hellos, probes, push-pull), and what it knows.
 #include "distcc-mdns/gossip.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace dmdns {
@@ -29,11 +33,13 @@ Gossip::Gossip(GossipConfig config)
 	: config_(std::move(config)), incarnation_(config_.incarnation), rng_(config_.seed),
 	  own_({ config_.node, config_.incarnation, config_.newsTransmits, config_.loadTransmits,
 		 config_.heartbeatInterval, config_.demandRefresh, config_.reservationTtl, config_.maxReservations,
-		 config_.speedRefresh, config_.speedPerRound, config_.speedInState, config_.maxServers }),
+		 config_.speedRefresh, config_.speedPerRound, config_.speedInState, config_.maxServers,
+		 config_.clientsInterval, config_.localJobsRefresh }),
 	  packer_({ config_.node, config_.incarnation, config_.maxDatagram, config_.minRequest, config_.sign }),
 	  peers_(config_.maxPeers, config_.maxServers, config_.deadAfter),
 	  servers_(config_.maxServers, config_.maxLeaves, config_.forgetAfter),
 	  clients_(config_.maxDemands, config_.maxReservations, config_.demandTtl),
+	  jobs_(config_.maxServers, config_.maxDemands, config_.forgetAfter),
 	  limiter_(config_.rateLimit, config_.rateBurst, config_.maxSources), replay_(config_.maxSources),
 	  validator_([this] { return nextRandom(); }, config_.maxSources, config_.cookieLifetime),
 	  jar_(config_.maxPeers),
@@ -196,6 +202,18 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now) const
 		d.ageMs = ageMs(e.origin, now);
 		out.push_back(d);
 	}
+	// Others' lists of their current run, and local jobs, as held: a list
+	// goes out on change only, so a node that missed it gets it here.
+	for (std::uint64_t id : jobs_.listed()) {
+		const gossip::JobsTable::List *list = jobs_.clientsOf(id);
+		const gossip::ServerTable::Entry *e = servers_.find(id);
+		if (!e || e->sample.incarnation != list->incarnation || servers_.hasLeft(id, list->incarnation))
+			continue;
+		for (wire::Clients &part : gossip::JobsTable::parts(id, *list))
+			out.push_back(std::move(part));
+	}
+	for (const auto &[client, l] : jobs_.locals())
+		out.push_back(l.record);
 	return out;
 }
 
@@ -219,6 +237,7 @@ void Gossip::expire(SteadyTime now)
 {
 	servers_.expire(now);
 	clients_.expire(now);
+	jobs_.expire(now, [&](std::uint64_t server) { return servers_.find(server) != nullptr; });
 	own_.expire(now);
 	speeds_.expire(now);
 	peers_.expire(now, config_.forgetAfter);
@@ -226,7 +245,7 @@ void Gossip::expire(SteadyTime now)
 	validator_.expire(now);
 	std::erase_if(probed_, [&](const auto &kv) { return now - kv.second > config_.forgetAfter; });
 	stats_.evicted = servers_.evicted() + clients_.evicted() + peers_.evicted() + limiter_.evicted() +
-			 speeds_.evicted();
+			 speeds_.evicted() + jobs_.evicted();
 }
 
 std::vector<Datagram> Gossip::tick(SteadyTime now)
@@ -443,6 +462,116 @@ DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 		}
 	}
 	return sum;
+}
+
+// ---- clients' jobs
+
+namespace {
+
+// A numeric address as the wire carries it: 16 bytes, IPv4 mapped.
+std::optional<std::array<std::uint8_t, 16>> addressBytes(const std::string &text)
+{
+	std::array<std::uint8_t, 16> out{};
+	in_addr v4{};
+	if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+		out[10] = out[11] = 0xff;
+		std::memcpy(out.data() + 12, &v4, 4);
+		return out;
+	}
+	in6_addr v6{};
+	if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+		std::memcpy(out.data(), &v6, 16);
+		return out;
+	}
+	return std::nullopt;
+}
+
+// And back: an IPv4-mapped address as plain IPv4, as peers' source
+// addresses and hosts lines write it.
+std::string addressText(const std::array<std::uint8_t, 16> &bytes)
+{
+	static constexpr std::uint8_t kMapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char text[INET6_ADDRSTRLEN] = {};
+	if (std::equal(std::begin(kMapped), std::end(kMapped), bytes.begin()))
+		::inet_ntop(AF_INET, bytes.data() + 12, text, sizeof text);
+	else
+		::inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+	return text;
+}
+
+std::vector<ClientJobs> clientJobsOf(const gossip::JobsTable::List &list)
+{
+	std::vector<ClientJobs> out;
+	for (const wire::ClientEntry &e : list.entries)
+		out.push_back({ addressText(e.address), e.running });
+	if (list.others > 0)
+		out.push_back({ std::string(), list.others });
+	return out;
+}
+
+} // namespace
+
+void Gossip::setOwnClients(std::vector<ClientJobs> clients)
+{
+	// One entry per address (the daemon may count v4 and v4-mapped
+	// apart), busiest first, then by address so that an unchanged farm
+	// gives an unchanged list; what is not named is summed.
+	std::map<std::array<std::uint8_t, 16>, std::uint64_t> byAddress;
+	std::uint64_t others = 0;
+	for (const ClientJobs &c : clients) {
+		if (c.running == 0)
+			continue;
+		if (const auto bytes = c.address.empty() ? std::nullopt : addressBytes(c.address))
+			byAddress[*bytes] += c.running;
+		else
+			others += c.running;
+	}
+	std::vector<wire::ClientEntry> entries;
+	for (const auto &[address, running] : byAddress)
+		entries.push_back(
+			{ address, static_cast<std::uint32_t>(std::min<std::uint64_t>(running, wire::kMaxClientJobs)) });
+	std::stable_sort(entries.begin(), entries.end(),
+			 [](const wire::ClientEntry &a, const wire::ClientEntry &b) { return a.running > b.running; });
+	if (entries.size() > wire::kMaxClientEntries) {
+		for (std::size_t i = wire::kMaxClientEntries; i < entries.size(); ++i)
+			others += entries[i].running;
+		entries.resize(wire::kMaxClientEntries);
+	}
+	own_.setClients(std::move(entries),
+			static_cast<std::uint32_t>(std::min<std::uint64_t>(others, wire::kMaxClientJobs)));
+}
+
+void Gossip::setOwnLocalJobs(std::uint32_t jobs)
+{
+	own_.setLocalJobs(jobs);
+}
+
+std::vector<ClientJobs> Gossip::serverClients(std::uint64_t serverId) const
+{
+	if (serverId == config_.node)
+		return own_.clients() ? clientJobsOf(*own_.clients()) : std::vector<ClientJobs>{};
+	const gossip::JobsTable::List *list = jobs_.clientsOf(serverId);
+	const gossip::ServerTable::Entry *e = servers_.find(serverId);
+	// Only of the run the server's samples are of: a restarted server's
+	// old list is no news.
+	if (!list || !e || e->sample.incarnation != list->incarnation)
+		return {};
+	return clientJobsOf(*list);
+}
+
+std::optional<std::uint32_t> Gossip::localJobs(std::uint64_t clientId) const
+{
+	if (clientId == config_.node)
+		return own_.localJobs();
+	const gossip::JobsTable::Local *l = jobs_.localOf(clientId);
+	if (!l)
+		return std::nullopt;
+	return l->record.jobs;
+}
+
+std::optional<std::uint64_t> Gossip::nodeAt(std::string_view address) const
+{
+	return peers_.nodeAt(address);
 }
 
 } // namespace dmdns

@@ -20,8 +20,10 @@ std::uint64_t subjectOf(const wire::Record &record) noexcept
 			else if constexpr (std::is_same_v<T, wire::Leave>)
 				return r.node;
 			else if constexpr (std::is_same_v<T, wire::Reservation> || std::is_same_v<T, wire::Demand> ||
-					   std::is_same_v<T, wire::Speed>)
+					   std::is_same_v<T, wire::Speed> || std::is_same_v<T, wire::LocalJobs>)
 				return r.client;
+			else if constexpr (std::is_same_v<T, wire::Clients>)
+				return r.server;
 			else
 				return 0;
 		},
@@ -136,6 +138,8 @@ void Gossip::merge(const wire::Record &record, const Source &source, SteadyTime 
 	}
 	if (const auto *speed = std::get_if<wire::Speed>(&record))
 		mergeSpeed(*speed, source, now);
+	else if (std::holds_alternative<wire::Clients>(record) || std::holds_alternative<wire::LocalJobs>(record))
+		mergeJobs(record, subject, source, now);
 	else if (std::holds_alternative<wire::Demand>(record) || std::holds_alternative<wire::Reservation>(record))
 		mergeClient(record, subject, source, now);
 	else
@@ -181,8 +185,10 @@ void Gossip::mergeServer(const wire::Record &record, std::uint64_t subject, cons
 		if (firstHand)
 			probe.insert(subject);
 	}
-	if (firstHand && verdict == Verdict::Applied && std::holds_alternative<wire::Leave>(record))
+	if (firstHand && verdict == Verdict::Applied && std::holds_alternative<wire::Leave>(record)) {
 		clients_.forget(source.client);
+		jobs_.forget(subject, std::get<wire::Leave>(record).incarnation);
+	}
 }
 
 void Gossip::mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now)
@@ -224,6 +230,41 @@ void Gossip::mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTi
 		return;
 	if (speeds_.report(source.client, speed, now) == gossip::Verdict::Applied)
 		speedDirty_ = true;
+}
+
+void Gossip::mergeJobs(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now)
+{
+	// Who runs jobs on a server only the server says, and a client's local
+	// jobs only the client: first hand as a server's sample (its id, from
+	// an address that speaks for it; with a key, the tag vouches), or
+	// relayed by a trusted relay under the rules of JobsTable.
+	const bool firstHand = subject == source.sender &&
+			       (source.authenticated || peers_.speaksFor(subject, source.from.address, now));
+	if (!firstHand && !source.trustedRelay) {
+		++stats_.untrusted;
+		return;
+	}
+	gossip::Verdict verdict;
+	if (const auto *c = std::get_if<wire::Clients>(&record)) {
+		if (servers_.hasLeft(subject, c->incarnation))
+			return;
+		// Lists of servers without a sample here are no use (nobody shows
+		// them) and would crowd the table: push-pull brings them again.
+		const gossip::ServerTable::Entry *e = servers_.find(subject);
+		if (!e)
+			return;
+		// The run the server's own samples speak for; none heard first
+		// hand yet, the run of the (relayed) sample held, as for samples.
+		const std::uint64_t run = e->anchored ? e->anchorIncarnation : e->sample.incarnation;
+		verdict = jobs_.clients(*c, firstHand, run, now);
+	} else {
+		const auto &l = std::get<wire::LocalJobs>(record);
+		if (servers_.hasLeft(subject, l.incarnation))
+			return;
+		verdict = jobs_.localJobs(l, firstHand, now);
+	}
+	if (verdict == gossip::Verdict::Refused)
+		++stats_.untrusted;
 }
 
 std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,

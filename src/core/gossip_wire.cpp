@@ -159,6 +159,32 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 		s.jobs = r.u16();
 		return s;
 	}
+	case RecordType::Clients: {
+		Clients c;
+		c.server = r.u64();
+		c.incarnation = r.u64();
+		c.sequence = r.u64();
+		const std::uint8_t part = r.u8();
+		c.part = part >> 4;
+		c.parts = part & 0x0f;
+		c.others = r.u16();
+		// The caller checked the length: whole entries, at most a record's.
+		c.entries.resize(r.left() / kClientEntrySize);
+		for (ClientEntry &e : c.entries) {
+			const auto address = r.take(e.address.size());
+			std::copy(address.begin(), address.end(), e.address.begin());
+			e.running = r.u16();
+		}
+		return c;
+	}
+	case RecordType::LocalJobs: {
+		LocalJobs l;
+		l.client = r.u64();
+		l.incarnation = r.u64();
+		l.sequence = r.u64();
+		l.jobs = r.u16();
+		return l;
+	}
 	case RecordType::Pad:
 		break;
 	}
@@ -169,7 +195,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::Speed);
+	       type <= static_cast<std::uint8_t>(RecordType::LocalJobs);
 }
 
 Decoded fail(Decoded d, std::string why)
@@ -239,7 +265,11 @@ Decoded decode(std::span<const std::uint8_t> datagram)
 			++d.padRecords;
 			continue;
 		}
-		if (length != bodySize(known))
+		if (known == RecordType::Clients) {
+			if (length < kClientsHeadSize || (length - kClientsHeadSize) % kClientEntrySize != 0 ||
+			    (length - kClientsHeadSize) / kClientEntrySize > kClientsPerRecord)
+				return fail(std::move(d), fmt::format("record {}: clients with length {}", i, length));
+		} else if (length != bodySize(known))
 			return fail(std::move(d), fmt::format("record {}: type {} with length {}, not {}", i,
 							      type, length, bodySize(known)));
 		std::string why;

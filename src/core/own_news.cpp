@@ -168,6 +168,16 @@ void OwnNews::setSpeed(std::uint64_t server, double logTime, double jobs, Steady
 	e.pending = true;
 }
 
+void OwnNews::setClients(std::vector<wire::ClientEntry> entries, std::uint32_t others)
+{
+	clientsWanted_ = JobsTable::List{ 0, 0, std::move(entries), others };
+}
+
+void OwnNews::setLocalJobs(std::uint32_t jobs)
+{
+	localWanted_ = std::min(jobs, wire::kMaxClientJobs);
+}
+
 void OwnNews::refute(const wire::Record &record, SteadyTime now)
 {
 	if (!sample_)
@@ -254,7 +264,43 @@ std::vector<wire::Record> OwnNews::round(SteadyTime now)
 		news.push_back(r);
 	}
 	speedRound(news, now);
+	jobsRound(news, now);
 	return news;
+}
+
+void OwnNews::jobsRound(std::vector<wire::Record> &news, SteadyTime now)
+{
+	if (clientsWanted_) {
+		const bool changed = clients_ ? clients_->entries != clientsWanted_->entries ||
+							clients_->others != clientsWanted_->others
+					      : !clientsWanted_->entries.empty() || clientsWanted_->others != 0;
+		if (changed && (!clients_ || now - clientsOrigin_ >= settings_.clientsInterval)) {
+			clients_ = *clientsWanted_;
+			clients_->incarnation = settings_.incarnation;
+			clients_->sequence = bump(clientsSequence_);
+			clientsOrigin_ = now;
+			clientsTransmits_ = settings_.newsTransmits;
+		}
+	}
+	if (clients_ && clientsTransmits_) {
+		--clientsTransmits_;
+		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
+			news.push_back(std::move(part));
+	}
+	if (localWanted_) {
+		if (!local_ || std::get<wire::LocalJobs>(local_->record).jobs != *localWanted_) {
+			wire::LocalJobs l{ settings_.node, settings_.incarnation, bump(sequence_), *localWanted_ };
+			local_ = Entry{ l, now, settings_.newsTransmits };
+		} else if (now - local_->origin >= settings_.localJobsRefresh) {
+			// The same word again (same sequence): receivers keep it.
+			local_->origin = now;
+			local_->transmits = std::max(local_->transmits, 1u);
+		}
+	}
+	if (local_ && local_->transmits) {
+		--local_->transmits;
+		news.push_back(local_->record);
+	}
 }
 
 void OwnNews::speedRound(std::vector<wire::Record> &news, SteadyTime now)
@@ -309,6 +355,11 @@ std::vector<wire::Record> OwnNews::state(SteadyTime now) const
 		r.ageMs = std::min(ageMs(e.origin, now), r.ttlMs);
 		out.push_back(r);
 	}
+	if (clients_)
+		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
+			out.push_back(std::move(part));
+	if (local_)
+		out.push_back(local_->record);
 	// The newest reports that went out at least once.
 	std::vector<const SpeedEntry *> speeds;
 	for (const auto &[server, e] : speeds_)

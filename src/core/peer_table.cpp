@@ -123,4 +123,21 @@ bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, Steady
 	return true;
 }
 
+std::optional<std::uint64_t> PeerTable::nodeAt(std::string_view address) const
+{
+	const Peer *best = nullptr;
+	for (const Peer &p : peers_)
+		if (p.node != 0 && p.endpoint.address == address && p.heard && (!best || *p.heard > *best->heard))
+			best = &p;
+	if (best)
+		return best->node;
+	for (const auto &[node, set] : vouched_)
+		if (set.contains(std::string(address)))
+			return node;
+	for (const auto &[node, claim] : claims_)
+		if (claim.address == address)
+			return node;
+	return std::nullopt;
+}
+
 } // namespace dmdns::gossip

@@ -391,4 +391,34 @@ Plan planHostsLine(std::span<const Server> servers, std::span<const std::uint32_
 	return plan;
 }
 
+std::vector<std::uint32_t> splitAmong(std::span<const std::uint32_t> wants, std::uint32_t total)
+{
+	std::vector<std::uint32_t> parts(wants.size(), 0);
+	std::vector<std::size_t> open;
+	for (std::size_t i = 0; i < wants.size(); ++i)
+		if (wants[i] > 0)
+			open.push_back(i);
+	std::uint64_t left = total;
+	// Each round either satisfies a client or ends: at most one per client.
+	while (!open.empty() && left > 0) {
+		const std::uint64_t equal = left / open.size();
+		const auto satisfied = [&](std::size_t i) { return wants[i] - parts[i] <= equal; };
+		if (std::none_of(open.begin(), open.end(), satisfied)) {
+			std::uint64_t extra = left % open.size();
+			for (const std::size_t i : open) {
+				parts[i] += static_cast<std::uint32_t>(equal + (extra > 0 ? 1 : 0));
+				extra -= extra > 0 ? 1 : 0;
+			}
+			break;
+		}
+		for (const std::size_t i : open)
+			if (satisfied(i)) {
+				left -= wants[i] - parts[i];
+				parts[i] = wants[i];
+			}
+		std::erase_if(open, [&](std::size_t i) { return parts[i] == wants[i]; });
+	}
+	return parts;
+}
+
 } // namespace dmdns

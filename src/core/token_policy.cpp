@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "distcc-mdns/hosts_line.h"
+
 namespace dmdns {
 
 double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept
@@ -51,16 +53,24 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 		const double floor = tail_ ? tailSpeedFloor(slots) : 0.0;
 		jobs = 0;
 		std::uint64_t remote = 0;
+		double localSpeed = 0.0, fastestRemote = 0.0;
 		for (const LineSlot &s : slots) {
 			if (s.local) {
 				jobs += s.limit;
+				localSpeed = std::max(localSpeed, s.speed);
 				continue;
 			}
 			if (s.speed < floor)
 				continue;
 			jobs += s.limit;
 			remote += s.limit;
+			fastestRemote = std::max(fastestRemote, s.speed);
 		}
+		// In the body this machine's CPUs are capacity like any server's
+		// (preprocessing costs a few percent of a compile: 0.12 s of user
+		// time against 7.2 s for json_codec.cpp at -O2 here); in the tail
+		// a compile here must beat waiting for a faster server strictly.
+		d.localCompiles = !tail_ || remote == 0 || localSpeed > fastestRemote || localSpeed > floor;
 		if (tail_) {
 			// The jobs running (the implicit one included) plus one.
 			const std::uint64_t cap = std::uint64_t(use.inUse) + 2;
@@ -74,6 +84,21 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 	// The implicit token is every make's own: never handed out.
 	d.target = jobs == 0 ? 0 : static_cast<unsigned>(std::min<std::uint64_t>(jobs - 1, 1u << 20));
 	return d;
+}
+
+std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots)
+{
+	HostsLineParse parse = parseHostsLine(line);
+	if (!parse.line)
+		return line;
+	std::vector<HostSpec> &hosts = parse.line->hosts;
+	const auto local = [](const HostSpec &h) { return h.kind == HostSpec::Kind::Local; };
+	if (std::all_of(hosts.begin(), hosts.end(), local))
+		return line;
+	std::erase_if(hosts, local);
+	if (!parse.line->localSlots)
+		parse.line->localSlots = localSlots;
+	return writeHostsLine(*parse.line);
 }
 
 } // namespace dmdns

@@ -65,9 +65,13 @@ RecordType typeOf(const Record &record) noexcept
 				return RecordType::Cookie;
 			else if constexpr (std::is_same_v<T, Profile>)
 				return RecordType::Profile;
-			else {
-				static_assert(std::is_same_v<T, Speed>, "a record type without a number");
+			else if constexpr (std::is_same_v<T, Speed>)
 				return RecordType::Speed;
+			else if constexpr (std::is_same_v<T, Clients>)
+				return RecordType::Clients;
+			else {
+				static_assert(std::is_same_v<T, LocalJobs>, "a record type without a number");
+				return RecordType::LocalJobs;
 			}
 		},
 		record);
@@ -123,7 +127,24 @@ void writeBody(Writer &w, const Record &record)
 				w.u32(r.ageMs);
 				w.u32(static_cast<std::uint32_t>(std::llround(r.logTime * kSpeedLogUnit)));
 				w.u16(static_cast<std::uint16_t>(r.jobs));
+			} else if constexpr (std::is_same_v<T, Clients>) {
+				w.u64(r.server);
+				w.u64(r.incarnation);
+				w.u64(r.sequence);
+				w.u8(static_cast<std::uint8_t>(r.part << 4 | r.parts));
+				w.u16(static_cast<std::uint16_t>(r.others));
+				for (const ClientEntry &e : r.entries) {
+					for (std::uint8_t b : e.address)
+						w.u8(b);
+					w.u16(static_cast<std::uint16_t>(e.running));
+				}
+			} else if constexpr (std::is_same_v<T, LocalJobs>) {
+				w.u64(r.client);
+				w.u64(r.incarnation);
+				w.u64(r.sequence);
+				w.u16(static_cast<std::uint16_t>(r.jobs));
 			} else {
+				static_assert(std::is_same_v<T, Load>, "a record type without its encoding");
 				w.u64(r.server);
 				w.u16(r.incarnation);
 				w.u32(r.sequence);
@@ -135,11 +156,18 @@ void writeBody(Writer &w, const Record &record)
 		record);
 }
 
+std::size_t bodyOf(const Record &record) noexcept
+{
+	if (const auto *c = std::get_if<Clients>(&record))
+		return kClientsHeadSize + kClientEntrySize * c->entries.size();
+	return bodySize(typeOf(record));
+}
+
 } // namespace
 
 std::size_t encodedSize(const Record &record) noexcept
 {
-	return 2 + bodySize(typeOf(record));
+	return 2 + bodyOf(record);
 }
 
 PacketWriter::PacketWriter(const Header &header, std::size_t maxSize)
@@ -171,7 +199,7 @@ bool PacketWriter::add(const Record &record)
 	Writer w(bytes_);
 	const RecordType type = typeOf(record);
 	w.u8(static_cast<std::uint8_t>(type));
-	w.u8(static_cast<std::uint8_t>(bodySize(type)));
+	w.u8(static_cast<std::uint8_t>(bodyOf(record)));
 	writeBody(w, record);
 	++count_;
 	return true;

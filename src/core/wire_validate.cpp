@@ -40,6 +40,10 @@ std::size_t bodySize(RecordType type) noexcept
 		return kProfileSize;
 	case RecordType::Speed:
 		return kSpeedSize;
+	case RecordType::Clients:
+		return kClientsHeadSize; // and kClientEntrySize per entry
+	case RecordType::LocalJobs:
+		return kLocalJobsSize;
 	case RecordType::Pad:
 		return 0; // any length
 	}
@@ -146,6 +150,42 @@ std::string checkSpeed(const Speed &s)
 	return {};
 }
 
+std::string checkClients(const Clients &c)
+{
+	if (c.server == 0)
+		return "server id 0";
+	if (std::string why = checkCounters(c.incarnation, c.sequence); !why.empty())
+		return why;
+	if (c.parts < 1 || c.parts > kMaxClientParts || c.part >= c.parts)
+		return fmt::format("part {} of {} not in [0, {})", c.part, c.parts, kMaxClientParts);
+	if (c.entries.size() > kClientsPerRecord)
+		return fmt::format("{} clients over {} in one record", c.entries.size(), kClientsPerRecord);
+	if (c.others > kMaxClientJobs)
+		return fmt::format("others {} over {}", c.others, kMaxClientJobs);
+	if (c.others != 0 && c.part != 0)
+		return "others outside part 0";
+	for (std::size_t i = 0; i < c.entries.size(); ++i) {
+		const ClientEntry &e = c.entries[i];
+		if (e.running < 1 || e.running > kMaxClientJobs)
+			return fmt::format("client running {} not in [1, {}]", e.running, kMaxClientJobs);
+		for (std::size_t j = 0; j < i; ++j)
+			if (c.entries[j].address == e.address)
+				return "a client named twice";
+	}
+	return {};
+}
+
+std::string checkLocalJobs(const LocalJobs &l)
+{
+	if (l.client == 0)
+		return "client id 0";
+	if (std::string why = checkCounters(l.incarnation, l.sequence); !why.empty())
+		return why;
+	if (l.jobs > kMaxClientJobs)
+		return fmt::format("local jobs {} over {}", l.jobs, kMaxClientJobs);
+	return {};
+}
+
 std::string checkCookie(const Cookie &c)
 {
 	return c.value == 0 ? "cookie 0" : std::string{};
@@ -179,8 +219,14 @@ std::string validate(const Record &record)
 				return checkProfile(r);
 			else if constexpr (std::is_same_v<T, Speed>)
 				return checkSpeed(r);
-			else
+			else if constexpr (std::is_same_v<T, Clients>)
+				return checkClients(r);
+			else if constexpr (std::is_same_v<T, LocalJobs>)
+				return checkLocalJobs(r);
+			else {
+				static_assert(std::is_same_v<T, Load>, "a record type without its checks");
 				return checkLoad(r);
+			}
 		},
 		record);
 }

@@ -146,6 +146,16 @@ SetStateReply setState(const SetStateRequest &request, const Caller &caller, con
 	return { *state };
 }
 
+// The remote slots @view's line lists.
+std::uint32_t remoteLimits(const View &view)
+{
+	std::uint64_t slots = 0;
+	for (const ServerView &s : view.servers)
+		if (s.excluded == Exclusion::None && !s.local)
+			slots += s.limit;
+	return static_cast<std::uint32_t>(std::min<std::uint64_t>(slots, UINT32_MAX));
+}
+
 // The other local users building now ask of this machine's share as other
 // clients ask of the farm: counted into @farm's demands (each at most the
 // farm's slots, as a demand told by gossip), an overloaded share is split
@@ -370,7 +380,15 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 					throw std::invalid_argument(fmt::format(
 						"too many watchers: at most {} per user and {} in all",
 						QueryLimits::kMaxWatchersPerUid, QueryLimits::kMaxWatchers));
-				return codec::encode(farmObject());
+				FarmView farm = farmObject();
+				// The only one to tell: the next object when this one is
+				// no longer true (others keep theirs, or they would miss a
+				// change).
+				if (queries_->watchers() == 1 && !farmSink_) {
+					farmKey_ = changeKey(farm);
+					farmSentAt_ = std::chrono::steady_clock::now();
+				}
+				return codec::encode(farm);
 			}
 			if (const auto *set = std::get_if<SetStateRequest>(&request))
 				return codec::encode(setState(*set, who, admins_, advertiser_.get()));
@@ -404,13 +422,48 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 						for (const auto &[server, jobs] : reserved)
 							if (server == *id)
 								farm.own[i] = std::max(farm.own[i], jobs);
-				// The user's other builds are clients beside this one.
-				for (const std::uint32_t want : ledger_.buildWants(*who.uid, who.connection)) {
-					farm.demands.push_back(want);
-					farm.wanted += want;
+			}
+			// A user's builds together are one user: the remote slots the
+			// user would get for their wants added up are split among them,
+			// and a build gets no more than its siblings' last lines leave
+			// of them, so that opening more leases takes no more than one
+			// user's share, not even until the others renew.
+			HostsRequest asked = query;
+			std::optional<std::uint32_t> demand;
+			if (query.build) {
+				auto builds = ledger_.buildsOf(*who.uid);
+				std::erase_if(builds, [&](const auto &b) { return b.connection == who.connection; });
+				if (!builds.empty()) {
+					std::uint64_t all = *query.want, held = 0;
+					for (const DemandLedger::UserBuild &b : builds) {
+						all += b.want;
+						held += b.handed;
+					}
+					builds.push_back({ who.connection, *query.want, 0 });
+					std::sort(builds.begin(), builds.end(),
+						  [](const auto &a, const auto &b) { return a.connection < b.connection; });
+					std::vector<std::uint32_t> wants;
+					for (const DemandLedger::UserBuild &b : builds)
+						wants.push_back(b.want);
+					HostsRequest together = query;
+					together.want = static_cast<std::uint32_t>(std::min<std::uint64_t>(all, wire::kMaxWantedJobs));
+					const HostsAnswer user = answerHosts(together, live.entries, farm, localMachine(), "daemon");
+					const std::uint32_t slots = remoteLimits(user.view);
+					const std::size_t at = static_cast<std::size_t>(
+						std::find_if(builds.begin(), builds.end(),
+							     [&](const auto &b) { return b.connection == who.connection; }) -
+						builds.begin());
+					const std::uint64_t free = slots > held ? slots - held : 0;
+					demand = std::min(*query.want, user.want);
+					asked.want = static_cast<std::uint32_t>(
+						std::min<std::uint64_t>({ *query.want, splitAmong(wants, slots)[at], free }));
 				}
 			}
-			HostsAnswer hosts = answerHosts(query, live.entries, farm, localMachine(), "daemon");
+			HostsAnswer hosts = answerHosts(asked, live.entries, farm, localMachine(), "daemon");
+			// The build still stands for all it asked: the portion is what
+			// it gets now, not what it would take.
+			if (demand)
+				hosts.want = *demand;
 			if (who.uid) {
 				// A build counts through builds() below, for as long as it
 				// runs; a hold would outlast its end.
@@ -427,7 +480,8 @@ std::string Daemon::answer(std::string_view line, const Caller &caller)
 			}
 			if (query.build) {
 				// The ledger adds the machine's demand up from every uid's.
-				ledger_.building(who.connection, *who.uid, hosts.want, hosts.reservations, hosts.localSlots);
+				ledger_.building(who.connection, *who.uid, hosts.want, hosts.reservations, hosts.localSlots,
+						 remoteLimits(hosts.view));
 				users_.builds(*who.uid, ledger_.buildWant(*who.uid), now);
 				return codec::encode(hosts.view);
 			}
@@ -526,6 +580,14 @@ FarmView Daemon::farmObject()
 
 void Daemon::farmTick()
 {
+	// This machine's users' compiles that run here, not on a server: the
+	// distcc clients the census counts beyond the connections to servers
+	// (the job watch follows every user's).
+	if (gossip_ && jobs_) {
+		const std::size_t remote = jobs_->timer().open();
+		const std::uint32_t all = ledger_.clients();
+		gossip_->gossip().setOwnLocalJobs(all > remote ? all - static_cast<std::uint32_t>(remote) : 0);
+	}
 	FarmView look = lookAtFarm();
 	record(history_, look);
 	const bool watched = queries_ && queries_->watchers() > 0;

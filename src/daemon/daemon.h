@@ -102,7 +102,7 @@ public:
 	// one line, as the "watch" operation sends it), at most once a second
 	// and at least every 5 s while set; an empty function unsets it. The
 	// callee must not block (hand it to another thread). Set it before
-	// run().
+	// run(). Without the query side (--no-resolve) no object is made.
 	void setFarmSink(std::function<void(std::string json)> sink);
 
 private:

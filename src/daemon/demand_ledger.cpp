@@ -37,9 +37,9 @@ void DemandLedger::answered(const HostsAnswer &answer)
 }
 
 void DemandLedger::building(std::uint64_t connection, std::uint32_t uid, std::uint32_t want,
-			    const Reservations &reservations, std::uint32_t localSlots)
+			    const Reservations &reservations, std::uint32_t localSlots, std::uint32_t handed)
 {
-	builds_[connection] = Build{ uid, want };
+	builds_[connection] = Build{ uid, want, handed };
 	told_ = current();
 	sink_(reservations, told_, localSlots);
 	// A renew every half second must not push the next census back: the
@@ -64,6 +64,15 @@ std::vector<std::uint32_t> DemandLedger::buildWants(std::uint32_t uid, std::uint
 		if (build.uid == uid && connection != except)
 			wants.push_back(build.want);
 	return wants;
+}
+
+std::vector<DemandLedger::UserBuild> DemandLedger::buildsOf(std::uint32_t uid) const
+{
+	std::vector<UserBuild> out;
+	for (const auto &[connection, build] : builds_)
+		if (build.uid == uid)
+			out.push_back({ connection, build.want, build.handed });
+	return out;
 }
 
 std::uint32_t DemandLedger::buildWant(std::uint32_t uid) const

@@ -77,7 +77,7 @@ public:
 	// before, and reserved @reservations: told at once, and the census
 	// runs while it stands.
 	void building(std::uint64_t connection, std::uint32_t uid, std::uint32_t want,
-		      const Reservations &reservations, std::uint32_t localSlots);
+		      const Reservations &reservations, std::uint32_t localSlots, std::uint32_t handed = 0);
 	// @connection closed: its build's demand, if it carried one, is
 	// withdrawn and the lower demand told at once.
 	void ended(std::uint64_t connection);
@@ -92,6 +92,15 @@ public:
 	std::size_t builds() const noexcept { return builds_.size(); }
 	// The wants of @uid's builds, the one on @except left out.
 	std::vector<std::uint32_t> buildWants(std::uint32_t uid, std::uint64_t except = 0) const;
+	// One of a user's builds: its connection, what it asks for and the
+	// remote slots its last line listed.
+	struct UserBuild {
+		std::uint64_t connection = 0;
+		std::uint32_t want = 0;
+		std::uint32_t handed = 0;
+	};
+	// @uid's builds in connection order.
+	std::vector<UserBuild> buildsOf(std::uint32_t uid) const;
 	// @uid's builds' wants added up.
 	std::uint32_t buildWant(std::uint32_t uid) const;
 	// The uids with a build standing.
@@ -104,6 +113,7 @@ private:
 	struct Build {
 		std::uint32_t uid = 0;
 		std::uint32_t want = 0;
+		std::uint32_t handed = 0; // remote slots of its last line
 	};
 
 	void expired();

@@ -174,10 +174,14 @@ void QueryServer::broadcast(const std::string &line)
 	for (Connection &c : connections_) {
 		if (!c.watching || c.closing)
 			continue;
-		c.stream->write(line);
 		// A view that stopped reading: its objects would pile up in our
-		// memory. It can open a new watch when it reads again.
-		if (c.stream->writeQueueSize() > limits_.watchBacklog) {
+		// memory. It can open a new watch when it reads again. Counted
+		// before the new object, so that one object larger than the cap
+		// (a farm of hundreds of servers with their history) still goes
+		// to a reader that keeps up: the bound is the cap plus one object.
+		if (c.stream->writeQueueSize() <= limits_.watchBacklog) {
+			c.stream->write(line);
+		} else {
 			log(LogLevel::Debug, "query socket: closing a watcher (uid {}) that leaves {} bytes unread",
 			    c.uid.value_or(-1), c.stream->writeQueueSize());
 			++refused_;

@@ -53,8 +53,10 @@ struct QueryLimits {
 	std::chrono::milliseconds linger = kLinger;
 	// Watchers ("watch"): one user may keep a few views open, the machine
 	// a few more; a watcher that does not read is closed once its unread
-	// objects pass the backlog (a farm object of a few hundred servers
-	// with their history is about 100 KiB).
+	// objects pass the backlog when the next one is due (a farm object
+	// with ten minutes of history is about 3.5 KiB per server: 350 KiB for
+	// 100 busy servers, tests/daemon/test_farm.cpp), so a watcher holds at
+	// most the backlog plus one object.
 	static constexpr std::size_t kMaxWatchersPerUid = 4;
 	static constexpr std::size_t kMaxWatchers = 32;
 	static constexpr std::size_t kMaxWatchBacklog = 1024 * 1024;

@@ -416,6 +416,8 @@ State Runner::decide(Clock::time_point now, const run::Jobserver::Status &status
 		next.decision.want = wire::kMaxWantedJobs;
 	next.daemon = view != nullptr;
 	next.line = answer ? view->line : fmt::format("localhost/{}", options_.localSlots);
+	if (answer && !next.decision.localCompiles)
+		next.line = withoutLocalCompiles(next.line, options_.localSlots);
 	next.share = view ? view->share : std::nullopt;
 	if (!answer && !warnedLocal_) {
 		warnedLocal_ = true;

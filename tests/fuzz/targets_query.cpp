@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/farm_view.h"
 #include "daemon/hosts_query.h"
 #include "daemon/json_codec.h"
 #include "distcc-mdns/hosts_line.h"
@@ -35,7 +36,21 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 {
 	const std::vector<DirectoryEntry> entries = farm();
 	const std::string_view line(reinterpret_cast<const char *>(data), size);
-	const std::string reply = codec::answerLine(line, [&entries](const Request &request, const Caller &) {
+	bool farm = false;
+	const std::string reply = codec::answerLine(line, [&entries, &farm](const Request &request, const Caller &) {
+		// A look at the farm, as the daemon answers "farm" and each "watch"
+		// object: whatever else the request holds, it reserves nothing.
+		if (std::holds_alternative<FarmRequest>(request) || std::holds_alternative<WatchRequest>(request)) {
+			farm = true;
+			HostsRequest look;
+			look.reserve = false;
+			const HostsAnswer answer = answerHosts(look, entries, {}, { 2, 1.0 }, "fuzz");
+			if (answer.reserve || !answer.reservations.empty())
+				violated("a farm look reserved");
+			OwnClient self;
+			self.node = 1;
+			return codec::encode(makeFarmView(answer.view, nullptr, self, std::chrono::steady_clock::now()));
+		}
 		const auto *hosts = std::get_if<HostsRequest>(&request);
 		if (!hosts)
 			throw std::invalid_argument("not a hosts request");
@@ -57,6 +72,9 @@ void checkQueryLine(const std::uint8_t *data, std::size_t size)
 	}
 	if (!parseHostsLine(j["line"].get<std::string>()).line)
 		violated("reply line does not parse");
+	if (farm && (j["version"] != 1 || !j["servers"].is_array() || j["servers"].size() != entries.size() ||
+		     !j["clients"].is_array() || j["clients"].empty() || j["clients"][0]["self"] != true))
+		violated("a farm object without its servers or this machine");
 }
 
 } // namespace dmdns::fuzz

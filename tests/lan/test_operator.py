@@ -26,7 +26,9 @@ STARTDISTCC="false"). Asserts: both daemons run as distcc-mdns with the key
 from the credential, h1 is advertised and alive in h2's gossip view with
 authenticated datagrams, the user's --setup-user links ~/.distcc/hosts to
 the daemon's file for uid 65534, --status shows h1, and the README's make
-line compiles every unit, on h2's own cores or on h1, some on h1.
+lines compile every unit, on h2's own cores or on h1, some on h1: under
+distcc-mdns-run (its lease to the unit's daemon, running as distcc-mdns,
+over the system socket; its line names h1) and with a fixed -j.
 """
 
 import os
@@ -308,8 +310,32 @@ def main(argv):
         os.chown(src, NOBODY, NOBODY)
         for name in os.listdir(src):
             os.chown(os.path.join(src, name), NOBODY, NOBODY)
+        def clean():
+            for name in os.listdir(src):
+                if name.endswith('.o'):
+                    os.unlink(os.path.join(src, name))
+
         for cmd in blocks['check']:
-            if cmd.startswith('make '):
+            if cmd.startswith('distcc-mdns-run '):
+                # The runner's lease goes to the unit's daemon (running as
+                # distcc-mdns, not root) over the system socket; its build
+                # reads its own hosts file, not the user's link.
+                clean()
+                r = op.as_user(h2, 'DISTCC_VERBOSE=1 DISTCC_FALLBACK=0 ' + cmd.replace('distcc-mdns-run ', 'distcc-mdns-run --verbose ', 1),
+                               cwd=src, timeout=120)
+                assert r.returncode == 0, f'{cmd}: {r.stderr[-2000:]}'
+                assert 'no distcc-mdnsd answers' not in r.stderr, f'{cmd}: no daemon: {r.stderr[-2000:]}'
+                # --verbose logs each token count with the line the unit's
+                # daemon gave: h1 in it.
+                assert re.search(rf'distcc-mdns-run: \d+ tokens: .*{re.escape(h1.ip)}/', r.stderr), \
+                    f'{cmd}: no line from the daemon naming h1: {r.stderr[-2000:]}'
+                done = dict(re.findall(r'compile (\S+\.c) on (\S+) completed ok', r.stderr))
+                remote = sorted(u for u, where in done.items() if where.startswith(h1.ip))
+                figure('operator.run_units_on_h1', len(remote), f'of {len(units)}')
+                assert set(done) == {f'{u}.c' for u in units}, f'units not compiled: {done}'
+                assert remote, f'no unit compiled on h1 under the runner: {done}\n{r.stderr[-3000:]}'
+            elif cmd.startswith('make '):
+                clean()
                 r = op.as_user(h2, 'DISTCC_VERBOSE=1 DISTCC_FALLBACK=0 ' + cmd, cwd=src, timeout=120)
                 assert r.returncode == 0, f'{cmd}: {r.stderr[-2000:]}'
                 # The line puts h2's own cores first (localhost/N): the

@@ -19,6 +19,12 @@ connections and this machine's reservations). Both builds exit 0,
 compiled units on the servers, and their programs
 (linked from every unit) print the expected sum. Figures: the time from
 h4's start to h3's drop, and the jobs each server ran for each client.
+
+Then a hostile local user: uid 65534 on h3 holds 10 build leases wanting a
+million jobs each (lease_hog.py) while root builds there. A user's builds
+are one user: root's share stays half the farm, and the hog's ten lines add
+up to no more than the other half once each lease has renewed (never to more
+than the farm, even while they first ask one after another).
 """
 
 import json
@@ -183,6 +189,63 @@ def main(argv):
             remote = sum(1 for proc in servers.values() for j in dm.distccd_jobs(proc)
                          if j['client'] == c.ip and j['status'] == 'COMPILE_OK')
             assert remote > 0, f'{c.name}: no unit compiled on a server'
+
+        hostile_leases(c3, runner, daemons)
+
+
+HOG_LEASES = 10
+
+
+def hostile_leases(c3, runner, daemons):
+    """uid 65534 on h3 holds HOG_LEASES build leases wanting a million jobs
+    each while root builds on h3: the leases count as one user, so root's
+    build keeps half of the machine's slots (the whole farm: h4 is idle) and
+    the hog's lines add up to no more than the other half."""
+    sock = '/run/distcc-mdns/socket'
+    hog = c3.spawn(['setpriv', f'--reuid={NOBODY}', f'--regid={NOBODY}', '--clear-groups', '/usr/bin/python3',
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lease_hog.py'),
+                    sock, str(HOG_LEASES), '1000000', '60'], name='lease-hog', env={'HOME': '/'})
+
+    def hog_rounds():
+        return [json.loads(x) for x in hog.log().splitlines() if x.startswith('{')]
+    lan.wait_until(lambda: any(r['answered'] == HOG_LEASES for r in hog_rounds()), 10, watch=daemons + [hog],
+                   what=f'uid {NOBODY} holding {HOG_LEASES} build leases on h3')
+    write_project(c3, 60)
+    path = os.path.join(c3.work, 'proj', 'trace2.json')
+    b = c3.spawn([runner, f'--local-slots={LOCAL}', f'--trace={path}', 'make', '-B', '-C', os.path.join(c3.work, 'proj')],
+                 name='run-beside-hog', env={'DISTCC_HOSTS': None, 'CC': 'gcc', 'DISTCC_FALLBACK': '0'})
+
+    def records():
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(x) for x in f if x.endswith('\n')]
+    # Half of the farm's 2 x SLOTS, give or take the slot rounding moves.
+    r = lan.wait_until(lambda: next((x for x in records() if x['in_use'] >= 2 and x['share'] is not None), None),
+                       15, watch=daemons + [hog, b], what='root\'s build on h3 getting its share beside the hog')
+    t_shared = time.monotonic()
+    rc = b.wait(120)
+    t_done = time.monotonic()
+    assert rc == 0, f'root\'s build beside the hog failed ({rc}): {b.tail()}'
+    during = [x for x in records() if x['share'] is not None and not x['tail'] and x['in_use'] >= 2]
+    least = min(x['share'] for x in during)
+    rounds = hog_rounds()
+    # Each lease's next renewal (0.5 s) brings the hog's lines to its half.
+    # (the build's lease ends as its make exits: a second before its end.)
+    beside = [x['slots'] for x in rounds if t_shared + 1.0 < x['t'] < t_done - 1.0]
+    figure('run.share_beside_hog', least, 'slots', SLOTS)
+    figure('run.hog_slots_most', max(x['slots'] for x in rounds), 'slots', 2 * SLOTS)
+    figure('run.hog_slots_beside_root', max(beside, default=0), 'slots', SLOTS)
+    note(f'root beside {HOG_LEASES} leases of uid {NOBODY}: share {sorted({x["share"] for x in during})}, '
+         f'first {r["share"]}; the hog\'s lines added up to {[x["slots"] for x in rounds]} remote slots per round')
+    assert least >= SLOTS - 1, f'{HOG_LEASES} leases of one user cut root\'s share to {least} (half is {SLOTS})'
+    # Never more than the farm, not even while the leases first ask one
+    # after another; beside root's build no more than the user's half.
+    assert all(x['slots'] <= 2 * SLOTS for x in rounds), f'the hog was handed more than the farm: {rounds}'
+    assert beside, 'the hog renewed no lease while root built'
+    assert max(beside) <= SLOTS + 1, f'{HOG_LEASES} leases of one user were handed {max(beside)} remote slots ' \
+        f'beside root\'s build, more than its half ({SLOTS})'
+    hog.stop()
 
 
 if __name__ == '__main__':

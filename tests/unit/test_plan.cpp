@@ -4,6 +4,7 @@
 #include "distcc-mdns/plan.h"
 
 #include <map>
+#include <numeric>
 #include <set>
 #include <stdexcept>
 
@@ -613,5 +614,29 @@ TEST_SUITE("plan")
 		plan = planHostsLine(capped, {}, options, picker);
 		REQUIRE(plan.share == 8);
 		CHECK(limits(plan) == std::map<std::size_t, std::uint32_t>{ { 0, 2 }, { 1, 6 } });
+	}
+}
+
+TEST_SUITE("plan")
+{
+	TEST_CASE("splitAmong: max-min fair, never above a want, the remainder to the first")
+	{
+		const std::vector<std::uint32_t> equal{ 1000000, 1000000, 1000000 };
+		CHECK(splitAmong(equal, 8) == std::vector<std::uint32_t>{ 3, 3, 2 });
+		// A small want keeps its want; the others split what is left.
+		const std::vector<std::uint32_t> mixed{ 1, 100, 100 };
+		CHECK(splitAmong(mixed, 9) == std::vector<std::uint32_t>{ 1, 4, 4 });
+		// Room for every want: each gets its want.
+		const std::vector<std::uint32_t> room{ 2, 3 };
+		CHECK(splitAmong(room, 40) == std::vector<std::uint32_t>{ 2, 3 });
+		// Ten wants, four slots: four get one, the parts add up to the total.
+		const std::vector<std::uint32_t> ten(10, 1000000);
+		const std::vector<std::uint32_t> parts = splitAmong(ten, 4);
+		CHECK(std::accumulate(parts.begin(), parts.end(), 0u) == 4);
+		CHECK(parts[0] == 1);
+		CHECK(parts[9] == 0);
+		const std::vector<std::uint32_t> none{ 0, 5 };
+		CHECK(splitAmong(none, 3) == std::vector<std::uint32_t>{ 0, 3 });
+		CHECK(splitAmong({}, 3).empty());
 	}
 }

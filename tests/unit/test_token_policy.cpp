@@ -161,4 +161,37 @@ TEST_SUITE("token_policy")
 		CHECK(d.want == 0);
 		CHECK(policy.decide(std::nullopt, {}, 1).target == 0);
 	}
+
+	TEST_CASE("body: localhost compiles whatever the servers offer")
+	{
+		// 2 local slots against 12 remote ones: still capacity.
+		CHECK(TokenPolicy().decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2).localCompiles);
+	}
+
+	TEST_CASE("tail: localhost compiles only when strictly faster than the speed floor")
+	{
+		// In the tail a tie with waiting for the server (1.5 / 1.5 = 1)
+		// goes to the server.
+		ShareAnswer a;
+		a.line = { { 1.5, 4, false }, { 1.0, 2, true } };
+		a.localSlots = 2;
+		a.farmSlots = 4;
+		TokenPolicy policy;
+		observe(policy, { .idle = 0, .inUse = 3 }, 1);
+		CHECK(policy.decide(a, { .idle = 0, .inUse = 3 }, 2).localCompiles);
+		observe(policy, { .idle = 1, .inUse = 3 }, 3);
+		REQUIRE(policy.tail());
+		CHECK_FALSE(policy.decide(a, { .idle = 1, .inUse = 3 }, 2).localCompiles);
+		a.line[1].speed = 1.1;
+		CHECK(policy.decide(a, { .idle = 1, .inUse = 3 }, 2).localCompiles);
+	}
+
+	TEST_CASE("withoutLocalCompiles: localhost leaves the line, distcc keeps the local slots")
+	{
+		CHECK(withoutLocalCompiles("s1/4 s2/3,lzo localhost/2", 2) == "--localslots=2 s1/4 s2/3,lzo");
+		CHECK(withoutLocalCompiles("localhost/2 s1/4", 3) == "--localslots=3 s1/4");
+		// Nothing but localhost, or a line that does not parse: as it was.
+		CHECK(withoutLocalCompiles("localhost/2", 2) == "localhost/2");
+		CHECK(withoutLocalCompiles("s1/4 $bad", 2) == "s1/4 $bad");
+	}
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "distcc-mdns/directory.h"
+#include "distcc-mdns/gossip/jobs_table.h"
 #include "distcc-mdns/gossip_wire.h"
 
 namespace dmdns::gossip {
@@ -34,6 +35,11 @@ struct OwnNewsSettings {
 	std::size_t speedPerRound = 4;
 	std::size_t speedInState = 32;
 	std::size_t maxSpeedReports = 512;
+	// A changed client list goes out at most this often (a build moves it
+	// with every job); own local jobs are said again this often unchanged,
+	// so that receivers, which forget them after forgetAfter, keep them.
+	std::chrono::milliseconds clientsInterval{ 1000 };
+	std::chrono::milliseconds localJobsRefresh{ 20000 };
 };
 
 // The transmit queue of what this node says of itself: every new word goes
@@ -63,6 +69,14 @@ public:
 	// the decayed jobs behind it, as of @now): it goes out as a Speed
 	// record, at once or when speedRefresh has passed since the last one.
 	void setSpeed(std::uint64_t server, double logTime, double jobs, SteadyTime now);
+	// This server's clients as the daemon measured them now (busiest
+	// first, at most kMaxClientEntries, the rest in @others): a changed
+	// list goes out as CLIENTS records at the next round that is at least
+	// clientsInterval after the last one. An empty list goes out only to
+	// replace a non-empty one.
+	void setClients(std::vector<wire::ClientEntry> entries, std::uint32_t others);
+	// This client's compiles running on its own machine.
+	void setLocalJobs(std::uint32_t jobs);
 	// Something said this node left, or told a newer word of its own: say
 	// its own again.
 	void refute(const wire::Record &record, SteadyTime now);
@@ -85,10 +99,15 @@ public:
 	// The own sample with its age as of @now.
 	std::optional<wire::Sample> sampleAt(SteadyTime now) const;
 	const wire::Demand *demand() const noexcept;
+	// The own client list as last measured (what setClients gave), and the
+	// own local jobs; empty before the first.
+	const std::optional<JobsTable::List> &clients() const noexcept { return clientsWanted_; }
+	std::optional<std::uint32_t> localJobs() const noexcept { return localWanted_; }
 	std::optional<wire::Profile> profile() const;
 
 private:
 	void speedRound(std::vector<wire::Record> &news, SteadyTime now);
+	void jobsRound(std::vector<wire::Record> &news, SteadyTime now);
 
 	struct Entry {
 		wire::Record record;
@@ -114,7 +133,14 @@ private:
 		SteadyTime updated{};
 	};
 	std::map<std::uint64_t, SpeedEntry> speeds_;
-	std::uint64_t speedCursor_ = 0; // the server whose report went out last
+	std::uint64_t speedCursor_ = 0;		       // the server whose report went out last
+	std::optional<JobsTable::List> clientsWanted_; // measured; its counters unset
+	std::optional<JobsTable::List> clients_;       // as last originated
+	SteadyTime clientsOrigin_{};
+	unsigned clientsTransmits_ = 0;
+	std::uint64_t clientsSequence_ = 0; // of own client lists
+	std::optional<std::uint32_t> localWanted_;
+	std::optional<Entry> local_; // a LocalJobs as last originated
 };
 
 } // namespace dmdns::gossip

@@ -9,6 +9,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "distcc-mdns/directory.h"
@@ -71,6 +72,10 @@ public:
 	void vouch(std::map<std::uint64_t, std::set<std::string>> addresses);
 	// Whether @address speaks for @node now, binding it if nobody does.
 	bool speaksFor(std::uint64_t node, const std::string &address, SteadyTime now);
+	// The node whose datagrams come from @address: the peer there that was
+	// heard from most recently, else the node the caller vouched it for or
+	// that first spoke from it; empty when none.
+	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
 
 private:
 	struct Claim {
