@@ -35,8 +35,8 @@ Verdict JobsTable::clients(const wire::Clients &c, bool firstHand, std::uint64_t
 	// Judged against the server's own last word when first hand (so that
 	// no relayed copy can hold it back), else against what is held.
 	const std::optional<Key> against = firstHand ? s.anchor
-				     : s.held ? std::optional(Key{ s.held->incarnation, s.held->sequence })
-					      : std::nullopt;
+					   : s.held  ? std::optional(Key{ s.held->incarnation, s.held->sequence })
+						     : std::nullopt;
 	if (against && key <= *against) {
 		if (s.held && key == Key{ s.held->incarnation, s.held->sequence })
 			s.heard = now;
@@ -164,8 +164,7 @@ std::vector<wire::Clients> JobsTable::parts(std::uint64_t server, const List &li
 		1, (list.entries.size() + wire::kClientsPerRecord - 1) / wire::kClientsPerRecord);
 	std::vector<wire::Clients> out;
 	for (std::size_t i = 0; i < count; ++i) {
-		wire::Clients c{ server, list.incarnation, list.sequence, static_cast<std::uint8_t>(i),
-				 static_cast<std::uint8_t>(count), i == 0 ? list.others : 0, {} };
+		wire::Clients c{ server, list.incarnation, list.sequence, static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(count), i == 0 ? list.others : 0, {} };
 		const std::size_t from = i * wire::kClientsPerRecord;
 		const std::size_t to = std::min(list.entries.size(), from + wire::kClientsPerRecord);
 		c.entries.assign(list.entries.begin() + static_cast<std::ptrdiff_t>(from),

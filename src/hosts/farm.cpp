@@ -153,7 +153,8 @@ FarmServer server(const json &j)
 				continue;
 			constexpr std::string_view cw = "server client's ";
 			s.clients.push_back({ text(c, "address", cw).value_or(""), text(c, "name", cw),
-					      integer<std::uint32_t>(c, "running", cw).value_or(0) });
+					      integer<std::uint32_t>(c, "running", cw).value_or(0),
+					      text(c, "client", cw) });
 		}
 	s.busyHistory = history(j, "busy", where);
 	return s;

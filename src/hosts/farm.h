@@ -27,6 +27,7 @@ struct ServerClient {
 	std::string address;
 	std::optional<std::string> name;
 	std::uint32_t running = 0;
+	std::optional<std::string> client; // its node id, when gossip hears one there
 };
 
 struct FarmServer {

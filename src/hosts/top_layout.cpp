@@ -125,16 +125,24 @@ std::vector<const FarmServer *> sorted(const Farm &farm, SortKey key)
 
 // Who runs on @s ("c1:3 10.0.0.9:1 +2"), then why this machine's line
 // leaves it out.
-std::string serverNote(const FarmServer &s)
+std::string serverNote(const Farm &farm, const FarmServer &s)
 {
 	std::string out;
 	for (const ServerClient &c : s.clients) {
 		if (!out.empty())
 			out += ' ';
-		if (c.address.empty())
+		if (c.address.empty()) {
 			out += fmt::format("+{}", c.running);
-		else
-			out += fmt::format("{}:{}", clean(c.name.value_or(c.address), 24), c.running);
+			continue;
+		}
+		// A client that is no server has no name there; the client
+		// rows may know its node (this machine's has its host name).
+		std::optional<std::string> name = c.name;
+		if (!name && c.client)
+			for (const FarmClient &f : farm.clients)
+				if (f.id == *c.client && f.name)
+					name = f.name;
+		out += fmt::format("{}:{}", clean(name.value_or(c.address), 24), c.running);
 	}
 	if (s.excluded)
 		out += (out.empty() ? "" : " ") + fmt::format("({})", clean(*s.excluded));
@@ -147,7 +155,7 @@ std::string serverNote(const FarmServer &s)
 	return out;
 }
 
-std::string serverRow(const FarmServer &s, bool unicode)
+std::string serverRow(const Farm &farm, const FarmServer &s, bool unicode)
 {
 	const std::uint32_t running = busy(s);
 	const std::uint32_t queued = running > s.slots ? running - s.slots : 0;
@@ -163,7 +171,7 @@ std::string serverRow(const FarmServer &s, bool unicode)
 			   s.running ? fmt::format("{}", running - queued) : std::string("-"), s.reserved, queued,
 			   load, fmt::format("{:.1f}", std::min(s.speed, 99.9)), sampleAge,
 			   busyBar(running, s.reserved, s.slots, unicode),
-			   sparkline(s.busyHistory, s.slots, unicode), serverNote(s));
+			   sparkline(s.busyHistory, s.slots, unicode), serverNote(farm, s));
 }
 
 std::string clientName(const FarmClient &c)
@@ -353,7 +361,7 @@ Screen layoutTop(const Farm &farm, std::span<const client::DistccJob> jobs, cons
 		}
 		if (servers[i]->local)
 			screen.marked.push_back(screen.lines.size());
-		add(serverRow(*servers[i], o.unicode));
+		add(serverRow(farm, *servers[i], o.unicode));
 	}
 	if (nServers == 0)
 		add("  (no servers known yet)");

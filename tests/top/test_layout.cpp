@@ -195,6 +195,23 @@ TEST_SUITE("top")
 		CHECK(!parseSortKey("fast"));
 	}
 
+	TEST_CASE("a server's client without a name is named by its node's client row, else its address")
+	{
+		nlohmann::json j = fixture();
+		j["servers"][1]["clients"] = { { { "address", "10.0.0.3" },
+						 { "client", "0123456789abcdef" },
+						 { "name", nullptr },
+						 { "running", 4 } },
+					       { { "address", "10.0.0.9" },
+						 { "client", "fedcba9876543210" },
+						 { "name", nullptr },
+						 { "running", 1 } },
+					       { { "address", "" }, { "client", nullptr }, { "name", nullptr }, { "running", 2 } } };
+		const Screen s = layoutTop(farmOf(j), {}, LayoutOptions{ 160, 24, SortKey::Name, false, {}, true });
+		INFO(row(s, "s2"));
+		CHECK(row(s, "s2").find("c1:4 10.0.0.9:1 +2") != std::string::npos);
+	}
+
 	TEST_CASE("queued jobs: running beyond the slots")
 	{
 		nlohmann::json j = fixture();
