@@ -29,6 +29,7 @@
 #include "dmdns-config.h"
 #include "host/probe.h"
 #include "hosts/setup_user.h"
+#include "hosts/top.h"
 #include "uv/handle.h"
 
 namespace {
@@ -43,6 +44,13 @@ void usage(std::FILE *out)
 			      "  -j, --jobs             print the suggested make -j value for the line\n"
 			      "      --json             print the machine-readable view\n"
 			      "      --status           print a table of the servers and the line\n"
+			      "      --top              watch the farm through the local daemon: servers,\n"
+			      "                         clients, your distcc jobs (plain lines when\n"
+			      "                         stdout is not a terminal); q quits\n"
+			      "      --sort=KEY         --top's server order: name, busy, free, state,\n"
+			      "                         speed or age [name]\n"
+			      "      --watch            with --json: the daemon's farm object, one line\n"
+			      "                         each time it changes\n"
 			      "      --set-state=STATE  make the local daemon advertise this host as\n"
 			      "                         drain (no new jobs) or up; root, its user or\n"
 			      "                         its admin group (exit 1 if refused)\n"
@@ -92,7 +100,8 @@ enum class Output {
 	Line,
 	Jobs,
 	Json,
-	Status
+	Status,
+	Top
 };
 
 struct Options {
@@ -104,6 +113,8 @@ struct Options {
 	std::optional<double> speed;
 	std::optional<double> minSpeed;
 	std::optional<std::string> setState;
+	bool watch = false;
+	top::SortKey sort = top::SortKey::Name;
 	bool setupUser = false;
 	bool force = false;
 	bool lzo = false;
@@ -119,6 +130,9 @@ Options parse(int argc, char **argv)
 	enum {
 		OptJson = 0x100,
 		OptStatus,
+		OptTop,
+		OptSort,
+		OptWatch,
 		OptLocalSlots,
 		OptWant,
 		OptCompiler,
@@ -140,6 +154,9 @@ Options parse(int argc, char **argv)
 		{ "jobs", no_argument, nullptr, 'j' },
 		{ "json", no_argument, nullptr, OptJson },
 		{ "status", no_argument, nullptr, OptStatus },
+		{ "top", no_argument, nullptr, OptTop },
+		{ "sort", required_argument, nullptr, OptSort },
+		{ "watch", no_argument, nullptr, OptWatch },
 		{ "local-slots", required_argument, nullptr, OptLocalSlots },
 		{ "want", required_argument, nullptr, OptWant },
 		{ "compiler", required_argument, nullptr, OptCompiler },
@@ -174,6 +191,18 @@ Options parse(int argc, char **argv)
 			break;
 		case OptStatus:
 			o.output = Output::Status;
+			break;
+		case OptTop:
+			o.output = Output::Top;
+			break;
+		case OptSort:
+			if (const auto key = top::parseSortKey(optarg))
+				o.sort = *key;
+			else
+				cli.fail("--sort must be name, busy, free, state, speed or age, not '{}'", optarg);
+			break;
+		case OptWatch:
+			o.watch = true;
 			break;
 		case OptWant:
 			o.want = static_cast<std::uint32_t>(cli.integer("--want", optarg, 0, wire::kMaxWantedJobs));
@@ -244,6 +273,10 @@ Options parse(int argc, char **argv)
 	}
 	if (optind < argc)
 		cli.fail("unexpected argument '{}'", argv[optind]);
+	if (o.watch && o.output != Output::Json)
+		cli.fail("--watch goes with --json");
+	if ((o.watch || o.output == Output::Top) && !o.useDaemon)
+		cli.fail("{} shows what the daemon knows: it cannot go with --no-daemon", o.watch ? "--watch" : "--top");
 	if (o.force && !o.setupUser)
 		cli.fail("--force goes with --setup-user");
 	if (o.match == MatchMode::Exact && o.compiler && o.compiler->empty())
@@ -449,6 +482,15 @@ int main(int argc, char **argv)
 	const Options options = parse(argc, argv);
 	if (options.setState)
 		return setState(socketsToTry(options), *options.setState);
+	// The live view is the daemon's: there is nothing to browse for.
+	if (options.output == Output::Top || options.watch) {
+		top::Output output = top::Output::Plain;
+		if (options.watch)
+			output = top::Output::Json;
+		else if (::isatty(STDOUT_FILENO))
+			output = top::Output::Screen;
+		return top::run(socketsToTry(options), output, options.sort);
+	}
 	// distcc is ignoring a hosts file right now; --status says so in its
 	// table.
 	if (options.output != Output::Status && !options.setupUser && std::getenv("DISTCC_HOSTS"))
@@ -535,6 +577,8 @@ int main(int argc, char **argv)
 		break;
 	case Output::Status:
 		fmt::print("{}{}", statusTable(view), statusFooter(search, options.useDaemon));
+		break;
+	case Output::Top: // top::run() answered above
 		break;
 	}
 	return EXIT_SUCCESS;
