@@ -127,7 +127,8 @@ std::vector<const FarmServer *> sorted(const Farm &farm, SortKey key)
 // leaves it out.
 std::string serverNote(const Farm &farm, const FarmServer &s)
 {
-	std::string out;
+	// Why it is left out first: the clients and compilers may not fit.
+	std::string out = s.excluded ? fmt::format("({})", clean(*s.excluded)) : std::string();
 	for (const ServerClient &c : s.clients) {
 		if (!out.empty())
 			out += ' ';
@@ -144,8 +145,6 @@ std::string serverNote(const Farm &farm, const FarmServer &s)
 					name = f.name;
 		out += fmt::format("{}:{}", clean(name.value_or(c.address), 24), c.running);
 	}
-	if (s.excluded)
-		out += (out.empty() ? "" : " ") + fmt::format("({})", clean(*s.excluded));
 	if (!s.compilers.empty()) {
 		std::string list;
 		for (const std::string &c : s.compilers)

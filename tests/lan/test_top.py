@@ -15,6 +15,7 @@ DMTOP_SVG=PATH saves the screen during the build as SVG (docs/img/top.svg).
 
 import json
 import os
+import re
 import select
 import sys
 import time
@@ -128,6 +129,15 @@ def main(argv):
                                               ('Compile' in x or 'Send' in x or 'Receive' in x) for x in l), 3)
             assert took is not None, f'no distcc job of h4 on --top:\n{top.text()}'
             lan.note('screen during the build:\n' + top.text())
+
+            # Who runs there: each server counts its distccd's connections
+            # per client address and gossips them (a changed list at most
+            # every 10 s): every server row names h4 with its jobs.
+            t0 = time.monotonic()
+            took = top.wait_for(lambda l: all(re.search(r'\bh4:[1-9]', ' '.join(row(l, names[s.ip]) or []))
+                                              for s in servers), 12)
+            assert took is not None, f'not every server row names h4 running jobs there:\n{top.text()}'
+            figure('top.clients_shown', time.monotonic() - t0, 's', 10.0)
 
 
             # The same stream for scripts: --json --watch passed the
