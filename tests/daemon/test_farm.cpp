@@ -19,6 +19,7 @@
 #include "daemon/query_server.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "support/entries.h"
+#include "support/socket_client.h"
 
 using namespace dmdns;
 
@@ -442,32 +443,9 @@ struct WatchHarness {
 	std::vector<int> fds;
 };
 
-struct Got {
-	std::string data;
-	bool eof = false;
-
-	std::size_t lines() const { return static_cast<std::size_t>(std::count(data.begin(), data.end(), '\n')); }
-};
-
-void drain(int fd, Got &g)
-{
-	char buffer[65536];
-	for (int i = 0; i < 1000; ++i) {
-		const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
-		if (n > 0) {
-			g.data.append(buffer, static_cast<std::size_t>(n));
-			continue;
-		}
-		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-			g.eof = true;
-		return;
-	}
-}
-
-void say(int fd, std::string_view data)
-{
-	REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
-}
+using test::drain;
+using test::Received;
+using test::send;
 
 } // namespace
 
@@ -479,10 +457,10 @@ TEST_SUITE("watch socket")
 		// Root too: the cap on watchers holds for every user.
 		WatchHarness h(limits);
 		std::vector<int> fds;
-		std::vector<Got> got(5);
+		std::vector<Received> got(5);
 		for (int i = 0; i < 5; ++i) {
 			fds.push_back(h.connect());
-			say(fds.back(), "{\"op\":\"watch\"}\n");
+			send(fds.back(), "{\"op\":\"watch\"}\n");
 			REQUIRE(h.runUntil([&] {
 				drain(fds.back(), got[i]);
 				return got[i].lines() >= 1;
@@ -494,7 +472,7 @@ TEST_SUITE("watch socket")
 		CHECK(h.server->watchers() == 4);
 		const std::uint64_t refusedBefore = h.server->refused();
 		// The refused one is an ordinary connection; watchers get the stream.
-		say(fds[4], "{\"op\":\"hosts\"}\n");
+		send(fds[4], "{\"op\":\"hosts\"}\n");
 		h.server->broadcast("{\"seq\":1}\n");
 		CHECK(h.runUntil([&] {
 			for (int i = 0; i < 5; ++i)
@@ -508,7 +486,7 @@ TEST_SUITE("watch socket")
 		::close(fds[0]);
 		h.fds.erase(std::find(h.fds.begin(), h.fds.end(), fds[0]));
 		CHECK(h.runUntil([&] { return h.server->watchers() == 3; }));
-		say(fds[4], "{\"op\":\"watch\"}\n");
+		send(fds[4], "{\"op\":\"watch\"}\n");
 		CHECK(h.runUntil([&] {
 			drain(fds[4], got[4]);
 			return got[4].lines() == 3;
@@ -524,9 +502,9 @@ TEST_SUITE("watch socket")
 		WatchHarness h(limits);
 		const int watcher = h.connect();
 		const int plain = h.connect();
-		say(watcher, "{\"op\":\"watch\"}\n");
-		say(plain, "{\"op\":\"hosts\"}\n");
-		Got w, p;
+		send(watcher, "{\"op\":\"watch\"}\n");
+		send(plain, "{\"op\":\"hosts\"}\n");
+		Received w, p;
 		const auto start = std::chrono::steady_clock::now();
 		CHECK(h.runUntil([&] {
 			drain(watcher, w);
@@ -546,11 +524,11 @@ TEST_SUITE("watch socket")
 		const int stuck = h.connect(4096);
 		const int reader = h.connect();
 		const int asker = h.connect();
-		say(stuck, "{\"op\":\"watch\"}\n");
-		say(reader, "{\"op\":\"watch\"}\n");
+		send(stuck, "{\"op\":\"watch\"}\n");
+		send(reader, "{\"op\":\"watch\"}\n");
 		CHECK(h.runUntil([&] { return h.server->watchers() == 2; }));
 		const std::string object = "{\"pad\":\"" + std::string(32 * 1024, 'x') + "\"}\n";
-		Got read, asked, ignored;
+		Received read, asked, ignored;
 		std::size_t broadcasts = 0, answers = 0;
 		// At most 64 objects (2 MiB), one per loop turn; the stuck watcher
 		// never reads.
@@ -560,7 +538,7 @@ TEST_SUITE("watch socket")
 					h.server->broadcast(object);
 					++broadcasts;
 				}
-				say(asker, "{\"op\":\"hosts\"}\n");
+				send(asker, "{\"op\":\"hosts\"}\n");
 				++answers;
 				drain(reader, read);
 				drain(asker, asked);

@@ -24,6 +24,7 @@
 #include "daemon/view.h"
 #include "support/entries.h"
 #include "support/fake_clock.h"
+#include "support/socket_client.h"
 
 using namespace dmdns;
 
@@ -384,31 +385,9 @@ struct Harness {
 	std::vector<int> fds;
 };
 
-// What a client received so far, and whether the server closed.
-struct Received {
-	std::string data;
-	bool eof = false;
-};
-
-void drain(int fd, Received &r)
-{
-	char buffer[65536];
-	for (int i = 0; i < 1000; ++i) {
-		const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
-		if (n > 0) {
-			r.data.append(buffer, static_cast<std::size_t>(n));
-			continue;
-		}
-		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-			r.eof = true;
-		return;
-	}
-}
-
-void send(int fd, std::string_view data)
-{
-	REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
-}
+using test::drain;
+using test::Received;
+using test::send;
 
 } // namespace
 

@@ -18,18 +18,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-def debian_python():
-    """Debian's python3-prometheus-client is only on /usr/bin/python3's path:
-    run again with it when another python3 (a pyenv shim) started us."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        if os.path.realpath(sys.executable) != os.path.realpath('/usr/bin/python3') \
-                and os.access('/usr/bin/python3', os.X_OK):
-            os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-
-
-debian_python()
+import debian_python  # noqa: E402,F401  (runs the test again under Debian's python3 if need be)
 
 try:
     import web_checks as wc

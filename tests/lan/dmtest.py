@@ -272,6 +272,20 @@ _SUMMARY = re.compile(r'\(dcc_job_summary\) client: (?P<client>[\d.]+):\d+ (?P<s
                       r'exit:(?P<exit>-?\d+).* time:(?P<ms>\d+)ms (?P<cmd>.*)$', re.M)
 
 
+def start_farm(servers, client, bins, slots, *client_args):
+    """distccd --jobs @slots and distcc-mdnsd on each of @servers, then
+    distcc-mdnsd with @client_args on @client, which lists every server
+    before this returns. Returns the daemons' Procs, the client's last."""
+    watch = []
+    for s in servers:
+        s.start_distccd(jobs=slots)
+        watch.append(start_mdnsd(s, bins))
+    watch.append(start_mdnsd(client, bins, *client_args))
+    for s in servers:
+        wait_listed(client, bins, s.ip, 10, watch=watch)
+    return watch
+
+
 def distccd_jobs(proc):
     """Job summaries in a distccd log: [{client, status, exit, ms, cmd}]."""
     return [m.groupdict() for m in _SUMMARY.finditer(proc.log())]

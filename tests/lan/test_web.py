@@ -25,20 +25,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'http'))
-
-
-def debian_python():
-    """Debian's python3-prometheus-client is only on /usr/bin/python3's path:
-    run again with it when another python3 (a pyenv shim) started us."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        if os.path.realpath(sys.executable) != os.path.realpath('/usr/bin/python3') \
-                and os.access('/usr/bin/python3', os.X_OK):
-            os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
-
-
-debian_python()
+import debian_python  # noqa: E402,F401  (runs the test again under Debian's python3 if need be)
 import lan  # noqa: E402
 import dmtest as dm  # noqa: E402
 from dmtest import figure, note  # noqa: E402
@@ -160,14 +147,8 @@ def main(argv):
     import web_checks as wc
     with lan.Lan(3) as net:
         s1, s2, c1 = net.hosts
-        watch = []
-        for s in (s1, s2):
-            s.start_distccd(jobs=SLOTS)
-            watch.append(dm.start_mdnsd(s, bins))
-        d = dm.start_mdnsd(c1, bins, f'--http=0.0.0.0:{PORT}')
-        watch.append(d)
-        for s in (s1, s2):
-            dm.wait_listed(c1, bins, s.ip, 10, watch=watch)
+        watch = dm.start_farm((s1, s2), c1, bins, SLOTS, f'--http=0.0.0.0:{PORT}')
+        d = watch[-1]
         names = {}
         for s in (s1, s2):
             names[s.ip] = dm.find_server(dm.hosts_json(c1, bins), s.ip)['name']

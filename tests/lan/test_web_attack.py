@@ -77,14 +77,8 @@ def main(argv):
     bins = dm.Binaries(argv)
     with lan.Lan(3) as net:
         s1, s2, c1 = net.hosts
-        watch = []
-        for s in (s1, s2):
-            s.start_distccd(jobs=SLOTS)
-            watch.append(dm.start_mdnsd(s, bins))
-        d = dm.start_mdnsd(c1, bins, f'--http=0.0.0.0:{PORT}')
-        watch.append(d)
-        for s in (s1, s2):
-            dm.wait_listed(c1, bins, s.ip, 10, watch=watch)
+        watch = dm.start_farm((s1, s2), c1, bins, SLOTS, f'--http=0.0.0.0:{PORT}')
+        d = watch[-1]
         assert http_status(s2, c1.ip, '/') == 200
 
         base_lat = query_latencies(c1, 5)
