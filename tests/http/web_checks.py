@@ -3,14 +3,20 @@
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 
 def fetch(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.headers, r.read()
+    """(status, headers, body) of a GET; a 4xx or 5xx is an answer too (the
+    server says 503 until its first farm object has arrived)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
 
 
 def samples(text):
