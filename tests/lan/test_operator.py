@@ -314,6 +314,11 @@ def main(argv):
             for name in os.listdir(src):
                 if name.endswith('.o'):
                     os.unlink(os.path.join(src, name))
+            # A build that just ended leaves h1 busy in its load sample
+            # for a moment, and the line may leave it out then: each build
+            # starts once the daemon lists h1 for the user again.
+            wait_until(lambda: h1.ip in open(h2.path(target)).read(), 10, 0.1,
+                       what='h1 in the user\'s hosts file before a build', watch=daemons)
 
         for cmd in blocks['check']:
             if cmd.startswith('distcc-mdns-run '):
