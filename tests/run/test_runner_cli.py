@@ -306,9 +306,15 @@ def case_signals(tmp):
         else:
             os.kill(proc.pid, signal.SIGTERM)
             expect = -signal.SIGTERM
+        # A deadline, not a wait: make and the runner end within a second
+        # here, but under the sanitizers on a loaded CI machine one run took
+        # longer than 10 s; what was left is printed before the kill.
         try:
-            _, err = proc.communicate(timeout=10)
+            _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
+            ps = subprocess.run(['ps', '-o', 'pid,stat,wchan:20,etime,args', '-g', str(proc.pid)],
+                                capture_output=True, text=True).stdout
+            print(f'{how}: still running 30 s after the signal:\n{ps}', flush=True)
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
         # make passes the signal to its jobs, then dies of it itself.
