@@ -19,6 +19,7 @@
 #include "daemon/query_server.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "support/entries.h"
+#include "support/query_harness.h"
 #include "support/socket_client.h"
 
 using namespace dmdns;
@@ -376,71 +377,16 @@ namespace {
 
 // A query server whose "watch" makes a watcher and whose other requests
 // get a hosts-sized reply, driven by the test.
-struct WatchHarness {
-	std::string dir;
-	std::string path;
-	uv::Loop loop;
-	std::unique_ptr<QueryServer> server;
-	uv::Timer tick{ loop.get(), [] {} };
-
+struct WatchHarness : test::QueryHarness {
 	explicit WatchHarness(QueryLimits limits)
+		: QueryHarness(std::move(limits),
+			       [this](const Request &request, const Caller &who) -> nlohmann::json {
+				       if (std::holds_alternative<WatchRequest>(request) && !server->watch(who.connection))
+					       throw std::invalid_argument("too many watchers");
+				       return { { "op", codec::opName(request) } };
+			       })
 	{
-		char tmpl[] = "/tmp/dmdns-watch-XXXXXX";
-		REQUIRE(::mkdtemp(tmpl));
-		dir = tmpl;
-		path = dir + "/run/socket";
-		server = std::make_unique<QueryServer>(
-			loop.get(), path,
-			[this](std::string_view line, const Caller &caller) {
-				return codec::answerLine(
-					line,
-					[this](const Request &request, const Caller &who) -> nlohmann::json {
-						if (std::holds_alternative<WatchRequest>(request) &&
-						    !server->watch(who.connection))
-							throw std::invalid_argument("too many watchers");
-						return { { "op", codec::opName(request) } };
-					},
-					caller);
-			},
-			std::move(limits));
-		tick.start(std::chrono::milliseconds(2), std::chrono::milliseconds(2));
 	}
-	~WatchHarness()
-	{
-		server.reset();
-		tick.close();
-		for (int fd : fds)
-			::close(fd);
-		std::filesystem::remove_all(dir);
-	}
-
-	int connect(int receiveBuffer = 0)
-	{
-		const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		REQUIRE(fd >= 0);
-		if (receiveBuffer > 0)
-			::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
-		sockaddr_un address{};
-		address.sun_family = AF_UNIX;
-		path.copy(address.sun_path, sizeof address.sun_path - 1);
-		REQUIRE(::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
-		fds.push_back(fd);
-		return fd;
-	}
-
-	template <typename F>
-	bool runUntil(F done, std::chrono::milliseconds limit = std::chrono::seconds(5))
-	{
-		const auto end = std::chrono::steady_clock::now() + limit;
-		while (!done()) {
-			if (std::chrono::steady_clock::now() > end)
-				return false;
-			loop.run(UV_RUN_ONCE);
-		}
-		return true;
-	}
-
-	std::vector<int> fds;
 };
 
 using test::drain;
@@ -483,8 +429,7 @@ TEST_SUITE("watch socket")
 		CHECK(got[0].data.ends_with("{\"seq\":1}\n"));
 		CHECK(h.server->refused() == refusedBefore);
 		// One closes: another may watch.
-		::close(fds[0]);
-		h.fds.erase(std::find(h.fds.begin(), h.fds.end(), fds[0]));
+		h.close(fds[0]);
 		CHECK(h.runUntil([&] { return h.server->watchers() == 3; }));
 		send(fds[4], "{\"op\":\"watch\"}\n");
 		CHECK(h.runUntil([&] {

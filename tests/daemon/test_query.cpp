@@ -24,6 +24,7 @@
 #include "daemon/view.h"
 #include "support/entries.h"
 #include "support/fake_clock.h"
+#include "support/query_harness.h"
 #include "support/socket_client.h"
 
 using namespace dmdns;
@@ -326,63 +327,12 @@ nlohmann::json echo(const Request &request, const Caller &)
 	return nlohmann::json{ { "echo", codec::opName(request) }, { "pad", std::string(8192, 'x') } };
 }
 
-// A query server on a private socket, and clients that talk to it while
-// the test drives the loop.
-struct Harness {
-	std::string dir;
-	std::string path;
-	uv::Loop loop;
-	std::unique_ptr<QueryServer> server;
-	// Keeps the loop waking while a test polls.
-	uv::Timer tick{ loop.get(), [] {} };
-
+// The harness with the echo handler unless given another.
+struct Harness : test::QueryHarness {
 	explicit Harness(QueryLimits limits, codec::Handler handler = echo)
+		: QueryHarness(std::move(limits), std::move(handler))
 	{
-		char tmpl[] = "/tmp/dmdns-query-XXXXXX";
-		REQUIRE(::mkdtemp(tmpl));
-		dir = tmpl;
-		path = dir + "/run/socket";
-		server = std::make_unique<QueryServer>(
-			loop.get(), path,
-			[handler = std::move(handler)](std::string_view line, const Caller &caller) {
-				return codec::answerLine(line, handler, caller);
-			},
-			std::move(limits));
-		tick.start(std::chrono::milliseconds(2), std::chrono::milliseconds(2));
 	}
-	~Harness()
-	{
-		server.reset();
-		tick.close();
-		std::filesystem::remove_all(dir);
-	}
-
-	int connect()
-	{
-		const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		REQUIRE(fd >= 0);
-		sockaddr_un address{};
-		address.sun_family = AF_UNIX;
-		path.copy(address.sun_path, sizeof address.sun_path - 1);
-		REQUIRE(::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
-		fds.push_back(fd);
-		return fd;
-	}
-
-	// Runs the loop until @done or @limit passed; whether @done held.
-	template <typename F>
-	bool runUntil(F done, std::chrono::milliseconds limit = std::chrono::seconds(5))
-	{
-		const auto end = std::chrono::steady_clock::now() + limit;
-		while (!done()) {
-			if (std::chrono::steady_clock::now() > end)
-				return false;
-			loop.run(UV_RUN_ONCE);
-		}
-		return true;
-	}
-
-	std::vector<int> fds;
 };
 
 using test::drain;
@@ -608,12 +558,12 @@ TEST_SUITE("query socket")
 		// The first build's runner exits: the lower demand is told as soon
 		// as the daemon sees the close. The ledger's clock stands still, so
 		// no census can have told it.
-		::close(first);
+		l.harness.close(first);
 		CHECK(l.harness.runUntil([&] { return l.told.back() == 2; }));
 		CHECK(l.closed == std::vector<std::uint64_t>{ l.connections[0] });
 		CHECK(l.ledger.builds() == 1);
-		::close(look);
-		::close(second);
+		l.harness.close(look);
+		l.harness.close(second);
 		CHECK(l.harness.runUntil([&] { return l.closed.size() == 3; }));
 		CHECK(l.told.back() == 0);
 		CHECK(l.ledger.demand() == 0);
