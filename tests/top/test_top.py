@@ -168,6 +168,21 @@ def real_distcc(hosts, tmp, env):
         listener.close()
 
 
+class Output:
+    """What a child wrote to its stdout so far, read without blocking."""
+
+    def __init__(self, p):
+        self.p, self.data = p, b""
+        os.set_blocking(p.stdout.fileno(), False)
+
+    def text(self):
+        try:
+            self.data += self.p.stdout.read() or b""
+        except (BlockingIOError, TypeError):
+            pass
+        return self.data.decode(errors="replace")
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -250,16 +265,10 @@ def main():
         full_env = dict(os.environ, **env)
         # 6. stdout not a terminal: plain lines, a frame per change.
         p = subprocess.Popen([hosts, "--top"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
-        os.set_blocking(p.stdout.fileno(), False)
-        out = b""
+        out = Output(p)
 
         def frames():
-            nonlocal out
-            try:
-                out += p.stdout.read() or b""
-            except (BlockingIOError, TypeError):
-                pass
-            return out.decode(errors="replace").split("\n\n")
+            return out.text().split("\n\n")
 
         check(wait(lambda: len(frames()) >= 2, 5), "non-tty --top prints a plain frame")
         first = frames()[0]
@@ -277,16 +286,10 @@ def main():
         # 7. --json --watch: each object, one line, as sent.
         p = subprocess.Popen([hosts, "--json", "--watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=full_env)
-        os.set_blocking(p.stdout.fileno(), False)
-        out = b""
+        out = Output(p)
 
         def objects():
-            nonlocal out
-            try:
-                out += p.stdout.read() or b""
-            except (BlockingIOError, TypeError):
-                pass
-            return [json.loads(x) for x in out.decode().split("\n")[:-1]]
+            return [json.loads(x) for x in out.text().split("\n")[:-1]]
 
         check(wait(lambda: len(objects()) >= 1 and daemon.watcher_count() >= 1, 5), "--json --watch prints the first object")
         for seq in (20, 21, 22):
