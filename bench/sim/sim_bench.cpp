@@ -1,6 +1,7 @@
 // sim-bench: scheduling policies side by side on one arrival stream, the published checks and the distcc regime.
 #include <getopt.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -8,7 +9,6 @@
 #include <exception>
 #include <fstream>
 #include <optional>
-#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -443,8 +443,9 @@ Options parse(int argc, char **argv)
 	for (int c; (c = getopt_long(argc, argv, "hj:", longOptions, nullptr)) != -1;) {
 		switch (c) {
 		case OptSections:
-			for (const auto part : std::views::split(std::string_view(optarg), ',')) {
-				const std::string_view item(part.begin(), part.end());
+			for (std::string_view rest(optarg); !rest.empty();) {
+				const std::string_view item = rest.substr(0, rest.find(','));
+				rest.remove_prefix(std::min(rest.size(), item.size() + 1));
 				if (!findSection(item))
 					cli.fail("unknown section '{}' (supermarket, stale, mixed, slots, distcc, "
 						 "parallel, loads, ages)",

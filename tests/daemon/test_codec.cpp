@@ -372,7 +372,8 @@ TEST_SUITE("codec")
 						  { "share", "half" } }) {
 			nlohmann::json broken = j;
 			broken[key] = value;
-			INFO(key);
+			const std::string field = key; // clang 14 cannot capture a structured binding
+			INFO(field);
 			CHECK_THROWS_AS(codec::decodeView(broken), std::invalid_argument);
 		}
 		nlohmann::json broken = j;

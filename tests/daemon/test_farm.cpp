@@ -164,9 +164,9 @@ TEST_SUITE("farm")
 		const nlohmann::json j = codec::encode(farm);
 		// Every field of every server object of the hosts reply, same value.
 		for (std::size_t i = 0; i < 3; ++i)
-			for (const auto &[key, value] : hosts["servers"][i].items()) {
-				INFO(key);
-				CHECK(j["servers"][i][key] == value);
+			for (const auto &item : hosts["servers"][i].items()) {
+				INFO(item.key());
+				CHECK(j["servers"][i][item.key()] == item.value());
 			}
 		std::map<std::string, bool> fresh;
 		for (const nlohmann::json &s : j["servers"])
