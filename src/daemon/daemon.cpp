@@ -573,7 +573,9 @@ FarmView Daemon::lookAtFarm() const
 		self.holding += jobs;
 	for (const Network &n : host::localNetworks())
 		self.addresses.push_back(n.address.text);
-	return makeFarmView(look, gossip_ ? &gossip_->gossip() : nullptr, self, now);
+	const GossipNode *node = gossip_.get();
+	return makeFarmView(look, node ? &node->gossip() : nullptr, self, now,
+			    [node](const Endpoint &peer) { return node ? node->hostAt(peer) : std::nullopt; });
 }
 
 FarmView Daemon::farmObject()

@@ -342,6 +342,10 @@ TEST_SUITE("farm")
 		CHECK(c.holding == 4);
 		CHECK(c.running == 3u);
 		CHECK(c.localJobs == 1u);
+		// A client publishes no _distcc._tcp record: without its gossip
+		// record's host name it has none.
+		CHECK_FALSE(c.name);
+		CHECK_FALSE(on[0].name);
 		// 20 wanted of 12 slots counts as 12, which the farm holds: no
 		// overload, all it can use is its.
 		CHECK_FALSE(c.share);
@@ -362,6 +366,25 @@ TEST_SUITE("farm")
 		const FarmView split = makeFarmView(look(entries), &gossip, busy, now);
 		CHECK(split.clients[0].share == 6u);
 		CHECK(split.clients[1].share == 6u);
+
+		// With the gossip records' host names: the client is named, in
+		// its row and in the server's list; the address gossip hears no
+		// node from (10.0.0.9) stays unnamed.
+		const PeerHostName hostAt = [&](const Endpoint &peer) -> std::optional<std::string> {
+			if (peer == clientAt)
+				return "c1.local";
+			return "anyone.local";
+		};
+		const FarmView named = makeFarmView(look(entries), &gossip, me, now, hostAt);
+		REQUIRE(named.clients.size() == 2);
+		CHECK(named.clients[1].name == "c1.local");
+		const auto &namedOn = std::find_if(named.servers.begin(), named.servers.end(), [](const FarmServer &f) {
+					      return f.server.id == wire::formatNodeId(kServer);
+				      })->clients;
+		REQUIRE(namedOn.size() == 2);
+		CHECK(namedOn[0].name == "c1.local");
+		CHECK_FALSE(namedOn[1].name);
+		CHECK(codec::encode(named)["clients"][1]["name"] == "c1.local");
 	}
 
 	TEST_CASE("a farm and a watch request decode; their names are the ops")
