@@ -287,7 +287,8 @@ Daemon::Daemon(DaemonConfig config)
 		return;
 	resolver_ = std::make_unique<Resolver>(client_);
 	// No gossip says when a stock-only distccd vanished: a connect probe does.
-	resolver_->probeStock(clock_, loop_.get());
+	if (config_.probeStock)
+		resolver_->probeStock(clock_, loop_.get());
 	if (gossip_) {
 		resolver_->onChange = [this] { gossip_->setListed(listedIds(*resolver_)); };
 		resolver_->setVouch([this](std::string_view id, SteadyTime now) {
@@ -547,6 +548,8 @@ FarmStats Daemon::farmStats() const
 	stats.notAdvertising =
 		advertiser_ ? advertiser_->notAdvertising() : std::string("advertising is off (--advertise=no)");
 	stats.speed = speedStats();
+	if (const StockProbe *probe = resolver_ ? resolver_->stockProbe() : nullptr)
+		stats.stockProbe = StockProbeReport{ probe->stats(), probe->tracked(), probe->inFlight() };
 	return stats;
 }
 

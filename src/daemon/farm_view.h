@@ -10,6 +10,7 @@
 
 #include "daemon/gossip_node.h"
 #include "daemon/history.h"
+#include "daemon/stock_probe.h"
 #include "daemon/view.h"
 #include "distcc-mdns/gossip.h"
 
@@ -78,11 +79,19 @@ struct QueryCounts {
 	std::uint64_t refused = 0; // connections or watches refused by a limit
 };
 
+// The connect probe of stock-only servers, for the "stats" reply.
+struct StockProbeReport {
+	StockProbeStats counts;
+	std::size_t tracked = 0;  // stock-only servers followed now
+	std::size_t inFlight = 0; // connects under way
+};
+
 // What the "stats" reply holds, typed.
 struct FarmStats {
 	std::optional<GossipNodeStats> gossip;
 	std::string notAdvertising; // empty while advertised
 	SpeedStats speed;
+	std::optional<StockProbeReport> stockProbe; // nullopt: --probe-stock=no, or --no-resolve
 };
 
 struct FarmView {

@@ -228,6 +228,13 @@ TEST_SUITE("farm")
 		CHECK(j["stats"] == codec::encode(farm.stats));
 		CHECK(j["stats"].contains("gossip"));
 		CHECK(j["stats"].contains("speed"));
+		// Without the stock probe (--probe-stock=no) its object is null;
+		// with it, its counters by name.
+		CHECK(j["stats"]["stock_probe"].is_null());
+		FarmStats probed = farm.stats;
+		probed.stockProbe = StockProbeReport{ { 10, 6, 3, 1, 0, 45 }, 256, 2 };
+		const nlohmann::json p = codec::encode(probed)["stock_probe"];
+		CHECK(p == nlohmann::json{ { "tracked", 256 }, { "in_flight", 2 }, { "started", 10 }, { "connected", 6 }, { "failed", 3 }, { "timed_out", 1 }, { "not_started", 0 }, { "untracked", 45 } });
 		// One line.
 		const std::string line = codec::farmLine(farm);
 		CHECK(line.back() == '\n');
