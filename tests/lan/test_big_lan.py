@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""lan-big-lan: 40 hosts (30 servers, 10 clients): listed within 3 s, five
+crashed servers gone within 3.5 s, gossip bytes counted on the wire.
+
+Every host runs its own D-Bus, avahi-daemon and distcc-mdnsd; the 30
+servers also run a real distccd (--jobs 2). Issue 20 item 6.
+
+Start: the LAN is built, every avahi-daemon is up (host name announced)
+and every distccd listens; then all 40 distcc-mdnsd are spawned in one go.
+t=0 is the moment just before the first spawn (spawning all 40 takes a
+few tens of ms; its figure is printed).
+
+Asserted:
+  - listing: within LIST_LIMIT of t=0 every client's line (its socket's
+    hosts reply) names all 30 servers. Per client: the time until it does,
+    and until all 30 are also alive by gossip.
+  - wire: over a WINDOW-second steady window, every host's UDP datagrams
+    to and from the gossip port are counted on its cable, in the switch
+    namespace (tests/lan/lan_wire.py: AF_PACKET on the bridge ports, not
+    the daemons' counters), next to the daemon's own stats deltas; each
+    node's wire bytes agree with its stats within AGREE (a daemon that
+    miscounts, or traffic it does not know it sends, fails); no frame was
+    dropped by the counter; the mean per node stays under BYTES_BOUND
+    (runaway traffic); every client lists every server alive throughout.
+  - crash: 5 servers crash at once, the way a power cut does: their
+    cables are pulled (so they answer nothing, not even ICMP) and every
+    process on them (distcc-mdnsd, distccd, avahi-daemon, dbus) gets
+    SIGKILL, so neither gossip nor mDNS says goodbye. Within CRASH_LIMIT
+    every client's line lacks all 5; the 25 others stay in every line
+    polled meanwhile and for SETTLE seconds after, and the 5 do not return.
+
+Figures: LAN build time, per-client listing times, the per-node table of
+wire and stats bytes, per-client crash removal times. Options (--servers,
+--clients, --crash, --window) run it at other sizes by hand.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lan  # noqa: E402
+import dmtest as dm  # noqa: E402
+from dmtest import figure  # noqa: E402
+from lan_proc import sh  # noqa: E402
+from lan_wire import WireCounter  # noqa: E402
+
+GOSSIP_PORT = 3632        # UDP: distcc-mdnsd's default --gossip-port
+LIST_LIMIT = 3.0          # s from t=0 until every client lists every server
+CRASH_LIMIT = 3.5         # s from the crash until every client dropped the 5
+WINDOW = 10.0             # s of steady state measured on the wire
+AGREE = 0.10              # wire against stats, per node and direction
+AGREE_SLACK = 200         # B/s: a datagram or two at the window's edges
+BYTES_BOUND = 64 * 1024   # B/s per node, mean: catches a storm, not a cost
+SETTLE = 2.0              # s the survivors are watched after the removal
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('mdnsd')
+    ap.add_argument('hosts')
+    ap.add_argument('--servers', type=int, default=30)
+    ap.add_argument('--clients', type=int, default=10)
+    ap.add_argument('--crash', type=int, default=5)
+    ap.add_argument('--window', type=float, default=WINDOW)
+    ap.add_argument('--ipv6', action='store_true',
+                    help='IPv6 on every host too (Avahi then sends every mDNS packet twice)')
+    a = ap.parse_args(argv)
+    if not (1 <= a.crash < a.servers and a.clients >= 1 and a.servers + a.clients <= 200
+            and a.window > 0):
+        ap.error('need 1 <= --crash < --servers, 1+ clients, at most 200 hosts, --window > 0')
+    return a
+
+
+def try_query(host):
+    """The host's hosts reply, or None while its daemon does not answer yet."""
+    try:
+        return dm.hosts_query(host, timeout=2)
+    except (OSError, ValueError):
+        return None
+
+
+def measure_start(hosts, clients, ips, daemons, t0):
+    """Polls every host until its daemon answers and every client until it
+    lists all `ips` in its line and then alive by gossip. Returns
+    {host: s to answering}, {client: s to listed}, {client: s to alive},
+    all from t0."""
+    up, listed, alive, last = {}, {}, {}, {}
+    names = {c.name for c in clients}
+
+    def poll():
+        for h in hosts:
+            if h.name in alive or (h.name in up and h.name not in names):
+                continue
+            r = try_query(h)
+            if r is None:
+                continue
+            t = time.monotonic() - t0
+            up.setdefault(h.name, t)
+            if h.name not in names:
+                continue
+            line = set(dm.line_hosts(r['line']))
+            last[h.name] = (sum(ip in line for ip in ips),
+                            sum(1 for ip in ips if dm.live_server(r, ip)))
+            if h.name not in listed and all(ip in line for ip in ips):
+                listed[h.name] = t
+            if h.name in listed and all(dm.live_server(r, ip) for ip in ips):
+                alive[h.name] = t
+        return len(up) == len(hosts) and len(alive) == len(clients)
+    try:
+        lan.wait_until(poll, 60, 0.02, watch=daemons,
+                       what=f'every client listing all {len(ips)} servers alive')
+    except lan.Timeout:
+        dm.note(f'answering: {len(up)} of {len(hosts)}; (servers in the line, alive) per '
+                f'client: {last}')
+        raise
+    return up, listed, alive
+
+
+def wire_window(net, servers, clients, ips, daemons, wire, seconds):
+    """Counts the gossip bytes of every node on the wire and in its stats
+    over `seconds`, while every client must list every server alive.
+    Returns (rows, span, frames the counter dropped, problems)."""
+    def stats():
+        return {h.name: dm.gossip_stats(h) for h in net.hosts}
+    w0, s0 = wire.snapshot(), stats()
+    bad = []
+
+    def poll():
+        for c in clients:
+            r = dm.hosts_query(c)
+            for ip in ips:
+                if not dm.live_server(r, ip):
+                    s = dm.find_server(r, ip)
+                    bad.append((c.name, ip, s and s.get('liveness')))
+    dm.observe(seconds, poll, 0.25)
+    s1, w1 = stats(), wire.snapshot()
+    span = w1['t'] - w0['t']
+    role = {h.name: 'server' for h in servers}
+    rows = []
+    for h in net.hosts:
+        a, b = w0['hosts'][h.name], w1['hosts'][h.name]
+        rows.append(dict(
+            name=h.name, role=role.get(h.name, 'client'),
+            wire_out=(b['out'][1] - a['out'][1]) / span,
+            wire_out_n=(b['out'][0] - a['out'][0]) / span,
+            wire_in=(b['in'][1] - a['in'][1]) / span,
+            wire_in_n=(b['in'][0] - a['in'][0]) / span,
+            stats_out=(s1[h.name]['bytes_sent'] - s0[h.name]['bytes_sent']) / span,
+            stats_in=(s1[h.name]['bytes_received'] - s0[h.name]['bytes_received']) / span))
+    return rows, span, w1['drops'], bad
+
+
+def print_wire(rows, span):
+    print(f'\ngossip bytes per node over {span:.1f} s: on the wire (UDP payload, counted on '
+          f'the bridge port) and in the daemon\'s stats', flush=True)
+    print(f'  {"node":<5} {"role":<6} {"wire out":>9} {"stats out":>9} {"dgram/s":>7} '
+          f'{"wire in":>9} {"stats in":>9} {"dgram/s":>7}   (B/s)')
+    for r in rows:
+        print(f'  {r["name"]:<5} {r["role"]:<6} {r["wire_out"]:>9.0f} {r["stats_out"]:>9.0f} '
+              f'{r["wire_out_n"]:>7.1f} {r["wire_in"]:>9.0f} {r["stats_in"]:>9.0f} '
+              f'{r["wire_in_n"]:>7.1f}')
+    print(flush=True)
+
+
+def crash(net, victims):
+    """Pulls the victims' cables (one batch) and SIGKILLs every process on
+    them but the namespace's anchor; returns the time of the cut."""
+    pids = {h.name: h.pids() - {h.anchor_pid} for h in victims}
+    t = time.monotonic()
+    sh(['ip', '-n', net.switch_ns, '-batch', '-'],
+       input=''.join(f'link set {h.veth} down\n' for h in victims))
+    for h in victims:
+        for pid in pids[h.name]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return t
+
+
+def measure_removal(clients, gone, stay, daemons, t_crash):
+    """Polls every client until its line lacks every address in `gone`;
+    returns ({client: s to removal}, problems seen meanwhile)."""
+    removed, bad = {}, []
+
+    def poll():
+        for c in clients:
+            if c.name in removed:
+                continue
+            r = dm.hosts_query(c)
+            t = time.monotonic() - t_crash
+            line = set(dm.line_hosts(r['line']))
+            bad.extend((c.name, ip, 'survivor missing') for ip in stay if ip not in line)
+            if not any(ip in line for ip in gone):
+                removed[c.name] = t
+        return len(removed) == len(clients)
+    lan.wait_until(poll, 30, 0.02, watch=daemons,
+                   what=f'every client dropping the {len(gone)} crashed servers')
+    return removed, bad
+
+
+def main(argv):
+    a = parse(argv)
+    lan.check_environment()
+    bins = dm.Binaries([a.mdnsd, a.hosts])
+    n = a.servers + a.clients
+    t_lan = time.monotonic()
+    with lan.Lan(n, ipv6=a.ipv6) as net:
+        figure('big_lan.hosts', n, 'hosts')
+        figure('big_lan.lan_build', time.monotonic() - t_lan, 's')
+        servers, clients = net.hosts[:a.servers], net.hosts[a.servers:]
+        ips = [s.ip for s in servers]
+        t = time.monotonic()
+        distccds = [s.start_distccd(jobs=2, wait=False) for s in servers]
+        lan.wait_until(lambda: all(s.listening(3632) for s in servers), 30, 0.05,
+                       what='every distccd listening', watch=distccds)
+        figure('big_lan.distccd_start', time.monotonic() - t, 's')
+        wire = WireCounter(net, GOSSIP_PORT)
+
+        # t=0: avahi up everywhere, distccd listening; now every daemon.
+        t0 = time.monotonic()
+        daemons = [dm.start_mdnsd(h, bins, wait=False) for h in net.hosts]
+        figure('big_lan.spawn_all_daemons', time.monotonic() - t0, 's')
+        up, listed, alive = measure_start(net.hosts, clients, ips, daemons + distccds, t0)
+        t_ready = max(up.values())
+        figure('big_lan.first_daemon_answering', min(up.values()), 's')
+        figure('big_lan.all_daemons_answering', t_ready, 's')
+        for c in clients:
+            figure(f'big_lan.listed_all_{c.name}_from_spawn', listed[c.name], 's')
+        since = {k: max(0.0, v - t_ready) for k, v in listed.items()}
+        for c in clients:
+            figure(f'big_lan.listed_all_{c.name}', since[c.name], 's', LIST_LIMIT)
+        for c in clients:
+            figure(f'big_lan.alive_all_{c.name}', max(0.0, alive[c.name] - t_ready), 's')
+        figure('big_lan.listed_all_max', max(since.values()), 's', LIST_LIMIT)
+        figure('big_lan.listed_all_median', statistics.median(since.values()), 's')
+        figure('big_lan.listed_all_max_from_spawn', max(listed.values()), 's')
+        figure('big_lan.alive_all_max', max(alive.values()) - t_ready, 's')
+        slow = {k: round(v, 3) for k, v in since.items() if v > LIST_LIMIT}
+        assert not slow, (f'clients listing all {a.servers} servers later than {LIST_LIMIT} s '
+                          f'after every daemon answered: {slow}')
+
+        # Steady state: bytes per node on the wire and in the stats.
+        rows, span, drops, bad = wire_window(net, servers, clients, ips, daemons + distccds,
+                                             wire, a.window)
+        print_wire(rows, span)
+        for key, label in (('wire_out', 'wire_sent'), ('stats_out', 'stats_sent'),
+                           ('wire_in', 'wire_received'), ('stats_in', 'stats_received'),
+                           ('wire_out_n', 'wire_datagrams_sent')):
+            unit = '1/s' if key.endswith('_n') else 'B/s'
+            figure(f'big_lan.{label}_per_node_mean', statistics.mean(r[key] for r in rows), unit)
+            figure(f'big_lan.{label}_per_node_max', max(r[key] for r in rows), unit)
+        for role in ('server', 'client'):
+            figure(f'big_lan.wire_sent_per_{role}_mean',
+                   statistics.mean(r['wire_out'] for r in rows if r['role'] == role), 'B/s')
+        figure('big_lan.wire_counter_drops', drops, 'frames', 0)
+        assert drops == 0, f'the wire counter lost {drops} frames: the counts are not complete'
+        off = [(r['name'], d, round(r[f'wire_{d}']), round(r[f'stats_{d}'])) for r in rows
+               for d in ('out', 'in')
+               if abs(r[f'wire_{d}'] - r[f'stats_{d}']) > AGREE * max(r[f'wire_{d}'],
+                                                                      r[f'stats_{d}'])
+               + AGREE_SLACK]
+        assert not off, f'wire and stats bytes differ by more than {AGREE:.0%} (node, ' \
+                        f'direction, wire B/s, stats B/s): {off}'
+        mean = statistics.mean(r['wire_out'] for r in rows)
+        assert mean <= BYTES_BOUND, f'gossip sends {mean:.0f} B/s per node on the wire'
+        assert all(r['wire_out'] > 0 for r in rows), 'a node sent no gossip at all'
+        assert not bad, (f'servers not listed alive during the window ({len(bad)} polls): '
+                         f'{bad[:10]}')
+
+        # Five servers crash at once.
+        victims = servers[::max(1, a.servers // a.crash)][:a.crash]
+        gone = [h.ip for h in victims]
+        stay = [ip for ip in ips if ip not in gone]
+        survivors = [p for p in daemons + distccds if p.host not in victims]
+        dm.note(f'crashing {", ".join(h.name for h in victims)}: cables pulled, SIGKILL')
+        t_crash = crash(net, victims)
+        removed, bad = measure_removal(clients, gone, stay, survivors, t_crash)
+        for c in clients:
+            figure(f'big_lan.crash_removed_{c.name}', removed[c.name], 's', CRASH_LIMIT)
+        figure('big_lan.crash_removed_max', max(removed.values()), 's', CRASH_LIMIT)
+        figure('big_lan.crash_removed_median', statistics.median(removed.values()), 's')
+
+        def steady():
+            for c in clients:
+                line = set(dm.line_hosts(dm.hosts_query(c)['line']))
+                bad.extend((c.name, ip, 'crashed server back') for ip in gone if ip in line)
+                bad.extend((c.name, ip, 'survivor missing') for ip in stay if ip not in line)
+            for p in survivors:
+                p.check_alive()
+        dm.observe(SETTLE, steady, 0.2)
+        late = {k: round(v, 3) for k, v in removed.items() if v > CRASH_LIMIT}
+        assert not late, (f'clients still listing a crashed server more than {CRASH_LIMIT} s '
+                          f'after the crash: {late}')
+        assert not bad, f'lines wrong after the crash ({len(bad)}): {bad[:10]}'
+        wire.stop()
+
+
+if __name__ == '__main__':
+    lan.run_test(main)
