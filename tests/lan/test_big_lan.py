@@ -1,37 +1,47 @@
 #!/usr/bin/env python3
-"""lan-big-lan: 40 hosts (30 servers, 10 clients): listed within 3 s, five
-crashed servers gone within 3.5 s, gossip bytes counted on the wire.
+"""lan-big-lan: a big virtual LAN (issue 20 item 6: 30 servers, 10 clients):
+every client lists every server within 3 s, five crashed servers leave every
+line within 3.5 s, and gossip bytes are counted on the wire.
 
-Every host runs its own D-Bus, avahi-daemon and distcc-mdnsd; the 30
-servers also run a real distccd (--jobs 2). Issue 20 item 6.
+Every host runs its own D-Bus, avahi-daemon and distcc-mdnsd; the servers
+also run a real distccd (--jobs 2). The LAN is IPv4-only unless --ipv6
+(Avahi otherwise sends every mDNS packet over both families, twice the
+work; lan-ipv6-only covers IPv6). CI runs 15 + 5 hosts (tests/lan/
+meson.build); tools/bench-lan-big runs 30 + 10 (docs/benchmarks.md says
+why CI does not).
 
 Start: the LAN is built, every avahi-daemon is up (host name announced)
-and every distccd listens; then all 40 distcc-mdnsd are spawned in one go.
-t=0 is the moment just before the first spawn (spawning all 40 takes a
-few tens of ms; its figure is printed).
+and every distccd listens; then every distcc-mdnsd is spawned in one go
+(with --waves N, the servers' first, N at a time, each wave once the
+servers so far list each other, then the clients' in one go). The listing
+limit counts from the moment the last of the daemons spawned in one go
+answers on its socket: on 2 CPUs, 20-40 daemons starting at once (each
+runs the compilers in /usr/lib/distcc to say what it offers) take 1-5 s
+to answer, which on a real LAN each host spends on its own CPU. The time
+from the spawn is printed too.
 
 Asserted:
-  - listing: within LIST_LIMIT of t=0 every client's line (its socket's
-    hosts reply) names all 30 servers. Per client: the time until it does,
-    and until all 30 are also alive by gossip.
+  - listing: within LIST_LIMIT of that moment every client's line (its
+    socket's hosts reply) names every server. Per client: the time until
+    it does, and until every server is also alive by gossip.
   - wire: over a WINDOW-second steady window, every host's UDP datagrams
     to and from the gossip port are counted on its cable, in the switch
     namespace (tests/lan/lan_wire.py: AF_PACKET on the bridge ports, not
     the daemons' counters), next to the daemon's own stats deltas; each
     node's wire bytes agree with its stats within AGREE (a daemon that
-    miscounts, or traffic it does not know it sends, fails); no frame was
+    miscounts, or sends traffic it does not count, fails); no frame was
     dropped by the counter; the mean per node stays under BYTES_BOUND
     (runaway traffic); every client lists every server alive throughout.
-  - crash: 5 servers crash at once, the way a power cut does: their
+  - crash: --crash servers crash at once, the way a power cut does: their
     cables are pulled (so they answer nothing, not even ICMP) and every
     process on them (distcc-mdnsd, distccd, avahi-daemon, dbus) gets
     SIGKILL, so neither gossip nor mDNS says goodbye. Within CRASH_LIMIT
-    every client's line lacks all 5; the 25 others stay in every line
-    polled meanwhile and for SETTLE seconds after, and the 5 do not return.
+    every client's line lacks all of them; the others stay in every line
+    polled meanwhile and for SETTLE seconds after, and none returns.
 
-Figures: LAN build time, per-client listing times, the per-node table of
-wire and stats bytes, per-client crash removal times. Options (--servers,
---clients, --crash, --window) run it at other sizes by hand.
+Figures: LAN build time, per-client listing times, UDP datagrams the
+hosts' kernels dropped at full receive buffers, the per-node table of wire
+and stats bytes, per-client crash removal times.
 """
 
 import argparse
@@ -67,12 +77,16 @@ def parse(argv):
     ap.add_argument('--clients', type=int, default=10)
     ap.add_argument('--crash', type=int, default=5)
     ap.add_argument('--window', type=float, default=WINDOW)
+    ap.add_argument('--waves', type=int, default=0, metavar='N',
+                    help='start the servers\' daemons N at a time first, then the '
+                    'clients\' at once (t=0); default: every daemon at once')
     ap.add_argument('--ipv6', action='store_true',
                     help='IPv6 on every host too (Avahi then sends every mDNS packet twice)')
     a = ap.parse_args(argv)
     if not (1 <= a.crash < a.servers and a.clients >= 1 and a.servers + a.clients <= 200
-            and a.window > 0):
-        ap.error('need 1 <= --crash < --servers, 1+ clients, at most 200 hosts, --window > 0')
+            and a.window > 0 and a.waves >= 0):
+        ap.error('need 1 <= --crash < --servers, 1+ clients, at most 200 hosts, --window > 0, '
+                 '--waves >= 0')
     return a
 
 
@@ -82,6 +96,15 @@ def try_query(host):
         return dm.hosts_query(host, timeout=2)
     except (OSError, ValueError):
         return None
+
+
+def rcvbuf_drops(hosts):
+    """What the hosts' kernels dropped at full UDP receive buffers: with 40
+    avahi-daemons on 2 CPUs an mDNS burst can outrun them, and mDNS only
+    asks again after its backoff."""
+    drops = {h.name: h.udp_counters().get('RcvbufErrors', 0) for h in hosts}
+    return (f'UDP datagrams dropped at full receive buffers: {sum(drops.values())} '
+            f'(most on one host: {max(drops.values())})')
 
 
 def measure_start(hosts, clients, ips, daemons, t0):
@@ -116,9 +139,31 @@ def measure_start(hosts, clients, ips, daemons, t0):
                        what=f'every client listing all {len(ips)} servers alive')
     except lan.Timeout:
         dm.note(f'answering: {len(up)} of {len(hosts)}; (servers in the line, alive) per '
-                f'client: {last}')
+                f'client: {last}; {rcvbuf_drops(hosts)}')
         raise
     return up, listed, alive
+
+
+def farm_in_waves(servers, bins, size, watch):
+    """Starts the servers' daemons `size` at a time, each wave once every
+    server started so far lists all of them: the way a farm comes up over
+    minutes rather than in one instant. Returns their Procs."""
+    procs = []
+    for i in range(0, len(servers), size):
+        procs += [dm.start_mdnsd(h, bins, wait=False) for h in servers[i:i + size]]
+        started = servers[:i + size]
+        want = {h.ip for h in started}
+
+        def settled():
+            for h in started:
+                r = try_query(h)
+                if r is None or not want - {h.ip} <= set(dm.line_hosts(r['line'])):
+                    return False
+            return True
+        lan.wait_until(settled, 60, 0.1, watch=procs + watch,
+                       what=f'servers 1-{len(started)} listing each other')
+        dm.note(f'servers 1-{len(started)} up and listing each other')
+    return procs
 
 
 def wire_window(net, servers, clients, ips, daemons, wire, seconds):
@@ -222,11 +267,19 @@ def main(argv):
         figure('big_lan.distccd_start', time.monotonic() - t, 's')
         wire = WireCounter(net, GOSSIP_PORT)
 
-        # t=0: avahi up everywhere, distccd listening; now every daemon.
+        daemons = []
+        if a.waves:
+            t = time.monotonic()
+            daemons = farm_in_waves(servers, bins, a.waves, distccds)
+            figure('big_lan.farm_up_in_waves', time.monotonic() - t, 's')
+        starting = clients if a.waves else net.hosts
+
+        # t=0: avahi up everywhere, distccd listening; now every daemon
+        # (with --waves, every client's: the servers' run already).
         t0 = time.monotonic()
-        daemons = [dm.start_mdnsd(h, bins, wait=False) for h in net.hosts]
+        daemons += [dm.start_mdnsd(h, bins, wait=False) for h in starting]
         figure('big_lan.spawn_all_daemons', time.monotonic() - t0, 's')
-        up, listed, alive = measure_start(net.hosts, clients, ips, daemons + distccds, t0)
+        up, listed, alive = measure_start(starting, clients, ips, daemons + distccds, t0)
         t_ready = max(up.values())
         figure('big_lan.first_daemon_answering', min(up.values()), 's')
         figure('big_lan.all_daemons_answering', t_ready, 's')
@@ -241,6 +294,7 @@ def main(argv):
         figure('big_lan.listed_all_median', statistics.median(since.values()), 's')
         figure('big_lan.listed_all_max_from_spawn', max(listed.values()), 's')
         figure('big_lan.alive_all_max', max(alive.values()) - t_ready, 's')
+        dm.note(rcvbuf_drops(net.hosts))
         slow = {k: round(v, 3) for k, v in since.items() if v > LIST_LIMIT}
         assert not slow, (f'clients listing all {a.servers} servers later than {LIST_LIMIT} s '
                           f'after every daemon answered: {slow}')
