@@ -15,10 +15,11 @@ and every distccd listens; then every distcc-mdnsd is spawned in one go
 (with --waves N, the servers' first, N at a time, each wave once the
 servers so far list each other, then the clients' in one go). The listing
 limit counts from the moment the last of the daemons spawned in one go
-answers on its socket: on 2 CPUs, 20-40 daemons starting at once (each
-runs the compilers in /usr/lib/distcc to say what it offers) take 1-5 s
-to answer, which on a real LAN each host spends on its own CPU. The time
-from the spawn is printed too.
+answers on its socket: on 2 CPUs, 20 daemons starting at once (each runs
+the compilers in /usr/lib/distcc to say what it offers, and talks to its
+avahi-daemon) take 4-5.4 s to answer, which on a real LAN each host
+spends on its own CPU; that moment must come within ANSWER_LIMIT of the
+spawn. The time from the spawn is printed too.
 
 Asserted:
   - listing: within LIST_LIMIT of that moment every client's line (its
@@ -67,6 +68,7 @@ WINDOW = 10.0             # s of steady state measured on the wire
 AGREE = 0.10              # wire against stats, per node and direction
 AGREE_SLACK = 200         # B/s: a datagram or two at the window's edges
 BYTES_BOUND = 64 * 1024   # B/s per node, mean: catches a storm, not a cost
+ANSWER_LIMIT = 15.0       # s from the spawn until every daemon answers (2 CPUs: 4-5.4 s for 20)
 START_LIMIT = 60.0        # s the start is followed before the rest runs anyway
 POLL = 0.02              # s between one client's polls after the crash
 SETTLE = 2.0              # s the survivors are watched after the removal
@@ -177,7 +179,7 @@ def wire_window(net, servers, clients, ips, daemons, wire, seconds):
     over `seconds`, while every client must list every server alive.
     Returns (rows, span, frames the counter dropped, problems)."""
     def stats():
-        return {h.name: dm.gossip_stats(h) for h in net.hosts}
+        return {h.name: dict(dm.gossip_stats(h), kernel=h.udp_counters()) for h in net.hosts}
     w0, s0 = wire.snapshot(), stats()
     bad = []
 
@@ -202,7 +204,12 @@ def wire_window(net, servers, clients, ips, daemons, wire, seconds):
             wire_in=(b['in'][1] - a['in'][1]) / span,
             wire_in_n=(b['in'][0] - a['in'][0]) / span,
             stats_out=(s1[h.name]['bytes_sent'] - s0[h.name]['bytes_sent']) / span,
-            stats_in=(s1[h.name]['bytes_received'] - s0[h.name]['bytes_received']) / span))
+            stats_in=(s1[h.name]['bytes_received'] - s0[h.name]['bytes_received']) / span,
+            # What the host's kernel could not send (a full socket buffer)
+            # and what the daemon could not address, in the window.
+            sndbuf_errors=(s1[h.name]['kernel'].get('SndbufErrors', 0)
+                           - s0[h.name]['kernel'].get('SndbufErrors', 0)),
+            unsendable=s1[h.name].get('unsendable', 0) - s0[h.name].get('unsendable', 0)))
     return rows, span, w1['drops'], bad
 
 
@@ -210,11 +217,12 @@ def print_wire(rows, span):
     print(f'\ngossip bytes per node over {span:.1f} s: on the wire (UDP payload, counted on '
           f'the bridge port) and in the daemon\'s stats', flush=True)
     print(f'  {"node":<5} {"role":<6} {"wire out":>9} {"stats out":>9} {"dgram/s":>7} '
-          f'{"wire in":>9} {"stats in":>9} {"dgram/s":>7}   (B/s)')
+          f'{"wire in":>9} {"stats in":>9} {"dgram/s":>7} {"sndbuf":>6} {"unsend":>6}   '
+          f'(B/s; kernel UDP SndbufErrors and daemon unsendable in the window)')
     for r in rows:
         print(f'  {r["name"]:<5} {r["role"]:<6} {r["wire_out"]:>9.0f} {r["stats_out"]:>9.0f} '
               f'{r["wire_out_n"]:>7.1f} {r["wire_in"]:>9.0f} {r["stats_in"]:>9.0f} '
-              f'{r["wire_in_n"]:>7.1f}')
+              f'{r["wire_in_n"]:>7.1f} {r["sndbuf_errors"]:>6} {r["unsendable"]:>6}')
     print(flush=True)
 
 
@@ -310,7 +318,7 @@ def main(argv):
         if t_ready is None or len(up) < len(starting):
             raise AssertionError(f'only {len(up)} of {len(starting)} daemons answer')
         figure('big_lan.first_daemon_answering', min(up.values()), 's')
-        figure('big_lan.all_daemons_answering', t_ready, 's')
+        figure('big_lan.all_daemons_answering', t_ready, 's', ANSWER_LIMIT)
         for c in clients:
             figure(f'big_lan.listed_all_{c.name}_from_spawn', listed.get(c.name), 's')
         # A client that listed every server before the last daemon answered: 0.
@@ -330,6 +338,11 @@ def main(argv):
         figure('big_lan.alive_all_max',
                max(alive.values()) - t_ready if len(alive) == len(clients) else None, 's')
         dm.note(rcvbuf_drops(net.hosts))
+        if t_ready > ANSWER_LIMIT:
+            # Else a client could list every server before the last daemon
+            # answered, and "3 s after it" would hide a slow start.
+            failures.append(f'the last daemon answered {t_ready:.1f} s after the spawn '
+                            f'(limit {ANSWER_LIMIT:g} s)')
         slow = {k: (round(v, 3) if v is not None else f'not after {START_LIMIT:g} s')
                 for k, v in since.items() if v is None or v > LIST_LIMIT}
         if slow:
