@@ -62,15 +62,15 @@ from lan_proc import sh  # noqa: E402
 from lan_wire import WireCounter  # noqa: E402
 
 GOSSIP_PORT = 3632        # UDP: distcc-mdnsd's default --gossip-port
-LIST_LIMIT = 3.0          # s from t=0 until every client lists every server
-CRASH_LIMIT = 3.5         # s from the crash until every client dropped the 5
+LIST_LIMIT = 3.0          # s from the last daemon answering until every client lists every server
+CRASH_LIMIT = 3.5         # s from the crash until every client dropped the crashed servers
 WINDOW = 10.0             # s of steady state measured on the wire
 AGREE = 0.10              # wire against stats, per node and direction
 AGREE_SLACK = 200         # B/s: a datagram or two at the window's edges
 BYTES_BOUND = 64 * 1024   # B/s per node, mean: catches a storm, not a cost
 ANSWER_LIMIT = 15.0       # s from the spawn until every daemon answers (2 CPUs: 4-5.4 s for 20)
 START_LIMIT = 60.0        # s the start is followed before the rest runs anyway
-POLL = 0.02              # s between one client's polls after the crash
+POLL = 0.02               # s between one client's polls after the crash
 SETTLE = 2.0              # s the survivors are watched after the removal
 
 
