@@ -240,6 +240,14 @@ class Host(AvahiHost, DistccHost):
         """True when some socket of this host listens on TCP port."""
         return any(p == port and st == '0A' for p, st in self._tcp_sockets())
 
+    def udp_counters(self):
+        """The kernel's UDP counters of this host (Udp: InDatagrams,
+        RcvbufErrors...), from /proc/ANCHOR/net/snmp: RcvbufErrors counts
+        datagrams dropped because a socket's receive buffer was full."""
+        with open(f'/proc/{self.anchor_pid}/net/snmp') as f:
+            rows = [line.split() for line in f if line.startswith('Udp:')]
+        return dict(zip(rows[0][1:], (int(x) for x in rows[1][1:])))
+
     def established(self, port):
         """Number of ESTABLISHED TCP connections to local port."""
         return sum(1 for p, st in self._tcp_sockets() if p == port and st == '01')
