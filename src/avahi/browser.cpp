@@ -34,8 +34,8 @@ std::optional<Address> toAddress(const AvahiAddress *address, AvahiIfIndex inter
 
 } // namespace
 
-Browser::Browser(Client &client, std::string type, BrowserHandler &handler)
-	: client_(client), type_(std::move(type)), handler_(handler),
+Browser::Browser(Client &client, std::string type, BrowserHandler &handler, std::string domain)
+	: client_(client), type_(std::move(type)), domain_(std::move(domain)), handler_(handler),
 	  restart_(client.loop(), [this] { restartDue(); })
 {
 	client_.addListener(*this);
@@ -60,10 +60,11 @@ void Browser::clientRunning(AvahiClient &client)
 {
 	allForNow_ = false;
 	AvahiServiceBrowser *b = avahi_service_browser_new(&client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-							   type_.c_str(), nullptr, AvahiLookupFlags(0),
-							   &Browser::browseCallback, this);
+							   type_.c_str(), domain_.empty() ? nullptr : domain_.c_str(),
+							   AvahiLookupFlags(0), &Browser::browseCallback, this);
 	if (!b) {
-		log(LogLevel::Error, "cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(&client)));
+		log(LogLevel::Error, "cannot browse {}{}: {}", type_, domain_.empty() ? "" : " in " + domain_,
+		    avahi_strerror(avahi_client_errno(&client)));
 		return;
 	}
 	browser_.reset(b);

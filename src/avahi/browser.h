@@ -27,8 +27,9 @@ class Browser final : public Browsing, public ClientListener
 public:
 	static constexpr std::size_t kMaxInstances = 512;
 
-	// Borrows @client and @handler for its lifetime.
-	Browser(Client &client, std::string type, BrowserHandler &handler);
+	// Borrows @client and @handler for its lifetime. An empty @domain is
+	// Avahi's default (.local).
+	Browser(Client &client, std::string type, BrowserHandler &handler, std::string domain = {});
 	~Browser();
 
 	Browser(const Browser &) = delete;
@@ -78,6 +79,7 @@ private:
 
 	Client &client_;
 	const std::string type_;
+	const std::string domain_;
 	BrowserHandler &handler_;
 	std::unique_ptr<AvahiServiceBrowser, FreeBrowser> browser_;
 	std::map<InstanceKey, Entry> entries_;

@@ -97,6 +97,8 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig conf
 	  publisher_(mdns.publisher()), browser_(mdns.browse(std::string(kGossipServiceType), *this))
 {
 	socket_->bind("::", config_.port);
+	for (const std::string &domain : config_.domains)
+		domainBrowsers_.push_back(mdns.browse(std::string(kGossipServiceType), *this, domain));
 	for (const HostPort &spec : config_.peers) {
 		static_.push_back({ spec, {}, nullptr });
 		StaticPeer &p = static_.back();
