@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""lan-wide-area: --domain finds servers on another subnet through unicast DNS-SD.
+
+Two subnets joined by a router that forwards IPv4 and reflects no mDNS
+(lan_routed). Subnet A has two servers (distccd and distcc-mdnsd); the
+router runs a real DNS server (dnsmasq) serving the records
+tools/dns-sd-records prints from A's mDNS. Subnet B has a client whose
+avahi-daemon has wide-area browsing on and the router as its nameserver.
+
+Asserts: without --domain the client lists neither server (mDNS stops at
+the link); with --domain it lists both, gossip hears them alive across the
+router (the same liveness rules as on the link), distcc compiles on one of
+them through the client's line, and a server whose daemon is SIGKILLed
+leaves the line within 5 s although its DNS records stay. A bad --domain is
+refused with a clear message. Prints the time from the daemon's start to
+both servers listed.
+"""
+
+import os
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lan  # noqa: E402
+import lan_routed  # noqa: E402
+import dmtest as dm  # noqa: E402
+from dmtest import figure  # noqa: E402
+
+DOMAIN = 'farm.test'
+HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tools',
+                      'dns-sd-records')
+LISTED_BOUND = 5.0      # daemon start -> both servers of A in B's line
+CRASH_BOUND = 5.0       # as on the link (lan-gossip-liveness, lan-one-entry)
+
+
+def records_of(host, servers):
+    """tools/dns-sd-records on host once it shows every server (both of
+    its services); the dnsmasq text."""
+    last = []
+
+    def look():
+        r = host.run(['/usr/bin/python3', HELPER, f'--domain={DOMAIN}'], check=False, timeout=20)
+        last[:] = [r.stdout + r.stderr]
+        if r.returncode != 0:
+            return None
+        text = r.stdout
+        want = [f'host-record={s.hostname}.{DOMAIN},{s.ip},' for s in servers]
+        want += [f'ptr-record=_distcc._tcp.{DOMAIN},distcc@{s.hostname}._distcc._tcp.{DOMAIN}'
+                 for s in servers]
+        return text if all(w in text for w in want) and text.count(f'ptr-record=_distcc-mdns._udp.') \
+            >= len(servers) else None
+    try:
+        return lan.wait_until(look, 20, 0.5, what=f'{host.name}: dns-sd-records showing every server')
+    except lan.Timeout:
+        lan.note(f'dns-sd-records printed last:\n{"".join(last)}')
+        raise
+
+
+def main(argv):
+    lan.check_environment()
+    lan_routed.check_dns_tools()
+    bins = dm.Binaries(argv)
+    with lan_routed.Routed(2, 1, avahi=False) as net:
+        a1, a2 = net.a.hosts[:2]
+        b1 = net.b.hosts[0]
+        net.a.start_avahi([a1, a2])
+        # The client's resolver is the router; wide-area browsing is on.
+        lan_routed.set_resolv_conf(b1, [net.router_b])
+        b1.start_avahi(conf={'wide-area': {'enable-wide-area': 'yes'}})
+
+        # Refused at once, before anything starts.
+        for bad in ('local', 'a..b', 'farm test'):
+            r = b1.run([bins.mdnsd, f'--domain={bad}'], check=False, timeout=10)
+            assert r.returncode == 2 and '--domain' in r.stderr, \
+                f'bad --domain={bad!r} accepted: {r.returncode} {r.stderr!r}'
+        r = b1.run([bins.mdnsd] + [f'--domain=d{i}.test' for i in range(5)], check=False, timeout=10)
+        assert r.returncode == 2 and 'at most 4' in r.stderr, f'a fifth --domain accepted: {r.stderr!r}'
+
+        distccd, daemons = {}, {}
+        for s in (a1, a2):
+            distccd[s] = s.start_distccd(jobs=3, extra=['--allow', str(net.b.subnet)])
+            daemons[s] = dm.start_mdnsd(s, bins, '--advertise=yes', timeout=30)
+        records = records_of(a1, [a1, a2])
+        dnsmasq = lan_routed.start_dnsmasq(net.router, records, [net.router.ip, net.router_b])
+        lan.note('records served:\n' + records)
+
+        # The control: mDNS alone does not cross the router.
+        d_cli = dm.start_mdnsd(b1, bins, timeout=30)
+
+        def unseen():
+            line = dm.hosts_line(b1, bins)
+            assert a1.ip not in line and a2.ip not in line, f'seen without --domain: {line!r}'
+        n = dm.observe(3.0, unseen, 0.25)
+        lan.note(f'control: {n} lines in 3 s without --domain name no server of {net.a.subnet}')
+        dm.stop_mdnsd(d_cli)
+
+        # With --domain: both servers, from DNS, alive by gossip.
+        t0 = time.monotonic()
+        d_cli = dm.start_mdnsd(b1, bins, f'--domain={DOMAIN.upper()}.', timeout=30)
+        watch = [d_cli, dnsmasq]
+        for s in (a1, a2):
+            dm.wait_listed(b1, bins, s.ip, 15, watch=watch)
+        listed = time.monotonic() - t0
+        figure('wide_area.start_to_listed', listed, 's', LISTED_BOUND)
+        assert listed <= LISTED_BOUND, f'A\'s servers listed after {listed:.2f}s'
+
+        def both_alive():
+            obj = dm.hosts_json(b1, bins)
+            found = [dm.find_server(obj, s.ip) for s in (a1, a2)]
+            return obj if all(x and x['liveness'] == 'alive' and x['slots'] == 3 for x in found) \
+                else None
+        obj = lan.wait_until(both_alive, 5, 0.1, what='both servers alive by gossip on b1',
+                             watch=watch)
+        for s in (a1, a2):
+            e = dm.find_server(obj, s.ip)
+            lan.note(f'b1 lists {e["name"]} at {e["address"]}: {e["liveness"]}, '
+                     f'sample age {e["age_ms"]} ms')
+        stats = dm.query(b1, {'op': 'stats'})['gossip']
+        assert stats['accepted'] > 0, f'no gossip accepted across the router: {stats}'
+        queries = dnsmasq.tail(400)
+        assert f'_distcc._tcp.{DOMAIN}' in queries, f'dnsmasq was not asked: {queries}'
+
+        # distcc compiles on A through the line B's client prints.
+        line = dm.hosts_line(b1, bins)
+        name, text = dm.proof_source()
+        b1.write(name, text)
+        t1 = time.monotonic()
+        b1.distcc(['gcc', '-c', name, '-o', name[:-2] + '.o'], line)
+
+        def compiled():
+            for s in (a1, a2):
+                for j in dm.distccd_jobs(distccd[s]):
+                    if j['client'] == b1.ip and j['status'] == 'COMPILE_OK' \
+                            and j['cmd'].split()[-1:] == [name]:
+                        return s
+            return None
+        where = lan.wait_until(compiled, 10, 0.05, what=f'COMPILE_OK {name} from {b1.ip} on A')
+        lan.note(f'{name} compiled on {where.name} ({where.ip}) for {b1.ip} across the router')
+        figure('wide_area.compile', time.monotonic() - t1, 's')
+
+        # Liveness as on the link: a daemon killed outright leaves the line,
+        # though DNS still serves its records.
+        t2 = time.monotonic()
+        daemons[a2].send_signal(signal.SIGKILL)
+        dm.wait_listed(b1, bins, a2.ip, CRASH_BOUND + 2, present=False, watch=watch)
+        gone = time.monotonic() - t2
+        figure('wide_area.crash_to_gone', gone, 's', CRASH_BOUND)
+        assert gone <= CRASH_BOUND, f'crashed server still listed after {gone:.2f}s'
+        assert a1.ip in dm.hosts_line(b1, bins), 'the live server left with the crashed one'
+
+
+if __name__ == '__main__':
+    lan.run_test(main)
