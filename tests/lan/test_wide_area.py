@@ -12,8 +12,9 @@ the link); with --domain it lists both, gossip hears them alive across the
 router (the same liveness rules as on the link), distcc compiles on one of
 them through the client's line, and a server whose daemon is SIGKILLed
 leaves the line within 5 s although its DNS records stay. A bad --domain is
-refused with a clear message. Prints the time from the daemon's start to
-both servers listed.
+refused with a clear message. A server restarted under the records made
+before (their TXT names its previous run) is listed again. Prints the time
+from the daemon's start to both servers listed.
 """
 
 import os
@@ -149,6 +150,21 @@ def main(argv):
         figure('wide_area.crash_to_gone', gone, 's', CRASH_BOUND)
         assert gone <= CRASH_BOUND, f'crashed server still listed after {gone:.2f}s'
         assert a1.ip in dm.hosts_line(b1, bins), 'the live server left with the crashed one'
+
+        # A restart under the records made before it (their TXT names the
+        # previous run): a clean stop leaves at once, the new run is listed
+        # again, alive, from the same DNS records.
+        t3 = time.monotonic()
+        dm.stop_mdnsd(daemons[a1])
+        dm.wait_listed(b1, bins, a1.ip, 3, present=False, watch=watch)
+        figure('wide_area.clean_stop_to_gone', time.monotonic() - t3, 's', 1.0)
+        t4 = time.monotonic()
+        daemons[a1] = dm.start_mdnsd(a1, bins, '--advertise=yes', name='distcc-mdnsd-again',
+                                     timeout=30)
+        lan.wait_until(lambda: (dm.find_server(dm.hosts_json(b1, bins), a1.ip) or {})
+                       .get('liveness') == 'alive', LISTED_BOUND, 0.1,
+                       what='a1 listed and alive again on b1', watch=watch + [daemons[a1]])
+        figure('wide_area.restart_to_listed', time.monotonic() - t4, 's', LISTED_BOUND)
 
 
 if __name__ == '__main__':
