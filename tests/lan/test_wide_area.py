@@ -19,6 +19,7 @@ from the daemon's start to both servers listed.
 """
 
 import os
+import re
 import signal
 import sys
 import time
@@ -44,26 +45,43 @@ RESTART_BOUND = 20.0
 
 
 def records_of(host, servers):
-    """tools/dns-sd-records on host once it shows every server (both of
-    its services); the dnsmasq text."""
+    """tools/dns-sd-records on host once it shows every server with its
+    full TXT (the compilers come a moment after the first publication) and
+    both of its services; the dnsmasq text."""
     last = []
 
+    def complete(text, s):
+        inst = f'distcc@{s.hostname}._distcc._tcp.{DOMAIN}'
+        lines = text.splitlines()
+        return (f'host-record={s.hostname}.{DOMAIN},{s.ip},120' in lines
+                and f'ptr-record=_distcc._tcp.{DOMAIN},{inst}' in lines
+                and any(ln.startswith(f'txt-record={inst},') and '"ccid=' in ln for ln in lines)
+                and f'srv-host=distcc-mdns@{s.hostname}._distcc-mdns._udp.{DOMAIN},'
+                    f'{s.hostname}.{DOMAIN},3632' in lines)
+
     def look():
-        r = host.run(['/usr/bin/python3', HELPER, f'--domain={DOMAIN}'], check=False, timeout=20)
+        r = host.run(['/usr/bin/python3', HELPER, f'--domain={DOMAIN}'], check=False, timeout=30)
         last[:] = [r.stdout + r.stderr]
-        if r.returncode != 0:
-            return None
-        text = r.stdout
-        want = [f'host-record={s.hostname}.{DOMAIN},{s.ip},' for s in servers]
-        want += [f'ptr-record=_distcc._tcp.{DOMAIN},distcc@{s.hostname}._distcc._tcp.{DOMAIN}'
-                 for s in servers]
-        return text if all(w in text for w in want) and text.count(f'ptr-record=_distcc-mdns._udp.') \
-            >= len(servers) else None
+        return r.stdout if r.returncode == 0 and all(complete(r.stdout, s) for s in servers) \
+            else None
     try:
-        return lan.wait_until(look, 20, 0.5, what=f'{host.name}: dns-sd-records showing every server')
+        return lan.wait_until(look, 30, 0.5, what=f'{host.name}: dns-sd-records showing every server')
     except lan.Timeout:
         lan.note(f'dns-sd-records printed last:\n{"".join(last)}')
         raise
+
+
+def txt_of(host, name, domain=None):
+    """The TXT strings of _distcc._tcp instance `name` as avahi-browse on
+    host resolves it (in `domain`, or on the link), as a set."""
+    argv = ['avahi-browse', '-p', '-r', '-t'] + (['-d', domain] if domain else []) + ['_distcc._tcp']
+    r = host.run(argv, timeout=30)
+    for line in r.stdout.splitlines():
+        f = line.split(';')
+        if len(f) >= 10 and f[0] == '=' and lan.Browse.unescape(f[3]) == name:
+            return {lan.Browse.unescape(x) for x in
+                    re.findall(r'"((?:[^"\\]|\\.)*)"', ';'.join(f[9:]))}
+    return None
 
 
 def main(argv):
@@ -93,6 +111,13 @@ def main(argv):
         records = records_of(a1, [a1, a2])
         dnsmasq = lan_routed.start_dnsmasq(net.router, records, [net.router.ip, net.router_b])
         lan.note('records served:\n' + records)
+        # What DNS serves is what the server publishes: every TXT string.
+        for s in (a1, a2):
+            name = f'distcc@{s.hostname}'
+            local = txt_of(a1, name)
+            wide = lan.wait_until(lambda: txt_of(b1, name, DOMAIN), 10, 0.5,
+                                  what=f'{name} in {DOMAIN} by avahi-browse on b1')
+            assert wide == local, f'{name}: DNS TXT {sorted(wide)} != mDNS TXT {sorted(local)}'
 
         # The control: mDNS alone does not cross the router.
         d_cli = dm.start_mdnsd(b1, bins, timeout=30)
