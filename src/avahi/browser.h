@@ -26,6 +26,10 @@ class Browser final : public Browsing, public ClientListener
 {
 public:
 	static constexpr std::size_t kMaxInstances = 512;
+	// A browse of a unicast DNS domain that failed (no nameserver answered,
+	// or it refused) is started again after this long: DNS servers come
+	// back, and records get added.
+	static constexpr std::chrono::seconds kRetryAfter{ 30 };
 
 	// Borrows @client and @handler for its lifetime. An empty @domain is
 	// Avahi's default (.local).
@@ -85,6 +89,8 @@ private:
 	std::map<InstanceKey, Entry> entries_;
 	bool allForNow_ = false;
 	uv::Timer restart_;
+	uv::Timer retry_;	// a failed domain browse, again
+	unsigned failures_ = 0; // in a row: the first is a warning
 };
 
 } // namespace dmdns::avahi

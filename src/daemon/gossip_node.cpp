@@ -157,14 +157,20 @@ void GossipNode::lookUp(StaticPeer &peer)
 
 void GossipNode::syncPeers()
 {
-	std::set<Endpoint> wanted;
-	for (const auto &[key, endpoint] : seen_)
+	std::set<Endpoint> wanted, named;
+	for (const auto &[key, endpoint] : seen_) {
 		wanted.insert(endpoint);
+		// A --domain record is the administrator's word, as a --peer is,
+		// and its node, on another subnet, may not know us: it is asked for
+		// its news as a --peer is.
+		if (key.domain != "local")
+			named.insert(endpoint);
+	}
 	for (const Endpoint &e : mdnsPeers_)
 		if (!wanted.contains(e))
 			gossip_.removePeer(e);
 	for (const Endpoint &e : wanted)
-		gossip_.addPeer(e);
+		gossip_.addPeer(e, named.contains(e));
 	mdnsPeers_ = std::move(wanted);
 	for (const StaticPeer &p : static_)
 		for (const std::string &a : p.addresses)

@@ -49,7 +49,7 @@ BrowseDomain parseBrowseDomain(std::string_view text)
 }
 
 Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks, const std::vector<std::string> &domains)
-	: localNetworks_(std::move(localNetworks))
+	: localNetworks_(std::move(localNetworks)), domains_(domains)
 {
 	if (domains.size() > kMaxBrowseDomains)
 		throw std::invalid_argument(
@@ -65,6 +65,27 @@ bool Resolver::settled() const noexcept
 {
 	return std::all_of(browsers_.begin(), browsers_.end(),
 			   [](const auto &b) { return b->allForNowSeen() && b->unresolved() == 0; });
+}
+
+std::vector<std::string> Resolver::emptyDomains() const
+{
+	std::vector<std::string> out;
+	for (std::size_t i = 0; i < domains_.size(); ++i)
+		if (browsers_[i + 1]->allForNowSeen() && browsers_[i + 1]->unresolved() == 0 &&
+		    !domainsFound_.contains(domains_[i]))
+			out.push_back(domains_[i]);
+	return out;
+}
+
+void Resolver::warnEmptyDomains()
+{
+	for (const std::string &domain : emptyDomains())
+		if (domainsWarned_.insert(domain).second)
+			log(LogLevel::Warning,
+			    "no {} server found in {} by unicast DNS: does avahi-daemon.conf say enable-wide-area=yes, "
+			    "and does a nameserver of /etc/resolv.conf serve the domain's records "
+			    "(tools/dns-sd-records prints them)?",
+			    kServiceType, domain);
 }
 
 void Resolver::reresolve(const InstanceKey &key)
@@ -94,6 +115,10 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	switch (outcome) {
 	case Directory::Outcome::Accepted:
 		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
+		// Avahi reports the domain as it was asked, lower case included;
+		// only the browsed ones are kept, so the set stays that small.
+		if (std::find(domains_.begin(), domains_.end(), instance.key.domain) != domains_.end())
+			domainsFound_.insert(instance.key.domain);
 		// An announcement (a stock server back on its link) lifts what
 		// a failed probe said; the next probe looks again.
 		if (probe_ && instance.address)
@@ -139,6 +164,7 @@ void Resolver::instanceRemoved(const InstanceKey &key)
 
 void Resolver::allForNow()
 {
+	warnEmptyDomains();
 	changed();
 }
 
@@ -146,6 +172,7 @@ void Resolver::browserReset()
 {
 	directory_.clear();
 	contested_.clear();
+	domainsFound_.clear();
 	changed();
 }
 

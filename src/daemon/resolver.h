@@ -62,6 +62,10 @@ public:
 	// Avahi reported every instance present at start, in every domain,
 	// and each resolved or failed.
 	bool settled() const noexcept;
+	// The --domain domains whose browse reported all it found with no
+	// server resolved there yet: wide-area off in avahi-daemon.conf, no
+	// nameserver serving them, or no records (warned once each).
+	std::vector<std::string> emptyDomains() const;
 
 	// Called after every change to the directory.
 	std::function<void()> onChange;
@@ -95,6 +99,8 @@ private:
 	};
 
 	void changed();
+	// Warns once per domain that emptyDomains() names.
+	void warnEmptyDomains();
 	// Asks every browser: only the one that reported @key knows it.
 	void reresolve(const InstanceKey &key);
 	// Logs the servers that joined, left, changed state or address since
@@ -111,6 +117,9 @@ private:
 	Directory::Vouch vouch_;	       // the directory's too: which ids gossip hears
 	std::unique_ptr<Connector> connector_; // probeStock()'s own TCP connector
 	std::unique_ptr<StockProbe> probe_;    // before browsers_: their callbacks tell the probe
+	std::vector<std::string> domains_;     // --domain, as browsers_[1...]
+	std::set<std::string> domainsFound_;   // those a server resolved in
+	std::set<std::string> domainsWarned_;  // emptyDomains() already logged
 	// .local's first, then one per --domain; after directory_: their
 	// callbacks fill it.
 	std::vector<std::unique_ptr<avahi::Browsing>> browsers_;

@@ -53,7 +53,7 @@ TEST_SUITE("adapter_resolver_domain")
 	TEST_CASE("anything else is refused with the reason, and nothing is taken")
 	{
 		for (const std::string &bad : std::vector<std::string>{ "", ".", "a..b", ".a", "-a.test", "a-.test", "a b", "a/b", "a\\.b", "x.test;rm", "local",
-		       "LOCAL.", "farm.local", std::string(64, 'a') + ".test" }) {
+									"LOCAL.", "farm.local", std::string(64, 'a') + ".test" }) {
 			CAPTURE(bad);
 			const BrowseDomain d = parseBrowseDomain(bad);
 			CHECK_FALSE(d.error.empty());
@@ -89,6 +89,25 @@ TEST_SUITE("adapter_resolver_domain")
 		// only that server.
 		wide.remove(instance("distcc@b", "farm.test", "", "10.1.0.2", {}).key);
 		CHECK(names(resolver) == std::vector<std::string>{ "distcc@a" });
+	}
+
+	TEST_CASE("a domain whose browse found nothing is named, for the warning")
+	{
+		test::FakeMdns mdns;
+		Resolver resolver{ mdns, {}, { "farm.test", "empty.test" } };
+		test::FakeBrowser &farm = mdns.browser(kServiceType, "farm.test");
+		test::FakeBrowser &empty = mdns.browser(kServiceType, "empty.test");
+		CHECK(resolver.emptyDomains().empty()); // nothing said yet
+
+		empty.allForNow();
+		CHECK(resolver.emptyDomains() == std::vector<std::string>{ "empty.test" });
+		farm.resolve(instance("distcc@b", "farm.test", "b.farm.test", "10.1.0.2", test::kStockTxt));
+		farm.allForNow();
+		CHECK(resolver.emptyDomains() == std::vector<std::string>{ "empty.test" });
+
+		// Records added to the domain later take it off the list.
+		empty.resolve(instance("distcc@c", "empty.test", "c.empty.test", "10.2.0.2", test::kStockTxt));
+		CHECK(resolver.emptyDomains().empty());
 	}
 
 	TEST_CASE("a record of the domain that changed hands is resolved afresh by its own browser")

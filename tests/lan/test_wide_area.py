@@ -8,8 +8,10 @@ tools/dns-sd-records prints from A's mDNS. Subnet B has a client whose
 avahi-daemon has wide-area browsing on and the router as its nameserver.
 
 Asserts: without --domain the client lists neither server (mDNS stops at
-the link); with --domain it lists both, gossip hears them alive across the
-router (the same liveness rules as on the link), distcc compiles on one of
+the link); with --domain it lists both (and warns of a second domain the
+nameserver refuses), gossip hears them alive across the
+router with samples under 2.5 s old throughout (the same liveness rules as
+on the link), distcc compiles on one of
 them through the client's line, and a server whose daemon is SIGKILLed
 leaves the line within 5 s although its DNS records stay. A bad --domain is
 refused with a clear message. A server restarted under the records made
@@ -131,7 +133,8 @@ def main(argv):
 
         # With --domain: both servers, from DNS, alive by gossip.
         t0 = time.monotonic()
-        d_cli = dm.start_mdnsd(b1, bins, f'--domain={DOMAIN.upper()}.', timeout=30)
+        d_cli = dm.start_mdnsd(b1, bins, f'--domain={DOMAIN.upper()}.', '--domain=empty.test',
+                               timeout=30)
         watch = [d_cli, dnsmasq]
         for s in (a1, a2):
             dm.wait_listed(b1, bins, s.ip, 15, watch=watch)
@@ -150,6 +153,25 @@ def main(argv):
             e = dm.find_server(obj, s.ip)
             lan.note(f'b1 lists {e["name"]} at {e["address"]}: {e["liveness"]}, '
                      f'sample age {e["age_ms"]} ms')
+        # A domain the nameserver refuses is named in a warning (and tried
+        # again later); the one it serves is not.
+        d_cli.wait_log(r'browsing _distcc._tcp in empty\.test failed: .*trying again', 10)
+        assert f' in {DOMAIN} failed' not in d_cli.log(), d_cli.tail(40)
+
+        # Samples as fresh as on the link: a server across the router is
+        # asked for its news every second, as a --peer is, so it is never
+        # suspected while it runs.
+        ages = []
+
+        def fresh():
+            obj = dm.hosts_json(b1, bins)
+            for s in (a1, a2):
+                e = dm.find_server(obj, s.ip)
+                assert e and e['liveness'] == 'alive', f'{s.name} not alive on b1: {e}'
+                ages.append(e['age_ms'])
+        dm.observe(3.0, fresh, 0.25)
+        figure('wide_area.sample_age_max', max(ages) / 1000, 's', 2.0)
+        assert max(ages) <= 2500, f'samples from across the router up to {max(ages)} ms old'
         stats = dm.query(b1, {'op': 'stats'})['gossip']
         assert stats['accepted'] > 0, f'no gossip accepted across the router: {stats}'
         queries = dnsmasq.tail(400)
