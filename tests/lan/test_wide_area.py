@@ -14,12 +14,14 @@ router with samples under 2.5 s old throughout (the same liveness rules as
 on the link), distcc compiles on one of
 them through the client's line, and a server whose daemon is SIGKILLed
 leaves the line within 5 s although its DNS records stay. A bad --domain is
-refused with a clear message. A server restarted under the records made
+refused with a clear message. The helper's zone-file output, read by
+dnspython, holds the same records. A server restarted under the records made
 before (their TXT names its previous run) is listed again.
 distcc-mdns-hosts --no-daemon --domain lists both, and neither without it. Prints the time
 from the daemon's start to both servers listed.
 """
 
+import json
 import os
 import re
 import signal
@@ -86,6 +88,54 @@ def txt_of(host, name, domain=None):
     return None
 
 
+# Reads the zone-file output with dnspython (Debian's python3-dnspython, for
+# /usr/bin/python3), an independent parser: prints, as JSON, each name's
+# SRV (port, target), TXT strings and A addresses.
+ZONE_READER = r"""
+import json, sys
+import dns.rdatatype as t, dns.zone
+def text(name):  # the labels as they are on the wire, not escaped again
+    return '.'.join(x.decode() for x in name.labels if x)
+z = dns.zone.from_text(sys.stdin.read(), relativize=False, check_origin=False)
+out = {}
+for name, node in z.nodes.items():
+    e = out.setdefault(text(name), {})
+    for rds in node.rdatasets:
+        for rd in rds:
+            if rds.rdtype == t.SRV:
+                e['srv'] = [rd.port, text(rd.target)]
+            elif rds.rdtype == t.TXT:
+                e['txt'] = sorted(x.decode() for x in rd.strings)
+            elif rds.rdtype == t.A:
+                e.setdefault('a', []).append(rd.address)
+            elif rds.rdtype == t.PTR:
+                e.setdefault('ptr', []).append(text(rd.target))
+print(json.dumps(out))
+"""
+
+
+def check_zone(host, servers, txts):
+    """The --format=zone output, read by dnspython, holds for each server
+    the PTR, SRV, A and TXT (every string mDNS publishes, in `txts`)."""
+    r = host.run(['/usr/bin/python3', '-c', 'import dns.zone'], check=False)
+    if r.returncode != 0:
+        lan.note('zone format not checked: /usr/bin/python3 has no dnspython '
+                 '(apt-get install python3-dnspython)')
+        return
+    zone = host.run(['/usr/bin/python3', HELPER, f'--domain={DOMAIN}', '--format=zone'],
+                    timeout=30).stdout
+    got = json.loads(host.run(['/usr/bin/python3', '-c', ZONE_READER], input=zone).stdout)
+    ptrs = got.get(f'_distcc._tcp.{DOMAIN}', {}).get('ptr', [])
+    for s in servers:
+        inst = f'distcc@{s.hostname}._distcc._tcp.{DOMAIN}'
+        assert inst in ptrs, f'{inst} not in the zone\'s PTR records {ptrs}'
+        e = got.get(inst, {})
+        assert e.get('srv') == [3632, f'{s.hostname}.{DOMAIN}'], f'{inst}: {e}'
+        assert set(e.get('txt', [])) == txts[s], f'{inst}: TXT {e.get("txt")} != {sorted(txts[s])}'
+        assert got.get(f'{s.hostname}.{DOMAIN}', {}).get('a') == [s.ip], f'{s.name}: {got}'
+    lan.note(f'zone format read by dnspython: {len(got)} names, every server\'s records')
+
+
 def main(argv):
     lan.check_environment()
     lan_routed.check_dns_tools()
@@ -114,12 +164,15 @@ def main(argv):
         dnsmasq = lan_routed.start_dnsmasq(net.router, records, [net.router.ip, net.router_b])
         lan.note('records served:\n' + records)
         # What DNS serves is what the server publishes: every TXT string.
+        txts = {}
         for s in (a1, a2):
             name = f'distcc@{s.hostname}'
-            local = txt_of(a1, name)
+            txts[s] = txt_of(a1, name)
             wide = lan.wait_until(lambda: txt_of(b1, name, DOMAIN), 10, 0.5,
                                   what=f'{name} in {DOMAIN} by avahi-browse on b1')
-            assert wide == local, f'{name}: DNS TXT {sorted(wide)} != mDNS TXT {sorted(local)}'
+            assert wide == txts[s], f'{name}: DNS TXT {sorted(wide)} != mDNS TXT {sorted(txts[s])}'
+        # The zone-file output says the same.
+        check_zone(a1, (a1, a2), txts)
 
         # The control: mDNS alone does not cross the router.
         d_cli = dm.start_mdnsd(b1, bins, timeout=30)
