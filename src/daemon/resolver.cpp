@@ -54,6 +54,10 @@ Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks, const std::ve
 	if (domains.size() > kMaxBrowseDomains)
 		throw std::invalid_argument(
 			fmt::format("at most {} domains can be browsed besides .local", kMaxBrowseDomains));
+	for (const std::string &domain : domains)
+		if (const BrowseDomain d = parseBrowseDomain(domain); !d.error.empty() || d.domain != domain)
+			throw std::invalid_argument(fmt::format("cannot browse domain '{}': {}", domain,
+								d.error.empty() ? "not in the form parseBrowseDomain gives" : d.error));
 	browsers_.push_back(mdns.browse(std::string(kServiceType), *this));
 	for (const std::string &domain : domains) {
 		log(LogLevel::Info, "browsing {} in {} too (wide-area DNS-SD: unicast DNS)", kServiceType, domain);

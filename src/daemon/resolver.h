@@ -43,8 +43,8 @@ public:
 	// Borrows @mdns (avahi::Client, or a fake) for its lifetime; asks
 	// @localNetworks at every change, since interfaces come and go. Browses
 	// .local and each of @domains (parseBrowseDomain's, at most
-	// kMaxBrowseDomains) into one directory: a server found in a domain
-	// obeys the same rules as one found on the link.
+	// kMaxBrowseDomains; else std::invalid_argument) into one directory: a
+	// server found in a domain obeys the same rules as one found on the link.
 	explicit Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks = host::localNetworks,
 			  const std::vector<std::string> &domains = {});
 

@@ -134,6 +134,10 @@ TEST_SUITE("adapter_resolver_domain")
 		const std::vector<std::string> domains(kMaxBrowseDomains + 1, "farm.test");
 		CHECK_THROWS_AS(Resolver(mdns, {}, domains), std::invalid_argument);
 		CHECK(mdns.browsers() == 0);
+		// Nor is a domain the options would have refused or folded.
+		CHECK_THROWS_AS(Resolver(mdns, {}, { "farm.local" }), std::invalid_argument);
+		CHECK_THROWS_AS(Resolver(mdns, {}, { "Farm.Test." }), std::invalid_argument);
+		CHECK(mdns.browsers() == 0);
 	}
 
 	TEST_CASE("gossip finds its peers' ports in the domains too, and forgets them with the record")
