@@ -41,10 +41,10 @@ HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 't
 LISTED_BOUND = 5.0      # daemon start -> both servers of A in B's line
 CRASH_BOUND = 5.0       # as on the link (lan-gossip-liveness, lan-one-entry)
 # A restarted server on another subnet does not know its clients there, and
-# no new record tells them: it returns when a client's gossip next writes to
-# it (its rounds, push-pull; a peer silent for a minute is asked with a
-# doubling backoff, src/core/gossip.cpp). On the link its new mDNS record
-# brings it within a second.
+# no new record tells them: it returns when a client's gossip next asks it
+# (every second for a domain peer heard within the last minute; after that
+# with a doubling backoff, src/core/gossip.cpp). On the link its new mDNS
+# record brings it within a second.
 RESTART_BOUND = 20.0
 
 
