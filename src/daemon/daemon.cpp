@@ -288,7 +288,8 @@ Daemon::Daemon(DaemonConfig config)
 		return;
 	resolver_ = std::make_unique<Resolver>(client_, host::localNetworks, config_.domains);
 	// No gossip says when a stock-only distccd vanished: a connect probe does.
-	resolver_->probeStock(clock_, loop_.get());
+	if (config_.probeStock)
+		resolver_->probeStock(clock_, loop_.get());
 	if (gossip_) {
 		resolver_->onChange = [this] { gossip_->setListed(listedIds(*resolver_)); };
 		resolver_->setVouch([this](std::string_view id, SteadyTime now) {
@@ -548,6 +549,8 @@ FarmStats Daemon::farmStats() const
 	stats.notAdvertising =
 		advertiser_ ? advertiser_->notAdvertising() : std::string("advertising is off (--advertise=no)");
 	stats.speed = speedStats();
+	if (const StockProbe *probe = resolver_ ? resolver_->stockProbe() : nullptr)
+		stats.stockProbe = StockProbeReport{ probe->stats(), probe->tracked(), probe->inFlight() };
 	return stats;
 }
 
@@ -574,7 +577,9 @@ FarmView Daemon::lookAtFarm() const
 		self.holding += jobs;
 	for (const Network &n : host::localNetworks())
 		self.addresses.push_back(n.address.text);
-	return makeFarmView(look, gossip_ ? &gossip_->gossip() : nullptr, self, now);
+	const GossipNode *node = gossip_.get();
+	return makeFarmView(look, node ? &node->gossip() : nullptr, self, now,
+			    [node](const Endpoint &peer) { return node ? node->hostAt(peer) : std::nullopt; });
 }
 
 FarmView Daemon::farmObject()

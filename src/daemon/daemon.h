@@ -43,6 +43,9 @@ struct DaemonConfig {
 	// --learn-speed: time this machine's remote jobs, learn the servers'
 	// speeds from every client's (gossip), and pick by them.
 	bool learnSpeed = true;
+	// --probe-stock: TCP connects to stock-only servers (no gossip), so
+	// that one whose link went leaves the lines (StockProbe).
+	bool probeStock = true;
 	std::string stateDir; // where the incarnation is kept
 	bool resolve = true;  // browse for servers and serve queries
 	std::string socket;

@@ -37,7 +37,7 @@ struct Names {
 	}
 };
 
-Names names(const View &look, const Gossip *gossip, const OwnClient &self)
+Names names(const View &look, const Gossip *gossip, const OwnClient &self, const PeerHostName &hostAt)
 {
 	Names n;
 	for (const ServerView &s : look.servers) {
@@ -55,8 +55,16 @@ Names names(const View &look, const Gossip *gossip, const OwnClient &self)
 	}
 	if (gossip)
 		for (const Endpoint &peer : gossip->peers())
-			if (const auto node = gossip->peerNode(peer))
-				n.idByAddress.emplace(peer.address, wire::formatNodeId(*node));
+			if (const auto node = gossip->peerNode(peer)) {
+				const std::string id = wire::formatNodeId(*node);
+				n.idByAddress.emplace(peer.address, id);
+				// The record's host name, for the node gossip hears from
+				// that very address: a record cannot name another node.
+				// A server's own TXT name comes first.
+				if (hostAt)
+					if (const auto host = hostAt(peer))
+						n.hostById.emplace(id, *host);
+			}
 	return n;
 }
 
@@ -176,14 +184,15 @@ std::vector<std::uint32_t> fairShares(const std::vector<std::uint32_t> &wants, s
 	return shares;
 }
 
-FarmView makeFarmView(const View &look, const Gossip *gossip, const OwnClient &self, SteadyTime now)
+FarmView makeFarmView(const View &look, const Gossip *gossip, const OwnClient &self, SteadyTime now,
+		      const PeerHostName &hostAt)
 {
 	FarmView farm;
 	farm.node = self.node ? wire::formatNodeId(*self.node) : std::string();
 	farm.host = self.host;
 	farm.line = look.line;
 	farm.jobs = look.jobs;
-	const Names known = names(look, gossip, self);
+	const Names known = names(look, gossip, self, hostAt);
 
 	for (const ServerView &s : look.servers) {
 		FarmServer f;

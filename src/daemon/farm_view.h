@@ -3,12 +3,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "daemon/gossip_node.h"
 #include "daemon/history.h"
+#include "daemon/stock_probe.h"
 #include "daemon/view.h"
 #include "distcc-mdns/gossip.h"
 
@@ -18,7 +20,7 @@ namespace dmdns {
 struct FarmServerClient {
 	std::string address;		   // numeric; empty: the "others" remainder
 	std::optional<std::string> client; // its node id, when gossip knows who sends from the address
-	std::optional<std::string> name;   // its host name, when it is a server too
+	std::optional<std::string> name;   // its host name: a server's TXT, else its gossip record's
 	std::uint32_t running = 0;
 };
 
@@ -77,11 +79,19 @@ struct QueryCounts {
 	std::uint64_t refused = 0; // connections or watches refused by a limit
 };
 
+// The connect probe of stock-only servers, for the "stats" reply.
+struct StockProbeReport {
+	StockProbeStats counts;
+	std::size_t tracked = 0;  // stock-only servers followed now
+	std::size_t inFlight = 0; // connects under way
+};
+
 // What the "stats" reply holds, typed.
 struct FarmStats {
 	std::optional<GossipNodeStats> gossip;
 	std::string notAdvertising; // empty while advertised
 	SpeedStats speed;
+	std::optional<StockProbeReport> stockProbe; // nullopt: --probe-stock=no, or --no-resolve
 };
 
 struct FarmView {
@@ -115,7 +125,11 @@ struct OwnClient {
 // nothing), what @gossip knows of every server's clients and of every
 // client (null: no gossip) and this machine as a client; history, seq,
 // time, stats and queries are left for the caller.
-FarmView makeFarmView(const View &look, const Gossip *gossip, const OwnClient &self, SteadyTime now);
+// @hostAt names a gossip peer by its address (GossipNode::hostAt): how
+// clients that are no servers get a name.
+using PeerHostName = std::function<std::optional<std::string>(const Endpoint &peer)>;
+FarmView makeFarmView(const View &look, const Gossip *gossip, const OwnClient &self, SteadyTime now,
+		      const PeerHostName &hostAt = {});
 
 // Each client's fair share of @slots when the @wants together exceed them
 // (as planHostsLine() splits an overloaded farm: in proportion to demand,

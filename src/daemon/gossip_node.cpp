@@ -201,18 +201,33 @@ void GossipNode::instanceResolved(const ResolvedInstance &instance)
 		if (haveV4 && !isV4)
 			return;
 	}
-	std::erase_if(seen_, [&](const auto &kv) {
+	const auto sameName = [&](const auto &kv) {
 		return kv.first.name == instance.key.name && kv.first.domain == instance.key.domain &&
 		       kv.first != instance.key;
-	});
+	};
+	std::erase_if(seen_, sameName);
+	std::erase_if(hostNames_, sameName);
 	seen_[instance.key] = *endpoint;
+	hostNames_[instance.key] = instance.hostName;
 	syncPeers();
 }
 
 void GossipNode::instanceRemoved(const InstanceKey &key)
 {
+	hostNames_.erase(key);
 	if (seen_.erase(key))
 		syncPeers();
+}
+
+std::optional<std::string> GossipNode::hostAt(const Endpoint &peer) const
+{
+	for (const auto &[key, endpoint] : seen_)
+		if (endpoint == peer) {
+			const auto it = hostNames_.find(key);
+			if (it != hostNames_.end() && !it->second.empty())
+				return it->second;
+		}
+	return std::nullopt;
 }
 
 void GossipNode::browserReset()

@@ -74,6 +74,10 @@ public:
 	~GossipNode();
 
 	const Gossip &gossip() const noexcept { return gossip_; }
+	// The mDNS host name of the `_distcc-mdns._udp` record that made
+	// @peer a peer (nullopt: a static peer, or not one): a name for
+	// clients, which publish no `_distcc._tcp` record.
+	std::optional<std::string> hostAt(const Endpoint &peer) const;
 	Gossip &gossip() noexcept { return gossip_; }
 
 	// The servers the caller lists by their gossip id; with the servers the
@@ -127,8 +131,9 @@ private:
 	std::unique_ptr<uv::Alarm> timer_;
 	std::unique_ptr<uv::Alarm> lookupTimer_;
 	std::unique_ptr<avahi::Publishing> publisher_;
-	std::map<InstanceKey, Endpoint> seen_; // by mDNS, our own left out
-	std::set<Endpoint> mdnsPeers_;	       // given to gossip_
+	std::map<InstanceKey, Endpoint> seen_;	       // by mDNS, our own left out
+	std::map<InstanceKey, std::string> hostNames_; // of seen_'s records
+	std::set<Endpoint> mdnsPeers_;		       // given to gossip_
 	std::vector<StaticPeer> static_;
 	std::vector<std::uint64_t> listed_;
 	std::optional<SteadyTime> demandAt_;

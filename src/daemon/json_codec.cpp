@@ -610,6 +610,19 @@ json encode(const FarmStats &stats)
 	json j = encode(stats.gossip);
 	addNotAdvertising(j, stats.notAdvertising);
 	addSpeedStats(j, stats.speed);
+	if (stats.stockProbe) {
+		const StockProbeStats &c = stats.stockProbe->counts;
+		j["stock_probe"] = json{ { "tracked", stats.stockProbe->tracked },
+					 { "in_flight", stats.stockProbe->inFlight },
+					 { "started", c.started },
+					 { "connected", c.connected },
+					 { "failed", c.failed },
+					 { "timed_out", c.timedOut },
+					 { "not_started", c.notStarted },
+					 { "untracked", c.untracked } };
+	} else {
+		j["stock_probe"] = nullptr;
+	}
 	return j;
 }
 

@@ -44,6 +44,9 @@ void usage(std::FILE *out)
 			      "      --learn-speed=yes|no  time this machine's remote jobs and learn the\n"
 			      "                          servers' speeds from every client's jobs\n"
 			      "                          (gossiped); no: trust the advertised speeds [yes]\n"
+			      "      --probe-stock=yes|no  connect to each stock-only distccd (no gossip)\n"
+			      "                          every second, at most 32 a second, so that one\n"
+			      "                          whose link went leaves the lines [yes]\n"
 			      "      --masquerade-dir=D  compilers distccd runs [/usr/lib/distcc]\n"
 			      "      --no-resolve        do not browse for servers nor serve queries\n"
 			      "      --gossip-port=N     UDP port of the gossip protocol [3632; for a\n"
@@ -158,6 +161,7 @@ Options parse(int argc, char **argv)
 		OptSlots,
 		OptSpeed,
 		OptLearnSpeed,
+		OptProbeStock,
 		OptMasquerade,
 		OptNoResolve,
 		OptSocket,
@@ -184,6 +188,7 @@ Options parse(int argc, char **argv)
 		{ "slots", required_argument, nullptr, OptSlots },
 		{ "speed", required_argument, nullptr, OptSpeed },
 		{ "learn-speed", required_argument, nullptr, OptLearnSpeed },
+		{ "probe-stock", required_argument, nullptr, OptProbeStock },
 		{ "masquerade-dir", required_argument, nullptr, OptMasquerade },
 		{ "no-resolve", no_argument, nullptr, OptNoResolve },
 		{ "socket", required_argument, nullptr, OptSocket },
@@ -246,6 +251,13 @@ Options parse(int argc, char **argv)
 			if (learn != "yes" && learn != "no")
 				cli.fail("--learn-speed must be yes or no, not '{}'", learn);
 			o.learnSpeed = learn == "yes";
+			break;
+		}
+		case OptProbeStock: {
+			const std::string probe = optarg;
+			if (probe != "yes" && probe != "no")
+				cli.fail("--probe-stock must be yes or no, not '{}'", probe);
+			o.probeStock = probe == "yes";
 			break;
 		}
 		case OptMasquerade:

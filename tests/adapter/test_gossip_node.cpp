@@ -223,6 +223,10 @@ TEST_SUITE("adapter_gossip_node")
 
 		browser.resolve(gossipInstance("distcc-mdns@p", "10.0.0.9", 40009));
 		CHECK(peers() == std::vector<Endpoint>{ { "10.0.0.9", 40009 } });
+		// The record's host name names the peer at its address only.
+		CHECK(a.node->hostAt({ "10.0.0.9", 40009 }) == "peer.local");
+		CHECK_FALSE(a.node->hostAt({ "10.0.0.9", 40010 }));
+		CHECK_FALSE(a.node->hostAt({ "10.0.0.1", 40001 }));
 		// Our own record, seen through another interface.
 		browser.resolve(gossipInstance("distcc-mdns@me", "10.0.0.1", 40001, { "id=" + wire::formatNodeId(0xa) }));
 		CHECK(peers().size() == 1);
@@ -234,6 +238,7 @@ TEST_SUITE("adapter_gossip_node")
 
 		browser.remove({ 2, 0, "distcc-mdns@p", "local" });
 		CHECK(peers().empty());
+		CHECK_FALSE(a.node->hostAt({ "10.0.0.9", 40009 }));
 	}
 
 	TEST_CASE("a leave tells the peers, withdraws the advertisement and stops the rounds")

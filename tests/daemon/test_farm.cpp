@@ -228,6 +228,13 @@ TEST_SUITE("farm")
 		CHECK(j["stats"] == codec::encode(farm.stats));
 		CHECK(j["stats"].contains("gossip"));
 		CHECK(j["stats"].contains("speed"));
+		// Without the stock probe (--probe-stock=no) its object is null;
+		// with it, its counters by name.
+		CHECK(j["stats"]["stock_probe"].is_null());
+		FarmStats probed = farm.stats;
+		probed.stockProbe = StockProbeReport{ { 10, 6, 3, 1, 0, 45 }, 256, 2 };
+		const nlohmann::json p = codec::encode(probed)["stock_probe"];
+		CHECK(p == nlohmann::json{ { "tracked", 256 }, { "in_flight", 2 }, { "started", 10 }, { "connected", 6 }, { "failed", 3 }, { "timed_out", 1 }, { "not_started", 0 }, { "untracked", 45 } });
 		// One line.
 		const std::string line = codec::farmLine(farm);
 		CHECK(line.back() == '\n');
@@ -342,6 +349,10 @@ TEST_SUITE("farm")
 		CHECK(c.holding == 4);
 		CHECK(c.running == 3u);
 		CHECK(c.localJobs == 1u);
+		// A client publishes no _distcc._tcp record: without its gossip
+		// record's host name it has none.
+		CHECK_FALSE(c.name);
+		CHECK_FALSE(on[0].name);
 		// 20 wanted of 12 slots counts as 12, which the farm holds: no
 		// overload, all it can use is its.
 		CHECK_FALSE(c.share);
@@ -362,6 +373,25 @@ TEST_SUITE("farm")
 		const FarmView split = makeFarmView(look(entries), &gossip, busy, now);
 		CHECK(split.clients[0].share == 6u);
 		CHECK(split.clients[1].share == 6u);
+
+		// With the gossip records' host names: the client is named, in
+		// its row and in the server's list; the address gossip hears no
+		// node from (10.0.0.9) stays unnamed.
+		const PeerHostName hostAt = [&](const Endpoint &peer) -> std::optional<std::string> {
+			if (peer == clientAt)
+				return "c1.local";
+			return "anyone.local";
+		};
+		const FarmView named = makeFarmView(look(entries), &gossip, me, now, hostAt);
+		REQUIRE(named.clients.size() == 2);
+		CHECK(named.clients[1].name == "c1.local");
+		const auto &namedOn = std::find_if(named.servers.begin(), named.servers.end(), [](const FarmServer &f) {
+					      return f.server.id == wire::formatNodeId(kServer);
+				      })->clients;
+		REQUIRE(namedOn.size() == 2);
+		CHECK(namedOn[0].name == "c1.local");
+		CHECK_FALSE(namedOn[1].name);
+		CHECK(codec::encode(named)["clients"][1]["name"] == "c1.local");
 	}
 
 	TEST_CASE("a farm and a watch request decode; their names are the ops")

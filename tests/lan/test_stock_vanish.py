@@ -10,6 +10,9 @@ goes; the clients' connect probe (src/daemon/stock_probe.*) drops it:
   - h1's cable pulled: gone from c1's and c2's answers and c2's hosts file
     within 5 s (figures), h2 stays in all of them;
   - the cable back: h1 in every line again within 5 s.
+c3 runs distcc-mdnsd --probe-stock=no (the control): it keeps h1 while the
+cable is out, and its "stats" has no "stock_probe"; c1's counts the
+probes started, and the failed or timed-out ones while the cable was out.
 Then `evil` announces 300 stock services at its own address, one closed
 port each (more than a client follows): each client's SYNs to evil,
 counted on evil's link for 14 s (over 256 of them), stay within the
@@ -78,15 +81,19 @@ print(json.dumps(syns), flush=True)
 def main(argv):
     lan.check_environment()
     bins = dm.Binaries(argv)
-    with lan.Lan(5) as net:
-        stock, ours, c1, c2, evil = net.hosts
+    with lan.Lan(6) as net:
+        stock, ours, c1, c2, evil, c3 = net.hosts
         stock.start_distccd(jobs=3, zeroconf=True)
         ours.start_distccd(jobs=3)
         d_ours = dm.start_mdnsd(ours, bins, '--cpus', 2, '--slots', 3)
         hosts_file = os.path.join(c2.distcc_dir, 'hosts')
         d1 = dm.start_mdnsd(c1, bins, advertise='no')
         d2 = dm.start_mdnsd(c2, bins, f'--hosts-file={hosts_file}', advertise='no')
-        daemons = (d_ours, d1, d2)
+        r = c3.run([bins.mdnsd, '--probe-stock=sometimes'], check=False, timeout=10)
+        assert r.returncode == 2 and '--probe-stock' in r.stderr, \
+            f'bad --probe-stock accepted: {r.returncode} {r.stderr!r}'
+        d3 = dm.start_mdnsd(c3, bins, '--probe-stock=no', advertise='no')
+        daemons = (d_ours, d1, d2, d3)
 
         def file_line():
             try:
@@ -109,8 +116,22 @@ def main(argv):
                 d.check_alive()
             return {k: set(dm.line_hosts(f())) for k, f in lines.items()}
 
-        wait_until(lambda: all({stock.ip, ours.ip} <= v for v in listed().values()), 15, 0.1,
+        def control():
+            return set(dm.line_hosts(dm.hosts_query(c3)['line']))
+
+        def probe_stats(host):
+            return dm.query(host, {'op': 'stats'})['stock_probe']
+
+        wait_until(lambda: all({stock.ip, ours.ip} <= v for v in listed().values())
+                   and {stock.ip, ours.ip} <= control(), 15, 0.1,
                    what='both servers in every line', watch=daemons)
+        assert probe_stats(c3) is None, f'c3 runs --probe-stock=no: {probe_stats(c3)}'
+        # c1 probes h1 about once a second while it is up.
+        wait_until(lambda: probe_stats(c1)['connected'] >= 1, 5, 0.1,
+                   what="c1's first probe of h1 connected", watch=daemons)
+        before = probe_stats(c1)
+        note(f'c1 stock_probe before the pull: {before}')
+        assert before['tracked'] == 1 and before['started'] >= 1, before
         note(f'lines: {dict((k, f()) for k, f in lines.items())}')
 
         # Up: the probe keeps it (3 s at 10 Hz, every line).
@@ -146,6 +167,17 @@ def main(argv):
         for d in (d1, d2):
             assert d.wait_log(rf'stock server {stock.ip}:3632 is unreachable', 2), \
                 f'{d.host.name}: no log of the probe marking {stock.ip} down'
+        # Without the probe, nothing says the stock server went.
+        assert stock.ip in control(), f'c3 (--probe-stock=no) dropped {stock.ip}: {control()}'
+        # The control has made its point: the flood below counts c1's and
+        # c2's SYNs on a machine with one daemon fewer resolving evil's
+        # 300 records.
+        d3.stop()
+        daemons = (d_ours, d1, d2)
+        after = probe_stats(c1)
+        note(f'c1 stock_probe after the pull: {after}')
+        assert after['failed'] + after['timed_out'] > before['failed'] + before['timed_out'], after
+        assert after['started'] > before['started'], after
 
         # Cable back: listed again.
         t1 = time.monotonic()
@@ -219,6 +251,9 @@ def main(argv):
         # What the lines list now is the planner's business: evil's records
         # beyond the table are never probed, and a line holds so many.
         note(f'after the flood: {listed()}')
+        flooded = probe_stats(c1)
+        note(f'c1 stock_probe after the flood: {flooded}')
+        assert flooded['tracked'] <= MAX_TARGETS and flooded['untracked'] > 0, flooded
         for d in daemons:
             d.check_alive()
 
