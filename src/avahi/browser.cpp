@@ -34,9 +34,13 @@ std::optional<Address> toAddress(const AvahiAddress *address, AvahiIfIndex inter
 
 } // namespace
 
-Browser::Browser(Client &client, std::string type, BrowserHandler &handler)
-	: client_(client), type_(std::move(type)), handler_(handler),
-	  restart_(client.loop(), [this] { restartDue(); })
+Browser::Browser(Client &client, std::string type, BrowserHandler &handler, std::string domain)
+	: client_(client), type_(std::move(type)), domain_(std::move(domain)), handler_(handler),
+	  restart_(client.loop(), [this] { restartDue(); }), retry_(client.loop(), [this] {
+		  // Not from the failed browser's own callback: it may be freed.
+		  if (AvahiClient *running = client_.running())
+			  clientRunning(*running);
+	  })
 {
 	client_.addListener(*this);
 }
@@ -60,10 +64,11 @@ void Browser::clientRunning(AvahiClient &client)
 {
 	allForNow_ = false;
 	AvahiServiceBrowser *b = avahi_service_browser_new(&client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-							   type_.c_str(), nullptr, AvahiLookupFlags(0),
-							   &Browser::browseCallback, this);
+							   type_.c_str(), domain_.empty() ? nullptr : domain_.c_str(),
+							   AvahiLookupFlags(0), &Browser::browseCallback, this);
 	if (!b) {
-		log(LogLevel::Error, "cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(&client)));
+		log(LogLevel::Error, "cannot browse {}{}: {}", type_, domain_.empty() ? "" : " in " + domain_,
+		    avahi_strerror(avahi_client_errno(&client)));
 		return;
 	}
 	browser_.reset(b);
@@ -72,6 +77,7 @@ void Browser::clientRunning(AvahiClient &client)
 void Browser::clientGone()
 {
 	restart_.stop();
+	retry_.stop();
 	entries_.clear();
 	browser_.reset();
 	allForNow_ = false;
@@ -175,13 +181,23 @@ void Browser::browseEvent(AvahiIfIndex interface, AvahiProtocol protocol, AvahiB
 	}
 	case AVAHI_BROWSER_ALL_FOR_NOW:
 		allForNow_ = true;
+		failures_ = 0;
 		handler_.allForNow();
 		break;
 	case AVAHI_BROWSER_CACHE_EXHAUSTED:
 		break;
 	case AVAHI_BROWSER_FAILURE:
-		log(LogLevel::Error, "browsing {} failed: {}", type_,
-		    avahi_strerror(avahi_client_errno(client_.running())));
+		if (domain_.empty()) {
+			log(LogLevel::Error, "browsing {} failed: {}", type_,
+			    avahi_strerror(avahi_client_errno(client_.running())));
+			break;
+		}
+		log(failures_++ == 0 ? LogLevel::Warning : LogLevel::Info,
+		    "browsing {} in {} failed: {} (does a nameserver of /etc/resolv.conf serve {}, and does "
+		    "avahi-daemon.conf say enable-wide-area=yes?); trying again in {} s",
+		    type_, domain_, avahi_strerror(avahi_client_errno(client_.running())), domain_,
+		    kRetryAfter.count());
+		retry_.start(kRetryAfter);
 		break;
 	}
 }

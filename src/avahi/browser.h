@@ -26,9 +26,14 @@ class Browser final : public Browsing, public ClientListener
 {
 public:
 	static constexpr std::size_t kMaxInstances = 512;
+	// A browse of a unicast DNS domain that failed (no nameserver answered,
+	// or it refused) is started again after this long: DNS servers come
+	// back, and records get added.
+	static constexpr std::chrono::seconds kRetryAfter{ 30 };
 
-	// Borrows @client and @handler for its lifetime.
-	Browser(Client &client, std::string type, BrowserHandler &handler);
+	// Borrows @client and @handler for its lifetime. An empty @domain is
+	// Avahi's default (.local).
+	Browser(Client &client, std::string type, BrowserHandler &handler, std::string domain = {});
 	~Browser();
 
 	Browser(const Browser &) = delete;
@@ -78,11 +83,14 @@ private:
 
 	Client &client_;
 	const std::string type_;
+	const std::string domain_;
 	BrowserHandler &handler_;
 	std::unique_ptr<AvahiServiceBrowser, FreeBrowser> browser_;
 	std::map<InstanceKey, Entry> entries_;
 	bool allForNow_ = false;
 	uv::Timer restart_;
+	uv::Timer retry_;	// a failed domain browse, again
+	unsigned failures_ = 0; // in a row: the first is a warning
 };
 
 } // namespace dmdns::avahi

@@ -43,9 +43,9 @@ std::unique_ptr<Publishing> Client::publisher()
 	return std::make_unique<Publisher>(*this);
 }
 
-std::unique_ptr<Browsing> Client::browse(std::string type, BrowserHandler &handler)
+std::unique_ptr<Browsing> Client::browse(std::string type, BrowserHandler &handler, std::string domain)
 {
-	return std::make_unique<Browser>(*this, std::move(type), handler);
+	return std::make_unique<Browser>(*this, std::move(type), handler, std::move(domain));
 }
 
 void Client::connect()

@@ -50,7 +50,7 @@ public:
 
 	// An avahi::Publisher and an avahi::Browser on this client.
 	std::unique_ptr<Publishing> publisher() override;
-	std::unique_ptr<Browsing> browse(std::string type, BrowserHandler &handler) override;
+	std::unique_ptr<Browsing> browse(std::string type, BrowserHandler &handler, std::string domain = {}) override;
 
 private:
 	struct Free {

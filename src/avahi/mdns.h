@@ -85,8 +85,11 @@ class Mdns
 {
 public:
 	virtual std::unique_ptr<Publishing> publisher() = 0;
-	// Browses @type, reporting to @handler, which it borrows for its life.
-	virtual std::unique_ptr<Browsing> browse(std::string type, BrowserHandler &handler) = 0;
+	// Browses @type in @domain (empty: Avahi's default, .local), reporting
+	// to @handler, which it borrows for its life. Another domain is browsed
+	// by unicast DNS when avahi-daemon enables wide-area.
+	virtual std::unique_ptr<Browsing> browse(std::string type, BrowserHandler &handler,
+						 std::string domain = {}) = 0;
 
 protected:
 	~Mdns() = default;

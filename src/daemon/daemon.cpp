@@ -65,6 +65,7 @@ std::unique_ptr<GossipNode> startGossip(uv_loop_t &loop, avahi::Client &client, 
 	// re-tells it every second while builds run.
 	config.demandHold = 2 * DemandLedger::kQueryHold;
 	config.peers = options.peers;
+	config.domains = options.domains;
 	for (const std::string &file : options.keyFiles)
 		config.keys.push_back(net::Authenticator::fromFile(file));
 	return std::make_unique<GossipNode>(loop, client, std::move(config));
@@ -285,7 +286,7 @@ Daemon::Daemon(DaemonConfig config)
 	}
 	if (!config_.resolve)
 		return;
-	resolver_ = std::make_unique<Resolver>(client_);
+	resolver_ = std::make_unique<Resolver>(client_, host::localNetworks, config_.domains);
 	// No gossip says when a stock-only distccd vanished: a connect probe does.
 	if (config_.probeStock)
 		resolver_->probeStock(clock_, loop_.get());

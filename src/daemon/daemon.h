@@ -55,6 +55,9 @@ struct DaemonConfig {
 	bool gossip = true;
 	std::uint16_t gossipPort = kDistccPort;
 	std::vector<HostPort> peers; // with their ports
+	// --domain: unicast DNS-SD domains browsed besides .local, for servers
+	// and their gossip ports (parseBrowseDomain's, kMaxBrowseDomains).
+	std::vector<std::string> domains;
 	std::vector<std::string> keyFiles;
 	// --admin-group: nullopt takes kDefaultAdminGroup if it exists, ""
 	// none (Admins::forDaemon()).

@@ -97,6 +97,8 @@ GossipNode::GossipNode(uv_loop_t &loop, avahi::Mdns &mdns, GossipNodeConfig conf
 	  publisher_(mdns.publisher()), browser_(mdns.browse(std::string(kGossipServiceType), *this))
 {
 	socket_->bind("::", config_.port);
+	for (const std::string &domain : config_.domains)
+		domainBrowsers_.push_back(mdns.browse(std::string(kGossipServiceType), *this, domain));
 	for (const HostPort &spec : config_.peers) {
 		static_.push_back({ spec, {}, nullptr });
 		StaticPeer &p = static_.back();
@@ -155,14 +157,20 @@ void GossipNode::lookUp(StaticPeer &peer)
 
 void GossipNode::syncPeers()
 {
-	std::set<Endpoint> wanted;
-	for (const auto &[key, endpoint] : seen_)
+	std::set<Endpoint> wanted, named;
+	for (const auto &[key, endpoint] : seen_) {
 		wanted.insert(endpoint);
+		// A --domain record is the administrator's word, as a --peer is,
+		// and its node, on another subnet, may not know us: it is asked for
+		// its news as a --peer is.
+		if (key.domain != "local")
+			named.insert(endpoint);
+	}
 	for (const Endpoint &e : mdnsPeers_)
 		if (!wanted.contains(e))
 			gossip_.removePeer(e);
 	for (const Endpoint &e : wanted)
-		gossip_.addPeer(e);
+		gossip_.addPeer(e, named.contains(e));
 	mdnsPeers_ = std::move(wanted);
 	for (const StaticPeer &p : static_)
 		for (const std::string &a : p.addresses)

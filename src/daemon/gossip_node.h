@@ -29,6 +29,9 @@ struct GossipNodeConfig {
 	GossipConfig gossip;		  // node id and incarnation set by the caller
 	std::uint16_t port = kDistccPort; // UDP, ours and the peers' default
 	std::vector<HostPort> peers;	  // --peer
+	// --domain: the peers' advertisements are browsed there too (unicast
+	// DNS-SD), besides .local.
+	std::vector<std::string> domains;
 	// --key-file, at most two: the first signs, either verifies, so that a
 	// farm rotates keys without a flag day (docs/security.md).
 	std::vector<net::Authenticator> keys;
@@ -149,7 +152,8 @@ private:
 	// What logPeerChanges last said of each peer: its node and liveness.
 	// Bounded by the peer table, whose peers it follows.
 	std::map<Endpoint, std::pair<std::uint64_t, Liveness>> told_;
-	std::unique_ptr<avahi::Browsing> browser_; // last: its callbacks use the members above
+	std::unique_ptr<avahi::Browsing> browser_;
+	std::vector<std::unique_ptr<avahi::Browsing>> domainBrowsers_; // --domain // last: its callbacks use the members above
 };
 
 } // namespace dmdns

@@ -1,7 +1,10 @@
 // Follows every _distcc._tcp service on the network and keeps the directory of servers.
 #include "daemon/resolver.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -10,12 +13,89 @@
 
 namespace dmdns {
 
-Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks)
-	: localNetworks_(std::move(localNetworks)), browser_(mdns.browse(std::string(kServiceType), *this)) { }
+BrowseDomain parseBrowseDomain(std::string_view text)
+{
+	std::string domain(text);
+	if (!domain.empty() && domain.back() == '.')
+		domain.pop_back();
+	std::transform(domain.begin(), domain.end(), domain.begin(),
+		       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+	const auto fail = [&](std::string why) { return BrowseDomain{ {}, std::move(why) }; };
+	if (domain.empty())
+		return fail("an empty domain");
+	// RFC 1035: 255 bytes on the wire, so 253 characters written out.
+	if (domain.size() > 253)
+		return fail("longer than 253 characters");
+	std::size_t start = 0;
+	while (start <= domain.size()) {
+		const std::size_t end = std::min(domain.find('.', start), domain.size());
+		const std::string_view label = std::string_view(domain).substr(start, end - start);
+		if (label.empty())
+			return fail("an empty label (two dots in a row, or a leading dot)");
+		if (label.size() > 63)
+			return fail(fmt::format("label '{}' is longer than 63 characters", label));
+		// Host-name letters, and '_' for DNS-SD's own labels.
+		for (const char c : label)
+			if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+				return fail(fmt::format("'{}' is not a letter, digit, '-' or '_'", c));
+		if (label.front() == '-' || label.back() == '-')
+			return fail(fmt::format("label '{}' starts or ends with '-'", label));
+		start = end + 1;
+	}
+	// Avahi answers .local and its subdomains by multicast, never by DNS.
+	if (domain == "local" || domain.ends_with(".local"))
+		return fail("mDNS's own domain: .local is always browsed");
+	return { std::move(domain), {} };
+}
+
+Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks, const std::vector<std::string> &domains)
+	: localNetworks_(std::move(localNetworks)), domains_(domains)
+{
+	if (domains.size() > kMaxBrowseDomains)
+		throw std::invalid_argument(
+			fmt::format("at most {} domains can be browsed besides .local", kMaxBrowseDomains));
+	for (const std::string &domain : domains)
+		if (const BrowseDomain d = parseBrowseDomain(domain); !d.error.empty() || d.domain != domain)
+			throw std::invalid_argument(fmt::format("cannot browse domain '{}': {}", domain,
+								d.error.empty() ? "not in the form parseBrowseDomain gives" : d.error));
+	browsers_.push_back(mdns.browse(std::string(kServiceType), *this));
+	for (const std::string &domain : domains) {
+		log(LogLevel::Info, "browsing {} in {} too (wide-area DNS-SD: unicast DNS)", kServiceType, domain);
+		browsers_.push_back(mdns.browse(std::string(kServiceType), *this, domain));
+	}
+}
 
 bool Resolver::settled() const noexcept
 {
-	return browser_->allForNowSeen() && browser_->unresolved() == 0;
+	return std::all_of(browsers_.begin(), browsers_.end(),
+			   [](const auto &b) { return b->allForNowSeen() && b->unresolved() == 0; });
+}
+
+std::vector<std::string> Resolver::emptyDomains() const
+{
+	std::vector<std::string> out;
+	for (std::size_t i = 0; i < domains_.size(); ++i)
+		if (browsers_[i + 1]->allForNowSeen() && browsers_[i + 1]->unresolved() == 0 &&
+		    !domainsFound_.contains(domains_[i]))
+			out.push_back(domains_[i]);
+	return out;
+}
+
+void Resolver::warnEmptyDomains()
+{
+	for (const std::string &domain : emptyDomains())
+		if (domainsWarned_.insert(domain).second)
+			log(LogLevel::Warning,
+			    "no {} server found in {} by unicast DNS: does avahi-daemon.conf say enable-wide-area=yes, "
+			    "and does a nameserver of /etc/resolv.conf serve the domain's records "
+			    "(tools/dns-sd-records prints them)?",
+			    kServiceType, domain);
+}
+
+void Resolver::reresolve(const InstanceKey &key)
+{
+	for (const auto &b : browsers_)
+		b->reresolve(key, kReresolveDelay);
 }
 
 void Resolver::instanceResolved(const ResolvedInstance &instance)
@@ -27,7 +107,8 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		log(LogLevel::Info, "'{}' is now '{}'; resolving '{}' afresh", oldName, instance.key.name,
 		    oldName);
 		contested_.erase({ oldName, domain });
-		browser_->reresolve(oldName, domain, kReresolveDelay);
+		for (const auto &b : browsers_)
+			b->reresolve(oldName, domain, kReresolveDelay);
 	}
 	const std::pair<std::string, std::string> name{ instance.key.name, instance.key.domain };
 	const bool reported = outcome == Directory::Outcome::Contested && contested_.contains(name);
@@ -38,6 +119,10 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	switch (outcome) {
 	case Directory::Outcome::Accepted:
 		log(LogLevel::Debug, "resolved '{}' at {}", instance.key.name, address);
+		// Avahi reports the domain as it was asked, lower case included;
+		// only the browsed ones are kept, so the set stays that small.
+		if (std::find(domains_.begin(), domains_.end(), instance.key.domain) != domains_.end())
+			domainsFound_.insert(instance.key.domain);
 		// An announcement (a stock server back on its link) lifts what
 		// a failed probe said; the next probe looks again.
 		if (probe_ && instance.address)
@@ -50,7 +135,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 	case Directory::Outcome::IdentityChanged:
 		// mDNS caches flush a departed owner's records within a second.
 		log(LogLevel::Info, "'{}' changed hands; resolving it afresh", instance.key.name);
-		browser_->reresolve(instance.key, kReresolveDelay);
+		reresolve(instance.key);
 		break;
 	case Directory::Outcome::Contested:
 		// Forged, or the server really went and gossip has not noticed
@@ -59,7 +144,7 @@ void Resolver::instanceResolved(const ResolvedInstance &instance)
 		    "ignoring '{}' at {} ({}): it would re-point the name or the id of a server gossip "
 		    "still hears, or change what that server does not say by gossip it advertises",
 		    instance.key.name, address, instance.hostName);
-		browser_->reresolve(instance.key, kReresolveDelay);
+		reresolve(instance.key);
 		break;
 	}
 	changed();
@@ -83,6 +168,7 @@ void Resolver::instanceRemoved(const InstanceKey &key)
 
 void Resolver::allForNow()
 {
+	warnEmptyDomains();
 	changed();
 }
 
@@ -90,6 +176,7 @@ void Resolver::browserReset()
 {
 	directory_.clear();
 	contested_.clear();
+	domainsFound_.clear();
 	changed();
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,19 @@
 
 namespace dmdns {
 
+// --domain: unicast DNS domains browsed besides .local, at most this many
+// (each costs a browser and its resolvers among Avahi's 1024 objects per
+// client).
+inline constexpr std::size_t kMaxBrowseDomains = 4;
+
+// A --domain value as Avahi is asked to browse it (lower case, no final
+// dot), or why it is not a DNS name that wide-area DNS-SD can browse.
+struct BrowseDomain {
+	std::string domain;
+	std::string error; // empty when @domain is usable
+};
+BrowseDomain parseBrowseDomain(std::string_view text);
+
 class Resolver final : public avahi::BrowserHandler
 {
 public:
@@ -27,8 +41,12 @@ public:
 	using LocalNetworks = std::function<std::vector<Network>()>;
 
 	// Borrows @mdns (avahi::Client, or a fake) for its lifetime; asks
-	// @localNetworks at every change, since interfaces come and go.
-	explicit Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks = host::localNetworks);
+	// @localNetworks at every change, since interfaces come and go. Browses
+	// .local and each of @domains (parseBrowseDomain's, at most
+	// kMaxBrowseDomains; else std::invalid_argument) into one directory: a
+	// server found in a domain obeys the same rules as one found on the link.
+	explicit Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks = host::localNetworks,
+			  const std::vector<std::string> &domains = {});
 
 	const Directory &directory() const noexcept { return directory_; }
 	// What gossip says outweighs mDNS's goodbyes and identity changes for
@@ -41,9 +59,13 @@ public:
 	// The TXT digests gossip has from the servers themselves: a TXT change
 	// of a vouched server is taken only when it matches (see Directory).
 	void setProfile(Directory::Profile profile) { directory_.setProfile(std::move(profile)); }
-	// Avahi reported every instance present at start, and each resolved
-	// or failed.
+	// Avahi reported every instance present at start, in every domain,
+	// and each resolved or failed.
 	bool settled() const noexcept;
+	// The --domain domains whose browse reported all it found with no
+	// server resolved there yet: wide-area off in avahi-daemon.conf, no
+	// nameserver serving them, or no records (warned once each).
+	std::vector<std::string> emptyDomains() const;
 
 	// Called after every change to the directory.
 	std::function<void()> onChange;
@@ -77,6 +99,10 @@ private:
 	};
 
 	void changed();
+	// Warns once per domain that emptyDomains() names.
+	void warnEmptyDomains();
+	// Asks every browser: only the one that reported @key knows it.
+	void reresolve(const InstanceKey &key);
 	// Logs the servers that joined, left, changed state or address since
 	// the last call.
 	void logChanges();
@@ -87,11 +113,16 @@ private:
 	std::set<std::pair<std::string, std::string>> contested_;
 	Directory directory_;
 	LocalNetworks localNetworks_;
-	std::map<std::string, Seen> seen_;	   // by instance name, as large as the directory
-	Directory::Vouch vouch_;		   // the directory's too: which ids gossip hears
-	std::unique_ptr<Connector> connector_;	   // probeStock()'s own TCP connector
-	std::unique_ptr<StockProbe> probe_;	   // before browser_: its callbacks tell the probe
-	std::unique_ptr<avahi::Browsing> browser_; // after directory_: its callbacks fill it
+	std::map<std::string, Seen> seen_;     // by instance name, as large as the directory
+	Directory::Vouch vouch_;	       // the directory's too: which ids gossip hears
+	std::unique_ptr<Connector> connector_; // probeStock()'s own TCP connector
+	std::unique_ptr<StockProbe> probe_;    // before browsers_: their callbacks tell the probe
+	std::vector<std::string> domains_;     // --domain, as browsers_[1...]
+	std::set<std::string> domainsFound_;   // those a server resolved in
+	std::set<std::string> domainsWarned_;  // emptyDomains() already logged
+	// .local's first, then one per --domain; after directory_: their
+	// callbacks fill it.
+	std::vector<std::unique_ptr<avahi::Browsing>> browsers_;
 };
 
 } // namespace dmdns

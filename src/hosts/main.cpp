@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +82,8 @@ void usage(std::FILE *out)
 			      "                         mode\n"
 			      "      --wait=SECONDS     browse at most this long without a daemon [1.5]\n"
 			      "      --no-daemon        browse even if a daemon answers\n"
+			      "      --domain=DOMAIN    when browsing, also browse DOMAIN by unicast DNS\n"
+			      "                         (wide-area DNS-SD), at most 4 times\n"
 			      "      --socket=PATH      the daemon's query socket, used only if it and its\n"
 			      "                         directory belong to you, root or distcc-mdns;\n"
 			      "                         exit 1 if no daemon answers there\n"
@@ -121,6 +124,7 @@ struct Options {
 	bool pump = false;
 	std::chrono::milliseconds wait{ 1500 };
 	bool useDaemon = true;
+	std::vector<std::string> domains; // --domain, when browsing
 	// --socket or $DISTCC_MDNS_SOCKET; else socketSearchOrder().
 	std::optional<std::string> socket;
 };
@@ -147,6 +151,7 @@ Options parse(int argc, char **argv)
 		OptPump,
 		OptWait,
 		OptNoDaemon,
+		OptDomain,
 		OptSocket,
 		OptVersion
 	};
@@ -171,6 +176,7 @@ Options parse(int argc, char **argv)
 		{ "pump", no_argument, nullptr, OptPump },
 		{ "wait", required_argument, nullptr, OptWait },
 		{ "no-daemon", no_argument, nullptr, OptNoDaemon },
+		{ "domain", required_argument, nullptr, OptDomain },
 		{ "socket", required_argument, nullptr, OptSocket },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
@@ -253,6 +259,18 @@ Options parse(int argc, char **argv)
 		case OptNoDaemon:
 			o.useDaemon = false;
 			break;
+		case OptDomain: {
+			BrowseDomain domain = parseBrowseDomain(optarg);
+			if (!domain.error.empty())
+				cli.fail("--domain must be a DNS domain name, e.g. build.example.com, not '{}': {}",
+					 optarg, domain.error);
+			if (std::find(o.domains.begin(), o.domains.end(), domain.domain) != o.domains.end())
+				break;
+			if (o.domains.size() == kMaxBrowseDomains)
+				cli.fail("--domain at most {} times", kMaxBrowseDomains);
+			o.domains.push_back(std::move(domain.domain));
+			break;
+		}
 		case OptSocket:
 			o.socket = optarg;
 			if (o.socket->empty())
@@ -457,12 +475,12 @@ std::string statusFooter(const Search &search, bool asked)
 
 // Browses until everything found is resolved or @wait has passed, then
 // answers as the daemon would.
-View browse(const HostsRequest &request, std::chrono::milliseconds wait)
+View browse(const HostsRequest &request, std::chrono::milliseconds wait, const std::vector<std::string> &domains)
 {
 	uv::Loop loop;
 	avahi::UvPoll poll(loop.get());
 	avahi::Client client(loop.get(), *poll.get());
-	Resolver resolver(client);
+	Resolver resolver(client, host::localNetworks, domains);
 	uv::Timer deadline(loop.get(), [&loop] { loop.stop(); });
 	resolver.onChange = [&] {
 		if (resolver.settled())
@@ -556,7 +574,7 @@ int main(int argc, char **argv)
 				return kDaemonFailed;
 			}
 		}
-		view = answer ? std::move(*answer) : browse(request, options.wait);
+		view = answer ? std::move(*answer) : browse(request, options.wait, options.domains);
 	} catch (const std::exception &e) {
 		// Never leave the build without a line: localhost always works.
 		log(LogLevel::Warning, "{}; using this machine only", e.what());

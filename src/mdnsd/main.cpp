@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -54,6 +55,10 @@ void usage(std::FILE *out)
 			      "                          stay listed until mDNS drops them\n"
 			      "      --peer=HOST[:PORT]  also gossip with HOST, which mDNS cannot reach\n"
 			      "                          (repeatable); a server there is listed too\n"
+			      "      --domain=DOMAIN     also browse DOMAIN by unicast DNS (wide-area\n"
+			      "                          DNS-SD: avahi-daemon's enable-wide-area=yes and a\n"
+			      "                          nameserver serving the domain's records), at\n"
+			      "                          most 4 times; .local is always browsed\n"
 			      "      --key-file=PATH     authenticate gossip with the key in PATH; give it\n"
 			      "                          twice to rotate keys (the first signs, both verify)\n"
 			      "                          [$CREDENTIALS_DIRECTORY/gossip-key when present]\n"
@@ -163,6 +168,7 @@ Options parse(int argc, char **argv)
 		OptGossipPort,
 		OptNoGossip,
 		OptPeer,
+		OptDomain,
 		OptKeyFile,
 		OptGenerateKey,
 		OptSampleInterval,
@@ -189,6 +195,7 @@ Options parse(int argc, char **argv)
 		{ "gossip-port", required_argument, nullptr, OptGossipPort },
 		{ "no-gossip", no_argument, nullptr, OptNoGossip },
 		{ "peer", required_argument, nullptr, OptPeer },
+		{ "domain", required_argument, nullptr, OptDomain },
 		{ "key-file", required_argument, nullptr, OptKeyFile },
 		{ "generate-key", optional_argument, nullptr, OptGenerateKey },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
@@ -274,6 +281,18 @@ Options parse(int argc, char **argv)
 			if (!peer.hostPort)
 				cli.fail("--peer must be HOST, HOST:PORT or [IPV6]:PORT, not '{}': {}", optarg, peer.error);
 			o.peers.push_back(std::move(*peer.hostPort));
+			break;
+		}
+		case OptDomain: {
+			BrowseDomain domain = parseBrowseDomain(optarg);
+			if (!domain.error.empty())
+				cli.fail("--domain must be a DNS domain name, e.g. build.example.com, not '{}': {}",
+					 optarg, domain.error);
+			if (std::find(o.domains.begin(), o.domains.end(), domain.domain) != o.domains.end())
+				break;
+			if (o.domains.size() == kMaxBrowseDomains)
+				cli.fail("--domain at most {} times", kMaxBrowseDomains);
+			o.domains.push_back(std::move(domain.domain));
 			break;
 		}
 		case OptKeyFile:
@@ -367,6 +386,8 @@ Options parse(int argc, char **argv)
 		cli.fail("--zeroconf-compat-pump needs --zeroconf-compat=DIR");
 	if (!o.gossip && (!o.peers.empty() || !o.keyFiles.empty()))
 		cli.fail("--peer and --key-file need gossip; drop --no-gossip");
+	if (!o.resolve && !o.gossip && !o.domains.empty())
+		cli.fail("--domain browses for servers and gossip peers; drop --no-resolve or --no-gossip");
 	if (!o.resolve && options.http)
 		cli.fail("--http shows what the resolver knows; drop --no-resolve");
 	return options;

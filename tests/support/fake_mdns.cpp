@@ -56,8 +56,8 @@ void FakePublisher::collide()
 	record(Event::Kind::Publish);
 }
 
-FakeBrowser::FakeBrowser(FakeMdns &mdns, std::string type, avahi::BrowserHandler &handler)
-	: mdns_(mdns), type_(std::move(type)), handler_(handler)
+FakeBrowser::FakeBrowser(FakeMdns &mdns, std::string type, avahi::BrowserHandler &handler, std::string domain)
+	: mdns_(mdns), type_(std::move(type)), domain_(std::move(domain)), handler_(handler)
 {
 	mdns_.browsers_.push_back(this);
 }
@@ -102,9 +102,10 @@ std::unique_ptr<avahi::Publishing> FakeMdns::publisher()
 	return std::make_unique<FakePublisher>(*this);
 }
 
-std::unique_ptr<avahi::Browsing> FakeMdns::browse(std::string type, avahi::BrowserHandler &handler)
+std::unique_ptr<avahi::Browsing> FakeMdns::browse(std::string type, avahi::BrowserHandler &handler,
+						  std::string domain)
 {
-	return std::make_unique<FakeBrowser>(*this, std::move(type), handler);
+	return std::make_unique<FakeBrowser>(*this, std::move(type), handler, std::move(domain));
 }
 
 FakePublisher &FakeMdns::published(std::string_view type) const
@@ -115,12 +116,12 @@ FakePublisher &FakeMdns::published(std::string_view type) const
 	throw std::out_of_range("no fake publisher published " + std::string(type));
 }
 
-FakeBrowser &FakeMdns::browser(std::string_view type) const
+FakeBrowser &FakeMdns::browser(std::string_view type, std::string_view domain) const
 {
 	for (FakeBrowser *b : browsers_)
-		if (b->type() == type)
+		if (b->type() == type && b->domain() == domain)
 			return *b;
-	throw std::out_of_range("no fake browser of " + std::string(type));
+	throw std::out_of_range("no fake browser of " + std::string(type) + " in '" + std::string(domain) + "'");
 }
 
 } // namespace dmdns::test

@@ -80,7 +80,7 @@ public:
 	};
 	static constexpr std::size_t kMaxReresolves = 4096;
 
-	FakeBrowser(FakeMdns &mdns, std::string type, avahi::BrowserHandler &handler);
+	FakeBrowser(FakeMdns &mdns, std::string type, avahi::BrowserHandler &handler, std::string domain = {});
 	~FakeBrowser() override;
 
 	FakeBrowser(const FakeBrowser &) = delete;
@@ -92,6 +92,7 @@ public:
 	bool allForNowSeen() const noexcept override { return allForNow_; }
 
 	const std::string &type() const noexcept { return type_; }
+	const std::string &domain() const noexcept { return domain_; } // "": the default
 
 	// The test side: what Avahi would report.
 	void resolve(const ResolvedInstance &instance) { handler_.instanceResolved(instance); }
@@ -108,6 +109,7 @@ private:
 
 	FakeMdns &mdns_;
 	const std::string type_;
+	const std::string domain_;
 	avahi::BrowserHandler &handler_;
 	std::size_t unresolved_ = 0;
 	bool allForNow_ = false;
@@ -123,13 +125,16 @@ public:
 	FakeMdns &operator=(const FakeMdns &) = delete;
 
 	std::unique_ptr<avahi::Publishing> publisher() override;
-	std::unique_ptr<avahi::Browsing> browse(std::string type, avahi::BrowserHandler &handler) override;
+	std::unique_ptr<avahi::Browsing> browse(std::string type, avahi::BrowserHandler &handler,
+						std::string domain = {}) override;
 
 	// The publisher that last published a service of @type, withdrawn
 	// since or not; throws if none did.
 	FakePublisher &published(std::string_view type) const;
-	// The browser of @type; throws if there is none.
-	FakeBrowser &browser(std::string_view type) const;
+	// The browser of @type in @domain ("": the default); throws if there
+	// is none.
+	FakeBrowser &browser(std::string_view type, std::string_view domain = {}) const;
+	std::size_t browsers() const noexcept { return browsers_.size(); }
 	std::size_t publishers() const noexcept { return publishers_.size(); }
 
 private:
