@@ -77,6 +77,7 @@ void Browser::clientRunning(AvahiClient &client)
 void Browser::clientGone()
 {
 	restart_.stop();
+	restartDue_.reset();
 	retry_.stop();
 	entries_.clear();
 	browser_.reset();
@@ -104,10 +105,32 @@ bool Browser::startResolver(const InstanceKey &key, Entry &entry)
 		log(LogLevel::Warning, "cannot resolve '{}': {}", key.name,
 		    avahi_strerror(avahi_client_errno(client_.running())));
 		entry.failed = true;
+		retryResolver(key, entry);
 		return false;
 	}
 	entry.resolver.reset(r);
+	entry.retries = 0;
 	return true;
+}
+
+void Browser::retryResolver(const InstanceKey &key, Entry &entry)
+{
+	const std::chrono::milliseconds delay =
+		std::min<std::chrono::milliseconds>(std::chrono::seconds(1L << std::min(entry.retries, 6u)), kMaxResolveRetry);
+	entry.retries = std::min(entry.retries + 1, 16u);
+	log(LogLevel::Info, "resolving '{}' again in {} s", key.name, delay.count() / 1000);
+	entry.restartAt = std::chrono::steady_clock::now() + delay;
+	restartBy(*entry.restartAt);
+}
+
+void Browser::restartBy(std::chrono::steady_clock::time_point at)
+{
+	if (restart_.active() && restartDue_ && *restartDue_ <= at)
+		return;
+	const auto now = std::chrono::steady_clock::now();
+	restartDue_ = at;
+	restart_.start(std::max(std::chrono::milliseconds::zero(),
+				std::chrono::ceil<std::chrono::milliseconds>(at - now)));
 }
 
 void Browser::reresolve(const InstanceKey &key, std::chrono::milliseconds delay)
@@ -117,8 +140,7 @@ void Browser::reresolve(const InstanceKey &key, std::chrono::milliseconds delay)
 		return;
 	it->second.resolved = false;
 	it->second.restartAt = std::chrono::steady_clock::now() + delay;
-	if (!restart_.active())
-		restart_.start(delay);
+	restartBy(*it->second.restartAt);
 }
 
 void Browser::reresolve(std::string_view name, std::string_view domain, std::chrono::milliseconds delay)
@@ -135,18 +157,17 @@ void Browser::restartDue()
 {
 	if (!client_.running())
 		return;
+	restartDue_.reset();
 	const auto now = std::chrono::steady_clock::now();
+	for (auto &[key, entry] : entries_)
+		if (entry.restartAt && *entry.restartAt <= now)
+			startResolver(key, entry); // may set a later retry
 	std::optional<std::chrono::steady_clock::time_point> next;
-	for (auto &[key, entry] : entries_) {
-		if (!entry.restartAt)
-			continue;
-		if (*entry.restartAt <= now)
-			startResolver(key, entry);
-		else if (!next || *entry.restartAt < *next)
+	for (const auto &[key, entry] : entries_)
+		if (entry.restartAt && (!next || *entry.restartAt < *next))
 			next = entry.restartAt;
-	}
 	if (next)
-		restart_.start(std::chrono::ceil<std::chrono::milliseconds>(*next - now));
+		restartBy(*next);
 }
 
 void Browser::browseCallback(AvahiServiceBrowser *, AvahiIfIndex interface, AvahiProtocol protocol,
@@ -231,7 +252,9 @@ void Browser::resolveEvent(AvahiIfIndex interface, AvahiProtocol protocol, Avahi
 		    avahi_strerror(avahi_client_errno(client_.running())));
 		if (it->second.resolved)
 			handler_.instanceRemoved(key);
-		// Not freed here: this is the resolver's own callback.
+		// Not freed here: this is the resolver's own callback. Avahi's
+		// resolver keeps running after a timeout and reports the instance
+		// if its records come later.
 		it->second.resolved = false;
 		it->second.failed = true;
 		return;

@@ -30,6 +30,11 @@ public:
 	// or it refused) is started again after this long: DNS servers come
 	// back, and records get added.
 	static constexpr std::chrono::seconds kRetryAfter{ 30 };
+	// An instance whose resolver Avahi could not make (too many objects
+	// for this client, a D-Bus error on a loaded host) is tried again after
+	// 1 s, then twice as long each time up to this: otherwise it would stay
+	// unresolved for as long as the browser keeps it.
+	static constexpr std::chrono::seconds kMaxResolveRetry{ 60 };
 
 	// Borrows @client and @handler for its lifetime. An empty @domain is
 	// Avahi's default (.local).
@@ -59,9 +64,16 @@ private:
 		// Due time of a fresh resolver; the old one is freed then.
 		std::optional<std::chrono::steady_clock::time_point> restartAt;
 		bool resolved = false;
-		// The resolver gave up; the entry waits for the browser's REMOVE.
+		// The resolver gave up (it may still report the instance later),
+		// or could not be made and waits for its retry (restartAt).
 		bool failed = false;
+		unsigned retries = 0; // resolvers that could not be made in a row
 	};
+
+	// Makes @entry's resolver again later (kMaxResolveRetry).
+	void retryResolver(const InstanceKey &key, Entry &entry);
+	// Makes restart_ fire by @at at the latest.
+	void restartBy(std::chrono::steady_clock::time_point at);
 
 	static void browseCallback(AvahiServiceBrowser *b, AvahiIfIndex interface, AvahiProtocol protocol,
 				   AvahiBrowserEvent event, const char *name, const char *type,
@@ -89,8 +101,9 @@ private:
 	std::map<InstanceKey, Entry> entries_;
 	bool allForNow_ = false;
 	uv::Timer restart_;
-	uv::Timer retry_;	// a failed domain browse, again
-	unsigned failures_ = 0; // in a row: the first is a warning
+	std::optional<std::chrono::steady_clock::time_point> restartDue_; // while restart_ runs
+	uv::Timer retry_;						  // a failed domain browse, again
+	unsigned failures_ = 0;						  // in a row: the first is a warning
 };
 
 } // namespace dmdns::avahi
