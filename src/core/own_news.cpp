@@ -75,8 +75,11 @@ void OwnNews::setSample(wire::Sample sample, SteadyTime now)
 	if (std::string why = wire::validate(sample); !why.empty())
 		throw std::invalid_argument("own gossip sample: " + why);
 	const bool heartbeat = sample_ && sameLoad(*sample_, sample);
-	if (heartbeat && now - sampleOrigin_ < settings_.heartbeatInterval)
+	// Measured from the last word every peer got, not from a restamp: an
+	// answer to one asker must not put off everyone else's heartbeat.
+	if (heartbeat && now - broadcast_ < settings_.heartbeatInterval)
 		return;
+	broadcast_ = now;
 	sample.sequence = bump(sampleSequence_);
 	if (sample_ && sameCapacity(*sample_, sample)) {
 		// New load or a heartbeat: what a Load record can carry, once the
@@ -189,10 +192,20 @@ void OwnNews::refute(const wire::Record &record, SteadyTime now)
 	// Saying its own word again at once is refutation enough, for an equal
 	// incarnation too; the run keeps its one incarnation (the TXT record
 	// carries the same), and no claim makes a counter jump.
+	// Copies of its own word that others hold are no claim: every full
+	// state carries one, with the age its holder adds. Refuting those
+	// would bump the sequence with every answer heard, faster than
+	// receivers believe a server can sample, until they refuse its word.
 	if (const auto *sample = std::get_if<wire::Sample>(&record)) {
-		if (*sample == *sample_)
+		wire::Sample copy = *sample;
+		copy.ageMs = sample_->ageMs;
+		if (copy.incarnation < sample_->incarnation || copy == *sample_ ||
+		    (copy.incarnation == sample_->incarnation && copy.sequence < sample_->sequence))
 			return;
-	} else if (!std::holds_alternative<wire::Leave>(record)) {
+	} else if (const auto *leave = std::get_if<wire::Leave>(&record)) {
+		if (leave->incarnation < sample_->incarnation)
+			return;
+	} else {
 		return;
 	}
 	sample_->sequence = bump(sampleSequence_);

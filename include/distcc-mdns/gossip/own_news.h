@@ -123,6 +123,7 @@ private:
 	OwnNewsSettings settings_;
 	std::optional<wire::Sample> sample_;
 	SteadyTime sampleOrigin_{};
+	SteadyTime broadcast_{}; // the last sample originated for every peer (not a restamp)
 	unsigned sampleTransmits_ = 0;
 	bool compact_ = false;		   // only its load changed: a Load carries it
 	std::uint64_t sampleSequence_ = 0; // of own samples
