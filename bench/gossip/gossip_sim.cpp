@@ -777,7 +777,7 @@ void usage(std::FILE *out)
 		"  --news-transmits=N      GossipConfig::newsTransmits\n"
 		"  --push-pull=MS          GossipConfig::pushPullInterval\n"
 		"  --heartbeat-interval=MS GossipConfig::heartbeatInterval\n"
-		"  --load-transmits=N      GossipConfig::loadTransmits\n"
+		"  --load-pace=MS          GossipConfig::loadPace\n"
 		"  --seed=N                of the simulation [1]\n"
 		"  --no-client-jobs        servers do not say who runs their jobs, nor clients\n"
 		"                          their local jobs (the traffic before issue 19)\n"
@@ -817,7 +817,7 @@ Options parse(int argc, char **argv)
 		OptFanout,
 		OptPushPull,
 		OptHeartbeatInterval,
-		OptLoadTransmits,
+		OptLoadPace,
 		OptSeed,
 		OptNoClientJobs,
 		OptClientsInterval,
@@ -837,7 +837,7 @@ Options parse(int argc, char **argv)
 		{ "news-transmits", required_argument, nullptr, OptFanout },
 		{ "push-pull", required_argument, nullptr, OptPushPull },
 		{ "heartbeat-interval", required_argument, nullptr, OptHeartbeatInterval },
-		{ "load-transmits", required_argument, nullptr, OptLoadTransmits },
+		{ "load-pace", required_argument, nullptr, OptLoadPace },
 		{ "seed", required_argument, nullptr, OptSeed },
 		{ "no-client-jobs", no_argument, nullptr, OptNoClientJobs },
 		{ "clients-interval", required_argument, nullptr, OptClientsInterval },
@@ -901,8 +901,9 @@ Options parse(int argc, char **argv)
 		case OptHeartbeatInterval:
 			o.gossip.heartbeatInterval = ms("--heartbeat-interval");
 			break;
-		case OptLoadTransmits:
-			o.gossip.loadTransmits = static_cast<unsigned>(cli.integer("--load-transmits", optarg, 1, 1000));
+		case OptLoadPace:
+			o.gossip.loadPace = ms("--load-pace");
+			o.gossip.minLoadPace = std::min(o.gossip.minLoadPace, o.gossip.loadPace);
 			break;
 		case OptSeed:
 			o.seed = static_cast<std::uint64_t>(cli.integer("--seed", optarg, 0, INT64_MAX));
@@ -983,9 +984,9 @@ void printHeader(const Options &o)
 {
 	const GossipConfig &g = o.gossip;
 	fmt::print("gossip-sim: dmdns::Gossip on a simulated LAN, virtual clock (no sockets, no sleeping)\n");
-	fmt::print("gossip: period {} ms, own news to every peer, news transmits {}, load transmits {}, heartbeat "
-		   "interval {} ms, push-pull {} ms, suspect after {} ms, dead after {} ms\n",
-		   g.period.count(), g.newsTransmits, g.loadTransmits, g.heartbeatInterval.count(),
+	fmt::print("gossip: period {} ms, own news to every peer, news transmits {}, load paced per peer every {} ms, "
+		   "hello interval {} ms, push-pull {} ms (trusted relays only), suspect after {} ms, dead after {} ms\n",
+		   g.period.count(), g.newsTransmits, g.loadPace.count(), g.heartbeatInterval.count(),
 		   g.pushPullInterval.count(), g.suspectAfter.count(), g.deadAfter.count());
 	fmt::print("harness: every node peers with every other; servers sample every {} ms, load a random walk "
 		   "over 0-{} running; delivery 0.2-2 ms; {} s warm-up, {} s measured, then {} servers crash one "

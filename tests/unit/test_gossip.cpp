@@ -285,12 +285,14 @@ TEST_SUITE("gossip")
 			REQUIRE(dead[i] != SteadyTime{});
 			const auto s = std::chrono::duration_cast<milliseconds>(suspect[i] - crashed);
 			const auto d = std::chrono::duration_cast<milliseconds>(dead[i] - crashed);
-			// Not before the server could have been silent that long: its
-			// last heartbeat went out at most heartbeatInterval before.
+			// Not before the server could have been silent that long: each
+			// node's last turn (every minLoadPace at 12 nodes, in whole
+			// rounds) was measured at most a sampling period before it.
 			const GossipConfig &c = lan[0].config();
-			CHECK(s >= c.suspectAfter - c.heartbeatInterval);
+			const auto gap = c.minLoadPace + c.period + 250ms;
+			CHECK(s >= c.suspectAfter - gap);
 			CHECK(s <= c.suspectAfter);
-			CHECK(d >= c.deadAfter - c.heartbeatInterval);
+			CHECK(d >= c.deadAfter - gap);
 			CHECK(d <= c.deadAfter);
 			worst = std::max(worst, d);
 		}
@@ -785,7 +787,7 @@ TEST_SUITE("gossip")
 		CHECK(g.liveness(0x20, later + 1ms) == Liveness::Unknown);
 	}
 
-	TEST_CASE("an unchanged load is a heartbeat only once per interval; a change goes out at once")
+	TEST_CASE("an unchanged load is no news; a paced turn makes it a heartbeat as of the newest measurement")
 	{
 		Gossip g(configFor(0x10));
 		g.setOwnSample(load(2), kStart);
@@ -796,8 +798,43 @@ TEST_SUITE("gossip")
 		CHECK(g.server(0x10, kStart + 500ms)->age == 500ms);
 		g.setOwnSample(load(3), kStart + 750ms);
 		CHECK(g.server(0x10, kStart + 750ms)->sample.sequence == 2);
-		g.setOwnSample(load(3), kStart + 750ms + g.config().heartbeatInterval);
-		CHECK(g.server(0x10, kStart + 2s)->sample.sequence == 3);
+		g.setOwnSample(load(3), kStart + 1000ms);
+		CHECK(g.server(0x10, kStart + 1100ms)->sample.sequence == 2);
+
+		// A peer that answers gets the load on its turns only, each time a
+		// new sequence as of the last measurement (never of the send).
+		const Endpoint peer{ "10.0.0.2", 3632 };
+		g.addPeer(peer);
+		wire::PacketWriter w({ 0, 0x20, 1 });
+		REQUIRE(w.add(wire::Demand{ 0x20, 1, 1, 0, 1, 0 }));
+		g.receive(peer, w.finish(), kStart + 1100ms);
+		std::vector<SteadyTime> turns;
+		std::uint64_t seq = 2;
+		for (SteadyTime t = kStart + 1200ms; t < kStart + 11200ms; t += 200ms) {
+			g.setOwnSample(load(3), t - 50ms);
+			for (const Datagram &d : g.tick(t)) {
+				const auto packet = wire::decode(d.bytes).packet;
+				REQUIRE(packet);
+				if (packet->header.flags & wire::kFlagPushPullRequest)
+					continue;
+				for (const wire::Record &r : packet->records)
+					if (const auto *l = std::get_if<wire::Load>(&r)) {
+						CHECK(l->sequence > seq);
+						seq = l->sequence;
+						CHECK(l->ageMs == 50);
+						turns.push_back(t);
+					}
+			}
+		}
+		// One peer: the quickest pace, minLoadPace, on its phase (a turn
+		// waits for the next round, the one after is not put off).
+		const GossipConfig &c = g.config();
+		REQUIRE(turns.size() >= 2);
+		CHECK(turns.size() <= static_cast<std::size_t>(10s / c.minLoadPace) + 1);
+		for (std::size_t i = 1; i < turns.size(); ++i) {
+			CHECK(turns[i] - turns[i - 1] >= c.minLoadPace - c.period);
+			CHECK(turns[i] - turns[i - 1] <= c.minLoadPace + c.period);
+		}
 	}
 
 	TEST_CASE("a peer's node id is learnt from its accepted datagrams")

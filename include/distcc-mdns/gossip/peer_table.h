@@ -38,6 +38,9 @@ struct Peer {
 	std::optional<SteadyTime> hello;   // our last request while it had not answered
 	unsigned hellos = 0;		   // requests unanswered in a row: their spacing doubles
 	std::optional<SteadyTime> pulled;  // our last pull of a --peer
+	std::optional<SteadyTime> paced;   // its next paced turn: our newest load (and client list)
+	std::uint64_t listSent = 0;	   // the own client list (its sequence) a paced turn last carried
+	std::optional<SteadyTime> listAt;  // when
 	bool learnt = false;		   // it wrote to us first; forgotten when silent
 	bool pull = false;		   // a --peer: trusted relay, asked for news every heartbeat
 };
