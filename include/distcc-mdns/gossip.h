@@ -140,12 +140,12 @@ struct GossipConfig {
 	// node hears each server first hand, so nothing needs relaying. At
 	// most maxDemands clients' local jobs are kept, and maxServers lists.
 	std::chrono::milliseconds clientsInterval{ 10000 };
-	std::chrono::milliseconds localJobsRefresh{ 20000 };
+	std::chrono::milliseconds localJobsRefresh{ 30000 };
 	unsigned clientsTransmits = 1;
 	// A changed list rides on each peer's paced turn, at most every
 	// clientsInterval, and at many peers less often: all the peers together
 	// get about clientsBytes a second of this node's lists at most.
-	std::size_t clientsBytes = 500;
+	std::size_t clientsBytes = 300;
 	bool relayJobs = false;
 
 	// Authentication, provided by the adapter that holds the key (e.g.

@@ -345,9 +345,11 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 			continue;
 		}
 		// A suspect that is also a peer is asked directly (as SWIM probes):
-		// alive, it answers with its own fresh sample; crashed, it stays silent.
+		// alive, it answers with its own fresh sample; crashed, it stays
+		// silent. Twice before it would be dead: a lost paced turn makes a
+		// suspect, and a lost probe should not make it dead.
 		if (p.node != 0 && liveness(p.node, now) == Liveness::Suspect &&
-		    (!p.probed || now - *p.probed >= config_.suspectAfter)) {
+		    (!p.probed || now - *p.probed >= (config_.deadAfter - config_.suspectAfter) / 2)) {
 			p.probed = now;
 			for (Datagram &d : request(p.endpoint, now))
 				out.push_back(std::move(d));

@@ -263,7 +263,8 @@ TEST_SUITE("gossip_jobs")
 		CHECK(client.localJobs(kClient) == 2u);
 		SteadyTime t = kT0;
 		std::size_t sent = 0;
-		for (int i = 0; i < 100; ++i, t += 200ms) { // 20 s
+		const int rounds = static_cast<int>(client.config().localJobsRefresh / 200ms);
+		for (int i = 0; i < rounds; ++i, t += 200ms) {
 			const auto out = client.tick(t);
 			for (const Datagram &d : out)
 				if (!(wire::decode(d.bytes).packet->header.flags & wire::kFlagPushPullRequest))
