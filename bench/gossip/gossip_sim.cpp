@@ -46,7 +46,7 @@ constexpr milliseconds kCrashGap{ 500 };    // between one crash detected everyw
 constexpr nanoseconds kMinDelay{ 200'000 }; // one-way LAN delay, uniform
 constexpr nanoseconds kMaxDelay{ 2'000'000 };
 constexpr std::uint32_t kSlots = 16;	// of every simulated distccd
-constexpr std::size_t kMaxNodes = 1000; // GossipConfig::maxPeers is raised to it: every node knows every other
+constexpr std::size_t kMaxNodes = 1000; // maxPeers and maxServers are raised to N: every node knows every other
 // Above this many nodes a delivery is looked at for its sender's own records
 // only (the simulated nodes believe no relay: no key, no --peer, so nothing
 // else in it can change), and ages are polled less often.
@@ -337,7 +337,10 @@ Simulation::Simulation(const Setup &setup)
 	for (std::size_t i = 0; i < nodes_.size(); ++i) {
 		Node &node = nodes_[i];
 		GossipConfig config = setup_.gossip;
+		// Every node knows every other, and which address speaks for each
+		// (the peer table keeps as many such claims as servers).
 		config.maxPeers = std::max(config.maxPeers, setup_.nodes);
+		config.maxServers = std::max(config.maxServers, setup_.nodes);
 		config.node = idOf(i);
 		config.incarnation = 1;
 		config.seed = setup_.seed * 7919 + i;

@@ -88,13 +88,19 @@ private:
 	};
 
 	bool makeRoom(bool learnt);
+	// The lookups by endpoint and by address that every datagram makes:
+	// at a thousand peers a scan of the table is what the node spends on.
+	void reindex();
+	void unindex(std::uint64_t node, const std::string &address);
 
 	std::size_t maxPeers_;
 	std::size_t maxNodes_;
 	std::chrono::milliseconds silence_;
 	std::vector<Peer> peers_;
+	std::map<Endpoint, std::size_t> index_; // peers_ by endpoint
 	std::map<std::uint64_t, std::set<std::string>> vouched_;
 	std::map<std::uint64_t, Claim> claims_;
+	std::multimap<std::string, std::uint64_t> claimants_; // claims_ by address
 	std::uint64_t evicted_ = 0;
 };
 
