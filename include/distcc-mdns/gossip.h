@@ -57,10 +57,12 @@ struct GossipConfig {
 	// ends.
 	// At few peers the pace is quicker, down to minLoadPace, as long as
 	// a server's turns cost all its peers together about loadBytes a
-	// second at most.
+	// second at most; what the turns leave of it lets a new load go to
+	// every peer at once (at few peers: a build starting on an idle server
+	// is seen within a round, not a pace).
 	std::chrono::milliseconds loadPace{ 1500 };
 	std::chrono::milliseconds minLoadPace{ 750 };
-	std::size_t loadBytes = 1500;
+	std::size_t loadBytes = 1000;
 	// A peer not heard yet is asked every heartbeatInterval (doubling), and
 	// a --peer pulled as often.
 	std::chrono::milliseconds heartbeatInterval{ 1000 };
@@ -385,6 +387,10 @@ private:
 	SteadyTime nextRound_{};
 	SteadyTime nextPushPull_{};
 	bool started_ = false;
+	// Bytes of loadBytes the paced turns left unspent, up to one burst
+	// (a new load to every peer at once), and when last counted.
+	double spare_ = 0.0;
+	std::optional<SteadyTime> spareAt_;
 
 	gossip::OwnNews own_;
 	gossip::Packer packer_;

@@ -295,6 +295,21 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 		const auto pace = std::clamp<milliseconds>(
 			milliseconds(listeners * kTurnBytes * 1000 / std::max<std::size_t>(config_.loadBytes, 1)),
 			config_.minLoadPace, config_.loadPace);
+		// What the turns leave of loadBytes builds up, to one burst at
+		// most: a new load goes to every peer at once while it lasts (at
+		// few peers; at many the turns take the whole budget).
+		const double burstBytes = static_cast<double>(listeners * kTurnBytes);
+		const double turnsRate = burstBytes * 1000.0 / static_cast<double>(pace.count());
+		if (spareAt_)
+			spare_ = std::min(burstBytes, spare_ + std::max(0.0, static_cast<double>(config_.loadBytes) - turnsRate) *
+								       std::chrono::duration<double>(now - *spareAt_).count());
+		spareAt_ = now;
+		bool burst = false;
+		if (listeners > 0 && own_.newLoad(now, config_.period) && spare_ >= burstBytes) {
+			spare_ -= burstBytes;
+			own_.announce();
+			burst = true;
+		}
 		const std::uint64_t listSequence = own_.clientsSequence();
 		std::vector<wire::Record> paced;
 		for (gossip::Peer &p : peers_.all()) {
@@ -306,18 +321,22 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 				std::uniform_int_distribution<std::int64_t> phase(0, pace.count() - 1);
 				p.paced = now + milliseconds(phase(rng_));
 			}
-			if (now < *p.paced) {
+			const bool due = now >= *p.paced;
+			if (!due && !burst) {
 				for (const auto &bytes : datagrams)
 					out.push_back({ p.endpoint, bytes });
 				continue;
 			}
-			*p.paced += pace;
-			if (*p.paced <= now)
-				*p.paced = now + pace;
+			if (due) {
+				*p.paced += pace;
+				if (*p.paced <= now)
+					*p.paced = now + pace;
+			}
 			paced = news;
 			for (wire::Record &r : own_.paced(now))
 				paced.push_back(std::move(r));
-			if (listSequence != 0 && p.listSent != listSequence && (!p.listAt || now - *p.listAt >= listEvery)) {
+			if (due && listSequence != 0 && p.listSent != listSequence &&
+			    (!p.listAt || now - *p.listAt >= listEvery)) {
 				paced.insert(paced.end(), list.begin(), list.end());
 				p.listSent = listSequence;
 				p.listAt = now;

@@ -84,6 +84,8 @@ void OwnNews::setSample(wire::Sample sample, SteadyTime now)
 		sample.runnable = loadRunnable(sample.runnable);
 		sample_ = sample;
 		sampleOrigin_ = now;
+		changed_ = sample.sequence;
+		changedAt_ = now;
 		compact_ = compact_ || sampleTransmits_ == 0;
 		return;
 	}

@@ -211,7 +211,7 @@ void pass(const std::vector<Datagram> &out, Gossip &to, const Endpoint &from, St
 
 TEST_SUITE("gossip")
 {
-	TEST_CASE("a new sample reaches all of 12 nodes within 1.5 s, in packets of at most 1400 bytes")
+	TEST_CASE("a new load after a quiet spell reaches all of 12 nodes within 0.5 s, in packets of at most 1400 bytes")
 	{
 		Lan lan(12, 4);
 		lan.run(3000ms);
@@ -235,7 +235,9 @@ TEST_SUITE("gossip")
 		REQUIRE(reached != SteadyTime{});
 		const auto took = std::chrono::duration_cast<milliseconds>(reached - changed);
 		MESSAGE("12 nodes: new load everywhere after " << took.count() << " ms (sample period 250 ms)");
-		CHECK(took <= 1500ms);
+		// Not a pace (750 ms here) later: at 12 nodes the turns leave
+		// loadBytes room for a new load to go to every peer at once.
+		CHECK(took <= 500ms);
 		CHECK(lan.maxDatagram <= wire::kMaxDatagram);
 
 		// Ages stay those of a live sample: under a second at every node.

@@ -94,6 +94,13 @@ public:
 	// The load for one peer whose paced turn it is: the newest, with a new
 	// sequence if a later measurement found it unchanged (a heartbeat).
 	std::vector<wire::Record> paced(SteadyTime now);
+	// Whether the load changed within @within and has not been announced
+	// (sent to every peer at once) since; announce() marks it so.
+	bool newLoad(SteadyTime now, std::chrono::milliseconds within) const noexcept
+	{
+		return changed_ > announced_ && now - changedAt_ <= within;
+	}
+	void announce() noexcept { announced_ = changed_; }
 	// The own client list as last originated, as CLIENTS records; empty
 	// before the first.
 	std::vector<wire::Record> clientParts() const;
@@ -129,7 +136,9 @@ private:
 	OwnNewsSettings settings_;
 	std::optional<wire::Sample> sample_;
 	SteadyTime sampleOrigin_{};
-	SteadyTime measured_{}; // the newest setSample, changed or not
+	SteadyTime measured_{};			    // the newest setSample, changed or not
+	std::uint64_t changed_ = 0, announced_ = 0; // sequences of the newest changed load, of the last announced
+	SteadyTime changedAt_{};
 	unsigned sampleTransmits_ = 0;
 	bool compact_ = false;		   // only its load changed: a Load carries it
 	std::uint64_t sampleSequence_ = 0; // of own samples
