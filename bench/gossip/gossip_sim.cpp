@@ -45,14 +45,21 @@ constexpr milliseconds kCrashPoll{ 10 };    // and the crashed server's liveness
 constexpr milliseconds kCrashGap{ 500 };    // between one crash detected everywhere and the next
 constexpr nanoseconds kMinDelay{ 200'000 }; // one-way LAN delay, uniform
 constexpr nanoseconds kMaxDelay{ 2'000'000 };
-constexpr std::uint32_t kSlots = 16;   // of every simulated distccd
-constexpr std::size_t kMaxNodes = 500; // below GossipConfig::maxPeers: every node knows every other
+constexpr std::uint32_t kSlots = 16;	// of every simulated distccd
+constexpr std::size_t kMaxNodes = 1000; // maxPeers and maxServers are raised to N: every node knows every other
+// Above this many nodes a delivery is looked at for its sender's own records
+// only (the simulated nodes believe no relay: no key, no --peer, so nothing
+// else in it can change), and ages are polled less often.
+constexpr std::size_t kLargeNodes = 200;
+constexpr milliseconds kLargeAgePoll{ 500 };
+constexpr milliseconds kJoinAfter{ 2000 }; // into the window, the joining server starts
 
 // The goal the gossip defaults are tuned for: printed next to the numbers,
 // never asserted.
-constexpr double kGoalBytes = 2000.0;  // per second per node
-constexpr double kGoalAgeMs = 1000.0;  // median sample age
-constexpr double kGoalDeadMs = 5000.0; // crashed server dead at every node
+constexpr double kGoalBytes = 2000.0; // per second per node
+constexpr double kGoalAgeMs = 1000.0; // median sample age
+constexpr double kGoalAgeP99Ms = 2000.0;
+constexpr double kGoalDeadMs = 3500.0; // crashed server dead at every node (issue 20)
 
 // A broken invariant of the harness or of what gossip sent: exit 1.
 class InternalError final : public std::runtime_error
@@ -151,6 +158,9 @@ struct Setup {
 	// Servers say which clients run their jobs (CLIENTS) and clients their
 	// local jobs (LOCAL_JOBS); false: neither, as before issue 19.
 	bool clientJobs = true;
+	// The last server is down until kJoinAfter into the window: how long
+	// until 99.9 % and all of the live nodes hold its sample.
+	bool join = false;
 };
 
 struct Result {
@@ -173,6 +183,8 @@ struct Result {
 	std::uint64_t rateLimited = 0;
 	std::size_t maxDatagram = 0;
 	double wallSeconds = 0.0;
+	// With Setup::join: from its start until 99.9 % / all of the others hold its sample.
+	std::optional<double> join999, joinAll;
 };
 
 class Simulation final
@@ -190,7 +202,8 @@ private:
 		WindowStart,
 		AgePoll,
 		Crash,
-		CrashPoll
+		CrashPoll,
+		Join
 	};
 	struct Event {
 		SteadyTime at;
@@ -247,6 +260,7 @@ private:
 	void crashPoll();
 	void send(std::size_t from, std::vector<Datagram> out);
 	void observe(std::size_t i);
+	void observeServer(std::size_t i, std::size_t s);
 	void checkAlarms(std::size_t i);
 	void settle(std::size_t server);
 	View &view(std::size_t node, std::size_t server) { return views_[node * setup_.servers + server]; }
@@ -287,17 +301,29 @@ private:
 	std::uint64_t fullStateBytes_ = 0;
 	std::uint64_t totalBytes_ = 0, totalPackets_ = 0; // the whole run, to check gossip's stats
 	std::size_t maxDatagram_ = 0;
+
+	std::optional<std::size_t> joiner_; // with Setup::join: the server that starts late
+	SteadyTime joinAt_{};
+	bool joined_ = false;
+	std::vector<bool> reached_; // which nodes hold the joiner's sample
+	std::size_t reachedCount_ = 0;
+	std::optional<double> join999_, joinAll_;
+	void join();
+	void reach(std::size_t i);
 };
 
 Simulation::Simulation(const Setup &setup)
 	: setup_(setup), rng_(setup.seed), nodes_(setup.nodes), views_(setup.nodes * setup.servers),
 	  changes_(setup.servers), suspectAt_(setup.nodes), deadAt_(setup.nodes)
 {
+	if (setup_.join)
+		joiner_ = setup_.servers - 1;
 	for (std::size_t s = 0; s < setup_.servers; ++s)
-		victims_.push_back(s);
+		if (s != joiner_)
+			victims_.push_back(s);
 	std::shuffle(victims_.begin(), victims_.end(), rng_);
 	// Someone must be left to notice.
-	victims_.resize(std::min({ setup_.crashes, setup_.servers, setup_.nodes - 1 }));
+	victims_.resize(std::min({ setup_.crashes, victims_.size(), setup_.nodes - 1 }));
 	crashLimit_ = std::max<nanoseconds>(15s, 3 * setup_.gossip.deadAfter);
 	upCount_ = nodes_.size();
 	for (std::size_t i = 0; i < nodes_.size(); ++i)
@@ -311,6 +337,10 @@ Simulation::Simulation(const Setup &setup)
 	for (std::size_t i = 0; i < nodes_.size(); ++i) {
 		Node &node = nodes_[i];
 		GossipConfig config = setup_.gossip;
+		// Every node knows every other, and which address speaks for each
+		// (the peer table keeps as many such claims as servers).
+		config.maxPeers = std::max(config.maxPeers, setup_.nodes);
+		config.maxServers = std::max(config.maxServers, setup_.nodes);
 		config.node = idOf(i);
 		config.incarnation = 1;
 		config.seed = setup_.seed * 7919 + i;
@@ -330,6 +360,12 @@ Simulation::Simulation(const Setup &setup)
 			if (setup_.scenario.changeRate > 0)
 				schedule(kStart + exponential(setup_.scenario.changeRate), Kind::LoadChange, i);
 		}
+	}
+	if (joiner_) {
+		nodes_[*joiner_].up = false;
+		--upCount_;
+		reached_.assign(nodes_.size(), false);
+		schedule(kStart + kWarmup + kJoinAfter, Kind::Join, *joiner_);
 	}
 	windowEnd_ = kStart + kWarmup + setup_.window;
 	schedule(kStart + kWarmup, Kind::WindowStart, 0);
@@ -380,6 +416,9 @@ Result Simulation::run()
 			break;
 		case Kind::CrashPoll:
 			crashPoll();
+			break;
+		case Kind::Join:
+			join();
 			break;
 		}
 	}
@@ -522,39 +561,74 @@ void Simulation::deliver(std::size_t slot)
 	// A silence can only end with a datagram: look at it just before.
 	checkAlarms(f.to);
 	auto out = to.gossip->receive(endpointOf(f.from), f.bytes, now_);
-	observe(f.to);
+	if (setup_.nodes > kLargeNodes) {
+		if (f.from < setup_.servers)
+			observeServer(f.to, f.from);
+	} else {
+		observe(f.to);
+	}
+	if (joined_ && !reached_[f.to])
+		reach(f.to);
 	send(f.to, std::move(out));
 }
 
 void Simulation::observe(std::size_t i)
 {
-	Gossip &gossip = *nodes_[i].gossip;
-	for (std::size_t s = 0; s < setup_.servers; ++s) {
-		if (s == i)
+	for (std::size_t s = 0; s < setup_.servers; ++s)
+		if (s != i)
+			observeServer(i, s);
+}
+
+void Simulation::observeServer(std::size_t i, std::size_t s)
+{
+	const auto held = nodes_[i].gossip->server(idOf(s), now_);
+	if (!held)
+		return;
+	View &v = view(i, s);
+	const std::uint64_t inc = held->sample.incarnation, seq = held->sample.sequence;
+	if (v.known && atLeast(v.incarnation, v.sequence, inc, seq))
+		return;
+	if (v.known && alarmsOn_ && nodes_[s].up)
+		worstAge_ = std::max(worstAge_, now_ - v.origin);
+	bool any = false;
+	for (Change &c : changes_[s]) {
+		if (c.done || (v.known && atLeast(v.incarnation, v.sequence, c.incarnation, c.sequence)))
 			continue;
-		const auto held = gossip.server(idOf(s), now_);
-		if (!held)
+		if (!atLeast(inc, seq, c.incarnation, c.sequence))
 			continue;
-		View &v = view(i, s);
-		const std::uint64_t inc = held->sample.incarnation, seq = held->sample.sequence;
-		if (v.known && atLeast(v.incarnation, v.sequence, inc, seq))
-			continue;
-		if (v.known && alarmsOn_ && nodes_[s].up)
-			worstAge_ = std::max(worstAge_, now_ - v.origin);
-		bool any = false;
-		for (Change &c : changes_[s]) {
-			if (c.done || (v.known && atLeast(v.incarnation, v.sequence, c.incarnation, c.sequence)))
-				continue;
-			if (!atLeast(inc, seq, c.incarnation, c.sequence))
-				continue;
-			++c.reached;
-			c.last = now_;
-			any = true;
-		}
-		v = View{ inc, seq, now_ - held->age, true, false, false };
-		if (any)
-			settle(s);
+		++c.reached;
+		c.last = now_;
+		any = true;
 	}
+	v = View{ inc, seq, now_ - held->age, true, false, false };
+	if (any)
+		settle(s);
+}
+
+void Simulation::join()
+{
+	Node &node = nodes_[*joiner_];
+	node.up = true;
+	++upCount_;
+	joined_ = true;
+	joinAt_ = now_;
+	schedule(now_, Kind::Sample, *joiner_);
+	schedule(now_, Kind::Tick, *joiner_);
+}
+
+void Simulation::reach(std::size_t i)
+{
+	if (i == *joiner_ || !nodes_[*joiner_].gossip->server(idOf(*joiner_), now_) ||
+	    !nodes_[i].gossip->server(idOf(*joiner_), now_))
+		return;
+	reached_[i] = true;
+	++reachedCount_;
+	const std::size_t others = upCount_ - 1;
+	const double took = toMs(now_ - joinAt_);
+	if (!join999_ && static_cast<double>(reachedCount_) >= std::ceil(0.999 * static_cast<double>(others)))
+		join999_ = took;
+	if (!joinAll_ && reachedCount_ >= others)
+		joinAll_ = took;
 }
 
 void Simulation::settle(std::size_t server)
@@ -611,7 +685,7 @@ void Simulation::agePoll()
 			continue;
 		const Gossip &gossip = *nodes_[i].gossip;
 		for (std::size_t s = 0; s < setup_.servers; ++s) {
-			if (s == i)
+			if (s == i || (s == joiner_ && !joined_))
 				continue;
 			if (const auto held = gossip.server(idOf(s), now_))
 				ages_.add(held->age);
@@ -620,8 +694,9 @@ void Simulation::agePoll()
 		}
 		checkAlarms(i);
 	}
-	if (now_ + kAgePoll < windowEnd_)
-		schedule(now_ + kAgePoll, Kind::AgePoll, 0);
+	const milliseconds poll = setup_.nodes > kLargeNodes ? kLargeAgePoll : kAgePoll;
+	if (now_ + poll < windowEnd_)
+		schedule(now_ + poll, Kind::AgePoll, 0);
 }
 
 void Simulation::crash()
@@ -729,6 +804,8 @@ Result Simulation::collect()
 	r.falseSuspect = falseSuspect_;
 	r.falseDead = falseDead_;
 	r.maxDatagram = maxDatagram_;
+	r.join999 = join999_;
+	r.joinAll = joinAll_;
 	return r;
 }
 
@@ -744,6 +821,7 @@ struct Options {
 	GossipConfig gossip;
 	std::uint64_t seed = 1;
 	bool clientJobs = true;
+	bool join = false;
 };
 
 const std::vector<Scenario> &namedScenarios()
@@ -777,13 +855,15 @@ void usage(std::FILE *out)
 		"  --news-transmits=N      GossipConfig::newsTransmits\n"
 		"  --push-pull=MS          GossipConfig::pushPullInterval\n"
 		"  --heartbeat-interval=MS GossipConfig::heartbeatInterval\n"
-		"  --load-transmits=N      GossipConfig::loadTransmits\n"
+		"  --load-pace=MS          GossipConfig::loadPace\n"
 		"  --seed=N                of the simulation [1]\n"
 		"  --no-client-jobs        servers do not say who runs their jobs, nor clients\n"
 		"                          their local jobs (the traffic before issue 19)\n"
 		"  --clients-interval=MS   GossipConfig::clientsInterval\n"
 		"  --clients-transmits=N   GossipConfig::clientsTransmits\n"
 		"  --no-relay-jobs         GossipConfig::relayJobs false\n"
+		"  --join                  the last server starts 2 s into the window: time until\n"
+		"                          99.9 % and all of the others hold its sample\n"
 		"  -h, --help              show this help and exit\n"
 		"\n"
 		"Exits 0 whatever the numbers, 1 on an internal error, 2 on a usage error.\n",
@@ -817,12 +897,13 @@ Options parse(int argc, char **argv)
 		OptFanout,
 		OptPushPull,
 		OptHeartbeatInterval,
-		OptLoadTransmits,
+		OptLoadPace,
 		OptSeed,
 		OptNoClientJobs,
 		OptClientsInterval,
 		OptClientsTransmits,
 		OptNoRelayJobs,
+		OptJoin,
 	};
 	static const option longOptions[] = {
 		{ "nodes", required_argument, nullptr, OptNodes },
@@ -837,12 +918,13 @@ Options parse(int argc, char **argv)
 		{ "news-transmits", required_argument, nullptr, OptFanout },
 		{ "push-pull", required_argument, nullptr, OptPushPull },
 		{ "heartbeat-interval", required_argument, nullptr, OptHeartbeatInterval },
-		{ "load-transmits", required_argument, nullptr, OptLoadTransmits },
+		{ "load-pace", required_argument, nullptr, OptLoadPace },
 		{ "seed", required_argument, nullptr, OptSeed },
 		{ "no-client-jobs", no_argument, nullptr, OptNoClientJobs },
 		{ "clients-interval", required_argument, nullptr, OptClientsInterval },
 		{ "clients-transmits", required_argument, nullptr, OptClientsTransmits },
 		{ "no-relay-jobs", no_argument, nullptr, OptNoRelayJobs },
+		{ "join", no_argument, nullptr, OptJoin },
 		{ "help", no_argument, nullptr, 'h' },
 		{ nullptr, 0, nullptr, 0 },
 	};
@@ -901,8 +983,9 @@ Options parse(int argc, char **argv)
 		case OptHeartbeatInterval:
 			o.gossip.heartbeatInterval = ms("--heartbeat-interval");
 			break;
-		case OptLoadTransmits:
-			o.gossip.loadTransmits = static_cast<unsigned>(cli.integer("--load-transmits", optarg, 1, 1000));
+		case OptLoadPace:
+			o.gossip.loadPace = ms("--load-pace");
+			o.gossip.minLoadPace = std::min(o.gossip.minLoadPace, o.gossip.loadPace);
 			break;
 		case OptSeed:
 			o.seed = static_cast<std::uint64_t>(cli.integer("--seed", optarg, 0, INT64_MAX));
@@ -918,6 +1001,9 @@ Options parse(int argc, char **argv)
 			break;
 		case OptNoRelayJobs:
 			o.gossip.relayJobs = false;
+			break;
+		case OptJoin:
+			o.join = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -952,6 +1038,11 @@ std::string seconds(std::optional<double> ms)
 	return ms ? fmt::format("{:.2f} s", *ms / 1000.0) : std::string("-");
 }
 
+std::string precise(std::optional<double> ms)
+{
+	return ms ? fmt::format("{:.3f} s", *ms / 1000.0) : std::string("never");
+}
+
 // The slowest of the crashes; empty if one was not seen everywhere.
 std::optional<double> worst(const std::vector<std::optional<double>> &trials)
 {
@@ -983,9 +1074,9 @@ void printHeader(const Options &o)
 {
 	const GossipConfig &g = o.gossip;
 	fmt::print("gossip-sim: dmdns::Gossip on a simulated LAN, virtual clock (no sockets, no sleeping)\n");
-	fmt::print("gossip: period {} ms, own news to every peer, news transmits {}, load transmits {}, heartbeat "
-		   "interval {} ms, push-pull {} ms, suspect after {} ms, dead after {} ms\n",
-		   g.period.count(), g.newsTransmits, g.loadTransmits, g.heartbeatInterval.count(),
+	fmt::print("gossip: period {} ms, own news to every peer, news transmits {}, load paced per peer every {} ms, "
+		   "hello interval {} ms, push-pull {} ms (trusted relays only), suspect after {} ms, dead after {} ms\n",
+		   g.period.count(), g.newsTransmits, g.loadPace.count(), g.heartbeatInterval.count(),
 		   g.pushPullInterval.count(), g.suspectAfter.count(), g.deadAfter.count());
 	fmt::print("harness: every node peers with every other; servers sample every {} ms, load a random walk "
 		   "over 0-{} running; delivery 0.2-2 ms; {} s warm-up, {} s measured, then {} servers crash one "
@@ -1037,6 +1128,9 @@ void printSummary(const Setup &s, const Result &r)
 		notes += fmt::format("; {} polls found a server not yet heard of", r.ageMissing);
 	if (r.rateLimited)
 		notes += fmt::format("; {} datagrams rate-limited", r.rateLimited);
+	if (s.join)
+		notes += fmt::format("; a new server reached 99.9 % of the nodes after {}, all after {}", precise(r.join999),
+				     precise(r.joinAll));
 	auto crash = [&](const std::vector<std::optional<double>> &trials) {
 		const auto w = worst(trials);
 		return w ? seconds(w) : fmt::format("not within {:.0f} s", r.crashLimit / 1000);
@@ -1045,12 +1139,12 @@ void printSummary(const Setup &s, const Result &r)
 	fmt::print("summary N={} S={} {}: {:.0f} B/s/node (max {:.0f}), {:.1f} pkt/s/node; age p50 {}, p99 {}; "
 		   "change everywhere p50 {}, p99 {}; {} crashes: suspect everywhere within {}, dead everywhere "
 		   "within {} (median {}); false suspect {}, dead {}{} | goal <2000 B/s {}, age p50 <=1 s {}, "
-		   "dead <=5 s {} (largest datagram {} B, wall {:.1f} s)\n",
+		   "p99 <=2 s {}, dead <=3.5 s {} (largest datagram {} B, wall {:.1f} s)\n",
 		   s.nodes, s.servers, s.scenario.name, r.bytesMean, r.bytesMax, r.packetsMean, seconds(r.ageP50),
 		   seconds(r.ageP99), seconds(r.spreadP50), seconds(r.spreadP99), r.deadAll.size(),
 		   crash(r.suspectAll), crash(r.deadAll), seconds(median(r.deadAll)), r.falseSuspect, r.falseDead,
 		   notes, verdict(r.bytesMean < kGoalBytes), verdict(r.ageP50 && *r.ageP50 <= kGoalAgeMs),
-		   verdict(dead && *dead <= kGoalDeadMs), r.maxDatagram, r.wallSeconds);
+		   verdict(r.ageP99 && *r.ageP99 <= kGoalAgeP99Ms), verdict(dead && *dead <= kGoalDeadMs), r.maxDatagram, r.wallSeconds);
 }
 
 int run(int argc, char **argv)
@@ -1082,6 +1176,7 @@ int run(int argc, char **argv)
 			setup.crashes = o.crashes;
 			setup.seed = o.seed * 1'000'003 + n * 1009 + s * 31 + k;
 			setup.clientJobs = o.clientJobs;
+			setup.join = o.join;
 			Simulation sim(setup);
 			const Result r = sim.run();
 			printRow(setup, r);

@@ -45,14 +45,29 @@ struct GossipConfig {
 
 	std::chrono::milliseconds period{ 200 };
 	// A new own Sample (new capacity, state or incarnation), demand or
-	// reservation goes to every peer in this many rounds; a Load (new load
-	// or heartbeat) in loadTransmits. The next heartbeat follows within
-	// heartbeatInterval anyway, and push-pull repairs the gaps.
+	// reservation goes to every peer in this many rounds.
 	unsigned newsTransmits = 2;
-	unsigned loadTransmits = 1;
-	// An unchanged load is originated again (a heartbeat) only this often,
-	// however often the server samples; a change goes out at once.
+	// The load is paced per peer instead (docs/protocol.md, Cost): each
+	// peer gets a server's newest load once a loadPace, on a phase of its
+	// own, changed or not (unchanged, it is a heartbeat as of the last
+	// measurement). That bounds what a server costs each peer whatever its
+	// load does, keeps every peer's copy at most loadPace (plus one
+	// sampling period) old, and gives liveness its heartbeat: a lost one
+	// leaves a silence of 2 x loadPace, past suspectAfter, which a probe
+	// ends.
+	// At few peers the pace is quicker, down to minLoadPace, as long as
+	// a server's turns cost all its peers together about loadBytes a
+	// second at most; what the turns leave of it lets a new load go to
+	// every peer at once (at few peers: a build starting on an idle server
+	// is seen within a round, not a pace).
+	std::chrono::milliseconds loadPace{ 1500 };
+	std::chrono::milliseconds minLoadPace{ 750 };
+	std::size_t loadBytes = 1000;
+	// A peer not heard yet is asked every heartbeatInterval (doubling), and
+	// a --peer pulled as often.
 	std::chrono::milliseconds heartbeatInterval{ 1000 };
+	// Anti-entropy with one random peer this node believes as a relay (a
+	// --peer, or any with a key): a full state from any other is of no use.
 	std::chrono::milliseconds pushPullInterval{ 2000 };
 
 	std::chrono::milliseconds suspectAfter{ 2500 };
@@ -117,8 +132,8 @@ struct GossipConfig {
 	SpeedPolicy speedPolicy;
 
 	// Who runs jobs where (CLIENTS, LOCAL_JOBS): a server's changed client
-	// list goes out at most every clientsInterval, a changed list or local
-	// jobs in clientsTransmits rounds; a client's unchanged local jobs are
+	// list goes out at most every clientsInterval (see clientsBytes), a
+	// client's changed local jobs in clientsTransmits rounds; a client's unchanged local jobs are
 	// said again every localJobsRefresh and forgotten elsewhere after
 	// forgetAfter without a word. A node's own list goes in its full-state
 	// answers too (not in requests), others' lists and local jobs only
@@ -127,8 +142,12 @@ struct GossipConfig {
 	// node hears each server first hand, so nothing needs relaying. At
 	// most maxDemands clients' local jobs are kept, and maxServers lists.
 	std::chrono::milliseconds clientsInterval{ 10000 };
-	std::chrono::milliseconds localJobsRefresh{ 20000 };
+	std::chrono::milliseconds localJobsRefresh{ 30000 };
 	unsigned clientsTransmits = 1;
+	// A changed list rides on each peer's paced turn, at most every
+	// clientsInterval, and at many peers less often: all the peers together
+	// get about clientsBytes a second of this node's lists at most.
+	std::size_t clientsBytes = 300;
 	bool relayJobs = false;
 
 	// Authentication, provided by the adapter that holds the key (e.g.
@@ -368,6 +387,10 @@ private:
 	SteadyTime nextRound_{};
 	SteadyTime nextPushPull_{};
 	bool started_ = false;
+	// Bytes of loadBytes the paced turns left unspent, up to one burst
+	// (a new load to every peer at once), and when last counted.
+	double spare_ = 0.0;
+	std::optional<SteadyTime> spareAt_;
 
 	gossip::OwnNews own_;
 	gossip::Packer packer_;

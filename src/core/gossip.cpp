@@ -31,8 +31,7 @@ LoadSample GossipServer::load() const
 
 Gossip::Gossip(GossipConfig config)
 	: config_(std::move(config)), incarnation_(config_.incarnation), rng_(config_.seed),
-	  own_({ config_.node, config_.incarnation, config_.newsTransmits, config_.loadTransmits,
-		 config_.heartbeatInterval, config_.demandRefresh, config_.reservationTtl, config_.maxReservations,
+	  own_({ config_.node, config_.incarnation, config_.newsTransmits, config_.demandRefresh, config_.reservationTtl, config_.maxReservations,
 		 config_.speedRefresh, config_.speedPerRound, config_.speedInState, config_.maxServers,
 		 config_.clientsInterval, config_.localJobsRefresh, config_.clientsTransmits }),
 	  packer_({ config_.node, config_.incarnation, config_.maxDatagram, config_.minRequest, config_.sign }),
@@ -50,9 +49,10 @@ Gossip::Gossip(GossipConfig config)
 		throw std::invalid_argument("gossip node id 0");
 	if (config_.incarnation >= wire::kMaxCounter)
 		throw std::invalid_argument("gossip incarnation absurd");
-	if (config_.period <= milliseconds::zero() || config_.pushPullInterval <= milliseconds::zero())
+	if (config_.period <= milliseconds::zero() || config_.pushPullInterval <= milliseconds::zero() ||
+	    config_.minLoadPace <= milliseconds::zero() || config_.minLoadPace > config_.loadPace)
 		throw std::invalid_argument("gossip periods must be positive");
-	if (config_.newsTransmits == 0 || config_.loadTransmits == 0)
+	if (config_.newsTransmits == 0)
 		throw std::invalid_argument("gossip news must be sent at least once");
 	if (config_.suspectAfter > config_.deadAfter)
 		throw std::invalid_argument("gossip suspectAfter beyond deadAfter");
@@ -272,14 +272,78 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 		if (nextRound_ <= now)
 			nextRound_ = now + config_.period;
 		// Own news only, first hand, to every peer the caller gave that
-		// answers: each learns of this node from this node.
+		// answers: each learns of this node from this node. The load
+		// rides on each peer's own paced turn (loadPace), and the client
+		// list on some of them.
 		const std::vector<wire::Record> news = own_.round(now);
-		if (!news.empty()) {
-			const std::vector<std::vector<std::uint8_t>> datagrams = packer_.pack(news, 0);
-			for (const gossip::Peer &p : peers_.all())
-				if (!p.learnt && heard(p))
-					for (const auto &bytes : datagrams)
-						out.push_back({ p.endpoint, bytes });
+		const std::vector<std::vector<std::uint8_t>> datagrams =
+			news.empty() ? std::vector<std::vector<std::uint8_t>>{} : packer_.pack(news, 0);
+		std::size_t listeners = 0;
+		for (const gossip::Peer &p : peers_.all())
+			listeners += !p.learnt && heard(p);
+		const std::vector<wire::Record> list = own_.clientParts();
+		std::size_t listBytes = 0;
+		for (const wire::Record &r : list)
+			listBytes += wire::encodedSize(r);
+		// At many peers a list goes to each less often, so that all of
+		// them together get about clientsBytes a second.
+		const auto listEvery =
+			std::max<milliseconds>(config_.clientsInterval,
+					       milliseconds(listeners * listBytes * 1000 / std::max<std::size_t>(config_.clientsBytes, 1)));
+		// A paced turn is a header and a Load, about.
+		constexpr std::size_t kTurnBytes = wire::kHeaderSize + 2 + wire::kLoadSize;
+		const auto pace = std::clamp<milliseconds>(
+			milliseconds(listeners * kTurnBytes * 1000 / std::max<std::size_t>(config_.loadBytes, 1)),
+			config_.minLoadPace, config_.loadPace);
+		// What the turns leave of loadBytes builds up, to one burst at
+		// most: a new load goes to every peer at once while it lasts (at
+		// few peers; at many the turns take the whole budget).
+		const double burstBytes = static_cast<double>(listeners * kTurnBytes);
+		const double turnsRate = burstBytes * 1000.0 / static_cast<double>(pace.count());
+		if (spareAt_)
+			spare_ = std::min(burstBytes, spare_ + std::max(0.0, static_cast<double>(config_.loadBytes) - turnsRate) *
+								       std::chrono::duration<double>(now - *spareAt_).count());
+		spareAt_ = now;
+		bool burst = false;
+		if (listeners > 0 && own_.newLoad(now, config_.period) && spare_ >= burstBytes) {
+			spare_ -= burstBytes;
+			own_.announce();
+			burst = true;
+		}
+		const std::uint64_t listSequence = own_.clientsSequence();
+		std::vector<wire::Record> paced;
+		for (gossip::Peer &p : peers_.all()) {
+			if (p.learnt || !heard(p))
+				continue;
+			if (!p.paced) {
+				// A phase of its own, so that a server's turns spread
+				// over the pace instead of bursting.
+				std::uniform_int_distribution<std::int64_t> phase(0, pace.count() - 1);
+				p.paced = now + milliseconds(phase(rng_));
+			}
+			const bool due = now >= *p.paced;
+			if (!due && !burst) {
+				for (const auto &bytes : datagrams)
+					out.push_back({ p.endpoint, bytes });
+				continue;
+			}
+			if (due) {
+				*p.paced += pace;
+				if (*p.paced <= now)
+					*p.paced = now + pace;
+			}
+			paced = news;
+			for (wire::Record &r : own_.paced(now))
+				paced.push_back(std::move(r));
+			if (due && listSequence != 0 && p.listSent != listSequence &&
+			    (!p.listAt || now - *p.listAt >= listEvery)) {
+				paced.insert(paced.end(), list.begin(), list.end());
+				p.listSent = listSequence;
+				p.listAt = now;
+			}
+			if (!paced.empty())
+				for (auto &bytes : packer_.pack(paced, 0))
+					out.push_back({ p.endpoint, std::move(bytes) });
 		}
 	}
 
@@ -300,9 +364,11 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 			continue;
 		}
 		// A suspect that is also a peer is asked directly (as SWIM probes):
-		// alive, it answers with its own fresh sample; crashed, it stays silent.
+		// alive, it answers with its own fresh sample; crashed, it stays
+		// silent. Twice before it would be dead: a lost paced turn makes a
+		// suspect, and a lost probe should not make it dead.
 		if (p.node != 0 && liveness(p.node, now) == Liveness::Suspect &&
-		    (!p.probed || now - *p.probed >= config_.suspectAfter)) {
+		    (!p.probed || now - *p.probed >= (config_.deadAfter - config_.suspectAfter) / 2)) {
 			p.probed = now;
 			for (Datagram &d : request(p.endpoint, now))
 				out.push_back(std::move(d));
@@ -317,12 +383,15 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 		}
 	}
 
-	// Anti-entropy: one random peer that answers is asked for its state.
+	// Anti-entropy: one random peer that answers, and whose word on others
+	// this node believes (any with a key, else a --peer), is asked for its
+	// state. Without a key the rest repair nothing by it: what a server
+	// says of itself reaches every peer first hand on its paced turns.
 	if (now >= nextPushPull_) {
 		nextPushPull_ = now + config_.pushPullInterval;
 		std::vector<const gossip::Peer *> ready;
 		for (const gossip::Peer &p : peers_.all())
-			if (!p.learnt && heard(p))
+			if (!p.learnt && heard(p) && (config_.verify || p.pull))
 				ready.push_back(&p);
 		if (!ready.empty()) {
 			std::uniform_int_distribution<std::size_t> pick(0, ready.size() - 1);

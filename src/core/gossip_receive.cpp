@@ -291,8 +291,12 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 		++stats_.cookieAnswers;
 		return out;
 	}
-	// Once per half interval, since a request may arrive over several paths.
-	if (peer.replied && now - *peer.replied < config_.pushPullInterval / 2) {
+	// Others' records only where the asker believes them: with a key, or
+	// for a peer that found us itself (a --peer, or one mDNS does not
+	// show us); one we found ourselves hears every server first hand. And
+	// once per half interval, since a request may arrive over several paths.
+	if ((!config_.verify && !peer.learnt && !peer.pull) ||
+	    (peer.replied && now - *peer.replied < config_.pushPullInterval / 2)) {
 		// Still answer with our own word: it may be a probe.
 		for (auto &bytes : packer_.pack(own_.state(now, false), 0))
 			out.push_back({ source.from, std::move(bytes) });

@@ -74,28 +74,51 @@ void OwnNews::setSample(wire::Sample sample, SteadyTime now)
 	sample.ageMs = 0;
 	if (std::string why = wire::validate(sample); !why.empty())
 		throw std::invalid_argument("own gossip sample: " + why);
-	const bool heartbeat = sample_ && sameLoad(*sample_, sample);
-	if (heartbeat && now - sampleOrigin_ < settings_.heartbeatInterval)
-		return;
-	sample.sequence = bump(sampleSequence_);
+	measured_ = now;
+	if (sample_ && sameLoad(*sample_, sample))
+		return; // the load as sent still holds: paced() restamps it when due
 	if (sample_ && sameCapacity(*sample_, sample)) {
-		// New load or a heartbeat: what a Load record can carry, once the
-		// full Sample went out its number of times.
-		if (heartbeat)
-			sample.runnable = sample_->runnable;
+		// A new load: it waits for each peer's paced turn (paced()), as a
+		// Load once the full Sample went out its number of times.
+		sample.sequence = bump(sampleSequence_);
 		sample.runnable = loadRunnable(sample.runnable);
-		const bool spread = compact_ || sampleTransmits_ == 0;
 		sample_ = sample;
 		sampleOrigin_ = now;
-		compact_ = spread;
-		sampleTransmits_ = spread ? settings_.loadTransmits
-					  : std::max(sampleTransmits_, settings_.loadTransmits);
+		changed_ = sample.sequence;
+		changedAt_ = now;
+		compact_ = compact_ || sampleTransmits_ == 0;
 		return;
 	}
+	sample.sequence = bump(sampleSequence_);
 	sample_ = sample;
 	sampleOrigin_ = now;
 	compact_ = false;
 	sampleTransmits_ = settings_.newsTransmits;
+}
+
+std::vector<wire::Record> OwnNews::paced(SteadyTime now)
+{
+	std::vector<wire::Record> out;
+	if (!sample_)
+		return out;
+	// The newest measurement that found the load unchanged makes it a
+	// heartbeat: a new sequence, as of that measurement (never later, so
+	// the age is honest; at most one per setSample, below the pace
+	// receivers believe).
+	if (measured_ > sampleOrigin_) {
+		sample_->sequence = bump(sampleSequence_);
+		sampleOrigin_ = measured_;
+	}
+	if (compact_ && ageMs(sampleOrigin_, now) <= wire::kMaxLoadAgeMs && sampleSequence_ <= UINT32_MAX) {
+		out.push_back(wire::Load{ settings_.node, static_cast<std::uint16_t>(settings_.incarnation & 0xffff),
+					  static_cast<std::uint32_t>(sample_->sequence), ageMs(sampleOrigin_, now),
+					  sample_->running, sample_->runnable });
+	} else {
+		out.push_back(*sampleAt(now));
+		if (const auto p = profile())
+			out.push_back(*p);
+	}
+	return out;
 }
 
 void OwnNews::setProfile(std::uint64_t digest, SteadyTime now)
@@ -189,10 +212,20 @@ void OwnNews::refute(const wire::Record &record, SteadyTime now)
 	// Saying its own word again at once is refutation enough, for an equal
 	// incarnation too; the run keeps its one incarnation (the TXT record
 	// carries the same), and no claim makes a counter jump.
+	// Copies of its own word that others hold are no claim: every full
+	// state carries one, with the age its holder adds. Refuting those
+	// would bump the sequence with every answer heard, faster than
+	// receivers believe a server can sample, until they refuse its word.
 	if (const auto *sample = std::get_if<wire::Sample>(&record)) {
-		if (*sample == *sample_)
+		wire::Sample copy = *sample;
+		copy.ageMs = sample_->ageMs;
+		if (copy.incarnation < sample_->incarnation || copy == *sample_ ||
+		    (copy.incarnation == sample_->incarnation && copy.sequence < sample_->sequence))
 			return;
-	} else if (!std::holds_alternative<wire::Leave>(record)) {
+	} else if (const auto *leave = std::get_if<wire::Leave>(&record)) {
+		if (leave->incarnation < sample_->incarnation)
+			return;
+	} else {
 		return;
 	}
 	sample_->sequence = bump(sampleSequence_);
@@ -237,17 +270,14 @@ void OwnNews::expire(SteadyTime now)
 std::vector<wire::Record> OwnNews::round(SteadyTime now)
 {
 	std::vector<wire::Record> news;
-	if (sample_ && sampleTransmits_) {
+	// A new run, capacity, state or profile goes to every peer at once
+	// (the full Sample); loads and heartbeats go paced (paced()).
+	if (sample_ && sampleTransmits_ && !compact_) {
 		--sampleTransmits_;
-		if (compact_ && ageMs(sampleOrigin_, now) <= wire::kMaxLoadAgeMs && sampleSequence_ <= UINT32_MAX)
-			news.push_back(wire::Load{ settings_.node, static_cast<std::uint16_t>(settings_.incarnation & 0xffff),
-						   static_cast<std::uint32_t>(sample_->sequence), ageMs(sampleOrigin_, now),
-						   sample_->running, sample_->runnable });
-		else {
-			news.push_back(*sampleAt(now));
-			if (const auto p = profile())
-				news.push_back(*p);
-		}
+		news.push_back(*sampleAt(now));
+		if (const auto p = profile())
+			news.push_back(*p);
+		compact_ = sampleTransmits_ == 0;
 	}
 	if (demand_ && demand_->transmits) {
 		--demand_->transmits;
@@ -279,13 +309,7 @@ void OwnNews::jobsRound(std::vector<wire::Record> &news, SteadyTime now)
 			clients_->incarnation = settings_.incarnation;
 			clients_->sequence = bump(clientsSequence_);
 			clientsOrigin_ = now;
-			clientsTransmits_ = settings_.clientsTransmits;
 		}
-	}
-	if (clients_ && clientsTransmits_) {
-		--clientsTransmits_;
-		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
-			news.push_back(std::move(part));
 	}
 	if (localWanted_) {
 		if (!local_ || std::get<wire::LocalJobs>(local_->record).jobs != *localWanted_) {
@@ -334,6 +358,15 @@ void OwnNews::speedRound(std::vector<wire::Record> &news, SteadyTime now)
 		speedCursor_ = start->first;
 		++sent;
 	}
+}
+
+std::vector<wire::Record> OwnNews::clientParts() const
+{
+	std::vector<wire::Record> out;
+	if (clients_)
+		for (wire::Clients &part : JobsTable::parts(settings_.node, *clients_))
+			out.push_back(std::move(part));
+	return out;
 }
 
 std::vector<wire::Record> OwnNews::state(SteadyTime now, bool list, bool local) const

@@ -24,8 +24,16 @@ bool PeerTable::makeRoom(bool learnt)
 	if (learnt && !victim->learnt)
 		return false;
 	peers_.erase(victim);
+	reindex();
 	++evicted_;
 	return true;
+}
+
+void PeerTable::reindex()
+{
+	index_.clear();
+	for (std::size_t i = 0; i < peers_.size(); ++i)
+		index_.emplace(peers_[i].endpoint, i);
 }
 
 bool PeerTable::add(const Endpoint &endpoint, bool pull)
@@ -40,55 +48,78 @@ bool PeerTable::add(const Endpoint &endpoint, bool pull)
 	p.endpoint = endpoint;
 	p.pull = pull;
 	peers_.push_back(std::move(p));
+	index_.emplace(endpoint, peers_.size() - 1);
 	return true;
 }
 
 bool PeerTable::remove(const Endpoint &endpoint)
 {
-	return std::erase_if(peers_, [&](const Peer &p) { return p.endpoint == endpoint; }) > 0;
+	if (std::erase_if(peers_, [&](const Peer &p) { return p.endpoint == endpoint; }) == 0)
+		return false;
+	reindex();
+	return true;
 }
 
 Peer *PeerTable::find(const Endpoint &endpoint)
 {
-	for (Peer &p : peers_)
-		if (p.endpoint == endpoint)
-			return &p;
-	return nullptr;
+	const auto it = index_.find(endpoint);
+	return it == index_.end() ? nullptr : &peers_[it->second];
 }
 
 const Peer *PeerTable::find(const Endpoint &endpoint) const
 {
-	for (const Peer &p : peers_)
-		if (p.endpoint == endpoint)
-			return &p;
-	return nullptr;
+	const auto it = index_.find(endpoint);
+	return it == index_.end() ? nullptr : &peers_[it->second];
 }
 
 Peer *PeerTable::learn(const Endpoint &endpoint)
 {
 	// One learnt peer per address: a new port replaces the old one, so
 	// many ports of one host cannot crowd out the real peers.
-	std::erase_if(peers_, [&](const Peer &p) { return p.learnt && p.endpoint.address == endpoint.address; });
+	if (std::erase_if(peers_, [&](const Peer &p) { return p.learnt && p.endpoint.address == endpoint.address; }))
+		reindex();
 	if (!makeRoom(true))
 		return nullptr;
 	Peer p;
 	p.endpoint = endpoint;
 	p.learnt = true;
 	peers_.push_back(std::move(p));
+	index_.emplace(endpoint, peers_.size() - 1);
 	return &peers_.back();
 }
 
 void PeerTable::expire(SteadyTime now, std::chrono::milliseconds forget)
 {
-	std::erase_if(peers_, [&](const Peer &p) { return p.learnt && (!p.heard || now - *p.heard > forget); });
-	std::erase_if(claims_, [&](const auto &kv) { return now - kv.second.last > forget; });
+	if (std::erase_if(peers_, [&](const Peer &p) { return p.learnt && (!p.heard || now - *p.heard > forget); }))
+		reindex();
+	for (auto it = claims_.begin(); it != claims_.end();) {
+		if (now - it->second.last > forget) {
+			unindex(it->first, it->second.address);
+			it = claims_.erase(it);
+		} else {
+			++it;
+		}
+	}
+}
+
+void PeerTable::unindex(std::uint64_t node, const std::string &address)
+{
+	const auto [lo, hi] = claimants_.equal_range(address);
+	for (auto it = lo; it != hi; ++it)
+		if (it->second == node) {
+			claimants_.erase(it);
+			return;
+		}
 }
 
 void PeerTable::vouch(std::map<std::uint64_t, std::set<std::string>> addresses)
 {
 	vouched_ = std::move(addresses);
 	for (const auto &[node, set] : vouched_)
-		claims_.erase(node);
+		if (auto it = claims_.find(node); it != claims_.end()) {
+			unindex(node, it->second.address);
+			claims_.erase(it);
+		}
 }
 
 bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, SteadyTime now)
@@ -97,8 +128,10 @@ bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, Steady
 		return it->second.contains(address);
 	// A host is one node: an address that speaks for a live node cannot
 	// claim another, so one liar owns one id, not the table.
-	for (const auto &[other, claim] : claims_)
-		if (other != node && claim.address == address && now - claim.last <= silence_)
+	// (By address: a farm of a thousand nodes asks this for every datagram.)
+	const auto [lo, hi] = claimants_.equal_range(address);
+	for (auto c = lo; c != hi; ++c)
+		if (c->second != node && now - claims_.at(c->second).last <= silence_)
 			return false;
 	auto it = claims_.find(node);
 	if (it != claims_.end()) {
@@ -108,7 +141,9 @@ bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, Steady
 		}
 		if (now - it->second.last <= silence_)
 			return false; // another address speaks for it and is not silent
+		unindex(node, it->second.address);
 		it->second = Claim{ address, now };
+		claimants_.emplace(address, node);
 		return true;
 	}
 	if (claims_.size() >= maxNodes_) {
@@ -117,9 +152,11 @@ bool PeerTable::speaksFor(std::uint64_t node, const std::string &address, Steady
 		});
 		if (now - victim->second.last <= silence_)
 			return false; // every claim is live: no room for a newcomer
+		unindex(victim->first, victim->second.address);
 		claims_.erase(victim);
 	}
 	claims_.emplace(node, Claim{ address, now });
+	claimants_.emplace(address, node);
 	return true;
 }
 
@@ -134,10 +171,12 @@ std::optional<std::uint64_t> PeerTable::nodeAt(std::string_view address) const
 	for (const auto &[node, set] : vouched_)
 		if (set.contains(std::string(address)))
 			return node;
-	for (const auto &[node, claim] : claims_)
-		if (claim.address == address)
-			return node;
-	return std::nullopt;
+	std::optional<std::uint64_t> first;
+	const auto [lo, hi] = claimants_.equal_range(std::string(address));
+	for (auto c = lo; c != hi; ++c)
+		if (!first || c->second < *first)
+			first = c->second;
+	return first;
 }
 
 } // namespace dmdns::gossip

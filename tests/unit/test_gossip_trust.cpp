@@ -350,6 +350,34 @@ TEST_SUITE("gossip_trust")
 		CHECK(g.liveness(0x10, kT0 + 1ms) == Liveness::Alive);
 	}
 
+	TEST_CASE("copies of a node's own sample held by others (older, or aged on the way) are no claim to refute")
+	{
+		// Every full-state answer carries the asker's own sample as its
+		// holder keeps it, aged. Refuting those bumped the sequence with
+		// every answer heard, past the pace receivers believe (one per
+		// 50 ms), until they refused the server's word: at 100 nodes, ~600
+		// live servers went Dead somewhere in a minute.
+		Gossip g(configFor(0x10));
+		g.setOwnSample(sampleOf(0x10, 0, 0, 3), kT0);
+		g.setOwnSample(sampleOf(0x10, 0, 0, 4), kT0 + 300ms);
+		const wire::Sample own = g.server(0x10, kT0 + 300ms)->sample;
+		wire::Sample aged = own;
+		aged.ageMs = 700;
+		wire::Sample older = own;
+		older.sequence -= 1;
+		older.running = 3;
+		for (int i = 0; i < 50; ++i)
+			g.receive(kRelayAt, datagram(kRelay, { i % 2 ? aged : older }, wire::kFlagFullState),
+				  kT0 + 400ms + i * 10ms);
+		CHECK(g.server(0x10, kT0 + 1s)->sample.sequence == own.sequence);
+		// A copy that differs at the same sequence is a claim: said again.
+		wire::Sample forged = own;
+		forged.running = 9;
+		g.receive(kEvilAt, datagram(kEvil, { forged }), kT0 + 1s);
+		CHECK(g.server(0x10, kT0 + 1s)->sample.sequence == own.sequence + 1);
+		CHECK(g.server(0x10, kT0 + 1s)->sample.running == 4);
+	}
+
 	TEST_CASE("with a key: forged tags spend no budget, and a replayed datagram has no effect")
 	{
 		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {

@@ -24,8 +24,6 @@ struct OwnNewsSettings {
 	std::uint64_t node = 0;
 	std::uint64_t incarnation = 1;
 	unsigned newsTransmits = 2;
-	unsigned loadTransmits = 1;
-	std::chrono::milliseconds heartbeatInterval{ 1000 };
 	std::chrono::milliseconds demandRefresh{ 1000 };
 	std::chrono::milliseconds reservationTtl{ 2000 };
 	std::size_t maxReservations = 4096;
@@ -35,8 +33,8 @@ struct OwnNewsSettings {
 	std::size_t speedPerRound = 4;
 	std::size_t speedInState = 32;
 	std::size_t maxSpeedReports = 512;
-	// A changed client list goes out at most this often (a build moves it
-	// with every job); own local jobs are said again this often unchanged,
+	// A changed client list is originated at most this often (a build
+	// moves it with every job; each peer gets it on a paced turn); own local jobs are said again this often unchanged,
 	// so that receivers, which forget them after forgetAfter, keep them.
 	std::chrono::milliseconds clientsInterval{ 10000 };
 	std::chrono::milliseconds localJobsRefresh{ 20000 };
@@ -44,16 +42,18 @@ struct OwnNewsSettings {
 };
 
 // The transmit queue of what this node says of itself: every new word goes
-// to the peers in a few rounds (newsTransmits; a new load or heartbeat in
-// loadTransmits, as a compact Load once its full Sample went out), and the
-// whole of it answers a push-pull. Owns the sequence numbers of its records.
+// to the peers in a few rounds (newsTransmits), except the load, which each
+// peer gets on its own paced turn (paced(): the newest load or a heartbeat,
+// as a compact Load once the full Sample went out); the whole of it answers
+// a push-pull. Owns the sequence numbers of its records.
 class OwnNews final
 {
 public:
 	explicit OwnNews(const OwnNewsSettings &settings);
 
 	// A server's own load: fills in the id, incarnation and sequence. An
-	// unchanged load within heartbeatInterval is no news. Throws
+	// unchanged load is no news: it only marks when it was last measured,
+	// which the next paced() turns into a heartbeat. Throws
 	// std::invalid_argument when the sample, brought into the wire's bounds,
 	// is still invalid.
 	void setSample(wire::Sample sample, SteadyTime now);
@@ -91,6 +91,19 @@ public:
 
 	// This round's news: each record still due, one transmit spent.
 	std::vector<wire::Record> round(SteadyTime now);
+	// The load for one peer whose paced turn it is: the newest, with a new
+	// sequence if a later measurement found it unchanged (a heartbeat).
+	std::vector<wire::Record> paced(SteadyTime now);
+	// Whether the load changed within @within and has not been announced
+	// (sent to every peer at once) since; announce() marks it so.
+	bool newLoad(SteadyTime now, std::chrono::milliseconds within) const noexcept
+	{
+		return changed_ > announced_ && now - changedAt_ <= within;
+	}
+	void announce() noexcept { announced_ = changed_; }
+	// The own client list as last originated, as CLIENTS records; empty
+	// before the first.
+	std::vector<wire::Record> clientParts() const;
 	// Everything this node says of itself now (a push-pull's own part):
 	// its client list with @list, its local jobs with @local (a hello; else
 	// rounds carry them, and their refresh keeps them, at less cost).
@@ -123,6 +136,9 @@ private:
 	OwnNewsSettings settings_;
 	std::optional<wire::Sample> sample_;
 	SteadyTime sampleOrigin_{};
+	SteadyTime measured_{};			    // the newest setSample, changed or not
+	std::uint64_t changed_ = 0, announced_ = 0; // sequences of the newest changed load, of the last announced
+	SteadyTime changedAt_{};
 	unsigned sampleTransmits_ = 0;
 	bool compact_ = false;		   // only its load changed: a Load carries it
 	std::uint64_t sampleSequence_ = 0; // of own samples
@@ -142,7 +158,6 @@ private:
 	std::optional<JobsTable::List> clientsWanted_; // measured; its counters unset
 	std::optional<JobsTable::List> clients_;       // as last originated
 	SteadyTime clientsOrigin_{};
-	unsigned clientsTransmits_ = 0;
 	std::uint64_t clientsSequence_ = 0; // of own client lists
 	std::optional<std::uint32_t> localWanted_;
 	std::optional<Entry> local_; // a LocalJobs as last originated

@@ -38,6 +38,9 @@ struct Peer {
 	std::optional<SteadyTime> hello;   // our last request while it had not answered
 	unsigned hellos = 0;		   // requests unanswered in a row: their spacing doubles
 	std::optional<SteadyTime> pulled;  // our last pull of a --peer
+	std::optional<SteadyTime> paced;   // its next paced turn: our newest load (and client list)
+	std::uint64_t listSent = 0;	   // the own client list (its sequence) a paced turn last carried
+	std::optional<SteadyTime> listAt;  // when
 	bool learnt = false;		   // it wrote to us first; forgotten when silent
 	bool pull = false;		   // a --peer: trusted relay, asked for news every heartbeat
 };
@@ -85,13 +88,19 @@ private:
 	};
 
 	bool makeRoom(bool learnt);
+	// The lookups by endpoint and by address that every datagram makes:
+	// at a thousand peers a scan of the table is what the node spends on.
+	void reindex();
+	void unindex(std::uint64_t node, const std::string &address);
 
 	std::size_t maxPeers_;
 	std::size_t maxNodes_;
 	std::chrono::milliseconds silence_;
 	std::vector<Peer> peers_;
+	std::map<Endpoint, std::size_t> index_; // peers_ by endpoint
 	std::map<std::uint64_t, std::set<std::string>> vouched_;
 	std::map<std::uint64_t, Claim> claims_;
+	std::multimap<std::string, std::uint64_t> claimants_; // claims_ by address
 	std::uint64_t evicted_ = 0;
 };
 
