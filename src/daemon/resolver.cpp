@@ -48,6 +48,20 @@ BrowseDomain parseBrowseDomain(std::string_view text)
 	return { std::move(domain), {} };
 }
 
+std::string addBrowseDomain(std::vector<std::string> &domains, std::string_view text)
+{
+	BrowseDomain domain = parseBrowseDomain(text);
+	if (!domain.error.empty())
+		return fmt::format("--domain must be a DNS domain name, e.g. build.example.com, not '{}': {}", text,
+				   domain.error);
+	if (std::find(domains.begin(), domains.end(), domain.domain) != domains.end())
+		return {};
+	if (domains.size() == kMaxBrowseDomains)
+		return fmt::format("--domain at most {} times", kMaxBrowseDomains);
+	domains.push_back(std::move(domain.domain));
+	return {};
+}
+
 Resolver::Resolver(avahi::Mdns &mdns, LocalNetworks localNetworks, const std::vector<std::string> &domains)
 	: localNetworks_(std::move(localNetworks)), domains_(domains)
 {

@@ -31,6 +31,9 @@ struct BrowseDomain {
 	std::string error; // empty when @domain is usable
 };
 BrowseDomain parseBrowseDomain(std::string_view text);
+// --domain @text added to @domains (a repeat changes nothing); else what
+// is wrong with it, for the option's error.
+std::string addBrowseDomain(std::vector<std::string> &domains, std::string_view text);
 
 class Resolver final : public avahi::BrowserHandler
 {

@@ -259,18 +259,10 @@ Options parse(int argc, char **argv)
 		case OptNoDaemon:
 			o.useDaemon = false;
 			break;
-		case OptDomain: {
-			BrowseDomain domain = parseBrowseDomain(optarg);
-			if (!domain.error.empty())
-				cli.fail("--domain must be a DNS domain name, e.g. build.example.com, not '{}': {}",
-					 optarg, domain.error);
-			if (std::find(o.domains.begin(), o.domains.end(), domain.domain) != o.domains.end())
-				break;
-			if (o.domains.size() == kMaxBrowseDomains)
-				cli.fail("--domain at most {} times", kMaxBrowseDomains);
-			o.domains.push_back(std::move(domain.domain));
+		case OptDomain:
+			if (const std::string error = addBrowseDomain(o.domains, optarg); !error.empty())
+				cli.fail("{}", error);
 			break;
-		}
 		case OptSocket:
 			o.socket = optarg;
 			if (o.socket->empty())

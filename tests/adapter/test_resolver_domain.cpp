@@ -67,6 +67,19 @@ TEST_SUITE("adapter_resolver_domain")
 		CHECK(parseBrowseDomain("farm.local").error.find(".local") != std::string::npos);
 	}
 
+	TEST_CASE("--domain, given again and again: a repeat changes nothing, a fifth is refused")
+	{
+		std::vector<std::string> domains;
+		CHECK(addBrowseDomain(domains, "Build.Example.COM.").empty());
+		CHECK(addBrowseDomain(domains, "build.example.com").empty());
+		CHECK(domains == std::vector<std::string>{ "build.example.com" });
+		CHECK(addBrowseDomain(domains, "a..b").find("empty label") != std::string::npos);
+		for (const char *d : { "b.test", "c.test", "d.test" })
+			CHECK(addBrowseDomain(domains, d).empty());
+		CHECK(addBrowseDomain(domains, "e.test").find("at most 4") != std::string::npos);
+		CHECK(domains.size() == kMaxBrowseDomains);
+	}
+
 	TEST_CASE("the resolver browses .local and each domain into one directory")
 	{
 		test::FakeMdns mdns;
