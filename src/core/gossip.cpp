@@ -305,7 +305,9 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 								       std::chrono::duration<double>(now - *spareAt_).count());
 		spareAt_ = now;
 		bool burst = false;
-		if (listeners > 0 && own_.newLoad(now, config_.period) && spare_ >= burstBytes) {
+		// Within two periods: the loop's timer fires a millisecond or more
+		// after the period, and a change missed here waits for a paced turn.
+		if (listeners > 0 && own_.newLoad(now, 2 * config_.period) && spare_ >= burstBytes) {
 			spare_ -= burstBytes;
 			own_.announce();
 			burst = true;

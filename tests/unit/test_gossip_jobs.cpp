@@ -17,7 +17,7 @@ const SteadyTime kT0 = SteadyTime{} + std::chrono::hours(1);
 
 const Endpoint kServerAt{ "10.0.0.2", 3632 }, kClientAt{ "10.0.0.1", 3632 }, kEvilAt{ "10.0.0.66", 3632 },
 	kRelayAt{ "10.0.0.5", 3632 };
-constexpr std::uint64_t kServer = 0x20, kClient = 0x10, kEvil = 0x66, kRelay = 0x55;
+constexpr std::uint64_t kServer = 0x20, kClient = 0x10, kRelay = 0x55;
 
 wire::Sample sampleOf(std::uint64_t server, std::uint64_t incarnation, std::uint64_t sequence)
 {
