@@ -292,7 +292,12 @@ def case_signals(tmp):
         env = no_daemon_env(tmp)
         d = project(tmp, how)
         log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
-        proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', 'make', '-C', d, 'N=20', 'SECS=30',
+        # SECS=10: SIGTERM to the runner alone reaches make, which ends its
+        # shells, but a shell's `sleep` lives on, orphaned, until it ends
+        # (a known gap: the runner is no subreaper yet), holding stderr;
+        # communicate() waits for it, and at 30 s that wait met the
+        # deadline under the sanitizers on a loaded machine.
+        proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', 'make', '-C', d, 'N=20', 'SECS=10',
                                  f'LOG={log}', f'RUN={rundir}'],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
