@@ -67,6 +67,10 @@ def no_daemon_env(tmp):
     env = dict(os.environ)
     env.pop('DISTCC_MDNS_SOCKET', None)
     env.pop('DISTCC_HOSTS', None)
+    # The cases check the runner's own CC/CXX defaults; tools/test exports
+    # CXX=clang++ for its sanitizer build, which the runner would wrap.
+    env.pop('CC', None)
+    env.pop('CXX', None)
     empty = os.path.join(tmp, 'home')
     os.makedirs(empty, exist_ok=True)
     env['HOME'] = empty
