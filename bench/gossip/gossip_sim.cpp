@@ -151,7 +151,10 @@ struct Setup {
 	std::size_t servers = 0;
 	Scenario scenario;
 	GossipConfig gossip; // node, incarnation and seed are set per node
+	// As the daemon samples (SampleCadence): every sampleInterval after a
+	// change, doubling while the load holds, up to quietSample.
 	milliseconds sampleInterval{ 250 };
+	milliseconds quietSample{ kQuietMeasure };
 	nanoseconds window{ 60s };
 	std::size_t crashes = 5; // servers crashed one after the other once the window is over
 	std::uint64_t seed = 1;
@@ -229,6 +232,9 @@ private:
 		// The own sample gossip last originated: (incarnation, sequence), load.
 		std::optional<std::pair<std::uint64_t, std::uint64_t>> originated;
 		std::uint32_t originatedRunning = 0;
+		// The load at the last sample and the delay to the next.
+		std::optional<std::uint32_t> sampled;
+		milliseconds cadence{};
 		std::uint64_t bytes = 0, packets = 0; // sent in the window
 	};
 	// What one node holds of one server, as of its last datagram.
@@ -480,7 +486,11 @@ void Simulation::sample(std::size_t i)
 		node.originated = key;
 		node.originatedRunning = own->sample.running;
 	}
-	schedule(now_ + setup_.sampleInterval, Kind::Sample, i);
+	node.cadence = node.sampled != node.running
+			       ? setup_.sampleInterval
+			       : std::min(2 * node.cadence, std::max(setup_.quietSample, setup_.sampleInterval));
+	node.sampled = node.running;
+	schedule(now_ + node.cadence, Kind::Sample, i);
 }
 
 void Simulation::loadChange(std::size_t i)
@@ -818,6 +828,7 @@ struct Options {
 	double seconds = 60.0;
 	std::size_t crashes = 5;
 	milliseconds sampleInterval{ 250 };
+	milliseconds quietSample{ kQuietMeasure };
 	GossipConfig gossip;
 	std::uint64_t seed = 1;
 	bool clientJobs = true;
@@ -833,6 +844,8 @@ const std::vector<Scenario> &namedScenarios()
 	};
 	return all;
 }
+
+static_assert(kQuietMeasure == milliseconds(400), "the help names kQuietMeasure's value");
 
 void usage(std::FILE *out)
 {
@@ -850,12 +863,15 @@ void usage(std::FILE *out)
 		"  --change-rate=R         load changes per second per server (Poisson); with\n"
 		"                          --loss, runs one custom scenario instead [1]\n"
 		"  --loss=PERCENT          datagrams lost [0]\n"
-		"  --sample-interval=MS    servers' setOwnSample period [250]\n"
+		"  --sample-interval=MS    servers' setOwnSample period after a change [250]\n"
+		"  --quiet-sample=MS       ... doubling while the load holds, up to MS [the\n"
+		"                          daemon's: kQuietMeasure, 400]\n"
 		"  --period=MS             GossipConfig::period [gossip's default]\n"
 		"  --news-transmits=N      GossipConfig::newsTransmits\n"
 		"  --push-pull=MS          GossipConfig::pushPullInterval\n"
 		"  --heartbeat-interval=MS GossipConfig::heartbeatInterval\n"
 		"  --load-pace=MS          GossipConfig::loadPace\n"
+		"  --dead-after=MS         GossipConfig::deadAfter\n"
 		"  --seed=N                of the simulation [1]\n"
 		"  --no-client-jobs        servers do not say who runs their jobs, nor clients\n"
 		"                          their local jobs (the traffic before issue 19)\n"
@@ -893,11 +909,13 @@ Options parse(int argc, char **argv)
 		OptChangeRate,
 		OptLoss,
 		OptSampleInterval,
+		OptQuietSample,
 		OptPeriod,
 		OptFanout,
 		OptPushPull,
 		OptHeartbeatInterval,
 		OptLoadPace,
+		OptDeadAfter,
 		OptSeed,
 		OptNoClientJobs,
 		OptClientsInterval,
@@ -914,11 +932,13 @@ Options parse(int argc, char **argv)
 		{ "change-rate", required_argument, nullptr, OptChangeRate },
 		{ "loss", required_argument, nullptr, OptLoss },
 		{ "sample-interval", required_argument, nullptr, OptSampleInterval },
+		{ "quiet-sample", required_argument, nullptr, OptQuietSample },
 		{ "period", required_argument, nullptr, OptPeriod },
 		{ "news-transmits", required_argument, nullptr, OptFanout },
 		{ "push-pull", required_argument, nullptr, OptPushPull },
 		{ "heartbeat-interval", required_argument, nullptr, OptHeartbeatInterval },
 		{ "load-pace", required_argument, nullptr, OptLoadPace },
+		{ "dead-after", required_argument, nullptr, OptDeadAfter },
 		{ "seed", required_argument, nullptr, OptSeed },
 		{ "no-client-jobs", no_argument, nullptr, OptNoClientJobs },
 		{ "clients-interval", required_argument, nullptr, OptClientsInterval },
@@ -971,6 +991,9 @@ Options parse(int argc, char **argv)
 		case OptSampleInterval:
 			o.sampleInterval = ms("--sample-interval");
 			break;
+		case OptQuietSample:
+			o.quietSample = ms("--quiet-sample");
+			break;
 		case OptPeriod:
 			o.gossip.period = ms("--period");
 			break;
@@ -986,6 +1009,11 @@ Options parse(int argc, char **argv)
 		case OptLoadPace:
 			o.gossip.loadPace = ms("--load-pace");
 			o.gossip.minLoadPace = std::min(o.gossip.minLoadPace, o.gossip.loadPace);
+			break;
+		case OptDeadAfter:
+			o.gossip.deadAfter = ms("--dead-after");
+			if (o.gossip.deadAfter < o.gossip.suspectAfter)
+				cli.fail("--dead-after below suspectAfter");
 			break;
 		case OptSeed:
 			o.seed = static_cast<std::uint64_t>(cli.integer("--seed", optarg, 0, INT64_MAX));
@@ -1078,10 +1106,10 @@ void printHeader(const Options &o)
 		   "hello interval {} ms, push-pull {} ms (trusted relays only), suspect after {} ms, dead after {} ms\n",
 		   g.period.count(), g.newsTransmits, g.loadPace.count(), g.heartbeatInterval.count(),
 		   g.pushPullInterval.count(), g.suspectAfter.count(), g.deadAfter.count());
-	fmt::print("harness: every node peers with every other; servers sample every {} ms, load a random walk "
+	fmt::print("harness: every node peers with every other; servers sample every {} ms after a change, doubling to {} ms while it holds; load a random walk "
 		   "over 0-{} running; delivery 0.2-2 ms; {} s warm-up, {} s measured, then {} servers crash one "
 		   "after the other\n",
-		   o.sampleInterval.count(), kSlots, kWarmup.count() / 1000, o.seconds, o.crashes);
+		   o.sampleInterval.count(), std::max(o.quietSample, o.sampleInterval).count(), kSlots, kWarmup.count() / 1000, o.seconds, o.crashes);
 	fmt::print("client jobs: {}\n", o.clientJobs ? "servers gossip which client runs each job (CLIENTS), clients "
 						       "their 2 local jobs (LOCAL_JOBS)"
 						     : "not gossiped (--no-client-jobs)");
@@ -1172,6 +1200,7 @@ int run(int argc, char **argv)
 			setup.scenario = o.scenarios[k];
 			setup.gossip = o.gossip;
 			setup.sampleInterval = o.sampleInterval;
+			setup.quietSample = o.quietSample;
 			setup.window = std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(o.seconds));
 			setup.crashes = o.crashes;
 			setup.seed = o.seed * 1'000'003 + n * 1009 + s * 31 + k;

@@ -32,6 +32,16 @@
 
 namespace dmdns {
 
+// The longest a server goes without measuring its load while the load does
+// not change: the daemon's sampler backs off this far and no further
+// (AdvertiserConfig::maxCheckInterval). A quiet server's heartbeat is dated
+// from its measurement, so a peer's copy grows up to loadPace +
+// kQuietMeasure old before the next paced turn; that must stay well below
+// suspectAfter, or an idle farm flaps to suspect (at 1050 ms and a 1.5 s
+// pace it reached 2.55 s against 2.5 s: 2,569 false suspects a minute in
+// gossip-sim at 40 nodes, and a failed lan-big-lan).
+inline constexpr std::chrono::milliseconds kQuietMeasure{ 400 };
+
 // One datagram to send.
 struct Datagram {
 	Endpoint to;
@@ -52,7 +62,8 @@ struct GossipConfig {
 	// own, changed or not (unchanged, it is a heartbeat as of the last
 	// measurement). That bounds what a server costs each peer whatever its
 	// load does, keeps every peer's copy at most loadPace (plus one
-	// sampling period) old, and gives liveness its heartbeat: a lost one
+	// sampling period, kQuietMeasure) old, and gives liveness its
+	// heartbeat: a lost one
 	// leaves a silence of 2 x loadPace, past suspectAfter, which a probe
 	// ends.
 	// At few peers the pace is quicker, down to minLoadPace, as long as
@@ -71,7 +82,12 @@ struct GossipConfig {
 	std::chrono::milliseconds pushPullInterval{ 2000 };
 
 	std::chrono::milliseconds suspectAfter{ 2500 };
-	std::chrono::milliseconds deadAfter{ 3500 };
+	// A crashed server's last turn here carries a measurement at most a
+	// few ms before the crash, so it is Dead at most deadAfter after it:
+	// 3.3 s leaves 0.2 s of the 3.5 s goal for the line to follow. (At
+	// 3.5 s it met the goal only while idle servers measured seldom, which
+	// aged their last words; lan-big-lan saw 3.493 s once they did not.)
+	std::chrono::milliseconds deadAfter{ 3300 };
 	// Entries (samples, leaves) older than this are dropped, except the
 	// samples of pinned servers: a dead server the caller still lists must
 	// stay dead, not fall back to what mDNS says of it.

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "daemon/sample_cadence.h"
 #include "distcc-mdns/drain.h"
+#include "distcc-mdns/gossip.h"
 #include "distcc-mdns/server.h"
 #include "host/probe.h"
 #include "host/reach.h"
@@ -35,14 +36,12 @@ struct AdvertiserConfig {
 	double speed = 1.0;
 	// How often distccd and the load are looked at while they change: the
 	// gossip sample period. While nothing changes the period doubles up to
-	// maxCheckInterval (SampleCadence): a little over the gossip heartbeat's
-	// period (1 s), so that every slow check finds the last heartbeat 1 s
-	// old and sends the next (at exactly 1000 ms the loop's millisecond
-	// clock makes checks fall short of it by a hair, and heartbeats go out
-	// every 2 s, close to suspectAfter, 2.5 s). A new job on an idle host is
-	// thus seen at most this late, and every change after it at once.
+	// maxCheckInterval (SampleCadence), which gossip's liveness timing
+	// allows for (kQuietMeasure: a quiet server's heartbeat is as old as
+	// its measurement). A new job on an idle host is thus seen at most
+	// this late, and every change after it at once.
 	std::chrono::milliseconds checkInterval{ 250 };
-	std::chrono::milliseconds maxCheckInterval{ 1050 };
+	std::chrono::milliseconds maxCheckInterval{ kQuietMeasure };
 	// RFC 6762 §8.4 allows a record update at most 10 times a minute; load
 	// in TXT is coarse and changes at most this often.
 	std::chrono::milliseconds txtInterval{ 10000 };

@@ -23,6 +23,14 @@ using std::chrono::milliseconds;
 // Names in --peer are looked up again this often: DHCP moves hosts.
 constexpr milliseconds kLookupInterval{ 60000 };
 
+// How long an IPv6 sighting of a name waits for an IPv4 one (instanceResolved).
+constexpr milliseconds kIPv6Hold{ 500 };
+
+bool isIPv4(const Endpoint &e)
+{
+	return e.address.find(':') == std::string::npos;
+}
+
 Endpoint endpointOf(const sockaddr_storage &address)
 {
 	char text[INET6_ADDRSTRLEN] = {};
@@ -193,27 +201,69 @@ void GossipNode::instanceResolved(const ResolvedInstance &instance)
 		return;
 	}
 	// One endpoint per instance name: IPv4 sightings win over IPv6 ones.
-	for (auto &[key, e] : seen_) {
-		if (key.name != instance.key.name || key.domain != instance.key.domain || key == instance.key)
+	// Both ends must settle on the same family from the start: a receiver
+	// binds a node to the first address it speaks from (PeerTable::
+	// speaksFor) and refuses its others until that one has been silent for
+	// deadAfter. Avahi often resolves the IPv6 sighting of a dual-stack
+	// host first; taken at once and replaced by the IPv4 one a moment
+	// later, it moved the node's datagrams from its link-local address to
+	// its IPv4 one, and peers that had bound the first counted it dead for
+	// deadAfter (lan-gossip-scale, 1 run in 5; the two sightings came 40 ms
+	// apart there). An IPv6 sighting therefore
+	// waits kIPv6Hold for an IPv4 one (tick() takes it after that: on an
+	// IPv6-only LAN), unless the name is already reached over IPv6.
+	bool haveV6 = false;
+	for (const auto &[key, e] : seen_) {
+		if (key.name != instance.key.name || key.domain != instance.key.domain)
 			continue;
-		const bool haveV4 = e.address.find(':') == std::string::npos;
-		const bool isV4 = endpoint->address.find(':') == std::string::npos;
-		if (haveV4 && !isV4)
+		if (key != instance.key && isIPv4(e) && !isIPv4(*endpoint))
 			return;
+		haveV6 = haveV6 || !isIPv4(e);
 	}
+	if (!isIPv4(*endpoint) && !haveV6) {
+		const SteadyTime now = clock_.now();
+		auto [it, added] = heldV6_.try_emplace(instance.key, Held{ *endpoint, instance.hostName, now });
+		if (!added) {
+			it->second.endpoint = *endpoint;
+			it->second.hostName = instance.hostName;
+		}
+		return;
+	}
+	std::erase_if(heldV6_, [&](const auto &kv) {
+		return kv.first.name == instance.key.name && kv.first.domain == instance.key.domain;
+	});
+	accept(instance.key, *endpoint, instance.hostName);
+}
+
+void GossipNode::accept(const InstanceKey &key, const Endpoint &endpoint, const std::string &hostName)
+{
 	const auto sameName = [&](const auto &kv) {
-		return kv.first.name == instance.key.name && kv.first.domain == instance.key.domain &&
-		       kv.first != instance.key;
+		return kv.first.name == key.name && kv.first.domain == key.domain && kv.first != key;
 	};
 	std::erase_if(seen_, sameName);
 	std::erase_if(hostNames_, sameName);
-	seen_[instance.key] = *endpoint;
-	hostNames_[instance.key] = instance.hostName;
+	seen_[key] = endpoint;
+	hostNames_[key] = hostName;
 	syncPeers();
+}
+
+void GossipNode::takeHeld(SteadyTime now)
+{
+	for (auto it = heldV6_.begin(); it != heldV6_.end();) {
+		if (now - it->second.since < kIPv6Hold) {
+			++it;
+			continue;
+		}
+		const InstanceKey key = it->first;
+		const Held held = std::move(it->second);
+		it = heldV6_.erase(it);
+		accept(key, held.endpoint, held.hostName);
+	}
 }
 
 void GossipNode::instanceRemoved(const InstanceKey &key)
 {
+	heldV6_.erase(key);
 	hostNames_.erase(key);
 	if (seen_.erase(key))
 		syncPeers();
@@ -345,6 +395,7 @@ void GossipNode::tick()
 		gossip_.setDemand(0, 0, now);
 		demandAt_.reset();
 	}
+	takeHeld(now);
 	send(gossip_.tick(now));
 	// Peers introduced by --peer become pinned once they said who they are.
 	repin();

@@ -102,6 +102,12 @@ public:
 	void browserReset() override;
 
 private:
+	// An IPv6 sighting waiting for an IPv4 one of the same name.
+	struct Held {
+		Endpoint endpoint;
+		std::string hostName;
+		SteadyTime since;
+	};
 	struct StaticPeer {
 		HostPort spec;
 		std::vector<std::string> addresses; // numeric, once looked up
@@ -119,6 +125,10 @@ private:
 	void repin();
 	// Makes the gossip peers those mDNS shows now, plus the static ones.
 	void syncPeers();
+	// Makes @endpoint the one gossip peer of @key's name.
+	void accept(const InstanceKey &key, const Endpoint &endpoint, const std::string &hostName);
+	// Takes the IPv6 sightings that waited long enough for an IPv4 one.
+	void takeHeld(SteadyTime now);
 	// -v: logs peers joining, changing liveness and going (log lines only).
 	void logPeerChanges(SteadyTime now);
 
@@ -133,6 +143,7 @@ private:
 	std::unique_ptr<avahi::Publishing> publisher_;
 	std::map<InstanceKey, Endpoint> seen_;	       // by mDNS, our own left out
 	std::map<InstanceKey, std::string> hostNames_; // of seen_'s records
+	std::map<InstanceKey, Held> heldV6_;	       // not in seen_ yet
 	std::set<Endpoint> mdnsPeers_;		       // given to gossip_
 	std::vector<StaticPeer> static_;
 	std::vector<std::uint64_t> listed_;

@@ -241,6 +241,48 @@ TEST_SUITE("adapter_gossip_node")
 		CHECK_FALSE(a.node->hostAt({ "10.0.0.9", 40009 }));
 	}
 
+	TEST_CASE("an IPv6 sighting waits for an IPv4 one of the same name, and is taken alone after the hold")
+	{
+		// A receiver binds a node to the first address it speaks from: a
+		// dual-stack peer first reached over IPv6 and moved to IPv4 a moment
+		// later was refused there for deadAfter, and counted dead.
+		uv::Loop loop;
+		test::FakeClock clock;
+		Node a(loop.get(), clock, 0xa, 40001, {});
+		test::FakeBrowser &browser = a.mdns.browser(kGossipServiceType);
+		const auto peers = [&] { return a.node->gossip().peers(); };
+		ResolvedInstance v6 = gossipInstance("distcc-mdns@p", "2001:db8::9", 40009);
+		v6.key.protocol = 1;
+		browser.resolve(v6);
+		clock.advance(300ms);
+		CHECK(peers().empty());
+		browser.resolve(gossipInstance("distcc-mdns@p", "10.0.0.9", 40009));
+		CHECK(peers() == std::vector<Endpoint>{ { "10.0.0.9", 40009 } });
+		clock.advance(3s);
+		CHECK(peers() == std::vector<Endpoint>{ { "10.0.0.9", 40009 } });
+
+		// A name seen over IPv6 only becomes a peer once the hold is over.
+		ResolvedInstance q = gossipInstance("distcc-mdns@q", "2001:db8::10", 40010);
+		q.key.protocol = 1;
+		browser.resolve(q);
+		clock.advance(300ms);
+		CHECK(peers().size() == 1);
+		clock.advance(500ms);
+		CHECK(peers().size() == 2);
+		CHECK(a.node->hostAt({ "2001:db8::10", 40010 }) == "peer.local");
+		// Its later sightings over IPv6 (a new address) take effect at once.
+		q.address = Address::parse("2001:db8::11", 2);
+		browser.resolve(q);
+		CHECK(a.node->hostAt({ "2001:db8::11", 40010 }) == "peer.local");
+		// A goodbye during the hold leaves nothing behind.
+		ResolvedInstance r = gossipInstance("distcc-mdns@r", "2001:db8::12", 40012);
+		r.key.protocol = 1;
+		browser.resolve(r);
+		browser.remove(r.key);
+		clock.advance(2s);
+		CHECK(peers().size() == 2);
+	}
+
 	TEST_CASE("a leave tells the peers, withdraws the advertisement and stops the rounds")
 	{
 		uv::Loop loop;

@@ -44,7 +44,7 @@ wire::Sample load(std::uint32_t running)
 }
 
 // N daemons exchanging datagrams over a lossless LAN with 1 ms latency. Each
-// node ticks on its own phase; servers sample every 250 ms.
+// node ticks on its own phase; servers sample every 250 ms (sampleEvery).
 class Lan final
 {
 public:
@@ -85,6 +85,7 @@ public:
 	}
 	void setRunning(std::size_t i, std::uint32_t running) { nodes_[i].running = running; }
 	void mute(std::size_t i, bool muted) { nodes_[i].muted = muted; }
+	void sampleEvery(milliseconds every) { sampleEvery_ = every; }
 
 	void inject(const Endpoint &from, std::size_t to, std::vector<std::uint8_t> bytes)
 	{
@@ -105,7 +106,7 @@ public:
 					continue;
 				if (node.server && now >= node.nextSample) {
 					node.gossip->setOwnSample(load(node.running), now);
-					node.nextSample += 250ms;
+					node.nextSample += sampleEvery_;
 				}
 				if (now >= node.nextTick) {
 					send(i, node.gossip->tick(now));
@@ -126,6 +127,7 @@ public:
 	std::uint64_t bytes = 0;
 
 private:
+	milliseconds sampleEvery_{ 250 };
 	struct Node {
 		std::unique_ptr<Gossip> gossip;
 		bool up = false;
@@ -283,6 +285,39 @@ TEST_SUITE("gossip")
 		CHECK(p50 <= 1000);
 		CHECK(p99 <= 2000);
 		CHECK(suspected == 0);
+	}
+
+	TEST_CASE("40 nodes, 30 idle servers measuring as seldom as the daemon lets them: nobody is ever suspected")
+	{
+		// An idle daemon measures every kQuietMeasure, and its heartbeat is
+		// dated from the measurement: each peer's copy grows to a pace
+		// (1.5 s from 30 peers) plus that before the next turn. At 1050 ms,
+		// the earlier cadence, copies reached 2.55 s, past suspectAfter.
+		Lan lan(40, 30);
+		lan.sampleEvery(kQuietMeasure);
+		lan.run(5000ms);
+		std::size_t suspected = 0, polls = 0;
+		milliseconds oldest{ 0 };
+		int step = 0;
+		lan.run(20000ms, [&] {
+			if (++step % 50 != 0)
+				return;
+			++polls;
+			for (std::size_t i = 0; i < lan.size(); ++i)
+				for (std::size_t s = 0; s < 30; ++s) {
+					if (s == i)
+						continue;
+					const auto held = lan[i].server(idOf(s), lan.now);
+					REQUIRE(held);
+					oldest = std::max(oldest, held->age);
+					suspected += held->liveness != Liveness::Alive;
+				}
+		});
+		const GossipConfig c;
+		MESSAGE("oldest copy " << oldest.count() << " ms over " << polls << " polls");
+		CHECK(suspected == 0);
+		CHECK(oldest <= c.loadPace + kQuietMeasure + c.period);
+		CHECK(oldest < c.suspectAfter - 250ms);
 	}
 
 	TEST_CASE("a crashed server becomes suspect, then dead, within the bounds, and nobody is falsely suspected")
