@@ -6,6 +6,9 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
@@ -13,6 +16,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -190,6 +194,52 @@ void Child::signal(int sig)
 	// Once reaped the pid may belong to someone else.
 	if (pid_ > 0 && !status_)
 		::kill(pid_, sig);
+}
+
+bool becomeSubreaper()
+{
+	return ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+}
+
+unsigned reapOrphans(pid_t keep)
+{
+	unsigned reaped = 0;
+	for (;;) {
+		// Look first (WNOWAIT): the build's own end is Child::poll's.
+		siginfo_t info{};
+		if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0 ||
+		    info.si_pid == keep)
+			return reaped;
+		int status;
+		if (::waitpid(info.si_pid, &status, WNOHANG) == info.si_pid)
+			++reaped;
+	}
+}
+
+std::vector<pid_t> children()
+{
+	std::vector<pid_t> out;
+	const pid_t self = ::getpid();
+	std::error_code ec;
+	for (const auto &entry : std::filesystem::directory_iterator("/proc", ec)) {
+		const std::string name = entry.path().filename();
+		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+			continue;
+		std::ifstream in(entry.path() / "stat");
+		std::string stat;
+		if (!std::getline(in, stat))
+			continue; // gone meanwhile
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		const std::size_t close = stat.rfind(')');
+		if (close == std::string::npos)
+			continue;
+		std::istringstream fields(stat.substr(close + 1));
+		char state = 0;
+		long ppid = 0;
+		if (fields >> state >> ppid && ppid == self && state != 'Z')
+			out.push_back(static_cast<pid_t>(std::stol(name)));
+	}
+	return out;
 }
 
 int exitCodeOf(int waitStatus)

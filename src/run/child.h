@@ -41,6 +41,21 @@ private:
 	std::optional<int> status_;
 };
 
+// The build's orphans. A recipe's shell killed by make on SIGTERM leaves
+// its own children (a compiler, a `sleep`) running, orphaned, holding the
+// terminal and the caller's pipes. As the children's subreaper
+// (PR_SET_CHILD_SUBREAPER, Linux 3.4) the runner inherits them instead of
+// init, and can end them before it exits as the build did.
+//
+// Makes this process the subreaper of its descendants; false if the kernel
+// refuses.
+bool becomeSubreaper();
+// Reaps every exited child but @keep (left for Child::poll); never blocks.
+// Returns how many it reaped.
+unsigned reapOrphans(pid_t keep);
+// This process's live children (from /proc/PID/stat), zombies left out.
+std::vector<pid_t> children();
+
 // The runner's exit code for a child wait status: the child's code, or
 // 128+signal for a child killed by a signal (the runner re-raises that
 // signal itself when it can; this is the code otherwise).

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -469,6 +470,48 @@ void Runner::traceState(Clock::time_point now, const run::Jobserver::Status &sta
 	trace_.write(record);
 }
 
+// Ends the build's remaining descendants, which the runner inherited as
+// subreaper: @sig to each child it now has, and to their children as they
+// are orphaned in turn; SIGKILL to what is left after kOrphanGrace. Bounded:
+// returns after kOrphanGrace plus one second whatever is left.
+void endOrphans(int sigfd, int sig)
+{
+	constexpr auto kOrphanGrace = std::chrono::seconds(2);
+	const Clock::time_point deadline = Clock::now() + kOrphanGrace;
+	std::vector<pid_t> signalled;
+	unsigned ended = 0;
+	for (;;) {
+		run::reapOrphans(-1);
+		const std::vector<pid_t> left = run::children();
+		const Clock::time_point now = Clock::now();
+		if (left.empty())
+			break;
+		if (now >= deadline + std::chrono::seconds(1)) {
+			log(LogLevel::Warning, "{} process{} of the build outlived SIGKILL", left.size(),
+			    left.size() == 1 ? "" : "es");
+			break;
+		}
+		for (pid_t pid : left) {
+			if (now >= deadline) {
+				::kill(pid, SIGKILL);
+			} else if (std::find(signalled.begin(), signalled.end(), pid) == signalled.end()) {
+				::kill(pid, sig);
+				signalled.push_back(pid);
+				++ended;
+			}
+		}
+		// Woken by SIGCHLD (the signalfd), else every 100 ms to look again.
+		pollfd p = { sigfd, POLLIN, 0 };
+		if (::poll(&p, 1, 100) > 0) {
+			signalfd_siginfo info{};
+			while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+			}
+		}
+	}
+	if (ended)
+		log(LogLevel::Info, "ended {} process{} the build left behind", ended, ended == 1 ? "" : "es");
+}
+
 Outcome Runner::run()
 {
 	const run::CommandInfo info = run::inspectCommand(options_.command);
@@ -506,6 +549,8 @@ Outcome Runner::run()
 		throw std::system_error(errno, std::generic_category(), "signalfd");
 
 	const std::vector<std::string> env = buildEnvironment(options_, jobs_, info.style, dir_.path());
+	if (!run::becomeSubreaper())
+		log(LogLevel::Debug, "cannot reap the build's orphans: {}", std::strerror(errno));
 	std::optional<run::Child> child;
 	try {
 		child.emplace(argv, env, std::vector<int>{ jobs_.readFd(), jobs_.writeFd() });
@@ -521,6 +566,7 @@ Outcome Runner::run()
 	Clock::time_point lastTrace{};
 	unsigned refreshes = 0;
 	std::optional<int> exit;
+	std::optional<int> forwarded; // a signal passed on to the build
 	if (trace_.on()) {
 		lastTrace = Clock::now();
 		traceState(lastTrace, status);
@@ -557,14 +603,24 @@ Outcome Runner::run()
 				if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGHUP) {
 					log(LogLevel::Info, "passing signal {} on to the build", info.ssi_signo);
 					child->signal(static_cast<int>(info.ssi_signo));
+					forwarded = static_cast<int>(info.ssi_signo);
 				}
 		}
+		run::reapOrphans(child->pid());
 		if (share_.fd() >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			share_.onReadable(Clock::now());
 	}
 
 	// The build is over: its demand goes at once.
 	share_.close();
+	// A build ended by a signal leaves nothing behind: what its dead shells
+	// orphaned gets the same signal (a shell's foreground child does not
+	// when make kills the shell alone). A build that ended by itself keeps
+	// what it started in the background, as under a shell.
+	if (forwarded || WIFSIGNALED(*exit))
+		endOrphans(sigfd.get(), forwarded ? *forwarded : WTERMSIG(*exit));
+	else
+		run::reapOrphans(-1);
 	status = jobs_.refresh();
 	if (trace_.on())
 		traceState(Clock::now(), status);

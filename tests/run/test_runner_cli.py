@@ -296,12 +296,11 @@ def case_signals(tmp):
         env = no_daemon_env(tmp)
         d = project(tmp, how)
         log, rundir = os.path.join(d, 'conc.log'), os.path.join(d, 'running')
-        # SECS=10: SIGTERM to the runner alone reaches make, which ends its
-        # shells, but a shell's `sleep` lives on, orphaned, until it ends
-        # (a known gap: the runner is no subreaper yet), holding stderr;
-        # communicate() waits for it, and at 30 s that wait met the
-        # deadline under the sanitizers on a loaded machine.
-        proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', 'make', '-C', d, 'N=20', 'SECS=10',
+        # SECS=60: SIGTERM to the runner alone reaches make, which ends its
+        # shells, but not a shell's `sleep`: orphaned, it would live on for
+        # a minute, holding stderr, unless the runner (their subreaper)
+        # ends it.
+        proc = subprocess.Popen([RUNNER, f'--socket={fake.path}', '--no-cc', 'make', '-C', d, 'N=20', 'SECS=60',
                                  f'LOG={log}', f'RUN={rundir}'],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -318,6 +317,7 @@ def case_signals(tmp):
         # A deadline, not a wait: make and the runner end within a second
         # here, but under the sanitizers on a loaded CI machine one run took
         # longer than 10 s; what was left is printed before the kill.
+        signalled = time.monotonic()
         try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -326,8 +326,13 @@ def case_signals(tmp):
             print(f'{how}: still running 30 s after the signal:\n{ps}', flush=True)
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
+        # An orphaned `sleep 60` would hold stderr open until the deadline.
+        took = time.monotonic() - signalled
+        check(took < 25, f'{how}: the runner and all it ran closed stderr {took:.2f} s after the signal')
         # make passes the signal to its jobs, then dies of it itself.
         check(proc.returncode == expect, f'{how}: the runner ends as the build did ({proc.returncode}): {err.strip()[-200:]}')
+        # communicate() returned: nothing holds stderr any more. Whatever is
+        # left must be on its way out, not a minute's sleep.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and group_alive(proc.pid):
             time.sleep(0.02)
