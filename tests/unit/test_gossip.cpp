@@ -209,6 +209,28 @@ void pass(const std::vector<Datagram> &out, Gossip &to, const Endpoint &from, St
 		to.receive(from, d.bytes, now);
 }
 
+// @asker's first datagrams (@first, to @answerer) and the answers and
+// requests that follow, up to four hops, all at @now; @inspect sees every
+// record of every answer.
+template <typename Inspect>
+void exchange(Gossip &asker, const Endpoint &askerAt, Gossip &answerer, const Endpoint &answererAt,
+	      std::vector<Datagram> first, SteadyTime now, Inspect inspect)
+{
+	for (int hop = 0; hop < 4 && !first.empty(); ++hop) {
+		std::vector<Datagram> next;
+		for (const Datagram &d : first)
+			for (const Datagram &r : answerer.receive(askerAt, d.bytes, now)) {
+				const auto decoded = wire::decode(r.bytes);
+				REQUIRE(decoded.packet);
+				for (const auto &record : decoded.packet->records)
+					inspect(record);
+				for (Datagram &n : asker.receive(answererAt, r.bytes, now))
+					next.push_back(std::move(n));
+			}
+		first = std::move(next);
+	}
+}
+
 } // namespace
 
 TEST_SUITE("gossip")
@@ -484,23 +506,12 @@ TEST_SUITE("gossip")
 		const Endpoint askerAt{ "10.0.0.8", 3632 };
 		asker.addPeer(from);
 		bool seen = false;
-		std::vector<Datagram> toG = asker.tick(kStart + 400ms);
-		for (int hop = 0; hop < 4 && !toG.empty(); ++hop) {
-			std::vector<Datagram> next;
-			for (const Datagram &d : toG)
-				for (const Datagram &r : g.receive(askerAt, d.bytes, kStart + 400ms)) {
-					const auto decoded = wire::decode(r.bytes);
-					REQUIRE(decoded.packet);
-					for (const auto &rec : decoded.packet->records)
-						if (const auto *rs = std::get_if<wire::Sample>(&rec); rs && rs->server == 0x20) {
-							CHECK(rs->ageMs == 500);
-							seen = true;
-						}
-					for (Datagram &n : asker.receive(from, r.bytes, kStart + 400ms))
-						next.push_back(std::move(n));
-				}
-			toG = std::move(next);
-		}
+		exchange(asker, askerAt, g, from, asker.tick(kStart + 400ms), kStart + 400ms, [&](const wire::Record &rec) {
+			if (const auto *rs = std::get_if<wire::Sample>(&rec); rs && rs->server == 0x20) {
+				CHECK(rs->ageMs == 500);
+				seen = true;
+			}
+		});
 		CHECK(seen);
 
 		// Liveness follows the origin time, 100 ms before kStart.
@@ -708,24 +719,13 @@ TEST_SUITE("gossip")
 		a.addPeer(cAt);
 		Gossip c(configFor(0x12));
 		c.addPeer(aAt);
-		std::vector<Datagram> toA = c.tick(kStart + 1ms);
 		std::size_t samples = 0, own = 0;
-		for (int hop = 0; hop < 4 && !toA.empty(); ++hop) {
-			std::vector<Datagram> next;
-			for (const Datagram &d : toA)
-				for (const Datagram &r : a.receive(cAt, d.bytes, kStart + 2ms)) {
-					const auto decoded = wire::decode(r.bytes);
-					REQUIRE(decoded.packet);
-					for (const auto &rec : decoded.packet->records)
-						if (const auto *rs = std::get_if<wire::Sample>(&rec)) {
-							++samples;
-							own += rs->server == 0x10;
-						}
-					for (Datagram &n : c.receive(aAt, r.bytes, kStart + 2ms))
-						next.push_back(std::move(n));
-				}
-			toA = std::move(next);
-		}
+		exchange(c, cAt, a, aAt, c.tick(kStart + 1ms), kStart + 2ms, [&](const wire::Record &rec) {
+			if (const auto *rs = std::get_if<wire::Sample>(&rec)) {
+				++samples;
+				own += rs->server == 0x10;
+			}
+		});
 		CHECK(own >= 1);
 		CHECK(samples == own);
 		CHECK(c.liveness(0x10, kStart + 2ms) == Liveness::Alive);
