@@ -29,3 +29,15 @@ def group_alive(pgid):
         if int(fields[2]) == pgid and fields[0] != 'Z':
             alive.append(int(pid))
     return alive
+
+
+def group_commands(pgid):
+    """The command names (comm) of process group pgid's live processes."""
+    names = []
+    for pid in group_alive(pgid):
+        try:
+            with open(f'/proc/{pid}/comm') as f:
+                names.append(f.read().strip())
+        except OSError:
+            continue
+    return names

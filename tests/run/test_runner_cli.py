@@ -38,7 +38,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, failures, group_alive  # noqa: E402
+from checks import check, failures, group_alive, group_commands  # noqa: E402
 
 RUNNER = sys.argv[1]
 
@@ -304,10 +304,20 @@ def case_signals(tmp):
                                  f'LOG={log}', f'RUN={rundir}'],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
+        # Signalled once every recipe that began is in its `sleep`: a shell
+        # hit by SIGINT between its `touch` and forking `sleep` runs its trap
+        # only after that sleep, which never got the signal, ends (dash
+        # defers traps during a foreground command; so does any shell, with
+        # or without the runner), and make waits for it.
+        def settled():
+            if not os.path.isdir(rundir):
+                return False
+            started = len(os.listdir(rundir))
+            return started >= 3 and group_commands(proc.pid).count('sleep') == started
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (os.path.isdir(rundir) and len(os.listdir(rundir)) >= 3):
+        while time.monotonic() < deadline and not settled():
             time.sleep(0.02)
-        check(os.path.isdir(rundir) and len(os.listdir(rundir)) >= 3, f'{how}: jobs running')
+        check(settled(), f'{how}: jobs running, each in its sleep')
         if how == 'sigint-group':
             os.killpg(proc.pid, signal.SIGINT)
             expect = -signal.SIGINT
