@@ -406,7 +406,7 @@ std::optional<std::uint64_t> parseSocketLink(std::string_view target)
 	return text::parseUint(target.substr(prefix.size(), target.size() - prefix.size() - 1), 1, UINT64_MAX);
 }
 
-std::optional<std::uint64_t> parseStatParent(std::string_view stat)
+std::optional<StatHead> parseStatHead(std::string_view stat)
 {
 	const std::size_t close = stat.rfind(')');
 	if (close == std::string_view::npos)
@@ -415,8 +415,18 @@ std::optional<std::uint64_t> parseStatParent(std::string_view stat)
 	// " STATE PPID ...": the state is one character.
 	if (rest.size() < 4 || rest[0] != ' ' || rest[2] != ' ')
 		return std::nullopt;
+	const char state = rest[1];
 	rest.remove_prefix(3);
-	return text::parseUint(rest.substr(0, rest.find(' ')), 0, UINT32_MAX);
+	const auto parent = text::parseUint(rest.substr(0, rest.find(' ')), 0, UINT32_MAX);
+	if (!parent)
+		return std::nullopt;
+	return StatHead{ state, *parent };
+}
+
+std::optional<std::uint64_t> parseStatParent(std::string_view stat)
+{
+	const std::optional<StatHead> head = parseStatHead(stat);
+	return head ? std::optional(head->parent) : std::nullopt;
 }
 
 std::optional<DistccSlot> parseDistccLockName(std::string_view name, std::string_view kind)

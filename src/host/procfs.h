@@ -145,8 +145,15 @@ std::optional<ProcessUids> parseStatusUids(std::string_view status);
 // socket; empty for any other target.
 std::optional<std::uint64_t> parseSocketLink(std::string_view target);
 
-// The parent pid in the text of /proc/PID/stat ("PID (COMM) STATE PPID ..."),
-// read after the last ')' since COMM may hold anything; empty if malformed.
+// The state and parent pid in the text of /proc/PID/stat ("PID (COMM) STATE
+// PPID ..."), read after the last ')' since COMM may hold anything; empty if
+// malformed.
+struct StatHead {
+	char state = 0; // 'R', 'S', 'Z' (a zombie) ...
+	std::uint64_t parent = 0;
+};
+std::optional<StatHead> parseStatHead(std::string_view stat);
+// Its parent pid alone.
 std::optional<std::uint64_t> parseStatParent(std::string_view stat);
 
 // One of distcc's per-host files in $DISTCC_DIR/lock, "KIND_tcp_HOST_PORT_SLOT":

@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
@@ -23,6 +21,10 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+
+#include "distcc-mdns/text.h"
+#include "host/files.h"
+#include "host/procfs.h"
 
 namespace dmdns::run {
 
@@ -219,25 +221,18 @@ unsigned reapOrphans(pid_t keep)
 std::vector<pid_t> children()
 {
 	std::vector<pid_t> out;
-	const pid_t self = ::getpid();
+	const auto self = static_cast<std::uint64_t>(::getpid());
 	std::error_code ec;
 	for (const auto &entry : std::filesystem::directory_iterator("/proc", ec)) {
-		const std::string name = entry.path().filename();
-		if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+		const auto pid = text::parseUint(entry.path().filename().string(), 1, INT32_MAX);
+		if (!pid)
 			continue;
-		std::ifstream in(entry.path() / "stat");
-		std::string stat;
-		if (!std::getline(in, stat))
+		const auto stat = host::readBounded(entry.path() / "stat", 4096);
+		if (!stat)
 			continue; // gone meanwhile
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		const std::size_t close = stat.rfind(')');
-		if (close == std::string::npos)
-			continue;
-		std::istringstream fields(stat.substr(close + 1));
-		char state = 0;
-		long ppid = 0;
-		if (fields >> state >> ppid && ppid == self && state != 'Z')
-			out.push_back(static_cast<pid_t>(std::stol(name)));
+		const auto head = procfs::parseStatHead(stat->text);
+		if (head && head->parent == self && head->state != 'Z')
+			out.push_back(static_cast<pid_t>(*pid));
 	}
 	return out;
 }

@@ -539,6 +539,13 @@ TEST_SUITE("procfs")
 		CHECK(parseStatParent("7 (x) R 0") == 0u);
 		for (const char *bad : { "", "7 (x", "7 (x) R", "7 (x) R x 1", "7 (x)R 1", "7 (x) RR 1", "7 (x) R -1" })
 			CHECK_MESSAGE(!parseStatParent(bad), bad);
+		// With the state: a zombie's is 'Z'.
+		const auto head = parseStatHead("9 (sleep) Z 1 9");
+		REQUIRE(head);
+		CHECK(head->state == 'Z');
+		CHECK(head->parent == 1u);
+		CHECK(parseStatHead("7 (a) b) R 1 7")->state == 'R');
+		CHECK_FALSE(parseStatHead("7 (x) R x 1"));
 	}
 
 	TEST_CASE("distcc's backoff file names: the kind must match")
