@@ -203,18 +203,16 @@ bool becomeSubreaper()
 	return ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
 }
 
-unsigned reapOrphans(pid_t keep)
+void reapOrphans(pid_t keep)
 {
-	unsigned reaped = 0;
 	for (;;) {
 		// Look first (WNOWAIT): the build's own end is Child::poll's.
 		siginfo_t info{};
 		if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0 ||
 		    info.si_pid == keep)
-			return reaped;
+			return;
 		int status;
-		if (::waitpid(info.si_pid, &status, WNOHANG) == info.si_pid)
-			++reaped;
+		::waitpid(info.si_pid, &status, WNOHANG);
 	}
 }
 

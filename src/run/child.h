@@ -51,8 +51,7 @@ private:
 // refuses.
 bool becomeSubreaper();
 // Reaps every exited child but @keep (left for Child::poll); never blocks.
-// Returns how many it reaped.
-unsigned reapOrphans(pid_t keep);
+void reapOrphans(pid_t keep);
 // This process's live children (from /proc/PID/stat), zombies left out.
 std::vector<pid_t> children();
 
