@@ -28,6 +28,7 @@
 #include "common/options.h"
 #include "distcc-mdns/gossip.h"
 #include "distcc-mdns/gossip_wire.h"
+#include "distcc-mdns/sample_cadence.h"
 
 namespace dmdns {
 namespace {
@@ -232,9 +233,9 @@ private:
 		// The own sample gossip last originated: (incarnation, sequence), load.
 		std::optional<std::pair<std::uint64_t, std::uint64_t>> originated;
 		std::uint32_t originatedRunning = 0;
-		// The load at the last sample and the delay to the next.
+		// The load at the last sample, and when to sample next.
 		std::optional<std::uint32_t> sampled;
-		milliseconds cadence{};
+		std::optional<SampleCadence> cadence;
 		std::uint64_t bytes = 0, packets = 0; // sent in the window
 	};
 	// What one node holds of one server, as of its last datagram.
@@ -486,11 +487,11 @@ void Simulation::sample(std::size_t i)
 		node.originated = key;
 		node.originatedRunning = own->sample.running;
 	}
-	node.cadence = node.sampled != node.running
-			       ? setup_.sampleInterval
-			       : std::min(2 * node.cadence, std::max(setup_.quietSample, setup_.sampleInterval));
+	if (!node.cadence)
+		node.cadence.emplace(setup_.sampleInterval, setup_.quietSample);
+	const milliseconds next = node.cadence->next(node.sampled != node.running);
 	node.sampled = node.running;
-	schedule(now_ + node.cadence, Kind::Sample, i);
+	schedule(now_ + next, Kind::Sample, i);
 }
 
 void Simulation::loadChange(std::size_t i)

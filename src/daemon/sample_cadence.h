@@ -1,9 +1,10 @@
-// How often the advertiser samples the load: fast while it changes, backing off while it does not.
+// What counts as a change of load for the advertiser's SampleCadence.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 
+#include "distcc-mdns/sample_cadence.h"
 #include "host/probe.h"
 
 namespace dmdns {
@@ -13,25 +14,5 @@ namespace dmdns {
 // as gossip calls news (a quarter of @cpus, at least one task; smaller
 // moves are jitter, see sameLoad in src/core/own_news.cpp).
 bool loadChanged(const host::LoadReading &before, const host::LoadReading &now, std::uint32_t cpus) noexcept;
-
-// The delay before the next sample: @fast (--sample-interval) after a
-// change, doubled after each sample that shows none, up to @slow. A change
-// seen brings it straight back to @fast, so a build that starts while the
-// host idles is seen at most @slow late and then followed at @fast.
-class SampleCadence final
-{
-public:
-	// @slow below @fast counts as @fast: a fixed cadence.
-	SampleCadence(std::chrono::milliseconds fast, std::chrono::milliseconds slow) noexcept;
-
-	// The delay after a sample; @changed: it showed a change.
-	std::chrono::milliseconds next(bool changed) noexcept;
-	std::chrono::milliseconds current() const noexcept { return current_; }
-
-private:
-	std::chrono::milliseconds fast_;
-	std::chrono::milliseconds slow_;
-	std::chrono::milliseconds current_;
-};
 
 } // namespace dmdns
