@@ -87,6 +87,21 @@ public:
 	void mute(std::size_t i, bool muted) { nodes_[i].muted = muted; }
 	void sampleEvery(milliseconds every) { sampleEvery_ = every; }
 
+	// @f with every node's copy of each of the first @servers servers, its
+	// own left out; each must hold one.
+	template <typename F>
+	void eachCopy(std::size_t servers, F f)
+	{
+		for (std::size_t i = 0; i < nodes_.size(); ++i)
+			for (std::size_t s = 0; s < servers; ++s) {
+				if (s == i)
+					continue;
+				const auto held = nodes_[i].gossip->server(idOf(s), now);
+				REQUIRE(held);
+				f(*held);
+			}
+	}
+
 	void inject(const Endpoint &from, std::size_t to, std::vector<std::uint8_t> bytes)
 	{
 		queue_.push_back({ from, endpointOf(to), std::move(bytes), now });
@@ -288,15 +303,10 @@ TEST_SUITE("gossip")
 				lan.setRunning(static_cast<std::size_t>(step / 50) % 20, static_cast<std::uint32_t>(step / 50 % 7));
 			if (step % 100 != 0)
 				return;
-			for (std::size_t i = 0; i < lan.size(); ++i)
-				for (std::size_t s = 0; s < 20; ++s) {
-					if (s == i)
-						continue;
-					const auto held = lan[i].server(idOf(s), lan.now);
-					REQUIRE(held);
-					ages.push_back(held->age.count());
-					suspected += held->liveness != Liveness::Alive;
-				}
+			lan.eachCopy(20, [&](const auto &held) {
+				ages.push_back(held.age.count());
+				suspected += held.liveness != Liveness::Alive;
+			});
 		});
 		const double perNode = static_cast<double>(lan.bytes - before) / 10.0 / 40.0;
 		std::sort(ages.begin(), ages.end());
@@ -325,15 +335,10 @@ TEST_SUITE("gossip")
 			if (++step % 50 != 0)
 				return;
 			++polls;
-			for (std::size_t i = 0; i < lan.size(); ++i)
-				for (std::size_t s = 0; s < 30; ++s) {
-					if (s == i)
-						continue;
-					const auto held = lan[i].server(idOf(s), lan.now);
-					REQUIRE(held);
-					oldest = std::max(oldest, held->age);
-					suspected += held->liveness != Liveness::Alive;
-				}
+			lan.eachCopy(30, [&](const auto &held) {
+				oldest = std::max(oldest, held.age);
+				suspected += held.liveness != Liveness::Alive;
+			});
 		});
 		const GossipConfig c;
 		MESSAGE("oldest copy " << oldest.count() << " ms over " << polls << " polls");
