@@ -117,6 +117,16 @@ struct GossipConfig {
 	// many) holds this node's own news and a cookie.
 	std::size_t minRequest = 128;
 
+	// Servers on other subnets (WHERE, docs/protocol.md): a trusted
+	// relay's full-state answers say where the servers it hears first hand
+	// are; this node then gossips with each there (listing it while alive
+	// or suspect), and drops one it has not heard for forgetAfter (or at
+	// all) relayGrace after the last WHERE naming it. One asker gets an
+	// unchanged set of WHEREs again only after whereRefresh. At most
+	// maxServers such servers are kept.
+	std::chrono::milliseconds relayGrace{ 5000 };
+	std::chrono::milliseconds whereRefresh{ 30000 };
+
 	std::size_t maxServers = 512;
 	std::size_t maxPeers = 512;
 	std::size_t maxReservations = 4096;
@@ -210,6 +220,15 @@ struct ClientJobs {
 	bool operator==(const ClientJobs &) const = default;
 };
 
+// A server a trusted relay said where to find (a WHERE), not one the
+// caller listed: its gossip endpoint, which is also its distccd's address.
+struct RelayedServer {
+	std::uint64_t id = 0;
+	Endpoint at;
+
+	bool operator==(const RelayedServer &) const = default;
+};
+
 // What gossip knows about one server.
 struct GossipServer {
 	wire::Sample sample; // ageMs as of the query time
@@ -259,6 +278,7 @@ public:
 	// The servers the caller lists (from mDNS or a --peer): their samples
 	// are kept while they are pinned, and a flood of unknown ids cannot
 	// evict them. Replaces the previous set; at most maxServers are taken.
+	// The servers relayedServers() gives are pinned besides.
 	void pin(std::span<const std::uint64_t> servers);
 	// Which addresses speak for which node, as the caller knows them (mDNS,
 	// --peer): a datagram from elsewhere is not that node's own word.
@@ -349,6 +369,12 @@ public:
 	// address, numeric); nullopt when none does.
 	std::optional<std::uint64_t> nodeAt(std::string_view address) const;
 
+	// Servers only a trusted relay's WHERE told of, which gossip hears
+	// alive or suspect now (the caller lists them as it lists a --peer),
+	// by id. A server the caller gossips with otherwise is never one.
+	std::vector<RelayedServer> relayedServers(SteadyTime now) const;
+	std::size_t relayedCount() const noexcept { return relayed_.size(); }
+
 	const GossipStats &stats() const noexcept { return stats_; }
 	std::size_t serverCount() const noexcept { return servers_.entries().size(); }
 	std::size_t reservationCount() const noexcept { return clients_.reservations().size(); }
@@ -382,6 +408,17 @@ private:
 	void mergeClient(const wire::Record &record, std::uint64_t client, const Source &source, SteadyTime now);
 	void mergeSpeed(const wire::Speed &speed, const Source &source, SteadyTime now);
 	void mergeJobs(const wire::Record &record, std::uint64_t subject, const Source &source, SteadyTime now);
+	void mergeWhere(const wire::Where &where, const Source &source, SteadyTime now);
+	// WHEREs for the servers this node hears first hand now, at the
+	// endpoints it hears them from (routable ones only).
+	std::vector<wire::Record> whereRecords(SteadyTime now) const;
+	// Pins the caller's servers and the relayed ones.
+	void repin();
+	// Adds a relayed server's peer; false when the caller's peer is there.
+	bool addRelayedPeer(const Endpoint &at);
+	struct Relayed;
+	// Removes it again, unless the caller took it over.
+	void dropRelayedPeer(const Relayed &r);
 	std::vector<Datagram> answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now);
 
@@ -420,6 +457,17 @@ private:
 	gossip::AddressValidator validator_;
 	gossip::CookieJar jar_;
 	std::map<std::uint64_t, SteadyTime> probed_; // per server, the last probe about a claim
+	// Servers a WHERE told of, by id: where, of which run, when a WHERE
+	// last named it, and whether its peer entry is ours to remove.
+	struct Relayed {
+		Endpoint at;
+		std::uint64_t incarnation = 0;
+		SteadyTime named{};
+		bool ownsPeer = false;
+	};
+	std::map<std::uint64_t, Relayed> relayed_;
+	std::vector<std::uint64_t> callerPins_;
+	std::uint64_t relayEvicted_ = 0;
 	gossip::SpeedTable speeds_;
 	// The fit of speeds_, redone when evidence came in or a second passed.
 	mutable SpeedModel speedModel_;

@@ -62,6 +62,7 @@ enum class RecordType : std::uint8_t {
 	Speed = 9,
 	Clients = 10,
 	LocalJobs = 11,
+	Where = 12,
 };
 
 // A server's load as it measured it. Ids are the 16-hex-digit host id of the
@@ -229,7 +230,26 @@ struct LocalJobs {
 	bool operator==(const LocalJobs &) const = default;
 };
 
-using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Profile, Speed, Clients, LocalJobs>;
+// "Server @server is heard first hand at @address, gossip port @port":
+// what lets a node on another subnet, where mDNS does not reach, gossip
+// with a server and list it. Only a trusted relay's word counts (a
+// --peer, or with a key any peer), and only for a server the relay hears
+// itself now; the receiver then asks the server directly, and lists it
+// while the server's own gossip keeps it alive (docs/protocol.md, WHERE).
+// The address is one any subnet can route to: never unspecified,
+// loopback, multicast, broadcast or link-local (a scope means nothing off
+// the relay's link).
+struct Where {
+	std::uint64_t server = 0;
+	std::uint64_t incarnation = 0; // the server's run the relay hears
+	std::array<std::uint8_t, 16> address{}; // IPv4 as IPv4-mapped IPv6
+	std::uint16_t port = 0;			// the server's gossip UDP port
+
+	bool operator==(const Where &) const = default;
+};
+
+using Record = std::variant<Sample, Leave, Reservation, Demand, Load, Cookie, Profile, Speed, Clients, LocalJobs,
+			    Where>;
 
 // Encoded body sizes, without the two bytes of type and length.
 inline constexpr std::size_t kSampleSize = 46;
@@ -241,6 +261,7 @@ inline constexpr std::size_t kCookieSize = 8;
 inline constexpr std::size_t kProfileSize = 24;
 inline constexpr std::size_t kSpeedSize = 42;
 inline constexpr std::size_t kLocalJobsSize = 26;
+inline constexpr std::size_t kWhereSize = 34;
 // Clients: kClientsHeadSize + kClientEntrySize per entry, the only record
 // of variable length besides Pad.
 
@@ -333,5 +354,11 @@ std::vector<std::uint8_t> encode(const Packet &packet);
 // case). Zero is refused: it is no valid id.
 std::optional<std::uint64_t> parseNodeId(std::string_view hex) noexcept;
 std::string formatNodeId(std::uint64_t id);
+
+// A numeric address as records carry it (16 bytes, IPv4 as IPv4-mapped
+// IPv6), and back (an IPv4-mapped address as plain IPv4, as source
+// addresses and hosts lines write it). A scope (%eth0) is refused.
+std::optional<std::array<std::uint8_t, 16>> addressBytes(const std::string &text);
+std::string addressText(const std::array<std::uint8_t, 16> &bytes);
 
 } // namespace dmdns::wire

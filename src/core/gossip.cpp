@@ -1,8 +1,6 @@
 // Gossip state machine: its setup, the rounds it sends (news, hellos, probes, push-pull), and what it knows.
 #include "distcc-mdns/gossip.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -102,7 +100,16 @@ std::vector<Endpoint> Gossip::peers() const
 
 void Gossip::pin(std::span<const std::uint64_t> servers)
 {
-	servers_.pin(servers);
+	callerPins_.assign(servers.begin(), servers.end());
+	repin();
+}
+
+void Gossip::repin()
+{
+	std::vector<std::uint64_t> pins = callerPins_;
+	for (const auto &[id, r] : relayed_)
+		pins.push_back(id);
+	servers_.pin(pins);
 }
 
 void Gossip::vouch(std::map<std::uint64_t, std::set<std::string>> addresses)
@@ -218,6 +225,41 @@ std::vector<wire::Record> Gossip::fullState(SteadyTime now, bool ownList) const
 	return out;
 }
 
+std::vector<wire::Record> Gossip::whereRecords(SteadyTime now) const
+{
+	// Only what this node hears itself, so that a WHERE never outlives its
+	// server by more than a relayGrace at the next hop: a dead server is
+	// heard first hand nowhere, and nobody names it any more.
+	std::vector<wire::Record> out;
+	std::set<std::uint64_t> named;
+	for (const gossip::Peer &p : peers_.all()) {
+		if (p.node == 0 || p.node == config_.node || !p.heard || now - *p.heard >= config_.suspectAfter ||
+		    named.contains(p.node) || peers_.nodeAt(p.endpoint.address) != p.node)
+			continue;
+		const gossip::ServerTable::Entry *e = servers_.find(p.node);
+		const auto bytes = wire::addressBytes(p.endpoint.address);
+		if (!e || !bytes || liveness(p.node, now) != Liveness::Alive)
+			continue;
+		wire::Where w{ p.node, e->sample.incarnation, *bytes, p.endpoint.port };
+		if (!wire::validate(w).empty())
+			continue; // link-local, loopback: nothing another subnet can reach
+		named.insert(p.node);
+		out.push_back(w);
+	}
+	return out;
+}
+
+std::vector<RelayedServer> Gossip::relayedServers(SteadyTime now) const
+{
+	std::vector<RelayedServer> out;
+	for (const auto &[id, r] : relayed_) {
+		const Liveness l = liveness(id, now);
+		if (l == Liveness::Alive || l == Liveness::Suspect)
+			out.push_back({ id, r.at });
+	}
+	return out;
+}
+
 std::vector<Datagram> Gossip::request(const Endpoint &to, SteadyTime now, bool introduce)
 {
 	std::vector<Datagram> out;
@@ -236,6 +278,23 @@ void Gossip::count(const std::vector<Datagram> &out)
 
 void Gossip::expire(SteadyTime now)
 {
+	// A relayed server stays for relayGrace after a WHERE named it (time
+	// to answer our first request), and while its gossip was heard within
+	// forgetAfter: listed only while alive or suspect, it keeps its peer
+	// through a blip (a relay names an unchanged server only every
+	// whereRefresh), as a server mDNS still shows does.
+	const std::size_t relayed = relayed_.size();
+	std::erase_if(relayed_, [&](const auto &kv) {
+		const auto &[id, r] = kv;
+		const std::optional<GossipServer> heard = server(id, now);
+		if (now - r.named < config_.relayGrace || (heard && heard->liveness != Liveness::Left &&
+							    heard->age < config_.forgetAfter))
+			return false;
+		dropRelayedPeer(r);
+		return true;
+	});
+	if (relayed_.size() != relayed)
+		repin();
 	servers_.expire(now);
 	clients_.expire(now);
 	jobs_.expire(now, [&](std::uint64_t server) { return servers_.find(server) != nullptr; });
@@ -246,7 +305,7 @@ void Gossip::expire(SteadyTime now)
 	validator_.expire(now);
 	std::erase_if(probed_, [&](const auto &kv) { return now - kv.second > config_.forgetAfter; });
 	stats_.evicted = servers_.evicted() + clients_.evicted() + peers_.evicted() + limiter_.evicted() +
-			 speeds_.evicted() + jobs_.evicted();
+			 speeds_.evicted() + jobs_.evicted() + relayEvicted_;
 }
 
 std::vector<Datagram> Gossip::tick(SteadyTime now)
@@ -376,9 +435,11 @@ std::vector<Datagram> Gossip::tick(SteadyTime now)
 				out.push_back(std::move(d));
 			continue;
 		}
-		// Peers that may not know us (--peer) are asked for their news once a
-		// heartbeat interval: they answer even if they never write first.
-		if (p.pull && (!p.pulled || now - *p.pulled >= config_.heartbeatInterval)) {
+		// Peers that may not know us (--peer, a relayed server) are asked
+		// for their news once a heartbeat interval: they answer even if
+		// they never write first, and send no paced turns to a node they
+		// did not find themselves.
+		if ((p.pull || p.relayed) && (!p.pulled || now - *p.pulled >= config_.heartbeatInterval)) {
 			p.pulled = now;
 			for (Datagram &d : request(p.endpoint, now))
 				out.push_back(std::move(d));
@@ -540,42 +601,11 @@ DemandSummary Gossip::demand(SteadyTime now, bool includeOwn) const
 
 namespace {
 
-// A numeric address as the wire carries it: 16 bytes, IPv4 mapped.
-std::optional<std::array<std::uint8_t, 16>> addressBytes(const std::string &text)
-{
-	std::array<std::uint8_t, 16> out{};
-	in_addr v4{};
-	if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-		out[10] = out[11] = 0xff;
-		std::memcpy(out.data() + 12, &v4, 4);
-		return out;
-	}
-	in6_addr v6{};
-	if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-		std::memcpy(out.data(), &v6, 16);
-		return out;
-	}
-	return std::nullopt;
-}
-
-// And back: an IPv4-mapped address as plain IPv4, as peers' source
-// addresses and hosts lines write it.
-std::string addressText(const std::array<std::uint8_t, 16> &bytes)
-{
-	static constexpr std::uint8_t kMapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char text[INET6_ADDRSTRLEN] = {};
-	if (std::equal(std::begin(kMapped), std::end(kMapped), bytes.begin()))
-		::inet_ntop(AF_INET, bytes.data() + 12, text, sizeof text);
-	else
-		::inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
-	return text;
-}
-
 std::vector<ClientJobs> clientJobsOf(const gossip::JobsTable::List &list)
 {
 	std::vector<ClientJobs> out;
 	for (const wire::ClientEntry &e : list.entries)
-		out.push_back({ addressText(e.address), e.running });
+		out.push_back({ wire::addressText(e.address), e.running });
 	if (list.others > 0)
 		out.push_back({ std::string(), list.others });
 	return out;
@@ -593,7 +623,7 @@ void Gossip::setOwnClients(std::vector<ClientJobs> clients)
 	for (const ClientJobs &c : clients) {
 		if (c.running == 0)
 			continue;
-		if (const auto bytes = c.address.empty() ? std::nullopt : addressBytes(c.address))
+		if (const auto bytes = c.address.empty() ? std::nullopt : wire::addressBytes(c.address))
 			byAddress[*bytes] += c.running;
 		else
 			others += c.running;

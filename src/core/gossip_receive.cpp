@@ -22,7 +22,7 @@ std::uint64_t subjectOf(const wire::Record &record) noexcept
 			else if constexpr (std::is_same_v<T, wire::Reservation> || std::is_same_v<T, wire::Demand> ||
 					   std::is_same_v<T, wire::Speed> || std::is_same_v<T, wire::LocalJobs>)
 				return r.client;
-			else if constexpr (std::is_same_v<T, wire::Clients>)
+			else if constexpr (std::is_same_v<T, wire::Clients> || std::is_same_v<T, wire::Where>)
 				return r.server;
 			else
 				return 0;
@@ -101,6 +101,9 @@ std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std:
 		}
 		merge(record, source, now, probe);
 	}
+	// A WHERE may have added peers, and the table may have moved or
+	// dropped this one to make room.
+	peer = peers_.find(from);
 	if (peer) {
 		peer->heard = now;
 		peer->node = packet.header.sender;
@@ -138,6 +141,8 @@ void Gossip::merge(const wire::Record &record, const Source &source, SteadyTime 
 	}
 	if (const auto *speed = std::get_if<wire::Speed>(&record))
 		mergeSpeed(*speed, source, now);
+	else if (const auto *where = std::get_if<wire::Where>(&record))
+		mergeWhere(*where, source, now);
 	else if (std::holds_alternative<wire::Clients>(record) || std::holds_alternative<wire::LocalJobs>(record))
 		mergeJobs(record, subject, source, now);
 	else if (std::holds_alternative<wire::Demand>(record) || std::holds_alternative<wire::Reservation>(record))
@@ -267,6 +272,67 @@ void Gossip::mergeJobs(const wire::Record &record, std::uint64_t subject, const 
 		++stats_.untrusted;
 }
 
+bool Gossip::addRelayedPeer(const Endpoint &at)
+{
+	if (!peers_.add(at, false))
+		return false; // the caller's already
+	if (gossip::Peer *p = peers_.find(at))
+		p->relayed = true;
+	return true;
+}
+
+void Gossip::dropRelayedPeer(const Relayed &r)
+{
+	if (const gossip::Peer *p = peers_.find(r.at); r.ownsPeer && p && p->relayed)
+		peers_.remove(r.at);
+}
+
+void Gossip::mergeWhere(const wire::Where &where, const Source &source, SteadyTime now)
+{
+	// Where a server is only a trusted relay says: anyone else could send
+	// this node's requests (and the server's answers) anywhere.
+	if (!source.trustedRelay) {
+		++stats_.untrusted;
+		return;
+	}
+	if (servers_.hasLeft(where.server, where.incarnation))
+		return;
+	const Endpoint at{ wire::addressText(where.address), where.port };
+	if (auto it = relayed_.find(where.server); it != relayed_.end()) {
+		Relayed &r = it->second;
+		// Another place only for a newer run: the relays of one run agree.
+		if (where.incarnation < r.incarnation || (where.incarnation == r.incarnation && r.at != at))
+			return;
+		r.named = now;
+		r.incarnation = where.incarnation;
+		if (r.at != at) {
+			dropRelayedPeer(r);
+			r.at = at;
+			r.ownsPeer = addRelayedPeer(at);
+		}
+		return;
+	}
+	// A server this node gossips with already (mDNS, a --peer) needs no
+	// second endpoint: it would only split its word over two addresses.
+	for (const gossip::Peer &p : peers_.all())
+		if (p.node == where.server)
+			return;
+	if (relayed_.size() >= config_.maxServers) {
+		// Room only at the cost of one that gossip does not hear now.
+		auto stale = std::find_if(relayed_.begin(), relayed_.end(), [&](const auto &kv) {
+			const Liveness l = liveness(kv.first, now);
+			return l != Liveness::Alive && l != Liveness::Suspect;
+		});
+		++relayEvicted_;
+		if (stale == relayed_.end())
+			return;
+		dropRelayedPeer(stale->second);
+		relayed_.erase(stale);
+	}
+	relayed_[where.server] = Relayed{ at, where.incarnation, now, addRelayedPeer(at) };
+	repin();
+}
+
 std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBytes, gossip::Peer &peer,
 				     bool validated, SteadyTime now)
 {
@@ -308,6 +374,28 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 	const std::uint64_t list = own_.clientsSequence();
 	std::vector<wire::Record> records = fullState(now, peer.listAnswered != list);
 	peer.listAnswered = list;
+	// Where the servers this node hears are, once per change and asker
+	// (and again after whereRefresh): an asker on this link hears them by
+	// mDNS, one elsewhere keeps them while it hears them itself.
+	std::vector<wire::Record> where = whereRecords(now);
+	std::uint64_t digest = 14695981039346656037ull; // FNV-1a, to tell a change
+	auto mix = [&](std::uint64_t v) {
+		for (int i = 0; i < 8; ++i, v >>= 8)
+			digest = (digest ^ (v & 0xff)) * 1099511628211ull;
+	};
+	for (const wire::Record &record : where) {
+		const auto &w = std::get<wire::Where>(record);
+		mix(w.server);
+		mix(w.incarnation);
+		mix(w.port);
+		for (std::uint8_t b : w.address)
+			mix(b);
+	}
+	if (!where.empty() && (digest != peer.whereAnswered || !peer.whereAt || now - *peer.whereAt >= config_.whereRefresh)) {
+		records.insert(records.end(), where.begin(), where.end());
+		peer.whereAnswered = digest;
+		peer.whereAt = now;
+	}
 	records.insert(records.begin(), wire::Cookie{ validator_.cookieFor(source.from.address, now) });
 	for (auto &bytes : packer_.pack(records, wire::kFlagFullState))
 		out.push_back({ source.from, std::move(bytes) });

@@ -2,7 +2,11 @@
 #include "distcc-mdns/gossip_wire.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <fmt/format.h>
 
@@ -185,6 +189,15 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 		l.jobs = r.u16();
 		return l;
 	}
+	case RecordType::Where: {
+		Where w;
+		w.server = r.u64();
+		w.incarnation = r.u64();
+		const auto address = r.take(w.address.size());
+		std::copy(address.begin(), address.end(), w.address.begin());
+		w.port = r.u16();
+		return w;
+	}
 	case RecordType::Pad:
 		break;
 	}
@@ -195,7 +208,7 @@ std::optional<Record> readBody(RecordType type, Reader &r, std::string &why)
 bool knownType(std::uint8_t type) noexcept
 {
 	return type >= static_cast<std::uint8_t>(RecordType::Sample) &&
-	       type <= static_cast<std::uint8_t>(RecordType::LocalJobs);
+	       type <= static_cast<std::uint8_t>(RecordType::Where);
 }
 
 Decoded fail(Decoded d, std::string why)
@@ -319,6 +332,34 @@ std::optional<std::uint64_t> parseNodeId(std::string_view hex) noexcept
 std::string formatNodeId(std::uint64_t id)
 {
 	return fmt::format("{:016x}", id);
+}
+
+std::optional<std::array<std::uint8_t, 16>> addressBytes(const std::string &text)
+{
+	std::array<std::uint8_t, 16> out{};
+	in_addr v4{};
+	if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+		out[10] = out[11] = 0xff;
+		std::memcpy(out.data() + 12, &v4, 4);
+		return out;
+	}
+	in6_addr v6{};
+	if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+		std::memcpy(out.data(), &v6, 16);
+		return out;
+	}
+	return std::nullopt;
+}
+
+std::string addressText(const std::array<std::uint8_t, 16> &bytes)
+{
+	static constexpr std::uint8_t kMapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char text[INET6_ADDRSTRLEN] = {};
+	if (std::equal(std::begin(kMapped), std::end(kMapped), bytes.begin()))
+		::inet_ntop(AF_INET, bytes.data() + 12, text, sizeof text);
+	else
+		::inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+	return text;
 }
 
 } // namespace dmdns::wire

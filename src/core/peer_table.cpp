@@ -40,6 +40,7 @@ bool PeerTable::add(const Endpoint &endpoint, bool pull)
 {
 	if (Peer *known = find(endpoint)) {
 		known->learnt = false;
+		known->relayed = false; // the caller's from now on
 		known->pull = known->pull || pull;
 		return false;
 	}

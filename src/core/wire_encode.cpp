@@ -69,9 +69,11 @@ RecordType typeOf(const Record &record) noexcept
 				return RecordType::Speed;
 			else if constexpr (std::is_same_v<T, Clients>)
 				return RecordType::Clients;
-			else {
-				static_assert(std::is_same_v<T, LocalJobs>, "a record type without a number");
+			else if constexpr (std::is_same_v<T, LocalJobs>)
 				return RecordType::LocalJobs;
+			else {
+				static_assert(std::is_same_v<T, Where>, "a record type without a number");
+				return RecordType::Where;
 			}
 		},
 		record);
@@ -143,6 +145,12 @@ void writeBody(Writer &w, const Record &record)
 				w.u64(r.incarnation);
 				w.u64(r.sequence);
 				w.u16(static_cast<std::uint16_t>(r.jobs));
+			} else if constexpr (std::is_same_v<T, Where>) {
+				w.u64(r.server);
+				w.u64(r.incarnation);
+				for (std::uint8_t b : r.address)
+					w.u8(b);
+				w.u16(r.port);
 			} else {
 				static_assert(std::is_same_v<T, Load>, "a record type without its encoding");
 				w.u64(r.server);

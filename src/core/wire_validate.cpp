@@ -1,6 +1,8 @@
 // Gossip wire format v2: the bounds every record must keep, sent or received.
 #include "distcc-mdns/gossip_wire.h"
 
+#include <algorithm>
+#include <array>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -44,6 +46,8 @@ std::size_t bodySize(RecordType type) noexcept
 		return kClientsHeadSize; // and kClientEntrySize per entry
 	case RecordType::LocalJobs:
 		return kLocalJobsSize;
+	case RecordType::Where:
+		return kWhereSize;
 	case RecordType::Pad:
 		return 0; // any length
 	}
@@ -186,6 +190,43 @@ std::string checkLocalJobs(const LocalJobs &l)
 	return {};
 }
 
+// Whether @a (16 bytes, IPv4 mapped) is an address other subnets can
+// route to: the reason when it is not, empty when it is.
+std::string checkRoutable(const std::array<std::uint8_t, 16> &a)
+{
+	static constexpr std::array<std::uint8_t, 12> kMapped = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (std::equal(kMapped.begin(), kMapped.end(), a.begin())) {
+		const std::uint8_t b0 = a[12], b1 = a[13];
+		if (b0 == 0)
+			return "address in 0.0.0.0/8";
+		if (b0 == 127)
+			return "loopback address";
+		if (b0 == 169 && b1 == 254)
+			return "link-local address";
+		if (b0 >= 224)
+			return "multicast or reserved address";
+		return {};
+	}
+	if (std::all_of(a.begin(), a.begin() + 15, [](std::uint8_t b) { return b == 0; }) && a[15] <= 1)
+		return a[15] == 0 ? "unspecified address" : "loopback address";
+	if (a[0] == 0xff)
+		return "multicast address";
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return "link-local address";
+	return {};
+}
+
+std::string checkWhere(const Where &w)
+{
+	if (w.server == 0)
+		return "server id 0";
+	if (std::string why = checkCounters(w.incarnation, 0); !why.empty())
+		return why;
+	if (w.port == 0)
+		return "port 0";
+	return checkRoutable(w.address);
+}
+
 std::string checkCookie(const Cookie &c)
 {
 	return c.value == 0 ? "cookie 0" : std::string{};
@@ -223,6 +264,8 @@ std::string validate(const Record &record)
 				return checkClients(r);
 			else if constexpr (std::is_same_v<T, LocalJobs>)
 				return checkLocalJobs(r);
+			else if constexpr (std::is_same_v<T, Where>)
+				return checkWhere(r);
 			else {
 				static_assert(std::is_same_v<T, Load>, "a record type without its checks");
 				return checkLoad(r);

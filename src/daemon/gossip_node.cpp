@@ -335,6 +335,18 @@ std::vector<DirectoryEntry> GossipNode::peerServers(SteadyTime now) const
 			out.push_back(peerEntry(*server, *address, p.spec.host));
 		}
 	}
+	// Servers of other subnets a trusted relay told of (WHERE), alive by
+	// their own gossip; named by their address, as nothing else names them.
+	for (const RelayedServer &r : gossip_.relayedServers(now)) {
+		if (std::find(listed_.begin(), listed_.end(), r.id) != listed_.end() ||
+		    std::any_of(out.begin(), out.end(),
+				[&](const DirectoryEntry &e) { return e.server.id == wire::formatNodeId(r.id); }))
+			continue;
+		const auto server = gossip_.server(r.id, now);
+		const auto address = Address::parse(r.at.address);
+		if (server && address)
+			out.push_back(peerEntry(*server, *address, r.at.address));
+	}
 	return out;
 }
 

@@ -19,6 +19,7 @@ GossipConfig smallGossipConfig()
 	c.maxDemands = 8;
 	c.maxLeaves = 8;
 	c.maxSources = 4;
+	c.maxPeers = 8;
 	return c;
 }
 
@@ -61,7 +62,9 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 	config.rateBurst = 1e9;
 	Gossip gossip(config);
 	const SteadyTime now = SteadyTime{} + std::chrono::hours(1);
-	gossip.addPeer({ "10.0.0.1", 3632 });
+	// From a --peer (a trusted relay: its WHEREs count) when the input's
+	// size is odd, from a peer mDNS found otherwise.
+	gossip.addPeer({ "10.0.0.1", 3632 }, size % 2 == 1);
 	const auto replies = gossip.receive({ "10.0.0.1", 3632 }, datagram, now);
 	for (const Datagram &d : replies)
 		if (d.bytes.size() > wire::kMaxDatagram || !wire::decode(d.bytes).packet)
@@ -71,7 +74,7 @@ void checkGossipPacket(const std::uint8_t *data, std::size_t size)
 			violated("tick sent an invalid datagram");
 	if (gossip.serverCount() > 8 || gossip.reservationCount() > 8 || gossip.demandCount() > 8 ||
 	    gossip.leaveCount() > 8 || gossip.sourceCount() > 4 || gossip.clientListCount() > 8 ||
-	    gossip.localJobsCount() > 8)
+	    gossip.localJobsCount() > 8 || gossip.relayedCount() > 8 || gossip.peers().size() > 8)
 		violated("gossip tables past their bounds");
 }
 

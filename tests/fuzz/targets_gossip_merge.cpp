@@ -90,7 +90,7 @@ void checkGossipMerge(const std::uint8_t *data, std::size_t size)
 				violated("a speaking server is not listed");
 		}
 		if (g.serverCount() > 8 || g.reservationCount() > 8 || g.demandCount() > 8 || g.leaveCount() > 8 ||
-		    g.sourceCount() > 4)
+		    g.sourceCount() > 4 || g.relayedCount() > 8 || g.peers().size() > 8)
 			violated("gossip tables past their bounds");
 		asked = asks(g.tick(now)) || asked;
 	});

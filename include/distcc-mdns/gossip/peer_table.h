@@ -34,6 +34,8 @@ struct Peer {
 	std::optional<SteadyTime> heard;   // its last accepted datagram
 	std::optional<SteadyTime> replied; // our last full answer to it
 	std::uint64_t listAnswered = 0;	   // the own client list (its sequence) a full answer last carried
+	std::uint64_t whereAnswered = 0;   // the digest of the WHEREs a full answer last carried
+	std::optional<SteadyTime> whereAt; // when
 	std::optional<SteadyTime> probed;  // our last direct request while it was suspect
 	std::optional<SteadyTime> hello;   // our last request while it had not answered
 	unsigned hellos = 0;		   // requests unanswered in a row: their spacing doubles
@@ -43,6 +45,7 @@ struct Peer {
 	std::optional<SteadyTime> listAt;  // when
 	bool learnt = false;		   // it wrote to us first; forgotten when silent
 	bool pull = false;		   // a --peer: trusted relay, asked for news every heartbeat
+	bool relayed = false;		   // a WHERE named it: asked as a --peer is, trusted as none
 };
 
 // Who a node is: the addresses the caller vouches for (the servers' own
@@ -56,7 +59,7 @@ public:
 	PeerTable(std::size_t maxPeers, std::size_t maxNodes, std::chrono::milliseconds silence);
 
 	// Adds a peer the caller found; false if known (it is then no longer
-	// learnt). Past the bound the peer heard from least recently goes,
+	// learnt, nor relayed). Past the bound the peer heard from least recently goes,
 	// learnt ones first.
 	bool add(const Endpoint &endpoint, bool pull);
 	bool remove(const Endpoint &endpoint);
