@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,7 +37,9 @@ wire::Sample serverSample()
 class Subnets final
 {
 public:
-	explicit Subnets(GossipConfig base = {}, Endpoint sAt = kSAt)
+	// With @cPullsR false, C has R as a plain peer (found as mDNS would):
+	// a relay it trusts only with a key.
+	explicit Subnets(GossipConfig base = {}, Endpoint sAt = kSAt, bool cPullsR = true)
 		: sAt_(std::move(sAt))
 	{
 		add(kR, kRAt, base, true);
@@ -44,7 +47,9 @@ public:
 		add(kC, kCAt, base, false);
 		node(kR).addPeer(sAt_);
 		node(kS).addPeer(kRAt);
-		node(kC).addPeer(kRAt, true);
+		node(kC).addPeer(kRAt, cPullsR);
+		if (!cPullsR)
+			node(kR).addPeer(kCAt);
 	}
 
 	Gossip &node(std::uint64_t id) { return *nodes_.at(id).gossip; }
@@ -244,6 +249,36 @@ TEST_SUITE("gossip_relay")
 		CHECK(c.relayedCount() == 0);
 		for (const Datagram &d : c.tick(kT0 + 10ms))
 			CHECK(d.to != kSAt);
+	}
+
+	TEST_CASE("with a key any key holder is a relay, and an untagged WHERE has no effect")
+	{
+		// A toy tag: the code under test only calls sign and verify.
+		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
+			std::uint8_t sum = 0x5a;
+			for (std::uint8_t b : body)
+				sum = static_cast<std::uint8_t>(sum * 31 + b);
+			std::fill(tag.begin(), tag.end(), sum);
+		};
+		GossipConfig keyed;
+		keyed.sign = toyTag;
+		keyed.verify = [toyTag](std::span<const std::uint8_t> datagram) {
+			const auto body = datagram.first(datagram.size() - wire::kTagSize);
+			std::array<std::uint8_t, wire::kTagSize> want{};
+			toyTag(body, want);
+			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
+		};
+		Subnets net(keyed, kSAt, false);
+		Gossip &c = net.node(kC);
+		CHECK(net.run(3000ms, [&] { return lists(c, kS, kSAt, net.now); }));
+		const std::size_t before = c.stats().unauthenticated;
+		c.receive(kEvilAt, datagram(0x66, { whereOf(0x300, "10.9.9.9") }, wire::kFlagFullState), net.now);
+		CHECK(c.stats().unauthenticated == before + 1);
+		CHECK(c.relayedCount() == 1);
+
+		// Without the key the same plain peer is no relay.
+		Subnets plain({}, kSAt, false);
+		CHECK_FALSE(plain.run(3000ms, [&] { return plain.node(kC).relayedCount() != 0; }));
 	}
 
 	TEST_CASE("a relay names no server it hears at a link-local address, nor one it does not hear now")
