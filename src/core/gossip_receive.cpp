@@ -30,6 +30,27 @@ std::uint64_t subjectOf(const wire::Record &record) noexcept
 		record);
 }
 
+// FNV-1a over the WHEREs' fields: tells a changed set from the last one
+// an asker got (no security rests on it: a collision delays a WHERE by
+// whereRefresh at most).
+std::uint64_t digestOf(const std::vector<wire::Record> &where) noexcept
+{
+	std::uint64_t digest = 14695981039346656037ull;
+	auto mix = [&](std::uint64_t v, int bytes) {
+		for (int i = 0; i < bytes; ++i, v >>= 8)
+			digest = (digest ^ (v & 0xff)) * 1099511628211ull;
+	};
+	for (const wire::Record &record : where)
+		if (const auto *w = std::get_if<wire::Where>(&record)) {
+			mix(w->server, 8);
+			mix(w->incarnation, 8);
+			mix(w->port, 2);
+			for (std::uint8_t b : w->address)
+				mix(b, 1);
+		}
+	return digest;
+}
+
 } // namespace
 
 std::vector<Datagram> Gossip::receive(const Endpoint &from, std::span<const std::uint8_t> datagram,
@@ -274,6 +295,13 @@ void Gossip::mergeJobs(const wire::Record &record, std::uint64_t subject, const 
 
 bool Gossip::addRelayedPeer(const Endpoint &at)
 {
+	// At the cost of a learnt peer at most (one that wrote to us first,
+	// which a flood of strangers may be), never of one the caller gave: a
+	// table full of those leaves the server unasked, dropped unheard.
+	const std::vector<gossip::Peer> &all = peers_.all();
+	if (peers_.find(at) ||
+	    (all.size() >= config_.maxPeers && std::none_of(all.begin(), all.end(), [](const gossip::Peer &p) { return p.learnt; })))
+		return false;
 	if (!peers_.add(at, false))
 		return false; // the caller's already
 	if (gossip::Peer *p = peers_.find(at))
@@ -378,20 +406,9 @@ std::vector<Datagram> Gossip::answer(const Source &source, std::size_t requestBy
 	// (and again after whereRefresh): an asker on this link hears them by
 	// mDNS, one elsewhere keeps them while it hears them itself.
 	std::vector<wire::Record> where = whereRecords(now);
-	std::uint64_t digest = 14695981039346656037ull; // FNV-1a, to tell a change
-	auto mix = [&](std::uint64_t v) {
-		for (int i = 0; i < 8; ++i, v >>= 8)
-			digest = (digest ^ (v & 0xff)) * 1099511628211ull;
-	};
-	for (const wire::Record &record : where) {
-		const auto &w = std::get<wire::Where>(record);
-		mix(w.server);
-		mix(w.incarnation);
-		mix(w.port);
-		for (std::uint8_t b : w.address)
-			mix(b);
-	}
-	if (!where.empty() && (digest != peer.whereAnswered || !peer.whereAt || now - *peer.whereAt >= config_.whereRefresh)) {
+	const std::uint64_t digest = digestOf(where);
+	if (!where.empty() &&
+	    (digest != peer.whereAnswered || !peer.whereAt || now - *peer.whereAt >= config_.whereRefresh)) {
 		records.insert(records.end(), where.begin(), where.end());
 		peer.whereAnswered = digest;
 		peer.whereAt = now;

@@ -336,6 +336,37 @@ TEST_SUITE("gossip_relay")
 		CHECK(c.peers().size() == 1);
 	}
 
+	TEST_CASE("a relayed server takes a learnt peer's place at most, never one the caller gave")
+	{
+		GossipConfig base;
+		base.node = kC;
+		base.maxPeers = 4;
+		Gossip c(base);
+		c.addPeer(kRAt, true);
+		c.addPeer({ "10.0.2.3", 3632 });
+		c.addPeer({ "10.0.2.4", 3632 });
+		// A stranger writes first: a learnt peer, the fourth.
+		c.receive(kEvilAt, datagram(0x66, {}), kT0);
+		REQUIRE(c.peers().size() == 4);
+		c.receive(kRAt, datagram(kR, { whereOf(kS, "10.0.1.3") }, wire::kFlagFullState), kT0 + 1ms);
+		auto peers = c.peers();
+		CHECK(peers.size() == 4);
+		CHECK(std::find(peers.begin(), peers.end(), kSAt) != peers.end());
+		CHECK(std::find(peers.begin(), peers.end(), kEvilAt) == peers.end());
+		// Now every peer is the caller's or relayed: the next relayed
+		// server is kept unasked, and goes unheard.
+		c.receive(kRAt, datagram(kR, { whereOf(0xa3, "10.0.1.4") }, wire::kFlagFullState), kT0 + 2ms);
+		CHECK(c.relayedCount() == 2);
+		peers = c.peers();
+		CHECK(peers.size() == 4);
+		CHECK(std::find(peers.begin(), peers.end(), Endpoint{ "10.0.1.4", 3632 }) == peers.end());
+		for (const Datagram &d : c.tick(kT0 + 3ms))
+			CHECK(d.to.address != "10.0.1.4");
+		c.tick(kT0 + 2ms + c.config().relayGrace + 1ms);
+		CHECK(c.relayedCount() == 0);
+		CHECK(c.peers().size() == 3); // the caller's three
+	}
+
 	TEST_CASE("an unchanged set of WHEREs goes to one asker once per whereRefresh")
 	{
 		GossipConfig base;
