@@ -154,6 +154,14 @@ std::vector<std::uint8_t> datagram(std::uint64_t sender, std::vector<wire::Recor
 	return w.finish();
 }
 
+// C alone, driven by hand.
+GossipConfig clientConfig()
+{
+	GossipConfig c;
+	c.node = kC;
+	return c;
+}
+
 wire::Where whereOf(std::uint64_t server, const std::string &address, std::uint64_t incarnation = 5)
 {
 	return { server, incarnation, *wire::addressBytes(address), 3632 };
@@ -234,9 +242,7 @@ TEST_SUITE("gossip_relay")
 
 	TEST_CASE("a WHERE from a peer that is no trusted relay changes nothing")
 	{
-		GossipConfig base;
-		base.node = kC;
-		Gossip c(base);
+		Gossip c(clientConfig());
 		c.addPeer(kRAt); // found by mDNS, say: not a --peer
 		const auto out = c.receive(kRAt, datagram(kR, { whereOf(kS, "10.0.1.3") }, wire::kFlagFullState), kT0);
 		CHECK(out.empty());
@@ -295,9 +301,7 @@ TEST_SUITE("gossip_relay")
 
 	TEST_CASE("a WHERE for a server gossip already hears adds no second endpoint")
 	{
-		GossipConfig base;
-		base.node = kC;
-		Gossip c(base);
+		Gossip c(clientConfig());
 		c.addPeer(kSAt);
 		c.addPeer(kRAt, true);
 		wire::Sample s = serverSample();
@@ -312,8 +316,7 @@ TEST_SUITE("gossip_relay")
 
 	TEST_CASE("a trusted relay naming 1020 made-up servers fills a bounded table that empties itself")
 	{
-		GossipConfig base;
-		base.node = kC;
+		GossipConfig base = clientConfig();
 		base.maxServers = 64;
 		Gossip c(base);
 		c.addPeer(kRAt, true);
@@ -338,8 +341,7 @@ TEST_SUITE("gossip_relay")
 
 	TEST_CASE("a relayed server takes a learnt peer's place at most, never one the caller gave")
 	{
-		GossipConfig base;
-		base.node = kC;
+		GossipConfig base = clientConfig();
 		base.maxPeers = 4;
 		Gossip c(base);
 		c.addPeer(kRAt, true);
