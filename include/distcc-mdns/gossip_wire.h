@@ -241,7 +241,7 @@ struct LocalJobs {
 // the relay's link).
 struct Where {
 	std::uint64_t server = 0;
-	std::uint64_t incarnation = 0; // the server's run the relay hears
+	std::uint64_t incarnation = 0;		// the server's run the relay hears
 	std::array<std::uint8_t, 16> address{}; // IPv4 as IPv4-mapped IPv6
 	std::uint16_t port = 0;			// the server's gossip UDP port
 

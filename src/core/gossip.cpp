@@ -288,7 +288,7 @@ void Gossip::expire(SteadyTime now)
 		const auto &[id, r] = kv;
 		const std::optional<GossipServer> heard = server(id, now);
 		if (now - r.named < config_.relayGrace || (heard && heard->liveness != Liveness::Left &&
-							    heard->age < config_.forgetAfter))
+							   heard->age < config_.forgetAfter))
 			return false;
 		dropRelayedPeer(r);
 		return true;

@@ -325,7 +325,7 @@ TEST_SUITE("gossip_relay")
 			std::vector<wire::Record> records;
 			for (std::uint64_t k = i; k < i + 30; ++k)
 				records.push_back(whereOf(0x1000 + k, "10.1." + std::to_string(k / 200) + "." +
-									  std::to_string(k % 200 + 1)));
+									      std::to_string(k % 200 + 1)));
 			c.receive(kRAt, datagram(kR, records, wire::kFlagFullState), kT0 + milliseconds(i));
 		}
 		CHECK(c.relayedCount() == 64);
