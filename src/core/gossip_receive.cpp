@@ -298,12 +298,20 @@ bool Gossip::addRelayedPeer(const Endpoint &at)
 	// At the cost of a learnt peer at most (one that wrote to us first,
 	// which a flood of strangers may be), never of one the caller gave: a
 	// table full of those leaves the server unasked, dropped unheard.
+	// A server that wrote to us first (it heard of us by a WHERE too)
+	// becomes ours to ask.
+	if (gossip::Peer *known = peers_.find(at)) {
+		if (!known->learnt)
+			return false; // the caller's
+		known->learnt = false;
+		known->relayed = true;
+		return true;
+	}
 	const std::vector<gossip::Peer> &all = peers_.all();
-	if (peers_.find(at) ||
-	    (all.size() >= config_.maxPeers && std::none_of(all.begin(), all.end(), [](const gossip::Peer &p) { return p.learnt; })))
+	if (all.size() >= config_.maxPeers &&
+	    std::none_of(all.begin(), all.end(), [](const gossip::Peer &p) { return p.learnt; }))
 		return false;
-	if (!peers_.add(at, false))
-		return false; // the caller's already
+	peers_.add(at, false);
 	if (gossip::Peer *p = peers_.find(at))
 		p->relayed = true;
 	return true;
@@ -342,8 +350,10 @@ void Gossip::mergeWhere(const wire::Where &where, const Source &source, SteadyTi
 	}
 	// A server this node gossips with already (mDNS, a --peer) needs no
 	// second endpoint: it would only split its word over two addresses.
+	// One that merely wrote to us first is not one we ask: a learnt peer
+	// gets nothing unasked, and is forgotten when it falls silent.
 	for (const gossip::Peer &p : peers_.all())
-		if (p.node == where.server)
+		if (p.node == where.server && !p.learnt)
 			return;
 	if (relayed_.size() >= config_.maxServers) {
 		// Room only at the cost of one that gossip does not hear now.

@@ -14,7 +14,9 @@ prints; servers of B reach A's client the same way (a1 lists b2 through
 b1's WHERE), while nodes that trust no relay (a2, b2) list nothing across
 the router; a2's daemon SIGKILLed leaves b1's line within 5 s (goal 3.5 s,
 as on the link) and stays out, and its restart is listed again within
-10 s (the relay names the new run).
+10 s (the relay names the new run). Then with one --key-file on all four
+(every key holder a relay) and the same --peer pair, a2 lists b2 and b2
+lists a2, alive, two relay hops away.
 """
 
 import os
@@ -35,6 +37,19 @@ CRASH_BOUND = 5.0   # what the test allows on a loaded 2-CPU machine
 # A restarted server is named again by its relay once the relay hears its
 # new run (mDNS on A), in its next full answer to b1's pull.
 RESTART_BOUND = 10.0
+
+
+def wait_alive(host, server, bins, timeout, what, watch):
+    """Polls host's --json until it lists server alive; on a timeout notes
+    what host lists and its gossip peers."""
+    try:
+        lan.wait_until(lambda: (dm.find_server(dm.hosts_json(host, bins), server.ip) or {})
+                       .get('liveness') == 'alive', timeout, 0.1, what=what, watch=watch)
+    except lan.Timeout:
+        obj = dm.hosts_json(host, bins)
+        lan.note(f'{host.name} lists {[(s["name"], s["liveness"]) for s in obj["servers"]]}; '
+                 f'gossip peers {dm.query(host, {"op": "stats"})["gossip"]["peers"]}')
+        raise
 
 
 def main(argv):
@@ -86,8 +101,7 @@ def main(argv):
 
         # B's server reaches A's client the same way; nodes that trust no
         # relay list nothing across the router.
-        lan.wait_until(lambda: (dm.find_server(dm.hosts_json(a1, bins), b2.ip) or {}).get('liveness')
-                       == 'alive', 5, 0.1, what='b2 alive on a1 (through its --peer b1)', watch=watch)
+        wait_alive(a1, b2, bins, 5, 'b2 alive on a1 (through its --peer b1)', watch)
         for host, away in ((a2, (b1, b2)), (b2, (a1, a2))):
             line = dm.hosts_line(host, bins)
             for s in away:
@@ -120,10 +134,28 @@ def main(argv):
         # Its restart: the relay names its new run, and b1 lists it again.
         t2 = time.monotonic()
         daemons[a2] = dm.start_mdnsd(a2, bins, '--advertise=yes', name='distcc-mdnsd-again', timeout=30)
-        lan.wait_until(lambda: (dm.find_server(dm.hosts_json(b1, bins), a2.ip) or {}).get('liveness')
-                       == 'alive', RESTART_BOUND, 0.1, what='a2 alive on b1 again',
-                       watch=[d_cli, daemons[a1], daemons[a2]])
+        wait_alive(b1, a2, bins, RESTART_BOUND, 'a2 alive on b1 again', [d_cli, daemons[a1], daemons[a2]])
         figure('relay.restart_to_listed', time.monotonic() - t2, 's')
+
+        # With a key every key holder relays: through the same --peer pair,
+        # each subnet's other nodes list the other subnet's servers (two
+        # hops: b1 names b2 to a1, which hears it and names it to a2).
+        for d in list(daemons.values()) + [d_cli]:
+            dm.stop_mdnsd(d)
+        r = a1.run([bins.mdnsd, '--generate-key'], timeout=10)
+        key = {h: h.write('gossip.key', r.stdout, 0o600) for h in (a1, a2, b1, b2)}
+        daemons = {a1: dm.start_mdnsd(a1, bins, '--advertise=yes', f'--peer={b1.ip}',
+                                      f'--key-file={key[a1]}', name='distcc-mdnsd-keyed', timeout=30)}
+        for s in (a2, b2):
+            daemons[s] = dm.start_mdnsd(s, bins, '--advertise=yes', f'--key-file={key[s]}',
+                                        name='distcc-mdnsd-keyed', timeout=30)
+        daemons[b1] = dm.start_mdnsd(b1, bins, f'--peer={a1.ip}', f'--key-file={key[b1]}',
+                                     name='distcc-mdnsd-keyed', timeout=30)
+        t3 = time.monotonic()
+        for host, away in ((a2, b2), (b2, a2)):
+            wait_alive(host, away, bins, 10, f'{away.name} alive on {host.name} with a key (two hops)',
+                       list(daemons.values()))
+        figure('relay.keyed_two_hops_listed', time.monotonic() - t3, 's')
 
 
 if __name__ == '__main__':

@@ -314,6 +314,29 @@ TEST_SUITE("gossip_relay")
 		CHECK(c.peers().size() == 2);
 	}
 
+	TEST_CASE("a server that wrote first (a learnt peer) becomes relayed when a WHERE names it: asked, listed")
+	{
+		// S heard of C through a WHERE of its own relay and asked it first.
+		Gossip c(clientConfig());
+		c.addPeer(kRAt, true);
+		wire::Sample s = serverSample();
+		s.server = kS;
+		s.incarnation = 5;
+		s.sequence = 1;
+		c.receive(kSAt, datagram(kS, { s }), kT0);
+		REQUIRE(c.peers().size() == 2);
+		CHECK(c.relayedServers(kT0).empty());
+		c.receive(kRAt, datagram(kR, { whereOf(kS, "10.0.1.3") }, wire::kFlagFullState), kT0 + 1ms);
+		CHECK(c.peers().size() == 2);
+		CHECK(lists(c, kS, kSAt, kT0 + 1ms));
+		// Asked as a --peer is, every heartbeat, though it never writes again.
+		std::size_t asked = 0;
+		for (SteadyTime t = kT0 + 200ms; t < kT0 + 3s; t += 200ms)
+			for (const Datagram &d : c.tick(t))
+				asked += d.to == kSAt;
+		CHECK(asked >= 2);
+	}
+
 	TEST_CASE("a trusted relay naming 1020 made-up servers fills a bounded table that empties itself")
 	{
 		GossipConfig base = clientConfig();
