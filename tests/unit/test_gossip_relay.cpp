@@ -154,6 +154,16 @@ std::vector<std::uint8_t> datagram(std::uint64_t sender, std::vector<wire::Recor
 	return w.finish();
 }
 
+// S's first sample, as S sends it itself.
+wire::Sample ownSampleOfS()
+{
+	wire::Sample s = serverSample();
+	s.server = kS;
+	s.incarnation = 5;
+	s.sequence = 1;
+	return s;
+}
+
 // C alone, driven by hand.
 GossipConfig clientConfig()
 {
@@ -304,11 +314,7 @@ TEST_SUITE("gossip_relay")
 		Gossip c(clientConfig());
 		c.addPeer(kSAt);
 		c.addPeer(kRAt, true);
-		wire::Sample s = serverSample();
-		s.server = kS;
-		s.incarnation = 5;
-		s.sequence = 1;
-		c.receive(kSAt, datagram(kS, { s }), kT0);
+		c.receive(kSAt, datagram(kS, { ownSampleOfS() }), kT0);
 		c.receive(kRAt, datagram(kR, { whereOf(kS, "10.0.9.9") }, wire::kFlagFullState), kT0 + 1ms);
 		CHECK(c.relayedCount() == 0);
 		CHECK(c.peers().size() == 2);
@@ -319,11 +325,7 @@ TEST_SUITE("gossip_relay")
 		// S heard of C through a WHERE of its own relay and asked it first.
 		Gossip c(clientConfig());
 		c.addPeer(kRAt, true);
-		wire::Sample s = serverSample();
-		s.server = kS;
-		s.incarnation = 5;
-		s.sequence = 1;
-		c.receive(kSAt, datagram(kS, { s }), kT0);
+		c.receive(kSAt, datagram(kS, { ownSampleOfS() }), kT0);
 		REQUIRE(c.peers().size() == 2);
 		CHECK(c.relayedServers(kT0).empty());
 		c.receive(kRAt, datagram(kR, { whereOf(kS, "10.0.1.3") }, wire::kFlagFullState), kT0 + 1ms);
