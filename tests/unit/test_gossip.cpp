@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "distcc-mdns/gossip.h"
+#include "support/toy_key.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
@@ -803,22 +804,7 @@ TEST_SUITE("gossip")
 	TEST_CASE("invalid, looped and unauthenticated datagrams are dropped and counted")
 	{
 		GossipConfig c = configFor(0x10);
-		// A toy tag for the test: the adapter uses libsodium.
-		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
-			std::uint8_t sum = 0x5a;
-			for (std::uint8_t b : body)
-				sum = static_cast<std::uint8_t>(sum * 31 + b);
-			std::fill(tag.begin(), tag.end(), sum);
-		};
-		c.sign = toyTag;
-		c.verify = [toyTag](std::span<const std::uint8_t> datagram) {
-			if (datagram.size() < wire::kTagSize)
-				return false;
-			const auto body = datagram.first(datagram.size() - wire::kTagSize);
-			std::array<std::uint8_t, wire::kTagSize> want{};
-			toyTag(body, want);
-			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
-		};
+		test::useToyKey(c);
 		Gossip a(c);
 		c.node = 0x11;
 		Gossip b(c);

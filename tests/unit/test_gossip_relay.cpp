@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "distcc-mdns/gossip.h"
+#include "support/toy_key.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
@@ -269,21 +270,8 @@ TEST_SUITE("gossip_relay")
 
 	TEST_CASE("with a key any key holder is a relay, and an untagged WHERE has no effect")
 	{
-		// A toy tag: the code under test only calls sign and verify.
-		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
-			std::uint8_t sum = 0x5a;
-			for (std::uint8_t b : body)
-				sum = static_cast<std::uint8_t>(sum * 31 + b);
-			std::fill(tag.begin(), tag.end(), sum);
-		};
 		GossipConfig keyed;
-		keyed.sign = toyTag;
-		keyed.verify = [toyTag](std::span<const std::uint8_t> datagram) {
-			const auto body = datagram.first(datagram.size() - wire::kTagSize);
-			std::array<std::uint8_t, wire::kTagSize> want{};
-			toyTag(body, want);
-			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
-		};
+		test::useToyKey(keyed);
 		Subnets net(keyed, kSAt, false);
 		Gossip &c = net.node(kC);
 		CHECK(net.run(3000ms, [&] { return lists(c, kS, kSAt, net.now); }));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "distcc-mdns/gossip.h"
+#include "support/toy_key.h"
 
 using namespace dmdns;
 using namespace std::chrono_literals;
@@ -380,20 +381,8 @@ TEST_SUITE("gossip_trust")
 
 	TEST_CASE("with a key: forged tags spend no budget, and a replayed datagram has no effect")
 	{
-		auto toyTag = [](std::span<const std::uint8_t> body, std::span<std::uint8_t, wire::kTagSize> tag) {
-			std::uint8_t sum = 0x5a;
-			for (std::uint8_t b : body)
-				sum = static_cast<std::uint8_t>(sum * 31 + b);
-			std::fill(tag.begin(), tag.end(), sum);
-		};
 		GossipConfig c = configFor(0x10);
-		c.sign = toyTag;
-		c.verify = [toyTag](std::span<const std::uint8_t> datagram) {
-			const auto body = datagram.first(datagram.size() - wire::kTagSize);
-			std::array<std::uint8_t, wire::kTagSize> want{};
-			toyTag(body, want);
-			return std::equal(want.begin(), want.end(), datagram.begin() + body.size());
-		};
+		test::useToyKey(c);
 		Gossip client(c);
 		c.node = kServer;
 		Gossip server(c);
