@@ -107,8 +107,19 @@ def exchange(path, payload, timeout=5):
     it); returns all bytes read until the first newline, EOF or timeout."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    deadline = time.monotonic() + timeout
     try:
-        s.connect(path)
+        # With a timeout the socket is non-blocking, and connect() to a
+        # listener whose backlog is full fails with EAGAIN at once where a
+        # blocking client would wait: wait as it would, within the timeout.
+        while True:
+            try:
+                s.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
         s.sendall(payload)
         buf = b''
         while b'\n' not in buf:
