@@ -75,7 +75,9 @@ from lan import note  # noqa: E402
 SERVERS = (('s1', 8, 1.5), ('s2', 8, 1.5), ('s3', 4, 1.0), ('s4', 4, 1.0),
            ('s5', 2, 0.6), ('s6', 2, 0.6))
 CLIENT_CORES, CLIENT_SPEED = 2, 1.0
-MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-learned', 'mdns-share', 'mdns-run')
+MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-learned', 'mdns-share', 'mdns-run',
+         'mdns-run-nocopies')
+RUN_MODES = ('mdns-run', 'mdns-run-nocopies')
 COMPILER = 'fakecc'
 # The runner's query socket on a client: the daemon's default path in that
 # host's own /run.
@@ -133,12 +135,12 @@ def parse(argv):
     ap.add_argument('--json', default=os.path.join(ROOT, 'build', 'bench-lan', 'lan.json'))
     a = ap.parse_args(argv)
     if a.modes is None:
-        a.modes = ','.join(m for m in MODES if a.runner or m != 'mdns-run')
+        a.modes = ','.join(m for m in MODES if m != 'mdns-run-nocopies' and (a.runner or m not in RUN_MODES))
     a.modes = [m for m in a.modes.split(',') if m]
     bad = [m for m in a.modes if m not in MODES]
     if bad or not a.modes:
         ap.error(f'unknown modes {bad}; choose from {",".join(MODES)}')
-    if 'mdns-run' in a.modes and not a.runner:
+    if any(m in RUN_MODES for m in a.modes) and not a.runner:
         ap.error('the mode mdns-run needs the path of distcc-mdns-run (the third argument)')
     if not 0 <= a.stagger <= 60 or not 1 <= a.stagger_units <= 1000:
         ap.error('need a stagger of 0-60 s and 1-1000 stagger units')
@@ -298,7 +300,7 @@ class Farm:
             return env
         # Under the runner the build gets its hosts file from the runner, not
         # from the daemon, as with a system daemon that writes none.
-        run = mode == 'mdns-run'
+        run = mode in RUN_MODES
         for c in self.clients:
             hosts_file = [] if run else [f'--hosts-file={self.hosts_file(c)}']
             self.daemons.append(dm.start_mdnsd(c, self.bins, *hosts_file,
@@ -326,7 +328,7 @@ class Farm:
 
     def make_jobs(self, mode, client, env):
         """make's -j for the mode; 0 for none (the runner's jobserver)."""
-        if mode == 'mdns-run':
+        if mode in RUN_MODES:
             return 0
         if mode in ('mdns', 'mdns-learned'):
             r = client.run([self.bins.hosts, '-j'], env=env)
@@ -389,7 +391,7 @@ def run_mode(farm, mode, works, before_stop=None, delays=None):
     env = farm.prepare_clients(mode)
     projs = [write_project(c, w) for c, w in zip(farm.clients, works)]
     jobs = [farm.make_jobs(mode, c, env) for c in farm.clients]
-    run = mode == 'mdns-run'
+    run = mode in RUN_MODES
     traces = [os.path.join(c.dir, f'run-trace-{mode}.jsonl') for c in farm.clients]
     for p in traces:
         if os.path.exists(p):
@@ -417,8 +419,9 @@ def run_mode(farm, mode, works, before_stop=None, delays=None):
     def command(i):
         if run:
             # --local-slots: the model's client cores, not this machine's CPUs.
+            copies = ['--no-copies'] if mode == 'mdns-run-nocopies' else []
             return [farm.bins.runner, f'--socket={RUN_SOCKET}', f'--trace={traces[i]}',
-                    f'--local-slots={CLIENT_CORES}', 'make', '-s', '-C', projs[i]]
+                    f'--local-slots={CLIENT_CORES}', *copies, 'make', '-s', '-C', projs[i]]
         return ['make', '-s', f'-j{jobs[i]}']
 
     procs, starts, ends = [], [], [None] * len(farm.clients)
@@ -525,6 +528,9 @@ def summarize(farm, mode, works, jobs, starts, ends, records, lines, t0, traces=
                             start=round(starts[i] - t0, 3), hosts_lines=lines[c.name],
                             trace=compact_trace(traces[i]) if traces else None))
         if traces:
+            # Copies of slow compiles the runner started, and those that won.
+            last = traces[i][-1] if traces[i] else {}
+            clients[-1].update(copies=last.get('copies', 0), copies_won=last.get('copies_won', 0))
             clients[-1].update(tail_figures(clients[-1]))
     servers = []
     for h in farm.servers:
@@ -548,6 +554,8 @@ def summarize(farm, mode, works, jobs, starts, ends, records, lines, t0, traces=
         # The issue's measure: Jain's index over the clients' makespans.
         jain_makespan=round(jain([c['makespan'] for c in clients]), 4),
         local_jobs=sum(c['local_jobs'] for c in clients),
+        copies=sum(c.get('copies', 0) for c in clients),
+        copies_won=sum(c.get('copies_won', 0) for c in clients),
         # stretch: a job's time over its time alone on that host (1 = never shared)
         mean_stretch=round(sum(slow) / len(slow), 3) if slow else None,
         clients=clients, servers=servers,
@@ -592,7 +600,7 @@ def aggregate(runs):
     jobs feed the plots); the means and every run's figures are added."""
     mean = sum(r['overall'] for r in runs) / len(runs)
     rep = dict(min(runs, key=lambda r: abs(r['overall'] - mean)))
-    keys = ('overall', 'ratio', 'jain_throughput', 'jain_makespan', 'local_jobs')
+    keys = ('overall', 'ratio', 'jain_throughput', 'jain_makespan', 'local_jobs', 'copies', 'copies_won')
     rep['runs'] = [{k: r[k] for k in keys} for r in runs]
     for k in keys + ('mean_stretch',):
         rep[f'{k}_mean'] = round(sum(r[k] for r in runs) / len(runs), 3)
@@ -730,6 +738,10 @@ def print_table(result):
               f'{r["ratio_mean"]:>6.2f} {r["jain_throughput_mean"]:>6.3f} '
               f'{r["jain_makespan_mean"]:>6.3f} {r["local_jobs_mean"]:>5.0f} | {spans}; {per}')
     print('  jain: over the throughputs; jainM: over the makespans')
+    for m in (m for m in RUN_MODES if m in modes):
+        r = modes[m]
+        print(f'  {m}: copies of slow compiles started {r["copies_mean"]:.1f} a run, '
+              f'{r["copies_won_mean"]:.1f} of them gave the output')
     if 'mdns' in modes and 'mdns-learned' in modes:
         print(f'  makespan / ideal, advertised speeds (mdns) vs learned (mdns-learned): '
               f'{modes["mdns"]["ratio_mean"]:.2f} vs {modes["mdns-learned"]["ratio_mean"]:.2f}')

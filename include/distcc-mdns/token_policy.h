@@ -46,6 +46,9 @@ struct TokenDecision {
 	// links, rules that are no compile) and the file says
 	// --localslots=N instead.
 	bool localCompiles = true;
+	// With localCompiles: how many of the local slots compile (the
+	// localhost entry's /N); the others preprocess and link.
+	std::uint32_t localCompileSlots = 0;
 };
 
 // The rule (also in distcc-mdns-run(1)):
@@ -76,7 +79,13 @@ struct TokenDecision {
 //   for this project's json_codec.cpp at -O2), so distcc(1)'s old advice
 //   to leave a client with less than a fifth of the CPUs out of the list
 //   would idle a fifth of this benchmark farm's capacity (1.43x the ideal
-//   makespan against 1.05x, tools/bench-lan). In the tail a local slot
+//   makespan against 1.05x, tools/bench-lan). One local slot is kept from
+//   compiling once the line has at least as many remote slots as local
+//   ones: preprocessing and sending a job costs a few percent of a compile
+//   here, so twenty or more remote jobs in flight keep one CPU of this
+//   machine busy, and links and the rules that are no compile need it too.
+//   (A one-CPU machine then compiles nothing itself while servers have
+//   slots, as distcc(1) advises.) In the tail a local slot
 //   compiles only when it is faster than every listed server or strictly
 //   faster than the tail's speed floor: a tie with waiting for a faster
 //   server goes to the server, since this machine's CPUs also preprocess,
@@ -123,5 +132,11 @@ double tailSpeedFloor(const std::vector<LineSlot> &line) noexcept;
 // compiles nothing while servers have slots. A line that does not parse,
 // or lists nothing but localhost, comes back as it was.
 std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots);
+
+// @line with its localhost entry's limit set to @compileSlots (0: left
+// out, as withoutLocalCompiles()) and distcc told --localslots=@localSlots
+// for the jobs it keeps local. A line without a localhost entry, that
+// does not parse, or lists nothing but localhost, comes back as it was.
+std::string withLocalCompileSlots(const std::string &line, std::uint32_t compileSlots, std::uint32_t localSlots);
 
 } // namespace dmdns

@@ -71,6 +71,12 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 		// time against 7.2 s for json_codec.cpp at -O2 here); in the tail
 		// a compile here must beat waiting for a faster server strictly.
 		d.localCompiles = !tail_ || remote == 0 || localSpeed > fastestRemote || localSpeed > floor;
+		// One local slot preprocesses and links for a line of many remote
+		// slots (the rule above).
+		const std::uint32_t local = answer->localSlots;
+		d.localCompileSlots = remote >= local && local > 0 ? local - 1 : local;
+		if (d.localCompileSlots == 0)
+			d.localCompiles = false;
 		if (tail_) {
 			// The jobs running (the implicit one included) plus one.
 			const std::uint64_t cap = std::uint64_t(use.inUse) + 2;
@@ -84,6 +90,25 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 	// The implicit token is every make's own: never handed out.
 	d.target = jobs == 0 ? 0 : static_cast<unsigned>(std::min<std::uint64_t>(jobs - 1, 1u << 20));
 	return d;
+}
+
+std::string withLocalCompileSlots(const std::string &line, std::uint32_t compileSlots, std::uint32_t localSlots)
+{
+	if (compileSlots == 0)
+		return withoutLocalCompiles(line, localSlots);
+	HostsLineParse parse = parseHostsLine(line);
+	if (!parse.line)
+		return line;
+	std::vector<HostSpec> &hosts = parse.line->hosts;
+	const auto local = [](const HostSpec &h) { return h.kind == HostSpec::Kind::Local; };
+	if (std::all_of(hosts.begin(), hosts.end(), local) || std::none_of(hosts.begin(), hosts.end(), local))
+		return line;
+	for (HostSpec &h : hosts)
+		if (local(h))
+			h.limit = compileSlots;
+	if (!parse.line->localSlots)
+		parse.line->localSlots = localSlots;
+	return writeHostsLine(*parse.line);
 }
 
 std::string withoutLocalCompiles(const std::string &line, std::uint32_t localSlots)

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -242,6 +243,20 @@ int exitCodeOf(int waitStatus)
 	if (WIFSIGNALED(waitStatus))
 		return 128 + WTERMSIG(waitStatus);
 	return 1;
+}
+
+void exitAs(int waitStatus)
+{
+	if (WIFSIGNALED(waitStatus)) {
+		const int sig = WTERMSIG(waitStatus);
+		std::signal(sig, SIG_DFL);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, nullptr);
+		::raise(sig);
+	}
+	std::exit(exitCodeOf(waitStatus));
 }
 
 } // namespace dmdns::run

@@ -59,5 +59,8 @@ std::vector<pid_t> children();
 // 128+signal for a child killed by a signal (the runner re-raises that
 // signal itself when it can; this is the code otherwise).
 int exitCodeOf(int waitStatus);
+// Exits as a child with @waitStatus did: its code, or the same signal with
+// the default action, so that this process's parent sees the same death.
+[[noreturn]] void exitAs(int waitStatus);
 
 } // namespace dmdns::run

@@ -32,6 +32,8 @@
 #include "dmdns-config.h"
 #include "host/files.h"
 #include "host/probe.h"
+#include "run/backup_job.h"
+#include "run/backups.h"
 #include "run/child.h"
 #include "run/command.h"
 #include "run/jobserver.h"
@@ -66,6 +68,9 @@ void usage(std::FILE *out)
 			      "                         setting CC and CXX\n"
 			      "      --no-cc            change neither CC/CXX nor PATH (the build calls\n"
 			      "                         distcc itself, or through CCACHE_PREFIX=distcc)\n"
+			      "      --no-copies        never start a second copy of a slow compile on a\n"
+			      "                         faster server that would idle (with CC wrapped,\n"
+			      "                         the default, the build's end does)\n"
 			      "      --trace=FILE       append one JSON object per change and per second\n"
 			      "  -v, --verbose          log more\n"
 			      "  -q, --quiet            log only errors\n"
@@ -90,6 +95,7 @@ struct Options {
 	std::uint32_t localSlots = host::onlineCpus();
 	std::optional<unsigned> maxJobs;
 	CcMode cc = CcMode::Wrap;
+	bool copies = true;
 	std::optional<std::string> trace;
 	std::vector<std::string> command;
 };
@@ -102,6 +108,7 @@ Options parse(int argc, char **argv)
 		OptMaxJobs,
 		OptMasquerade,
 		OptNoCc,
+		OptNoCopies,
 		OptTrace,
 		OptVersion
 	};
@@ -111,6 +118,7 @@ Options parse(int argc, char **argv)
 		{ "max-jobs", required_argument, nullptr, OptMaxJobs },
 		{ "masquerade", no_argument, nullptr, OptMasquerade },
 		{ "no-cc", no_argument, nullptr, OptNoCc },
+		{ "no-copies", no_argument, nullptr, OptNoCopies },
 		{ "trace", required_argument, nullptr, OptTrace },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "quiet", no_argument, nullptr, 'q' },
@@ -142,6 +150,9 @@ Options parse(int argc, char **argv)
 			break;
 		case OptNoCc:
 			noCc = true;
+			break;
+		case OptNoCopies:
+			o.copies = false;
 			break;
 		case OptTrace:
 			o.trace = optarg;
@@ -222,11 +233,22 @@ private:
 	std::string line_;
 };
 
+// This program's own path, for the job wrapper in CC; empty when it cannot be
+// named as one shell word.
+std::string selfPath()
+{
+	std::error_code ec;
+	const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+	if (ec || self.empty() || self.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") != std::string::npos)
+		return {};
+	return self;
+}
+
 // The environment the build gets: ours, with the jobserver in MAKEFLAGS,
 // the private DISTCC_DIR, no DISTCC_HOSTS (it would hide the hosts file),
 // and distcc put in front of the compilers as the user chose.
 std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver &jobs, run::Jobserver::Style style,
-					  const std::string &distccDir)
+					  const std::string &distccDir, const run::Backups *copies)
 {
 	const char *makeflags = std::getenv("MAKEFLAGS");
 	const char *cc = std::getenv("CC");
@@ -236,7 +258,8 @@ std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver
 	for (char **e = environ; *e; ++e) {
 		const std::string_view entry(*e);
 		const std::string_view key = entry.substr(0, entry.find('='));
-		if (key == "MAKEFLAGS" || key == "DISTCC_HOSTS" || key == "DISTCC_DIR" || key == "DISTCC_MDNS_RUN")
+		if (key == "MAKEFLAGS" || key == "DISTCC_HOSTS" || key == "DISTCC_DIR" || key == "DISTCC_MDNS_RUN" ||
+		    key == run::kJobSocketEnv)
 			continue;
 		if (o.cc == CcMode::Wrap && (key == "CC" || key == "CXX"))
 			continue;
@@ -248,9 +271,14 @@ std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver
 	env.push_back("DISTCC_DIR=" + distccDir);
 	env.push_back("DISTCC_MDNS_RUN=1");
 	// A compiler already behind distcc (CC="distcc gcc") stays as it is.
-	const auto wrapped = [](const char *value, const char *fallback) {
+	// With copies, every compile runs under this program's job wrapper,
+	// which may race a copy of it on a faster server (run/backup_job.h).
+	const std::string wrapper = copies ? fmt::format("{} {} ", selfPath(), run::kJobOption) : std::string();
+	if (copies)
+		env.push_back(fmt::format("{}={}", run::kJobSocketEnv, copies->path()));
+	const auto wrapped = [&](const char *value, const char *fallback) {
 		const std::string compiler = value && *value ? value : fallback;
-		return compiler.rfind("distcc ", 0) == 0 ? compiler : "distcc " + compiler;
+		return wrapper + (compiler.rfind("distcc ", 0) == 0 ? compiler : "distcc " + compiler);
 	};
 	switch (o.cc) {
 	case CcMode::Wrap:
@@ -328,22 +356,6 @@ sigset_t loopSignals()
 	return set;
 }
 
-// Exits as the child did: its code, or the same signal with the default
-// action so that the runner's parent sees the same death.
-[[noreturn]] void exitAs(int status)
-{
-	if (WIFSIGNALED(status)) {
-		const int sig = WTERMSIG(status);
-		std::signal(sig, SIG_DFL);
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		sigprocmask(SIG_UNBLOCK, &set, nullptr);
-		::raise(sig);
-	}
-	std::exit(run::exitCodeOf(status));
-}
-
 class Runner final
 {
 public:
@@ -367,6 +379,7 @@ private:
 	run::Share share_;
 	run::Jobserver jobs_;
 	DistccDir dir_;
+	std::optional<run::Backups> copies_;
 	State state_;
 	Clock::time_point start_ = Clock::now();
 	bool warnedLocal_ = false;
@@ -419,6 +432,8 @@ State Runner::decide(Clock::time_point now, const run::Jobserver::Status &status
 	next.line = answer ? view->line : fmt::format("localhost/{}", options_.localSlots);
 	if (answer && !next.decision.localCompiles)
 		next.line = withoutLocalCompiles(next.line, options_.localSlots);
+	else if (answer && next.decision.localCompileSlots < options_.localSlots)
+		next.line = withLocalCompileSlots(next.line, next.decision.localCompileSlots, options_.localSlots);
 	next.share = view ? view->share : std::nullopt;
 	if (!answer && !warnedLocal_) {
 		warnedLocal_ = true;
@@ -467,6 +482,10 @@ void Runner::traceState(Clock::time_point now, const run::Jobserver::Status &sta
 		{ "tail", state_.decision.tail },
 		{ "line", state_.line },
 	};
+	if (copies_) {
+		record["copies"] = copies_->started();
+		record["copies_won"] = copies_->won();
+	}
 	trace_.write(record);
 }
 
@@ -548,7 +567,10 @@ Outcome Runner::run()
 	if (sigfd.get() < 0)
 		throw std::system_error(errno, std::generic_category(), "signalfd");
 
-	const std::vector<std::string> env = buildEnvironment(options_, jobs_, info.style, dir_.path());
+	if (options_.copies && options_.cc == CcMode::Wrap && !selfPath().empty())
+		copies_.emplace(dir_.path());
+	const std::vector<std::string> env =
+		buildEnvironment(options_, jobs_, info.style, dir_.path(), copies_ ? &*copies_ : nullptr);
 	if (!run::becomeSubreaper())
 		log(LogLevel::Debug, "cannot reap the build's orphans: {}", std::strerror(errno));
 	std::optional<run::Child> child;
@@ -587,6 +609,9 @@ Outcome Runner::run()
 			if (refreshes % 10 == 0)
 				share_.setFailing(failingHosts());
 			share_.tick(state_.decision.want, now);
+			// A copy only where a slot would idle: make waits for no token.
+			if (copies_)
+				copies_->tick(now, share_.view(now), status.idle == 0, dir_.path() + "/state");
 			if (trace_.on() && (changed || now - lastTrace >= kTraceEvery)) {
 				traceState(now, status);
 				lastTrace = now;
@@ -613,6 +638,8 @@ Outcome Runner::run()
 
 	// The build is over: its demand goes at once.
 	share_.close();
+	if (copies_)
+		copies_->drain();
 	// A build ended by a signal leaves nothing behind: what its dead shells
 	// orphaned gets the same signal (a shell's foreground child does not
 	// when make kills the shell alone). A build that ended by itself keeps
@@ -624,6 +651,9 @@ Outcome Runner::run()
 	status = jobs_.refresh();
 	if (trace_.on())
 		traceState(Clock::now(), status);
+	if (copies_ && copies_->started())
+		log(LogLevel::Info, "{} cop{} of slow compiles started, {} gave the output", copies_->started(),
+		    copies_->started() == 1 ? "y" : "ies", copies_->won());
 	if (const unsigned lost = jobs_.lost())
 		log(LogLevel::Warning, "{} jobserver token{} never came back (a job killed by SIGKILL?)", lost,
 		    lost == 1 ? "" : "s");
@@ -634,6 +664,9 @@ Outcome Runner::run()
 
 int main(int argc, char **argv)
 {
+	// A compile under the runner: CC="distcc-mdns-run --job distcc gcc".
+	if (argc >= 2 && argv[1] == run::kJobOption)
+		return run::runJob(std::vector<std::string>(argv + 2, argv + argc));
 	const Options options = parse(argc, argv);
 	Outcome outcome;
 	// The runner's files go before it exits as the build did.
@@ -645,6 +678,6 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	if (outcome.waitStatus)
-		exitAs(*outcome.waitStatus);
+		run::exitAs(*outcome.waitStatus);
 	return outcome.code;
 }

@@ -49,6 +49,21 @@ class Binaries:
                                      f'(meson compile -C BUILDDIR)')
 
 
+def runner_path(argv, test):
+    """distcc-mdns-run's path, the third argument of a test that runs builds."""
+    if len(argv) < 3 or not os.access(argv[2], os.X_OK):
+        raise AssertionError(f'usage: {test} DISTCC-MDNSD DISTCC-MDNS-HOSTS DISTCC-MDNS-RUN')
+    return os.path.abspath(argv[2])
+
+
+def run_trace(path):
+    """The records of distcc-mdns-run's --trace so far (whole lines only)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.endswith('\n')]
+
+
 # ---------------------------------------------------------------- daemon
 
 def socket_path(host, sock=None):

@@ -67,19 +67,13 @@ def trace_path(host):
 
 
 def trace(host):
-    path = trace_path(host)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.endswith('\n')]
+    return dm.run_trace(trace_path(host))
 
 
 def main(argv):
     lan.check_environment()
     bins = dm.Binaries(argv)
-    if len(argv) < 3 or not os.access(argv[2], os.X_OK):
-        raise AssertionError('usage: test_run.py DISTCC-MDNSD DISTCC-MDNS-HOSTS DISTCC-MDNS-RUN')
-    runner = os.path.abspath(argv[2])
+    runner = dm.runner_path(argv, 'test_run.py')
     with lan.Lan(4) as net:
         s1, s2, c3, c4 = net.hosts
         servers = {}

@@ -56,7 +56,8 @@ long:
 	$(call JOB,0); for i in $$(seq 600); do [ -e $(RELEASE) ] && break; sleep 0.05; done
 env:
 	@echo "MAKEFLAGS=$$MAKEFLAGS"; echo "CC=$$CC"; echo "CXX=$$CXX"; echo "HOSTS=$$(cat $$DISTCC_DIR/hosts)"; \
-	 echo "DISTCC_HOSTS=$${DISTCC_HOSTS-unset}"; echo "RUN=$$DISTCC_MDNS_RUN"; echo "DIR=$$DISTCC_DIR"
+	 echo "DISTCC_HOSTS=$${DISTCC_HOSTS-unset}"; echo "RUN=$$DISTCC_MDNS_RUN"; echo "DIR=$$DISTCC_DIR"; \
+	 echo "JOBS=$${DISTCC_MDNS_RUN_JOBS-unset}"
 fail:
 	@exit 3
 '''
@@ -138,14 +139,21 @@ def case_no_daemon(tmp):
     out = dict(l.split('=', 1) for l in r.stdout.splitlines() if '=' in l)
     check(r.returncode == 0 and '--jobserver-auth=' in out.get('MAKEFLAGS', ''), f'MAKEFLAGS has the jobserver: {out.get("MAKEFLAGS")}')
     check(out.get('HOSTS') == 'localhost/3', f'the hosts file is localhost/3: {out.get("HOSTS")}')
-    check(out.get('CC') == 'distcc cc' and out.get('CXX') == 'distcc c++', f'CC and CXX wrapped: {out.get("CC")}, {out.get("CXX")}')
+    job = f'{os.path.realpath(RUNNER)} --job '
+    check(out.get('CC') == job + 'distcc cc' and out.get('CXX') == job + 'distcc c++',
+          f'CC and CXX wrapped, under the job wrapper: {out.get("CC")}, {out.get("CXX")}')
+    check(out.get('JOBS', '').startswith(out.get('DIR', '?') + '/'),
+          f'the job socket is in the private DISTCC_DIR: {out.get("JOBS")}')
     check(out.get('DISTCC_HOSTS') == 'unset' and out.get('RUN') == '1', 'DISTCC_HOSTS removed, DISTCC_MDNS_RUN=1')
     check(out.get('DIR') and not os.path.exists(out['DIR']), 'the private DISTCC_DIR is gone after the build')
     env['CC'] = 'gcc-12'
     r = run(['--no-cc', 'make', '-s', '-C', d, 'env'], env)
     check('CC=gcc-12' in r.stdout.splitlines(), '--no-cc leaves CC alone')
     r = run(['make', '-s', '-C', d, 'env'], env)
-    check('CC=distcc gcc-12' in r.stdout.splitlines(), 'a user CC is wrapped: distcc gcc-12')
+    check(f'CC={job}distcc gcc-12' in r.stdout.splitlines(), 'a user CC is wrapped: distcc gcc-12')
+    r = run(['--no-copies', 'make', '-s', '-C', d, 'env'], env)
+    lines = r.stdout.splitlines()
+    check('CC=distcc gcc-12' in lines and 'JOBS=unset' in lines, '--no-copies: CC is distcc gcc-12, no job socket')
 
 
 def case_status(tmp):
@@ -277,9 +285,13 @@ def case_fake_daemon(tmp):
         records = [json.loads(l) for l in f]
     check(all(set(r) >= {'t', 'tokens', 'in_use', 'idle', 'share', 'want', 'tail', 'line'} for r in records), 'trace records carry every field')
     tokens = [r['tokens'] for r in records]
-    check(tokens[0] == 6 and records[0]['line'] == '127.0.0.1:1/4 localhost/2', f'tokens start at 4 + 2 = 6: {tokens[:3]}')
+    # 4 remote slots against 2 local ones: one local slot preprocesses and
+    # links, the tokens still count it.
+    check(tokens[0] == 6 and records[0]['line'] == '--localslots=2 127.0.0.1:1/4 localhost/1',
+          f'tokens start at 4 + 2 = 6, localhost compiling on one slot: {tokens[:3]}, {records[0]["line"]}')
     check(3 in tokens and tokens.index(3) > 0, f'tokens fall to 1 + 2 = 3 after the shrink: {sorted(set(tokens))}')
     after = [r for r in records if r['tokens'] == 3]
+    # 1 remote slot against 2 local ones: both local slots compile.
     check(all(r['line'] == '127.0.0.1:1/1 localhost/2' and r['share'] == 1 for r in after), 'the line matches the tokens')
     check(max(r['in_use'] for r in records) <= 6, 'never more jobs than tokens')
     late = [r for r in records if r['t'] > records[tokens.index(3)]['t'] + 1.5 and not r['tail']]

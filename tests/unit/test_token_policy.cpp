@@ -162,10 +162,28 @@ TEST_SUITE("token_policy")
 		CHECK(policy.decide(std::nullopt, {}, 1).target == 0);
 	}
 
-	TEST_CASE("body: localhost compiles whatever the servers offer")
+	TEST_CASE("body: localhost compiles whatever the servers offer, one local slot kept for preprocessing")
 	{
-		// 2 local slots against 12 remote ones: still capacity.
-		CHECK(TokenPolicy().decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2).localCompiles);
+		// 2 local slots against 12 remote ones: still capacity, but one of
+		// them preprocesses and links for the remote jobs.
+		const TokenDecision d = TokenPolicy().decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2);
+		CHECK(d.localCompiles);
+		CHECK(d.localCompileSlots == 1);
+		// The tokens still count both local slots.
+		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
+		// Fewer remote slots than local ones: every local slot compiles.
+		ShareAnswer small;
+		small.line = { { 2.0, 1, false }, { 1.0, 2, true } };
+		small.localSlots = 2;
+		small.farmSlots = 1;
+		CHECK(TokenPolicy().decide(small, { .idle = 0, .inUse = 2 }, 2).localCompileSlots == 2);
+		// One CPU and servers: it preprocesses, the servers compile.
+		ShareAnswer one = mixedFarm();
+		one.line.back().limit = 1;
+		one.localSlots = 1;
+		const TokenDecision d1 = TokenPolicy().decide(one, { .idle = 0, .inUse = 12 }, 1);
+		CHECK_FALSE(d1.localCompiles);
+		CHECK(d1.target == 4 + 4 + 4 + 1 - 1);
 	}
 
 	TEST_CASE("tail: localhost compiles only when strictly faster than the speed floor")
@@ -184,6 +202,16 @@ TEST_SUITE("token_policy")
 		CHECK_FALSE(policy.decide(a, { .idle = 1, .inUse = 3 }, 2).localCompiles);
 		a.line[1].speed = 1.1;
 		CHECK(policy.decide(a, { .idle = 1, .inUse = 3 }, 2).localCompiles);
+	}
+
+	TEST_CASE("withLocalCompileSlots: localhost's limit set, distcc keeps the local slots")
+	{
+		CHECK(withLocalCompileSlots("s1/4 s2/3,lzo localhost/2", 1, 2) == "--localslots=2 s1/4 s2/3,lzo localhost/1");
+		CHECK(withLocalCompileSlots("s1/4 localhost/4", 0, 4) == "--localslots=4 s1/4");
+		// Without localhost, nothing but localhost, or not parsed: as it was.
+		CHECK(withLocalCompileSlots("s1/4 s2/4", 1, 2) == "s1/4 s2/4");
+		CHECK(withLocalCompileSlots("localhost/2", 1, 2) == "localhost/2");
+		CHECK(withLocalCompileSlots("s1/4 $bad", 1, 2) == "s1/4 $bad");
 	}
 
 	TEST_CASE("withoutLocalCompiles: localhost leaves the line, distcc keeps the local slots")

@@ -1,0 +1,344 @@
+// One compile under distcc-mdns-run: the job wrapper that may race a backup copy of it on a faster server.
+#include "run/backup_job.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "host/files.h"
+#include "run/child.h"
+
+extern char **environ;
+
+namespace dmdns::run {
+
+namespace {
+
+bool startsWith(std::string_view s, std::string_view prefix)
+{
+	return s.substr(0, prefix.size()) == prefix;
+}
+
+// Options after which the compile writes or reads more than its -o file.
+bool blocksCopy(std::string_view arg)
+{
+	static constexpr std::array<std::string_view, 16> kPrefixes = {
+		"-M",
+		"-Wp,-M",
+		"-save-temps",
+		"-gsplit-dwarf",
+		"-fdump-",
+		"-fstack-usage",
+		"-fcallgraph-info",
+		"-ftest-coverage",
+		"--coverage",
+		"-fprofile-",
+		"-aux-info",
+		"-E",
+		"-S",
+		"-fsyntax-only",
+		"-specs",
+		"-frecord-gcc-switches",
+	};
+	if (startsWith(arg, "@"))
+		return true;
+	for (std::string_view p : kPrefixes)
+		if (startsWith(arg, p))
+			return true;
+	return false;
+}
+
+std::string baseName(const std::string &path)
+{
+	const auto slash = path.rfind('/');
+	return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+} // namespace
+
+std::optional<BackupCommand> backupCommand(std::span<const std::string> job, std::string_view tag)
+{
+	if (job.size() < 4 || baseName(job[0]) != "distcc" || tag.empty() ||
+	    tag.find_first_of("/\0", 0, 2) != std::string_view::npos)
+		return std::nullopt;
+	unsigned compiles = 0;
+	std::optional<std::size_t> outputAt;
+	bool joined = false; // -oFILE in one word
+	for (std::size_t i = 2; i < job.size(); ++i) {
+		const std::string &a = job[i];
+		if (a == "-c") {
+			++compiles;
+		} else if (a == "-o") {
+			if (outputAt || i + 1 >= job.size())
+				return std::nullopt;
+			outputAt = ++i;
+			joined = false;
+		} else if (startsWith(a, "-o")) {
+			if (outputAt)
+				return std::nullopt;
+			outputAt = i;
+			joined = true;
+		} else if (blocksCopy(a)) {
+			return std::nullopt;
+		}
+	}
+	if (compiles != 1 || !outputAt)
+		return std::nullopt;
+	BackupCommand c;
+	c.output = joined ? job[*outputAt].substr(2) : job[*outputAt];
+	if (c.output.empty() || c.output == "-" || c.output.back() == '/')
+		return std::nullopt;
+	const auto slash = c.output.rfind('/');
+	const std::string dir = slash == std::string::npos ? std::string() : c.output.substr(0, slash + 1);
+	// Beside the output (one rename replaces it), hidden, and with the
+	// output's suffix, which some compilers look at.
+	const std::string base = baseName(c.output);
+	const auto dot = base.rfind('.');
+	const std::string suffix = dot == std::string::npos || dot == 0 ? std::string() : base.substr(dot);
+	c.temp = fmt::format("{}.{}.{}{}", dir, base, tag, suffix);
+	c.argv.assign(job.begin(), job.end());
+	c.argv[*outputAt] = joined ? "-o" + c.temp : c.temp;
+	return c;
+}
+
+std::optional<std::string> parseBackupLine(std::string_view line)
+{
+	constexpr std::string_view kWord = "backup ";
+	if (!startsWith(line, kWord))
+		return std::nullopt;
+	const std::string_view entry = line.substr(kWord.size());
+	if (entry.empty() || entry.size() > 255 || entry.front() == '-' || entry.front() == '+')
+		return std::nullopt;
+	for (char ch : entry) {
+		const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+				std::string_view("._-:/,[]=").find(ch) != std::string_view::npos;
+		if (!ok)
+			return std::nullopt;
+	}
+	if (entry == "localhost" || startsWith(entry, "localhost/"))
+		return std::nullopt;
+	return std::string(entry);
+}
+
+namespace {
+
+[[noreturn]] void execDirect(const std::vector<std::string> &job)
+{
+	std::vector<char *> argv;
+	for (const std::string &a : job)
+		argv.push_back(const_cast<char *>(a.c_str()));
+	argv.push_back(nullptr);
+	::execvp(argv[0], argv.data());
+	const int err = errno;
+	fmt::print(stderr, "distcc-mdns-run: cannot run {}: {}\n", job[0], std::strerror(err));
+	std::_Exit(err == ENOENT ? 127 : 126);
+}
+
+std::vector<std::string> currentEnvironment()
+{
+	std::vector<std::string> env;
+	for (char **e = environ; *e; ++e)
+		env.emplace_back(*e);
+	return env;
+}
+
+// The copy's environment: only @entry, no local fallback (a copy that cannot
+// go there simply fails), and locks of its own so that it never waits for
+// the slot the build's own jobs hold there.
+std::vector<std::string> copyEnvironment(const std::string &entry)
+{
+	std::vector<std::string> env;
+	std::string dir;
+	for (char **e = environ; *e; ++e) {
+		const std::string_view v(*e);
+		if (startsWith(v, "DISTCC_DIR="))
+			dir = std::string(v.substr(11));
+		if (startsWith(v, "DISTCC_HOSTS=") || startsWith(v, "DISTCC_DIR=") || startsWith(v, "DISTCC_FALLBACK=") ||
+		    startsWith(v, "DISTCC_SKIP_LOCAL_RETRY=") || startsWith(v, "MAKEFLAGS="))
+			continue;
+		env.emplace_back(v);
+	}
+	env.push_back("DISTCC_HOSTS=" + entry);
+	env.push_back("DISTCC_FALLBACK=0");
+	env.push_back("DISTCC_SKIP_LOCAL_RETRY=1");
+	if (!dir.empty()) {
+		const std::string own = dir + "/backup";
+		::mkdir(own.c_str(), 0700);
+		env.push_back("DISTCC_DIR=" + own);
+	}
+	return env;
+}
+
+int connectRunner(const char *path)
+{
+	sockaddr_un sa{};
+	sa.sun_family = AF_UNIX;
+	if (std::strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	std::strcpy(sa.sun_path, path);
+	host::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0)
+		return -1;
+	return fd.release();
+}
+
+bool sendLine(int fd, const std::string &line)
+{
+	return ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+}
+
+// Ends @child (SIGTERM, SIGKILL after 5 s) and reaps it.
+void endChild(Child &child)
+{
+	if (child.poll())
+		return;
+	child.signal(SIGTERM);
+	if (!child.wait(std::chrono::seconds(5))) {
+		child.signal(SIGKILL);
+		child.wait(std::chrono::seconds(5));
+	}
+}
+
+} // namespace
+
+int runJob(const std::vector<std::string> &job)
+{
+	if (job.empty()) {
+		fmt::print(stderr, "distcc-mdns-run: --job needs a command\n");
+		return 2;
+	}
+	const char *socketPath = std::getenv(kJobSocketEnv);
+	const std::optional<BackupCommand> copy =
+		socketPath && *socketPath ? backupCommand(job, fmt::format("dmrun{}", ::getpid())) : std::nullopt;
+	if (!copy)
+		execDirect(job);
+
+	sigset_t signals;
+	sigemptyset(&signals);
+	for (int sig : { SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT })
+		sigaddset(&signals, sig);
+	sigprocmask(SIG_BLOCK, &signals, nullptr);
+	host::UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+	if (sigfd.get() < 0) {
+		sigprocmask(SIG_UNBLOCK, &signals, nullptr);
+		execDirect(job);
+	}
+
+	const std::vector<std::string> env = currentEnvironment();
+	std::optional<Child> original;
+	try {
+		original.emplace(job, env, std::vector<int>{});
+	} catch (const std::system_error &e) {
+		fmt::print(stderr, "distcc-mdns-run: cannot run {}: {}\n", job[0], e.code().message());
+		return e.code().value() == ENOENT ? 127 : 126;
+	}
+	host::UniqueFd runner(connectRunner(socketPath));
+	if (runner.get() >= 0 && !sendLine(runner.get(), fmt::format("job {}\n", original->pid())))
+		runner.reset();
+
+	std::optional<Child> backup;
+	std::string input;
+	for (;;) {
+		if (const std::optional<int> status = original->poll()) {
+			if (backup) {
+				endChild(*backup);
+				::unlink(copy->temp.c_str());
+			}
+			exitAs(*status);
+		}
+		if (backup) {
+			if (const std::optional<int> status = backup->poll()) {
+				struct stat st;
+				const bool made = ::stat(copy->temp.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+				if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && made) {
+					// The copy won: the original goes first, so that
+					// nothing it would still write follows the rename.
+					endChild(*original);
+					if (::rename(copy->temp.c_str(), copy->output.c_str()) != 0) {
+						fmt::print(stderr, "distcc-mdns-run: cannot rename {} to {}: {}\n",
+							   copy->temp, copy->output, std::strerror(errno));
+						::unlink(copy->temp.c_str());
+						return 1;
+					}
+					if (runner.get() >= 0)
+						sendLine(runner.get(), "won\n");
+					return 0;
+				}
+				// A copy that fails changes nothing: the original goes on.
+				::unlink(copy->temp.c_str());
+				backup.reset();
+				if (runner.get() >= 0)
+					sendLine(runner.get(), "failed\n");
+			}
+		}
+		std::array<pollfd, 2> fds = { pollfd{ sigfd.get(), POLLIN, 0 }, pollfd{ runner.get(), POLLIN, 0 } };
+		if (::poll(fds.data(), runner.get() >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN) {
+			signalfd_siginfo info{};
+			while (::read(sigfd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+				const int sig = static_cast<int>(info.ssi_signo);
+				// Ctrl-C and Ctrl-\ reach the whole process group from the
+				// terminal; a SIGTERM or SIGHUP for this process alone is
+				// passed on.
+				if (sig == SIGTERM || sig == SIGHUP) {
+					original->signal(sig);
+					if (backup)
+						backup->signal(sig);
+				} else if ((sig == SIGINT || sig == SIGQUIT) && backup) {
+					backup->signal(sig);
+				}
+			}
+		}
+		if (runner.get() >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			char buf[kMaxJobLine];
+			const ssize_t n = ::recv(runner.get(), buf, sizeof buf, MSG_DONTWAIT);
+			if (n <= 0) {
+				if (n == 0 || (errno != EAGAIN && errno != EINTR))
+					runner.reset();
+				continue;
+			}
+			input.append(buf, static_cast<std::size_t>(n));
+			std::size_t eol;
+			while ((eol = input.find('\n')) != std::string::npos) {
+				const std::string line = input.substr(0, eol);
+				input.erase(0, eol + 1);
+				const std::optional<std::string> entry = parseBackupLine(line);
+				if (!entry || backup)
+					continue;
+				try {
+					backup.emplace(copy->argv, copyEnvironment(*entry), std::vector<int>{});
+				} catch (const std::system_error &) {
+					backup.reset();
+				}
+			}
+			if (input.size() > kMaxJobLine)
+				runner.reset();
+		}
+	}
+	// poll failed: leave the copy, wait for the original.
+	if (backup) {
+		endChild(*backup);
+		::unlink(copy->temp.c_str());
+	}
+	for (;;)
+		if (const std::optional<int> status = original->wait(std::chrono::seconds(1)))
+			exitAs(*status);
+}
+
+} // namespace dmdns::run

@@ -1,0 +1,74 @@
+// The runner's side of backup jobs: the build's compiles report to it, and it tells a straggler's wrapper where to start a copy.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/view.h"
+#include "host/files.h"
+
+namespace dmdns::run {
+
+// Every compile of the build runs under the job wrapper (run/backup_job.h),
+// which connects to this socket in the build's private directory (0700) and
+// says "job PID" (its distcc process). Where each one runs comes from
+// distcc's own state files in that directory; BackupPolicy decides the
+// copies, and the wrapper of each gets "backup ENTRY". Bounded: at most
+// kMaxJobs connections, one short line at a time each; a connection that
+// says anything else is closed (its compile runs on, without a copy).
+class Backups final
+{
+public:
+	using Clock = std::chrono::steady_clock;
+	static constexpr std::size_t kMaxJobs = 1024;
+
+	// Listens at @dir/jobs.
+	explicit Backups(const std::string &dir);
+	Backups(const Backups &) = delete;
+	Backups &operator=(const Backups &) = delete;
+
+	const std::string &path() const noexcept { return path_; }
+
+	// One look, at every refresh: takes new compiles and what they say,
+	// reads where each runs (distcc's state files in @stateDir), and with
+	// @view starts the copies BackupPolicy picks. @waiting: make has jobs
+	// waiting for tokens (no copy then).
+	void tick(Clock::time_point now, const View *view, bool waiting, const std::string &stateDir);
+
+	// Takes what the compiles said before they ended (at the build's end:
+	// the last ones' "won" is still in the sockets).
+	void drain();
+
+	unsigned started() const noexcept { return started_; } // copies started
+	unsigned won() const noexcept { return won_; }	       // copies that gave the output
+	std::size_t compiles() const noexcept { return jobs_.size(); }
+
+private:
+	struct Job {
+		host::UniqueFd fd;
+		pid_t pid = 0; // the wrapper's distcc; 0 until it says
+		std::string input;
+		std::string host; // where distcc sent it; empty while unknown or local
+		Clock::time_point remoteSince{};
+		std::optional<std::string> copyHost; // where its copy runs
+		bool copied = false;
+	};
+
+	void accept();
+	// Reads what @job said; false when its connection is over.
+	bool read(Job &job);
+	void locate(Clock::time_point now, const std::string &stateDir);
+	void copy(Clock::time_point now, const View &view, bool waiting);
+
+	std::string path_;
+	host::UniqueFd listen_;
+	std::vector<Job> jobs_;
+	unsigned started_ = 0, won_ = 0;
+};
+
+} // namespace dmdns::run

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""run_job: distcc-mdns-run's job wrapper (`distcc-mdns-run --job distcc CC ARGS`) against a stand-in runner.
+
+The test is the runner: it listens on the job socket, reads the wrapper's
+"job PID" and answers "backup ENTRY" as the runner does for a straggler. A
+fake `distcc` (a shell script first in PATH) "compiles" by writing the
+host it was sent to into the -o file, after a delay its DISTCC_HOSTS
+chooses: `slow...` sleeps 20 s, `mid...` 1.5 s, `fail...` exits 1,
+anything else 0.2 s. Checked:
+  a. a copy on a fast host wins: the wrapper exits 0 long before the slow
+     original would, the output is the copy's, the original is ended,
+     no temporary file is left, and the runner hears "won".
+  b. a copy that fails changes nothing: the runner hears "failed", the
+     original's output and status stand.
+  c. an original that ends first wins: its status and output, the copy is
+     ended and its temporary file removed.
+  d. a failing original's status passes through (3).
+  e. hostile lines from the socket (garbage, a shell word, localhost, an
+     over-long line) start no copy; the compile still succeeds.
+  f. without the socket variable, or for a command that cannot be copied
+     (-MD writes a file named after the output), the wrapper execs the
+     command itself: no connection, and the compiler runs as the
+     wrapper's own pid.
+  g. a socket nobody listens on: the compile runs as ever.
+  h. SIGINT to the process group (Ctrl-C) ends the original and the copy.
+Every wait polls with a deadline.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, failures, group_alive  # noqa: E402
+
+RUNNER = os.path.realpath(sys.argv[1])
+
+FAKE_DISTCC = r'''#!/bin/sh
+# A stand-in for distcc: the -o file gets the host it went to.
+out=
+prev=
+for a in "$@"; do
+    [ "$prev" = "-o" ] && out=$a
+    prev=$a
+done
+echo "$$" >> "$FAKE_PIDS"
+case "$DISTCC_HOSTS" in
+    slow*) sleep 20 ;;
+    mid*) sleep 1.5 ;;
+    fail*) exit 1 ;;
+    bad*) sleep 0.2; exit 3 ;;
+    *) sleep 0.2 ;;
+esac
+echo "object from $DISTCC_HOSTS" > "$out"
+'''
+
+
+def wait_for(cond, timeout, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+class FakeRunner:
+    """The runner's job socket, one wrapper at a time."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.sock.settimeout(5)
+        self.conn = None
+        self.heard = ''
+
+    def accept(self):
+        self.conn, _ = self.sock.accept()
+        self.conn.settimeout(5)
+        return self.read_line()
+
+    def read_line(self):
+        while '\n' not in self.heard:
+            data = self.conn.recv(512)
+            if not data:
+                break
+            self.heard += data.decode(errors='replace')
+        line, _, self.heard = self.heard.partition('\n')
+        return line
+
+    def send(self, text):
+        self.conn.sendall(text.encode())
+
+    def rest(self):
+        """Everything the wrapper said until it closed."""
+        try:
+            while True:
+                data = self.conn.recv(512)
+                if not data:
+                    break
+                self.heard += data.decode(errors='replace')
+        except OSError:
+            pass
+        return self.heard
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+        self.sock.close()
+        os.unlink(self.path)
+
+
+def setup(tmp):
+    bindir = os.path.join(tmp, 'bin')
+    os.makedirs(bindir)
+    fake = os.path.join(bindir, 'distcc')
+    with open(fake, 'w') as f:
+        f.write(FAKE_DISTCC)
+    os.chmod(fake, 0o755)
+    env = dict(os.environ)
+    env['PATH'] = f'{bindir}:{env.get("PATH", "/usr/bin:/bin")}'
+    env['DISTCC_DIR'] = os.path.join(tmp, 'distcc')
+    os.makedirs(env['DISTCC_DIR'])
+    return env
+
+
+def job(tmp, env, hosts, name, extra=(), sock=True):
+    """Starts the wrapper compiling NAME.c into obj/NAME.o with DISTCC_HOSTS=hosts."""
+    e = dict(env)
+    e['DISTCC_HOSTS'] = hosts
+    e['FAKE_PIDS'] = os.path.join(tmp, f'{name}.pids')
+    if sock:
+        e['DISTCC_MDNS_RUN_JOBS'] = os.path.join(tmp, 'jobs')
+    else:
+        e.pop('DISTCC_MDNS_RUN_JOBS', None)
+    os.makedirs(os.path.join(tmp, 'obj'), exist_ok=True)
+    argv = [RUNNER, '--job', 'distcc', 'cc', *extra, '-c', f'{name}.c', '-o', f'obj/{name}.o']
+    return subprocess.Popen(argv, env=e, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def output(tmp, name):
+    try:
+        with open(os.path.join(tmp, 'obj', f'{name}.o')) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def leftovers(tmp):
+    return [f for f in os.listdir(os.path.join(tmp, 'obj')) if f.startswith('.')]
+
+
+def pids(tmp, name):
+    try:
+        with open(os.path.join(tmp, f'{name}.pids')) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def case_copy_wins(tmp, env, runner):
+    start = time.monotonic()
+    p = job(tmp, env, 'slow:3632/2', 'a')
+    first = runner.accept()
+    check(first.startswith('job ') and first[4:].isdigit(), f'a: the wrapper says "job PID" ({first!r})')
+    original = int(first[4:]) if first[4:].isdigit() else 0
+    runner.send('backup fast:3632/4\n')
+    rc = p.wait(15)
+    took = time.monotonic() - start
+    check(rc == 0, f'a: the wrapper exits 0 ({rc}; {p.stderr.read().strip()!r})')
+    check(took < 10, f'a: long before the slow original would end (20 s): {took:.1f} s')
+    check(output(tmp, 'a') == 'object from fast:3632/4', f'a: the output is the copy\'s ({output(tmp, "a")!r})')
+    check(not leftovers(tmp), f'a: no temporary file left ({leftovers(tmp)})')
+    check(original > 0 and wait_for(lambda: not alive(original), 5), 'a: the slow original is ended')
+    check('won' in runner.rest(), 'a: the runner hears "won"')
+
+
+def case_copy_fails(tmp, env, runner):
+    p = job(tmp, env, 'mid:3632/2', 'b')
+    runner.accept()
+    runner.send('backup fail:3632/4\n')
+    rc = p.wait(15)
+    check(rc == 0 and output(tmp, 'b') == 'object from mid:3632/2',
+          f'b: a failed copy changes nothing: exit {rc}, output {output(tmp, "b")!r}')
+    check('failed' in runner.rest() and not leftovers(tmp), 'b: the runner hears "failed", no file left')
+
+
+def case_original_first(tmp, env, runner):
+    p = job(tmp, env, 'mid:3632/2', 'c')
+    runner.accept()
+    runner.send('backup slow:3632/4\n')
+    # The copy has started once a second pid is in the file.
+    check(wait_for(lambda: len(pids(tmp, 'c')) == 2, 5), 'c: the copy started')
+    rc = p.wait(15)
+    copy = pids(tmp, 'c')[-1] if len(pids(tmp, 'c')) == 2 else 0
+    check(rc == 0 and output(tmp, 'c') == 'object from mid:3632/2',
+          f'c: the original ended first and its output stands: exit {rc}, {output(tmp, "c")!r}')
+    check(copy > 0 and wait_for(lambda: not alive(copy), 5) and not leftovers(tmp),
+          'c: the copy is ended, its temporary file removed')
+    p = job(tmp, env, 'bad:3632/2', 'd')
+    runner.accept()
+    rc = p.wait(15)
+    check(rc == 3, f'd: a failing original\'s status passes through ({rc})')
+
+
+def case_hostile_lines(tmp, env, runner):
+    for i, line in enumerate(['garbage\n', 'backup ;rm -rf /\n', 'backup localhost/2\n',
+                              'backup ' + 'x' * 400 + '\n', 'backup $(reboot)\n']):
+        name = f'e{i}'
+        p = job(tmp, env, 'mid:3632/2', name)
+        runner.accept()
+        try:
+            runner.send(line)
+        except OSError:
+            pass
+        rc = p.wait(15)
+        check(rc == 0 and output(tmp, name) == 'object from mid:3632/2' and len(pids(tmp, name)) == 1,
+              f'e: {line.strip()[:30]!r} starts no copy (exit {rc}, {len(pids(tmp, name))} process)')
+
+
+def case_direct(tmp, env, runner):
+    p = job(tmp, env, 'fast:3632/2', 'f', sock=False)
+    rc = p.wait(15)
+    check(rc == 0 and pids(tmp, 'f') == [p.pid], f'f: without the socket variable the compiler runs as the '
+          f'wrapper\'s own pid ({pids(tmp, "f")} against {p.pid})')
+    runner.sock.settimeout(0.5)
+    p = job(tmp, env, 'fast:3632/2', 'g', extra=('-MD',))
+    rc = p.wait(15)
+    try:
+        runner.sock.accept()
+        connected = True
+    except OSError:
+        connected = False
+    runner.sock.settimeout(5)
+    check(rc == 0 and not connected and pids(tmp, 'g') == [p.pid],
+          f'f: a compile with -MD is not copied: no connection, run as the wrapper ({pids(tmp, "g")}, {p.pid})')
+
+
+def case_nobody_listens(tmp, env):
+    e = dict(env)
+    p = job(tmp, e, 'fast:3632/2', 'h')   # the socket path exists no more
+    rc = p.wait(15)
+    check(rc == 0 and output(tmp, 'h') == 'object from fast:3632/2', f'g: no runner listening: the compile runs ({rc})')
+
+
+def case_sigint(tmp, env, runner):
+    p = job(tmp, env, 'slow:3632/2', 'i')
+    runner.accept()
+    runner.send('backup slow2:3632/4\n')
+    check(wait_for(lambda: len(pids(tmp, 'i')) == 2, 5), 'h: original and copy run')
+    os.killpg(p.pid, signal.SIGINT)
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check(rc is not None and rc != 0, f'h: SIGINT ends the wrapper ({rc})')
+    check(wait_for(lambda: not group_alive(p.pid), 5), f'h: nothing of the group is left ({group_alive(p.pid)})')
+    check(not leftovers(tmp), 'h: no temporary file left')
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix='run-job-')
+    try:
+        env = setup(tmp)
+        runner = FakeRunner(os.path.join(tmp, 'jobs'))
+        for case in (case_copy_wins, case_copy_fails, case_original_first, case_hostile_lines, case_direct,
+                     case_sigint):
+            case(tmp, env, runner)
+        runner.close()
+        case_nobody_listens(tmp, env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f'{len(failures)} failed')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
