@@ -21,9 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 LABEL = {'static': 'static list', 'randomize': '--randomize', 'zeroconf': 'stock +zeroconf',
          'mdns': 'distcc-mdns', 'mdns-learned': 'distcc-mdns, learned speeds',
-         'mdns-share': 'distcc-mdns, -j share', 'mdns-run': 'distcc-mdns-run (jobserver)'}
+         'mdns-share': 'distcc-mdns, -j share', 'mdns-run': 'distcc-mdns-run (jobserver)',
+         'mdns-run-nocopies': 'distcc-mdns-run --no-copies'}
 COLOR = {'static': '#8c8c8c', 'randomize': '#d9a441', 'zeroconf': '#c0504d', 'mdns': '#2e75b6',
-         'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc', 'mdns-run': '#3a9a5b'}
+         'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc', 'mdns-run': '#3a9a5b',
+         'mdns-run-nocopies': '#9ccf8a'}
 CLIENT_COLORS = ('#2e75b6', '#c0504d', '#3a9a5b', '#d9a441', '#7f5fa8', '#8c8c8c')
 TARGET_SPEEDUP, TARGET_RATIO, TARGET_JAIN = 1.5, 1.15, 0.95
 
@@ -319,8 +321,12 @@ def markdown(res, command, tokens_plot=False):
                        '`distccd` + `distcc-mdnsd --speed=S --cpus=C`'),
         'mdns-run': ('`distcc-mdnsd --learn-speed=no` (no hosts file); every build runs as '
                      '`distcc-mdns-run --trace=FILE make -C DIR`, `CC=fakecc` (the runner makes it '
-                     '`distcc fakecc` and keeps its own hosts file)',
+                     '`RUNNER --job distcc fakecc` and keeps its own hosts file: `localhost/1` of the '
+                     '2 local slots while the farm has more, and copies of compiles stuck on slow '
+                     'servers)',
                      '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
+        'mdns-run-nocopies': ('as distcc-mdns-run with `--no-copies`',
+                              '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
     }
     for m, r in modes.items():
         js = sorted({c['jobs_flag'] for c in r['clients']})
@@ -414,6 +420,11 @@ def markdown(res, command, tokens_plot=False):
               + ', '.join(f'{c["name"]} at {c["first_tail"]:.1f} s of {c["makespan"]:.1f} s with '
                           f'{c["in_use_at_first_tail"]} jobs in use ({c["tail_seconds"]:.1f} s in the '
                           f'tail)' for c in tails) + '.')
+        if 'copies_mean' in rr:
+            w(f'- Copies of compiles stuck on slow servers (started when make has no job waiting and '
+              f'an idle slot gives a job over twice the speed the compile gets where it runs): '
+              f'{rr["copies_mean"]:.1f} a run, {rr["copies_won_mean"]:.1f} of them gave the object '
+              f'first (means; distccd ends the losing side\'s compile once its client goes away).')
         w('')
     for m in modes:
         # What ends a build is its last job: on which host, started when.

@@ -12,14 +12,14 @@ namespace dmdns {
 struct RunningCompile {
 	std::uint64_t id = 0;
 	std::size_t entry = 0; // its server: an index into the free slots' entries
-	double speed = 1.0;    // that server's speed
+	double speed = 1.0;    // what a job gets of that server's speed now
 	double elapsed = 0.0;  // seconds since the compile reached the server
 	bool backedUp = false; // a backup already runs (or ran) for it
 };
 
 // A listed server and how many of the build's slots there are free now.
 struct FreeSlots {
-	double speed = 1.0;
+	double speed = 1.0; // what one more job there would get of its speed
 	unsigned free = 0;
 };
 
@@ -42,7 +42,10 @@ struct BackupPick {
 //   original after e: the copy pays when 2 e s / f + kOverhead < e, that is
 //   when f > 2 s and e > kOverhead / (1 - 2 s / f). So only servers less
 //   than half as fast as a free one are ever copied from, and not before
-//   the job has run long enough to be a straggler.
+//   the job has run long enough to be a straggler. Speeds are what a job
+//   gets now: a server's speed, shared once its jobs outnumber its CPUs
+//   (the gossiped load), so a fast server overloaded to a crawl counts as
+//   slow.
 // - At most one copy per compile; the oldest eligible compiles first, each
 //   on the fastest free slot; never more copies than free slots.
 class BackupPolicy final

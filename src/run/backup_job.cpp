@@ -194,6 +194,12 @@ int connectRunner(const char *path)
 	host::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd.get() < 0 || ::connect(fd.get(), reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0)
 		return -1;
+	// Only this user's runner names servers to send the source to: a stale
+	// variable may name a path that another user has taken since.
+	ucred peer{};
+	socklen_t len = sizeof peer;
+	if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != ::geteuid())
+		return -1;
 	return fd.release();
 }
 

@@ -25,11 +25,27 @@ namespace {
 
 // Whether distcc's state names @host for @spec: distcc writes the host name
 // of the entry, with or without what follows it in the hosts file.
-bool sameHost(const std::string &state, const HostSpec &spec)
+bool sameHost(std::string_view state, std::string_view host)
 {
-	if (state.compare(0, spec.host.size(), spec.host) != 0)
+	if (host.empty() || state.substr(0, host.size()) != host)
 		return false;
-	return state.size() == spec.host.size() || std::string_view(":/,").find(state[spec.host.size()]) != std::string_view::npos;
+	return state.size() == host.size() || std::string_view(":/,").find(state[host.size()]) != std::string_view::npos;
+}
+
+bool sameHost(std::string_view state, const HostSpec &spec)
+{
+	return sameHost(state, std::string_view(spec.host));
+}
+
+// What a job there gets of @server's speed now: all of it while the
+// server's jobs (@extra more counted) fit its CPUs, a share once they do
+// not. Unknown load or CPUs: the speed it advertises.
+double effectiveSpeed(const ServerView &server, std::uint32_t extra)
+{
+	if (!server.cpus || !server.running || *server.cpus == 0)
+		return server.speed;
+	const double jobs = static_cast<double>(*server.running) + extra;
+	return jobs <= *server.cpus ? server.speed : server.speed * *server.cpus / jobs;
 }
 
 } // namespace
@@ -54,8 +70,12 @@ void Backups::accept()
 		host::UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		if (fd.get() < 0)
 			return;
-		// Past the bound a compile simply runs without a copy.
-		if (jobs_.size() >= kMaxJobs)
+		// Past the bound a compile simply runs without a copy; only this
+		// user's compiles are heard (the directory is 0700 already).
+		ucred peer{};
+		socklen_t len = sizeof peer;
+		if (jobs_.size() >= kMaxJobs || ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
+		    peer.uid != ::geteuid())
 			continue;
 		Job job;
 		job.fd = std::move(fd);
@@ -126,6 +146,7 @@ void Backups::copy(Clock::time_point now, const View &view, bool waiting)
 		return;
 	std::vector<HostSpec> specs;
 	std::vector<FreeSlots> entries;
+	std::vector<const ServerView *> servers;
 	for (const HostSpec &spec : parsed.line->hosts) {
 		if (spec.kind != HostSpec::Kind::Tcp)
 			continue;
@@ -139,7 +160,9 @@ void Backups::copy(Clock::time_point now, const View &view, bool waiting)
 			used += (sameHost(job.host, spec) ? 1u : 0u) + (job.copyHost && sameHost(*job.copyHost, spec) ? 1u : 0u);
 		const unsigned limit = spec.effectiveLimit();
 		specs.push_back(spec);
-		entries.push_back({ server->speed, limit > used ? limit - used : 0 });
+		// A copy there adds a job: the speed it would get.
+		entries.push_back({ effectiveSpeed(*server, 1), limit > used ? limit - used : 0 });
+		servers.push_back(&*server);
 	}
 	std::vector<RunningCompile> running;
 	for (std::size_t i = 0; i < jobs_.size(); ++i) {
@@ -147,22 +170,22 @@ void Backups::copy(Clock::time_point now, const View &view, bool waiting)
 		if (job.host.empty())
 			continue;
 		const auto at = std::find_if(specs.begin(), specs.end(), [&](const HostSpec &s) { return sameHost(job.host, s); });
-		// A server no longer listed (left out as slow, or gone) still
-		// runs the compile: its speed is that of the slowest listed one
-		// at best, so count it as the slowest seen in the view.
-		double speed = 0.0;
+		// A server no longer listed (left out as slow, or busy) still
+		// runs the compile, at the speed its load leaves each job.
 		std::size_t entry = specs.size();
+		const ServerView *server = nullptr;
 		if (at != specs.end()) {
 			entry = static_cast<std::size_t>(at - specs.begin());
-			speed = entries[entry].speed;
+			server = servers[entry];
 		} else {
-			const auto server = std::find_if(view.servers.begin(), view.servers.end(), [&](const ServerView &s) {
-				return !s.local && s.address && job.host.compare(0, s.address->size(), *s.address) == 0;
+			const auto found = std::find_if(view.servers.begin(), view.servers.end(), [&](const ServerView &s) {
+				return !s.local && s.address && sameHost(job.host, *s.address);
 			});
-			if (server == view.servers.end())
+			if (found == view.servers.end())
 				continue;
-			speed = server->speed;
+			server = &*found;
 		}
+		const double speed = effectiveSpeed(*server, 0);
 		running.push_back({ i, entry, speed, std::chrono::duration<double>(now - job.remoteSince).count(), job.copied });
 	}
 	for (const BackupPick &p : BackupPolicy::pick(running, entries, waiting)) {

@@ -23,6 +23,9 @@ anything else 0.2 s. Checked:
      wrapper's own pid.
   g. a socket nobody listens on: the compile runs as ever.
   h. SIGINT to the process group (Ctrl-C) ends the original and the copy.
+  i. a socket another user listens on (a stale variable whose path was
+     taken since) is told nothing and names no server (as root: the
+     listener runs as uid 65534).
 Every wait polls with a deadline.
 """
 
@@ -260,6 +263,58 @@ def case_nobody_listens(tmp, env):
     check(rc == 0 and output(tmp, 'h') == 'object from fast:3632/2', f'g: no runner listening: the compile runs ({rc})')
 
 
+HOSTILE_LISTENER = r'''
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+print('ready', flush=True)
+s.settimeout(10)
+try:
+    c, _ = s.accept()
+    c.sendall(b'backup fast:3632/4\n')
+    c.settimeout(5)
+    data = b''
+    while True:
+        chunk = c.recv(512)
+        if not chunk:
+            break
+        data += chunk
+    print('heard', repr(data.decode(errors='replace')), flush=True)
+except OSError as e:
+    print('no connection', e, flush=True)
+'''
+
+
+def case_other_users_socket(tmp, env):
+    """A socket another user listens on (a stale DISTCC_MDNS_RUN_JOBS whose
+    path was taken since): the wrapper tells it nothing and takes no
+    server from it."""
+    if os.geteuid() != 0:
+        print('skip i: needs root to listen as another user', flush=True)
+        return
+    os.chmod(tmp, 0o755)
+    d = os.path.join(tmp, 'other')
+    os.makedirs(d)
+    os.chown(d, 65534, 65534)
+    path = os.path.join(d, 'jobs')
+    listener = subprocess.Popen(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+                                 '/usr/bin/python3', '-c', HOSTILE_LISTENER, path],
+                                stdout=subprocess.PIPE, text=True)
+    check(listener.stdout.readline().strip() == 'ready', 'i: uid 65534 listens')
+    e = dict(env)
+    e['DISTCC_MDNS_RUN_JOBS'] = path
+    e['DISTCC_HOSTS'] = 'mid:3632/2'
+    e['FAKE_PIDS'] = os.path.join(tmp, 'k.pids')
+    p = subprocess.run([RUNNER, '--job', 'distcc', 'cc', '-c', 'k.c', '-o', 'obj/k.o'], env=e, cwd=tmp,
+                       capture_output=True, text=True, timeout=30)
+    heard = listener.communicate(timeout=20)[0]
+    check(p.returncode == 0 and output(tmp, 'k') == 'object from mid:3632/2' and len(pids(tmp, 'k')) == 1,
+          f'i: another user\'s socket names no server: exit {p.returncode}, {output(tmp, "k")!r}, '
+          f'{len(pids(tmp, "k"))} process')
+    check("heard ''" in heard or 'no connection' in heard, f'i: and hears nothing of the compile: {heard.strip()!r}')
+
+
 def case_sigint(tmp, env, runner):
     p = job(tmp, env, 'slow:3632/2', 'i')
     runner.accept()
@@ -285,6 +340,7 @@ def main():
             case(tmp, env, runner)
         runner.close()
         case_nobody_listens(tmp, env)
+        case_other_users_socket(tmp, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'{len(failures)} failed')
