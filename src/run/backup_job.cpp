@@ -55,7 +55,9 @@ bool blocksCopy(std::string_view arg)
 		"-specs",
 		"-frecord-gcc-switches",
 	};
-	if (startsWith(arg, "@"))
+	// A response file, or the source on standard input (which a copy
+	// would read too).
+	if (startsWith(arg, "@") || arg == "-")
 		return true;
 	for (std::string_view p : kPrefixes)
 		if (startsWith(arg, p))
@@ -222,6 +224,102 @@ void endChild(Child &child)
 
 } // namespace
 
+namespace {
+
+// Whether @path may be replaced by a copy's file: missing, or a regular
+// file (not /dev/null, not a symlink to write through).
+bool replaceable(const std::string &path)
+{
+	struct stat st;
+	if (::lstat(path.c_str(), &st) != 0)
+		return errno == ENOENT;
+	return S_ISREG(st.st_mode);
+}
+
+// The copy's output, made here before distcc opens it: created new
+// (O_EXCL, no symlink followed) and this user's, so that nobody else's file
+// in a shared directory becomes the object.
+bool makeTemp(const std::string &path)
+{
+	host::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+	return fd.get() >= 0;
+}
+
+bool ownRegularFile(const std::string &path)
+{
+	struct stat st;
+	return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid();
+}
+
+// What the copy writes to stderr, kept apart and shown only if it wins: a
+// copy that fails must not add its errors to the build's log. An unnamed
+// file in the build's private DISTCC_DIR; -1 when there is none.
+int copyErrors()
+{
+	const char *dir = std::getenv("DISTCC_DIR");
+	return dir && *dir ? ::open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+}
+
+void replay(int fd)
+{
+	if (fd < 0 || ::lseek(fd, 0, SEEK_SET) != 0)
+		return;
+	char buf[4096];
+	ssize_t n;
+	while ((n = ::read(fd, buf, sizeof buf)) > 0)
+		if (::write(STDERR_FILENO, buf, static_cast<std::size_t>(n)) != n)
+			return;
+}
+
+// Starts @argv with @env in @child, its stderr (and stdout) in @errors when
+// that is open; @child stays empty when it cannot be started.
+void startCopy(std::optional<Child> &child, const std::vector<std::string> &argv, const std::vector<std::string> &env,
+	       int errors)
+{
+	host::UniqueFd savedOut, savedErr;
+	if (errors >= 0) {
+		savedOut.reset(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3));
+		savedErr.reset(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+		if (savedOut.get() < 0 || savedErr.get() < 0)
+			return;
+		::dup2(errors, STDOUT_FILENO);
+		::dup2(errors, STDERR_FILENO);
+	}
+	try {
+		child.emplace(argv, env, std::vector<int>{});
+	} catch (const std::exception &) {
+		child.reset();
+	}
+	if (errors >= 0) {
+		::dup2(savedOut.get(), STDOUT_FILENO);
+		::dup2(savedErr.get(), STDERR_FILENO);
+	}
+}
+
+// Ends what the ended compiles left behind. distcc ends on SIGTERM but not
+// its own children: a compiler it runs here (a local fallback, or the
+// copy's preprocessor) would go on, and could write the output after the
+// copy's rename. As their subreaper this process has them now: SIGTERM,
+// SIGKILL after 2 s, all reaped. Call only once the compiles' own Child
+// objects have their status (this reaps every child).
+void endLeftovers()
+{
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	for (int round = 0; round < 40; ++round) {
+		reapOrphans(-1);
+		const std::vector<pid_t> left = children();
+		if (left.empty())
+			return;
+		const bool late = std::chrono::steady_clock::now() >= deadline;
+		for (pid_t pid : left)
+			::kill(pid, late ? SIGKILL : SIGTERM);
+		::poll(nullptr, 0, 100);
+	}
+	reapOrphans(-1);
+}
+
+} // namespace
+
 int runJob(const std::vector<std::string> &job)
 {
 	if (job.empty()) {
@@ -231,7 +329,7 @@ int runJob(const std::vector<std::string> &job)
 	const char *socketPath = std::getenv(kJobSocketEnv);
 	const std::optional<BackupCommand> copy =
 		socketPath && *socketPath ? backupCommand(job, fmt::format("dmrun{}", ::getpid())) : std::nullopt;
-	if (!copy)
+	if (!copy || !replaceable(copy->output))
 		execDirect(job);
 
 	sigset_t signals;
@@ -240,7 +338,7 @@ int runJob(const std::vector<std::string> &job)
 		sigaddset(&signals, sig);
 	sigprocmask(SIG_BLOCK, &signals, nullptr);
 	host::UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-	if (sigfd.get() < 0) {
+	if (sigfd.get() < 0 || !becomeSubreaper()) {
 		sigprocmask(SIG_UNBLOCK, &signals, nullptr);
 		execDirect(job);
 	}
@@ -258,36 +356,47 @@ int runJob(const std::vector<std::string> &job)
 		runner.reset();
 
 	std::optional<Child> backup;
+	host::UniqueFd errors;
+	bool copied = false;	  // a copy was started: leftovers to end
+	bool terminating = false; // a signal came: no new copy
 	std::string input;
+	const auto dropCopy = [&]() {
+		::unlink(copy->temp.c_str());
+		backup.reset();
+		errors.reset();
+	};
 	for (;;) {
 		if (const std::optional<int> status = original->poll()) {
-			if (backup) {
+			if (backup)
 				endChild(*backup);
-				::unlink(copy->temp.c_str());
-			}
+			if (copied)
+				endLeftovers();
+			::unlink(copy->temp.c_str());
 			exitAs(*status);
 		}
 		if (backup) {
 			if (const std::optional<int> status = backup->poll()) {
-				struct stat st;
-				const bool made = ::stat(copy->temp.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-				if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && made) {
-					// The copy won: the original goes first, so that
-					// nothing it would still write follows the rename.
+				const bool won = WIFEXITED(*status) && WEXITSTATUS(*status) == 0 &&
+						 ownRegularFile(copy->temp) && replaceable(copy->output);
+				if (won) {
+					// The copy won: the original and all it started go
+					// first, so that nothing it would still write
+					// follows the rename.
 					endChild(*original);
+					endLeftovers();
 					if (::rename(copy->temp.c_str(), copy->output.c_str()) != 0) {
 						fmt::print(stderr, "distcc-mdns-run: cannot rename {} to {}: {}\n",
 							   copy->temp, copy->output, std::strerror(errno));
 						::unlink(copy->temp.c_str());
 						return 1;
 					}
+					replay(errors.get());
 					if (runner.get() >= 0)
 						sendLine(runner.get(), "won\n");
 					return 0;
 				}
 				// A copy that fails changes nothing: the original goes on.
-				::unlink(copy->temp.c_str());
-				backup.reset();
+				dropCopy();
 				if (runner.get() >= 0)
 					sendLine(runner.get(), "failed\n");
 			}
@@ -299,16 +408,16 @@ int runJob(const std::vector<std::string> &job)
 			signalfd_siginfo info{};
 			while (::read(sigfd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
 				const int sig = static_cast<int>(info.ssi_signo);
+				if (sig == SIGCHLD)
+					continue;
+				terminating = true;
 				// Ctrl-C and Ctrl-\ reach the whole process group from the
 				// terminal; a SIGTERM or SIGHUP for this process alone is
 				// passed on.
-				if (sig == SIGTERM || sig == SIGHUP) {
+				if (sig == SIGTERM || sig == SIGHUP)
 					original->signal(sig);
-					if (backup)
-						backup->signal(sig);
-				} else if ((sig == SIGINT || sig == SIGQUIT) && backup) {
+				if (backup)
 					backup->signal(sig);
-				}
 			}
 		}
 		if (runner.get() >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -325,23 +434,23 @@ int runJob(const std::vector<std::string> &job)
 				const std::string line = input.substr(0, eol);
 				input.erase(0, eol + 1);
 				const std::optional<std::string> entry = parseBackupLine(line);
-				if (!entry || backup)
+				if (!entry || backup || terminating || !makeTemp(copy->temp))
 					continue;
-				try {
-					backup.emplace(copy->argv, copyEnvironment(*entry), std::vector<int>{});
-				} catch (const std::system_error &) {
-					backup.reset();
-				}
+				errors.reset(copyErrors());
+				startCopy(backup, copy->argv, copyEnvironment(*entry), errors.get());
+				if (backup)
+					copied = true;
+				else
+					dropCopy();
 			}
 			if (input.size() > kMaxJobLine)
 				runner.reset();
 		}
 	}
 	// poll failed: leave the copy, wait for the original.
-	if (backup) {
+	if (backup)
 		endChild(*backup);
-		::unlink(copy->temp.c_str());
-	}
+	::unlink(copy->temp.c_str());
 	for (;;)
 		if (const std::optional<int> status = original->wait(std::chrono::seconds(1)))
 			exitAs(*status);

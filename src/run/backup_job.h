@@ -31,7 +31,8 @@ struct BackupCommand {
 // compile whose only product is its -o file: no distcc in front, no
 // single -c and -o, or an option that writes a second file named after the
 // output or reads arguments from elsewhere (-M*, -save-temps, -gsplit-dwarf,
-// coverage and dump files, @FILE, -E, -S). Such a job runs once, as ever.
+// coverage and dump files, @FILE, -E, -S), or the source on standard
+// input. Such a job runs once, as ever.
 std::optional<BackupCommand> backupCommand(std::span<const std::string> job, std::string_view tag);
 
 // The host entry of a "backup ENTRY" line from the runner, checked: one

@@ -124,15 +124,19 @@ void Backups::locate(Clock::time_point now, const std::string &stateDir)
 	for (const client::DistccJob &s : states)
 		byPid.emplace(s.pid, &s);
 	for (Job &job : jobs_) {
-		if (job.pid == 0 || !job.host.empty())
+		if (job.pid == 0)
 			continue;
 		const auto it = byPid.find(job.pid);
 		if (it == byPid.end())
 			continue;
+		// Read again at every look: a compile may fall back to this
+		// machine, or be sent elsewhere after a failure.
 		const client::DistccJob &s = *it->second;
 		const bool remote = s.phase == client::DistccPhase::Send || s.phase == client::DistccPhase::Compile ||
 				    s.phase == client::DistccPhase::Receive;
-		if (remote && s.host != "localhost") {
+		if (!remote || s.host == "localhost") {
+			job.host.clear();
+		} else if (s.host != job.host) {
 			job.host = s.host;
 			job.remoteSince = now;
 		}

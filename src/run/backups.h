@@ -25,7 +25,8 @@ class Backups final
 {
 public:
 	using Clock = std::chrono::steady_clock;
-	static constexpr std::size_t kMaxJobs = 1024;
+	// Well under the usual limit of 1024 open files.
+	static constexpr std::size_t kMaxJobs = 512;
 
 	// Listens at @dir/jobs.
 	explicit Backups(const std::string &dir);

@@ -567,8 +567,13 @@ Outcome Runner::run()
 	if (sigfd.get() < 0)
 		throw std::system_error(errno, std::generic_category(), "signalfd");
 
-	if (options_.copies && options_.cc == CcMode::Wrap && !selfPath().empty())
-		copies_.emplace(dir_.path());
+	if (options_.copies && options_.cc == CcMode::Wrap && !selfPath().empty()) {
+		try {
+			copies_.emplace(dir_.path());
+		} catch (const std::system_error &e) {
+			log(LogLevel::Warning, "no copies of slow compiles: {}", e.what());
+		}
+	}
 	const std::vector<std::string> env =
 		buildEnvironment(options_, jobs_, info.style, dir_.path(), copies_ ? &*copies_ : nullptr);
 	if (!run::becomeSubreaper())

@@ -44,7 +44,7 @@ TEST_SUITE("backup_job")
 		CHECK_FALSE(backupCommand(Args{ "distcc", "gcc", "-c", "a.c", "-o", "dir/" }, "t"));
 		for (const char *flag : { "-MD", "-MMD", "-MF", "-Wp,-MD,a.d", "-save-temps", "-gsplit-dwarf", "--coverage",
 					  "-fprofile-arcs", "-ftest-coverage", "-fdump-tree-all", "-fstack-usage", "-E", "-S",
-					  "@args.rsp" }) {
+					  "@args.rsp", "-" }) {
 			CAPTURE(flag);
 			CHECK_FALSE(backupCommand(Args{ "distcc", "gcc", flag, "-c", "a.c", "-o", "a.o" }, "t"));
 		}

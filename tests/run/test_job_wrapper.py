@@ -23,6 +23,9 @@ anything else 0.2 s. Checked:
      wrapper's own pid.
   g. a socket nobody listens on: the compile runs as ever.
   h. SIGINT to the process group (Ctrl-C) ends the original and the copy.
+  j. the original's own leftover compiler is ended before the rename
+     (nothing of the process group is left); a failed copy's messages are
+     not shown, a winning copy's are, once; -o /dev/null is never copied.
   i. a socket another user listens on (a stale variable whose path was
      taken since) is told nothing and names no server (as root: the
      listener runs as uid 65534).
@@ -33,6 +36,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -56,9 +60,11 @@ echo "$$" >> "$FAKE_PIDS"
 case "$DISTCC_HOSTS" in
     slow*) sleep 20 ;;
     mid*) sleep 1.5 ;;
-    fail*) exit 1 ;;
+    fail*) echo "error from the failing copy" >&2; exit 1 ;;
     bad*) sleep 0.2; exit 3 ;;
-    *) sleep 0.2 ;;
+    # a local compiler that distcc leaves running when it is ended
+    orphan*) (sleep 3; echo late > "$out") & sleep 20 ;;
+    *) echo "warning from $DISTCC_HOSTS" >&2; sleep 0.2 ;;
 esac
 echo "object from $DISTCC_HOSTS" > "$out"
 '''
@@ -98,6 +104,18 @@ class FakeRunner:
             self.heard += data.decode(errors='replace')
         line, _, self.heard = self.heard.partition('\n')
         return line
+
+    def connected_within(self, seconds):
+        """Whether a wrapper connected (checked after it ended: a connection
+        waits in the backlog, so this returns at once when there is one)."""
+        self.sock.settimeout(seconds)
+        try:
+            self.sock.accept()[0].close()
+            return True
+        except OSError:
+            return False
+        finally:
+            self.sock.settimeout(5)
 
     def send(self, text):
         self.conn.sendall(text.encode())
@@ -187,12 +205,14 @@ def case_copy_wins(tmp, env, runner):
     runner.send('backup fast:3632/4\n')
     rc = p.wait(15)
     took = time.monotonic() - start
-    check(rc == 0, f'a: the wrapper exits 0 ({rc}; {p.stderr.read().strip()!r})')
+    err = p.stderr.read()
+    check(rc == 0, f'a: the wrapper exits 0 ({rc}; {err.strip()!r})')
     check(took < 10, f'a: long before the slow original would end (20 s): {took:.1f} s')
     check(output(tmp, 'a') == 'object from fast:3632/4', f'a: the output is the copy\'s ({output(tmp, "a")!r})')
     check(not leftovers(tmp), f'a: no temporary file left ({leftovers(tmp)})')
     check(original > 0 and wait_for(lambda: not alive(original), 5), 'a: the slow original is ended')
     check('won' in runner.rest(), 'a: the runner hears "won"')
+    check(err.count('warning from fast:3632/4') == 1, f'a: the winning copy\'s messages are shown once: {err!r}')
 
 
 def case_copy_fails(tmp, env, runner):
@@ -200,6 +220,8 @@ def case_copy_fails(tmp, env, runner):
     runner.accept()
     runner.send('backup fail:3632/4\n')
     rc = p.wait(15)
+    err = p.stderr.read()
+    check('failing copy' not in err, f'b: the failed copy\'s messages are not shown: {err!r}')
     check(rc == 0 and output(tmp, 'b') == 'object from mid:3632/2',
           f'b: a failed copy changes nothing: exit {rc}, output {output(tmp, "b")!r}')
     check('failed' in runner.rest() and not leftovers(tmp), 'b: the runner hears "failed", no file left')
@@ -223,6 +245,32 @@ def case_original_first(tmp, env, runner):
     check(rc == 3, f'd: a failing original\'s status passes through ({rc})')
 
 
+def case_leftovers(tmp, env, runner):
+    """The original's own child (a local compiler distcc leaves running when
+    it is ended) is ended before the copy's file is renamed in: nothing of
+    the wrapper's process group is left when it exits."""
+    p = job(tmp, env, 'orphan:3632/2', 'l')
+    runner.accept()
+    runner.send('backup fast:3632/4\n')
+    rc = p.wait(15)
+    check(rc == 0 and output(tmp, 'l') == 'object from fast:3632/4', f'l: the copy won ({rc}, {output(tmp, "l")!r})')
+    check(not group_alive(p.pid), f'l: the original\'s leftover compiler is ended too ({group_alive(p.pid)})')
+
+
+def case_not_regular(tmp, env, runner):
+    """An output that is no regular file (-o /dev/null) is never replaced:
+    the compile runs as the wrapper itself."""
+    e = dict(env)
+    e['DISTCC_HOSTS'] = 'fast:3632/2'
+    e['DISTCC_MDNS_RUN_JOBS'] = runner.path
+    e['FAKE_PIDS'] = os.path.join(tmp, 'n.pids')
+    p = subprocess.run([RUNNER, '--job', 'distcc', 'cc', '-c', 'n.c', '-o', '/dev/null'], env=e, cwd=tmp,
+                       capture_output=True, text=True, timeout=30)
+    connected = runner.connected_within(0.5)
+    check(p.returncode == 0 and not connected and stat.S_ISCHR(os.stat('/dev/null').st_mode),
+          f'n: -o /dev/null is not copied (exit {p.returncode}, connected {connected}), /dev/null intact')
+
+
 def case_hostile_lines(tmp, env, runner):
     for i, line in enumerate(['garbage\n', 'backup ;rm -rf /\n', 'backup localhost/2\n',
                               'backup ' + 'x' * 400 + '\n', 'backup $(reboot)\n']):
@@ -243,15 +291,9 @@ def case_direct(tmp, env, runner):
     rc = p.wait(15)
     check(rc == 0 and pids(tmp, 'f') == [p.pid], f'f: without the socket variable the compiler runs as the '
           f'wrapper\'s own pid ({pids(tmp, "f")} against {p.pid})')
-    runner.sock.settimeout(0.5)
     p = job(tmp, env, 'fast:3632/2', 'g', extra=('-MD',))
     rc = p.wait(15)
-    try:
-        runner.sock.accept()
-        connected = True
-    except OSError:
-        connected = False
-    runner.sock.settimeout(5)
+    connected = runner.connected_within(0.5)
     check(rc == 0 and not connected and pids(tmp, 'g') == [p.pid],
           f'f: a compile with -MD is not copied: no connection, run as the wrapper ({pids(tmp, "g")}, {p.pid})')
 
@@ -335,8 +377,8 @@ def main():
     try:
         env = setup(tmp)
         runner = FakeRunner(os.path.join(tmp, 'jobs'))
-        for case in (case_copy_wins, case_copy_fails, case_original_first, case_hostile_lines, case_direct,
-                     case_sigint):
+        for case in (case_copy_wins, case_copy_fails, case_original_first, case_leftovers, case_not_regular,
+                     case_hostile_lines, case_direct, case_sigint):
             case(tmp, env, runner)
         runner.close()
         case_nobody_listens(tmp, env)
