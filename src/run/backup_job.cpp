@@ -29,11 +29,6 @@ namespace dmdns::run {
 
 namespace {
 
-bool startsWith(std::string_view s, std::string_view prefix)
-{
-	return s.substr(0, prefix.size()) == prefix;
-}
-
 // Options after which the compile writes or reads more than its -o file.
 bool blocksCopy(std::string_view arg)
 {
@@ -57,10 +52,10 @@ bool blocksCopy(std::string_view arg)
 	};
 	// A response file, or the source on standard input (which a copy
 	// would read too).
-	if (startsWith(arg, "@") || arg == "-")
+	if (arg.starts_with("@") || arg == "-")
 		return true;
 	for (std::string_view p : kPrefixes)
-		if (startsWith(arg, p))
+		if (arg.starts_with(p))
 			return true;
 	return false;
 }
@@ -90,7 +85,7 @@ std::optional<BackupCommand> backupCommand(std::span<const std::string> job, std
 				return std::nullopt;
 			outputAt = ++i;
 			joined = false;
-		} else if (startsWith(a, "-o")) {
+		} else if (a.starts_with("-o")) {
 			if (outputAt)
 				return std::nullopt;
 			outputAt = i;
@@ -121,7 +116,7 @@ std::optional<BackupCommand> backupCommand(std::span<const std::string> job, std
 std::optional<std::string> parseBackupLine(std::string_view line)
 {
 	constexpr std::string_view kWord = "backup ";
-	if (!startsWith(line, kWord))
+	if (!line.starts_with(kWord))
 		return std::nullopt;
 	const std::string_view entry = line.substr(kWord.size());
 	if (entry.empty() || entry.size() > 255 || entry.front() == '-' || entry.front() == '+')
@@ -132,7 +127,7 @@ std::optional<std::string> parseBackupLine(std::string_view line)
 		if (!ok)
 			return std::nullopt;
 	}
-	if (entry == "localhost" || startsWith(entry, "localhost/"))
+	if (entry == "localhost" || entry.starts_with("localhost/"))
 		return std::nullopt;
 	return std::string(entry);
 }
@@ -168,10 +163,10 @@ std::vector<std::string> copyEnvironment(const std::string &entry)
 	std::string dir;
 	for (char **e = environ; *e; ++e) {
 		const std::string_view v(*e);
-		if (startsWith(v, "DISTCC_DIR="))
+		if (v.starts_with("DISTCC_DIR="))
 			dir = std::string(v.substr(11));
-		if (startsWith(v, "DISTCC_HOSTS=") || startsWith(v, "DISTCC_DIR=") || startsWith(v, "DISTCC_FALLBACK=") ||
-		    startsWith(v, "DISTCC_SKIP_LOCAL_RETRY=") || startsWith(v, "MAKEFLAGS="))
+		if (v.starts_with("DISTCC_HOSTS=") || v.starts_with("DISTCC_DIR=") || v.starts_with("DISTCC_FALLBACK=") ||
+		    v.starts_with("DISTCC_SKIP_LOCAL_RETRY=") || v.starts_with("MAKEFLAGS="))
 			continue;
 		env.emplace_back(v);
 	}
@@ -221,10 +216,6 @@ void endChild(Child &child)
 		child.wait(std::chrono::seconds(5));
 	}
 }
-
-} // namespace
-
-namespace {
 
 // Whether @path may be replaced by a copy's file: missing, or a regular
 // file (not /dev/null, not a symlink to write through).
@@ -296,28 +287,6 @@ void startCopy(std::optional<Child> &child, const std::vector<std::string> &argv
 	}
 }
 
-// Ends what the ended compiles left behind. distcc ends on SIGTERM but not
-// its own children: a compiler it runs here (a local fallback, or the
-// copy's preprocessor) would go on, and could write the output after the
-// copy's rename. As their subreaper this process has them now: SIGTERM,
-// SIGKILL after 2 s, all reaped. Call only once the compiles' own Child
-// objects have their status (this reaps every child).
-void endLeftovers()
-{
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-	for (int round = 0; round < 40; ++round) {
-		reapOrphans(-1);
-		const std::vector<pid_t> left = children();
-		if (left.empty())
-			return;
-		const bool late = std::chrono::steady_clock::now() >= deadline;
-		for (pid_t pid : left)
-			::kill(pid, late ? SIGKILL : SIGTERM);
-		::poll(nullptr, 0, 100);
-	}
-	reapOrphans(-1);
-}
-
 } // namespace
 
 int runJob(const std::vector<std::string> &job)
@@ -370,7 +339,7 @@ int runJob(const std::vector<std::string> &job)
 			if (backup)
 				endChild(*backup);
 			if (copied)
-				endLeftovers();
+				endOrphans(sigfd.get(), SIGTERM);
 			::unlink(copy->temp.c_str());
 			exitAs(*status);
 		}
@@ -383,7 +352,7 @@ int runJob(const std::vector<std::string> &job)
 					// first, so that nothing it would still write
 					// follows the rename.
 					endChild(*original);
-					endLeftovers();
+					endOrphans(sigfd.get(), SIGTERM);
 					if (::rename(copy->temp.c_str(), copy->output.c_str()) != 0) {
 						fmt::print(stderr, "distcc-mdns-run: cannot rename {} to {}: {}\n",
 							   copy->temp, copy->output, std::strerror(errno));

@@ -221,7 +221,9 @@ void Backups::tick(Clock::time_point now, const View *view, bool waiting, const 
 	if (jobs_.empty())
 		return;
 	locate(now, stateDir);
-	if (view)
+	// While make waits for tokens no copy starts (BackupPolicy): the line
+	// is not even read then.
+	if (view && !waiting)
 		copy(now, *view, waiting);
 }
 

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "distcc-mdns/text.h"
 #include "host/files.h"
 #include "host/procfs.h"
@@ -243,6 +245,44 @@ int exitCodeOf(int waitStatus)
 	if (WIFSIGNALED(waitStatus))
 		return 128 + WTERMSIG(waitStatus);
 	return 1;
+}
+
+void endOrphans(int sigfd, int sig)
+{
+	constexpr auto kOrphanGrace = std::chrono::seconds(2);
+	const std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now() + kOrphanGrace;
+	std::vector<pid_t> signalled;
+	unsigned ended = 0;
+	for (;;) {
+		reapOrphans(-1);
+		const std::vector<pid_t> left = children();
+		const std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+		if (left.empty())
+			break;
+		if (now >= deadline + std::chrono::seconds(1)) {
+			log(LogLevel::Warning, "{} process{} of the build outlived SIGKILL", left.size(),
+			    left.size() == 1 ? "" : "es");
+			break;
+		}
+		for (pid_t pid : left) {
+			if (now >= deadline) {
+				::kill(pid, SIGKILL);
+			} else if (std::find(signalled.begin(), signalled.end(), pid) == signalled.end()) {
+				::kill(pid, sig);
+				signalled.push_back(pid);
+				++ended;
+			}
+		}
+		// Woken by SIGCHLD (the signalfd), else every 100 ms to look again.
+		pollfd p = { sigfd, POLLIN, 0 };
+		if (::poll(&p, 1, 100) > 0) {
+			signalfd_siginfo info{};
+			while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+			}
+		}
+	}
+	if (ended)
+		log(LogLevel::Info, "ended {} process{} the build left behind", ended, ended == 1 ? "" : "es");
 }
 
 void exitAs(int waitStatus)

@@ -54,6 +54,13 @@ bool becomeSubreaper();
 void reapOrphans(pid_t keep);
 // This process's live children (from /proc/PID/stat), zombies left out.
 std::vector<pid_t> children();
+// Ends what this process inherited as subreaper: @sig to each child it now
+// has, and to their children as they are orphaned in turn; SIGKILL to what
+// is left after 2 s; every child reaped. Woken by SIGCHLD through @sigfd (a
+// signalfd holding it; what else it holds is read and dropped). Bounded:
+// returns after 3 s whatever is left. Call only once the Child objects
+// that matter have their status: this reaps every child.
+void endOrphans(int sigfd, int sig);
 
 // The runner's exit code for a child wait status: the child's code, or
 // 128+signal for a child killed by a signal (the runner re-raises that

@@ -248,7 +248,7 @@ std::string selfPath()
 // the private DISTCC_DIR, no DISTCC_HOSTS (it would hide the hosts file),
 // and distcc put in front of the compilers as the user chose.
 std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver &jobs, run::Jobserver::Style style,
-					  const std::string &distccDir, const run::Backups *copies)
+					  const std::string &distccDir, const run::Backups *copies, const std::string &self)
 {
 	const char *makeflags = std::getenv("MAKEFLAGS");
 	const char *cc = std::getenv("CC");
@@ -273,7 +273,7 @@ std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver
 	// A compiler already behind distcc (CC="distcc gcc") stays as it is.
 	// With copies, every compile runs under this program's job wrapper,
 	// which may race a copy of it on a faster server (run/backup_job.h).
-	const std::string wrapper = copies ? fmt::format("{} {} ", selfPath(), run::kJobOption) : std::string();
+	const std::string wrapper = copies ? fmt::format("{} {} ", self, run::kJobOption) : std::string();
 	if (copies)
 		env.push_back(fmt::format("{}={}", run::kJobSocketEnv, copies->path()));
 	const auto wrapped = [&](const char *value, const char *fallback) {
@@ -489,48 +489,6 @@ void Runner::traceState(Clock::time_point now, const run::Jobserver::Status &sta
 	trace_.write(record);
 }
 
-// Ends the build's remaining descendants, which the runner inherited as
-// subreaper: @sig to each child it now has, and to their children as they
-// are orphaned in turn; SIGKILL to what is left after kOrphanGrace. Bounded:
-// returns after kOrphanGrace plus one second whatever is left.
-void endOrphans(int sigfd, int sig)
-{
-	constexpr auto kOrphanGrace = std::chrono::seconds(2);
-	const Clock::time_point deadline = Clock::now() + kOrphanGrace;
-	std::vector<pid_t> signalled;
-	unsigned ended = 0;
-	for (;;) {
-		run::reapOrphans(-1);
-		const std::vector<pid_t> left = run::children();
-		const Clock::time_point now = Clock::now();
-		if (left.empty())
-			break;
-		if (now >= deadline + std::chrono::seconds(1)) {
-			log(LogLevel::Warning, "{} process{} of the build outlived SIGKILL", left.size(),
-			    left.size() == 1 ? "" : "es");
-			break;
-		}
-		for (pid_t pid : left) {
-			if (now >= deadline) {
-				::kill(pid, SIGKILL);
-			} else if (std::find(signalled.begin(), signalled.end(), pid) == signalled.end()) {
-				::kill(pid, sig);
-				signalled.push_back(pid);
-				++ended;
-			}
-		}
-		// Woken by SIGCHLD (the signalfd), else every 100 ms to look again.
-		pollfd p = { sigfd, POLLIN, 0 };
-		if (::poll(&p, 1, 100) > 0) {
-			signalfd_siginfo info{};
-			while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-			}
-		}
-	}
-	if (ended)
-		log(LogLevel::Info, "ended {} process{} the build left behind", ended, ended == 1 ? "" : "es");
-}
-
 Outcome Runner::run()
 {
 	const run::CommandInfo info = run::inspectCommand(options_.command);
@@ -567,7 +525,8 @@ Outcome Runner::run()
 	if (sigfd.get() < 0)
 		throw std::system_error(errno, std::generic_category(), "signalfd");
 
-	if (options_.copies && options_.cc == CcMode::Wrap && !selfPath().empty()) {
+	const std::string self = options_.copies && options_.cc == CcMode::Wrap ? selfPath() : std::string();
+	if (!self.empty()) {
 		try {
 			copies_.emplace(dir_.path());
 		} catch (const std::system_error &e) {
@@ -575,7 +534,7 @@ Outcome Runner::run()
 		}
 	}
 	const std::vector<std::string> env =
-		buildEnvironment(options_, jobs_, info.style, dir_.path(), copies_ ? &*copies_ : nullptr);
+		buildEnvironment(options_, jobs_, info.style, dir_.path(), copies_ ? &*copies_ : nullptr, self);
 	if (!run::becomeSubreaper())
 		log(LogLevel::Debug, "cannot reap the build's orphans: {}", std::strerror(errno));
 	std::optional<run::Child> child;
@@ -650,7 +609,7 @@ Outcome Runner::run()
 	// when make kills the shell alone). A build that ended by itself keeps
 	// what it started in the background, as under a shell.
 	if (forwarded || WIFSIGNALED(*exit))
-		endOrphans(sigfd.get(), forwarded ? *forwarded : WTERMSIG(*exit));
+		run::endOrphans(sigfd.get(), forwarded ? *forwarded : WTERMSIG(*exit));
 	else
 		run::reapOrphans(-1);
 	status = jobs_.refresh();
