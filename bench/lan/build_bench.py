@@ -75,6 +75,9 @@ from lan import note  # noqa: E402
 SERVERS = (('s1', 8, 1.5), ('s2', 8, 1.5), ('s3', 4, 1.0), ('s4', 4, 1.0),
            ('s5', 2, 0.6), ('s6', 2, 0.6))
 CLIENT_CORES, CLIENT_SPEED = 2, 1.0
+# The client's local slots that compile under the runner, and have tokens,
+# while its line has at least as many remote slots (one preprocesses).
+CLIENT_COMPILE_SLOTS = CLIENT_CORES - 1
 MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-learned', 'mdns-share', 'mdns-run',
          'mdns-run-nocopies')
 RUN_MODES = ('mdns-run', 'mdns-run-nocopies')
@@ -627,9 +630,9 @@ def usable_slots():
 
 def fair_tokens(farm_slots_, builds):
     """A build's fair token count when @builds share the farm: its equal part
-    of the servers' slots plus its own machine's (preprocessing, links and
-    the jobs that stay local)."""
-    return math.ceil(farm_slots_ / builds) + CLIENT_CORES
+    of the servers' slots plus its own machine's slot that compiles (the
+    other one preprocesses, has no token in the body)."""
+    return math.ceil(farm_slots_ / builds) + CLIENT_COMPILE_SLOTS
 
 
 def stagger_figures(r, farm_slots_):
@@ -652,7 +655,7 @@ def stagger_figures(r, farm_slots_):
     offered = max((sum(int(tok.split('/')[1]) for tok in line.split()
                        if '/' in tok and not tok.startswith('localhost'))
                    for t, line in c1['hosts_lines'] if t < alone_until), default=None)
-    usable = usable_slots() + CLIENT_CORES
+    usable = usable_slots() + CLIENT_COMPILE_SLOTS
     out = dict(farm_slots=farm_slots_, fair_alone=fair_tokens(farm_slots_, 1),
                usable_slots=usable, reached_usable_at=next((round(x['at'], 3) for x in alone
                                                              if x['tokens'] >= usable), None),
@@ -700,7 +703,7 @@ def print_stagger(st):
           f'against the farm\'s {f["farm_slots"]} distccd slots ({reach}) and its '
           f'{f["usable_slots"]} usable ones with the local ones (reached at {f["reached_usable_at"]} s; '
           f'goal: reach them); its lines '
-          f'offered {f["line_slots_alone"]} remote slots at most (+ {CLIENT_CORES} local); '
+          f'offered {f["line_slots_alone"]} remote slots at most (+ {CLIENT_COMPILE_SLOTS} local); '
           f'peak jobs in use {f["peak_in_use_alone"]}; means over the window: tokens '
           f'{f["mean_tokens_alone"]}, jobs in use {f["mean_in_use_alone"]}')
     for c in r['clients']:

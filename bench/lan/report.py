@@ -225,7 +225,7 @@ def stagger_section(w, st):
     usable_at = f.get('reached_usable_at')
     w(f'- Alone (0-{f["alone_until"]:.1f} s), the first client\'s tokens peaked at '
       f'**{f["peak_alone"]}** against the farm\'s {usable} usable slots with its own '
-      f'2 local ({"reached at " + format(usable_at, ".2f") + " s" if usable_at is not None else "never reached"}; '
+      f'local compile slot ({"reached at " + format(usable_at, ".2f") + " s" if usable_at is not None else "never reached"}; '
       f'goal {verdict(usable_at is not None)}) and its {f["farm_slots"]} distccd slots ({reached}; '
       f'the daemon\'s share then: {f["peak_share"] or "null (room for every demand)"}). A slot is '
       f'usable while a job there runs at half a client\'s speed or more (the planner\'s minimum '
@@ -248,7 +248,7 @@ def stagger_section(w, st):
     w('')
 
 
-CLIENT_CORES_NOTE = 'own 2 local slots'
+CLIENT_CORES_NOTE = 'local slot that compiles (of its 2: the other preprocesses)'
 
 
 def markdown(res, command, tokens_plot=False):
@@ -322,8 +322,8 @@ def markdown(res, command, tokens_plot=False):
         'mdns-run': ('`distcc-mdnsd --learn-speed=no` (no hosts file); every build runs as '
                      '`distcc-mdns-run --trace=FILE make -C DIR`, `CC=fakecc` (the runner makes it '
                      '`RUNNER --job distcc fakecc` and keeps its own hosts file: `localhost/1` of the '
-                     '2 local slots while the farm has more, and copies of compiles stuck on slow '
-                     'servers)',
+                     '2 local slots while the farm has more, a token for every slot of that file, '
+                     '`DISTCC_PAUSE_TIME_MSEC=50`, and copies of compiles stuck on slow servers)',
                      '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
         'mdns-run-nocopies': ('as distcc-mdns-run with `--no-copies`',
                               '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),

@@ -42,22 +42,27 @@ struct TokenDecision {
 	unsigned target = 0;	// tokens, the implicit one excluded
 	bool tail = false;
 	// Whether the hosts file lists localhost as a place to compile. When
-	// not, the local slots still count in the tokens (preprocessing,
-	// links, rules that are no compile) and the file says
-	// --localslots=N instead.
+	// not, the file says --localslots=N instead (preprocessing, links,
+	// rules that are no compile), and the local slots count in the tokens
+	// in the tail only.
 	bool localCompiles = true;
 	// With localCompiles: how many of the local slots compile (the
-	// localhost entry's /N); the others preprocess and link.
+	// localhost entry's /N, and the local tokens in the body); the others
+	// preprocess and link.
 	std::uint32_t localCompileSlots = 0;
 };
 
 // The rule (also in distcc-mdns-run(1)):
 //
-// - Tokens: the limits of the line added up (remote entries plus this
-//   machine's local slots), minus the implicit token every make has, capped
-//   by --max-jobs (jobs at once, the implicit one included), never below 0.
-//   The daemon already shrank the limits to the fair share when the farm is
-//   overloaded, so a shrinking share lowers the target.
+// - Tokens: in the body, the slots of the hosts file the build writes
+//   added up (the remote entries plus the local slots that compile, below),
+//   minus the implicit token every make has, capped by --max-jobs (jobs at
+//   once, the implicit one included), never below 0: a token beyond them
+//   would be a compile that distcc parks until a slot frees, while make's
+//   later jobs take the slots that free meanwhile. In the tail the local
+//   slots count in full (a job there waits for a faster server on
+//   purpose). The daemon already shrank the limits to the fair share when
+//   the farm is overloaded, so a shrinking share lowers the target.
 // - Body (make takes every token, none lies idle): want = the farm's remote
 //   slots; the daemon clamps it and applies the fair share.
 // - Tail: idle tokens at three observations in a row (100 ms apart) while
@@ -90,8 +95,7 @@ struct TokenDecision {
 //   faster than the tail's speed floor: a tie with waiting for a faster
 //   server goes to the server, since this machine's CPUs also preprocess,
 //   link and run the rules that are no compile. Otherwise the hosts file
-//   leaves localhost out and says --localslots=N, and the tokens still
-//   count the local slots.
+//   leaves localhost out and says --localslots=N.
 class TokenPolicy final
 {
 public:

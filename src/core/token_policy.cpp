@@ -51,18 +51,16 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 		if (!localListed)
 			slots.push_back({ answer->localSpeed, answer->localSlots, true });
 		const double floor = tail_ ? tailSpeedFloor(slots) : 0.0;
-		jobs = 0;
-		std::uint64_t remote = 0;
+		std::uint64_t remote = 0, localJobs = 0;
 		double localSpeed = 0.0, fastestRemote = 0.0;
 		for (const LineSlot &s : slots) {
 			if (s.local) {
-				jobs += s.limit;
+				localJobs += s.limit;
 				localSpeed = std::max(localSpeed, s.speed);
 				continue;
 			}
 			if (s.speed < floor)
 				continue;
-			jobs += s.limit;
 			remote += s.limit;
 			fastestRemote = std::max(fastestRemote, s.speed);
 		}
@@ -77,6 +75,13 @@ TokenDecision TokenPolicy::decide(const std::optional<ShareAnswer> &answer, cons
 		d.localCompileSlots = remote >= local && local > 0 ? local - 1 : local;
 		if (d.localCompileSlots == 0)
 			d.localCompiles = false;
+		// In the body every token is a compile with a slot of its own: a
+		// token for the CPU kept from compiling would be a compile that
+		// distcc parks until a slot frees, while make's later jobs take
+		// the slots that free meanwhile (it looks again only after
+		// DISTCC_PAUSE_TIME_MSEC). In the tail the local slots count in
+		// full: a job there waits for a faster server on purpose.
+		jobs = remote + (tail_ ? localJobs : std::min<std::uint64_t>(localJobs, d.localCompileSlots));
 		if (tail_) {
 			// The jobs running (the implicit one included) plus one.
 			const std::uint64_t cap = std::uint64_t(use.inUse) + 2;

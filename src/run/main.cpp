@@ -50,6 +50,9 @@ using Clock = std::chrono::steady_clock;
 // that started with it, before it starts the command (Share::settle()).
 constexpr std::chrono::milliseconds kSettle{ 300 };
 
+// distcc's wait between looks for a free slot (DISTCC_PAUSE_TIME_MSEC).
+constexpr std::chrono::milliseconds kDistccPause{ 50 };
+
 void usage(std::FILE *out)
 {
 	fmt::print(out, "{}", "Usage: distcc-mdns-run [OPTION]... [--] COMMAND [ARG]...\n"
@@ -270,6 +273,12 @@ std::vector<std::string> buildEnvironment(const Options &o, const run::Jobserver
 	env.push_back("MAKEFLAGS=" + jobs.makeflags(makeflags ? makeflags : "", style));
 	env.push_back("DISTCC_DIR=" + distccDir);
 	env.push_back("DISTCC_MDNS_RUN=1");
+	// A compile that finds every slot of the line taken sleeps this long
+	// before it looks again (distcc's default: 1 s). Slots free every few
+	// tenths of a second in a build of many remote slots, and a compile
+	// make started early must not idle behind the ones it starts later.
+	if (!std::getenv("DISTCC_PAUSE_TIME_MSEC"))
+		env.push_back(fmt::format("DISTCC_PAUSE_TIME_MSEC={}", kDistccPause.count()));
 	// A compiler already behind distcc (CC="distcc gcc") stays as it is.
 	// With copies, every compile runs under this program's job wrapper,
 	// which may race a copy of it on a faster server (run/backup_job.h).

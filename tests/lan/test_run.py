@@ -7,9 +7,10 @@ as uid 65534 beside the root daemon, as users build) on a
 project of real C units compiled through distcc (each recipe then holds
 its token 0.4 s more, standing in for a slower compile). h3 builds alone
 first; h4 starts mid-way. Asserted, from h3's --trace: alone it holds
-every slot of the farm plus its local ones (8 + 2 jobs); once h4's build
-lease is gossiped its tokens fall to its fair share (4 + 2, give or take
-one) within 5 s (the daemon's share plus the local slots; root's look on h4 just before
+every slot of the farm plus the local one that compiles (8 + 1 jobs: the
+other local slot preprocesses and has no token); once h4's build
+lease is gossiped its tokens fall to its fair share (4 + 1, give or take
+one) within 5 s (the daemon's share plus the local compile slot; root's look on h4 just before
 takes none of h4's), and rise again (to the farm, give or
 take one) after h4's build ends, whose demand h3's daemon drops within 3 s
 (the lease ends with the runner's connection, not after a time to live); h4's build also gets a share.
@@ -40,6 +41,9 @@ from dmtest import figure, note  # noqa: E402
 
 SLOTS = 4      # per server
 LOCAL = 2      # --local-slots of each client
+# The local slots that compile, and have tokens, while the line has at
+# least as many remote slots as local ones (one preprocesses).
+LOCAL_COMPILE = LOCAL - 1
 UNITS = {'h3': 120, 'h4': 40}
 NOBODY = 65534  # h4's build runs as this user
 # Every host of the LAN shares this machine's 2 CPUs: speeds learned from
@@ -104,8 +108,8 @@ def main(argv):
                 env.update({'HOME': proj4, 'USER': 'nobody', 'LOGNAME': 'nobody'})
             return c.spawn(argv, name='run', env=env)
 
-        alone = 2 * SLOTS + LOCAL
-        shared = SLOTS + LOCAL
+        alone = 2 * SLOTS + LOCAL_COMPILE
+        shared = SLOTS + LOCAL_COMPILE
         t3 = time.monotonic()
         b3 = start(c3)
         lan.wait_until(lambda: any(r['tokens'] == alone and r['in_use'] == alone for r in trace(c3)), 15,
@@ -124,15 +128,16 @@ def main(argv):
                 if r['share'] is not None and r['tokens'] <= shared:
                     return r
             return None
-        r = lan.wait_until(dropped, 10, watch=daemons + [b3, b4], what=f'h3 falling to its share')
+        r = lan.wait_until(dropped, 10, watch=daemons + [b3, b4], what='h3 falling to its share')
         took = time.monotonic() - t4
         figure('run.second_start_to_drop', took, 's', 5.0)
         figure('run.h3_share', r['share'], 'slots', SLOTS)
         assert took <= 5.0, f'h3 kept more than its share for {took:.1f} s after h4 started'
-        # The tokens are the daemon's share plus the local slots; the share is
-        # half the farm, give or take the slot that rounding and the moment's
-        # reservations move.
-        assert r['tokens'] == r['share'] + LOCAL, f'h3\'s tokens are not its share plus its local slots: {r}'
+        # The tokens are the daemon's share plus the local compile slot; the
+        # share is half the farm, give or take the slot that rounding and the
+        # moment's reservations move.
+        assert r['tokens'] == r['share'] + LOCAL_COMPILE, \
+            f'h3\'s tokens are not its share plus its local compile slot: {r}'
         assert SLOTS - 1 <= r['share'] <= SLOTS, f'h3\'s share is not half the farm: {r}'
         r4 = lan.wait_until(lambda: next((x for x in trace(c4) if x['share'] is not None and x['in_use'] >= 2), None),
                             10, watch=daemons + [b3, b4], what='h4 building on its share')

@@ -57,7 +57,7 @@ long:
 env:
 	@echo "MAKEFLAGS=$$MAKEFLAGS"; echo "CC=$$CC"; echo "CXX=$$CXX"; echo "HOSTS=$$(cat $$DISTCC_DIR/hosts)"; \
 	 echo "DISTCC_HOSTS=$${DISTCC_HOSTS-unset}"; echo "RUN=$$DISTCC_MDNS_RUN"; echo "DIR=$$DISTCC_DIR"; \
-	 echo "JOBS=$${DISTCC_MDNS_RUN_JOBS-unset}"
+	 echo "JOBS=$${DISTCC_MDNS_RUN_JOBS-unset}"; echo "PAUSE=$${DISTCC_PAUSE_TIME_MSEC-unset}"
 fail:
 	@exit 3
 '''
@@ -146,6 +146,9 @@ def case_no_daemon(tmp):
           f'the job socket is in the private DISTCC_DIR: {out.get("JOBS")}')
     check(out.get('DISTCC_HOSTS') == 'unset' and out.get('RUN') == '1', 'DISTCC_HOSTS removed, DISTCC_MDNS_RUN=1')
     check(out.get('DIR') and not os.path.exists(out['DIR']), 'the private DISTCC_DIR is gone after the build')
+    check(out.get('PAUSE') == '50', f'distcc looks for a free slot every 50 ms: {out.get("PAUSE")}')
+    r = run(['make', '-s', '-C', d, 'env'], dict(env, DISTCC_PAUSE_TIME_MSEC='700'))
+    check('PAUSE=700' in r.stdout.splitlines(), "the user's DISTCC_PAUSE_TIME_MSEC is kept")
     env['CC'] = 'gcc-12'
     r = run(['--no-cc', 'make', '-s', '-C', d, 'env'], env)
     check('CC=gcc-12' in r.stdout.splitlines(), '--no-cc leaves CC alone')
@@ -286,14 +289,15 @@ def case_fake_daemon(tmp):
     check(all(set(r) >= {'t', 'tokens', 'in_use', 'idle', 'share', 'want', 'tail', 'line'} for r in records), 'trace records carry every field')
     tokens = [r['tokens'] for r in records]
     # 4 remote slots against 2 local ones: one local slot preprocesses and
-    # links, the tokens still count it.
-    check(tokens[0] == 6 and records[0]['line'] == '--localslots=2 127.0.0.1:1/4 localhost/1',
-          f'tokens start at 4 + 2 = 6, localhost compiling on one slot: {tokens[:3]}, {records[0]["line"]}')
+    # links, and has no token (a compile holding it would wait in distcc
+    # until a slot freed): a token for every slot of the line.
+    check(tokens[0] == 5 and records[0]['line'] == '--localslots=2 127.0.0.1:1/4 localhost/1',
+          f'tokens start at 4 + 1 = 5, localhost compiling on one slot: {tokens[:3]}, {records[0]["line"]}')
     check(3 in tokens and tokens.index(3) > 0, f'tokens fall to 1 + 2 = 3 after the shrink: {sorted(set(tokens))}')
     after = [r for r in records if r['tokens'] == 3]
     # 1 remote slot against 2 local ones: both local slots compile.
     check(all(r['line'] == '127.0.0.1:1/1 localhost/2' and r['share'] == 1 for r in after), 'the line matches the tokens')
-    check(max(r['in_use'] for r in records) <= 6, 'never more jobs than tokens')
+    check(max(r['in_use'] for r in records) <= max(tokens), 'never more jobs than tokens')
     late = [r for r in records if r['t'] > records[tokens.index(3)]['t'] + 1.5 and not r['tail']]
     check(late and all(r['in_use'] <= 3 for r in late), f'jobs fall to the new tokens: {[r["in_use"] for r in late]}')
     tail = [r for r in records if r['tail']]

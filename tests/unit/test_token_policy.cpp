@@ -30,13 +30,15 @@ void observe(TokenPolicy &policy, const TokenUse &use, int times)
 
 TEST_SUITE("token_policy")
 {
-	TEST_CASE("body: every limit of the line minus the implicit token, the whole farm wanted")
+	TEST_CASE("body: the slots that compile minus the implicit token, the whole farm wanted")
 	{
 		TokenPolicy policy;
-		observe(policy, { .idle = 0, .inUse = 13 }, 5);
-		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2);
+		observe(policy, { .idle = 0, .inUse = 12 }, 5);
+		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 0, .inUse = 12 }, 2);
 		CHECK_FALSE(d.tail);
-		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
+		// 12 remote slots and one of the 2 local ones (the other one
+		// preprocesses): a token for every slot of the hosts file.
+		CHECK(d.target == 4 + 4 + 4 + 1 - 1);
 		CHECK(d.want == 12);
 	}
 
@@ -46,7 +48,8 @@ TEST_SUITE("token_policy")
 		a.line.pop_back();
 		a.localSlots = 3;
 		const TokenDecision d = TokenPolicy().decide(a, {}, 3);
-		CHECK(d.target == 12 + 3 - 1);
+		CHECK(d.localCompileSlots == 2);
+		CHECK(d.target == 12 + 2 - 1);
 	}
 
 	TEST_CASE("tail: idle tokens at three observations drop the slow slots and cap the want")
@@ -120,7 +123,7 @@ TEST_SUITE("token_policy")
 		policy.observe({ .idle = 0, .inUse = 6 });
 		CHECK_FALSE(policy.tail());
 		const TokenDecision d = policy.decide(mixedFarm(), { .idle = 0, .inUse = 6 }, 2);
-		CHECK(d.target == 13);
+		CHECK(d.target == 12);
 		CHECK(d.want == 12);
 		// A single idle observation in between resets the count.
 		observe(policy, { .idle = 1, .inUse = 6 }, 3);
@@ -136,7 +139,7 @@ TEST_SUITE("token_policy")
 		TokenPolicy policy(5);
 		CHECK(policy.decide(mixedFarm(), {}, 2).target == 4);
 		CHECK(TokenPolicy(1).decide(mixedFarm(), {}, 2).target == 0);
-		CHECK(TokenPolicy(100).decide(mixedFarm(), {}, 2).target == 13);
+		CHECK(TokenPolicy(100).decide(mixedFarm(), {}, 2).target == 12);
 	}
 
 	TEST_CASE("a shrinking share lowers the target, never below 0")
@@ -169,8 +172,9 @@ TEST_SUITE("token_policy")
 		const TokenDecision d = TokenPolicy().decide(mixedFarm(), { .idle = 0, .inUse = 13 }, 2);
 		CHECK(d.localCompiles);
 		CHECK(d.localCompileSlots == 1);
-		// The tokens still count both local slots.
-		CHECK(d.target == 4 + 4 + 4 + 2 - 1);
+		// The tokens count the slots that compile: a token for the kept
+		// one would be a compile parked in distcc until a slot frees.
+		CHECK(d.target == 4 + 4 + 4 + 1 - 1);
 		// Fewer remote slots than local ones: every local slot compiles.
 		ShareAnswer small;
 		small.line = { { 2.0, 1, false }, { 1.0, 2, true } };
@@ -183,7 +187,7 @@ TEST_SUITE("token_policy")
 		one.localSlots = 1;
 		const TokenDecision d1 = TokenPolicy().decide(one, { .idle = 0, .inUse = 12 }, 1);
 		CHECK_FALSE(d1.localCompiles);
-		CHECK(d1.target == 4 + 4 + 4 + 1 - 1);
+		CHECK(d1.target == 4 + 4 + 4 - 1);
 	}
 
 	TEST_CASE("tail: localhost compiles only when strictly faster than the speed floor")
