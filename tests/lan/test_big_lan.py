@@ -118,9 +118,10 @@ def measure_start(hosts, clients, ips, daemons, t0):
     """Polls every host until its daemon answers and every client until it
     lists all `ips` in its line and then alive by gossip. Returns
     {host: s to answering}, {client: s to listed}, {client: s to alive},
-    all from t0; a client still missing a server after START_LIMIT is
-    missing from the last two."""
-    up, listed, alive, last = {}, {}, {}, {}
+    all from t0, and {(client, server ip): s until first in its line}; a
+    client still missing a server after START_LIMIT is missing from the
+    second and third."""
+    up, listed, alive, last, seen = {}, {}, {}, {}, {}
     names = {c.name for c in clients}
 
     def poll():
@@ -135,6 +136,9 @@ def measure_start(hosts, clients, ips, daemons, t0):
             if h.name not in names:
                 continue
             line = set(dm.line_hosts(r['line']))
+            for ip in ips:
+                if ip in line:
+                    seen.setdefault((h.name, ip), t)
             last[h.name] = (sum(ip in line for ip in ips),
                             sum(1 for ip in ips if dm.live_server(r, ip)))
             if h.name not in listed and all(ip in line for ip in ips):
@@ -149,7 +153,21 @@ def measure_start(hosts, clients, ips, daemons, t0):
         # The rest still runs, for its figures; main fails at the end.
         dm.note(f'after {START_LIMIT:g} s: answering: {len(up)} of {len(hosts)}; (servers in '
                 f'the line, alive) per client: {last}')
-    return up, listed, alive
+    return up, listed, alive, seen
+
+
+def late_servers(seen, up, servers, count=3):
+    """The servers the clients listed last: for each, from the spawn, its
+    own daemon answering and the first and last client listing it (what
+    says whether a late listing waited on the server or on the clients)."""
+    rows = []
+    for h in servers:
+        times = [t for (c, ip), t in seen.items() if ip == h.ip]
+        if times:
+            rows.append((max(times), min(times), h.name, up.get(h.name)))
+    rows.sort(reverse=True)
+    return '; '.join(f'{name}: answered {u if u is None else round(u, 2)}, listed by the first client '
+                     f'{first:.2f}, by the last {last:.2f}' for last, first, name, u in rows[:count])
 
 
 def farm_in_waves(servers, bins, size, watch):
@@ -312,7 +330,7 @@ def main(argv):
         t0 = time.monotonic()
         daemons += [dm.start_mdnsd(h, bins, wait=False) for h in starting]
         figure('big_lan.spawn_all_daemons', time.monotonic() - t0, 's')
-        up, listed, alive = measure_start(starting, clients, ips, daemons + distccds, t0)
+        up, listed, alive, seen = measure_start(starting, clients, ips, daemons + distccds, t0)
         failures = []
         t_ready = max(up.values(), default=None)
         if t_ready is None or len(up) < len(starting):
@@ -338,6 +356,7 @@ def main(argv):
         figure('big_lan.alive_all_max',
                max(alive.values()) - t_ready if len(alive) == len(clients) else None, 's')
         dm.note(rcvbuf_drops(net.hosts))
+        dm.note(f'servers listed last (s from the spawn): {late_servers(seen, up, servers)}')
         if t_ready > ANSWER_LIMIT:
             # Else a client could list every server before the last daemon
             # answered, and "3 s after it" would hide a slow start.
