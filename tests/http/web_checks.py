@@ -113,8 +113,11 @@ ROWS_JS = """JSON.stringify({
 
 
 def page_rows(browser, session):
-    """The rendered rows, or None while the page is not there yet."""
-    v = browser.evaluate(session, "document.getElementById('status') ? " + ROWS_JS + " : ''")
+    """The rendered rows, or None while the page is not there yet (still
+    being parsed: an element the rows read may not exist yet)."""
+    ready = ("document.readyState !== 'loading' && document.getElementById('status') && "
+             "document.getElementById('seq')")
+    v = browser.evaluate(session, f"{ready} ? " + ROWS_JS + " : ''")
     return json.loads(v) if v else None
 
 
