@@ -143,7 +143,7 @@ void Backups::locate(Clock::time_point now, const std::string &stateDir)
 	}
 }
 
-void Backups::copy(Clock::time_point now, const View &view, bool waiting)
+void Backups::copy(Clock::time_point now, const View &view)
 {
 	const HostsLineParse parsed = parseHostsLine(view.line);
 	if (!parsed.line)
@@ -192,7 +192,7 @@ void Backups::copy(Clock::time_point now, const View &view, bool waiting)
 		const double speed = effectiveSpeed(*server, 0);
 		running.push_back({ i, entry, speed, std::chrono::duration<double>(now - job.remoteSince).count(), job.copied });
 	}
-	for (const BackupPick &p : BackupPolicy::pick(running, entries, waiting)) {
+	for (const BackupPick &p : BackupPolicy::pick(running, entries, false)) {
 		Job &job = jobs_[p.id];
 		HostSpec spec = specs[p.entry];
 		HostsLine one;
@@ -224,7 +224,7 @@ void Backups::tick(Clock::time_point now, const View *view, bool waiting, const 
 	// While make waits for tokens no copy starts (BackupPolicy): the line
 	// is not even read then.
 	if (view && !waiting)
-		copy(now, *view, waiting);
+		copy(now, *view);
 }
 
 } // namespace dmdns::run

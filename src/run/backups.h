@@ -64,7 +64,9 @@ private:
 	// Reads what @job said; false when its connection is over.
 	bool read(Job &job);
 	void locate(Clock::time_point now, const std::string &stateDir);
-	void copy(Clock::time_point now, const View &view, bool waiting);
+	// Starts the copies BackupPolicy picks; only while make waits for no
+	// token (tick() says).
+	void copy(Clock::time_point now, const View &view);
 
 	std::string path_;
 	host::UniqueFd listen_;
