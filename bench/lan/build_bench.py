@@ -79,8 +79,8 @@ CLIENT_CORES, CLIENT_SPEED = 2, 1.0
 # while its line has at least as many remote slots (one preprocesses).
 CLIENT_COMPILE_SLOTS = CLIENT_CORES - 1
 MODES = ('static', 'randomize', 'zeroconf', 'mdns', 'mdns-learned', 'mdns-share', 'mdns-run',
-         'mdns-run-nocopies')
-RUN_MODES = ('mdns-run', 'mdns-run-nocopies')
+         'mdns-run-cold', 'mdns-run-nocopies')
+RUN_MODES = ('mdns-run', 'mdns-run-cold', 'mdns-run-nocopies')
 COMPILER = 'fakecc'
 # The runner's query socket on a client: the daemon's default path in that
 # host's own /run.
@@ -138,7 +138,8 @@ def parse(argv):
     ap.add_argument('--json', default=os.path.join(ROOT, 'build', 'bench-lan', 'lan.json'))
     a = ap.parse_args(argv)
     if a.modes is None:
-        a.modes = ','.join(m for m in MODES if m != 'mdns-run-nocopies' and (a.runner or m not in RUN_MODES))
+        a.modes = ','.join(m for m in MODES if m not in ('mdns-run-cold', 'mdns-run-nocopies')
+                           and (a.runner or m not in RUN_MODES))
     a.modes = [m for m in a.modes.split(',') if m]
     bad = [m for m in a.modes if m not in MODES]
     if bad or not a.modes:
@@ -399,6 +400,15 @@ def run_mode(farm, mode, works, before_stop=None, delays=None):
     for p in traces:
         if os.path.exists(p):
             os.unlink(p)
+    if run:
+        # The compile times each runner remembers (~/.cache/distcc-mdns/works):
+        # kept from one run of the mode to the next, as a user's rebuild of
+        # the same tree finds them; mdns-run-cold starts every run without.
+        cache = os.path.join(farm.net.tmpdir, f'cache-{mode}')
+        if mode == 'mdns-run-cold':
+            shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        env = dict(env, XDG_CACHE_HOME=cache)
     note(f'mode {mode}: make -j {jobs}; DISTCC_HOSTS={env.get("DISTCC_HOSTS")!r}'
          + (f'; starts {delays} s' if any(delays) else ''))
     lines = {c.name: [] for c in farm.clients}   # (t, hosts line) as distcc saw it
@@ -484,7 +494,40 @@ def run_mode(farm, mode, works, before_stop=None, delays=None):
     out = summarize(farm, mode, works, jobs, starts, ends, records, lines, t0, trace)
     out['no_server_snapshots'] = why
     out['before_stop'] = looked
+    if run:
+        out['remembered'] = remembered(os.path.join(env['XDG_CACHE_HOME'], 'distcc-mdns', 'works'),
+                                       projs, works)
+        note(f'mode {mode}: the runners now remember {out["remembered"]}')
     return out
+
+
+def fnv1a64(text):
+    """WorkHistory::key(): FNV-1a of 64 bits."""
+    h = 0xcbf29ce484222325
+    for b in text.encode():
+        h = ((h ^ b) * 0x100000001b3) % (1 << 64)
+    return h
+
+
+def remembered(path, projs, works):
+    """How many of the units the runners' cache (@path) remembers, and how
+    far the remembered work is from the true one (|remembered / true - 1|,
+    median and 90th percentile)."""
+    try:
+        with open(path) as f:
+            cache = {w[0]: float(w[1]) for w in (l.split() for l in f if not l.startswith('#')) if len(w) == 3}
+    except OSError:
+        cache = {}
+    errors = []
+    for proj, ws in zip(projs, works):
+        real = os.path.realpath(proj)
+        for i, w in enumerate(ws):
+            got = cache.get(f'{fnv1a64(os.path.join(real, f"u{i:03d}.o")):016x}')
+            if got is not None:
+                errors.append(abs(got / w - 1))
+    errors.sort()
+    pick = (lambda q: round(errors[min(len(errors) - 1, int(q * len(errors)))], 3)) if errors else (lambda q: None)
+    return dict(units=len(errors), of=sum(len(ws) for ws in works), error_p50=pick(0.5), error_p90=pick(0.9))
 
 
 def read_trace(path):
@@ -604,7 +647,8 @@ def aggregate(runs):
     mean = sum(r['overall'] for r in runs) / len(runs)
     rep = dict(min(runs, key=lambda r: abs(r['overall'] - mean)))
     keys = ('overall', 'ratio', 'jain_throughput', 'jain_makespan', 'local_jobs', 'copies', 'copies_won')
-    rep['runs'] = [{k: r[k] for k in keys} for r in runs]
+    rep['runs'] = [dict({k: r[k] for k in keys}, jobs=r['jobs'],
+                        makespans=[c['makespan'] for c in r['clients']]) for r in runs]
     for k in keys + ('mean_stretch',):
         rep[f'{k}_mean'] = round(sum(r[k] for r in runs) / len(runs), 3)
     return rep
@@ -802,6 +846,9 @@ def main(argv):
                          f'server {[s["jobs"] for s in r["servers"]]}, local {r["local_jobs"]}')
             if stagger:
                 sworks = workload(args, args.stagger_units)
+                # Another workload under the same object names: what the
+                # runners remember of the first would misplace its units.
+                shutil.rmtree(os.path.join(net.tmpdir, 'cache-mdns-run'), ignore_errors=True)
                 r = run_mode(farm, 'mdns-run', sworks,
                              delays=[stagger * i for i in range(args.clients)])
                 result['stagger'] = dict(stagger=stagger, units=args.stagger_units, run=r,

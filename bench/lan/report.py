@@ -22,10 +22,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 LABEL = {'static': 'static list', 'randomize': '--randomize', 'zeroconf': 'stock +zeroconf',
          'mdns': 'distcc-mdns', 'mdns-learned': 'distcc-mdns, learned speeds',
          'mdns-share': 'distcc-mdns, -j share', 'mdns-run': 'distcc-mdns-run (jobserver)',
+         'mdns-run-cold': 'distcc-mdns-run, nothing remembered',
          'mdns-run-nocopies': 'distcc-mdns-run --no-copies'}
 COLOR = {'static': '#8c8c8c', 'randomize': '#d9a441', 'zeroconf': '#c0504d', 'mdns': '#2e75b6',
          'mdns-learned': '#1f4e79', 'mdns-share': '#70a8dc', 'mdns-run': '#3a9a5b',
-         'mdns-run-nocopies': '#9ccf8a'}
+         'mdns-run-cold': '#5fb87a', 'mdns-run-nocopies': '#9ccf8a'}
 CLIENT_COLORS = ('#2e75b6', '#c0504d', '#3a9a5b', '#d9a441', '#7f5fa8', '#8c8c8c')
 TARGET_SPEEDUP, TARGET_RATIO, TARGET_JAIN = 1.5, 1.15, 0.95
 
@@ -325,6 +326,9 @@ def markdown(res, command, tokens_plot=False):
                      '2 local slots while the farm has more, a token for every slot of that file, '
                      '`DISTCC_PAUSE_TIME_MSEC=50`, and copies of compiles stuck on slow servers)',
                      '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
+        'mdns-run-cold': ('as distcc-mdns-run, its compile-time cache emptied before every run '
+                          '(mdns-run keeps it from one run to the next, as a rebuild finds it)',
+                          '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
         'mdns-run-nocopies': ('as distcc-mdns-run with `--no-copies`',
                               '`distccd` + `distcc-mdnsd --speed=S --cpus=C --learn-speed=no`'),
     }

@@ -17,6 +17,10 @@ std::optional<std::uint64_t> parseUint(std::string_view s, std::uint64_t min,
 std::optional<double> parseDecimal(std::string_view s, double min, double max,
 				   unsigned maxFraction = 3) noexcept;
 
+// Exactly 16 hexadecimal digits (a 64-bit id or key): lower-case ones, and
+// upper-case ones too with @upper.
+std::optional<std::uint64_t> parseHex64(std::string_view s, bool upper = false) noexcept;
+
 // Formats @value with up to three decimals and no trailing zeros.
 std::string formatDecimal(double value);
 

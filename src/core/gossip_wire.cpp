@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/wire_fields.h"
+#include "distcc-mdns/text.h"
 
 namespace dmdns::wire {
 
@@ -309,22 +310,8 @@ std::span<const std::uint8_t, kTagSize> tagOf(std::span<const std::uint8_t> data
 
 std::optional<std::uint64_t> parseNodeId(std::string_view hex) noexcept
 {
-	if (hex.size() != 16)
-		return std::nullopt;
-	std::uint64_t v = 0;
-	for (char c : hex) {
-		unsigned digit;
-		if (c >= '0' && c <= '9')
-			digit = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			digit = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			digit = c - 'A' + 10;
-		else
-			return std::nullopt;
-		v = (v << 4) | digit;
-	}
-	if (v == 0)
+	const std::optional<std::uint64_t> v = text::parseHex64(hex, true);
+	if (v == 0u)
 		return std::nullopt;
 	return v;
 }

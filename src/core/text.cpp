@@ -68,6 +68,26 @@ std::optional<double> parseDecimal(std::string_view s, double min, double max,
 	return value;
 }
 
+std::optional<std::uint64_t> parseHex64(std::string_view s, bool upper) noexcept
+{
+	if (s.size() != 16)
+		return std::nullopt;
+	std::uint64_t v = 0;
+	for (char c : s) {
+		unsigned digit;
+		if (c >= '0' && c <= '9')
+			digit = static_cast<unsigned>(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			digit = static_cast<unsigned>(c - 'a' + 10);
+		else if (upper && c >= 'A' && c <= 'F')
+			digit = static_cast<unsigned>(c - 'A' + 10);
+		else
+			return std::nullopt;
+		v = v << 4 | digit;
+	}
+	return v;
+}
+
 std::string formatDecimal(double value)
 {
 	std::string s = fmt::format("{:.3f}", value);

@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "distcc-mdns/work_history.h"
 #include "host/files.h"
 #include "run/child.h"
 
@@ -181,6 +182,39 @@ std::vector<std::string> copyEnvironment(const std::string &entry)
 	return env;
 }
 
+// The key of the output @path: its absolute path's WorkHistory::key().
+std::uint64_t outputKey(const std::string &path)
+{
+	if (path.starts_with("/"))
+		return WorkHistory::key(path);
+	char cwd[4096];
+	return WorkHistory::key(::getcwd(cwd, sizeof cwd) ? fmt::format("{}/{}", cwd, path) : path);
+}
+
+// Where the compile of @key goes when the runner remembers it as long
+// (Placement::forWork()): the line of the entries where it ends soon; nullopt
+// for the whole line (unknown, short, or no file the runner wrote).
+std::optional<std::string> placedHosts(std::uint64_t key)
+{
+	const char *dir = std::getenv("DISTCC_DIR");
+	if (!dir || !*dir)
+		return std::nullopt;
+	const auto works = host::readBounded(fmt::format("{}/{}", dir, kWorksFile), WorkHistory::kMaxBytes);
+	const std::optional<double> work = works ? WorkHistory::lookup(host::wholeLines(*works), key) : std::nullopt;
+	if (!work)
+		return std::nullopt;
+	const auto text = host::readBounded(fmt::format("{}/{}", dir, kPlacementFile), 64 * 1024);
+	const std::optional<Placement> placement = text && !text->truncated ? Placement::parse(text->text) : std::nullopt;
+	const std::optional<HostsLine> line = placement ? placement->forWork(*work) : std::nullopt;
+	if (!line)
+		return std::nullopt;
+	try {
+		return writeHostsLine(*line);
+	} catch (const std::invalid_argument &) {
+		return std::nullopt;
+	}
+}
+
 int connectRunner(const char *path)
 {
 	sockaddr_un sa{};
@@ -312,7 +346,13 @@ int runJob(const std::vector<std::string> &job)
 		execDirect(job);
 	}
 
-	const std::vector<std::string> env = currentEnvironment();
+	std::vector<std::string> env = currentEnvironment();
+	// A compile the runner remembers as long goes only where it ends soon.
+	const std::uint64_t key = outputKey(copy->output);
+	if (const std::optional<std::string> hosts = placedHosts(key)) {
+		std::erase_if(env, [](const std::string &v) { return v.starts_with("DISTCC_HOSTS="); });
+		env.push_back("DISTCC_HOSTS=" + *hosts);
+	}
 	std::optional<Child> original;
 	try {
 		original.emplace(job, env, std::vector<int>{});
@@ -321,7 +361,7 @@ int runJob(const std::vector<std::string> &job)
 		return e.code().value() == ENOENT ? 127 : 126;
 	}
 	host::UniqueFd runner(connectRunner(socketPath));
-	if (runner.get() >= 0 && !sendLine(runner.get(), fmt::format("job {}\n", original->pid())))
+	if (runner.get() >= 0 && !sendLine(runner.get(), fmt::format("job {} {:016x}\n", original->pid(), key)))
 		runner.reset();
 
 	std::optional<Child> backup;

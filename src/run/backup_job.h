@@ -15,6 +15,11 @@ inline constexpr const char *kJobSocketEnv = "DISTCC_MDNS_RUN_JOBS";
 // The wrapper's first word on the runner's command line (CC="RUNNER --job
 // distcc gcc").
 inline constexpr std::string_view kJobOption = "--job";
+// The files of the build's DISTCC_DIR the runner writes for the wrapper:
+// the remembered works (WorkHistory's text) and the line with its speeds
+// (Placement's text).
+inline constexpr const char *kWorksFile = "works";
+inline constexpr const char *kPlacementFile = "placement";
 // Bounds of the wrapper protocol: one line each way, at most this long.
 inline constexpr std::size_t kMaxJobLine = 300;
 

@@ -88,8 +88,10 @@ bool Backups::read(Job &job)
 	char buf[kMaxJobLine];
 	for (;;) {
 		const ssize_t n = ::recv(job.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-		if (n == 0)
+		if (n == 0) {
+			job.ended = true;
 			return false;
+		}
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		job.input.append(buf, static_cast<std::size_t>(n));
@@ -98,12 +100,21 @@ bool Backups::read(Job &job)
 			const std::string line = job.input.substr(0, eol);
 			job.input.erase(0, eol + 1);
 			if (line.rfind("job ", 0) == 0 && job.pid == 0) {
-				const auto pid = text::parseUint(std::string_view(line).substr(4), 1, 1u << 22);
+				// "job PID KEY"; a wrapper of an older runner says no KEY.
+				const std::string_view rest = std::string_view(line).substr(4);
+				const auto space = rest.find(' ');
+				const auto pid = text::parseUint(rest.substr(0, space), 1, 1u << 22);
 				if (!pid)
 					return false;
+				if (space != std::string_view::npos) {
+					job.key = text::parseHex64(rest.substr(space + 1));
+					if (!job.key)
+						return false;
+				}
 				job.pid = static_cast<pid_t>(*pid);
 			} else if (line == "won") {
 				++won_;
+				job.won = true;
 				log(LogLevel::Debug, "the copy of job {} on {} gave its output", job.pid, job.copyHost.value_or("?"));
 			} else if (line == "failed") {
 				log(LogLevel::Debug, "the copy of job {} on {} failed", job.pid, job.copyHost.value_or("?"));
@@ -136,10 +147,46 @@ void Backups::locate(Clock::time_point now, const std::string &stateDir)
 				    s.phase == client::DistccPhase::Receive;
 		if (!remote || s.host == "localhost") {
 			job.host.clear();
-		} else if (s.host != job.host) {
-			job.host = s.host;
-			job.remoteSince = now;
+			if (s.phase == client::DistccPhase::Compile && s.host == "localhost" &&
+			    job.localSince == Clock::time_point{})
+				job.localSince = now;
+		} else {
+			if (s.host != job.host) {
+				job.host = s.host;
+				job.remoteSince = now;
+			}
+			job.remoteSeen = now;
 		}
+	}
+}
+
+void Backups::rate(const View &view)
+{
+	localSpeed_ = view.localSpeed;
+	for (Job &job : jobs_) {
+		if (job.host.empty())
+			continue;
+		const auto server = std::find_if(view.servers.begin(), view.servers.end(), [&](const ServerView &s) {
+			return !s.local && s.address && sameHost(job.host, *s.address);
+		});
+		if (server != view.servers.end())
+			job.speed = effectiveSpeed(*server, 0);
+	}
+}
+
+void Backups::measure(const Job &job, Clock::time_point now)
+{
+	if (!job.key)
+		return;
+	const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+	if (job.won && job.copySpeed > 0.0) {
+		measured_.record(*job.key, seconds(now - job.copySince) * job.copySpeed);
+	} else if (job.remoteSeen != Clock::time_point{} && job.speed > 0.0) {
+		// Still there at the end, or last seen there before it ended.
+		const Clock::time_point end = job.host.empty() ? job.remoteSeen : now;
+		measured_.record(*job.key, seconds(end - job.remoteSince) * job.speed);
+	} else if (job.localSince != Clock::time_point{} && localSpeed_ > 0.0) {
+		measured_.record(*job.key, seconds(now - job.localSince) * localSpeed_);
 	}
 }
 
@@ -203,6 +250,8 @@ void Backups::copy(Clock::time_point now, const View &view)
 		if (::send(job.fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT) != static_cast<ssize_t>(line.size()))
 			continue;
 		job.copyHost = spec.host;
+		job.copySince = now;
+		job.copySpeed = entries[p.entry].speed;
 		++started_;
 		log(LogLevel::Info, "a copy of a compile running {:.1f} s on {} starts on {}",
 		    std::chrono::duration<double>(now - job.remoteSince).count(), job.host, entry);
@@ -212,7 +261,16 @@ void Backups::copy(Clock::time_point now, const View &view)
 void Backups::drain()
 {
 	accept();
-	jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [this](Job &job) { return !read(job); }), jobs_.end());
+	const Clock::time_point now = Clock::now();
+	jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(),
+				   [&](Job &job) {
+					   if (read(job))
+						   return false;
+					   if (job.ended)
+						   measure(job, now);
+					   return true;
+				   }),
+		    jobs_.end());
 }
 
 void Backups::tick(Clock::time_point now, const View *view, bool waiting, const std::string &stateDir)
@@ -221,6 +279,8 @@ void Backups::tick(Clock::time_point now, const View *view, bool waiting, const 
 	if (jobs_.empty())
 		return;
 	locate(now, stateDir);
+	if (view)
+		rate(*view);
 	// While make waits for tokens no copy starts (BackupPolicy): the line
 	// is not even read then.
 	if (view && !waiting)

@@ -10,13 +10,15 @@
 #include <vector>
 
 #include "daemon/view.h"
+#include "distcc-mdns/work_history.h"
 #include "host/files.h"
 
 namespace dmdns::run {
 
 // Every compile of the build runs under the job wrapper (run/backup_job.h),
 // which connects to this socket in the build's private directory (0700) and
-// says "job PID" (its distcc process). Where each one runs comes from
+// says "job PID KEY" (its distcc process, WorkHistory::key() of its output).
+// Where each one runs comes from
 // distcc's own state files in that directory; BackupPolicy decides the
 // copies, and the wrapper of each gets "backup ENTRY". Bounded: at most
 // kMaxJobs connections, one short line at a time each; a connection that
@@ -45,6 +47,11 @@ public:
 	// the last ones' "won" is still in the sockets).
 	void drain();
 
+	// The work of each compile that ended on a server (or whose copy won
+	// there), or on this machine: its seconds compiling there times the
+	// speed a job got there.
+	const WorkHistory &measured() const noexcept { return measured_; }
+
 	unsigned started() const noexcept { return started_; } // copies started
 	unsigned won() const noexcept { return won_; }	       // copies that gave the output
 	std::size_t compiles() const noexcept { return jobs_.size(); }
@@ -58,12 +65,25 @@ private:
 		Clock::time_point remoteSince{};
 		std::optional<std::string> copyHost; // where its copy runs
 		bool copied = false;
+		// For its work: its output's key, the speed a job got where it
+		// ran (last seen), when it was last seen there, and its copy's.
+		std::optional<std::uint64_t> key;
+		double speed = 0.0;
+		Clock::time_point remoteSeen{};
+		Clock::time_point localSince{}; // first seen compiling here
+		Clock::time_point copySince{};
+		double copySpeed = 0.0;
+		bool won = false;
+		bool ended = false; // the wrapper closed its connection
 	};
 
 	void accept();
 	// Reads what @job said; false when its connection is over.
 	bool read(Job &job);
 	void locate(Clock::time_point now, const std::string &stateDir);
+	// Notes the speed a job gets where each compile runs.
+	void rate(const View &view);
+	void measure(const Job &job, Clock::time_point now);
 	// Starts the copies BackupPolicy picks; only while make waits for no
 	// token (tick() says).
 	void copy(Clock::time_point now, const View &view);
@@ -72,6 +92,8 @@ private:
 	host::UniqueFd listen_;
 	std::vector<Job> jobs_;
 	unsigned started_ = 0, won_ = 0;
+	WorkHistory measured_;
+	double localSpeed_ = 0.0; // this machine's, from the daemon's view
 };
 
 } // namespace dmdns::run

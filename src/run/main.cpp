@@ -38,6 +38,7 @@
 #include "run/command.h"
 #include "run/jobserver.h"
 #include "run/share.h"
+#include "run/work_store.h"
 
 extern char **environ;
 
@@ -219,15 +220,22 @@ public:
 	{
 		if (line == line_)
 			return true;
-		const std::string temp = path_ + "/hosts.tmp", file = path_ + "/hosts";
+		if (!replace("hosts", line + "\n"))
+			return false;
+		line_ = line;
+		return true;
+	}
+
+	// Writes @text as the file @name here, by rename.
+	bool replace(const std::string &name, const std::string &text) const
+	{
+		const std::string temp = path_ + "/" + name + ".tmp", file = path_ + "/" + name;
 		host::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-		const std::string text = line + "\n";
 		if (fd.get() < 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
 		    ::rename(temp.c_str(), file.c_str()) != 0) {
 			log(LogLevel::Error, "cannot write {}: {}", file, std::strerror(errno));
 			return false;
 		}
-		line_ = line;
 		return true;
 	}
 
@@ -381,6 +389,7 @@ private:
 	void apply(const State &next);
 	void traceState(Clock::time_point now, const run::Jobserver::Status &status);
 	std::vector<FailingHost> failingHosts() const;
+	void place();
 
 	const Options &options_;
 	TokenPolicy policy_;
@@ -389,6 +398,11 @@ private:
 	run::Jobserver jobs_;
 	DistccDir dir_;
 	std::optional<run::Backups> copies_;
+	// The compile times remembered from earlier builds (with copies only:
+	// the job wrapper measures and places), and the placement file's text.
+	std::optional<run::WorkStore> store_;
+	WorkHistory history_;
+	std::string placement_;
 	State state_;
 	Clock::time_point start_ = Clock::now();
 	bool warnedLocal_ = false;
@@ -477,6 +491,42 @@ void Runner::apply(const State &next)
 		log(LogLevel::Info, "{} tokens{}: {}", next.decision.target + 1, next.decision.tail ? " (tail)" : "",
 		    next.line);
 	state_ = next;
+	place();
+}
+
+// DISTCC_DIR/placement, for the job wrapper: the line with each entry's
+// speed and the median remembered work (Placement::forWork()). Nothing
+// while nothing is remembered.
+void Runner::place()
+{
+	const std::optional<double> median = history_.median();
+	HostsLineParse parsed = parseHostsLine(state_.line);
+	if (!median || !parsed.line)
+		return;
+	const View *view = share_.view(Clock::now());
+	Placement p;
+	p.line = std::move(*parsed.line);
+	p.median = *median;
+	for (const HostSpec &spec : p.line.hosts) {
+		double speed = view ? view->localSpeed : 1.0;
+		if (view && spec.kind == HostSpec::Kind::Tcp) {
+			const auto server = std::find_if(view->servers.begin(), view->servers.end(), [&](const ServerView &s) {
+				return s.port == spec.port && s.address && *s.address == spec.host;
+			});
+			if (server != view->servers.end())
+				speed = server->speed;
+		}
+		p.speeds.push_back(speed);
+	}
+	std::string text;
+	try {
+		text = p.format();
+	} catch (const std::invalid_argument &e) {
+		log(LogLevel::Debug, "no placement for {}: {}", state_.line, e.what());
+		return;
+	}
+	if (text != placement_ && dir_.replace(run::kPlacementFile, text))
+		placement_ = std::move(text);
 }
 
 void Runner::traceState(Clock::time_point now, const run::Jobserver::Status &status)
@@ -538,6 +588,13 @@ Outcome Runner::run()
 	if (!self.empty()) {
 		try {
 			copies_.emplace(dir_.path());
+			if ((store_ = run::WorkStore::open())) {
+				history_ = store_->load();
+				if (!history_.empty() && dir_.replace(run::kWorksFile, history_.format()))
+					place();
+				else
+					history_ = WorkHistory();
+			}
 		} catch (const std::system_error &e) {
 			log(LogLevel::Warning, "no copies of slow compiles: {}", e.what());
 		}
@@ -613,6 +670,11 @@ Outcome Runner::run()
 	share_.close();
 	if (copies_)
 		copies_->drain();
+	if (copies_ && store_) {
+		store_->save(copies_->measured());
+		log(LogLevel::Debug, "{} compile time{} measured", copies_->measured().size(),
+		    copies_->measured().size() == 1 ? "" : "s");
+	}
 	// A build ended by a signal leaves nothing behind: what its dead shells
 	// orphaned gets the same signal (a shell's foreground child does not
 	// when make kills the shell alone). A build that ended by itself keeps

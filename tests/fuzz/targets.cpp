@@ -11,6 +11,7 @@
 
 #include "distcc-mdns/hosts_line.h"
 #include "distcc-mdns/txt.h"
+#include "distcc-mdns/work_history.h"
 
 namespace dmdns::fuzz {
 
@@ -82,6 +83,41 @@ void checkHostsLine(const std::uint8_t *data, std::size_t size)
 	const HostsLineParse again = parseHostsLine(written);
 	if (!again.line || !(*again.line == *parsed.line))
 		violated("hosts line round trip changed the hosts");
+}
+
+void checkWorks(const std::uint8_t *data, std::size_t size)
+{
+	const std::string_view all(reinterpret_cast<const char *>(data), size);
+	const std::string_view text = all.substr(0, all.find('\0'));
+	WorkHistory h;
+	h.parse(text);
+	if (h.size() > WorkHistory::kMaxEntries)
+		violated("more entries than the bound");
+	// What parses formats and parses back to the same entries, and a
+	// look-up in the formatted text finds each.
+	WorkHistory again;
+	if (again.parse(h.format()) != 0 || again.size() != h.size() || again.format() != h.format())
+		violated("the text form does not round-trip");
+	if (const auto m = h.median(); m && !(*m > 0.0 && *m <= WorkHistory::kMaxWork))
+		violated("median out of range");
+	std::string_view rest = text;
+	for (int i = 0; i < 8 && rest.size() >= 16; ++i, rest.remove_prefix(std::min<std::size_t>(rest.size(), 17))) {
+		const std::uint64_t key = WorkHistory::key(rest.substr(0, 16));
+		if (WorkHistory::lookup(h.format(), key) != h.work(key))
+			violated("lookup disagrees with the parsed entries");
+	}
+	if (all.size() == text.size())
+		return;
+	const std::optional<Placement> p = Placement::parse(all.substr(text.size() + 1));
+	if (!p)
+		return;
+	if (p->speeds.size() != p->line.hosts.size() || p->line.hosts.empty())
+		violated("a placement with a speed per entry");
+	for (double w : { 0.01, 1.0, 10.0, 1000.0 }) {
+		const std::optional<HostsLine> line = p->forWork(w);
+		if (line && (line->hosts.empty() || line->hosts.size() >= p->line.hosts.size()))
+			violated("a placed line is a non-empty part of the line");
+	}
 }
 
 } // namespace dmdns::fuzz

@@ -41,6 +41,10 @@ void checkTxt(const std::uint8_t *data, std::size_t size);
 // Input: a host list as distcc would read it from $DISTCC_HOSTS.
 void checkHostsLine(const std::uint8_t *data, std::size_t size);
 
+// Input: distcc-mdns-run's remembered compile times (WorkHistory's text),
+// or, after a NUL byte, its placement file (Placement's text).
+void checkWorks(const std::uint8_t *data, std::size_t size);
+
 // Input: one request line as a client writes it to the query socket.
 void checkQueryLine(const std::uint8_t *data, std::size_t size);
 

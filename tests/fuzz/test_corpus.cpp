@@ -28,6 +28,11 @@ TEST_SUITE("corpus")
 		CHECK(replay("speed", dmdns::fuzz::checkSpeedMerge) >= 10);
 	}
 
+	TEST_CASE("the corpus of remembered compile times and placements replays cleanly")
+	{
+		CHECK(replay("works", dmdns::fuzz::checkWorks) >= 10);
+	}
+
 	TEST_CASE("the hosts-line corpus replays cleanly")
 	{
 		CHECK(replay("hosts_line", dmdns::fuzz::checkHostsLine) >= 10);

@@ -12,6 +12,13 @@ copy it waits the 90 s), its program prints the expected sum, the runner's
 trace counts a copy started and won, no temporary file is left beside the
 objects, and s2 finished no compile (every object came from s1 or c3;
 distccd ends the compile of a client that went away). Figure: the build's time.
+
+Then the compile times the runner remembers (Placement::forWork()): the
+first build left its measured works in the user's cache
+(~/.cache/distcc-mdns/works, keyed by each object's absolute path). With
+every object remembered as 50 s of work, s2 (a third of s1's speed) is no
+place for any of them: a second build sends s2 no job at all and needs no
+copy.
 """
 
 import os
@@ -60,6 +67,49 @@ def slow_compiler(host):
     return {'PATH': f'{slow}:{lan.PATH}'}
 
 
+def fnv1a64(text):
+    """WorkHistory::key(): FNV-1a of 64 bits."""
+    h = 0xcbf29ce484222325
+    for b in text.encode():
+        h = ((h ^ b) * 0x100000001b3) % (1 << 64)
+    return h
+
+
+def remembered_long(c3, proj, servers, s2, env, argv, total):
+    """The second build, every object remembered as long: nothing goes to s2."""
+    works = os.path.join(proj, '.cache', 'distcc-mdns', 'works')
+    real = os.path.realpath(proj)
+    keys = {f'{fnv1a64(os.path.join(real, name)):016x}' for name in [f'u{i}.o' for i in range(UNITS)] + ['main.o']}
+    with open(works) as f:
+        lines = [l.split() for l in f if not l.startswith('#')]
+    note(f'the first build left {len(lines)} compile times: {lines}')
+    assert lines and {l[0] for l in lines} <= keys and all(float(l[1]) > 0 for l in lines), \
+        f'the first build remembered no compile of its own objects: {lines} (keys {sorted(keys)})'
+    with open(works, 'w') as f:
+        f.write(''.join(f'{k} 50 1\n' for k in sorted(keys)))
+    os.chown(works, NOBODY, NOBODY)
+    for name in os.listdir(proj):
+        if name.endswith('.o') or name == 'prog':
+            os.unlink(os.path.join(proj, name))
+    on_s2_before = len([j for j in dm.distccd_jobs(servers[s2.name]) if j['client'] == c3.ip])
+    trace_file = os.path.join(proj, 'trace2.json')
+    argv = [a if not a.startswith('--trace=') else f'--trace={trace_file}' for a in argv]
+    build = c3.spawn(argv, name='run2', env=env)
+    try:
+        rc = build.wait(45)
+    except Timeout:
+        raise AssertionError(f'the second build waits for the slow server: {build.tail()}') from None
+    assert rc == 0, f'the second build failed ({rc}): {build.tail()}'
+    out = c3.run([os.path.join(proj, 'prog')]).stdout.strip()
+    assert out == str(total), f'the second build\'s program prints {out}, not {total}'
+    records = dm.run_trace(trace_file)
+    last = records[-1] if records else {}
+    on_s2 = len([j for j in dm.distccd_jobs(servers[s2.name]) if j['client'] == c3.ip]) - on_s2_before
+    note(f'second build: copies {last.get("copies")}, jobs s2 got {on_s2}')
+    assert on_s2 == 0, f'a compile remembered as 50 s of work went to s2 (a third of s1\'s speed): {on_s2}'
+    assert last.get('copies') == 0, f'the second build needed copies: {last}'
+
+
 def main(argv):
     lan.check_environment()
     bins = dm.Binaries(argv)
@@ -104,13 +154,13 @@ def main(argv):
         figure('run_copies.compiles_on_s1', len(on_s1), 'jobs')
         note(f'the runner said: {[l for l in build.log().splitlines() if "cop" in l][:5]}')
         # s2 never finishes a compile within the test: every object came
-        # from s1 or from c3 itself.
         # from s1 or from c3 itself. (distccd ends a compile whose client
         # went away: the ended originals show as CLI_DISCONN there.)
         on_s2 = [j for j in dm.distccd_jobs(servers[s2.name]) if j['client'] == c3.ip]
         note(f's2: {[j["status"] for j in on_s2]}')
         assert not [j for j in on_s2 if j['status'] == 'COMPILE_OK'], \
             f's2 finished a compile, which sleeps {SLOW_SLEEP} s first: {on_s2}'
+        remembered_long(c3, proj, servers, s2, env, argv, total)
 
 if __name__ == '__main__':
     lan.run_test(main)

@@ -29,6 +29,9 @@ anything else 0.2 s. Checked:
   i. a socket another user listens on (a stale variable whose path was
      taken since) is told nothing and names no server (as root: the
      listener runs as uid 65534).
+  k. a compile the runner's files in DISTCC_DIR remember as long gets a
+     DISTCC_HOSTS of the fast entries only, their limits doubled; a short or unknown one, or
+     files that do not parse, leave the line as it is.
 Every wait polls with a deadline.
 """
 
@@ -68,6 +71,14 @@ case "$DISTCC_HOSTS" in
 esac
 echo "object from $DISTCC_HOSTS" > "$out"
 '''
+
+
+def fnv1a64(text):
+    """WorkHistory::key(): FNV-1a of 64 bits."""
+    h = 0xcbf29ce484222325
+    for b in text.encode():
+        h = ((h ^ b) * 0x100000001b3) % (1 << 64)
+    return h
 
 
 def wait_for(cond, timeout, step=0.02):
@@ -200,8 +211,11 @@ def case_copy_wins(tmp, env, runner):
     start = time.monotonic()
     p = job(tmp, env, 'slow:3632/2', 'a')
     first = runner.accept()
-    check(first.startswith('job ') and first[4:].isdigit(), f'a: the wrapper says "job PID" ({first!r})')
-    original = int(first[4:]) if first[4:].isdigit() else 0
+    words = first.split(' ')
+    key = f'{fnv1a64(os.path.join(os.path.realpath(tmp), "obj", "a.o")):016x}'
+    check(len(words) == 3 and words[0] == 'job' and words[1].isdigit() and words[2] == key,
+          f'a: the wrapper says "job PID KEY", KEY the hash of its absolute output ({first!r}, {key})')
+    original = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
     runner.send('backup fast:3632/4\n')
     rc = p.wait(15)
     took = time.monotonic() - start
@@ -213,6 +227,44 @@ def case_copy_wins(tmp, env, runner):
     check(original > 0 and wait_for(lambda: not alive(original), 5), 'a: the slow original is ended')
     check('won' in runner.rest(), 'a: the runner hears "won"')
     check(err.count('warning from fast:3632/4') == 1, f'a: the winning copy\'s messages are shown once: {err!r}')
+
+
+def case_placed(tmp, env, runner):
+    """k. A compile the runner remembers as long goes only to the entries
+    where it ends soon (Placement::forWork()): the runner's files in
+    DISTCC_DIR say the line, its speeds and the median work. Unknown and
+    short compiles keep the whole line; files that do not parse change
+    nothing."""
+    ddir = env['DISTCC_DIR']
+    line = 'quick:3632/10 crawl:3632/2'
+
+    def key(name):
+        return f'{fnv1a64(os.path.join(os.path.realpath(tmp), "obj", name + ".o")):016x}'
+
+    def write(name, text):
+        with open(os.path.join(ddir, name), 'w') as f:
+            f.write(text)
+
+    def compiled(name, want, what):
+        p = job(tmp, env, line, name)
+        runner.accept()
+        rc = p.wait(15)
+        check(rc == 0 and output(tmp, name) == f'object from {want}',
+              f'k: {what}: sent to {want!r} ({rc}, {output(tmp, name)!r})')
+
+    write('works', f'# remembered\n{key("long")} 6 3\n{key("short")} 0.5 3\n')
+    write('placement', f'median 1.6\nspeeds 1.5 0.6\nhosts {line}\n')
+    compiled('long', 'quick/20', 'a compile remembered as 6 s of work goes to the fast server only')
+    compiled('short', line, 'one of 0.5 s goes anywhere')
+    compiled('unknown', line, 'one not remembered goes anywhere')
+    for bad in ('median 1.6\nspeeds 1.5\nhosts ' + line + '\n', 'garbage\x00\xff', ''):
+        write('placement', bad)
+        compiled('long', line, f'a placement file that does not parse ({bad[:20]!r}) changes nothing')
+    write('placement', f'median 1.6\nspeeds 1.5 0.6\nhosts {line}\n')
+    write('works', f'{key("long")} 6x 3\n')
+    compiled('long', line, 'a works line that does not parse changes nothing')
+    for name in ('works', 'placement'):
+        os.unlink(os.path.join(ddir, name))
 
 
 def case_copy_fails(tmp, env, runner):
@@ -377,7 +429,7 @@ def main():
     try:
         env = setup(tmp)
         runner = FakeRunner(os.path.join(tmp, 'jobs'))
-        for case in (case_copy_wins, case_copy_fails, case_original_first, case_leftovers, case_not_regular,
+        for case in (case_copy_wins, case_placed, case_copy_fails, case_original_first, case_leftovers, case_not_regular,
                      case_hostile_lines, case_direct, case_sigint):
             case(tmp, env, runner)
         runner.close()

@@ -22,6 +22,12 @@
      jobs, then 3 when the fake shrinks the line; the hosts file holds the
      line the tokens match; in the tail (one long job left, idle tokens)
      the want drops to the jobs running + 1.
+  g. the compile times remembered in $XDG_CACHE_HOME/distcc-mdns/works
+     reach the build's DISTCC_DIR (works, and placement: the median, one
+     speed per entry, the hosts line); bad lines are ignored with a
+     warning that counts them; a works file that is a symlink is not read
+     (nor its target changed), nor one in a directory of another user: no
+     placement then.
 Every wait polls with a deadline.
 """
 
@@ -58,6 +64,9 @@ env:
 	@echo "MAKEFLAGS=$$MAKEFLAGS"; echo "CC=$$CC"; echo "CXX=$$CXX"; echo "HOSTS=$$(cat $$DISTCC_DIR/hosts)"; \
 	 echo "DISTCC_HOSTS=$${DISTCC_HOSTS-unset}"; echo "RUN=$$DISTCC_MDNS_RUN"; echo "DIR=$$DISTCC_DIR"; \
 	 echo "JOBS=$${DISTCC_MDNS_RUN_JOBS-unset}"; echo "PAUSE=$${DISTCC_PAUSE_TIME_MSEC-unset}"
+placement:
+	@echo "PLACEMENT=$$(cat $$DISTCC_DIR/placement 2>/dev/null | tr '\n' '|')"; \
+	 echo "WORKS=$$(grep -v '^#' $$DISTCC_DIR/works 2>/dev/null | tr '\n' '|')"
 fail:
 	@exit 3
 '''
@@ -307,6 +316,57 @@ def case_fake_daemon(tmp):
     check(all(r['want'] <= r['in_use'] + 1 for r in tail), 'every traced tail want is at most the jobs running + 1')
 
 
+def case_remembered(tmp):
+    sockdir = tempfile.mkdtemp(dir=tmp)
+    os.chmod(sockdir, 0o755)
+    fake = FakeDaemon(os.path.join(sockdir, 'socket'))
+    d = project(tmp, 'remembered')
+
+    def build(cache):
+        env = no_daemon_env(tmp)
+        env['XDG_CACHE_HOME'] = cache
+        r = run([f'--socket={fake.path}', 'make', '-s', '-C', d, 'placement'], env)
+        got = dict(line.split('=', 1) for line in r.stdout.splitlines() if '=' in line)
+        return r, got.get('PLACEMENT', ''), got.get('WORKS', '')
+
+    cache = os.path.join(tmp, 'cache')
+    os.makedirs(os.path.join(cache, 'distcc-mdns'))
+    works = os.path.join(cache, 'distcc-mdns', 'works')
+    with open(works, 'w') as f:
+        f.write('# remembered\n00000000000000aa 1 1\n00000000000000bb 3 1\n00000000000000cc 9 2\n'
+                'garbage\n00000000000000dd -1 1\n')
+    r, placement, copied = build(cache)
+    check(r.returncode == 0, f'g: the build with remembered times exits 0 ({r.returncode}): {r.stderr.strip()}')
+    check(placement == 'median 3|speeds 1 1|hosts --localslots=2 127.0.0.1:1/4 localhost/1|',
+          f'g: DISTCC_DIR/placement says the median, a speed per entry and the line ({placement!r})')
+    check(copied == '00000000000000aa 1 1|00000000000000bb 3 1|00000000000000cc 9 2|',
+          f'g: DISTCC_DIR/works holds the good entries ({copied!r})')
+    check('2 bad lines ignored' in r.stderr, f'g: the bad lines are counted in a warning: {r.stderr.strip()}')
+
+    # A symlink in place of the file: not followed, its target untouched.
+    target = os.path.join(tmp, 'precious')
+    with open(target, 'w') as f:
+        f.write('00000000000000ee 5 1\n')
+    os.unlink(works)
+    os.symlink(target, works)
+    r, placement, copied = build(cache)
+    with open(target) as f:
+        kept = f.read()
+    check(r.returncode == 0 and not placement and not copied and kept == '00000000000000ee 5 1\n',
+          f'g: a works file that is a symlink is not read ({placement!r}, {copied!r}; target {kept!r})')
+    check('cannot read' in r.stderr, f'g: and the runner says so: {r.stderr.strip()}')
+
+    # A cache directory of another user: not used.
+    if os.geteuid() == 0:
+        os.unlink(works)
+        with open(works, 'w') as f:
+            f.write('00000000000000aa 1 1\n')
+        os.chown(os.path.join(cache, 'distcc-mdns'), 65534, 65534)
+        r, placement, copied = build(cache)
+        check(r.returncode == 0 and not placement and not copied,
+              f'g: a cache directory of another user is not used ({placement!r}, {copied!r})')
+
+
 def case_signals(tmp):
     """Ctrl-C (SIGINT to the foreground group) and SIGTERM to the runner alone."""
     for how in ('sigint-group', 'sigterm-runner'):
@@ -380,7 +440,8 @@ def main():
         sys.exit(77)
     tmp = tempfile.mkdtemp(prefix='run-cli-')
     try:
-        for case in (case_cli, case_missing_socket, case_no_daemon, case_status, case_fake_daemon, case_signals):
+        for case in (case_cli, case_missing_socket, case_no_daemon, case_status, case_fake_daemon, case_remembered,
+                     case_signals):
             print(f'-- {case.__name__}', flush=True)
             case(tmp)
     finally:
