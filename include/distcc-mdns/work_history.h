@@ -78,7 +78,7 @@ private:
 //   hosts LINE
 struct Placement {
 	HostsLine line;
-	std::vector<double> speeds; // relative, as the planner's
+	std::vector<double> speeds; // what one more job would get there now
 	double median = 0.0;	    // the median remembered work
 
 	std::string format() const;
@@ -92,11 +92,13 @@ struct Placement {
 	// slot there takes to free up. Short compiles go anywhere; a long one
 	// goes only there, with each entry's limit doubled: the extra slots
 	// are the long compiles' own, since a slot the build's other jobs free
-	// is taken at once by the next job make starts, and a long compile
-	// that waited for one would starve. It shares the fast server's CPUs
+	// goes at once to the next job make starts, and a long compile that
+	// waited for one could wait until make had none left. It shares the fast server's CPUs
 	// rather than end the build on a slow one (under processor sharing
-	// the server does as much work a second either way). nullopt when
-	// every entry qualifies (the line stays as it is).
+	// the server does as much work a second either way). Speeds are what
+	// one more job would get there now, so a fast server that its jobs
+	// fill up stops keeping the others out. nullopt when every entry
+	// qualifies (the line stays as it is).
 	std::optional<HostsLine> forWork(double work) const;
 };
 

@@ -225,9 +225,9 @@ std::optional<HostsLine> Placement::forWork(double work) const
 			out.hosts.push_back(line.hosts[i]);
 	if (out.hosts.size() == line.hosts.size())
 		return std::nullopt;
-	// Slots of their own there: a slot the build's other jobs free is
-	// taken at once by the next job make starts, and a long compile
-	// that waited for one would wait for ever.
+	// Slots of their own there: a slot the build's other jobs free goes
+	// at once to the next job make starts, and a long compile that
+	// waited for one could wait until make had none left.
 	for (HostSpec &spec : out.hosts)
 		spec.limit = std::min<std::uint32_t>(2 * spec.effectiveLimit(), kMaxExtraLimit);
 	return out;

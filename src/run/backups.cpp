@@ -37,9 +37,8 @@ bool sameHost(std::string_view state, const HostSpec &spec)
 	return sameHost(state, std::string_view(spec.host));
 }
 
-// What a job there gets of @server's speed now: all of it while the
-// server's jobs (@extra more counted) fit its CPUs, a share once they do
-// not. Unknown load or CPUs: the speed it advertises.
+} // namespace
+
 double effectiveSpeed(const ServerView &server, std::uint32_t extra)
 {
 	if (!server.cpus || !server.running || *server.cpus == 0)
@@ -47,8 +46,6 @@ double effectiveSpeed(const ServerView &server, std::uint32_t extra)
 	const double jobs = static_cast<double>(*server.running) + extra;
 	return jobs <= *server.cpus ? server.speed : server.speed * *server.cpus / jobs;
 }
-
-} // namespace
 
 Backups::Backups(const std::string &dir)
 	: path_(dir + "/jobs")

@@ -15,6 +15,11 @@
 
 namespace dmdns::run {
 
+// What a job there gets of @server's speed now: all of it while the
+// server's jobs (@extra more counted) fit its CPUs, a share once they do
+// not (its gossiped load). Unknown load or CPUs: the speed it advertises.
+double effectiveSpeed(const ServerView &server, std::uint32_t extra);
+
 // Every compile of the build runs under the job wrapper (run/backup_job.h),
 // which connects to this socket in the build's private directory (0700) and
 // says "job PID KEY" (its distcc process, WorkHistory::key() of its output).

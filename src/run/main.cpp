@@ -401,7 +401,7 @@ private:
 	// The compile times remembered from earlier builds (with copies only:
 	// the job wrapper measures and places), and the placement file's text.
 	std::optional<run::WorkStore> store_;
-	WorkHistory history_;
+	std::optional<double> median_; // of the remembered works
 	std::string placement_;
 	State state_;
 	Clock::time_point start_ = Clock::now();
@@ -494,19 +494,20 @@ void Runner::apply(const State &next)
 	place();
 }
 
-// DISTCC_DIR/placement, for the job wrapper: the line with each entry's
-// speed and the median remembered work (Placement::forWork()). Nothing
-// while nothing is remembered.
+// DISTCC_DIR/placement, for the job wrapper: the line with the speed one
+// more job would get at each entry now, and the median remembered work
+// (Placement::forWork()). Written at every look whose text differs: a
+// fast server that its jobs (the long ones sent there included) fill up
+// stops keeping the others out. Nothing while nothing is remembered.
 void Runner::place()
 {
-	const std::optional<double> median = history_.median();
 	HostsLineParse parsed = parseHostsLine(state_.line);
-	if (!median || !parsed.line)
+	if (!median_ || !parsed.line)
 		return;
 	const View *view = share_.view(Clock::now());
 	Placement p;
 	p.line = std::move(*parsed.line);
-	p.median = *median;
+	p.median = *median_;
 	for (const HostSpec &spec : p.line.hosts) {
 		double speed = view ? view->localSpeed : 1.0;
 		if (view && spec.kind == HostSpec::Kind::Tcp) {
@@ -514,9 +515,10 @@ void Runner::place()
 				return s.port == spec.port && s.address && *s.address == spec.host;
 			});
 			if (server != view->servers.end())
-				speed = server->speed;
+				speed = run::effectiveSpeed(*server, 1);
 		}
-		p.speeds.push_back(speed);
+		// Placement's smallest speed.
+		p.speeds.push_back(std::max(speed, 0.001));
 	}
 	std::string text;
 	try {
@@ -589,11 +591,11 @@ Outcome Runner::run()
 		try {
 			copies_.emplace(dir_.path());
 			if ((store_ = run::WorkStore::open())) {
-				history_ = store_->load();
-				if (!history_.empty() && dir_.replace(run::kWorksFile, history_.format()))
+				const WorkHistory history = store_->load();
+				if (!history.empty() && dir_.replace(run::kWorksFile, history.format())) {
+					median_ = history.median();
 					place();
-				else
-					history_ = WorkHistory();
+				}
 			}
 		} catch (const std::system_error &e) {
 			log(LogLevel::Warning, "no copies of slow compiles: {}", e.what());
@@ -642,6 +644,7 @@ Outcome Runner::run()
 			// A copy only where a slot would idle: make waits for no token.
 			if (copies_)
 				copies_->tick(now, share_.view(now), status.idle == 0, dir_.path() + "/state");
+			place();
 			if (trace_.on() && (changed || now - lastTrace >= kTraceEvery)) {
 				traceState(now, status);
 				lastTrace = now;
