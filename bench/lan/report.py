@@ -417,6 +417,19 @@ def markdown(res, command, tokens_plot=False):
             w(f'- distcc-mdns-run compiles fewer units on the clients than distcc-mdns at a fixed '
               f'`-j`: {rr["local_jobs_mean"]:.0f} against {lm:.0f} of {len(rr["jobs"])} (means), '
               f'{verdict(rr["local_jobs_mean"] < lm)}.')
+        if 'mdns-run-cold' in modes:
+            cold = modes['mdns-run-cold']
+            w(f'- What the remembered compile times give (distcc-mdns-run(1), REMEMBERED COMPILE '
+              f'TIMES): {rr["ratio_mean"]:.2f} x ideal with the cache kept from run to run (its first '
+              f'run builds cold: ' + ', '.join(f'{x["ratio"]:.2f}' for x in rr['runs'])
+              + f') against {cold["ratio_mean"]:.2f} with it emptied before every run ('
+              + ', '.join(f'{x["ratio"]:.2f}' for x in cold['runs']) + ').')
+        known = [x['remembered'] for x in [rr] if x.get('remembered')]
+        if known:
+            k = known[0]
+            w(f'- After the run nearest the mean the runners remembered {k["units"]} of its {k["of"]} '
+              f'units, their work off by {100 * k["error_p50"]:.0f}% at the median and '
+              f'{100 * k["error_p90"]:.0f}% at the 90th percentile.')
         tails = [c for c in rr['clients'] if c.get('first_tail') is not None]
         if tails:
             w('- When the runner first called each build\'s tail (idle tokens: make has no job '
