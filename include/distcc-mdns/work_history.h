@@ -32,6 +32,8 @@ public:
 	static constexpr double kMaxWork = 86400.0;
 	// A file longer than this is not read (a full one is about 2 MiB).
 	static constexpr std::size_t kMaxBytes = 4u << 20;
+	// How many lines of one key lookup() tries.
+	static constexpr std::size_t kMaxDuplicates = 16;
 
 	// FNV-1a, 64 bits: a stable name for @path, not a secret.
 	static std::uint64_t key(std::string_view path) noexcept;
@@ -49,8 +51,9 @@ public:
 	void update(const WorkHistory &newer);
 
 	std::optional<double> work(std::uint64_t key) const;
-	// The work of @key in the text form @text, without reading the rest:
-	// what one compile looks up in a file of many.
+	// The work of @key in @text, the form format() writes (sorted by key),
+	// found by bisection: what one compile looks up in a file of many
+	// touches a few lines of it. In text not so sorted it may miss.
 	static std::optional<double> lookup(std::string_view text, std::uint64_t key);
 	// The median work of all entries; nullopt when empty.
 	std::optional<double> median() const;

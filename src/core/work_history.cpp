@@ -107,14 +107,46 @@ std::optional<double> WorkHistory::work(std::uint64_t key) const
 
 std::optional<double> WorkHistory::lookup(std::string_view text, std::uint64_t key)
 {
-	const std::string word = fmt::format("{:016x} ", key);
-	for (std::size_t at = 0; (at = text.find(word, at)) != std::string_view::npos; at += word.size()) {
-		if (at != 0 && text[at - 1] != '\n')
+	// The key a line starts with; a header, comment or malformed key sorts
+	// first, as format() writes its header first.
+	const auto lineKey = [&](std::size_t at) -> std::optional<std::uint64_t> {
+		const std::size_t end = std::min(text.find(' ', at), text.size());
+		return end - at == 16 ? text::parseHex64(text.substr(at, 16)) : std::nullopt;
+	};
+	const auto lineStart = [&](std::size_t at) {
+		if (at == 0)
+			return std::size_t{ 0 };
+		const auto newline = text.find('\n', at - 1);
+		return newline == std::string_view::npos ? text.size() : newline + 1;
+	};
+	// Bisection over byte offsets: every line that starts before lo has a
+	// smaller key, and every line that starts at hi or later has no
+	// smaller key. The first line at lo or later is then the first with
+	// @key, if any has it.
+	std::size_t lo = 0, hi = text.size();
+	while (lo < hi) {
+		const std::size_t mid = lo + (hi - lo) / 2;
+		const std::size_t at = lineStart(mid);
+		if (at >= hi) {
+			hi = mid;
 			continue;
-		const std::string_view line = text.substr(at, text.find('\n', at) - at);
+		}
+		const auto k = lineKey(at);
+		if (!k || *k < key)
+			lo = std::min(text.find('\n', at), text.size() - 1) + 1;
+		else
+			hi = mid;
+	}
+	// The lines with @key (one in a file format() wrote); the first that
+	// parses wins.
+	for (std::size_t at = lineStart(lo), n = 0; at < text.size() && n < kMaxDuplicates; ++n) {
+		if (lineKey(at) != key)
+			break;
+		const std::size_t end = std::min(text.find('\n', at), text.size());
 		WorkHistory one;
-		if (one.parse(line) == 0)
+		if (one.parse(text.substr(at, end - at)) == 0)
 			return one.work(key);
+		at = end + 1;
 	}
 	return std::nullopt;
 }
@@ -195,17 +227,15 @@ std::optional<Placement> Placement::parse(std::string_view text)
 		return std::nullopt;
 	p.median = *median;
 	p.line = std::move(*parsed.line);
-	std::string_view speeds = lines[1].substr(6);
-	while (!speeds.empty()) {
-		if (speeds.front() != ' ' || p.speeds.size() >= p.line.hosts.size())
-			return std::nullopt;
-		speeds.remove_prefix(1);
-		const auto space = speeds.find(' ');
-		const auto speed = text::parseDecimal(speeds.substr(0, space), kMinWork, 1000.0);
+	// "speeds", then one per entry.
+	const auto speeds = words(lines[1], p.line.hosts.size() + 1);
+	if (!speeds || (*speeds)[0] != "speeds")
+		return std::nullopt;
+	for (std::size_t i = 1; i < speeds->size(); ++i) {
+		const auto speed = text::parseDecimal((*speeds)[i], kMinWork, 1000.0);
 		if (!speed)
 			return std::nullopt;
 		p.speeds.push_back(*speed);
-		speeds.remove_prefix(space == std::string_view::npos ? speeds.size() : space);
 	}
 	if (p.speeds.size() != p.line.hosts.size())
 		return std::nullopt;

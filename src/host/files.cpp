@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace dmdns::host {
@@ -59,6 +62,39 @@ std::string_view wholeLines(const FileText &file) noexcept
 		text = newline == std::string_view::npos ? std::string_view{} : text.substr(0, newline + 1);
 	}
 	return text;
+}
+
+std::optional<MappedFile> MappedFile::open(const std::string &path, std::size_t maxBytes)
+{
+	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
+	struct stat st;
+	if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    static_cast<std::uintmax_t>(st.st_size) > maxBytes)
+		return std::nullopt;
+	const auto size = static_cast<std::size_t>(st.st_size);
+	if (size == 0)
+		return MappedFile(nullptr, 0);
+	void *data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+	if (data == MAP_FAILED)
+		return std::nullopt;
+	return MappedFile(data, size);
+}
+
+MappedFile &MappedFile::operator=(MappedFile &&other) noexcept
+{
+	if (this != &other) {
+		if (data_)
+			::munmap(data_, size_);
+		data_ = std::exchange(other.data_, nullptr);
+		size_ = std::exchange(other.size_, 0);
+	}
+	return *this;
+}
+
+MappedFile::~MappedFile()
+{
+	if (data_)
+		::munmap(data_, size_);
 }
 
 std::optional<std::string> readLink(const std::string &path)

@@ -199,8 +199,10 @@ std::optional<std::string> placedHosts(std::uint64_t key)
 	const char *dir = std::getenv("DISTCC_DIR");
 	if (!dir || !*dir)
 		return std::nullopt;
-	const auto works = host::readBounded(fmt::format("{}/{}", dir, kWorksFile), WorkHistory::kMaxBytes);
-	const std::optional<double> work = works ? WorkHistory::lookup(host::wholeLines(*works), key) : std::nullopt;
+	// Mapped and bisected: a compile reads a few of its lines, not all.
+	// The runner replaces the file by rename, never in place.
+	const auto works = host::MappedFile::open(fmt::format("{}/{}", dir, kWorksFile), WorkHistory::kMaxBytes);
+	const std::optional<double> work = works ? WorkHistory::lookup(works->text(), key) : std::nullopt;
 	if (!work)
 		return std::nullopt;
 	const auto text = host::readBounded(fmt::format("{}/{}", dir, kPlacementFile), 64 * 1024);

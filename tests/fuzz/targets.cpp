@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/text.h"
 #include "distcc-mdns/txt.h"
 #include "distcc-mdns/work_history.h"
 
@@ -100,11 +101,19 @@ void checkWorks(const std::uint8_t *data, std::size_t size)
 		violated("the text form does not round-trip");
 	if (const auto m = h.median(); m && !(*m > 0.0 && *m <= WorkHistory::kMaxWork))
 		violated("median out of range");
+	// The keys the first lines name (or a hash of them), looked up by
+	// bisection in the formatted text, and in the raw text, which need not
+	// be sorted: no answer there is wrong, but none may crash.
+	const std::string formatted = h.format();
 	std::string_view rest = text;
-	for (int i = 0; i < 8 && rest.size() >= 16; ++i, rest.remove_prefix(std::min<std::size_t>(rest.size(), 17))) {
-		const std::uint64_t key = WorkHistory::key(rest.substr(0, 16));
-		if (WorkHistory::lookup(h.format(), key) != h.work(key))
+	for (int i = 0; i < 8 && !rest.empty(); ++i) {
+		const std::string_view line = rest.substr(0, rest.find('\n'));
+		rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+		const std::uint64_t key = text::parseHex64(line.substr(0, 16)).value_or(WorkHistory::key(line));
+		if (WorkHistory::lookup(formatted, key) != h.work(key))
 			violated("lookup disagrees with the parsed entries");
+		if (const auto w = WorkHistory::lookup(text, key); w && !(*w > 0.0 && *w <= WorkHistory::kMaxWork))
+			violated("lookup in raw text out of range");
 	}
 	if (all.size() == text.size())
 		return;

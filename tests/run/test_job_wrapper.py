@@ -252,7 +252,11 @@ def case_placed(tmp, env, runner):
         check(rc == 0 and output(tmp, name) == f'object from {want}',
               f'k: {what}: sent to {want!r} ({rc}, {output(tmp, name)!r})')
 
-    write('works', f'# remembered\n{key("long")} 6 3\n{key("short")} 0.5 3\n')
+    # As the runner writes it: sorted by key after a header, here among
+    # 3000 other objects' entries, which the compile bisects past.
+    entries = [f'{key(f"other{i}")} 0.2 3' for i in range(3000)]
+    entries += [f'{key("long")} 6 3', f'{key("short")} 0.5 3']
+    write('works', '# remembered\n' + '\n'.join(sorted(entries)) + '\n')
     write('placement', f'median 1.6\nspeeds 1.5 0.6\nhosts {line}\n')
     compiled('long', 'quick/20', 'a compile remembered as 6 s of work goes to the fast server only')
     compiled('short', line, 'one of 0.5 s goes anywhere')

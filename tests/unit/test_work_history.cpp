@@ -57,6 +57,30 @@ TEST_SUITE("work_history")
 		CHECK(WorkHistory::lookup("00000000000000aa 1x 1\n00000000000000aa 2 1", 0xaa) == doctest::Approx(2.0));
 	}
 
+	TEST_CASE("lookup finds every key of a full history, and no other")
+	{
+		WorkHistory h;
+		for (int i = 0; i < 20000; ++i)
+			h.record(WorkHistory::key(fmt::format("/tree/u{}.o", i)), 0.25 + (i % 997) * 0.125);
+		const std::string text = h.format();
+		WorkHistory back; // what the text holds, to the 3 decimals written
+		REQUIRE(back.parse(text) == 0);
+		for (int i = 0; i < 20000; ++i) {
+			const std::uint64_t key = WorkHistory::key(fmt::format("/tree/u{}.o", i));
+			REQUIRE(back.work(key));
+			REQUIRE(WorkHistory::lookup(text, key) == back.work(key));
+			REQUIRE(WorkHistory::lookup(text, key + 1) == back.work(key + 1));
+		}
+		CHECK_FALSE(WorkHistory::lookup(text, 0));
+		CHECK_FALSE(WorkHistory::lookup(text, ~std::uint64_t{ 0 }));
+		// The last line without its newline, the first without a header.
+		CHECK(WorkHistory::lookup("00000000000000aa 1 1\n00000000000000bb 2 1", 0xbb) == doctest::Approx(2.0));
+		CHECK(WorkHistory::lookup("00000000000000aa 1 1\n00000000000000bb 2 1", 0xaa) == doctest::Approx(1.0));
+		CHECK_FALSE(WorkHistory::lookup("", 0xaa));
+		CHECK_FALSE(WorkHistory::lookup("\n\n\n", 0xaa));
+		CHECK_FALSE(WorkHistory::lookup("00000000000000aa", 0xaa));
+	}
+
 	TEST_CASE("a bad line is refused and counted, the good ones kept")
 	{
 		WorkHistory h;
