@@ -7,8 +7,8 @@ its own address to every daemon's UDP port, as itself and under the ids of
 h1 (the victim server) and c2 (a real client):
   - nothing (the control row);
   - SAMPLE of h1 at its own incarnation, sequence 2^62-1, state down: once,
-    and every 200 ms for 10 s under h1's own id;
-  - LEAVE of h1 (as evil and as h1), every 200 ms for 10 s, to h1 as well;
+    and every 200 ms for 6 s under h1's own id;
+  - LEAVE of h1 (as evil and as h1), every 200 ms for 6 s, to h1 as well;
   - LOAD of h1 with sequence 0xffffffff (freeze) and with every slot busy;
   - RESERVATION of every slot of h1 and h2 under 30 invented client ids per
     datagram, and DEMAND of 1,000,000 jobs under 30 ids, every 200 ms; and
@@ -102,30 +102,30 @@ def attacks(t):
         ('none (control)', 2, lambda suite, duration: None),
         ('SAMPLE h1 down, seq 2^62-1, once', 4,
          send([gw.packet(EVIL_ID, 1, [sample_down(t)])])),
-        ('SAMPLE h1 down as h1, every 200 ms for 10 s', 10,
+        ('SAMPLE h1 down as h1, every 200 ms for 6 s', 6,
          send([gw.packet(t.victim, t.incarnation, [sample_down(t)]),
                gw.packet(t.victim, t.incarnation, [sample_down(t, 5)])], count=0)),
-        ('LEAVE h1 (as evil and as h1), every 200 ms for 10 s', 10,
+        ('LEAVE h1 (as evil and as h1), every 200 ms for 6 s', 6,
          send([gw.packet(EVIL_ID, 1, [gw.leave(t.victim, t.incarnation)]),
                gw.packet(t.victim, t.incarnation, [gw.leave(t.victim, t.incarnation)])],
               count=0, to=t.daemons)),
-        ('LOAD h1 seq 0xffffffff: frozen idle, and all busy, every 200 ms for 10 s', 10,
+        ('LOAD h1 seq 0xffffffff: frozen idle, and all busy, every 200 ms for 6 s', 6,
          send([gw.packet(EVIL_ID, 1, [gw.load(t.victim, t.incarnation & 0xffff, 0xffffffff)]),
                gw.packet(t.victim, t.incarnation,
                          [gw.load(t.victim, t.incarnation & 0xffff, 0xfffffff0, 0, at.SLOTS,
                                   10 * at.SLOTS)])], count=0)),
-        (f'RESERVATION of every slot under {INVENTED} ids, every 200 ms for 10 s', 10,
+        (f'RESERVATION of every slot under {INVENTED} ids, every 200 ms for 6 s', 6,
          send(reserve_all, count=0)),
-        (f'DEMAND of 1,000,000 under {INVENTED} ids, every 200 ms for 10 s', 10,
+        (f'DEMAND of 1,000,000 under {INVENTED} ids, every 200 ms for 6 s', 6,
          send([gw.packet(EVIL_ID, 1, [gw.demand(c, 1, 1, 0, 1_000_000, 4) for c in invented])],
               count=0)),
-        ('DEMAND of 1,000,000 and every slot reserved, as itself, every 200 ms for 10 s', 10,
+        ('DEMAND of 1,000,000 and every slot reserved, as itself, every 200 ms for 6 s', 6,
          send([gw.packet(EVIL_ID, 1, [gw.demand(EVIL_ID, 1, n, 0, 1_000_000, 4),
                                       gw.reservation(EVIL_ID, t.victim, at.SLOTS, sequence=n),
                                       gw.reservation(EVIL_ID, int(t.h2_id, 16), at.SLOTS,
                                                      sequence=n)], sequence=n)
                for n in range(1, 3)], count=0)),
-        ('DEMAND and RESERVATION cancelling c2\'s, every 200 ms for 10 s', 10,
+        ('DEMAND and RESERVATION cancelling c2\'s, every 200 ms for 6 s', 6,
          send([gw.packet(EVIL_ID, 1, [gw.demand(t.client, 1, 2**40, 0, 0, 0),
                                       gw.reservation(t.client, t.victim, 0, sequence=2**40)]),
                gw.packet(t.client, 1, [gw.demand(t.client, 1, 2**40, 0, 0, 0)])], count=0)),
