@@ -110,8 +110,8 @@ std::optional<double> WorkHistory::lookup(std::string_view text, std::uint64_t k
 	// The key a line starts with; a header, comment or malformed key sorts
 	// first, as format() writes its header first.
 	const auto lineKey = [&](std::size_t at) -> std::optional<std::uint64_t> {
-		const std::size_t end = std::min(text.find(' ', at), text.size());
-		return end - at == 16 ? text::parseHex64(text.substr(at, 16)) : std::nullopt;
+		const std::string_view head = text.substr(at, 17);
+		return head.size() == 17 && head[16] == ' ' ? text::parseHex64(head.substr(0, 16)) : std::nullopt;
 	};
 	const auto lineStart = [&](std::size_t at) {
 		if (at == 0)
