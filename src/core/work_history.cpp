@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "distcc-mdns/server.h"
 #include "distcc-mdns/text.h"
 
 namespace dmdns {
@@ -113,12 +114,9 @@ std::optional<double> WorkHistory::lookup(std::string_view text, std::uint64_t k
 		const std::string_view head = text.substr(at, 17);
 		return head.size() == 17 && head[16] == ' ' ? text::parseHex64(head.substr(0, 16)) : std::nullopt;
 	};
-	const auto lineStart = [&](std::size_t at) {
-		if (at == 0)
-			return std::size_t{ 0 };
-		const auto newline = text.find('\n', at - 1);
-		return newline == std::string_view::npos ? text.size() : newline + 1;
-	};
+	const auto lineEnd = [&](std::size_t at) { return std::min(text.find('\n', at), text.size()); };
+	// The first line that starts at @at or later.
+	const auto lineStart = [&](std::size_t at) { return at == 0 ? 0 : std::min(lineEnd(at - 1) + 1, text.size()); };
 	// Bisection over byte offsets: every line that starts before lo has a
 	// smaller key, and every line that starts at hi or later has no
 	// smaller key. The first line at lo or later is then the first with
@@ -133,7 +131,7 @@ std::optional<double> WorkHistory::lookup(std::string_view text, std::uint64_t k
 		}
 		const auto k = lineKey(at);
 		if (!k || *k < key)
-			lo = std::min(text.find('\n', at), text.size() - 1) + 1;
+			lo = std::min(lineEnd(at) + 1, text.size());
 		else
 			hi = mid;
 	}
@@ -142,7 +140,7 @@ std::optional<double> WorkHistory::lookup(std::string_view text, std::uint64_t k
 	for (std::size_t at = lineStart(lo), n = 0; at < text.size() && n < kMaxDuplicates; ++n) {
 		if (lineKey(at) != key)
 			break;
-		const std::size_t end = std::min(text.find('\n', at), text.size());
+		const std::size_t end = lineEnd(at);
 		WorkHistory one;
 		if (one.parse(text.substr(at, end - at)) == 0)
 			return one.work(key);
@@ -232,7 +230,7 @@ std::optional<Placement> Placement::parse(std::string_view text)
 	if (!speeds || (*speeds)[0] != "speeds")
 		return std::nullopt;
 	for (std::size_t i = 1; i < speeds->size(); ++i) {
-		const auto speed = text::parseDecimal((*speeds)[i], kMinWork, 1000.0);
+		const auto speed = text::parseDecimal((*speeds)[i], kMinSpeed, kMaxSpeed);
 		if (!speed)
 			return std::nullopt;
 		p.speeds.push_back(*speed);

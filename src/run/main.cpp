@@ -28,6 +28,7 @@
 #include "common/options.h"
 #include "distcc-mdns/gossip_wire.h"
 #include "distcc-mdns/hosts_line.h"
+#include "distcc-mdns/server.h"
 #include "distcc-mdns/token_policy.h"
 #include "dmdns-config.h"
 #include "host/files.h"
@@ -517,8 +518,8 @@ void Runner::place()
 			if (server != view->servers.end())
 				speed = run::effectiveSpeed(*server, 1);
 		}
-		// Placement's smallest speed.
-		p.speeds.push_back(std::max(speed, 0.001));
+		// The range Placement::parse() takes.
+		p.speeds.push_back(std::clamp(speed, kMinSpeed, kMaxSpeed));
 	}
 	std::string text;
 	try {
