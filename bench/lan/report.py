@@ -424,9 +424,8 @@ def markdown(res, command, tokens_plot=False):
               f'run builds cold: ' + ', '.join(f'{x["ratio"]:.2f}' for x in rr['runs'])
               + f') against {cold["ratio_mean"]:.2f} with it emptied before every run ('
               + ', '.join(f'{x["ratio"]:.2f}' for x in cold['runs']) + ').')
-        known = [x['remembered'] for x in [rr] if x.get('remembered')]
-        if known:
-            k = known[0]
+        k = rr.get('remembered')
+        if k:
             w(f'- After the run nearest the mean the runners remembered {k["units"]} of its {k["of"]} '
               f'units, their work off by {100 * k["error_p50"]:.0f}% at the median and '
               f'{100 * k["error_p90"]:.0f}% at the 90th percentile.')
